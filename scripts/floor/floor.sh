@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# floor.sh N - "kernel floor" benchmark for netlab.
+#
+# Creates, verifies, times and tears down N containers' worth of kernel
+# objects the leanest way we know (bridge + N netns + N veth pairs + IPv4
+# config + N DNAT rules), then prints one JSON line on stdout:
+#   {"n":N,"setup_ms":..,"setup_ms_per_container":..,"phaseA_ms":..,
+#    "phaseB_ms":..,"phaseC_ms":..,"teardown_ms":..,"teardown_settle_ms":..,
+#    "phaseB_tool":"..","teardown_mode":".."}
+# Progress/diagnostics go to stderr.
+#
+# Knobs (environment):
+#   PHASEB=nlfloor   phase B with one nlfloor process for all namespaces (default)
+#   PHASEB=ipbatch   phase B with one `ip -n NS -batch` process per namespace
+#   TEARDOWN=explicit  one ip -batch: `link del` each host veth, bridge, netns del (default)
+#   TEARDOWN=group     one ip -batch: `link del group G` (one batched unregister), bridge, netns del
+#   TEARDOWN=netns     one ip -batch: bridge + `netns del` only; the kernel removes the
+#                      veth pairs asynchronously in its netns cleanup work
+#   MTU=1500         MTU set on each container's eth0
+#
+# Everything created is named nlfloor*/nlf<i> (bridge nlfloor0, netns nlfloor-<i>,
+# host veth nlf<i>, nft table ip nlfloor) and is removed by an EXIT trap.
+# Addressing: 10.250.0.0/16 (inside 10.240.0.0/12), bridge 10.250.0.1,
+# container i (1..N) gets host number i+1, i.e. 10.250.0.2 .. 10.250.3.233 for N=1000.
+set -euo pipefail
+
+N=${1:-}
+if ! [[ $N =~ ^[0-9]+$ ]] || (( N < 1 || N > 1000 )); then
+	echo "usage: $0 N   (1 <= N <= 1000; a bridge takes at most 1023 ports)" >&2
+	exit 2
+fi
+PHASEB=${PHASEB:-nlfloor}
+TEARDOWN=${TEARDOWN:-explicit}
+MTU=${MTU:-1500}
+case $PHASEB in nlfloor|ipbatch) ;; *) echo "bad PHASEB=$PHASEB" >&2; exit 2;; esac
+case $TEARDOWN in explicit|group|netns) ;; *) echo "bad TEARDOWN=$TEARDOWN" >&2; exit 2;; esac
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+BR=nlfloor0
+GW=10.250.0.1
+PLEN=16
+GROUP=2500250                       # link group for TEARDOWN=group (ours only, checked)
+NFT_TABLE=nlfloor
+OURLINK='^(nlf[0-9]+|nlfloor0)$'    # never matches netlab*, nl-*, nlv*, test-*, ovsp-*
+OURNS='^nlfloor-[0-9]+$'
+
+log() { echo "floor: $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+now() { date +%s%N; }
+ms() { echo $(( ($2 - $1) / 1000000 )); }
+ip_of() { local h=$(( $1 + 1 )); echo "10.250.$(( h >> 8 )).$(( h & 255 ))"; }
+our_links() { ip -o link show | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -E "$OURLINK" || true; }
+our_netns() { ip netns list | awk '{print $1}' | grep -E "$OURNS" || true; }
+
+TMP=
+cleanup() {
+	local rc=$? f
+	trap - EXIT INT TERM
+	set +e
+	f=$(mktemp /tmp/nlfloor-clean.XXXXXX)
+	nft delete table ip "$NFT_TABLE" 2>/dev/null || true
+	{ our_links | grep -v '^nlfloor0$' | sed 's/^/link del /'
+	  our_links | grep '^nlfloor0$' | sed 's/^/link del /'
+	  our_netns | sed 's/^/netns del /'; } >"$f"
+	if [[ -s $f ]]; then
+		ip -force -batch "$f" >/dev/null 2>&1 || true
+	fi
+	rm -f "$f"
+	[[ -n $TMP ]] && rm -rf "$TMP"
+	# Report (to stderr) anything of ours still present, e.g. if cleanup raced.
+	if [[ -n $(our_links)$(our_netns) ]] || nft list table ip "$NFT_TABLE" >/dev/null 2>&1; then
+		log "WARNING: leftovers after cleanup: $(our_links | tr '\n' ' ') $(our_netns | tr '\n' ' ')"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+[[ $(id -u) == 0 ]] || die "must run as root"
+
+# Build nlfloor if needed (outside all timings).
+if [[ $PHASEB == nlfloor && ( ! -x $HERE/nlfloor || $HERE/nlfloor.c -nt $HERE/nlfloor ) ]]; then
+	cc -O2 -Wall -o "$HERE/nlfloor" "$HERE/nlfloor.c"
+fi
+
+# Leftovers from an earlier aborted run: remove (ours only).
+if [[ -n $(our_links)$(our_netns) ]] || nft list table ip "$NFT_TABLE" >/dev/null 2>&1; then
+	log "removing leftovers of a previous run"
+	( cleanup ) || true
+	trap cleanup EXIT
+fi
+
+# Refuse to run if 10.250.0.0/16 overlaps anything routed here (other than default).
+if [[ -n $(ip -4 route show root 10.250.0.0/16) ]] ||
+   ip -4 route show match 10.250.0.0/16 | grep -qv '^default'; then
+	die "10.250.0.0/16 overlaps an existing route: $(ip -4 route show match 10.250.0.0/16 | tr '\n' ';')"
+fi
+
+# ---------------------------------------------------------------- prepare inputs
+TMP=$(mktemp -d /tmp/nlfloor.XXXXXX)
+{
+	echo "link add $BR type bridge"
+	echo "addr add $GW/$PLEN dev $BR"
+	echo "link set $BR up"
+	for (( i = 1; i <= N; i++ )); do
+		echo "netns add nlfloor-$i"
+		# One RTM_NEWLINK creates the pair, moves the peer, enslaves and ups the host end.
+		echo "link add nlf$i group $GROUP master $BR up type veth peer name eth0 netns nlfloor-$i"
+	done
+} >"$TMP/phaseA.batch"
+
+for (( i = 1; i <= N; i++ )); do
+	echo "nlfloor-$i eth0 $(ip_of "$i")/$PLEN $GW $MTU"
+done >"$TMP/phaseB.lines"
+
+if [[ $PHASEB == ipbatch ]]; then
+	mkdir "$TMP/b"
+	for (( i = 1; i <= N; i++ )); do
+		printf 'link set lo up\nlink set eth0 mtu %s up\naddr add %s/%s dev eth0\nroute add default via %s\n' \
+			"$MTU" "$(ip_of "$i")" "$PLEN" "$GW" >"$TMP/b/$i"
+	done
+fi
+
+{
+	echo "table ip $NFT_TABLE {"
+	echo "  chain prerouting {"
+	echo "    type nat hook prerouting priority dstnat; policy accept;"
+	for (( i = 1; i <= N; i++ )); do
+		echo "    tcp dport $(( 20000 + i )) dnat to $(ip_of "$i"):80"
+	done
+	echo "  }"
+	echo "}"
+} >"$TMP/phaseC.nft"
+
+{
+	case $TEARDOWN in
+	explicit) for (( i = 1; i <= N; i++ )); do echo "link del nlf$i"; done ;;
+	group)    echo "link del group $GROUP" ;;
+	netns)    ;;
+	esac
+	echo "link del $BR"
+	for (( i = 1; i <= N; i++ )); do echo "netns del nlfloor-$i"; done
+} >"$TMP/teardown.batch"
+
+# ---------------------------------------------------------------- setup (timed)
+log "N=$N PHASEB=$PHASEB TEARDOWN=$TEARDOWN: setting up"
+t0=$(now)
+ip -batch "$TMP/phaseA.batch"
+t1=$(now)
+if [[ $PHASEB == nlfloor ]]; then
+	"$HERE/nlfloor" <"$TMP/phaseB.lines" || die "nlfloor failed"
+else
+	for (( i = 1; i <= N; i++ )); do
+		ip -n "nlfloor-$i" -batch "$TMP/b/$i" || die "ip -n nlfloor-$i -batch failed"
+	done
+fi
+t2=$(now)
+nft -f "$TMP/phaseC.nft"
+t3=$(now)
+
+# ---------------------------------------------------------------- verify (untimed)
+verify_ns() { # NS INDEX
+	local ns=$1 ip; ip=$(ip_of "$2")
+	ip -n "$ns" -j addr show dev eth0 | jq -e --arg a "$ip" --argjson p $PLEN --argjson m "$MTU" '
+		.[0].mtu == $m and (.[0].flags | index("UP")) != null and
+		([.[0].addr_info[] | select(.family == "inet" and .local == $a and .prefixlen == $p)] | length) == 1
+	' >/dev/null || die "$ns: eth0 lacks $ip/$PLEN, mtu $MTU or UP: $(ip -n "$ns" -br addr show dev eth0)"
+	ip -n "$ns" -j link show dev lo | jq -e '(.[0].flags | index("UP")) != null' >/dev/null ||
+		die "$ns: lo is not up"
+	ip -n "$ns" -j route show default | jq -e --arg g "$GW" '
+		length == 1 and .[0].gateway == $g and .[0].dev == "eth0"' >/dev/null ||
+		die "$ns: no default route via $GW: $(ip -n "$ns" route show default)"
+}
+mid=$(( (N + 1) / 2 ))
+for i in $(printf '%s\n' 1 "$mid" "$N" | sort -un); do
+	verify_ns "nlfloor-$i" "$i"
+done
+ports=$(ip -o link show master "$BR" | wc -l)
+(( ports == N )) || die "bridge $BR has $ports ports, expected $N"
+rules=$(nft -j list chain ip "$NFT_TABLE" prerouting | jq '[.nftables[] | select(.rule)] | length')
+(( rules == N )) || die "nft chain has $rules rules, expected $N"
+if (( N > 1 )); then target=$(ip_of "$N"); else target=$GW; fi
+ip netns exec nlfloor-1 ping -c 1 -W 3 -q "$target" >/dev/null ||
+	die "ping nlfloor-1 -> $target over $BR failed"
+log "verified: 3 sampled netns (addr/lo/route), $ports bridge ports, $rules DNAT rules, ping nlfloor-1 -> $target"
+
+# ---------------------------------------------------------------- teardown (timed)
+if [[ $TEARDOWN == group ]]; then
+	# Safety: the group must contain only our links.
+	other=$(ip -o link show group "$GROUP" | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -Ev "$OURLINK" || true)
+	[[ -z $other ]] || die "link group $GROUP also holds foreign links: $other"
+fi
+t4=$(now)
+nft delete table ip "$NFT_TABLE"
+ip -batch "$TMP/teardown.batch"
+t5=$(now)
+# netns deletion is asynchronous: wait until the kernel has really removed the links.
+deadline=$(( t5 + 300 * 1000000000 ))
+while (( $(ip -o link show | grep -cE '^[0-9]+: (nlf[0-9]+|nlfloor0)[@:]' || true) > 0 )); do
+	(( $(now) < deadline )) || die "links still present 300s after teardown"
+	sleep 0.005
+done
+t6=$(now)
+[[ -z $(our_netns) ]] || die "namespaces still listed after teardown"
+
+# ---------------------------------------------------------------- report
+A=$(ms "$t0" "$t1"); B=$(ms "$t1" "$t2"); C=$(ms "$t2" "$t3")
+S=$(ms "$t0" "$t3"); T=$(ms "$t4" "$t5"); TS=$(ms "$t5" "$t6")
+PER=$(awk -v s="$(( t3 - t0 ))" -v n="$N" 'BEGIN { printf "%.3f", s / 1e6 / n }')
+printf '{"n":%d,"setup_ms":%d,"setup_ms_per_container":%s,"phaseA_ms":%d,"phaseB_ms":%d,"phaseC_ms":%d,"teardown_ms":%d,"teardown_settle_ms":%d,"phaseB_tool":"%s","teardown_mode":"%s"}\n' \
+	"$N" "$S" "$PER" "$A" "$B" "$C" "$T" "$TS" "$PHASEB" "$TEARDOWN"

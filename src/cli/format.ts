@@ -1,0 +1,35 @@
+/** Human output: the ps table (fits 80 columns) and one-line summaries. */
+import type { ContainerRow } from '../engine/query.js';
+import type { Op } from '../plan/ops.js';
+
+export function table(rows: string[][], width = 80): string {
+  const cols = rows[0]?.length ?? 0;
+  const widths = Array.from({ length: cols }, (_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  // The last column takes what is left of the width, cut if it must be.
+  const fixed = widths.slice(0, -1).reduce((a, b) => a + b + 2, 0);
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => (i === cols - 1 ? cell.slice(0, Math.max(8, width - fixed)) : cell.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export function psTable(rows: ContainerRow[]): string {
+  const lines: string[][] = [['NAME', 'STATUS', 'IP', 'PORTS', 'LINKS']];
+  for (const r of rows) {
+    const n = Math.max(1, r.ports.length);
+    for (let i = 0; i < n; i++) {
+      lines.push(i === 0 ? [r.name, r.status, r.ip, r.ports[0] ?? '', r.links.join(',')] : ['', '', '', r.ports[i]!, '']);
+    }
+  }
+  return table(lines);
+}
+
+export function opSummary(ops: Op[]): string {
+  const counts = new Map<string, number>();
+  for (const op of ops) counts.set(op.kind, (counts.get(op.kind) ?? 0) + 1);
+  return [...counts].map(([k, n]) => `${n} ${k}`).join(', ');
+}

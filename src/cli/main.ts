@@ -1,0 +1,155 @@
+#!/usr/bin/env node
+/** The netlab command line: parses arguments, calls the engine, prints. Nothing else. */
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT_BAD_INPUT, EXIT_FAILED, InputError, NetlabError } from '../errors.js';
+import { configureLogging, log, type LogFormat } from '../log.js';
+import { up } from '../engine/up.js';
+import { down, labNameOf } from '../engine/down.js';
+import { inspect, logs, ps } from '../engine/query.js';
+import { execIn } from '../engine/exec.js';
+import { renderOp } from '../plan/render.js';
+import { serve } from '../serve.js';
+import { psTable, opSummary } from './format.js';
+import { formatCidr } from '../model/ipv4.js';
+import type { Op } from '../plan/ops.js';
+
+interface GlobalOpts {
+  file?: string;
+  lab?: string;
+  logLevel: string;
+  logFormat: LogFormat;
+}
+
+/** The options every command takes, before or after its name. */
+function withCommonOptions(cmd: Command): Command {
+  return cmd
+    .option('-f, --file <file>', 'topology file (default: ./netlab.yaml, or the built-in demo lab when there is none)')
+    .option('-l, --lab <name>', 'act on the lab of this name instead of the one the topology file names')
+    .addOption(new Option('--log-level <level>', 'log detail on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']))
+    .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['pretty', 'json']));
+}
+
+const program = new Command();
+withCommonOptions(program)
+  .name('netlab')
+  .description("Docker's classic container networking, built from bare Linux parts you can see: namespaces, veth pairs, a bridge, iptables NAT.")
+  .enablePositionalOptions()
+  .showHelpAfterError()
+  .exitOverride()
+  .hook('preAction', (_program, action) => {
+    const o = action.optsWithGlobals() as Partial<GlobalOpts>;
+    configureLogging(o.logLevel ?? 'warn', o.logFormat ?? 'pretty');
+  });
+
+const globals = (cmd: Command) => cmd.optsWithGlobals() as GlobalOpts & Record<string, unknown>;
+const labOf = (o: GlobalOpts) => labNameOf({ lab: o.lab, file: o.file });
+
+function printPlan(ops: Op[]): void {
+  if (ops.length === 0) console.log('# nothing to change');
+  for (const op of ops) console.log(renderOp(op));
+}
+
+withCommonOptions(program.command('up'))
+  .description('bring the lab up, or change it in place to match the file; a second run changes nothing')
+  .option('--dry-run', 'print the commands that would change the host, and change nothing')
+  .action(async (_o, cmd: Command) => {
+    const o = globals(cmd);
+    const result = await up({ file: o.file, name: o.lab, dryRun: !!o.dryRun, onStep: (ops) => log().info({ step: opSummary(ops) }, 'applying') });
+    if (o.dryRun) return printPlan(result.ops);
+    const nets = result.lab.networks.map((n) => `${n.bridge} ${formatCidr(n.subnet)}`).join(', ');
+    const ms = Math.round(result.ms);
+    console.log(
+      result.ops.length === 0
+        ? `lab ${result.lab.name} is up to date: nothing to change (${ms} ms)`
+        : `lab ${result.lab.name} is up: ${result.lab.containers.length} containers on ${nets}; ${result.ops.length} changes in ${ms} ms`,
+    );
+    console.log(psTable(await ps(result.lab.name)));
+  });
+
+withCommonOptions(program.command('down'))
+  .description("remove every kernel object of the lab (found by netlab's marks, even without a state file)")
+  .option('--dry-run', 'print the commands that would run, and change nothing')
+  .action(async (_o, cmd: Command) => {
+    const o = globals(cmd);
+    const result = await down({ file: o.file, lab: o.lab, dryRun: !!o.dryRun });
+    if (o.dryRun) return printPlan(result.ops);
+    const ms = Math.round(result.ms);
+    console.log(result.ops.length === 0 ? `lab ${result.lab}: nothing was up (${ms} ms)` : `lab ${result.lab} is down: ${result.ops.length} changes in ${ms} ms`);
+  });
+
+withCommonOptions(program.command('ps'))
+  .description("list the lab's containers: status, addresses, ports, links")
+  .option('--json', 'print JSON')
+  .action(async (_o, cmd: Command) => {
+    const o = globals(cmd);
+    const rows = await ps(labOf(o));
+    console.log(o.json ? JSON.stringify(rows, null, 2) : psTable(rows));
+  });
+
+withCommonOptions(program.command('inspect'))
+  .description("show a container's configuration and NetworkSettings, like docker inspect")
+  .argument('<name>', 'container')
+  .option('--json', 'print only the JSON document')
+  .action(async (name: string, _o, cmd: Command) => {
+    const o = globals(cmd);
+    const doc = await inspect(labOf(o), name);
+    console.log(JSON.stringify([doc], null, o.json ? 2 : 2));
+  });
+
+withCommonOptions(program.command('exec'))
+  .description('run a command inside a container (its network, hostname, /etc/hosts and link variables)')
+  .argument('<name>', 'container')
+  .argument('<command...>', 'the command and its arguments (put them after --)')
+  .passThroughOptions()
+  .action(async (name: string, command: string[], _o, cmd: Command) => {
+    const o = globals(cmd);
+    // With pass-through options commander keeps the `--` that ends netlab's own options.
+    const argv = command[0] === '--' ? command.slice(1) : command;
+    if (argv.length === 0) throw new InputError([{ path: 'exec', message: 'give the command to run after "--"' }]);
+    const r = await execIn(labOf(o), name, argv);
+    process.exitCode = r.exitCode;
+  });
+
+withCommonOptions(program.command('shell'))
+  .description('an interactive shell inside a container')
+  .argument('<name>', 'container')
+  .action(async (name: string, _o, cmd: Command) => {
+    const o = globals(cmd);
+    const sh = process.env.SHELL && !process.env.SHELL.endsWith('nologin') ? process.env.SHELL : '/bin/sh';
+    const r = await execIn(labOf(o), name, [sh, '-i']);
+    process.exitCode = r.exitCode;
+  });
+
+withCommonOptions(program.command('logs'))
+  .description("print the output of a container's command")
+  .argument('<name>', 'container')
+  .action(async (name: string, _o, cmd: Command) => {
+    process.stdout.write(await logs(labOf(globals(cmd)), name));
+  });
+
+program
+  .command('serve')
+  .description("netlab's built-in web server (what the demo lab's web container runs)")
+  .option('-p, --port <port>', 'port to listen on', '80')
+  .option('--bind <address>', 'address to listen on', '0.0.0.0')
+  .action(async (o: { port: string; bind: string }) => {
+    await serve(Number(o.port), o.bind);
+  });
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode === 0 ? 0 : EXIT_BAD_INPUT;
+    } else if (e instanceof NetlabError) {
+      console.error(`netlab: ${e.message}`);
+      process.exitCode = e.exitCode;
+    } else {
+      console.error(`netlab: unexpected error (a bug, please report it): ${(e as Error).stack ?? e}`);
+      process.exitCode = EXIT_FAILED;
+    }
+  }
+}
+
+await main();

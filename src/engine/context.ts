@@ -1,0 +1,97 @@
+/** Gathers what the host already has that a new lab must avoid: routes, addresses, ports, other labs. */
+import { readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { parseCidr, type Cidr } from '../model/ipv4.js';
+import { parseMark } from '../model/names.js';
+import type { LabContext, PreviousAllocation } from '../model/lab.js';
+import { RUN_DIR } from '../paths.js';
+import { readSysctl, readText } from '../kernel/host.js';
+import { run } from '../kernel/run.js';
+import { readState } from './state.js';
+
+export async function gatherContext(lab: string, previous: PreviousAllocation | undefined): Promise<LabContext> {
+  const [routes, addrs, others, listening, range, resolv] = await Promise.all([
+    run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).then((r) => JSON.parse(r.stdout) as { dst: string; dev?: string }[]),
+    run('ip', ['-j', '-4', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as { ifname: string; ifalias?: string; addr_info: { local: string; prefixlen: number }[] }[]),
+    otherLabs(lab),
+    listeningPorts(),
+    readSysctl('net.ipv4.ip_local_port_range'),
+    hostResolvConf(),
+  ]);
+  // The lab's own bridges carry its current subnets: those are not taken from it.
+  const ownDevs = new Set(addrs.filter((a) => parseMark(a.ifalias)?.lab === lab).map((a) => a.ifname));
+  const taken: Cidr[] = [...others.subnets];
+  for (const r of routes) {
+    if (r.dev && ownDevs.has(r.dev)) continue;
+    const c = r.dst === 'default' ? undefined : parseCidr(r.dst.includes('/') ? r.dst : `${r.dst}/32`, false);
+    if (c) taken.push(c);
+  }
+  for (const a of addrs) {
+    if (ownDevs.has(a.ifname)) continue;
+    for (const i of a.addr_info) {
+      const c = parseCidr(`${i.local}/${i.prefixlen}`, false);
+      if (c) taken.push(c);
+    }
+  }
+  const [start, end] = (range ?? '32768 60999').split(/\s+/).map(Number);
+  return {
+    takenSubnets: taken,
+    previous,
+    usedHostPorts: new Set([...listening, ...others.ports]),
+    ephemeralRange: { start: start!, end: end! },
+    hostResolvConf: resolv,
+    ipv6: existsSync('/proc/sys/net/ipv6'),
+  };
+}
+
+/** Subnets and published host ports of every other lab on this host, from their state files. */
+async function otherLabs(lab: string): Promise<{ subnets: Cidr[]; ports: string[] }> {
+  let names: string[] = [];
+  try {
+    names = await readdir(RUN_DIR);
+  } catch {
+    return { subnets: [], ports: [] };
+  }
+  const out = { subnets: [] as Cidr[], ports: [] as string[] };
+  for (const other of names.filter((n) => n !== lab && !n.startsWith('.'))) {
+    const s = await readState(other);
+    if (!s) continue;
+    for (const text of Object.values(s.allocation.subnets)) {
+      const c = parseCidr(text);
+      if (c) out.subnets.push(c);
+    }
+    for (const c of s.resolved.containers) for (const p of c.ports) out.ports.push(`${p.hostPort}/${p.proto}`);
+  }
+  return out;
+}
+
+/** Host ports with a listening TCP socket or a bound UDP socket in the host's namespace, as `port/proto`. */
+export async function listeningPorts(): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const [file, proto, listenOnly] of [
+    ['/proc/net/tcp', 'tcp', true],
+    ['/proc/net/tcp6', 'tcp', true],
+    ['/proc/net/udp', 'udp', false],
+    ['/proc/net/udp6', 'udp', false],
+  ] as const) {
+    const text = (await readText(file)) ?? '';
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 4) continue;
+      if (listenOnly && f[3] !== '0A') continue;
+      out.add(`${parseInt(f[1]!.split(':')[1]!, 16)}/${proto}`);
+    }
+  }
+  return out;
+}
+
+/** The host's resolv.conf, or systemd-resolved's upstream file when the host only points at its stub. */
+async function hostResolvConf(): Promise<{ text: string; source: string }> {
+  const etc = (await readText('/etc/resolv.conf')) ?? '';
+  const servers = etc.split('\n').filter((l) => l.trim().startsWith('nameserver'));
+  if (servers.length === 1 && servers[0]!.includes('127.0.0.53')) {
+    const upstream = await readText('/run/systemd/resolve/resolv.conf');
+    if (upstream !== undefined) return { text: upstream, source: '/run/systemd/resolve/resolv.conf' };
+  }
+  return { text: etc, source: '/etc/resolv.conf' };
+}

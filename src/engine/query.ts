@@ -1,0 +1,123 @@
+/** Read-only views of a running lab: ps, inspect, logs. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { NetlabError, InputError } from '../errors.js';
+import type { Lab, LabContainer } from '../model/lab.js';
+import { formatBinding, portKey } from '../model/ports.js';
+import { NETNS_DIR, logPath } from '../paths.js';
+import { readText } from '../kernel/host.js';
+import { pidsByNamespace } from '../kernel/processes.js';
+import { readState, type StateFile } from './state.js';
+
+export type ContainerStatus = 'running' | 'exited' | 'up' | 'missing';
+
+export interface ContainerRow {
+  name: string;
+  status: ContainerStatus;
+  pid?: number;
+  ip: string;
+  ports: string[];
+  links: string[];
+  netns: string;
+}
+
+export async function requireLabState(lab: string): Promise<StateFile> {
+  const s = await readState(lab);
+  if (!s) throw new NetlabError(`lab "${lab}" is not up (no state in /run/netlab/${lab}); run "netlab up" first`);
+  return s;
+}
+
+export function findContainer(lab: Lab, name: string): LabContainer {
+  const c = lab.containers.find((x) => x.name === name);
+  if (!c) throw new InputError([{ path: 'container', message: `lab "${lab.name}" has no container "${name}" (it has: ${lab.containers.map((x) => x.name).join(', ') || 'none'})` }]);
+  return c;
+}
+
+async function statuses(s: StateFile): Promise<Map<string, { status: ContainerStatus; pid?: number }>> {
+  const pids = await pidsByNamespace(s.resolved.containers.map((c) => c.netns));
+  const out = new Map<string, { status: ContainerStatus; pid?: number }>();
+  for (const c of s.resolved.containers) {
+    const rec = s.started[c.name];
+    if (!existsSync(join(NETNS_DIR, c.netns))) out.set(c.name, { status: 'missing' });
+    else if (c.command === undefined) out.set(c.name, { status: 'up' });
+    else if (rec && pids.get(c.netns)?.includes(rec.pid)) out.set(c.name, { status: 'running', pid: rec.pid });
+    else out.set(c.name, { status: 'exited' });
+  }
+  return out;
+}
+
+export async function ps(lab: string): Promise<ContainerRow[]> {
+  const s = await requireLabState(lab);
+  const st = await statuses(s);
+  return s.resolved.containers.map((c) => {
+    const published = new Set(c.ports.map((p) => `${p.containerPort}/${p.proto}`));
+    return {
+      name: c.name,
+      status: st.get(c.name)!.status,
+      pid: st.get(c.name)!.pid,
+      ip: c.interfaces.map((i) => i.ip).join(','),
+      ports: [...c.ports.map(formatBinding), ...c.expose.filter((p) => !published.has(portKey(p))).map(portKey)],
+      links: c.links.map((l) => (l.alias === l.target ? l.target : `${l.target}:${l.alias}`)),
+      netns: c.netns,
+    };
+  });
+}
+
+/** Docker's `docker inspect` shape, with NetworkSettings as the classic bridge driver fills it. */
+export async function inspect(lab: string, name: string): Promise<Record<string, unknown>> {
+  const s = await requireLabState(lab);
+  const c = findContainer(s.resolved, name);
+  const st = (await statuses(s)).get(name)!;
+  const primary = c.interfaces[0];
+  const ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
+  for (const p of c.expose) ports[portKey(p)] = null;
+  for (const p of c.ports) (ports[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+  const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const p of c.ports) (bindings[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp === '0.0.0.0' ? '' : p.hostIp, HostPort: String(p.hostPort) });
+  return {
+    Name: `/${c.name}`,
+    Lab: s.lab,
+    State: { Status: st.status, Running: st.status === 'running', Pid: st.pid ?? 0 },
+    Config: {
+      Hostname: c.hostname,
+      Env: [`HOSTNAME=${c.hostname}`, ...c.env.map(([k, v]) => `${k}=${v}`)],
+      Cmd: c.command === undefined ? null : typeof c.command === 'string' ? ['/bin/sh', '-c', c.command] : c.command,
+      ExposedPorts: Object.fromEntries(c.expose.map((p) => [portKey(p), {}])),
+    },
+    HostConfig: {
+      Links: c.links.length ? c.links.map((l) => `/${l.target}:/${c.name}/${l.alias}`) : null,
+      PortBindings: bindings,
+    },
+    NetworkSettings: {
+      SandboxKey: join(NETNS_DIR, c.netns),
+      IPAddress: primary?.ip ?? '',
+      IPPrefixLen: primary?.prefix ?? 0,
+      Gateway: primary?.gateway ?? '',
+      MacAddress: primary?.mac ?? '',
+      Ports: ports,
+      Networks: Object.fromEntries(
+        c.interfaces.map((i) => [
+          i.network,
+          {
+            Links: i === primary && c.links.length ? c.links.map((l) => `${l.target}:${l.alias}`) : null,
+            IPAddress: i.ip,
+            IPPrefixLen: i.prefix,
+            Gateway: i.gateway,
+            MacAddress: i.mac,
+            InterfaceName: i.ifname,
+            HostVeth: i.hostVeth,
+            Bridge: i.bridge,
+            MTU: i.mtu,
+          },
+        ]),
+      ),
+    },
+  };
+}
+
+export async function logs(lab: string, name: string): Promise<string> {
+  const s = await requireLabState(lab);
+  const c = findContainer(s.resolved, name);
+  if (c.command === undefined) return '';
+  return (await readText(logPath(lab, name))) ?? '';
+}

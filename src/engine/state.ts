@@ -1,0 +1,35 @@
+/**
+ * The lab's state file, /run/netlab/<lab>/state.json: what the kernel cannot tell back
+ * (chosen subnets, addresses and host ports, pids, the names an interrupted `up` was about to
+ * create). Written atomically, root-only.
+ */
+import { readFile } from 'node:fs/promises';
+import { stateFile } from '../paths.js';
+import { writeAtomic } from '../kernel/host.js';
+import type { Lab, PreviousAllocation } from '../model/lab.js';
+
+export interface StateFile {
+  version: 1;
+  lab: string;
+  /** The topology file, or `<demo>`. */
+  source: string;
+  allocation: PreviousAllocation;
+  planned: { netns: string[]; links: string[] };
+  started: Record<string, { pid: number; specHash: string }>;
+  /** The lab as last applied, for ps / inspect / exec. */
+  resolved: Lab;
+  updatedAt: string;
+}
+
+export async function readState(lab: string): Promise<StateFile | undefined> {
+  try {
+    const s = JSON.parse(await readFile(stateFile(lab), 'utf8')) as StateFile;
+    return s.version === 1 ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeState(s: StateFile): Promise<void> {
+  await writeAtomic(stateFile(s.lab), JSON.stringify({ ...s, updatedAt: new Date().toISOString() }, null, 2) + '\n', 0o600);
+}

@@ -1,0 +1,55 @@
+/** sysctls and the per-container /etc files. */
+import { mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { log } from '../log.js';
+
+const sysctlPath = (key: string) => join('/proc/sys', key.replaceAll('.', '/'));
+
+export async function readSysctl(key: string): Promise<string | undefined> {
+  try {
+    return (await readFile(sysctlPath(key), 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeSysctl(key: string, value: string): Promise<void> {
+  log().debug({ key, value }, 'sysctl');
+  await writeFile(sysctlPath(key), value);
+}
+
+export async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Written atomically: a reader sees the old file or the new one, never half of it. */
+export async function writeAtomic(path: string, content: string, mode = 0o644): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  const tmp = `${path}.netlab-tmp`;
+  await writeFile(tmp, content, { mode });
+  await rename(tmp, path);
+}
+
+/** Removes a file, or an empty folder; absent is fine. */
+export async function removePath(path: string): Promise<void> {
+  try {
+    await rm(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'EISDIR' || code === 'ERR_FS_EISDIR') await rmdir(path).catch(() => undefined);
+    else throw e;
+  }
+}
+
+export async function listDir(path: string): Promise<string[]> {
+  try {
+    return await readdir(path);
+  } catch {
+    return [];
+  }
+}

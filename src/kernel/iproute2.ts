@@ -1,0 +1,53 @@
+/**
+ * The iproute2 link executor: applies link, address, route and namespace Ops with `ip -batch`,
+ * one process for the host and one per namespace, run side by side.
+ */
+import type { LinkOp } from '../plan/ops.js';
+import { mapLimit, run } from './run.js';
+
+/** The `ip` arguments of one Op, and the namespace they run in. Also what `explain` prints. */
+export function ipArgs(op: LinkOp): { ns?: string; args: string[] } {
+  switch (op.kind) {
+    case 'netns.add':
+      return { args: ['netns', 'add', op.ns] };
+    case 'netns.del':
+      return { args: ['netns', 'del', op.ns] };
+    case 'bridge.add':
+      return { args: ['link', 'add', op.name, 'mtu', String(op.mtu), 'type', 'bridge'] };
+    case 'veth.add':
+      return { args: ['link', 'add', op.name, 'mtu', String(op.mtu), 'type', 'veth', 'peer', 'name', op.peer.name, 'mtu', String(op.mtu), 'netns', op.peer.ns] };
+    case 'link.del':
+      return { ns: op.ns, args: ['link', 'del', op.name] };
+    case 'link.set': {
+      const args = ['link', 'set', 'dev', op.name];
+      if (op.alias !== undefined) args.push('alias', op.alias);
+      if (op.mac !== undefined) args.push('address', op.mac);
+      if (op.mtu !== undefined) args.push('mtu', String(op.mtu));
+      if (op.master !== undefined) args.push('master', op.master);
+      if (op.up) args.push('up');
+      if (op.hairpin !== undefined) args.push('type', 'bridge_slave', 'hairpin', op.hairpin ? 'on' : 'off');
+      return { ns: op.ns, args };
+    }
+    case 'addr.add':
+      return { ns: op.ns, args: ['addr', 'add', op.cidr, 'brd', '+', 'dev', op.dev] };
+    case 'addr.del':
+      return { ns: op.ns, args: ['addr', 'del', op.cidr, 'dev', op.dev] };
+    case 'route.replace':
+      return { ns: op.ns, args: ['route', 'replace', ...op.route.split(' ')] };
+    case 'route.del':
+      return { ns: op.ns, args: ['route', 'del', ...op.route.split(' ')] };
+  }
+}
+
+/** Host Ops first, in order, in one batch; then every namespace's batch, concurrently. */
+export async function applyWithIproute2(ops: LinkOp[], concurrency = 8): Promise<void> {
+  const host: string[] = [];
+  const perNs = new Map<string, string[]>();
+  for (const op of ops) {
+    const { ns, args } = ipArgs(op);
+    if (ns === undefined) host.push(args.join(' '));
+    else perNs.set(ns, [...(perNs.get(ns) ?? []), args.join(' ')]);
+  }
+  if (host.length > 0) await run('ip', ['-batch', '-'], { input: host.join('\n') + '\n' });
+  await mapLimit([...perNs], concurrency, ([ns, lines]) => run('ip', ['-n', ns, '-batch', '-'], { input: lines.join('\n') + '\n' }));
+}

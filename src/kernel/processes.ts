@@ -1,0 +1,95 @@
+/**
+ * A container's command: started detached inside its namespaces (network through
+ * `ip netns exec`, which also mounts its /etc/netns files; UTS through nsenter), output kept
+ * in a log file for `netlab logs`, stopped with SIGTERM then SIGKILL.
+ */
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, mkdirSync, readFileSync } from 'node:fs';
+import { readdir, readlink, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { NETNS_DIR } from '../paths.js';
+import type { ProcessSpec } from '../plan/state.js';
+import { log } from '../log.js';
+
+/** Pids of every process whose network namespace is one of `namespaces`, by namespace name. */
+export async function pidsByNamespace(namespaces: string[]): Promise<Map<string, number[]>> {
+  const byInode = new Map<string, string>();
+  await Promise.all(
+    namespaces.map(async (ns) => {
+      try {
+        const s = await stat(join(NETNS_DIR, ns));
+        byInode.set(`net:[${s.ino}]`, ns);
+      } catch {
+        /* gone */
+      }
+    }),
+  );
+  const result = new Map<string, number[]>(namespaces.map((ns) => [ns, []]));
+  if (byInode.size === 0) return result;
+  const entries = await readdir('/proc');
+  await Promise.all(
+    entries
+      .filter((e) => /^\d+$/.test(e))
+      .map(async (pid) => {
+        try {
+          const ns = byInode.get(await readlink(`/proc/${pid}/ns/net`));
+          if (ns) result.get(ns)!.push(Number(pid));
+        } catch {
+          /* exited meanwhile */
+        }
+      }),
+  );
+  return result;
+}
+
+/** The argv that runs `argv` inside a container, as `explain` also prints it. */
+export function containerArgv(ns: string, uts: string, argv: string[]): string[] {
+  return ['ip', 'netns', 'exec', ns, 'nsenter', `--uts=${uts}`, '--', ...argv];
+}
+
+/** The environment of a container process: a PATH to find programs, then the container's variables. */
+export function containerEnv(env: [string, string][]): Record<string, string> {
+  return { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...Object.fromEntries(env) };
+}
+
+export function startProcess(ns: string, uts: string, logFile: string, spec: ProcessSpec): number {
+  mkdirSync(dirname(logFile), { recursive: true, mode: 0o755 });
+  const fd = openSync(logFile, 'a', 0o640);
+  const [file, ...args] = containerArgv(ns, uts, spec.argv);
+  const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd], env: containerEnv(spec.env), cwd: '/' });
+  closeSync(fd);
+  child.unref();
+  log().debug({ ns, pid: child.pid, argv: spec.argv }, 'started');
+  return child.pid ?? 0;
+}
+
+/** Alive means neither gone nor a zombie: an exited child whose parent (sometimes an init that never reaps) has not collected it. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export async function stopProcesses(pids: number[], graceMs = 3000): Promise<void> {
+  const alive = isAlive;
+  log().debug({ pids }, 'stopping');
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
+  }
+  const deadline = Date.now() + graceMs;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  for (const pid of pids.filter(alive)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}

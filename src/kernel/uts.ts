@@ -1,0 +1,39 @@
+/**
+ * Persistent UTS namespaces, one per container, bind-mounted on a file the way `ip netns`
+ * keeps network namespaces, so `hostname` inside a container prints its own name.
+ */
+import { open } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { readText, removePath } from './host.js';
+import { run } from './run.js';
+
+/** Mount points of UTS namespace files under `dir`. */
+export async function mountedUts(dir: string): Promise<string[]> {
+  const info = (await readText('/proc/self/mountinfo')) ?? '';
+  return info
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f[4]?.startsWith(dir + '/') && f.includes('nsfs'))
+    .map((f) => f[4]!.replace(/\\040/g, ' '));
+}
+
+export async function readUtsHostname(path: string): Promise<string | undefined> {
+  const r = await run('nsenter', [`--uts=${path}`, 'hostname'], { allowFail: true });
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+export async function ensureUts(path: string, hostname: string, mounted: boolean): Promise<void> {
+  if (mounted) {
+    await run('nsenter', [`--uts=${path}`, 'hostname', hostname]);
+    return;
+  }
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  await (await open(path, 'a')).close();
+  await run('unshare', [`--uts=${path}`, 'hostname', hostname]);
+}
+
+export async function removeUts(path: string): Promise<void> {
+  await run('umount', [path], { allowFail: true });
+  await removePath(path);
+}

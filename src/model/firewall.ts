@@ -1,0 +1,123 @@
+/**
+ * A lab's firewall as data: abstract rules in the lab's own chains plus the jumps into them
+ * from the built-in hooks. Renderers (iptables-rules.ts, and nftables later) turn them into text.
+ *
+ * The rules follow Docker's classic bridge driver with the userland proxy off (netlab has no
+ * proxy: every published port is kernel NAT), plus Docker 28's fix for direct routed access
+ * to unpublished container ports (a final DROP in the ports chain).
+ */
+import { formatCidr } from './ipv4.js';
+import type { Lab } from './lab.js';
+import type { Proto } from './ports.js';
+
+export type ChainRole = 'dnat' | 'post' | 'fwd' | 'ports';
+export const CHAIN_TABLE: Record<ChainRole, 'nat' | 'filter'> = { dnat: 'nat', post: 'nat', fwd: 'filter', ports: 'filter' };
+
+/** A match that may be negated (`! -o netlab0`). */
+export interface Neg {
+  value: string;
+  not?: boolean;
+}
+
+export interface Rule {
+  src?: Neg;
+  dst?: Neg;
+  in?: Neg;
+  out?: Neg;
+  proto?: Proto;
+  dport?: number;
+  sport?: number;
+  srcType?: 'LOCAL';
+  dstType?: 'LOCAL';
+  ctstate?: ('RELATED' | 'ESTABLISHED' | 'DNAT')[];
+  target: { kind: 'ACCEPT' | 'DROP' | 'RETURN' | 'MASQUERADE' } | { kind: 'DNAT'; to: string } | { kind: 'JUMP'; chain: ChainRole };
+}
+
+/** Where a built-in hook enters a lab chain. */
+export interface Hook {
+  table: 'nat' | 'filter';
+  builtin: 'PREROUTING' | 'OUTPUT' | 'POSTROUTING' | 'FORWARD';
+  rule: Rule;
+}
+
+export interface Ruleset {
+  lab: string;
+  hooks: Hook[];
+  chains: Record<ChainRole, Rule[]>;
+}
+
+const is = (value: string): Neg => ({ value });
+const not = (value: string): Neg => ({ value, not: true });
+
+export function labRuleset(lab: Lab): Ruleset {
+  const chains: Record<ChainRole, Rule[]> = { dnat: [], post: [], fwd: [], ports: [] };
+  const hooks: Hook[] = [
+    { table: 'nat', builtin: 'PREROUTING', rule: { dstType: 'LOCAL', target: { kind: 'JUMP', chain: 'dnat' } } },
+    { table: 'nat', builtin: 'OUTPUT', rule: { dstType: 'LOCAL', target: { kind: 'JUMP', chain: 'dnat' } } },
+    { table: 'nat', builtin: 'POSTROUTING', rule: { target: { kind: 'JUMP', chain: 'post' } } },
+    { table: 'filter', builtin: 'FORWARD', rule: { target: { kind: 'JUMP', chain: 'fwd' } } },
+  ];
+
+  // Isolation between the lab's networks (Docker's DOCKER-ISOLATION stages, flattened).
+  for (const a of lab.networks) {
+    for (const b of lab.networks) {
+      if (a !== b) chains.fwd.push({ in: is(a.bridge), out: is(b.bridge), target: { kind: 'DROP' } });
+    }
+  }
+
+  for (const net of lab.networks) {
+    const br = net.bridge;
+    const subnet = formatCidr(net.subnet);
+    // Outbound NAT, as Docker's `POSTROUTING -s <subnet> ! -o docker0 -j MASQUERADE`.
+    if (net.ipMasquerade && !net.internal) chains.post.push({ src: is(subnet), out: not(br), target: { kind: 'MASQUERADE' } });
+    // The host's own localhost reaching a published port: 127.0.0.1 must not leave as a source.
+    chains.post.push({ out: is(br), srcType: 'LOCAL', target: { kind: 'MASQUERADE' } });
+    // Hairpin: a container reaching a published port through the host comes back onto the same
+    // bridge; answer through the host so the reply is un-NATed (Docker's proxy did this with <= 27).
+    chains.post.push({ src: is(subnet), out: is(br), ctstate: ['DNAT'], target: { kind: 'MASQUERADE' } });
+
+    if (net.internal) {
+      chains.fwd.push({ in: is(br), dst: not(subnet), target: { kind: 'DROP' } });
+      chains.fwd.push({ out: is(br), src: not(subnet), target: { kind: 'DROP' } });
+    }
+    chains.fwd.push({ out: is(br), ctstate: ['RELATED', 'ESTABLISHED'], target: { kind: 'ACCEPT' } });
+    chains.fwd.push({ out: is(br), target: { kind: 'JUMP', chain: 'ports' } });
+    if (!net.internal) chains.fwd.push({ in: is(br), out: not(br), target: { kind: 'ACCEPT' } });
+    chains.fwd.push({ in: is(br), out: is(br), target: { kind: net.icc ? 'ACCEPT' : 'DROP' } });
+  }
+
+  for (const c of lab.containers) {
+    for (const p of c.ports) {
+      chains.dnat.push({
+        dst: p.hostIp === '0.0.0.0' ? undefined : is(`${p.hostIp}/32`),
+        proto: p.proto,
+        dport: p.hostPort,
+        target: { kind: 'DNAT', to: `${p.containerIp}:${p.containerPort}` },
+      });
+      chains.ports.push({ dst: is(`${p.containerIp}/32`), in: not(p.bridge), out: is(p.bridge), proto: p.proto, dport: p.containerPort, target: { kind: 'ACCEPT' } });
+    }
+  }
+  // Docker's link rules: with icc off, these are the only holes between two containers.
+  const byName = new Map(lab.containers.map((c) => [c.name, c]));
+  for (const parent of lab.containers) {
+    for (const link of parent.links) {
+      const child = byName.get(link.target)!;
+      const childIf = child.interfaces.find((i) => i.ip === link.ip)!;
+      const parentIf = parent.interfaces.find((i) => i.network === childIf.network)!;
+      for (const p of child.expose) {
+        const br = childIf.bridge;
+        chains.ports.push({ src: is(`${parentIf.ip}/32`), dst: is(`${childIf.ip}/32`), in: is(br), out: is(br), proto: p.proto, dport: p.port, target: { kind: 'ACCEPT' } });
+        chains.ports.push({ src: is(`${childIf.ip}/32`), dst: is(`${parentIf.ip}/32`), in: is(br), out: is(br), proto: p.proto, sport: p.port, target: { kind: 'ACCEPT' } });
+      }
+    }
+  }
+  // No direct routed access from outside to ports that are not published (Docker <= 27 allowed it).
+  for (const net of lab.networks) chains.ports.push({ in: not(net.bridge), out: is(net.bridge), target: { kind: 'DROP' } });
+
+  return { lab: lab.name, hooks, chains };
+}
+
+/** True when the ruleset does nothing (a lab with no networks). */
+export function isEmptyRuleset(r: Ruleset): boolean {
+  return Object.values(r.chains).every((c) => c.length === 0);
+}

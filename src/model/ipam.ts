@@ -1,0 +1,64 @@
+/**
+ * Address management, pure: choose a subnet that collides with nothing on the host, and give
+ * each container the lowest free address (Docker's non-serial default IPAM), keeping the
+ * addresses a lab already has so that re-running `up` never renumbers a container.
+ */
+import { broadcast, contains, overlaps, parseCidr, subnets, type Cidr } from './ipv4.js';
+
+/** /24s from these, in order. Docker starts at 172.17.0.0/16; netlab starts at the far end of 172.16/12. */
+export const DEFAULT_POOLS: Cidr[] = ['172.31.0.0/16', '172.30.0.0/16', '10.213.0.0/16'].map((c) => parseCidr(c)!);
+export const DEFAULT_PREFIX = 24;
+
+export class PoolExhaustedError extends Error {}
+
+/** First block of the pools that overlaps none of `taken` (host routes, host addresses, other labs). */
+export function pickSubnet(taken: Cidr[], pools: Cidr[] = DEFAULT_POOLS, prefix = DEFAULT_PREFIX): Cidr {
+  for (const pool of pools) {
+    for (const candidate of subnets(pool, prefix)) {
+      if (!taken.some((t) => overlaps(t, candidate))) return candidate;
+    }
+  }
+  throw new PoolExhaustedError('could not find an available, non-overlapping IPv4 subnet in the default pools; give the network a "subnet"');
+}
+
+export interface AllocationRequest {
+  name: string;
+  /** Static address from the topology. */
+  fixed?: number;
+  /** Address it had before, kept when still valid. */
+  previous?: number;
+}
+
+/** Addresses for every request; statics first, then previous ones, then the lowest free. */
+export function allocateAddresses(subnet: Cidr, gateway: number, requests: AllocationRequest[]): Map<string, number> {
+  const used = new Set<number>([subnet.network, broadcast(subnet), gateway]);
+  const result = new Map<string, number>();
+  for (const r of requests) {
+    if (r.fixed !== undefined) {
+      used.add(r.fixed);
+      result.set(r.name, r.fixed);
+    }
+  }
+  for (const r of requests) {
+    if (result.has(r.name) || r.previous === undefined) continue;
+    if (contains(subnet, r.previous) && !used.has(r.previous)) {
+      used.add(r.previous);
+      result.set(r.name, r.previous);
+    }
+  }
+  let next = subnet.network + 1;
+  for (const r of requests) {
+    if (result.has(r.name)) continue;
+    while (used.has(next) && next < broadcast(subnet)) next++;
+    if (next >= broadcast(subnet)) throw new PoolExhaustedError(`no free address left in ${subnet.network}/${subnet.prefix} for ${r.name}`);
+    used.add(next);
+    result.set(r.name, next);
+  }
+  return result;
+}
+
+/** A host port for `publish` entries without one: sequential from the range start, skipping used ones. */
+export function pickHostPort(range: { start: number; end: number }, used: Set<number>): number {
+  for (let p = range.start; p <= range.end; p++) if (!used.has(p)) return p;
+  throw new PoolExhaustedError(`no free host port in ${range.start}-${range.end}`);
+}

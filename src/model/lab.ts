@@ -1,0 +1,205 @@
+/**
+ * Topology + what the host already has → Lab: every address, name, MAC, port and file
+ * decided. Pure: the engine gathers the context, this decides.
+ */
+import type { ContainerDef, NetworkDef, Topology } from '../topology/types.js';
+import { formatCidr, formatIp, parseCidr, parseIp, type Cidr } from './ipv4.js';
+import { allocateAddresses, pickHostPort, pickSubnet } from './ipam.js';
+import { containerIfName, macFromIp, netnsName, vethHostName } from './names.js';
+import { linkEnv, hostsNames } from './links.js';
+import { hostsFile, resolvConf, type HostsEntry } from './etcfiles.js';
+import { portKey, type PortBinding, type PortProto } from './ports.js';
+
+export interface LabNetwork extends NetworkDef {
+  subnet: Cidr;
+  gateway: number;
+}
+
+export interface LabInterface {
+  network: string;
+  /** Name inside the container: eth0, eth1, ... */
+  ifname: string;
+  /** Host end of the veth pair. */
+  hostVeth: string;
+  bridge: string;
+  ip: string;
+  prefix: number;
+  gateway: string;
+  mac: string;
+  mtu: number;
+}
+
+export interface ResolvedBinding extends PortBinding {
+  /** The container address the port is forwarded to. */
+  containerIp: string;
+  bridge: string;
+}
+
+export interface LabContainer {
+  name: string;
+  hostname: string;
+  netns: string;
+  interfaces: LabInterface[];
+  expose: PortProto[];
+  ports: ResolvedBinding[];
+  links: { target: string; alias: string; ip: string }[];
+  /** The environment of every process in the container: link variables, then its own `env`. */
+  env: [string, string][];
+  /** The container's own `env` (what a link to it shows as _ENV_ variables). */
+  ownEnv: Record<string, string>;
+  command?: string | string[];
+  files: { hosts: string; resolv: string; hostname: string };
+}
+
+export interface Lab {
+  name: string;
+  source: string;
+  firewall: 'iptables' | 'nftables';
+  networks: LabNetwork[];
+  containers: LabContainer[];
+}
+
+/** What the host has that the plan must respect. */
+export interface LabContext {
+  /** Routes and addresses on the host, and other labs' subnets: a picked subnet avoids them all. */
+  takenSubnets: Cidr[];
+  /** What this lab had before: kept so `up` never renumbers. */
+  previous?: PreviousAllocation;
+  /** Host ports in use (listening sockets, other labs), by `port/proto`. */
+  usedHostPorts: Set<string>;
+  /** `ip_local_port_range`, for publish entries without a host port. */
+  ephemeralRange: { start: number; end: number };
+  hostResolvConf: { text: string; source: string };
+  ipv6: boolean;
+}
+
+export interface PreviousAllocation {
+  subnets: Record<string, string>;
+  /** `container/network` → address. */
+  addresses: Record<string, string>;
+  /** `container/containerPort/proto/index` → host port chosen before. */
+  hostPorts: Record<string, number>;
+}
+
+export function resolveLab(topo: Topology, ctx: LabContext): Lab {
+  const taken = [...ctx.takenSubnets];
+  const networks: LabNetwork[] = topo.networks.map((n) => {
+    const previous = ctx.previous?.subnets[n.name];
+    let subnet = n.subnet;
+    if (!subnet && previous) subnet = parseCidr(previous);
+    subnet ??= pickSubnet(taken);
+    taken.push(subnet);
+    return { ...n, subnet, gateway: n.gateway ?? subnet.network + 1 };
+  });
+  const netByName = new Map(networks.map((n) => [n.name, n]));
+
+  const addresses = new Map<string, number>();
+  for (const net of networks) {
+    const members = topo.containers.filter((c) => c.networks.includes(net.name));
+    const prev = (c: ContainerDef) => {
+      const text = ctx.previous?.addresses[`${c.name}/${net.name}`];
+      return text ? parseIp(text) : undefined;
+    };
+    const got = allocateAddresses(
+      net.subnet,
+      net.gateway,
+      members.map((c) => ({ name: c.name, fixed: c.staticIps[net.name], previous: prev(c) })),
+    );
+    for (const [name, ip] of got) addresses.set(`${name}/${net.name}`, ip);
+  }
+
+  const usedPorts = new Set(ctx.usedHostPorts);
+  for (const c of topo.containers) for (const b of c.publish) if (b.hostPort) usedPorts.add(`${b.hostPort}/${b.proto}`);
+
+  const partial = topo.containers.map((c) => {
+    const interfaces: LabInterface[] = c.networks.map((netName, i) => {
+      const net = netByName.get(netName)!;
+      const ip = addresses.get(`${c.name}/${netName}`)!;
+      return {
+        network: netName,
+        ifname: containerIfName(i),
+        hostVeth: vethHostName(topo.name, c.name, netName),
+        bridge: net.bridge,
+        ip: formatIp(ip),
+        prefix: net.subnet.prefix,
+        gateway: formatIp(net.gateway),
+        mac: macFromIp(ip),
+        mtu: net.mtu,
+      };
+    });
+    const primary = interfaces[0];
+    const bindings: PortBinding[] = [...c.publish];
+    if (c.publishAll) {
+      const published = new Set(c.publish.map((b) => `${b.containerPort}/${b.proto}`));
+      for (const p of c.expose) if (!published.has(portKey(p))) bindings.push({ hostIp: '0.0.0.0', hostPort: 0, containerPort: p.port, proto: p.proto });
+    }
+    const ports: ResolvedBinding[] = bindings.map((b, i) => {
+      let hostPort = b.hostPort;
+      if (!hostPort) {
+        const key = `${c.name}/${b.containerPort}/${b.proto}/${i}`;
+        const before = ctx.previous?.hostPorts[key];
+        const range = b.hostRange ?? ctx.ephemeralRange;
+        const usedForProto = new Set([...usedPorts].filter((k) => k.endsWith(`/${b.proto}`)).map((k) => Number(k.split('/')[0])));
+        hostPort = before && before >= range.start && before <= range.end && !usedForProto.has(before) ? before : pickHostPort(range, usedForProto);
+        usedPorts.add(`${hostPort}/${b.proto}`);
+      }
+      return { ...b, hostPort, containerIp: primary?.ip ?? '', bridge: primary?.bridge ?? '' };
+    });
+    return { def: c, interfaces, ports };
+  });
+  const byName = new Map(partial.map((p) => [p.def.name, p]));
+
+  const containers: LabContainer[] = partial.map(({ def, interfaces, ports }) => {
+    // A link resolves to the child's address on the first network the two share.
+    const links = def.links.map((l) => {
+      const child = byName.get(l.target)!;
+      const shared = child.interfaces.find((ci) => def.networks.includes(ci.network))!;
+      return { target: l.target, alias: l.alias, ip: shared.ip };
+    });
+    const env: [string, string][] = [];
+    for (const l of links) {
+      const child = byName.get(l.target)!.def;
+      env.push(...linkEnv(def.name, l.alias, { name: child.name, ip: l.ip, ports: child.expose, env: child.env }));
+    }
+    env.push(...Object.entries(def.env));
+
+    const entries: HostsEntry[] = links.map((l) => ({ ip: l.ip, names: hostsNames(l.alias, byName.get(l.target)!.def.hostname, l.target) }));
+    // Every other container of the lab is known by name too, as user-defined networks' DNS does.
+    for (const other of partial) {
+      if (other.def.name === def.name || links.some((l) => l.target === other.def.name)) continue;
+      const shared = other.interfaces.find((oi) => def.networks.includes(oi.network)) ?? other.interfaces[0];
+      if (shared) entries.push({ ip: shared.ip, names: hostsNames(other.def.hostname, other.def.name) });
+    }
+    const own = { ip: interfaces[0]?.ip ?? '127.0.1.1', names: hostsNames(def.hostname, def.hostname.split('.')[0], def.name) };
+    return {
+      name: def.name,
+      hostname: def.hostname,
+      netns: netnsName(topo.name, def.name),
+      interfaces,
+      expose: def.expose,
+      ports,
+      links,
+      env,
+      ownEnv: def.env,
+      command: def.command,
+      files: {
+        hosts: hostsFile(entries, own, ctx.ipv6),
+        resolv: resolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, false),
+        hostname: `${def.hostname}\n`,
+      },
+    };
+  });
+
+  return { name: topo.name, source: topo.source, firewall: topo.firewall, networks, containers };
+}
+
+/** What to remember so the next `up` keeps every choice. */
+export function allocationOf(lab: Lab): PreviousAllocation {
+  const hostPorts: Record<string, number> = {};
+  for (const c of lab.containers) c.ports.forEach((p, i) => (hostPorts[`${c.name}/${p.containerPort}/${p.proto}/${i}`] = p.hostPort));
+  return {
+    subnets: Object.fromEntries(lab.networks.map((n) => [n.name, formatCidr(n.subnet)])),
+    addresses: Object.fromEntries(lab.containers.flatMap((c) => c.interfaces.map((i) => [`${c.name}/${i.network}`, i.ip]))),
+    hostPorts,
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * Docker's port specs: `expose` entries (`80`, `53/udp`, `7000-7010`) and `publish` entries
+ * (`[ip:][hostPort[-end]:]containerPort[-end][/proto]`). Pure; errors are thrown as
+ * PortSpecError with a message that the loader prefixes with the YAML path.
+ */
+import { parseIp } from './ipv4.js';
+
+export type Proto = 'tcp' | 'udp' | 'sctp';
+export const PROTOS: readonly Proto[] = ['tcp', 'udp', 'sctp'];
+
+export interface PortProto {
+  port: number;
+  proto: Proto;
+}
+
+/** One host-port-to-container-port binding. hostPort 0 means "pick one in [hostPortMin, hostPortMax]". */
+export interface PortBinding {
+  hostIp: string;
+  hostPort: number;
+  /** When the host side was a range mapped to a single container port: pick one free port in it. */
+  hostRange?: { start: number; end: number };
+  containerPort: number;
+  proto: Proto;
+}
+
+export class PortSpecError extends Error {}
+
+function parsePort(text: string, what: string): number {
+  if (!/^\d{1,5}$/.test(text)) throw new PortSpecError(`${what} "${text}" is not a port number`);
+  const n = Number(text);
+  if (n < 1 || n > 65535) throw new PortSpecError(`${what} ${n} is out of range (1-65535)`);
+  return n;
+}
+
+function parseRange(text: string, what: string): { start: number; end: number } {
+  const [a, b, extra] = text.split('-');
+  if (extra !== undefined || a === undefined) throw new PortSpecError(`${what} "${text}" is not a port or range`);
+  const start = parsePort(a, what);
+  const end = b === undefined ? start : parsePort(b, what);
+  if (end < start) throw new PortSpecError(`${what} range "${text}" ends before it starts`);
+  return { start, end };
+}
+
+function splitProto(text: string): [string, Proto] {
+  const [body, proto, extra] = text.split('/');
+  if (extra !== undefined || body === undefined) throw new PortSpecError(`"${text}" has more than one "/"`);
+  if (proto === undefined) return [body, 'tcp'];
+  const p = proto.toLowerCase();
+  if (!PROTOS.includes(p as Proto)) throw new PortSpecError(`protocol "${proto}" is not one of ${PROTOS.join(', ')}`);
+  return [body, p as Proto];
+}
+
+/** `80`, `80/udp`, `7000-7010/tcp` → the ports it names. */
+export function parseExpose(spec: string | number): PortProto[] {
+  const [body, proto] = splitProto(String(spec));
+  const { start, end } = parseRange(body, 'port');
+  return Array.from({ length: end - start + 1 }, (_, i) => ({ port: start + i, proto }));
+}
+
+/**
+ * `8080:80`, `127.0.0.1:8080:80`, `127.0.0.1::80`, `80`, `8000-8002:80-82`, `8000-9000:80`,
+ * `5353:53/udp` → bindings. A range maps port for port; a host range to one container port picks
+ * one free host port from the range (Docker's semantics).
+ */
+export function parsePublish(spec: string | number): PortBinding[] {
+  const [body, proto] = splitProto(String(spec));
+  const parts = body.split(':');
+  let hostIp = '0.0.0.0';
+  let hostText: string | undefined;
+  let ctrText: string;
+  if (parts.length === 1) {
+    ctrText = parts[0]!;
+  } else if (parts.length === 2) {
+    [hostText, ctrText] = parts as [string, string];
+  } else if (parts.length === 3) {
+    const ip = parts[0]!;
+    if (parseIp(ip) === undefined) throw new PortSpecError(`host address "${ip}" is not an IPv4 address`);
+    hostIp = ip;
+    hostText = parts[1] || undefined;
+    ctrText = parts[2]!;
+  } else {
+    throw new PortSpecError(`"${spec}" is not [ip:][hostPort:]containerPort[/proto]`);
+  }
+  const ctr = parseRange(ctrText, 'container port');
+  const ctrCount = ctr.end - ctr.start + 1;
+  if (hostText === undefined || hostText === '') {
+    return range(ctr.start, ctr.end).map((p) => ({ hostIp, hostPort: 0, containerPort: p, proto }));
+  }
+  const host = parseRange(hostText, 'host port');
+  const hostCount = host.end - host.start + 1;
+  if (ctrCount === 1 && hostCount > 1) {
+    return [{ hostIp, hostPort: 0, hostRange: host, containerPort: ctr.start, proto }];
+  }
+  if (hostCount !== ctrCount) {
+    throw new PortSpecError(`invalid ranges specified for container and host ports: ${ctrText} and ${hostText}`);
+  }
+  return range(0, ctrCount - 1).map((i) => ({ hostIp, hostPort: host.start + i, containerPort: ctr.start + i, proto }));
+}
+
+function range(a: number, b: number): number[] {
+  return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+}
+
+/** Docker's `ps` form: `0.0.0.0:8080->80/tcp`. */
+export function formatBinding(b: PortBinding): string {
+  return `${b.hostIp}:${b.hostPort || '?'}->${b.containerPort}/${b.proto}`;
+}
+
+export function portKey(p: PortProto): string {
+  return `${p.port}/${p.proto}`;
+}

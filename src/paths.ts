@@ -1,0 +1,13 @@
+/** Where netlab keeps its files on the host. /run is tmpfs: state vanishes on reboot, like the kernel objects. */
+import { join } from 'node:path';
+
+export const RUN_DIR = process.env.NETLAB_RUN_DIR ?? '/run/netlab';
+export const NETNS_DIR = '/run/netns';
+/** `ip netns exec` bind-mounts the files of /etc/netns/<ns>/ over /etc in the command's view. */
+export const ETC_NETNS_DIR = '/etc/netns';
+
+export const labDir = (lab: string) => join(RUN_DIR, lab);
+export const stateFile = (lab: string) => join(labDir(lab), 'state.json');
+export const utsPath = (lab: string, container: string) => join(labDir(lab), 'uts', container);
+export const logPath = (lab: string, container: string) => join(labDir(lab), 'logs', `${container}.log`);
+export const etcNetnsDir = (ns: string) => join(ETC_NETNS_DIR, ns);

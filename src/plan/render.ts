@@ -1,0 +1,43 @@
+/** Renders an Op as the shell command that does the same thing: what `explain` and `--dry-run` print. */
+import { ipArgs } from '../kernel/iproute2.js';
+import { iptablesRestoreInput } from '../kernel/iptables.js';
+import { containerArgv } from '../kernel/processes.js';
+import { isLinkOp, type Op } from './ops.js';
+
+/** Quotes a word for a POSIX shell only when it needs it. */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+const heredoc = (cmd: string, body: string) => `${cmd} <<'EOF'\n${body.endsWith('\n') ? body : body + '\n'}EOF`;
+
+export function renderOp(op: Op): string {
+  if (isLinkOp(op)) {
+    const { ns, args } = ipArgs(op);
+    return ['ip', ...(ns ? ['-n', ns] : []), ...args].map(shellQuote).join(' ');
+  }
+  switch (op.kind) {
+    case 'sysctl.set':
+      return `sysctl -w ${op.key}=${op.value}`;
+    case 'file.write':
+      return `mkdir -p ${shellQuote(op.path.slice(0, op.path.lastIndexOf('/')))} && ${heredoc(`cat > ${shellQuote(op.path)}`, op.content)}`;
+    case 'file.del':
+      return `${op.dir ? 'rmdir' : 'rm -f'} ${shellQuote(op.path)}`;
+    case 'uts.add':
+      return `mkdir -p ${shellQuote(op.path.slice(0, op.path.lastIndexOf('/')))} && touch ${shellQuote(op.path)} && { nsenter --uts=${shellQuote(op.path)} hostname ${shellQuote(op.hostname)} 2>/dev/null || unshare --uts=${shellQuote(op.path)} hostname ${shellQuote(op.hostname)}; }`;
+    case 'uts.del':
+      return `umount ${shellQuote(op.path)} && rm -f ${shellQuote(op.path)}`;
+    case 'firewall.apply':
+      return heredoc('iptables-restore -w --noflush', iptablesRestoreInput(op.want, op.have));
+    case 'firewall.remove':
+      return heredoc('iptables-restore -w --noflush', iptablesRestoreInput(undefined, op.have));
+    case 'process.start': {
+      const env = op.spec.env.map(([k, v]) => `${k}=${v}`);
+      const argv = containerArgv(op.ns, op.uts, ['env', ...env, ...op.spec.argv]);
+      return `mkdir -p ${shellQuote(op.log.slice(0, op.log.lastIndexOf('/')))} && setsid ${argv.map(shellQuote).join(' ')} >>${shellQuote(op.log)} 2>&1 </dev/null &`;
+    }
+    case 'process.stop':
+      return `kill ${op.pids.join(' ')}`;
+  }
+  return `# ${(op as Op).kind}`;
+}

@@ -1,0 +1,250 @@
+/**
+ * netlab.yaml → Topology: parse, check the shape with zod, then the rules that span fields.
+ * Every problem names its YAML path and line; all of them are reported at once.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import { InputError, type InputProblem } from '../errors.js';
+import { parseCidr, parseIp, contains, broadcast, type Cidr } from '../model/ipv4.js';
+import { defaultBridgeName, labNameFromFolder, LAB_NAME, OBJECT_NAME } from '../model/names.js';
+import { parseExpose, parsePublish, portKey, PortSpecError, type PortBinding, type PortProto } from '../model/ports.js';
+import { parseLink, type LinkSpec } from '../model/links.js';
+import { networkSchema, topologySchema, type RawTopology } from './schema.js';
+import { formatPath, lineOf, type PathSegment } from './yamlpos.js';
+import type { ContainerDef, NetworkDef, Topology } from './types.js';
+
+export const DEFAULT_FILE = 'netlab.yaml';
+export const DEMO_SOURCE = '<demo>';
+export const DEMO_FILE = fileURLToPath(new URL('../../assets/demo.yaml', import.meta.url));
+
+export interface LoadOptions {
+  /** Topology file; when absent, ./netlab.yaml or else the built-in demo lab. */
+  file?: string;
+  cwd?: string;
+  /** Overrides the lab name (tests give each lab a unique one). */
+  name?: string;
+}
+
+/** Which file `up` would use: the given one, ./netlab.yaml, or the demo. */
+export function resolveTopologyFile(opts: LoadOptions): { path: string; source: string } {
+  const cwd = opts.cwd ?? process.cwd();
+  if (opts.file) return { path: resolve(cwd, opts.file), source: opts.file };
+  const local = resolve(cwd, DEFAULT_FILE);
+  if (existsSync(local)) return { path: local, source: DEFAULT_FILE };
+  return { path: DEMO_FILE, source: DEMO_SOURCE };
+}
+
+export function loadTopology(opts: LoadOptions = {}): Topology {
+  const { path, source } = resolveTopologyFile(opts);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new InputError([{ path: '', message: `cannot read the topology file: ${(e as Error).message}` }], source);
+  }
+  const folderName = source === DEMO_SOURCE ? 'demo' : labNameFromFolder(basename(dirname(path)));
+  return parseTopology(text, { source, defaultName: folderName, name: opts.name });
+}
+
+export function parseTopology(text: string, ctx: { source: string; defaultName: string; name?: string }): Topology {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new InputError(
+      doc.errors.map((e) => ({ path: '', message: `YAML syntax: ${e.message.split('\n')[0]}`, line: e.linePos?.[0]?.line })),
+      ctx.source,
+    );
+  }
+  const data: unknown = doc.toJS() ?? {};
+  const parsed = topologySchema.safeParse(data);
+  if (!parsed.success) {
+    const problems: InputProblem[] = [];
+    for (const issue of parsed.error.issues) {
+      const path = issue.path as PathSegment[];
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) {
+          problems.push({ path: formatPath([...path, key]), message: `unknown key "${key}"`, line: lineOf(doc, lc, [...path, key], true) });
+        }
+      } else {
+        problems.push({ path: formatPath(path) || '(top level)', message: issue.message, line: lineOf(doc, lc, path) });
+      }
+    }
+    throw new InputError(problems, ctx.source);
+  }
+  return validate(parsed.data, doc, lc, ctx);
+}
+
+function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { source: string; defaultName: string; name?: string }): Topology {
+  const problems: InputProblem[] = [];
+  const problem = (path: PathSegment[], message: string) => problems.push({ path: formatPath(path), message, line: lineOf(doc, lc, path) });
+
+  const name = ctx.name ?? raw.name ?? ctx.defaultName;
+  if (!LAB_NAME.test(name)) problem(['name'], `lab name "${name}" must be 1-16 characters: lower-case letters, digits, "_" or "-"`);
+
+  const rawNetworks = raw.networks ?? { default: networkSchema.parse({}) };
+  const networks: NetworkDef[] = [];
+  const bridges = new Map<string, string>();
+  for (const [netName, n] of Object.entries(rawNetworks)) {
+    const at = (...p: PathSegment[]) => (raw.networks ? ['networks', netName, ...p] : []);
+    const bridge = n.bridge ?? defaultBridgeName(name, netName);
+    if (bridges.has(bridge)) problem(at('bridge'), `bridge "${bridge}" is already used by network "${bridges.get(bridge)}"`);
+    bridges.set(bridge, netName);
+    let subnet: Cidr | undefined;
+    let gateway: number | undefined;
+    if (n.subnet !== undefined) {
+      subnet = parseCidr(n.subnet);
+      if (!subnet) problem(at('subnet'), `"${n.subnet}" is not an IPv4 subnet in CIDR form with its host bits zero (e.g. 172.31.5.0/24)`);
+      else if (subnet.prefix > 30 || subnet.prefix < 8) problem(at('subnet'), `prefix /${subnet.prefix} must be between /8 and /30`);
+    }
+    if (n.gateway !== undefined) {
+      gateway = parseIp(n.gateway);
+      if (gateway === undefined) problem(at('gateway'), `"${n.gateway}" is not an IPv4 address`);
+      else if (!subnet) problem(at('gateway'), 'a gateway needs the network\'s subnet');
+      else if (!usableIn(subnet, gateway)) problem(at('gateway'), `${n.gateway} is not a usable address of ${n.subnet}`);
+    }
+    networks.push({ name: netName, bridge, subnet, gateway, icc: n.icc, ipMasquerade: n.ipMasquerade, internal: n.internal, mtu: n.mtu });
+  }
+  const netByName = new Map(networks.map((n) => [n.name, n]));
+
+  const containers: ContainerDef[] = [];
+  const staticOwner = new Map<string, string>();
+  const hostPorts = new Map<string, string>();
+  const linkChecks: { ctr: string; link: LinkSpec; path: PathSegment[] }[] = [];
+  for (const [ctrName, c] of Object.entries(raw.containers)) {
+    const at = (...p: PathSegment[]) => ['containers', ctrName, ...p];
+    let nets = c.networks;
+    if (!nets) {
+      if (networks.length === 1) nets = [networks[0]!.name];
+      else {
+        problem(at(), 'say which networks it joins ("networks:"): the lab has more than one');
+        nets = [];
+      }
+    }
+    nets.forEach((n, i) => {
+      if (!netByName.has(n)) problem(at('networks', i), `unknown network "${n}"`);
+      if (nets!.indexOf(n) !== i) problem(at('networks', i), `network "${n}" is listed twice`);
+    });
+
+    const staticIps: Record<string, number> = {};
+    const ipEntries: [string, string, PathSegment[]][] =
+      c.ip === undefined ? [] : typeof c.ip === 'string' ? [[nets[0] ?? '', c.ip, at('ip')]] : Object.entries(c.ip).map(([k, v]) => [k, v, at('ip', k)]);
+    for (const [netName, ipText, path] of ipEntries) {
+      const net = netByName.get(netName);
+      const ip = parseIp(ipText);
+      if (!nets.includes(netName) || !net) problem(path, `the container is not on network "${netName}"`);
+      else if (ip === undefined) problem(path, `"${ipText}" is not an IPv4 address`);
+      else if (!net.subnet) problem(path, `a static address needs network "${netName}" to have a subnet`);
+      else if (!usableIn(net.subnet, ip)) problem(path, `${ipText} is not a usable address of ${netName}'s subnet`);
+      else if (ip === (net.gateway ?? net.subnet.network + 1)) problem(path, `${ipText} is the gateway of ${netName}`);
+      else if (staticOwner.has(`${netName}/${ip}`)) problem(path, `${ipText} is already given to container "${staticOwner.get(`${netName}/${ip}`)}"`);
+      else {
+        staticOwner.set(`${netName}/${ip}`, ctrName);
+        staticIps[netName] = ip;
+      }
+    }
+
+    const expose: PortProto[] = [];
+    c.expose.forEach((spec, i) => {
+      try {
+        expose.push(...parseExpose(spec));
+      } catch (e) {
+        if (!(e instanceof PortSpecError)) throw e;
+        problem(at('expose', i), e.message);
+      }
+    });
+    const publish: PortBinding[] = [];
+    c.publish.forEach((spec, i) => {
+      try {
+        for (const b of parsePublish(spec)) {
+          publish.push(b);
+          if (b.hostPort) {
+            const key = `${b.hostIp}:${b.hostPort}/${b.proto}`;
+            const clash = hostPorts.get(`${b.hostPort}/${b.proto}`);
+            if (clash && (clash.startsWith('0.0.0.0') || b.hostIp === '0.0.0.0' || clash.startsWith(b.hostIp + ':')))
+              problem(at('publish', i), `host port ${b.hostPort}/${b.proto} is already published by ${clash.split(' ')[1]}`);
+            hostPorts.set(`${b.hostPort}/${b.proto}`, `${key} ${ctrName}`);
+          }
+        }
+      } catch (e) {
+        if (!(e instanceof PortSpecError)) throw e;
+        problem(at('publish', i), e.message);
+      }
+    });
+    // Docker's CLI adds published ports to the exposed ones.
+    const exposed = new Map(expose.map((p) => [portKey(p), p]));
+    for (const b of publish) exposed.set(`${b.containerPort}/${b.proto}`, { port: b.containerPort, proto: b.proto });
+
+    const links: LinkSpec[] = [];
+    c.links.forEach((spec, i) => {
+      try {
+        const l = parseLink(spec);
+        if (!OBJECT_NAME.test(l.alias)) problem(at('links', i), `alias "${l.alias}" is not a valid name`);
+        else {
+          links.push(l);
+          linkChecks.push({ ctr: ctrName, link: l, path: at('links', i) });
+        }
+      } catch (e) {
+        problem(at('links', i), (e as Error).message);
+      }
+    });
+
+    containers.push({
+      name: ctrName,
+      hostname: c.hostname ?? ctrName,
+      networks: nets,
+      staticIps,
+      expose: [...exposed.values()],
+      publish,
+      publishAll: c.publishAll,
+      links,
+      env: c.env,
+      command: c.command,
+    });
+  }
+
+  // Links need their target to exist and share a network; a link to itself or a cycle is refused.
+  const byName = new Map(containers.map((c) => [c.name, c]));
+  for (const { ctr, link, path } of linkChecks) {
+    const target = byName.get(link.target);
+    if (link.target === ctr) problem(path, 'a container cannot link to itself');
+    else if (!target) problem(path, `links to "${link.target}", which is not a container of this lab`);
+    else if (!target.networks.some((n) => byName.get(ctr)!.networks.includes(n)))
+      problem(path, `links to "${link.target}", which shares no network with "${ctr}"`);
+  }
+  const cycle = findLinkCycle(containers);
+  if (cycle) problem(['containers', cycle[0]!, 'links'], `links form a cycle: ${cycle.join(' -> ')}`);
+
+  if (problems.length > 0) throw new InputError(problems, ctx.source);
+  return { name, source: ctx.source, firewall: raw.firewall, networks, containers };
+}
+
+function usableIn(subnet: Cidr, ip: number): boolean {
+  return contains(subnet, ip) && ip !== subnet.network && ip !== broadcast(subnet);
+}
+
+function findLinkCycle(containers: ContainerDef[]): string[] | undefined {
+  const edges = new Map(containers.map((c) => [c.name, c.links.map((l) => l.target).filter((t) => t !== c.name)]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (n: string): string[] | undefined => {
+    if (state.get(n) === 'done') return undefined;
+    if (state.get(n) === 'visiting') return [...stack.slice(stack.indexOf(n)), n];
+    state.set(n, 'visiting');
+    stack.push(n);
+    for (const m of edges.get(n) ?? []) {
+      const c = visit(m);
+      if (c) return c;
+    }
+    stack.pop();
+    state.set(n, 'done');
+    return undefined;
+  };
+  for (const c of containers) {
+    const found = visit(c.name);
+    if (found) return found;
+  }
+  return undefined;
+}
+

@@ -1,0 +1,41 @@
+import type { Cidr } from '../model/ipv4.js';
+import type { PortBinding, PortProto } from '../model/ports.js';
+import type { LinkSpec } from '../model/links.js';
+
+/** A validated topology with every default filled in. Addresses are not allocated yet. */
+export interface Topology {
+  name: string;
+  /** Where it came from: a path, or `<demo>` for the built-in lab. */
+  source: string;
+  firewall: 'iptables' | 'nftables';
+  networks: NetworkDef[];
+  containers: ContainerDef[];
+}
+
+export interface NetworkDef {
+  name: string;
+  bridge: string;
+  subnet?: Cidr;
+  gateway?: number;
+  icc: boolean;
+  ipMasquerade: boolean;
+  internal: boolean;
+  mtu: number;
+}
+
+export interface ContainerDef {
+  name: string;
+  hostname: string;
+  /** Network names, in interface order (eth0, eth1, ...). */
+  networks: string[];
+  /** Static addresses by network name. */
+  staticIps: Record<string, number>;
+  /** Exposed ports: the `expose` list plus every published container port, as Docker's CLI adds them. */
+  expose: PortProto[];
+  publish: PortBinding[];
+  publishAll: boolean;
+  links: LinkSpec[];
+  env: Record<string, string>;
+  /** A string runs through `sh -c` (Docker's shell form); an array is the program and its arguments. */
+  command?: string | string[];
+}

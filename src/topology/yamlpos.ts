@@ -1,0 +1,38 @@
+/** Finds the line of a YAML path in a parsed document, so every error can name its line. */
+import { isMap, isSeq, isScalar, type Document, type LineCounter, type Node } from 'yaml';
+
+export type PathSegment = string | number;
+
+/** Line (1-based) of the node at `path`; with `atKey`, of the last key itself. Falls back to the nearest parent. */
+export function lineOf(doc: Document, lc: LineCounter, path: PathSegment[], atKey = false): number | undefined {
+  let node: unknown = doc.contents;
+  let line = lineOfNode(node, lc);
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i];
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) == seg);
+      if (!pair) break;
+      const last = i === path.length - 1;
+      const keyLine = lineOfNode(pair.key, lc);
+      node = last && atKey ? pair.key : (pair.value ?? pair.key);
+      line = lineOfNode(node, lc) ?? keyLine ?? line;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      node = node.items[seg];
+      if (node === undefined) break;
+      line = lineOfNode(node, lc) ?? line;
+    } else {
+      break;
+    }
+  }
+  return line;
+}
+
+function lineOfNode(node: unknown, lc: LineCounter): number | undefined {
+  const range = (node as Node | undefined)?.range;
+  return range ? lc.linePos(range[0]).line : undefined;
+}
+
+/** `['containers', 'web', 'publish', 0]` → `containers.web.publish[0]`. */
+export function formatPath(path: PathSegment[]): string {
+  return path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
+}
