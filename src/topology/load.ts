@@ -53,7 +53,7 @@ export function parseTopology(text: string, ctx: { source: string; defaultName: 
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new InputError(
-      doc.errors.map((e) => ({ path: '', message: `YAML syntax: ${e.message.split('\n')[0]}`, line: e.linePos?.[0]?.line })),
+      doc.errors.map((e) => ({ path: '', message: `YAML syntax: ${e.message.split('\n')[0]}`, line: lc.linePos(e.pos[0]).line })),
       ctx.source,
     );
   }

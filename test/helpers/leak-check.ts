@@ -1,0 +1,42 @@
+/**
+ * Runs once around the kernel tests: refuses to start without root, and at the end fails the
+ * run if anything named netlab appeared in the kernel that was not there before.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, existsSync } from 'node:fs';
+
+export function netlabObjects(): string[] {
+  const out: string[] = [];
+  const sh = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8' });
+    } catch {
+      return '';
+    }
+  };
+  for (const ns of existsSync('/run/netns') ? readdirSync('/run/netns') : []) if (ns.startsWith('netlab-')) out.push(`netns ${ns}`);
+  for (const l of JSON.parse(sh('ip', ['-j', '-d', 'link', 'show']) || '[]') as { ifname: string; ifalias?: string }[]) {
+    if (l.ifalias?.startsWith('netlab:')) out.push(`link ${l.ifname} (${l.ifalias})`);
+  }
+  for (const t of ['nat', 'filter', 'raw']) {
+    for (const line of sh('iptables-save', ['-t', t]).split('\n')) if (/netlab|^:NL-|-A NL-/.test(line)) out.push(`iptables ${t}: ${line}`);
+  }
+  if (sh('nft', ['list', 'tables']).includes('netlab')) out.push('nft table netlab');
+  for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (d.startsWith('netlab-')) out.push(`/etc/netns/${d}`);
+  for (const d of existsSync('/run/netlab') ? readdirSync('/run/netlab') : []) if (!d.startsWith('.')) out.push(`/run/netlab/${d}`);
+  return out;
+}
+
+let before = new Set<string>();
+
+export function setup(): void {
+  if (process.getuid?.() !== 0) throw new Error('the kernel tests create namespaces and firewall rules: run them as root (sudo npm test)');
+  before = new Set(netlabObjects());
+  if (before.size > 0) console.warn(`netlab objects existed before the tests (left alone):\n  ${[...before].join('\n  ')}`);
+}
+
+export function teardown(): void {
+  const left = netlabObjects().filter((o) => !before.has(o));
+  if (left.length > 0) throw new Error(`the tests left netlab objects in the kernel:\n  ${left.join('\n  ')}`);
+  console.log('leak check: nothing named netlab was left in the kernel');
+}

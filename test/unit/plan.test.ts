@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { parseTopology, DEMO_FILE } from '../../src/topology/load.js';
+import { resolveLab, type LabContext } from '../../src/model/lab.js';
+import { desiredState } from '../../src/plan/desired.js';
+import { diff } from '../../src/plan/diff.js';
+import { emptyState } from '../../src/plan/state.js';
+import { renderOp } from '../../src/plan/render.js';
+import { iptablesRestoreInput } from '../../src/kernel/iptables.js';
+
+const ctx: LabContext = {
+  takenSubnets: [],
+  usedHostPorts: new Set(),
+  ephemeralRange: { start: 32768, end: 60999 },
+  hostResolvConf: { text: 'nameserver 192.0.2.53\n', source: '/etc/resolv.conf' },
+  ipv6: false,
+};
+const demoLab = () => resolveLab(parseTopology(readFileSync(DEMO_FILE, 'utf8'), { source: '<demo>', defaultName: 'demo' }), ctx);
+const want = () => desiredState(demoLab(), { selfArgv: ['/usr/bin/node', '/opt/netlab/cli.js'] });
+
+/** Compares with a golden file; NETLAB_UPDATE_GOLDEN=1 rewrites it. */
+function golden(name: string, actual: string): void {
+  const path = new URL(`../golden/${name}`, import.meta.url);
+  if (process.env.NETLAB_UPDATE_GOLDEN || !existsSync(path)) writeFileSync(path, actual);
+  expect(actual).toBe(readFileSync(path, 'utf8'));
+}
+
+describe('planning the demo lab', () => {
+  it('resolves addresses like docker0: gateway .1, containers from .2, MAC from the address', () => {
+    const lab = demoLab();
+    expect(lab.networks[0]).toMatchObject({ bridge: 'netlab0', gateway: 0xac1f0001 });
+    expect(lab.containers.map((c) => [c.name, c.interfaces[0]!.ip, c.interfaces[0]!.mac])).toEqual([
+      ['web', '172.31.0.2', '02:42:ac:1f:00:02'],
+      ['client', '172.31.0.3', '02:42:ac:1f:00:03'],
+    ]);
+    expect(lab.containers[1]!.files.hosts).toBe('127.0.0.1\tlocalhost\n172.31.0.2\twebalias web\n172.31.0.3\tclient\n');
+  });
+
+  it('builds from nothing with every step, and plans nothing when the kernel already matches', () => {
+    const ops = diff(want(), emptyState('demo'));
+    const kinds = ops.map((o) => o.kind);
+    expect(kinds.indexOf('netns.add')).toBeLessThan(kinds.indexOf('veth.add'));
+    expect(kinds.indexOf('bridge.add')).toBeLessThan(kinds.indexOf('veth.add'));
+    expect(kinds.at(-1)).toBe('process.start');
+    expect(diff(want(), want())).toEqual([]);
+  });
+
+  it('tears down to nothing: stop, firewall, links before namespaces', () => {
+    const ops = diff(emptyState('demo'), { ...want(), processes: { web: { ...want().processes.web!, pids: [42] } } });
+    const kinds = ops.map((o) => o.kind);
+    expect(kinds[0]).toBe('process.stop');
+    expect(kinds[1]).toBe('firewall.remove');
+    expect(kinds.lastIndexOf('link.del')).toBeLessThan(kinds.indexOf('netns.del'));
+  });
+
+  it('renders the iptables rules of the demo lab (golden)', () => {
+    golden('demo.iptables-restore', iptablesRestoreInput(want().firewall, undefined));
+  });
+
+  it('renders every step as a command a student can run (golden)', () => {
+    golden('demo.explain.sh', diff(want(), emptyState('demo')).map(renderOp).join('\n') + '\n');
+  });
+});
