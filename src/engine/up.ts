@@ -29,8 +29,11 @@ export interface UpResult {
   ms: number;
 }
 
-/** How a container command that starts with `netlab` runs this netlab: the same node and CLI. */
-export const SELF_ARGV = [process.execPath, fileURLToPath(new URL('../cli/main.js', import.meta.url))];
+/**
+ * How a container command that starts with `netlab` runs this netlab: the same node and the
+ * built CLI (`<package>/dist/cli/main.js`, reached the same way from dist/ and from src/).
+ */
+export const SELF_ARGV = [process.execPath, fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))];
 
 export async function up(opts: UpOptions = {}): Promise<UpResult> {
   const topo = opts.topology ?? loadTopology(opts);

@@ -34,10 +34,18 @@ export async function httpGet(url: string, timeoutMs = 8000): Promise<string> {
   throw new Error(`GET ${url} failed: ${(last as Error)?.message}`);
 }
 
-/** curl from inside a namespace; resolves to the body, or undefined when it fails within the timeout. */
-export async function curlIn(ns: string, url: string, timeoutS = 3): Promise<string | undefined> {
-  const r = await execa('ip', ['netns', 'exec', ns, 'curl', '-s', '-m', String(timeoutS), url], { reject: false });
-  return r.exitCode === 0 ? r.stdout : undefined;
+/**
+ * curl from inside a namespace; resolves to the body, or undefined when it fails within the
+ * timeout. `retryMs` keeps trying for that long (a server just started); 0 tries once.
+ */
+export async function curlIn(ns: string, url: string, opts: { timeoutS?: number; retryMs?: number } = {}): Promise<string | undefined> {
+  const deadline = Date.now() + (opts.retryMs ?? 0);
+  for (;;) {
+    const r = await execa('ip', ['netns', 'exec', ns, 'curl', '-s', '-m', String(opts.timeoutS ?? 3), url], { reject: false });
+    if (r.exitCode === 0) return r.stdout;
+    if (Date.now() >= deadline) return undefined;
+    await new Promise((res) => setTimeout(res, 150));
+  }
 }
 
 /**

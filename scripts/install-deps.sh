@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the system programs netlab drives, from Debian/Ubuntu packages. Needs root.
+# Node.js >= 20 is expected to be there already (https://nodejs.org or your distribution).
+set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then echo "install-deps.sh: run as root (sudo)" >&2; exit 1; fi
+packages=(
+  iproute2        # ip: namespaces, veth, bridges, addresses, routes
+  iptables        # iptables-save / iptables-restore (nf_tables backend)
+  nftables        # nft, for firewall: nftables
+  util-linux      # nsenter, unshare: UTS namespaces and exec
+  procps          # sysctl
+  curl            # the demo's client, and the tests
+  iputils-ping    # ping inside containers
+  conntrack       # flushing stale UDP flows, and inspecting NAT
+  kmod            # modprobe br_netfilter where the module is not loaded
+)
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+node -e 'const [maj] = process.versions.node.split("."); if (+maj < 20) { console.error(`netlab needs Node.js >= 20, this is ${process.version}`); process.exit(1); }'

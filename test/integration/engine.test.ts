@@ -1,0 +1,162 @@
+/**
+ * The engine through its library API on real namespaces and rules: a second topology,
+ * convergence, edits applied in place, a lost state file, foreign objects, repair.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { rmSync, readFileSync } from 'node:fs';
+import { up, down, ps, execIn, parseTopology, ConflictError } from '../../src/index.js';
+import { stateFile } from '../../src/paths.js';
+import { curlIn, httpGet, sh, uniqueLab } from '../helpers/kernel.js';
+
+const labs: string[] = [];
+afterEach(async () => {
+  for (const lab of labs.splice(0)) await down({ lab }).catch(() => undefined);
+});
+
+/** A lab on 172.30.250.0/24 (a /24 netlab's pool would give last) with the given body. */
+function topology(lab: string, body: string) {
+  labs.push(lab);
+  return parseTopology(body, { source: 'test.yaml', defaultName: lab });
+}
+
+const appLab = (lab: string, port: number, extra = '') =>
+  topology(
+    lab,
+    `networks:
+  backend: { subnet: 172.30.250.0/24 }
+containers:
+  db:
+    ip: 172.30.250.10
+    expose: [5432]
+    env: { POSTGRES_PASSWORD: secret, HOME: /root }
+    command: [netlab, serve, --port, "5432"]
+  app:
+    hostname: app.example.org
+    links: ["db:database"]
+    publish: ["127.0.0.1:${port}:8080"]
+    env: { MODE: test }
+    command: [netlab, serve, --port, "8080"]
+${extra}`,
+  );
+
+describe('engine on the kernel', () => {
+  it('builds a lab with static addresses, links and env, and its containers talk', async () => {
+    const lab = uniqueLab();
+    await up({ topology: appLab(lab, 18181) });
+    const env = (await execIn(lab, 'app', ['env'], { stdio: 'pipe' })).stdout;
+    expect(env).toContain('DATABASE_PORT_5432_TCP_ADDR=172.30.250.10');
+    expect(env).toContain('DATABASE_ENV_POSTGRES_PASSWORD=secret');
+    expect(env).not.toContain('DATABASE_ENV_HOME');
+    expect(env).toContain('MODE=test');
+    expect((await execIn(lab, 'app', ['hostname'], { stdio: 'pipe' })).stdout.trim()).toBe('app.example.org');
+    const hosts = (await execIn(lab, 'app', ['cat', '/etc/hosts'], { stdio: 'pipe' })).stdout;
+    expect(hosts).toContain('172.30.250.10\tdatabase db\n');
+    expect(hosts.trim().split('\n').at(-1)).toMatch(/^172\.30\.250\.2\tapp\.example\.org app$/);
+    expect(await curlIn(`netlab-${lab}-app`, 'http://database:5432/whoami', { retryMs: 8000 })).toBe('172.30.250.2');
+    expect(await httpGet('http://127.0.0.1:18181/whoami')).toBe('172.30.250.1\n');
+  });
+
+  it('converges: a second up changes nothing, and an edited file is applied in place', async () => {
+    const lab = uniqueLab();
+    const first = await up({ topology: appLab(lab, 18182) });
+    expect(first.ops.length).toBeGreaterThan(20);
+    expect((await up({ topology: appLab(lab, 18182) })).ops).toEqual([]);
+    const dbPid = (await ps(lab)).find((r) => r.name === 'db')!.pid;
+
+    // Add a container, change app's published port.
+    const edited = await up({ topology: appLab(lab, 18183, '  extra: { links: [db] }\n') });
+    expect(edited.ops.some((o) => o.kind === 'netns.add' && o.ns === `netlab-${lab}-extra`)).toBe(true);
+    expect(edited.ops.some((o) => o.kind === 'netns.del')).toBe(false);
+    const rows = await ps(lab);
+    expect(rows.find((r) => r.name === 'db')).toMatchObject({ ip: '172.30.250.10', pid: dbPid, status: 'running' });
+    expect(rows.find((r) => r.name === 'extra')!.ip).toBe('172.30.250.3');
+    expect(await httpGet('http://127.0.0.1:18183/whoami')).toBe('172.30.250.1\n');
+    expect(await fetch('http://127.0.0.1:18182/', { signal: AbortSignal.timeout(1000) }).then(() => 'answered', () => 'refused')).toBe('refused');
+
+    // Remove it again: its namespace and veth go, the others stay untouched.
+    const back = await up({ topology: appLab(lab, 18183) });
+    expect(back.ops.filter((o) => o.kind === 'netns.del').map((o) => (o as { ns: string }).ns)).toEqual([`netlab-${lab}-extra`]);
+    expect((await sh('ip', ['netns', 'list'])).stdout).not.toContain(`netlab-${lab}-extra`);
+    expect((await ps(lab)).find((r) => r.name === 'db')!.pid).toBe(dbPid);
+  });
+
+  it('repairs what was broken behind its back', async () => {
+    const lab = uniqueLab();
+    const built = await up({ topology: appLab(lab, 18184) });
+    const appVeth = built.lab.containers.find((c) => c.name === 'app')!.interfaces[0]!.hostVeth;
+    await sh('ip', ['link', 'del', appVeth]);
+    await sh('iptables', ['-t', 'nat', '-F', `NL-${lab}-DNAT`]);
+    await sh('ip', ['-n', `netlab-${lab}-db`, 'route', 'del', 'default']);
+    const repair = await up({ topology: appLab(lab, 18184) });
+    expect(repair.ops.map((o) => o.kind)).toEqual(expect.arrayContaining(['veth.add', 'firewall.apply', 'route.replace']));
+    expect(await httpGet('http://127.0.0.1:18184/whoami')).toBe('172.30.250.1\n');
+    expect((await up({ topology: appLab(lab, 18184) })).ops).toEqual([]);
+  });
+
+  it('takes a lab down by its kernel marks when the state file is gone', async () => {
+    const lab = uniqueLab();
+    await up({ topology: appLab(lab, 18185) });
+    rmSync(stateFile(lab));
+    const r = await down({ lab });
+    expect(r.ops.map((o) => o.kind)).toEqual(expect.arrayContaining(['process.stop', 'firewall.remove', 'link.del', 'netns.del', 'uts.del']));
+    expect((await sh('ip', ['netns', 'list'])).stdout).not.toContain(`netlab-${lab}-`);
+    expect((await sh('iptables-save', [])).stdout).not.toContain(`netlab:${lab}`);
+  });
+
+  it('refuses a lab whose bridge name is taken by something it did not create, and changes nothing', async () => {
+    const lab = uniqueLab();
+    const bridge = `tbr${lab}`;
+    await sh('ip', ['link', 'add', bridge, 'type', 'bridge']);
+    try {
+      const topo = topology(lab, `networks:\n  n: { bridge: ${bridge} }\ncontainers:\n  a: {}\n`);
+      await expect(up({ topology: topo })).rejects.toThrow(ConflictError);
+      await expect(up({ topology: topo })).rejects.toThrow(/link .* \(no netlab mark\)/);
+      expect((await sh('ip', ['netns', 'list'])).stdout).not.toContain(`netlab-${lab}-`);
+      await down({ lab });
+      expect((await sh('ip', ['link', 'show', bridge])).exitCode).toBe(0);
+    } finally {
+      await sh('ip', ['link', 'del', bridge]);
+    }
+  });
+
+  it("never touches the user's own rules or another lab", async () => {
+    const a = uniqueLab();
+    const b = uniqueLab();
+    const rule = ['-t', 'nat', '-A', 'POSTROUTING', '-s', '203.0.113.0/24', '-j', 'RETURN'];
+    await sh('iptables', rule);
+    try {
+      await up({ topology: topology(a, 'containers:\n  x: { publish: ["18190:80"] }\n') });
+      const before = (await sh('iptables-save', [])).stdout.split('\n').filter((l) => !l.startsWith('#') && !l.includes('netlab:') && !/^:.*\[\d+:\d+\]$/.test(l) && !l.startsWith(':NL-'));
+      await up({ topology: topology(b, 'containers:\n  y: { publish: ["18191:80"] }\n') });
+      await down({ lab: b });
+      const after = (await sh('iptables-save', [])).stdout.split('\n').filter((l) => !l.startsWith('#') && !l.includes('netlab:') && !/^:.*\[\d+:\d+\]$/.test(l) && !l.startsWith(':NL-'));
+      expect(after).toEqual(before);
+      expect(after).toContain('-A POSTROUTING -s 203.0.113.0/24 -j RETURN');
+      // Lab a is intact and got a different subnet from b.
+      expect((await up({ topology: topology(a, 'containers:\n  x: { publish: ["18190:80"] }\n') })).ops).toEqual([]);
+    } finally {
+      await sh('iptables', rule.map((x) => (x === '-A' ? '-D' : x)));
+    }
+  });
+
+  it('refuses a host port that is already listening, before changing anything', async () => {
+    const lab = uniqueLab();
+    const { createServer } = await import('node:net');
+    const server = createServer().listen(18192, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      await expect(up({ topology: topology(lab, 'containers:\n  x: { publish: ["18192:80"] }\n') })).rejects.toThrow(/host port 18192\/tcp is already in use/);
+      expect((await sh('ip', ['netns', 'list'])).stdout).not.toContain(`netlab-${lab}-`);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('keeps the state file root-only', async () => {
+    const lab = uniqueLab();
+    await up({ topology: topology(lab, 'containers:\n  x: {}\n') });
+    const { statSync } = await import('node:fs');
+    expect(statSync(stateFile(lab)).mode & 0o077).toBe(0);
+    expect(JSON.parse(readFileSync(stateFile(lab), 'utf8')).lab).toBe(lab);
+  });
+});
