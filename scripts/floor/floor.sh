@@ -6,7 +6,9 @@
 # config + N DNAT rules), then prints one JSON line on stdout:
 #   {"n":N,"setup_ms":..,"setup_ms_per_container":..,"phaseA_ms":..,
 #    "phaseB_ms":..,"phaseC_ms":..,"teardown_ms":..,"teardown_settle_ms":..,
-#    "phaseB_tool":"..","teardown_mode":".."}
+#    "setup_settle_ms":..,"phaseB_tool":"..","teardown_mode":".."}
+# setup_settle_ms (not part of setup_ms): time after phase C until the kernel's
+# async linkwatch work has put every bridge port into forwarding state.
 # Progress/diagnostics go to stderr.
 #
 # Knobs (environment):
@@ -159,6 +161,19 @@ t2=$(now)
 nft -f "$TMP/phaseC.nft"
 t3=$(now)
 
+# ---------------------------------------------------------------- setup settle
+# Bridge ports only start forwarding once the kernel's linkwatch work has
+# processed each host veth's carrier-on event (raised when the peer eth0 came
+# up in phase B). That runs asynchronously after our commands return: measure
+# how long until every port of $BR is in state forwarding (3).
+fwd_ports() { cat /sys/class/net/"$BR"/brif/*/state 2>/dev/null | grep -c '^3$' || true; }
+deadline=$(( t3 + 120 * 1000000000 ))
+while (( $(fwd_ports) < N )); do
+	(( $(now) < deadline )) || die "only $(fwd_ports)/$N ports of $BR forwarding after 120s"
+	sleep 0.01
+done
+t3s=$(now)
+
 # ---------------------------------------------------------------- verify (untimed)
 verify_ns() { # NS INDEX
 	local ns=$1 ip; ip=$(ip_of "$2")
@@ -181,7 +196,7 @@ ports=$(ip -o link show master "$BR" | wc -l)
 rules=$(nft -j list chain ip "$NFT_TABLE" prerouting | jq '[.nftables[] | select(.rule)] | length')
 (( rules == N )) || die "nft chain has $rules rules, expected $N"
 if (( N > 1 )); then target=$(ip_of "$N"); else target=$GW; fi
-ip netns exec nlfloor-1 ping -c 1 -W 3 -q "$target" >/dev/null ||
+ip netns exec nlfloor-1 ping -c 1 -w 10 -q "$target" >/dev/null ||
 	die "ping nlfloor-1 -> $target over $BR failed"
 log "verified: 3 sampled netns (addr/lo/route), $ports bridge ports, $rules DNAT rules, ping nlfloor-1 -> $target"
 
@@ -206,7 +221,7 @@ t6=$(now)
 
 # ---------------------------------------------------------------- report
 A=$(ms "$t0" "$t1"); B=$(ms "$t1" "$t2"); C=$(ms "$t2" "$t3")
-S=$(ms "$t0" "$t3"); T=$(ms "$t4" "$t5"); TS=$(ms "$t5" "$t6")
+SS=$(ms "$t3" "$t3s"); S=$(ms "$t0" "$t3"); T=$(ms "$t4" "$t5"); TS=$(ms "$t5" "$t6")
 PER=$(awk -v s="$(( t3 - t0 ))" -v n="$N" 'BEGIN { printf "%.3f", s / 1e6 / n }')
-printf '{"n":%d,"setup_ms":%d,"setup_ms_per_container":%s,"phaseA_ms":%d,"phaseB_ms":%d,"phaseC_ms":%d,"teardown_ms":%d,"teardown_settle_ms":%d,"phaseB_tool":"%s","teardown_mode":"%s"}\n' \
-	"$N" "$S" "$PER" "$A" "$B" "$C" "$T" "$TS" "$PHASEB" "$TEARDOWN"
+printf '{"n":%d,"setup_ms":%d,"setup_ms_per_container":%s,"phaseA_ms":%d,"phaseB_ms":%d,"phaseC_ms":%d,"teardown_ms":%d,"teardown_settle_ms":%d,"setup_settle_ms":%d,"phaseB_tool":"%s","teardown_mode":"%s"}\n' \
+	"$N" "$S" "$PER" "$A" "$B" "$C" "$T" "$TS" "$SS" "$PHASEB" "$TEARDOWN"
