@@ -8,7 +8,8 @@
 #    "phaseB_ms":..,"phaseC_ms":..,"teardown_ms":..,"teardown_settle_ms":..,
 #    "setup_settle_ms":..,"phaseB_tool":"..","teardown_mode":".."}
 # setup_settle_ms (not part of setup_ms): time after phase C until the kernel's
-# async linkwatch work has put every bridge port into forwarding state.
+# async linkwatch work has marked every host veth operstate up and every
+# bridge port forwarding (i.e. until traffic can actually flow).
 # Progress/diagnostics go to stderr.
 #
 # Knobs (environment):
@@ -162,15 +163,23 @@ nft -f "$TMP/phaseC.nft"
 t3=$(now)
 
 # ---------------------------------------------------------------- setup settle
-# Bridge ports only start forwarding once the kernel's linkwatch work has
-# processed each host veth's carrier-on event (raised when the peer eth0 came
-# up in phase B). That runs asynchronously after our commands return: measure
-# how long until every port of $BR is in state forwarding (3).
-fwd_ports() { cat /sys/class/net/"$BR"/brif/*/state 2>/dev/null | grep -c '^3$' || true; }
+# Carrier/operstate changes of the host veths (carrier off at creation, on
+# when the peer eth0 comes up in phase B) reach the bridge only via the
+# kernel's linkwatch work, which runs asynchronously and handles at most
+# 100-200 devices per run with up to 1 s (HZ) between runs. Until then a port
+# may still show a stale "forwarding" (added before its carrier-off event was
+# processed) or be "disabled". Ready = every host veth has operstate up (its
+# carrier-on event was processed) and every port of $BR is forwarding (3).
+ready_ports() {
+	local up fwd
+	up=$(cat /sys/class/net/"$BR"/brif/*/../operstate 2>/dev/null | grep -c '^up$' || true)
+	fwd=$(cat /sys/class/net/"$BR"/brif/*/state 2>/dev/null | grep -c '^3$' || true)
+	echo $(( up < fwd ? up : fwd ))
+}
 deadline=$(( t3 + 120 * 1000000000 ))
-while (( $(fwd_ports) < N )); do
-	(( $(now) < deadline )) || die "only $(fwd_ports)/$N ports of $BR forwarding after 120s"
-	sleep 0.01
+while (( $(ready_ports) < N )); do
+	(( $(now) < deadline )) || die "only $(ready_ports)/$N ports of $BR up+forwarding after 120s"
+	sleep 0.02
 done
 t3s=$(now)
 

@@ -1,9 +1,9 @@
 /** Gathers what the host already has that a new lab must avoid: routes, addresses, ports, other labs. */
 import { readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { parseCidr, type Cidr } from '../model/ipv4.js';
+import { parseCidr } from '../model/ipv4.js';
 import { parseMark } from '../model/names.js';
-import type { LabContext, PreviousAllocation } from '../model/lab.js';
+import type { LabContext, PreviousAllocation, TakenSubnet } from '../model/lab.js';
 import { RUN_DIR } from '../paths.js';
 import { readSysctl, readText } from '../kernel/host.js';
 import { run } from '../kernel/run.js';
@@ -20,17 +20,18 @@ export async function gatherContext(lab: string, previous: PreviousAllocation | 
   ]);
   // The lab's own bridges carry its current subnets: those are not taken from it.
   const ownDevs = new Set(addrs.filter((a) => parseMark(a.ifalias)?.lab === lab).map((a) => a.ifname));
-  const taken: Cidr[] = [...others.subnets];
+  const taken: TakenSubnet[] = [...others.subnets];
   for (const r of routes) {
     if (r.dev && ownDevs.has(r.dev)) continue;
+    // Local and broadcast routes repeat the addresses below; the loopback range is no lab's concern.
     const c = r.dst === 'default' ? undefined : parseCidr(r.dst.includes('/') ? r.dst : `${r.dst}/32`, false);
-    if (c) taken.push(c);
+    if (c && r.dev !== 'lo') taken.push({ cidr: c, by: `the route to ${r.dst}${r.dev ? ` dev ${r.dev}` : ''}` });
   }
   for (const a of addrs) {
-    if (ownDevs.has(a.ifname)) continue;
+    if (ownDevs.has(a.ifname) || a.ifname === 'lo') continue;
     for (const i of a.addr_info) {
       const c = parseCidr(`${i.local}/${i.prefixlen}`, false);
-      if (c) taken.push(c);
+      if (c) taken.push({ cidr: c, by: `address ${i.local}/${i.prefixlen} on ${a.ifname}` });
     }
   }
   const [start, end] = (range ?? '32768 60999').split(/\s+/).map(Number);
@@ -45,20 +46,20 @@ export async function gatherContext(lab: string, previous: PreviousAllocation | 
 }
 
 /** Subnets and published host ports of every other lab on this host, from their state files. */
-async function otherLabs(lab: string): Promise<{ subnets: Cidr[]; ports: string[] }> {
+async function otherLabs(lab: string): Promise<{ subnets: TakenSubnet[]; ports: string[] }> {
   let names: string[] = [];
   try {
     names = await readdir(RUN_DIR);
   } catch {
     return { subnets: [], ports: [] };
   }
-  const out = { subnets: [] as Cidr[], ports: [] as string[] };
+  const out = { subnets: [] as TakenSubnet[], ports: [] as string[] };
   for (const other of names.filter((n) => n !== lab && !n.startsWith('.'))) {
     const s = await readState(other);
     if (!s) continue;
     for (const text of Object.values(s.allocation.subnets)) {
       const c = parseCidr(text);
-      if (c) out.subnets.push(c);
+      if (c) out.subnets.push({ cidr: c, by: `lab ${other}` });
     }
     for (const c of s.resolved.containers) for (const p of c.ports) out.ports.push(`${p.hostPort}/${p.proto}`);
   }

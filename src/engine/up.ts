@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { ConflictError, InputError } from '../errors.js';
 import { loadTopology, type LoadOptions } from '../topology/load.js';
 import type { Topology } from '../topology/types.js';
-import { allocationOf, resolveLab, type Lab } from '../model/lab.js';
+import { allocationOf, resolveLab, SubnetTakenError, type Lab } from '../model/lab.js';
 import { PoolExhaustedError } from '../model/ipam.js';
 import { desiredState } from '../plan/desired.js';
 import { diff } from '../plan/diff.js';
@@ -54,6 +54,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       lab = resolveLab(topo, ctx);
     } catch (e) {
       if (e instanceof PoolExhaustedError) throw new InputError([{ path: 'networks', message: e.message }], topo.source);
+      if (e instanceof SubnetTakenError) throw new ConflictError(e.message);
       throw e;
     }
     const want = desiredState(lab, { selfArgv: SELF_ARGV });

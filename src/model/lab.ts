@@ -3,12 +3,15 @@
  * decided. Pure: the engine gathers the context, this decides.
  */
 import type { ContainerDef, NetworkDef, Topology } from '../topology/types.js';
-import { formatCidr, formatIp, parseCidr, parseIp, type Cidr } from './ipv4.js';
+import { formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr } from './ipv4.js';
 import { allocateAddresses, pickHostPort, pickSubnet } from './ipam.js';
 import { containerIfName, macFromIp, netnsName, vethHostName } from './names.js';
 import { linkEnv, hostsNames } from './links.js';
 import { hostsFile, resolvConf, type HostsEntry } from './etcfiles.js';
 import { portKey, type PortBinding, type PortProto } from './ports.js';
+
+/** A subnet given in the topology collides with the host or another lab. */
+export class SubnetTakenError extends Error {}
 
 export interface LabNetwork extends NetworkDef {
   subnet: Cidr;
@@ -62,7 +65,7 @@ export interface Lab {
 /** What the host has that the plan must respect. */
 export interface LabContext {
   /** Routes and addresses on the host, and other labs' subnets: a picked subnet avoids them all. */
-  takenSubnets: Cidr[];
+  takenSubnets: TakenSubnet[];
   /** What this lab had before: kept so `up` never renumbers. */
   previous?: PreviousAllocation;
   /** Host ports in use (listening sockets, other labs), by `port/proto`. */
@@ -71,6 +74,12 @@ export interface LabContext {
   ephemeralRange: { start: number; end: number };
   hostResolvConf: { text: string; source: string };
   ipv6: boolean;
+}
+
+export interface TakenSubnet {
+  cidr: Cidr;
+  /** What holds it, for the error message: `route 10.0.0.0/8 dev eth0`, `lab web`. */
+  by: string;
 }
 
 export interface PreviousAllocation {
@@ -82,10 +91,14 @@ export interface PreviousAllocation {
 }
 
 export function resolveLab(topo: Topology, ctx: LabContext): Lab {
-  const taken = [...ctx.takenSubnets];
+  const taken = ctx.takenSubnets.map((t) => t.cidr);
   const networks: LabNetwork[] = topo.networks.map((n) => {
     const previous = ctx.previous?.subnets[n.name];
     let subnet = n.subnet;
+    if (subnet) {
+      const clash = ctx.takenSubnets.find((t) => overlaps(t.cidr, subnet!));
+      if (clash) throw new SubnetTakenError(`networks.${n.name}.subnet: ${formatCidr(subnet)} overlaps ${clash.by}`);
+    }
     if (!subnet && previous) subnet = parseCidr(previous);
     subnet ??= pickSubnet(taken);
     taken.push(subnet);

@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
-/** A lab name no other test or user uses. */
-export function uniqueLab(prefix = 't'): string {
-  return `${prefix}${randomBytes(3).toString('hex')}`;
+/** A lab name no other test or user uses, starting with the run's id (see leak-check.ts). */
+export function uniqueLab(): string {
+  return `${process.env.NETLAB_TEST_RUN ?? 't'}${randomBytes(3).toString('hex')}`;
 }
 
 export async function cli(args: string[], opts: { cwd?: string; reject?: boolean } = {}) {

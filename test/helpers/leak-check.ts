@@ -4,6 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 
 export function netlabObjects(): string[] {
   const out: string[] = [];
@@ -29,14 +30,22 @@ export function netlabObjects(): string[] {
 
 let before = new Set<string>();
 
+/**
+ * Lab names of this run start with its id (see uniqueLab), so that a run judges only its own
+ * objects even while another run shares the machine; the demo lab's objects are judged too.
+ */
+const RUN_ID = `t${randomBytes(2).toString('hex')}`;
+const ours = (o: string) => o.includes(RUN_ID) || /demo|netlab0/.test(o);
+
 export function setup(): void {
   if (process.getuid?.() !== 0) throw new Error('the kernel tests create namespaces and firewall rules: run them as root (sudo npm test)');
+  process.env.NETLAB_TEST_RUN = RUN_ID;
   before = new Set(netlabObjects());
   if (before.size > 0) console.warn(`netlab objects existed before the tests (left alone):\n  ${[...before].join('\n  ')}`);
 }
 
 export function teardown(): void {
-  const left = netlabObjects().filter((o) => !before.has(o));
+  const left = netlabObjects().filter((o) => !before.has(o) && ours(o));
   if (left.length > 0) throw new Error(`the tests left netlab objects in the kernel:\n  ${left.join('\n  ')}`);
   console.log('leak check: nothing named netlab was left in the kernel');
 }

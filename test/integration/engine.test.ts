@@ -13,7 +13,7 @@ afterEach(async () => {
   for (const lab of labs.splice(0)) await down({ lab }).catch(() => undefined);
 });
 
-/** A lab on 172.30.250.0/24 (a /24 netlab's pool would give last) with the given body. */
+/** A topology from YAML text, taken down after the test. */
 function topology(lab: string, body: string) {
   labs.push(lab);
   return parseTopology(body, { source: 'test.yaml', defaultName: lab });
@@ -23,10 +23,10 @@ const appLab = (lab: string, port: number, extra = '') =>
   topology(
     lab,
     `networks:
-  backend: { subnet: 172.30.250.0/24 }
+  backend: { subnet: 10.100.250.0/24 }
 containers:
   db:
-    ip: 172.30.250.10
+    ip: 10.100.250.10
     expose: [5432]
     env: { POSTGRES_PASSWORD: secret, HOME: /root }
     command: [netlab, serve, --port, "5432"]
@@ -44,16 +44,16 @@ describe('engine on the kernel', () => {
     const lab = uniqueLab();
     await up({ topology: appLab(lab, 18181) });
     const env = (await execIn(lab, 'app', ['env'], { stdio: 'pipe' })).stdout;
-    expect(env).toContain('DATABASE_PORT_5432_TCP_ADDR=172.30.250.10');
+    expect(env).toContain('DATABASE_PORT_5432_TCP_ADDR=10.100.250.10');
     expect(env).toContain('DATABASE_ENV_POSTGRES_PASSWORD=secret');
     expect(env).not.toContain('DATABASE_ENV_HOME');
     expect(env).toContain('MODE=test');
     expect((await execIn(lab, 'app', ['hostname'], { stdio: 'pipe' })).stdout.trim()).toBe('app.example.org');
     const hosts = (await execIn(lab, 'app', ['cat', '/etc/hosts'], { stdio: 'pipe' })).stdout;
-    expect(hosts).toContain('172.30.250.10\tdatabase db\n');
-    expect(hosts.trim().split('\n').at(-1)).toMatch(/^172\.30\.250\.2\tapp\.example\.org app$/);
-    expect(await curlIn(`netlab-${lab}-app`, 'http://database:5432/whoami', { retryMs: 8000 })).toBe('172.30.250.2');
-    expect(await httpGet('http://127.0.0.1:18181/whoami')).toBe('172.30.250.1\n');
+    expect(hosts).toContain('10.100.250.10\tdatabase db\n');
+    expect(hosts.trim().split('\n').at(-1)).toMatch(/^10\.100\.250\.2\tapp\.example\.org app$/);
+    expect(await curlIn(`netlab-${lab}-app`, 'http://database:5432/whoami', { retryMs: 8000 })).toBe('10.100.250.2');
+    expect(await httpGet('http://127.0.0.1:18181/whoami')).toBe('10.100.250.1\n');
   });
 
   it('converges: a second up changes nothing, and an edited file is applied in place', async () => {
@@ -68,9 +68,9 @@ describe('engine on the kernel', () => {
     expect(edited.ops.some((o) => o.kind === 'netns.add' && o.ns === `netlab-${lab}-extra`)).toBe(true);
     expect(edited.ops.some((o) => o.kind === 'netns.del')).toBe(false);
     const rows = await ps(lab);
-    expect(rows.find((r) => r.name === 'db')).toMatchObject({ ip: '172.30.250.10', pid: dbPid, status: 'running' });
-    expect(rows.find((r) => r.name === 'extra')!.ip).toBe('172.30.250.3');
-    expect(await httpGet('http://127.0.0.1:18183/whoami')).toBe('172.30.250.1\n');
+    expect(rows.find((r) => r.name === 'db')).toMatchObject({ ip: '10.100.250.10', pid: dbPid, status: 'running' });
+    expect(rows.find((r) => r.name === 'extra')!.ip).toBe('10.100.250.3');
+    expect(await httpGet('http://127.0.0.1:18183/whoami')).toBe('10.100.250.1\n');
     expect(await fetch('http://127.0.0.1:18182/', { signal: AbortSignal.timeout(1000) }).then(() => 'answered', () => 'refused')).toBe('refused');
 
     // Remove it again: its namespace and veth go, the others stay untouched.
@@ -89,7 +89,7 @@ describe('engine on the kernel', () => {
     await sh('ip', ['-n', `netlab-${lab}-db`, 'route', 'del', 'default']);
     const repair = await up({ topology: appLab(lab, 18184) });
     expect(repair.ops.map((o) => o.kind)).toEqual(expect.arrayContaining(['veth.add', 'firewall.apply', 'route.replace']));
-    expect(await httpGet('http://127.0.0.1:18184/whoami')).toBe('172.30.250.1\n');
+    expect(await httpGet('http://127.0.0.1:18184/whoami')).toBe('10.100.250.1\n');
     expect((await up({ topology: appLab(lab, 18184) })).ops).toEqual([]);
   });
 
@@ -150,6 +150,24 @@ describe('engine on the kernel', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('refuses a subnet that another lab or a host route already has', async () => {
+    const a = uniqueLab();
+    const b = uniqueLab();
+    await up({ topology: topology(a, 'networks:\n  n: { subnet: 10.100.251.0/24 }\ncontainers:\n  x: {}\n') });
+    await expect(up({ topology: topology(b, 'networks:\n  n: { subnet: 10.100.251.128/25 }\ncontainers:\n  x: {}\n') })).rejects.toThrow(
+      `networks.n.subnet: 10.100.251.128/25 overlaps lab ${a}`,
+    );
+    const dummy = `td${b.slice(-6)}`;
+    await sh('ip', ['link', 'add', dummy, 'type', 'bridge']); // any link with an address will do (no dummy driver everywhere)
+    try {
+      await sh('ip', ['addr', 'add', '10.100.252.1/24', 'dev', dummy]);
+      await expect(up({ topology: topology(b, 'networks:\n  n: { subnet: 10.100.252.0/24 }\ncontainers:\n  x: {}\n') })).rejects.toThrow(/overlaps address 10\.100\.252\.1\/24 on td/);
+    } finally {
+      await sh('ip', ['link', 'del', dummy]);
+    }
+    expect((await sh('ip', ['netns', 'list'])).stdout).not.toContain(`netlab-${b}-`);
   });
 
   it('keeps the state file root-only', async () => {
