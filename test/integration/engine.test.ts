@@ -163,7 +163,7 @@ describe('engine on the kernel', () => {
     await sh('ip', ['link', 'add', dummy, 'type', 'bridge']); // any link with an address will do (no dummy driver everywhere)
     try {
       await sh('ip', ['addr', 'add', '10.100.252.1/24', 'dev', dummy]);
-      await expect(up({ topology: topology(b, 'networks:\n  n: { subnet: 10.100.252.0/24 }\ncontainers:\n  x: {}\n') })).rejects.toThrow(/overlaps address 10\.100\.252\.1\/24 on td/);
+      await expect(up({ topology: topology(b, 'networks:\n  n: { subnet: 10.100.252.0/24 }\ncontainers:\n  x: {}\n') })).rejects.toThrow(/overlaps (the route to 10\.100\.252\.0\/24 dev|address 10\.100\.252\.1\/24 on) td/);
     } finally {
       await sh('ip', ['link', 'del', dummy]);
     }
