@@ -11,7 +11,7 @@ import { readState } from './state.js';
 
 export async function gatherContext(lab: string, previous: PreviousAllocation | undefined): Promise<LabContext> {
   const [routes, addrs, others, listening, range, resolv] = await Promise.all([
-    run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).then((r) => JSON.parse(r.stdout) as { dst: string; dev?: string }[]),
+    run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).then((r) => JSON.parse(r.stdout) as { dst: string; dev?: string; type?: string }[]),
     run('ip', ['-j', '-4', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as { ifname: string; ifalias?: string; addr_info: { local: string; prefixlen: number }[] }[]),
     otherLabs(lab),
     listeningPorts(),
@@ -22,7 +22,7 @@ export async function gatherContext(lab: string, previous: PreviousAllocation | 
   const ownDevs = new Set(addrs.filter((a) => parseMark(a.ifalias)?.lab === lab).map((a) => a.ifname));
   const taken: TakenSubnet[] = [...others.subnets];
   for (const r of routes) {
-    if (r.dev && ownDevs.has(r.dev)) continue;
+    if ((r.dev && ownDevs.has(r.dev)) || r.type === 'local' || r.type === 'broadcast') continue;
     // Local and broadcast routes repeat the addresses below; the loopback range is no lab's concern.
     const c = r.dst === 'default' ? undefined : parseCidr(r.dst.includes('/') ? r.dst : `${r.dst}/32`, false);
     if (c && r.dev !== 'lo') taken.push({ cidr: c, by: `the route to ${r.dst}${r.dev ? ` dev ${r.dev}` : ''}` });
