@@ -7,7 +7,12 @@ export const NETNS_DIR = '/run/netns';
 export const ETC_NETNS_DIR = '/etc/netns';
 
 export const labDir = (lab: string) => join(RUN_DIR, lab);
-export const stateFile = (lab: string) => join(labDir(lab), 'state.json');
+/** Where one host's share of a lab keeps its state: the lab's folder, or hosts/<host>/ in it for a multi-host lab. */
+export const shareDir = (lab: string, host?: string) => (host ? join(labDir(lab), 'hosts', host) : labDir(lab));
+export const stateFile = (lab: string, host?: string) => join(shareDir(lab, host), 'state.json');
+/** Open vSwitch daemons that `--simulate` runs for one simulated host. */
+export const ovsRunDir = (lab: string, host: string) => join(labDir(lab), 'ovs', host);
+export const simulateFile = (lab: string) => join(labDir(lab), 'simulate.json');
 export const utsPath = (lab: string, container: string) => join(labDir(lab), 'uts', container);
 export const logPath = (lab: string, container: string) => join(labDir(lab), 'logs', `${container}.log`);
 export const etcNetnsDir = (ns: string) => join(ETC_NETNS_DIR, ns);

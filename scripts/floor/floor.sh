@@ -6,7 +6,7 @@
 # config + N DNAT rules), then prints one JSON line on stdout:
 #   {"n":N,"setup_ms":..,"setup_ms_per_container":..,"phaseA_ms":..,
 #    "phaseB_ms":..,"phaseC_ms":..,"teardown_ms":..,"teardown_settle_ms":..,
-#    "setup_settle_ms":..,"phaseB_tool":"..","teardown_mode":".."}
+#    "setup_settle_ms":..,"phaseB_tool":"..","teardown_mode":"..","phaseA_mode":".."}
 # setup_settle_ms (not part of setup_ms): time after phase C until the kernel's
 # async linkwatch work has marked every host veth operstate up and every
 # bridge port forwarding (i.e. until traffic can actually flow).
@@ -20,6 +20,11 @@
 #   TEARDOWN=netns     one ip -batch: bridge + `netns del` only; the kernel removes the
 #                      veth pairs asynchronously in its netns cleanup work
 #   MTU=1500         MTU set on each container's eth0
+#   PHASEA=combined  veth created already enslaved+up: `link add nlf<i> master nlfloor0 up type
+#                    veth peer name eth0 netns nlfloor-<i>` (1 RTM_NEWLINK per container, default)
+#   PHASEA=split     `link add nlf<i> type veth peer name eth0 netns nlfloor-<i>` then
+#                    `link set nlf<i> master nlfloor0 up` (2 requests per container)
+#   NLFLOOR_FLAGS=-a nlfloor asks for an ACK on every request (4 recvmsg per netns, not 1)
 #
 # Everything created is named nlfloor*/nlf<i> (bridge nlfloor0, netns nlfloor-<i>,
 # host veth nlf<i>, nft table ip nlfloor) and is removed by an EXIT trap.
@@ -35,8 +40,12 @@ fi
 PHASEB=${PHASEB:-nlfloor}
 TEARDOWN=${TEARDOWN:-explicit}
 MTU=${MTU:-1500}
+PHASEA=${PHASEA:-combined}
+NLFLOOR_FLAGS=${NLFLOOR_FLAGS:-}
 case $PHASEB in nlfloor|ipbatch) ;; *) echo "bad PHASEB=$PHASEB" >&2; exit 2;; esac
 case $TEARDOWN in explicit|group|netns) ;; *) echo "bad TEARDOWN=$TEARDOWN" >&2; exit 2;; esac
+case $PHASEA in combined|split) ;; *) echo "bad PHASEA=$PHASEA" >&2; exit 2;; esac
+case $NLFLOOR_FLAGS in ''|-a) ;; *) echo "bad NLFLOOR_FLAGS=$NLFLOOR_FLAGS" >&2; exit 2;; esac
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 BR=nlfloor0
@@ -52,8 +61,11 @@ die() { log "ERROR: $*"; exit 1; }
 now() { date +%s%N; }
 ms() { echo $(( ($2 - $1) / 1000000 )); }
 ip_of() { local h=$(( $1 + 1 )); echo "10.250.$(( h >> 8 )).$(( h & 255 ))"; }
-our_links() { ip -o link show | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -E "$OURLINK" || true; }
-our_netns() { ip netns list | awk '{print $1}' | grep -E "$OURNS" || true; }
+our_links() { ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -E "$OURLINK" || true; }
+group_links() { ip -o link show group "$GROUP" 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}'; }
+# (ls, not `ip netns list`: the latter asks the kernel for each entry's nsid and
+# complains about other tests' half-created /run/netns entries.)
+our_netns() { ls /run/netns 2>/dev/null | grep -E "$OURNS" || true; }
 
 TMP=
 cleanup() {
@@ -62,6 +74,11 @@ cleanup() {
 	set +e
 	f=$(mktemp /tmp/nlfloor-clean.XXXXXX)
 	nft delete table ip "$NFT_TABLE" 2>/dev/null || true
+	# One batched unregister (a single rcu_barrier) if group $GROUP holds only our links.
+	if [[ -n $(ip -o link show group "$GROUP" 2>/dev/null) &&
+	      -z $(group_links | grep -Ev "$OURLINK") ]]; then
+		ip link del group "$GROUP" 2>/dev/null
+	fi
 	{ our_links | grep -v '^nlfloor0$' | sed 's/^/link del /'
 	  our_links | grep '^nlfloor0$' | sed 's/^/link del /'
 	  our_netns | sed 's/^/netns del /'; } >"$f"
@@ -108,8 +125,14 @@ TMP=$(mktemp -d /tmp/nlfloor.XXXXXX)
 	echo "link set $BR up"
 	for (( i = 1; i <= N; i++ )); do
 		echo "netns add nlfloor-$i"
-		# One RTM_NEWLINK creates the pair, moves the peer, enslaves and ups the host end.
-		echo "link add nlf$i group $GROUP master $BR up type veth peer name eth0 netns nlfloor-$i"
+		if [[ $PHASEA == split ]]; then
+			echo "link add nlf$i group $GROUP type veth peer name eth0 netns nlfloor-$i"
+			echo "link set nlf$i master $BR up"
+		else
+			# One RTM_NEWLINK creates the pair, puts the peer in the netns,
+			# enslaves the host end and brings it up.
+			echo "link add nlf$i group $GROUP master $BR up type veth peer name eth0 netns nlfloor-$i"
+		fi
 	done
 } >"$TMP/phaseA.batch"
 
@@ -152,7 +175,7 @@ t0=$(now)
 ip -batch "$TMP/phaseA.batch"
 t1=$(now)
 if [[ $PHASEB == nlfloor ]]; then
-	"$HERE/nlfloor" <"$TMP/phaseB.lines" || die "nlfloor failed"
+	"$HERE/nlfloor" $NLFLOOR_FLAGS <"$TMP/phaseB.lines" || die "nlfloor failed"
 else
 	for (( i = 1; i <= N; i++ )); do
 		ip -n "nlfloor-$i" -batch "$TMP/b/$i" || die "ip -n nlfloor-$i -batch failed"
@@ -200,7 +223,7 @@ mid=$(( (N + 1) / 2 ))
 for i in $(printf '%s\n' 1 "$mid" "$N" | sort -un); do
 	verify_ns "nlfloor-$i" "$i"
 done
-ports=$(ip -o link show master "$BR" | wc -l)
+ports=$(ls /sys/class/net/"$BR"/brif | wc -l)
 (( ports == N )) || die "bridge $BR has $ports ports, expected $N"
 rules=$(nft -j list chain ip "$NFT_TABLE" prerouting | jq '[.nftables[] | select(.rule)] | length')
 (( rules == N )) || die "nft chain has $rules rules, expected $N"
@@ -212,7 +235,7 @@ log "verified: 3 sampled netns (addr/lo/route), $ports bridge ports, $rules DNAT
 # ---------------------------------------------------------------- teardown (timed)
 if [[ $TEARDOWN == group ]]; then
 	# Safety: the group must contain only our links.
-	other=$(ip -o link show group "$GROUP" | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -Ev "$OURLINK" || true)
+	other=$(group_links | grep -Ev "$OURLINK" || true)
 	[[ -z $other ]] || die "link group $GROUP also holds foreign links: $other"
 fi
 t4=$(now)
@@ -220,17 +243,23 @@ nft delete table ip "$NFT_TABLE"
 ip -batch "$TMP/teardown.batch"
 t5=$(now)
 # netns deletion is asynchronous: wait until the kernel has really removed the links.
+# A link dump racing with other tests' changes can come back "interrupted" and
+# partial, so a zero count is only accepted if an immediate re-dump agrees.
+count_ours() { ip -o link show 2>/dev/null | grep -cE '^[0-9]+: (nlf[0-9]+|nlfloor0)[@:]' || true; }
 deadline=$(( t5 + 300 * 1000000000 ))
-while (( $(ip -o link show | grep -cE '^[0-9]+: (nlf[0-9]+|nlfloor0)[@:]' || true) > 0 )); do
+while :; do
+	if (( $(count_ours) == 0 )); then
+		t6=$(now)
+		(( $(count_ours) == 0 )) && break
+	fi
 	(( $(now) < deadline )) || die "links still present 300s after teardown"
 	sleep 0.005
 done
-t6=$(now)
 [[ -z $(our_netns) ]] || die "namespaces still listed after teardown"
 
 # ---------------------------------------------------------------- report
 A=$(ms "$t0" "$t1"); B=$(ms "$t1" "$t2"); C=$(ms "$t2" "$t3")
 SS=$(ms "$t3" "$t3s"); S=$(ms "$t0" "$t3"); T=$(ms "$t4" "$t5"); TS=$(ms "$t5" "$t6")
 PER=$(awk -v s="$(( t3 - t0 ))" -v n="$N" 'BEGIN { printf "%.3f", s / 1e6 / n }')
-printf '{"n":%d,"setup_ms":%d,"setup_ms_per_container":%s,"phaseA_ms":%d,"phaseB_ms":%d,"phaseC_ms":%d,"teardown_ms":%d,"teardown_settle_ms":%d,"setup_settle_ms":%d,"phaseB_tool":"%s","teardown_mode":"%s"}\n' \
-	"$N" "$S" "$PER" "$A" "$B" "$C" "$T" "$TS" "$SS" "$PHASEB" "$TEARDOWN"
+printf '{"n":%d,"setup_ms":%d,"setup_ms_per_container":%s,"phaseA_ms":%d,"phaseB_ms":%d,"phaseC_ms":%d,"teardown_ms":%d,"teardown_settle_ms":%d,"setup_settle_ms":%d,"phaseB_tool":"%s","teardown_mode":"%s","phaseA_mode":"%s"}\n' \
+	"$N" "$S" "$PER" "$A" "$B" "$C" "$T" "$TS" "$SS" "$PHASEB$NLFLOOR_FLAGS" "$TEARDOWN" "$PHASEA"

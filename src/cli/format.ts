@@ -18,11 +18,14 @@ export function table(rows: string[][], width = 80): string {
 }
 
 export function psTable(rows: ContainerRow[]): string {
-  const lines: string[][] = [['NAME', 'STATUS', 'IP', 'PORTS', 'LINKS']];
+  // A HOST column only for multi-host labs.
+  const hosts = rows.some((r) => r.host);
+  const lines: string[][] = [[...(hosts ? ['HOST'] : []), 'NAME', 'STATUS', 'IP', 'PORTS', 'LINKS']];
   for (const r of rows) {
     const n = Math.max(1, r.ports.length);
     for (let i = 0; i < n; i++) {
-      lines.push(i === 0 ? [r.name, r.status, r.ip, r.ports[0] ?? '', r.links.join(',')] : ['', '', '', r.ports[i]!, '']);
+      const row = i === 0 ? [r.name, r.status, r.ip, r.ports[0] ?? '', r.links.join(',')] : ['', '', '', r.ports[i]!, ''];
+      lines.push([...(hosts ? [i === 0 ? (r.host ?? '') : ''] : []), ...row]);
     }
   }
   return table(lines);

@@ -5,6 +5,7 @@ import { EXIT_BAD_INPUT, EXIT_FAILED, InputError, NetlabError } from '../errors.
 import { configureLogging, log, type LogFormat } from '../log.js';
 import { up } from '../engine/up.js';
 import { down, labNameOf } from '../engine/down.js';
+import { isSimulated, simulateDown, simulateUp } from '../engine/simulate.js';
 import { inspect, logs, ps } from '../engine/query.js';
 import { execIn } from '../engine/exec.js';
 import { renderOp } from '../plan/render.js';
@@ -52,9 +53,22 @@ function printPlan(ops: Op[]): void {
 withCommonOptions(program.command('up'))
   .description('bring the lab up, or change it in place to match the file; a second run changes nothing')
   .option('--dry-run', 'print the commands that would change the host, and change nothing')
+  .option('--host <name>', "build this host's share of a multi-host lab (default: the host whose underlay address this machine has)")
+  .option('--simulate', 'build every host of a multi-host lab here, each as a network namespace joined by an underlay bridge')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
-    const result = await up({ file: o.file, name: o.lab, dryRun: !!o.dryRun, onStep: (ops) => log().info({ step: opSummary(ops) }, 'applying') });
+    const onStep = (ops: Op[]) => log().info({ step: opSummary(ops) }, 'applying');
+    if (o.simulate) {
+      const r = await simulateUp({ file: o.file, name: o.lab, dryRun: !!o.dryRun, onStep });
+      if (o.dryRun) printPlan(r.ops);
+      for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}:\n${h.output.trimEnd()}`);
+      if (!o.dryRun) {
+        console.log(`lab ${r.lab} is up on ${r.hosts.length} simulated hosts (${Math.round(r.ms)} ms)`);
+        console.log(psTable(await ps(r.lab)));
+      }
+      return;
+    }
+    const result = await up({ file: o.file, name: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, onStep });
     if (o.dryRun) return printPlan(result.ops);
     const nets = result.lab.networks.map((n) => `${n.bridge} ${formatCidr(n.subnet)}`).join(', ');
     const ms = Math.round(result.ms);
@@ -69,9 +83,21 @@ withCommonOptions(program.command('up'))
 withCommonOptions(program.command('down'))
   .description("remove every kernel object of the lab (found by netlab's marks, even without a state file)")
   .option('--dry-run', 'print the commands that would run, and change nothing')
+  .option('--host <name>', "remove this host's share of a multi-host lab")
+  .option('--simulate', 'remove the simulated hosts too (the default when the lab was simulated here)')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
-    const result = await down({ file: o.file, lab: o.lab, dryRun: !!o.dryRun });
+    const lab = labOf(o);
+    // A host's own share (named, or this run is a simulated host) is never the whole simulation.
+    const ownShare = o.host !== undefined || process.env.NETLAB_SIMULATED_HOST === '1';
+    if (!ownShare && (o.simulate || isSimulated(lab))) {
+      const r = await simulateDown(lab, { dryRun: !!o.dryRun });
+      if (o.dryRun) printPlan(r.ops);
+      for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}: ${h.output.trimEnd()}`);
+      if (!o.dryRun) console.log(`lab ${lab} is down: ${r.hosts.length} simulated hosts removed (${Math.round(r.ms)} ms)`);
+      return;
+    }
+    const result = await down({ file: o.file, lab: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun });
     if (o.dryRun) return printPlan(result.ops);
     const ms = Math.round(result.ms);
     console.log(result.ops.length === 0 ? `lab ${result.lab}: nothing was up (${ms} ms)` : `lab ${result.lab} is down: ${result.ops.length} changes in ${ms} ms`);

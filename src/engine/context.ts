@@ -7,13 +7,14 @@ import type { LabContext, PreviousAllocation, TakenSubnet } from '../model/lab.j
 import { RUN_DIR } from '../paths.js';
 import { readSysctl, readText } from '../kernel/host.js';
 import { run } from '../kernel/run.js';
-import { readState } from './state.js';
+import { readShares } from './state.js';
 
 export async function gatherContext(lab: string, previous: PreviousAllocation | undefined): Promise<LabContext> {
   const [routes, addrs, others, listening, range, resolv] = await Promise.all([
     run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).then((r) => JSON.parse(r.stdout) as { dst: string; dev?: string; type?: string }[]),
     run('ip', ['-j', '-4', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as { ifname: string; ifalias?: string; addr_info: { local: string; prefixlen: number }[] }[]),
-    otherLabs(lab),
+    // A simulated host is a namespace of its own: other labs' subnets do not reach it.
+    process.env.NETLAB_SIMULATED_HOST === '1' ? { subnets: [], ports: [] } : otherLabs(lab),
     listeningPorts(),
     readSysctl('net.ipv4.ip_local_port_range'),
     hostResolvConf(),
@@ -55,13 +56,13 @@ async function otherLabs(lab: string): Promise<{ subnets: TakenSubnet[]; ports: 
   }
   const out = { subnets: [] as TakenSubnet[], ports: [] as string[] };
   for (const other of names.filter((n) => n !== lab && !n.startsWith('.'))) {
-    const s = await readState(other);
-    if (!s) continue;
+    for (const s of await readShares(other)) {
     for (const text of Object.values(s.allocation.subnets)) {
       const c = parseCidr(text);
       if (c) out.subnets.push({ cidr: c, by: `lab ${other}` });
     }
-    for (const c of s.resolved.containers) for (const p of c.ports) out.ports.push(`${p.hostPort}/${p.proto}`);
+    for (const c of s.resolved.containers) if (!s.host || c.host === s.host) for (const p of c.ports) out.ports.push(`${p.hostPort}/${p.proto}`);
+    }
   }
   return out;
 }

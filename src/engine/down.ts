@@ -1,12 +1,14 @@
 /** `down`: remove every kernel object of the lab, found by its marks even without a state file. */
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { shareHost } from './up.js';
 import { loadTopology, type LoadOptions } from '../topology/load.js';
 import { diff } from '../plan/diff.js';
 import { emptyState } from '../plan/state.js';
 import type { Op } from '../plan/ops.js';
 import { observe } from '../kernel/observe.js';
 import { applyOps } from '../kernel/apply.js';
-import { labDir } from '../paths.js';
+import { labDir, shareDir } from '../paths.js';
 import { withHostLock } from './lock.js';
 import { readState } from './state.js';
 import { requireRoot } from './root.js';
@@ -16,6 +18,8 @@ import { InputError } from '../errors.js';
 export interface DownOptions extends LoadOptions {
   /** The lab to remove, instead of the one the topology file names. */
   lab?: string;
+  /** The host whose share to remove, in a multi-host lab. */
+  host?: string;
   dryRun?: boolean;
   onStep?: (ops: Op[]) => void;
 }
@@ -39,13 +43,22 @@ export async function down(opts: DownOptions = {}): Promise<DownResult> {
   requireRoot('down');
   return withHostLock('take the lab down', async () => {
     const started = performance.now();
-    const prev = await readState(name);
+    const host = opts.host ?? (opts.lab === undefined ? await hostOfFile(opts) : undefined);
+    const prev = await readState(name, host);
     const want = emptyState(name);
-    const seen = await observe({ lab: name, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {} });
+    const seen = await observe({ lab: name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {} });
     const ops = diff(want, seen.state);
     if (opts.dryRun) return { lab: name, ops, ms: performance.now() - started };
     await applyOps(ops, { onStep: opts.onStep });
-    await rm(labDir(name), { recursive: true, force: true });
+    await rm(shareDir(name, host), { recursive: true, force: true });
+    // The lab's folder goes with its last share (uts and logs of its containers are in it).
+    if (!host || (await readdir(join(labDir(name), 'hosts')).catch(() => [])).length === 0) await rm(labDir(name), { recursive: true, force: true });
     return { lab: name, ops, ms: performance.now() - started };
   });
+}
+
+/** For a multi-host lab's file, this machine's host (as `up` finds it). */
+async function hostOfFile(opts: LoadOptions): Promise<string | undefined> {
+  const topo = loadTopology(opts);
+  return topo.hosts.length ? shareHost(topo, undefined) : undefined;
 }

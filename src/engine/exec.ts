@@ -5,13 +5,12 @@ import { join } from 'node:path';
 import { NetlabError } from '../errors.js';
 import { NETNS_DIR, utsPath } from '../paths.js';
 import { containerArgv, containerEnv } from '../kernel/processes.js';
-import { findContainer, requireLabState } from './query.js';
+import { requireContainer } from './query.js';
 import { requireRoot } from './root.js';
 
 export async function execIn(lab: string, name: string, argv: string[], opts: { stdio?: 'inherit' | 'pipe' } = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   requireRoot('exec');
-  const s = await requireLabState(lab);
-  const c = findContainer(s.resolved, name);
+  const { container: c } = await requireContainer(lab, name);
   if (!existsSync(join(NETNS_DIR, c.netns))) throw new NetlabError(`container "${name}" has no network namespace ${c.netns}; run "netlab up" to repair the lab`);
   const env = containerEnv([['HOSTNAME', c.hostname], ...c.env]);
   if (process.env.TERM) env.TERM = process.env.TERM;

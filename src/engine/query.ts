@@ -7,12 +7,14 @@ import { formatBinding, portKey } from '../model/ports.js';
 import { NETNS_DIR, logPath } from '../paths.js';
 import { readText } from '../kernel/host.js';
 import { pidsByNamespace } from '../kernel/processes.js';
-import { readState, type StateFile } from './state.js';
+import { readShares, type StateFile } from './state.js';
 
 export type ContainerStatus = 'running' | 'exited' | 'up' | 'missing';
 
 export interface ContainerRow {
   name: string;
+  /** Host that runs it, in a multi-host lab. */
+  host?: string;
   status: ContainerStatus;
   pid?: number;
   ip: string;
@@ -21,11 +23,22 @@ export interface ContainerRow {
   netns: string;
 }
 
-export async function requireLabState(lab: string): Promise<StateFile> {
-  const s = await readState(lab);
-  if (!s) throw new NetlabError(`lab "${lab}" is not up (no state in /run/netlab/${lab}); run "netlab up" first`);
-  return s;
+/** Every share of the lab on this machine (one, or one per simulated host). */
+export async function requireShares(lab: string): Promise<StateFile[]> {
+  const shares = await readShares(lab);
+  if (shares.length === 0) throw new NetlabError(`lab "${lab}" is not up (no state in /run/netlab/${lab}); run "netlab up" first`);
+  return shares;
 }
+
+/** The share that runs `name`, with the lab as that share resolved it. */
+export async function requireContainer(lab: string, name: string): Promise<{ share: StateFile; container: LabContainer }> {
+  const shares = await requireShares(lab);
+  const share = shares.find((s) => s.resolved.containers.some((c) => c.name === name && (!s.host || c.host === s.host))) ?? shares[0]!;
+  return { share, container: findContainer(share.resolved, name) };
+}
+
+/** The containers a share runs. */
+const localTo = (s: StateFile) => s.resolved.containers.filter((c) => !s.host || c.host === s.host);
 
 export function findContainer(lab: Lab, name: string): LabContainer {
   const c = lab.containers.find((x) => x.name === name);
@@ -34,9 +47,9 @@ export function findContainer(lab: Lab, name: string): LabContainer {
 }
 
 async function statuses(s: StateFile): Promise<Map<string, { status: ContainerStatus; pid?: number }>> {
-  const pids = await pidsByNamespace(s.resolved.containers.map((c) => c.netns));
+  const pids = await pidsByNamespace(localTo(s).map((c) => c.netns));
   const out = new Map<string, { status: ContainerStatus; pid?: number }>();
-  for (const c of s.resolved.containers) {
+  for (const c of localTo(s)) {
     const rec = s.started[c.name];
     if (!existsSync(join(NETNS_DIR, c.netns))) out.set(c.name, { status: 'missing' });
     else if (c.command === undefined) out.set(c.name, { status: 'up' });
@@ -47,12 +60,18 @@ async function statuses(s: StateFile): Promise<Map<string, { status: ContainerSt
 }
 
 export async function ps(lab: string): Promise<ContainerRow[]> {
-  const s = await requireLabState(lab);
+  const rows: ContainerRow[] = [];
+  for (const s of await requireShares(lab)) rows.push(...(await shareRows(s)));
+  return rows;
+}
+
+async function shareRows(s: StateFile): Promise<ContainerRow[]> {
   const st = await statuses(s);
-  return s.resolved.containers.map((c) => {
+  return localTo(s).map((c) => {
     const published = new Set(c.ports.map((p) => `${p.containerPort}/${p.proto}`));
     return {
       name: c.name,
+      ...(c.host ? { host: c.host } : {}),
       status: st.get(c.name)!.status,
       pid: st.get(c.name)!.pid,
       ip: c.interfaces.map((i) => i.ip).join(','),
@@ -65,9 +84,8 @@ export async function ps(lab: string): Promise<ContainerRow[]> {
 
 /** Docker's `docker inspect` shape, with NetworkSettings as the classic bridge driver fills it. */
 export async function inspect(lab: string, name: string): Promise<Record<string, unknown>> {
-  const s = await requireLabState(lab);
-  const c = findContainer(s.resolved, name);
-  const st = (await statuses(s)).get(name)!;
+  const { share: s, container: c } = await requireContainer(lab, name);
+  const st = (await statuses(s)).get(name) ?? { status: 'missing' as const };
   const primary = c.interfaces[0];
   const ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
   for (const p of c.expose) ports[portKey(p)] = null;
@@ -77,6 +95,7 @@ export async function inspect(lab: string, name: string): Promise<Record<string,
   return {
     Name: `/${c.name}`,
     Lab: s.lab,
+    ...(c.host ? { Host: c.host } : {}),
     State: { Status: st.status, Running: st.status === 'running', Pid: st.pid ?? 0 },
     Config: {
       Hostname: c.hostname,
@@ -116,8 +135,7 @@ export async function inspect(lab: string, name: string): Promise<Record<string,
 }
 
 export async function logs(lab: string, name: string): Promise<string> {
-  const s = await requireLabState(lab);
-  const c = findContainer(s.resolved, name);
+  const { container: c } = await requireContainer(lab, name);
   if (c.command === undefined) return '';
   return (await readText(logPath(lab, name))) ?? '';
 }

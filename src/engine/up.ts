@@ -1,5 +1,8 @@
 /** `up`: make the kernel match the topology, changing only what differs. */
 import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { formatIp } from '../model/ipv4.js';
 import { ConflictError, InputError } from '../errors.js';
 import { loadTopology, type LoadOptions } from '../topology/load.js';
 import type { Topology } from '../topology/types.js';
@@ -18,6 +21,8 @@ import { requireRoot } from './root.js';
 export interface UpOptions extends LoadOptions {
   /** A topology already loaded (the library API); otherwise it is read from `file`. */
   topology?: Topology;
+  /** The host whose share to build, in a multi-host lab (default: the host whose underlay address this machine has). */
+  host?: string;
   /** Plan only: report the Ops and change nothing. */
   dryRun?: boolean;
   onStep?: (ops: Op[]) => void;
@@ -40,26 +45,27 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
   requireRoot('up');
   return withHostLock('bring the lab up', async () => {
     const started = performance.now();
-    const prev = await readState(topo.name);
+    const host = await shareHost(topo, opts.host);
+    const prev = await readState(topo.name, host);
     const ctx = await gatherContext(topo.name, prev?.allocation);
 
     const previousPorts = new Set(prev?.resolved.containers.flatMap((c) => c.ports.map((p) => `${p.hostPort}/${p.proto}`)) ?? []);
-    const busy = topo.containers.flatMap((c) =>
+    const busy = topo.containers.filter((c) => c.host === host).flatMap((c) =>
       c.publish.filter((b) => b.hostPort && ctx.usedHostPorts.has(`${b.hostPort}/${b.proto}`) && !previousPorts.has(`${b.hostPort}/${b.proto}`)).map((b) => `containers.${c.name}.publish: host port ${b.hostPort}/${b.proto} is already in use on this host (a listening socket or another lab)`),
     );
     if (busy.length > 0) throw new ConflictError(busy.join('\n'));
 
     let lab: Lab;
     try {
-      lab = resolveLab(topo, ctx);
+      lab = resolveLab(topo, ctx, host);
     } catch (e) {
       if (e instanceof PoolExhaustedError) throw new InputError([{ path: 'networks', message: e.message }], topo.source);
       if (e instanceof SubnetTakenError) throw new ConflictError(e.message);
       throw e;
     }
-    const want = desiredState(lab, { selfArgv: SELF_ARGV });
+    const want = desiredState(lab, { selfArgv: SELF_ARGV, ovsDatapath: ovsDatapath() });
     const planned = { netns: Object.keys(want.namespaces), links: Object.keys(want.hostLinks) };
-    const seen = await observe({ lab: lab.name, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {} });
+    const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {} });
     if (seen.foreign.length > 0) {
       throw new ConflictError(`these objects carry names lab "${lab.name}" needs but were not made by it; netlab leaves them alone:\n  ${seen.foreign.join('\n  ')}`);
     }
@@ -70,6 +76,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const state: StateFile = {
       version: 1,
       lab: lab.name,
+      host,
       source: topo.source,
       allocation: allocationOf(lab),
       // Until this run completes, both the old and the new names are the lab's.
@@ -86,6 +93,37 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     }
     return { lab, ops, ms: performance.now() - started };
   });
+}
+
+/**
+ * Which host's share of a multi-host lab this machine builds: the one named, or the one whose
+ * underlay address is on one of this machine's interfaces. Undefined for a single-host lab.
+ */
+export async function shareHost(topo: Topology, named: string | undefined): Promise<string | undefined> {
+  if (topo.hosts.length === 0) {
+    if (named !== undefined) throw new InputError([{ path: '--host', message: `lab "${topo.name}" has no "hosts:"; --host is for multi-host labs` }], topo.source);
+    return undefined;
+  }
+  if (named !== undefined) {
+    if (!topo.hosts.some((h) => h.name === named)) throw new InputError([{ path: '--host', message: `unknown host "${named}" (hosts: ${topo.hosts.map((h) => h.name).join(', ')})` }], topo.source);
+    return named;
+  }
+  const mine = new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address)));
+  const found = topo.hosts.find((h) => mine.has(formatIp(h.underlay)));
+  if (!found) {
+    throw new InputError(
+      [{ path: 'hosts', message: `this machine has none of the hosts' underlay addresses (${topo.hosts.map((h) => `${h.name} ${formatIp(h.underlay)}`).join(', ')}): name its host with --host, or run every host here with --simulate` }],
+      topo.source,
+    );
+  }
+  return found.name;
+}
+
+/** Userspace datapath unless the Open vSwitch kernel module is loaded (or NETLAB_OVS_DATAPATH says). */
+export function ovsDatapath(): 'system' | 'netdev' {
+  const forced = process.env.NETLAB_OVS_DATAPATH;
+  if (forced === 'system' || forced === 'netdev') return forced;
+  return existsSync('/sys/module/openvswitch') ? 'system' : 'netdev';
 }
 
 function union(a: string[], b: string[] | undefined): string[] {

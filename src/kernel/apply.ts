@@ -2,7 +2,8 @@
  * Carries out a list of Ops in order. Consecutive link Ops go to the link executor as one
  * batch; everything else is done one Op at a time. `onOp` reports progress.
  */
-import { isLinkOp, type LinkOp, type Op } from '../plan/ops.js';
+import { isLinkOp, isOvsOp, type LinkOp, type Op, type OvsOp } from '../plan/ops.js';
+import { applyOvs } from './ovs.js';
 import { applyWithIproute2 } from './iproute2.js';
 import { applyIptables } from './iptables.js';
 import { removePath, writeAtomic, writeSysctl } from './host.js';
@@ -27,6 +28,15 @@ export async function applyOps(ops: Op[], hooks: ApplyHooks = {}, linkExecutor: 
       const group = ops.slice(i, j) as LinkOp[];
       hooks.onStep?.(group);
       await linkExecutor(group);
+      i = j;
+      continue;
+    }
+    if (isOvsOp(op)) {
+      let j = i;
+      while (j < ops.length && isOvsOp(ops[j]!)) j++;
+      const group = ops.slice(i, j) as OvsOp[];
+      hooks.onStep?.(group);
+      await applyOvs(group);
       i = j;
       continue;
     }

@@ -5,9 +5,16 @@
 import type { LinkOp } from '../plan/ops.js';
 import { mapLimit, run } from './run.js';
 
-/** The `ip` arguments of one Op, and the namespace they run in. Also what `explain` prints. */
-export function ipArgs(op: LinkOp): { ns?: string; args: string[] } {
+/** The arguments of one Op for `ip` (or `bridge`, for FDB entries), and the namespace they run in. Also what `explain` prints. */
+export function ipArgs(op: LinkOp): { ns?: string; args: string[]; program?: 'bridge' } {
   switch (op.kind) {
+    case 'vxlan.add':
+      // An explicit dstport: without it Linux uses the legacy 8472, not IANA's 4789.
+      return { args: ['link', 'add', op.name, 'mtu', String(op.mtu), 'type', 'vxlan', 'id', String(op.vni), 'dstport', String(op.port), 'local', op.local] };
+    case 'fdb.append':
+      return { program: 'bridge', args: ['fdb', 'append', '00:00:00:00:00:00', 'dev', op.dev, 'dst', op.dst] };
+    case 'fdb.del':
+      return { program: 'bridge', args: ['fdb', 'del', '00:00:00:00:00:00', 'dev', op.dev, 'dst', op.dst] };
     case 'netns.add':
       return { args: ['netns', 'add', op.ns] };
     case 'netns.del':
@@ -42,12 +49,15 @@ export function ipArgs(op: LinkOp): { ns?: string; args: string[] } {
 /** Host Ops first, in order, in one batch; then every namespace's batch, concurrently. */
 export async function applyWithIproute2(ops: LinkOp[], concurrency = 8): Promise<void> {
   const host: string[] = [];
+  const fdb: string[] = [];
   const perNs = new Map<string, string[]>();
   for (const op of ops) {
-    const { ns, args } = ipArgs(op);
-    if (ns === undefined) host.push(args.join(' '));
+    const { ns, args, program } = ipArgs(op);
+    if (program === 'bridge') fdb.push(args.join(' '));
+    else if (ns === undefined) host.push(args.join(' '));
     else perNs.set(ns, [...(perNs.get(ns) ?? []), args.join(' ')]);
   }
   if (host.length > 0) await run('ip', ['-batch', '-'], { input: host.join('\n') + '\n' });
+  if (fdb.length > 0) await run('bridge', ['-batch', '-'], { input: fdb.join('\n') + '\n' });
   await mapLimit([...perNs], concurrency, ([ns, lines]) => run('ip', ['-n', ns, '-batch', '-'], { input: lines.join('\n') + '\n' }));
 }

@@ -3,7 +3,7 @@
  * alias of `lo` in a namespace, rule comments) or by the names the last `up` planned, and
  * reports objects that carry a wanted name but are not the lab's: those are never touched.
  */
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseMark, netnsPrefix } from '../model/names.js';
 import { ETC_NETNS_DIR, NETNS_DIR, labDir } from '../paths.js';
 import { emptyState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from '../plan/state.js';
@@ -12,6 +12,7 @@ import { observeIptables } from './iptables.js';
 import { pidsByNamespace } from './processes.js';
 import { mapLimit, run } from './run.js';
 import { mountedUts, readUtsHostname } from './uts.js';
+import { observeOvs } from './ovs.js';
 
 interface IpLink {
   ifname: string;
@@ -21,7 +22,7 @@ interface IpLink {
   master?: string;
   address?: string;
   link_netnsid?: number;
-  linkinfo?: { info_kind?: string; info_slave_kind?: string; info_slave_data?: { hairpin?: boolean } };
+  linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number; local?: string }; info_slave_kind?: string; info_slave_data?: { hairpin?: boolean } };
   addr_info?: { family: string; local: string; prefixlen: number }[];
 }
 
@@ -34,6 +35,13 @@ interface IpRoute {
 
 export interface ObserveInput {
   lab: string;
+  /** The host whose share this is, in a multi-host lab: other hosts' containers are not its own. */
+  host?: string;
+  /**
+   * `share` (default): a host's share of a lab. `underlay`: the simulated machines of `--simulate`
+   * (their namespaces and the links joining them), nothing else.
+   */
+  scope?: 'share' | 'underlay';
   /** Everything the lab wants, so objects with those names are looked at even without a mark. */
   want: LabState;
   /** Names the last `up` was about to create (state file): ours even when a crash came before the mark. */
@@ -48,6 +56,13 @@ export interface Observation {
   foreign: string[];
 }
 
+/** Remote VTEPs a VXLAN device floods to: its all-zero FDB entries. */
+async function floodEntries(dev: string): Promise<string[]> {
+  const r = await run('bridge', ['-j', 'fdb', 'show', 'dev', dev], { allowFail: true });
+  const entries = r.exitCode === 0 ? (JSON.parse(r.stdout || '[]') as { mac: string; dst?: string }[]) : [];
+  return entries.filter((e) => e.mac === '00:00:00:00:00:00' && e.dst).map((e) => e.dst!);
+}
+
 const ipv4 = (l: IpLink) => (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
 
 export async function observe(input: ObserveInput): Promise<Observation> {
@@ -56,21 +71,32 @@ export async function observe(input: ObserveInput): Promise<Observation> {
   const foreign: string[] = [];
   const ours = (alias: string | undefined) => parseMark(alias)?.lab === lab;
 
+  const underlay = input.scope === 'underlay';
   const [hostJson, nsNames, firewall] = await Promise.all([
     run('ip', ['-j', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as IpLink[]),
     listDir(NETNS_DIR),
-    observeIptables(lab),
+    underlay ? undefined : observeIptables(lab),
   ]);
 
+  const byName = new Map(hostJson.map((l) => [l.ifname, l]));
+  // Which marked links belong to this scope: a share's bridges, veths and VXLAN devices, or the simulated machines' underlay.
+  const roles = underlay ? ['underlay', 'uplink'] : ['bridge', 'veth', 'vxlan'];
+  const inScope = (alias: string | undefined) => ours(alias) && roles.includes(parseMark(alias)!.role);
   for (const l of hostJson) {
     const wanted = want.hostLinks[l.ifname];
-    if (!ours(l.ifalias)) {
+    if (!inScope(l.ifalias)) {
       if (wanted && !input.planned.links.includes(l.ifname)) foreign.push(`link ${l.ifname} (${l.ifalias ? `alias "${l.ifalias}"` : 'no netlab mark'})`);
       if (!wanted || !input.planned.links.includes(l.ifname)) continue;
     }
-    const kind = l.linkinfo?.info_kind === 'bridge' ? 'bridge' : l.linkinfo?.info_kind === 'veth' ? 'veth' : 'other';
+    const k = l.linkinfo?.info_kind;
+    const kind = k === 'bridge' || k === 'veth' || k === 'vxlan' ? k : 'other';
     const h: HostLinkState = { kind, alias: l.ifalias, mtu: l.mtu, up: l.flags.includes('UP'), master: l.master, mac: l.address, addrs: ipv4(l) };
     if (l.linkinfo?.info_slave_kind === 'bridge') h.hairpin = !!l.linkinfo.info_slave_data?.hairpin;
+    if (kind === 'vxlan') {
+      const d = l.linkinfo?.info_data ?? {};
+      h.vxlan = { vni: d.id ?? 0, port: d.port ?? 0, local: d.local ?? '' };
+      h.fdb = await floodEntries(l.ifname);
+    }
     if (kind === 'veth' && l.link_netnsid !== undefined && wanted?.peer) h.peer = { ns: wanted.peer.ns, name: wanted.peer.name };
     s.hostLinks[l.ifname] = h;
   }
@@ -83,12 +109,15 @@ export async function observe(input: ObserveInput): Promise<Observation> {
     const lo = links.find((l) => l.ifname === 'lo');
     const m = parseMark(lo?.ifalias);
     const planned = input.planned.netns.includes(ns);
-    if (m?.lab !== lab && !(planned && !lo?.ifalias)) {
+    // Ours: a container namespace of this lab on this host, or one the last run planned before it could mark it.
+    const role = input.scope === 'underlay' ? 'host' : 'ctr';
+    const ours = m ? m.lab === lab && m.role === role && m.names[1] === input.host : planned;
+    if (!ours) {
       if (want.namespaces[ns]) foreign.push(`network namespace ${ns} (${lo?.ifalias ? `mark "${lo.ifalias}"` : 'no netlab mark'})`);
       return;
     }
     // A namespace of this lab whose mark names another container would be a bug or tampering.
-    if (m && m.role === 'ctr' && want.namespaces[ns] && lo?.ifalias !== want.namespaces[ns]!.mark) {
+    if (m && want.namespaces[ns] && lo?.ifalias !== want.namespaces[ns]!.mark) {
       foreign.push(`network namespace ${ns} (mark "${lo?.ifalias}")`);
       return;
     }
@@ -102,6 +131,8 @@ export async function observe(input: ObserveInput): Promise<Observation> {
     };
     s.namespaces[ns] = state;
   });
+
+  if (underlay) return { state: s, foreign };
 
   for (const key of Object.keys(want.sysctls)) {
     const v = await readSysctl(key);
@@ -118,7 +149,10 @@ export async function observe(input: ObserveInput): Promise<Observation> {
     }
   }
 
+  // UTS namespaces of this share's containers only: other hosts of a simulated lab keep theirs in the same folder.
+  const mine = new Set([...Object.keys(s.namespaces), ...Object.keys(want.namespaces), ...input.planned.netns].map((ns) => ns.slice(netnsPrefix(lab).length)));
   for (const path of await mountedUts(join(labDir(lab), 'uts'))) {
+    if (input.host !== undefined && !mine.has(basename(path))) continue;
     const h = await readUtsHostname(path);
     if (h !== undefined) s.uts[path] = h;
   }
@@ -134,7 +168,11 @@ export async function observe(input: ObserveInput): Promise<Observation> {
     s.processes[name] = { running, pids: list, specHash: rec?.specHash, ns, uts: w?.uts ?? '', log: w?.log ?? '' };
   }
 
-  const hasAny = Object.values(firewall.tables).some((t) => t.chains.length + t.jumps.length + t.rules.length > 0);
-  if (hasAny || want.firewall) s.firewall = firewall;
+  // Open vSwitch, when the lab wants it or an OVS answers here (its bridges may outlive a changed file).
+  const ovs = await observeOvs(lab, (port) => ({ master: byName.get(port)?.master, mtu: byName.get(port)?.mtu }));
+  if (ovs && (Object.keys(ovs).length > 0 || want.ovs)) s.ovs = ovs;
+
+  const hasAny = Object.values(firewall!.tables).some((t) => t.chains.length + t.jumps.length + t.rules.length > 0);
+  if (hasAny || want.firewall) s.firewall = firewall!;
   return { state: s, foreign };
 }

@@ -49,7 +49,8 @@ export interface Ruleset {
 const is = (value: string): Neg => ({ value });
 const not = (value: string): Neg => ({ value, not: true });
 
-export function labRuleset(lab: Lab): Ruleset {
+/** The rules of a lab; `local` limits published ports to the containers of this host (default: all). */
+export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers): Ruleset {
   const chains: Record<ChainRole, Rule[]> = { dnat: [], post: [], fwd: [], ports: [] };
   const hooks: Hook[] = [
     { table: 'nat', builtin: 'PREROUTING', rule: { dstType: 'LOCAL', target: { kind: 'JUMP', chain: 'dnat' } } },
@@ -86,7 +87,7 @@ export function labRuleset(lab: Lab): Ruleset {
     chains.fwd.push({ in: is(br), out: is(br), target: { kind: net.icc ? 'ACCEPT' : 'DROP' } });
   }
 
-  for (const c of lab.containers) {
+  for (const c of local) {
     for (const p of c.ports) {
       chains.dnat.push({
         dst: p.hostIp === '0.0.0.0' ? undefined : is(`${p.hostIp}/32`),
@@ -98,12 +99,17 @@ export function labRuleset(lab: Lab): Ruleset {
     }
   }
   // Docker's link rules: with icc off, these are the only holes between two containers.
+  // A link between two hosts crosses both hosts' bridges: both get its rules.
   const byName = new Map(lab.containers.map((c) => [c.name, c]));
+  const here = new Set(local.map((c) => c.name));
+  const bridges = new Set(lab.networks.map((n) => n.bridge));
   for (const parent of lab.containers) {
     for (const link of parent.links) {
+      if (!here.has(parent.name) && !here.has(link.target)) continue;
       const child = byName.get(link.target)!;
       const childIf = child.interfaces.find((i) => i.ip === link.ip)!;
       const parentIf = parent.interfaces.find((i) => i.network === childIf.network)!;
+      if (!bridges.has(childIf.bridge)) continue;
       for (const p of child.expose) {
         const br = childIf.bridge;
         chains.ports.push({ src: is(`${parentIf.ip}/32`), dst: is(`${childIf.ip}/32`), in: is(br), out: is(br), proto: p.proto, dport: p.port, target: { kind: 'ACCEPT' } });

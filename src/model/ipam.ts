@@ -29,9 +29,9 @@ export interface AllocationRequest {
   previous?: number;
 }
 
-/** Addresses for every request; statics first, then previous ones, then the lowest free. */
-export function allocateAddresses(subnet: Cidr, gateway: number, requests: AllocationRequest[]): Map<string, number> {
-  const used = new Set<number>([subnet.network, broadcast(subnet), gateway]);
+/** Addresses for every request; statics first, then previous ones, then the lowest free. Gateways are never given out. */
+export function allocateAddresses(subnet: Cidr, gateways: number | number[], requests: AllocationRequest[]): Map<string, number> {
+  const used = new Set<number>([subnet.network, broadcast(subnet), ...[gateways].flat()]);
   const result = new Map<string, number>();
   for (const r of requests) {
     if (r.fixed !== undefined) {

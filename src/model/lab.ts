@@ -15,7 +15,16 @@ export class SubnetTakenError extends Error {}
 
 export interface LabNetwork extends NetworkDef {
   subnet: Cidr;
+  /** The gateway on this lab share's host. */
   gateway: number;
+  /** Every host's gateway on this network (a multi-host lab gives each host its own). */
+  gateways: Record<string, number>;
+}
+
+export interface LabHost {
+  name: string;
+  underlay: string;
+  prefix: number;
 }
 
 export interface LabInterface {
@@ -40,6 +49,8 @@ export interface ResolvedBinding extends PortBinding {
 
 export interface LabContainer {
   name: string;
+  /** Host that runs it, in a multi-host lab. */
+  host?: string;
   hostname: string;
   netns: string;
   interfaces: LabInterface[];
@@ -58,6 +69,10 @@ export interface Lab {
   name: string;
   source: string;
   firewall: 'iptables' | 'nftables';
+  /** Machines of a multi-host lab (empty for a single-host one). */
+  hosts: LabHost[];
+  /** The host this view is built for: its share is what `up` creates here. */
+  host?: string;
   networks: LabNetwork[];
   containers: LabContainer[];
 }
@@ -90,7 +105,12 @@ export interface PreviousAllocation {
   hostPorts: Record<string, number>;
 }
 
-export function resolveLab(topo: Topology, ctx: LabContext): Lab {
+/** Resolves the whole lab; with `host`, gateways are that host's (its share is what desired.ts builds). */
+export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab {
+  const multi = topo.hosts.length > 0;
+  if (multi) host ??= topo.hosts[0]!.name;
+  // Every host of a multi-host lab must compute the same addresses from the file alone.
+  if (multi) ctx = { ...ctx, previous: undefined };
   const taken = ctx.takenSubnets.map((t) => t.cidr);
   const networks: LabNetwork[] = topo.networks.map((n) => {
     const previous = ctx.previous?.subnets[n.name];
@@ -102,7 +122,10 @@ export function resolveLab(topo: Topology, ctx: LabContext): Lab {
     if (!subnet && previous) subnet = parseCidr(previous);
     subnet ??= pickSubnet(taken);
     taken.push(subnet);
-    return { ...n, subnet, gateway: n.gateway ?? subnet.network + 1 };
+    const gateways: Record<string, number> = multi
+      ? Object.fromEntries(topo.hosts.map((h, i) => [h.name, subnet!.network + 1 + i]))
+      : { '': n.gateway ?? subnet.network + 1 };
+    return { ...n, subnet, gateway: gateways[host ?? '']!, gateways };
   });
   const netByName = new Map(networks.map((n) => [n.name, n]));
 
@@ -115,7 +138,7 @@ export function resolveLab(topo: Topology, ctx: LabContext): Lab {
     };
     const got = allocateAddresses(
       net.subnet,
-      net.gateway,
+      Object.values(net.gateways),
       members.map((c) => ({ name: c.name, fixed: c.staticIps[net.name], previous: prev(c) })),
     );
     for (const [name, ip] of got) addresses.set(`${name}/${net.name}`, ip);
@@ -135,7 +158,7 @@ export function resolveLab(topo: Topology, ctx: LabContext): Lab {
         bridge: net.bridge,
         ip: formatIp(ip),
         prefix: net.subnet.prefix,
-        gateway: formatIp(net.gateway),
+        gateway: formatIp(net.gateways[c.host ?? '']!),
         mac: macFromIp(ip),
         mtu: net.mtu,
       };
@@ -186,6 +209,7 @@ export function resolveLab(topo: Topology, ctx: LabContext): Lab {
     const own = { ip: interfaces[0]?.ip ?? '127.0.1.1', names: hostsNames(def.hostname, def.hostname.split('.')[0], def.name) };
     return {
       name: def.name,
+      host: def.host,
       hostname: def.hostname,
       netns: netnsName(topo.name, def.name),
       interfaces,
@@ -203,7 +227,8 @@ export function resolveLab(topo: Topology, ctx: LabContext): Lab {
     };
   });
 
-  return { name: topo.name, source: topo.source, firewall: topo.firewall, networks, containers };
+  const hosts = topo.hosts.map((h) => ({ name: h.name, underlay: formatIp(h.underlay), prefix: h.prefix }));
+  return { name: topo.name, source: topo.source, firewall: topo.firewall, hosts, host, networks, containers };
 }
 
 /** What to remember so the next `up` keeps every choice. */

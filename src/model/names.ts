@@ -35,6 +35,29 @@ export function defaultBridgeName(lab: string, network: string): string {
   return `nlbr${shortHash(lab, network)}`;
 }
 
+/** A network's VXLAN device on a host: `nlvx` + 8 hex digits. */
+export function vxlanName(lab: string, network: string): string {
+  return `nlvx${shortHash(lab, network)}`;
+}
+
+/** A network's Open vSwitch bridge, its port towards one remote host, and its internal port into the Linux bridge. */
+export const ovsName = {
+  bridge: (lab: string, network: string) => `nlov${shortHash(lab, network)}`,
+  tunnel: (lab: string, network: string, remote: string) => `nlvp${shortHash(lab, network, remote)}`,
+  plug: (lab: string, network: string) => `nlvi${shortHash(lab, network)}`,
+  /** OpenFlow cookie that marks netlab's flows of a lab. */
+  cookie: (lab: string) => `0x${shortHash('cookie', lab)}`,
+};
+
+/** `--simulate`: the namespace of a simulated machine, the underlay bridge, and a machine's uplink veth. */
+export const simName = {
+  hostNetns: (lab: string, host: string) => `netlab-${lab}-host-${host}`,
+  underlayBridge: (lab: string) => `nlul${shortHash(lab)}`,
+  uplink: (lab: string, host: string) => `nlup${shortHash(lab, host)}`,
+  /** Userspace-datapath OVS needs the underlay address on an OVS bridge: this one, in the machine's namespace. */
+  ovsUnderlay: (lab: string, host: string) => `nlub${shortHash(lab, host)}`,
+};
+
 /** Interface name inside the container for its n-th network: eth0, eth1, ... */
 export function containerIfName(index: number): string {
   return `eth${index}`;
@@ -45,8 +68,13 @@ export const mark = {
   prefix: (lab: string) => `netlab:${lab}:`,
   bridge: (lab: string, network: string) => `netlab:${lab}:bridge:${network}`,
   veth: (lab: string, container: string, network: string) => `netlab:${lab}:veth:${container}:${network}`,
-  /** Set as the alias of `lo` inside a container's namespace. */
-  netns: (lab: string, container: string) => `netlab:${lab}:ctr:${container}`,
+  /** Set as the alias of `lo` inside a container's namespace; with the host in a multi-host lab. */
+  netns: (lab: string, container: string, host?: string) => `netlab:${lab}:ctr:${container}${host ? `:${host}` : ''}`,
+  vxlan: (lab: string, network: string) => `netlab:${lab}:vxlan:${network}`,
+  /** `--simulate`: a simulated machine's namespace (alias of its lo), the underlay bridge, a machine's uplink. */
+  host: (lab: string, host: string) => `netlab:${lab}:host:${host}`,
+  underlay: (lab: string) => `netlab:${lab}:underlay`,
+  uplink: (lab: string, host: string) => `netlab:${lab}:uplink:${host}`,
   /** Comment on every firewall rule of the lab. */
   rule: (lab: string) => `netlab:${lab}`,
 };

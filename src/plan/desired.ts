@@ -1,23 +1,32 @@
 /** Lab → the kernel state it needs (pure). */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import type { Lab } from '../model/lab.js';
-import { mark } from '../model/names.js';
+import type { Lab, LabHost, LabNetwork } from '../model/lab.js';
+import { mark, ovsName, vxlanName } from '../model/names.js';
 import { formatIp } from '../model/ipv4.js';
 import { labRuleset } from '../model/firewall.js';
 import { renderIptables } from '../model/iptables-rules.js';
 import { etcNetnsDir, logPath, utsPath } from '../paths.js';
-import { emptyState, type LabState, type ProcessSpec } from './state.js';
+import { emptyState, type LabState, type OvsBridgeState, type ProcessSpec } from './state.js';
 
 export interface DesiredOptions {
   /** How to run netlab itself, for commands that start with `netlab` (the built-in server). */
   selfArgv: string[];
+  /** Open vSwitch datapath: `system` with the kernel module, `netdev` (userspace) without it. */
+  ovsDatapath?: 'system' | 'netdev';
 }
 
+/** The kernel state of the lab's share on `lab.host` (the whole lab on a single host). */
 export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
   const s = emptyState(lab.name);
+  const multi = lab.hosts.length > 0;
+  const local = lab.containers.filter((c) => !multi || c.host === lab.host);
+  const usedHere = new Set(local.flatMap((c) => c.interfaces.map((i) => i.network)));
+  // A multi-host lab builds on each host only the networks its containers use there.
+  const networks = multi ? lab.networks.filter((n) => usedHere.has(n.name)) : lab.networks;
+  const self = lab.hosts.find((h) => h.name === lab.host);
   s.sysctls['net.ipv4.ip_forward'] = '1';
-  for (const net of lab.networks) {
+  for (const net of networks) {
     s.hostLinks[net.bridge] = {
       kind: 'bridge',
       alias: mark.bridge(lab.name, net.name),
@@ -27,12 +36,13 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
     };
     // Lets DNAT from the host's 127.0.0.1 leave through the bridge (`curl localhost:8080`).
     s.sysctls[`net.ipv4.conf.${net.bridge}.route_localnet`] = '1';
+    if (self && (net.vxlan || net.driver === 'ovs')) addOverlay(s, lab, net, self, opts);
   }
-  for (const c of lab.containers) {
+  for (const c of local) {
     const internal = new Set(lab.networks.filter((n) => n.internal).map((n) => n.name));
     const routed = c.interfaces.find((i) => !internal.has(i.network));
     s.namespaces[c.netns] = {
-      mark: mark.netns(lab.name, c.name),
+      mark: mark.netns(lab.name, c.name, multi ? c.host : undefined),
       loUp: true,
       ifaces: Object.fromEntries(c.interfaces.map((i) => [i.ifname, { mac: i.mac, mtu: i.mtu, up: true, addrs: [`${i.ip}/${i.prefix}`] }])),
       routes: routed ? [`default via ${routed.gateway} dev ${routed.ifname}`] : [],
@@ -61,8 +71,58 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
       s.processes[c.name] = { running: true, pids: [], spec, specHash: specHash(spec), ns: c.netns, uts, log: logPath(lab.name, c.name) };
     }
   }
-  s.firewall = { backend: 'iptables', tables: renderIptables(labRuleset(lab)).tables };
+  s.firewall = { backend: 'iptables', tables: renderIptables(labRuleset({ ...lab, networks }, local)).tables };
   return s;
+}
+
+/**
+ * Joins this host's bridge of an overlay network to the other hosts that use it: a VXLAN
+ * device flooding to every remote VTEP (head-end replication, no multicast), or an Open vSwitch
+ * bridge with one VXLAN port per remote host, plugged into the Linux bridge.
+ */
+function addOverlay(s: LabState, lab: Lab, net: LabNetwork, self: LabHost, opts: DesiredOptions): void {
+  const remotes = lab.hosts.filter((h) => h.name !== self.name && lab.containers.some((c) => c.host === h.name && c.interfaces.some((i) => i.network === net.name)));
+  if (net.driver === 'bridge' && net.vxlan) {
+    const port = linuxVxlanPort(lab, net.vxlan.port, opts);
+    s.hostLinks[vxlanName(lab.name, net.name)] = {
+      kind: 'vxlan',
+      alias: mark.vxlan(lab.name, net.name),
+      mtu: net.mtu,
+      up: true,
+      master: net.bridge,
+      addrs: [],
+      vxlan: { vni: net.vxlan.vni, port, local: self.underlay },
+      fdb: remotes.map((r) => r.underlay),
+    };
+    return;
+  }
+  if (net.driver !== 'ovs') return;
+  const plug = ovsName.plug(lab.name, net.name);
+  const ports: OvsBridgeState['ports'] = { [plug]: { type: 'internal', options: {}, master: net.bridge, mtu: net.mtu } };
+  const flows: string[] = [];
+  if (net.vxlan) {
+    for (const r of remotes) {
+      const tunnel = ovsName.tunnel(lab.name, net.name, r.name);
+      ports[tunnel] = { type: 'vxlan', options: { remote_ip: r.underlay, key: String(net.vxlan.vni), dst_port: String(net.vxlan.port) } };
+      // Split horizon: what arrives from a tunnel goes only to this host, so a full mesh of three or more hosts has no loop.
+      flows.push(`priority=100,in_port=${tunnel} actions=output:${plug}`);
+    }
+  }
+  s.ovs ??= {};
+  s.ovs[ovsName.bridge(lab.name, net.name)] = { datapath: opts.ovsDatapath ?? 'netdev', ports, flows };
+}
+
+/**
+ * Open vSwitch's userspace datapath takes every VXLAN packet sent to its tunnel address on a
+ * port it listens on, whatever the VNI, so a Linux VXLAN device on the same port never sees its
+ * own. With that datapath, a Linux-VXLAN network moves to the next port no OVS network of the
+ * lab uses. Decided from the file alone, so every host agrees. (The kernel datapath shares the port.)
+ */
+export function linuxVxlanPort(lab: Lab, port: number, opts: DesiredOptions): number {
+  if (opts.ovsDatapath !== 'netdev') return port;
+  const ovsPorts = new Set(lab.networks.filter((n) => n.driver === 'ovs' && n.vxlan).map((n) => n.vxlan!.port));
+  while (ovsPorts.has(port)) port++;
+  return port;
 }
 
 /** A string is Docker's shell form (`sh -c`); `netlab ...` runs this very netlab. */

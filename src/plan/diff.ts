@@ -5,6 +5,7 @@
  */
 import { basename, dirname } from 'node:path';
 import type { Op } from './ops.js';
+import { ovsName } from '../model/names.js';
 import type { FirewallState, HostLinkState, IfaceState, LabState, NamespaceState } from './state.js';
 
 export function diff(want: LabState, have: LabState): Op[] {
@@ -42,7 +43,8 @@ export function diff(want: LabState, have: LabState): Op[] {
   const ordered = Object.entries(want.hostLinks).sort(([, a], [, b]) => (a.kind === 'bridge' ? 0 : 1) - (b.kind === 'bridge' ? 0 : 1));
   for (const [name, h] of Object.entries(have.hostLinks)) {
     const w = want.hostLinks[name];
-    if (!w || w.kind !== h.kind || (w.kind === 'veth' && !vethIntact(w, h, have))) {
+    const vxlanChanged = w?.vxlan && JSON.stringify(w.vxlan) !== JSON.stringify(h.vxlan);
+    if (!w || w.kind !== h.kind || (w.kind === 'veth' && !vethIntact(w, h, have)) || vxlanChanged) {
       remove.unshift({ kind: 'link.del', name });
       if (w?.peer) recreatedPeers.add(`${w.peer.ns}/${w.peer.name}`);
     }
@@ -53,6 +55,7 @@ export function diff(want: LabState, have: LabState): Op[] {
     const h: HostLinkState = fresh ? { kind: w.kind, mtu: 0, up: false, addrs: [] } : h0;
     if (fresh) {
       if (w.kind === 'bridge') hostLinks.push({ kind: 'bridge.add', name, mtu: w.mtu });
+      else if (w.kind === 'vxlan' && w.vxlan) hostLinks.push({ kind: 'vxlan.add', name, mtu: w.mtu, ...w.vxlan });
       else if (w.kind === 'veth' && w.peer) {
         hostLinks.push({ kind: 'veth.add', name, mtu: w.mtu, peer: { ns: w.peer.ns, name: w.peer.name } });
         recreatedPeers.add(`${w.peer.ns}/${w.peer.name}`);
@@ -65,6 +68,8 @@ export function diff(want: LabState, have: LabState): Op[] {
     if (Object.keys(set).length > 2) hostLinks.push(set);
     if (w.hairpin !== undefined && w.hairpin !== !!h.hairpin) hostLinks.push({ kind: 'link.set', name, hairpin: w.hairpin });
     addrOps(name, w.addrs, h.addrs, undefined, hostLinks);
+    for (const dst of h.fdb ?? []) if (!w.fdb?.includes(dst)) hostLinks.push({ kind: 'fdb.del', dev: name, dst });
+    for (const dst of w.fdb ?? []) if (!h.fdb?.includes(dst)) hostLinks.push({ kind: 'fdb.append', dev: name, dst });
     if (w.up && !h.up) hostLinks.push({ kind: 'link.set', name, up: true });
   }
 
@@ -89,6 +94,7 @@ export function diff(want: LabState, have: LabState): Op[] {
     for (const r of h.routes) if (!w.routes.includes(r)) nsOps.push({ kind: 'route.del', ns, route: r });
   }
 
+  config.push(...ovsDiff(want, have));
   for (const [key, value] of Object.entries(want.sysctls)) if (have.sysctls[key] !== value) config.push({ kind: 'sysctl.set', key, value });
   for (const [path, content] of Object.entries(want.files)) if (have.files[path] !== content) config.push({ kind: 'file.write', path, content });
   for (const path of Object.keys(have.files)) if (!(path in want.files)) remove.push({ kind: 'file.del', path });
@@ -100,8 +106,34 @@ export function diff(want: LabState, have: LabState): Op[] {
 
   const removeFw = firewall.filter((o) => o.kind === 'firewall.remove');
   const applyFw = firewall.filter((o) => o.kind === 'firewall.apply');
+  // OVS bridges that go take their ports with them; they go before the Linux bridges they plug into.
+  const ovsGone: Op[] = Object.keys(have.ovs ?? {})
+    .filter((b) => !want.ovs?.[b])
+    .map((bridge) => ({ kind: 'ovs.bridge.del', bridge }));
   const goneNs = new Set(Object.keys(have.namespaces).filter((ns) => !want.namespaces[ns]));
-  return [...stop, ...removeFw, ...sortRemovals(remove, goneNs), ...addNs, ...hostLinks, ...nsOps, ...config, ...applyFw, ...start];
+  return [...stop, ...removeFw, ...ovsGone, ...sortRemovals(remove, goneNs), ...addNs, ...hostLinks, ...nsOps, ...config, ...applyFw, ...start];
+}
+
+/** Bridges, ports, the plug into the Linux bridge, and the split-horizon flows of each wanted OVS bridge. */
+function ovsDiff(want: LabState, have: LabState): Op[] {
+  const out: Op[] = [];
+  for (const [bridge, w] of Object.entries(want.ovs ?? {})) {
+    const h = have.ovs?.[bridge];
+    if (h && h.datapath !== w.datapath) out.push({ kind: 'ovs.bridge.del', bridge });
+    const fresh = !h || h.datapath !== w.datapath;
+    if (fresh) out.push({ kind: 'ovs.bridge.add', bridge, datapath: w.datapath, lab: want.lab });
+    const hp = fresh ? {} : h.ports;
+    for (const port of Object.keys(hp)) if (!w.ports[port]) out.push({ kind: 'ovs.port.del', bridge, port });
+    for (const [port, p] of Object.entries(w.ports)) {
+      const cur = hp[port];
+      const same = cur && cur.type === p.type && sortedJson(cur.options) === sortedJson(p.options);
+      if (cur && !same) out.push({ kind: 'ovs.port.del', bridge, port });
+      if (!same) out.push({ kind: 'ovs.port.add', bridge, port, type: p.type, options: p.options, lab: want.lab });
+      if (p.master && (!same || cur?.master !== p.master || cur?.mtu !== p.mtu)) out.push({ kind: 'ovs.plug', port, master: p.master, mtu: p.mtu ?? 1500 });
+    }
+    if (fresh || [...w.flows].sort().join('\n') !== [...h.flows].sort().join('\n')) out.push({ kind: 'ovs.flows', bridge, cookie: ovsName.cookie(want.lab), flows: w.flows });
+  }
+  return out;
 }
 
 /** A veth is intact when its peer still sits in the namespace under the right name. */
@@ -148,3 +180,5 @@ function byChain(rules: string[]): string[] {
   const chainOf = (r: string) => r.split(' ', 2)[1] ?? '';
   return [...rules].sort((a, b) => chainOf(a).localeCompare(chainOf(b)));
 }
+
+const sortedJson = (o: Record<string, string>) => JSON.stringify(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));

@@ -9,6 +9,9 @@ export type Op =
   | { kind: 'netns.del'; ns: string }
   | { kind: 'bridge.add'; name: string; mtu: number }
   | { kind: 'veth.add'; name: string; mtu: number; peer: { ns: string; name: string } }
+  | { kind: 'vxlan.add'; name: string; vni: number; port: number; local: string; mtu: number }
+  | { kind: 'fdb.append'; dev: string; dst: string }
+  | { kind: 'fdb.del'; dev: string; dst: string }
   | { kind: 'link.del'; name: string; ns?: string }
   | { kind: 'link.set'; name: string; ns?: string; alias?: string; mtu?: number; mac?: string; master?: string; up?: boolean; hairpin?: boolean }
   | { kind: 'addr.add'; dev: string; cidr: string; ns?: string }
@@ -23,13 +26,29 @@ export type Op =
   | { kind: 'firewall.apply'; lab: string; want: FirewallState; have?: FirewallState }
   | { kind: 'firewall.remove'; lab: string; have: FirewallState }
   | { kind: 'process.start'; container: string; ns: string; uts: string; log: string; spec: ProcessSpec; specHash: string }
-  | { kind: 'process.stop'; container: string; ns: string; pids: number[] };
+  | { kind: 'process.stop'; container: string; ns: string; pids: number[] }
+  | { kind: 'ovs.bridge.add'; bridge: string; datapath: 'system' | 'netdev'; lab: string }
+  | { kind: 'ovs.bridge.del'; bridge: string }
+  | { kind: 'ovs.port.add'; bridge: string; port: string; type: 'vxlan' | 'internal'; options: Record<string, string>; lab: string }
+  | { kind: 'ovs.port.del'; bridge: string; port: string }
+  | { kind: 'ovs.plug'; port: string; master: string; mtu: number }
+  | { kind: 'ovs.flows'; bridge: string; cookie: string; flows: string[] };
 
 export type OpKind = Op['kind'];
 
 /** Ops that iproute2 (`ip`) or rtnetlink carry out. */
-export type LinkOp = Extract<Op, { kind: `netns.${string}` | `bridge.${string}` | `veth.${string}` | `link.${string}` | `addr.${string}` | `route.${string}` }>;
+export type LinkOp = Extract<
+  Op,
+  { kind: `netns.${string}` | `bridge.${string}` | `veth.${string}` | `vxlan.${string}` | `fdb.${string}` | `link.${string}` | `addr.${string}` | `route.${string}` }
+>;
 
 export function isLinkOp(op: Op): op is LinkOp {
-  return /^(netns|bridge|veth|link|addr|route)\./.test(op.kind);
+  return /^(netns|bridge|veth|vxlan|fdb|link|addr|route)\./.test(op.kind);
+}
+
+/** Ops carried out with ovs-vsctl / ovs-ofctl. */
+export type OvsOp = Extract<Op, { kind: `ovs.${string}` }>;
+
+export function isOvsOp(op: Op): op is OvsOp {
+  return op.kind.startsWith('ovs.');
 }

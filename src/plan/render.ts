@@ -2,7 +2,8 @@
 import { ipArgs } from '../kernel/iproute2.js';
 import { iptablesRestoreInput } from '../kernel/iptables.js';
 import { containerArgv } from '../kernel/processes.js';
-import { isLinkOp, type Op } from './ops.js';
+import { isLinkOp, isOvsOp, type Op } from './ops.js';
+import { ovsCommands } from '../kernel/ovs.js';
 
 /** Quotes a word for a POSIX shell only when it needs it. */
 export function shellQuote(word: string): string {
@@ -13,8 +14,13 @@ const heredoc = (cmd: string, body: string) => `${cmd} <<'EOF'\n${body.endsWith(
 
 export function renderOp(op: Op): string {
   if (isLinkOp(op)) {
-    const { ns, args } = ipArgs(op);
-    return ['ip', ...(ns ? ['-n', ns] : []), ...args].map(shellQuote).join(' ');
+    const { ns, args, program } = ipArgs(op);
+    return [program ?? 'ip', ...(ns ? ['-n', ns] : []), ...args].map(shellQuote).join(' ');
+  }
+  if (isOvsOp(op)) {
+    return ovsCommands(op)
+      .map((argv) => argv.map(shellQuote).join(' '))
+      .join('\n');
   }
   switch (op.kind) {
     case 'sysctl.set':

@@ -4,7 +4,7 @@
  */
 
 export interface HostLinkState {
-  kind: 'bridge' | 'veth' | 'other';
+  kind: 'bridge' | 'veth' | 'vxlan' | 'other';
   /** Link alias: netlab's ownership mark. */
   alias?: string;
   mtu: number;
@@ -17,6 +17,25 @@ export interface HostLinkState {
   addrs: string[];
   /** For a veth: the namespace and name of its peer, when desired (observed: whether it has a peer in a namespace). */
   peer?: { ns: string; name: string; mac?: string };
+  /** For a VXLAN device: its identity, and the remote VTEPs it floods to (head-end replication FDB entries). */
+  vxlan?: { vni: number; port: number; local: string };
+  fdb?: string[];
+}
+
+/** An Open vSwitch bridge of the lab, marked with external_ids:netlab-lab. */
+export interface OvsBridgeState {
+  datapath: 'system' | 'netdev';
+  ports: Record<string, OvsPortState>;
+  /** Flows netlab adds (with its cookie), as `priority=N,match actions=...`. */
+  flows: string[];
+}
+
+export interface OvsPortState {
+  type: 'vxlan' | 'internal';
+  options: Record<string, string>;
+  /** For the internal port: the Linux bridge it is plugged into, and its MTU. */
+  master?: string;
+  mtu?: number;
 }
 
 export interface IfaceState {
@@ -64,6 +83,8 @@ export interface LabState {
   /** Path of the persistent UTS namespace → host name. */
   uts: Record<string, string>;
   firewall?: FirewallState;
+  /** Open vSwitch bridges by name (absent when the lab uses none and none is found). */
+  ovs?: Record<string, OvsBridgeState>;
   /** By container name. */
   processes: Record<string, ProcessState & { spec?: ProcessSpec; ns: string; uts: string; log: string }>;
 }

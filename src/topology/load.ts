@@ -13,7 +13,7 @@ import { parseExpose, parsePublish, portKey, PortSpecError, type PortBinding, ty
 import { parseLink, type LinkSpec } from '../model/links.js';
 import { networkSchema, topologySchema, type RawTopology } from './schema.js';
 import { formatPath, lineOf, type PathSegment } from './yamlpos.js';
-import type { ContainerDef, NetworkDef, Topology } from './types.js';
+import type { ContainerDef, HostDef, NetworkDef, Topology } from './types.js';
 
 export const DEFAULT_FILE = 'netlab.yaml';
 export const DEMO_SOURCE = '<demo>';
@@ -83,6 +83,20 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { sourc
   const name = ctx.name ?? raw.name ?? ctx.defaultName;
   if (!LAB_NAME.test(name)) problem(['name'], `lab name "${name}" must be 1-16 characters: lower-case letters, digits, "_" or "-"`);
 
+  const hosts: HostDef[] = [];
+  const underlays = new Map<number, string>();
+  for (const [hostName, h] of Object.entries(raw.hosts ?? {})) {
+    const [addr, len] = h.underlay.split('/');
+    const ip = parseIp(addr ?? '');
+    const prefix = len === undefined ? 24 : /^\d{1,2}$/.test(len) ? Number(len) : NaN;
+    if (ip === undefined || !(prefix >= 8 && prefix <= 30)) problem(['hosts', hostName, 'underlay'], `"${h.underlay}" is not an IPv4 address (optionally with a /8-/30 prefix)`);
+    else if (underlays.has(ip)) problem(['hosts', hostName, 'underlay'], `${addr} is already the underlay of host "${underlays.get(ip)}"`);
+    else {
+      underlays.set(ip, hostName);
+      hosts.push({ name: hostName, underlay: ip, prefix });
+    }
+  }
+
   const rawNetworks = raw.networks ?? { default: networkSchema.parse({}) };
   const networks: NetworkDef[] = [];
   const bridges = new Map<string, string>();
@@ -104,7 +118,23 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { sourc
       else if (!subnet) problem(at('gateway'), 'a gateway needs the network\'s subnet');
       else if (!usableIn(subnet, gateway)) problem(at('gateway'), `${n.gateway} is not a usable address of ${n.subnet}`);
     }
-    networks.push({ name: netName, bridge, subnet, gateway, icc: n.icc, ipMasquerade: n.ipMasquerade, internal: n.internal, mtu: n.mtu });
+    if (n.vxlan || n.driver === 'ovs') {
+      if (!raw.hosts) problem(at(n.vxlan ? 'vxlan' : 'driver'), 'an overlay joins hosts: the lab needs "hosts:"');
+      if (n.vxlan && !n.subnet) problem(at('vxlan'), 'an overlay network needs a "subnet": every host must compute the same addresses');
+      if (n.gateway !== undefined && raw.hosts) problem(at('gateway'), 'on a multi-host lab each host gets its own gateway (the first addresses of the subnet); remove "gateway"');
+    }
+    networks.push({
+      name: netName,
+      bridge,
+      subnet,
+      gateway,
+      icc: n.icc,
+      ipMasquerade: n.ipMasquerade,
+      internal: n.internal,
+      mtu: n.mtu ?? (n.vxlan ? 1450 : 1500),
+      driver: n.driver,
+      vxlan: n.vxlan,
+    });
   }
   const netByName = new Map(networks.map((n) => [n.name, n]));
 
@@ -114,6 +144,9 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { sourc
   const linkChecks: { ctr: string; link: LinkSpec; path: PathSegment[] }[] = [];
   for (const [ctrName, c] of Object.entries(raw.containers)) {
     const at = (...p: PathSegment[]) => ['containers', ctrName, ...p];
+    let host = c.host;
+    if (host !== undefined && !raw.hosts?.[host]) problem(at('host'), `unknown host "${host}"${raw.hosts ? ` (hosts: ${Object.keys(raw.hosts).join(', ')})` : ': the lab has no "hosts:"'}`);
+    if (host === undefined && hosts.length > 0) host = hosts[0]!.name;
     let nets = c.networks;
     if (!nets) {
       if (networks.length === 1) nets = [networks[0]!.name];
@@ -137,7 +170,8 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { sourc
       else if (ip === undefined) problem(path, `"${ipText}" is not an IPv4 address`);
       else if (!net.subnet) problem(path, `a static address needs network "${netName}" to have a subnet`);
       else if (!usableIn(net.subnet, ip)) problem(path, `${ipText} is not a usable address of ${netName}'s subnet`);
-      else if (ip === (net.gateway ?? net.subnet.network + 1)) problem(path, `${ipText} is the gateway of ${netName}`);
+      else if (hosts.length === 0 ? ip === (net.gateway ?? net.subnet.network + 1) : ip > net.subnet.network && ip <= net.subnet.network + hosts.length)
+        problem(path, `${ipText} is ${hosts.length ? 'a host\'s gateway' : 'the gateway'} of ${netName}`);
       else if (staticOwner.has(`${netName}/${ip}`)) problem(path, `${ipText} is already given to container "${staticOwner.get(`${netName}/${ip}`)}"`);
       else {
         staticOwner.set(`${netName}/${ip}`, ctrName);
@@ -161,10 +195,10 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { sourc
           publish.push(b);
           if (b.hostPort) {
             const key = `${b.hostIp}:${b.hostPort}/${b.proto}`;
-            const clash = hostPorts.get(`${b.hostPort}/${b.proto}`);
+            const clash = hostPorts.get(`${host ?? ''}|${b.hostPort}/${b.proto}`);
             if (clash && (clash.startsWith('0.0.0.0') || b.hostIp === '0.0.0.0' || clash.startsWith(b.hostIp + ':')))
               problem(at('publish', i), `host port ${b.hostPort}/${b.proto} is already published by ${clash.split(' ')[1]}`);
-            hostPorts.set(`${b.hostPort}/${b.proto}`, `${key} ${ctrName}`);
+            hostPorts.set(`${host ?? ''}|${b.hostPort}/${b.proto}`, `${key} ${ctrName}`); // ports clash only on the same host
           }
         }
       } catch (e) {
@@ -192,6 +226,7 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { sourc
 
     containers.push({
       name: ctrName,
+      host,
       hostname: c.hostname ?? ctrName,
       networks: nets,
       staticIps,
@@ -217,7 +252,7 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { sourc
   if (cycle) problem(['containers', cycle[0]!, 'links'], `links form a cycle: ${cycle.join(' -> ')}`);
 
   if (problems.length > 0) throw new InputError(problems, ctx.source);
-  return { name, source: ctx.source, firewall: raw.firewall, networks, containers };
+  return { name, source: ctx.source, firewall: raw.firewall, hosts, networks, containers };
 }
 
 function usableIn(subnet: Cidr, ip: number): boolean {

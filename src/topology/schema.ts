@@ -15,10 +15,27 @@ export const networkSchema = z.strictObject({
   icc: z.boolean().default(true),
   ipMasquerade: z.boolean().default(true),
   internal: z.boolean().default(false),
-  mtu: z.number().int().min(576).max(9000).default(1500),
+  /** Default 1500, or 1450 on a VXLAN overlay (50 bytes of encapsulation). */
+  mtu: z.number().int().min(576).max(9000).optional(),
+  /** `bridge`: a Linux bridge; `ovs`: a Linux bridge joined to an Open vSwitch bridge that carries the tunnels. */
+  driver: z.enum(['bridge', 'ovs']).default('bridge'),
+  /** Joins this network's bridges on every host into one L2 segment. */
+  vxlan: z
+    .strictObject({
+      vni: z.number().int().min(1, 'must be between 1 and 16777215').max(16777215, 'must be between 1 and 16777215'),
+      port: z.number().int().min(1).max(65535).default(4789),
+    })
+    .optional(),
+});
+
+export const hostSchema = z.strictObject({
+  /** The host's address on the underlay network (`192.168.56.11` or `192.168.56.11/24`; /24 by default). */
+  underlay: z.string(),
 });
 
 export const containerSchema = z.strictObject({
+  /** The host that runs it, in a lab with `hosts`. */
+  host: name.optional(),
   networks: z.array(name).min(1).optional(),
   ip: z.union([z.string(), z.record(z.string(), z.string())]).optional(),
   hostname: z
@@ -37,6 +54,7 @@ export const containerSchema = z.strictObject({
 export const topologySchema = z.strictObject({
   name: z.string().regex(LAB_NAME, 'must be 1-16 characters: lower-case letters, digits, "_" or "-", starting with a letter or digit').optional(),
   firewall: z.enum(['iptables', 'nftables']).default('iptables'),
+  hosts: z.record(name, hostSchema).optional(),
   networks: z.record(name, networkSchema.nullable().transform((n) => n ?? networkSchema.parse({}))).optional(),
   containers: z.record(name, containerSchema.nullable().transform((c) => c ?? containerSchema.parse({}))).default({}),
 });

@@ -8,8 +8,17 @@ export interface Topology {
   /** Where it came from: a path, or `<demo>` for the built-in lab. */
   source: string;
   firewall: 'iptables' | 'nftables';
+  /** Machines of a multi-host lab, in file order; empty for a single-host lab. */
+  hosts: HostDef[];
   networks: NetworkDef[];
   containers: ContainerDef[];
+}
+
+export interface HostDef {
+  name: string;
+  /** Underlay address, and the prefix of its network. */
+  underlay: number;
+  prefix: number;
 }
 
 export interface NetworkDef {
@@ -21,10 +30,14 @@ export interface NetworkDef {
   ipMasquerade: boolean;
   internal: boolean;
   mtu: number;
+  driver: 'bridge' | 'ovs';
+  vxlan?: { vni: number; port: number };
 }
 
 export interface ContainerDef {
   name: string;
+  /** Host that runs it (multi-host labs). */
+  host?: string;
   hostname: string;
   /** Network names, in interface order (eth0, eth1, ...). */
   networks: string[];
