@@ -13,6 +13,8 @@ packages=(
   iputils-ping    # ping inside containers
   conntrack       # flushing stale UDP flows, and inspecting NAT
   kmod            # modprobe br_netfilter where the module is not loaded
+  tcpdump         # the tests prove that overlay traffic crosses the underlay
+  openvswitch-switch  # driver: ovs (netlab starts its own daemons where the service is not running)
 )
 export DEBIAN_FRONTEND=noninteractive
 missing=()
