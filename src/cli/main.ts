@@ -12,6 +12,7 @@ import { serve } from '../serve.js';
 import { psTable, opSummary } from './format.js';
 import { formatCidr } from '../model/ipv4.js';
 import type { Op } from '../plan/ops.js';
+import type { BackendName } from '../kernel/backend.js';
 
 interface GlobalOpts {
   file?: string;
@@ -49,12 +50,15 @@ function printPlan(ops: Op[]): void {
   for (const op of ops) console.log(renderOp(op));
 }
 
+const backendOption = () => new Option('--backend <backend>', 'how to talk to the kernel: netlink (in-process rtnetlink, the default) or iproute2 (the ip program); default $NETLAB_BACKEND').choices(['netlink', 'iproute2']);
+
 withCommonOptions(program.command('up'))
   .description('bring the lab up, or change it in place to match the file; a second run changes nothing')
   .option('--dry-run', 'print the commands that would change the host, and change nothing')
+  .addOption(backendOption())
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
-    const result = await up({ file: o.file, name: o.lab, dryRun: !!o.dryRun, onStep: (ops) => log().info({ step: opSummary(ops) }, 'applying') });
+    const result = await up({ file: o.file, name: o.lab, dryRun: !!o.dryRun, backend: o.backend as BackendName | undefined, onStep: (ops) => log().info({ step: opSummary(ops) }, 'applying') });
     if (o.dryRun) return printPlan(result.ops);
     const nets = result.lab.networks.map((n) => `${n.bridge} ${formatCidr(n.subnet)}`).join(', ');
     const ms = Math.round(result.ms);
@@ -69,9 +73,10 @@ withCommonOptions(program.command('up'))
 withCommonOptions(program.command('down'))
   .description("remove every kernel object of the lab (found by netlab's marks, even without a state file)")
   .option('--dry-run', 'print the commands that would run, and change nothing')
+  .addOption(backendOption())
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
-    const result = await down({ file: o.file, lab: o.lab, dryRun: !!o.dryRun });
+    const result = await down({ file: o.file, lab: o.lab, dryRun: !!o.dryRun, backend: o.backend as BackendName | undefined });
     if (o.dryRun) return printPlan(result.ops);
     const ms = Math.round(result.ms);
     console.log(result.ops.length === 0 ? `lab ${result.lab}: nothing was up (${ms} ms)` : `lab ${result.lab} is down: ${result.ops.length} changes in ${ms} ms`);

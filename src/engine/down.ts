@@ -6,6 +6,7 @@ import { emptyState } from '../plan/state.js';
 import type { Op } from '../plan/ops.js';
 import { observe } from '../kernel/observe.js';
 import { applyOps } from '../kernel/apply.js';
+import { selectBackend, type BackendName } from '../kernel/backend.js';
 import { labDir } from '../paths.js';
 import { withHostLock } from './lock.js';
 import { readState } from './state.js';
@@ -17,6 +18,8 @@ export interface DownOptions extends LoadOptions {
   /** The lab to remove, instead of the one the topology file names. */
   lab?: string;
   dryRun?: boolean;
+  /** How to talk to the kernel: `netlink` (in-process, the default) or `iproute2` (the `ip` program); default NETLAB_BACKEND. */
+  backend?: BackendName;
   onStep?: (ops: Op[]) => void;
 }
 
@@ -36,15 +39,16 @@ export function labNameOf(opts: { lab?: string } & LoadOptions): string {
 
 export async function down(opts: DownOptions = {}): Promise<DownResult> {
   const name = labNameOf(opts);
+  const backend = selectBackend(opts.backend);
   requireRoot('down');
   return withHostLock('take the lab down', async () => {
     const started = performance.now();
     const prev = await readState(name);
     const want = emptyState(name);
-    const seen = await observe({ lab: name, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {} });
+    const seen = await observe({ lab: name, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {} }, backend);
     const ops = diff(want, seen.state);
     if (opts.dryRun) return { lab: name, ops, ms: performance.now() - started };
-    await applyOps(ops, { onStep: opts.onStep });
+    await applyOps(ops, { onStep: opts.onStep }, backend);
     await rm(labDir(name), { recursive: true, force: true });
     return { lab: name, ops, ms: performance.now() - started };
   });
