@@ -8,4 +8,5 @@ export type { Topology, NetworkDef, ContainerDef } from './topology/types.js';
 export type { Lab, LabContainer, LabNetwork } from './model/lab.js';
 export type { Op } from './plan/ops.js';
 export { renderOp } from './plan/render.js';
+export type { BackendName } from './kernel/backend.js';
 export { NetlabError, InputError, ConflictError, KernelError } from './errors.js';

@@ -6,7 +6,7 @@
 # config + N DNAT rules), then prints one JSON line on stdout:
 #   {"n":N,"setup_ms":..,"setup_ms_per_container":..,"phaseA_ms":..,
 #    "phaseB_ms":..,"phaseC_ms":..,"teardown_ms":..,"teardown_settle_ms":..,
-#    "setup_settle_ms":..,"phaseB_tool":"..","teardown_mode":"..","phaseA_mode":".."}
+#    "setup_settle_ms":..,"phaseB_tool":"..","teardown_mode":".."}
 # setup_settle_ms (not part of setup_ms): time after phase C until the kernel's
 # async linkwatch work has marked every host veth operstate up and every
 # bridge port forwarding (i.e. until traffic can actually flow).
@@ -20,16 +20,13 @@
 #   TEARDOWN=netns     one ip -batch: bridge + `netns del` only; the kernel removes the
 #                      veth pairs asynchronously in its netns cleanup work
 #   MTU=1500         MTU set on each container's eth0
-#   PHASEA=combined  veth created already enslaved+up: `link add nlf<i> master nlfloor0 up type
-#                    veth peer name eth0 netns nlfloor-<i>` (1 RTM_NEWLINK per container, default)
-#   PHASEA=split     `link add nlf<i> type veth peer name eth0 netns nlfloor-<i>` then
-#                    `link set nlf<i> master nlfloor0 up` (2 requests per container)
-#   NLFLOOR_FLAGS=-a nlfloor asks for an ACK on every request (4 recvmsg per netns, not 1)
 #
-# Everything created is named nlfloor*/nlf<i> (bridge nlfloor0, netns nlfloor-<i>,
-# host veth nlf<i>, nft table ip nlfloor) and is removed by an EXIT trap.
-# Addressing: 10.250.0.0/16 (inside 10.240.0.0/12), bridge 10.250.0.1,
-# container i (1..N) gets host number i+1, i.e. 10.250.0.2 .. 10.250.3.233 for N=1000.
+#   NAME=nlfloor     prefix of every object's name (bridge ${NAME}0, netns ${NAME}-<i>,
+#                    host veth ${VETH}<i>, nft table ip ${NAME}); VETH defaults to nlf
+#   NET=10.250       the /16 to use: bridge NET.0.1/PLEN, container i gets host number i+1,
+#                    i.e. NET.0.2 .. NET.3.233 for N=1000 (PLEN=22 by default, enough for 1022)
+#   PORT0=20000      container i's DNAT port is PORT0 + i
+# Everything created is named after NAME/VETH and is removed by an EXIT trap.
 set -euo pipefail
 
 N=${1:-}
@@ -40,47 +37,40 @@ fi
 PHASEB=${PHASEB:-nlfloor}
 TEARDOWN=${TEARDOWN:-explicit}
 MTU=${MTU:-1500}
-PHASEA=${PHASEA:-combined}
-NLFLOOR_FLAGS=${NLFLOOR_FLAGS:-}
 case $PHASEB in nlfloor|ipbatch) ;; *) echo "bad PHASEB=$PHASEB" >&2; exit 2;; esac
 case $TEARDOWN in explicit|group|netns) ;; *) echo "bad TEARDOWN=$TEARDOWN" >&2; exit 2;; esac
-case $PHASEA in combined|split) ;; *) echo "bad PHASEA=$PHASEA" >&2; exit 2;; esac
-case $NLFLOOR_FLAGS in ''|-a) ;; *) echo "bad NLFLOOR_FLAGS=$NLFLOOR_FLAGS" >&2; exit 2;; esac
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-BR=nlfloor0
-GW=10.250.0.1
-PLEN=16
-GROUP=2500250                       # link group for TEARDOWN=group (ours only, checked)
-NFT_TABLE=nlfloor
-OURLINK='^(nlf[0-9]+|nlfloor0)$'    # never matches netlab*, nl-*, nlv*, test-*, ovsp-*
-OURNS='^nlfloor-[0-9]+$'
+NAME=${NAME:-nlfloor}
+VETH=${VETH:-nlf}
+NET=${NET:-10.250}
+PORT0=${PORT0:-20000}
+[[ $NAME =~ ^[a-z][a-z0-9]{1,10}$ && $VETH =~ ^[a-z]{2,8}$ && $NET =~ ^[0-9]+\.[0-9]+$ && $PORT0 =~ ^[0-9]+$ ]] || { echo "bad NAME/VETH/NET/PORT0" >&2; exit 2; }
+BR=${NAME}0
+GW=$NET.0.1
+PLEN=${PLEN:-22}
+GROUP=$(( 2500000 + $(cksum <<<"$NAME" | cut -d' ' -f1) % 100000 ))   # link group for TEARDOWN=group (ours only, checked)
+NFT_TABLE=$NAME
+OURLINK="^(${VETH}[0-9]+|${BR})\$"  # never matches netlab*, nl-*, nlv*, test-*, ovsp-*
+OURNS="^${NAME}-[0-9]+\$"
 
 log() { echo "floor: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 now() { date +%s%N; }
 ms() { echo $(( ($2 - $1) / 1000000 )); }
-ip_of() { local h=$(( $1 + 1 )); echo "10.250.$(( h >> 8 )).$(( h & 255 ))"; }
-our_links() { ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -E "$OURLINK" || true; }
-group_links() { ip -o link show group "$GROUP" 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}'; }
-# (ls, not `ip netns list`: the latter asks the kernel for each entry's nsid and
-# complains about other tests' half-created /run/netns entries.)
-our_netns() { ls /run/netns 2>/dev/null | grep -E "$OURNS" || true; }
+ip_of() { local h=$(( $1 + 1 )); echo "$NET.$(( h >> 8 )).$(( h & 255 ))"; }
+our_links() { ip -o link show | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -E "$OURLINK" || true; }
+our_netns() { ip netns list | awk '{print $1}' | grep -E "$OURNS" || true; }
 
 TMP=
 cleanup() {
 	local rc=$? f
 	trap - EXIT INT TERM
 	set +e
-	f=$(mktemp /tmp/nlfloor-clean.XXXXXX)
+	f=$(mktemp /tmp/$NAME-clean.XXXXXX)
 	nft delete table ip "$NFT_TABLE" 2>/dev/null || true
-	# One batched unregister (a single rcu_barrier) if group $GROUP holds only our links.
-	if [[ -n $(ip -o link show group "$GROUP" 2>/dev/null) &&
-	      -z $(group_links | grep -Ev "$OURLINK") ]]; then
-		ip link del group "$GROUP" 2>/dev/null
-	fi
-	{ our_links | grep -v '^nlfloor0$' | sed 's/^/link del /'
-	  our_links | grep '^nlfloor0$' | sed 's/^/link del /'
+	{ our_links | grep -v "^$BR\$" | sed 's/^/link del /'
+	  our_links | grep "^$BR\$" | sed 's/^/link del /'
 	  our_netns | sed 's/^/netns del /'; } >"$f"
 	if [[ -s $f ]]; then
 		ip -force -batch "$f" >/dev/null 2>&1 || true
@@ -111,33 +101,27 @@ if [[ -n $(our_links)$(our_netns) ]] || nft list table ip "$NFT_TABLE" >/dev/nul
 	trap cleanup EXIT
 fi
 
-# Refuse to run if 10.250.0.0/16 overlaps anything routed here (other than default).
-if [[ -n $(ip -4 route show root 10.250.0.0/16) ]] ||
-   ip -4 route show match 10.250.0.0/16 | grep -qv '^default'; then
-	die "10.250.0.0/16 overlaps an existing route: $(ip -4 route show match 10.250.0.0/16 | tr '\n' ';')"
+# Refuse to run if $NET.0.0/$PLEN overlaps anything routed here (other than default).
+if [[ -n $(ip -4 route show root $NET.0.0/$PLEN) ]] ||
+   ip -4 route show match $NET.0.0/$PLEN | grep -qv '^default'; then
+	die "$NET.0.0/$PLEN overlaps an existing route: $(ip -4 route show match $NET.0.0/$PLEN | tr '\n' ';')"
 fi
 
 # ---------------------------------------------------------------- prepare inputs
-TMP=$(mktemp -d /tmp/nlfloor.XXXXXX)
+TMP=$(mktemp -d /tmp/$NAME.XXXXXX)
 {
 	echo "link add $BR type bridge"
 	echo "addr add $GW/$PLEN dev $BR"
 	echo "link set $BR up"
 	for (( i = 1; i <= N; i++ )); do
-		echo "netns add nlfloor-$i"
-		if [[ $PHASEA == split ]]; then
-			echo "link add nlf$i group $GROUP type veth peer name eth0 netns nlfloor-$i"
-			echo "link set nlf$i master $BR up"
-		else
-			# One RTM_NEWLINK creates the pair, puts the peer in the netns,
-			# enslaves the host end and brings it up.
-			echo "link add nlf$i group $GROUP master $BR up type veth peer name eth0 netns nlfloor-$i"
-		fi
+		echo "netns add $NAME-$i"
+		# One RTM_NEWLINK creates the pair, moves the peer, enslaves and ups the host end.
+		echo "link add $VETH$i group $GROUP master $BR up type veth peer name eth0 netns $NAME-$i"
 	done
 } >"$TMP/phaseA.batch"
 
 for (( i = 1; i <= N; i++ )); do
-	echo "nlfloor-$i eth0 $(ip_of "$i")/$PLEN $GW $MTU"
+	echo "$NAME-$i eth0 $(ip_of "$i")/$PLEN $GW $MTU"
 done >"$TMP/phaseB.lines"
 
 if [[ $PHASEB == ipbatch ]]; then
@@ -153,7 +137,7 @@ fi
 	echo "  chain prerouting {"
 	echo "    type nat hook prerouting priority dstnat; policy accept;"
 	for (( i = 1; i <= N; i++ )); do
-		echo "    tcp dport $(( 20000 + i )) dnat to $(ip_of "$i"):80"
+		echo "    tcp dport $(( PORT0 + i )) dnat to $(ip_of "$i"):80"
 	done
 	echo "  }"
 	echo "}"
@@ -161,12 +145,12 @@ fi
 
 {
 	case $TEARDOWN in
-	explicit) for (( i = 1; i <= N; i++ )); do echo "link del nlf$i"; done ;;
+	explicit) for (( i = 1; i <= N; i++ )); do echo "link del $VETH$i"; done ;;
 	group)    echo "link del group $GROUP" ;;
 	netns)    ;;
 	esac
 	echo "link del $BR"
-	for (( i = 1; i <= N; i++ )); do echo "netns del nlfloor-$i"; done
+	for (( i = 1; i <= N; i++ )); do echo "netns del $NAME-$i"; done
 } >"$TMP/teardown.batch"
 
 # ---------------------------------------------------------------- setup (timed)
@@ -175,10 +159,10 @@ t0=$(now)
 ip -batch "$TMP/phaseA.batch"
 t1=$(now)
 if [[ $PHASEB == nlfloor ]]; then
-	"$HERE/nlfloor" $NLFLOOR_FLAGS <"$TMP/phaseB.lines" || die "nlfloor failed"
+	"$HERE/nlfloor" <"$TMP/phaseB.lines" || die "nlfloor failed"
 else
 	for (( i = 1; i <= N; i++ )); do
-		ip -n "nlfloor-$i" -batch "$TMP/b/$i" || die "ip -n nlfloor-$i -batch failed"
+		ip -n "$NAME-$i" -batch "$TMP/b/$i" || die "ip -n $NAME-$i -batch failed"
 	done
 fi
 t2=$(now)
@@ -221,21 +205,21 @@ verify_ns() { # NS INDEX
 }
 mid=$(( (N + 1) / 2 ))
 for i in $(printf '%s\n' 1 "$mid" "$N" | sort -un); do
-	verify_ns "nlfloor-$i" "$i"
+	verify_ns "$NAME-$i" "$i"
 done
-ports=$(ls /sys/class/net/"$BR"/brif | wc -l)
+ports=$(ip -o link show master "$BR" | wc -l)
 (( ports == N )) || die "bridge $BR has $ports ports, expected $N"
 rules=$(nft -j list chain ip "$NFT_TABLE" prerouting | jq '[.nftables[] | select(.rule)] | length')
 (( rules == N )) || die "nft chain has $rules rules, expected $N"
 if (( N > 1 )); then target=$(ip_of "$N"); else target=$GW; fi
-ip netns exec nlfloor-1 ping -c 1 -w 10 -q "$target" >/dev/null ||
-	die "ping nlfloor-1 -> $target over $BR failed"
-log "verified: 3 sampled netns (addr/lo/route), $ports bridge ports, $rules DNAT rules, ping nlfloor-1 -> $target"
+ip netns exec $NAME-1 ping -c 1 -w 10 -q "$target" >/dev/null ||
+	die "ping $NAME-1 -> $target over $BR failed"
+log "verified: 3 sampled netns (addr/lo/route), $ports bridge ports, $rules DNAT rules, ping $NAME-1 -> $target"
 
 # ---------------------------------------------------------------- teardown (timed)
 if [[ $TEARDOWN == group ]]; then
 	# Safety: the group must contain only our links.
-	other=$(group_links | grep -Ev "$OURLINK" || true)
+	other=$(ip -o link show group "$GROUP" | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -Ev "$OURLINK" || true)
 	[[ -z $other ]] || die "link group $GROUP also holds foreign links: $other"
 fi
 t4=$(now)
@@ -243,23 +227,17 @@ nft delete table ip "$NFT_TABLE"
 ip -batch "$TMP/teardown.batch"
 t5=$(now)
 # netns deletion is asynchronous: wait until the kernel has really removed the links.
-# A link dump racing with other tests' changes can come back "interrupted" and
-# partial, so a zero count is only accepted if an immediate re-dump agrees.
-count_ours() { ip -o link show 2>/dev/null | grep -cE '^[0-9]+: (nlf[0-9]+|nlfloor0)[@:]' || true; }
 deadline=$(( t5 + 300 * 1000000000 ))
-while :; do
-	if (( $(count_ours) == 0 )); then
-		t6=$(now)
-		(( $(count_ours) == 0 )) && break
-	fi
+while (( $(ip -o link show | grep -cE "^[0-9]+: (${VETH}[0-9]+|${BR})[@:]" || true) > 0 )); do
 	(( $(now) < deadline )) || die "links still present 300s after teardown"
 	sleep 0.005
 done
+t6=$(now)
 [[ -z $(our_netns) ]] || die "namespaces still listed after teardown"
 
 # ---------------------------------------------------------------- report
 A=$(ms "$t0" "$t1"); B=$(ms "$t1" "$t2"); C=$(ms "$t2" "$t3")
 SS=$(ms "$t3" "$t3s"); S=$(ms "$t0" "$t3"); T=$(ms "$t4" "$t5"); TS=$(ms "$t5" "$t6")
 PER=$(awk -v s="$(( t3 - t0 ))" -v n="$N" 'BEGIN { printf "%.3f", s / 1e6 / n }')
-printf '{"n":%d,"setup_ms":%d,"setup_ms_per_container":%s,"phaseA_ms":%d,"phaseB_ms":%d,"phaseC_ms":%d,"teardown_ms":%d,"teardown_settle_ms":%d,"setup_settle_ms":%d,"phaseB_tool":"%s","teardown_mode":"%s","phaseA_mode":"%s"}\n' \
-	"$N" "$S" "$PER" "$A" "$B" "$C" "$T" "$TS" "$SS" "$PHASEB$NLFLOOR_FLAGS" "$TEARDOWN" "$PHASEA"
+printf '{"n":%d,"setup_ms":%d,"setup_ms_per_container":%s,"phaseA_ms":%d,"phaseB_ms":%d,"phaseC_ms":%d,"teardown_ms":%d,"teardown_settle_ms":%d,"setup_settle_ms":%d,"phaseB_tool":"%s","teardown_mode":"%s"}\n' \
+	"$N" "$S" "$PER" "$A" "$B" "$C" "$T" "$TS" "$SS" "$PHASEB" "$TEARDOWN"

@@ -13,6 +13,7 @@ import { serve } from '../serve.js';
 import { psTable, opSummary } from './format.js';
 import { formatCidr } from '../model/ipv4.js';
 import type { Op } from '../plan/ops.js';
+import type { BackendName } from '../kernel/backend.js';
 
 interface GlobalOpts {
   file?: string;
@@ -50,13 +51,18 @@ function printPlan(ops: Op[]): void {
   for (const op of ops) console.log(renderOp(op));
 }
 
+const backendOption = () => new Option('--backend <backend>', 'how to talk to the kernel: netlink (in-process rtnetlink, the default) or iproute2 (the ip program); default $NETLAB_BACKEND').choices(['netlink', 'iproute2']);
+
 withCommonOptions(program.command('up'))
   .description('bring the lab up, or change it in place to match the file; a second run changes nothing')
   .option('--dry-run', 'print the commands that would change the host, and change nothing')
   .option('--host <name>', "build this host's share of a multi-host lab (default: the host whose underlay address this machine has)")
   .option('--simulate', 'build every host of a multi-host lab here, each as a network namespace joined by an underlay bridge')
+  .addOption(backendOption())
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
+    // A simulated host's own netlab uses the same backend.
+    if (o.backend) process.env.NETLAB_BACKEND = o.backend as string;
     const onStep = (ops: Op[]) => log().info({ step: opSummary(ops) }, 'applying');
     if (o.simulate) {
       const r = await simulateUp({ file: o.file, name: o.lab, dryRun: !!o.dryRun, onStep });
@@ -68,7 +74,7 @@ withCommonOptions(program.command('up'))
       }
       return;
     }
-    const result = await up({ file: o.file, name: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, onStep });
+    const result = await up({ file: o.file, name: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, backend: o.backend as BackendName | undefined, onStep });
     if (o.dryRun) return printPlan(result.ops);
     const nets = result.lab.networks.map((n) => `${n.bridge} ${formatCidr(n.subnet)}`).join(', ');
     const ms = Math.round(result.ms);
@@ -85,8 +91,10 @@ withCommonOptions(program.command('down'))
   .option('--dry-run', 'print the commands that would run, and change nothing')
   .option('--host <name>', "remove this host's share of a multi-host lab")
   .option('--simulate', 'remove the simulated hosts too (the default when the lab was simulated here)')
+  .addOption(backendOption())
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
+    if (o.backend) process.env.NETLAB_BACKEND = o.backend as string;
     const lab = labOf(o);
     // A host's own share (named, or this run is a simulated host) is never the whole simulation.
     const ownShare = o.host !== undefined || process.env.NETLAB_SIMULATED_HOST === '1';
@@ -97,7 +105,7 @@ withCommonOptions(program.command('down'))
       if (!o.dryRun) console.log(`lab ${lab} is down: ${r.hosts.length} simulated hosts removed (${Math.round(r.ms)} ms)`);
       return;
     }
-    const result = await down({ file: o.file, lab: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun });
+    const result = await down({ file: o.file, lab: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, backend: o.backend as BackendName | undefined });
     if (o.dryRun) return printPlan(result.ops);
     const ms = Math.round(result.ms);
     console.log(result.ops.length === 0 ? `lab ${result.lab}: nothing was up (${ms} ms)` : `lab ${result.lab} is down: ${result.ops.length} changes in ${ms} ms`);

@@ -8,6 +8,7 @@ import { emptyState } from '../plan/state.js';
 import type { Op } from '../plan/ops.js';
 import { observe } from '../kernel/observe.js';
 import { applyOps } from '../kernel/apply.js';
+import { selectBackend, type BackendName } from '../kernel/backend.js';
 import { labDir, shareDir } from '../paths.js';
 import { withHostLock } from './lock.js';
 import { readState } from './state.js';
@@ -21,6 +22,8 @@ export interface DownOptions extends LoadOptions {
   /** The host whose share to remove, in a multi-host lab. */
   host?: string;
   dryRun?: boolean;
+  /** How to talk to the kernel: `netlink` (in-process, the default) or `iproute2` (the `ip` program); default NETLAB_BACKEND. */
+  backend?: BackendName;
   onStep?: (ops: Op[]) => void;
 }
 
@@ -40,16 +43,17 @@ export function labNameOf(opts: { lab?: string } & LoadOptions): string {
 
 export async function down(opts: DownOptions = {}): Promise<DownResult> {
   const name = labNameOf(opts);
+  const backend = selectBackend(opts.backend);
   requireRoot('down');
   return withHostLock('take the lab down', async () => {
     const started = performance.now();
     const host = opts.host ?? (opts.lab === undefined ? await hostOfFile(opts) : undefined);
     const prev = await readState(name, host);
     const want = emptyState(name);
-    const seen = await observe({ lab: name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {} });
+    const seen = await observe({ lab: name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {} }, backend);
     const ops = diff(want, seen.state);
     if (opts.dryRun) return { lab: name, ops, ms: performance.now() - started };
-    await applyOps(ops, { onStep: opts.onStep });
+    await applyOps(ops, { onStep: opts.onStep }, backend);
     await rm(shareDir(name, host), { recursive: true, force: true });
     // The lab's folder goes with its last share (uts and logs of its containers are in it).
     if (!host || (await readdir(join(labDir(name), 'hosts')).catch(() => [])).length === 0) await rm(labDir(name), { recursive: true, force: true });

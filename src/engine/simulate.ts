@@ -18,6 +18,7 @@ import { diff } from '../plan/diff.js';
 import type { Op } from '../plan/ops.js';
 import { emptyState, type LabState } from '../plan/state.js';
 import { applyOps } from '../kernel/apply.js';
+import { selectBackend } from '../kernel/backend.js';
 import { observe } from '../kernel/observe.js';
 import { run } from '../kernel/run.js';
 import { writeAtomic } from '../kernel/host.js';
@@ -102,10 +103,11 @@ export async function simulateUp(opts: SimulateOptions): Promise<SimulateResult>
   const file = resolveTopologyFile(opts).path;
   const nameArgs = opts.name ? ['-l', opts.name] : [];
   const usesOvs = topo.networks.some((n) => n.driver === 'ovs');
+  const backend = selectBackend();
   return withHostLock('simulate the lab', async () => {
     const started = performance.now();
     const want = underlayState(topo);
-    const seen = await observe({ lab: topo.name, scope: 'underlay', want, planned: { netns: [], links: [] }, started: {} });
+    const seen = await observe({ lab: topo.name, scope: 'underlay', want, planned: { netns: [], links: [] }, started: {} }, backend);
     if (seen.foreign.length > 0) throw new ConflictError(`these objects carry names the simulated hosts need but were not made by netlab:\n  ${seen.foreign.join('\n  ')}`);
     const ops = diff(want, seen.state);
     const hosts: SimulateResult['hosts'] = [];
@@ -115,7 +117,7 @@ export async function simulateUp(opts: SimulateOptions): Promise<SimulateResult>
       }
       return { lab: topo.name, ops, hosts, ms: performance.now() - started };
     }
-    await applyOps(ops, { onStep: opts.onStep });
+    await applyOps(ops, { onStep: opts.onStep }, backend);
     await writeAtomic(simulateFile(topo.name), JSON.stringify({ file, hosts: topo.hosts.map((h) => h.name), ovs: usesOvs }, null, 2) + '\n', 0o600);
     for (const h of topo.hosts) {
       if (usesOvs) await ensureOvsUnderlay(topo, h);
@@ -142,10 +144,11 @@ export function isSimulated(lab: string): boolean {
 
 export async function simulateDown(lab: string, opts: { dryRun?: boolean; onStep?: (ops: Op[]) => void } = {}): Promise<SimulateResult> {
   requireRoot('down --simulate');
+  const backend = selectBackend();
   return withHostLock('take the simulated lab down', async () => {
     const started = performance.now();
     const want = emptyState(lab);
-    const seen = await observe({ lab, scope: 'underlay', want, planned: { netns: [], links: [] }, started: {} });
+    const seen = await observe({ lab, scope: 'underlay', want, planned: { netns: [], links: [] }, started: {} }, backend);
     const hostNames = Object.values(seen.state.namespaces)
       .map((n) => parseMark(n.mark)?.names[0])
       .filter((h): h is string => !!h);
@@ -162,7 +165,7 @@ export async function simulateDown(lab: string, opts: { dryRun?: boolean; onStep
     if (!opts.dryRun) {
       // Daemons whose pid files are gone (an interrupted run) still name their folder on their command line.
       await stopProcesses(await pidsMentioning(`${labDir(lab)}/ovs/`));
-      await applyOps(ops, { onStep: opts.onStep });
+      await applyOps(ops, { onStep: opts.onStep }, backend);
       await rm(labDir(lab), { recursive: true, force: true });
     }
     return { lab, ops, hosts, ms: performance.now() - started };

@@ -13,6 +13,7 @@ import { diff } from '../plan/diff.js';
 import type { Op } from '../plan/ops.js';
 import { observe } from '../kernel/observe.js';
 import { applyOps } from '../kernel/apply.js';
+import { selectBackend, type BackendName } from '../kernel/backend.js';
 import { gatherContext } from './context.js';
 import { withHostLock } from './lock.js';
 import { readState, writeState, type StateFile } from './state.js';
@@ -25,6 +26,8 @@ export interface UpOptions extends LoadOptions {
   host?: string;
   /** Plan only: report the Ops and change nothing. */
   dryRun?: boolean;
+  /** How to talk to the kernel: `netlink` (in-process, the default) or `iproute2` (the `ip` program); default NETLAB_BACKEND. */
+  backend?: BackendName;
   onStep?: (ops: Op[]) => void;
 }
 
@@ -42,6 +45,7 @@ export const SELF_ARGV = [process.execPath, fileURLToPath(new URL('../../dist/cl
 
 export async function up(opts: UpOptions = {}): Promise<UpResult> {
   const topo = opts.topology ?? loadTopology(opts);
+  const backend = selectBackend(opts.backend);
   requireRoot('up');
   return withHostLock('bring the lab up', async () => {
     const started = performance.now();
@@ -65,7 +69,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     }
     const want = desiredState(lab, { selfArgv: SELF_ARGV, ovsDatapath: ovsDatapath() });
     const planned = { netns: Object.keys(want.namespaces), links: Object.keys(want.hostLinks) };
-    const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {} });
+    const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {} }, backend);
     if (seen.foreign.length > 0) {
       throw new ConflictError(`these objects carry names lab "${lab.name}" needs but were not made by it; netlab leaves them alone:\n  ${seen.foreign.join('\n  ')}`);
     }
@@ -87,7 +91,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     };
     if (ops.length > 0 || !prev) await writeState(state);
     if (ops.length > 0) {
-      await applyOps(ops, { onStep: opts.onStep, onStarted: (c, pid, specHash) => (startedProcs[c] = { pid, specHash }) });
+      await applyOps(ops, { onStep: opts.onStep, onStarted: (c, pid, specHash) => (startedProcs[c] = { pid, specHash }) }, backend);
       state.planned = planned;
       await writeState(state);
     }

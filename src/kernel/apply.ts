@@ -1,14 +1,19 @@
 /**
- * Carries out a list of Ops in order. Consecutive link Ops go to the link executor as one
- * batch; everything else is done one Op at a time. `onOp` reports progress.
+ * Carries out a list of Ops in order. Consecutive link Ops go to the backend's link executor
+ * as one batch; consecutive Ops of one kind that touch different objects (files, UTS
+ * namespaces) run side by side; everything else one Op at a time. `onStep` reports progress.
  */
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { log } from '../log.js';
 import { isLinkOp, isOvsOp, type LinkOp, type Op, type OvsOp } from '../plan/ops.js';
 import { applyOvs } from './ovs.js';
-import { applyWithIproute2 } from './iproute2.js';
 import { applyIptables } from './iptables.js';
 import { removePath, writeAtomic, writeSysctl } from './host.js';
-import { ensureUts, mountedUts, removeUts } from './uts.js';
+import { mountedUts } from './uts.js';
 import { startProcess, stopProcesses } from './processes.js';
+import type { KernelBackend } from './backend.js';
+import { mapLimit } from './run.js';
 
 export interface ApplyHooks {
   /** Called before each group of Ops runs. */
@@ -19,34 +24,55 @@ export interface ApplyHooks {
 
 export type LinkExecutor = (ops: LinkOp[]) => Promise<void>;
 
-export async function applyOps(ops: Op[], hooks: ApplyHooks = {}, linkExecutor: LinkExecutor = applyWithIproute2): Promise<void> {
+/** Kinds whose consecutive Ops are independent of each other (a folder's removal is its own group, after its files). */
+const SIDE_BY_SIDE = new Set(['file.write', 'file.del', 'uts.add', 'uts.del']);
+const groupKey = (op: Op) => (isLinkOp(op) ? 'link' : isOvsOp(op) ? 'ovs' : SIDE_BY_SIDE.has(op.kind) ? `${op.kind}${'dir' in op && op.dir ? '/dir' : ''}` : undefined);
+
+export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBackend): Promise<void> {
   for (let i = 0; i < ops.length; ) {
     const op = ops[i]!;
-    if (isLinkOp(op)) {
-      let j = i;
-      while (j < ops.length && isLinkOp(ops[j]!)) j++;
-      const group = ops.slice(i, j) as LinkOp[];
-      hooks.onStep?.(group);
-      await linkExecutor(group);
-      i = j;
-      continue;
+    const key = groupKey(op);
+    let j = i + 1;
+    if (key !== undefined) while (j < ops.length && groupKey(ops[j]!) === key) j++;
+    const group = ops.slice(i, j);
+    hooks.onStep?.(group);
+    if (key === 'link') await backend.applyLinks(group as LinkOp[]);
+    else if (key === 'ovs') await applyOvs(group as OvsOp[]);
+    else if (group.length === 1) await applyOne(op, hooks, backend, undefined);
+    else {
+      const mounted = op.kind === 'uts.add' ? await mountedUtsIn(group) : undefined;
+      await mapLimit(group, 16, (o) => applyOne(o, hooks, backend, mounted));
     }
-    if (isOvsOp(op)) {
-      let j = i;
-      while (j < ops.length && isOvsOp(ops[j]!)) j++;
-      const group = ops.slice(i, j) as OvsOp[];
-      hooks.onStep?.(group);
-      await applyOvs(group);
-      i = j;
-      continue;
-    }
-    hooks.onStep?.([op]);
-    await applyOne(op, hooks);
-    i++;
+    i = j;
   }
 }
 
-async function applyOne(op: Op, hooks: ApplyHooks): Promise<void> {
+/**
+ * Waits for the kernel to remove host veths whose namespaces were deleted (its netns cleanup
+ * runs in a workqueue); deletes whatever is still there after the deadline, for instance
+ * because a process outside netlab still holds the namespace open.
+ */
+async function reap(links: string[], backend: KernelBackend): Promise<void> {
+  const deadline = Date.now() + 5000 + 10 * links.length;
+  const present = (l: string) => existsSync(`/sys/class/net/${l}`);
+  let left = links.filter(present);
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+    left = left.filter(present);
+  }
+  if (left.length > 0) {
+    log().info({ links: left.length }, 'veths outlived their namespaces; deleting them');
+    await backend.applyLinks(left.map((name) => ({ kind: 'link.del', name })));
+  }
+}
+
+/** UTS namespace files already mounted in the folders of these Ops: read once, not once per Op. */
+async function mountedUtsIn(ops: Op[]): Promise<Set<string>> {
+  const dirs = new Set(ops.map((o) => dirname((o as { path: string }).path)));
+  return new Set((await Promise.all([...dirs].map((d) => mountedUts(d)))).flat());
+}
+
+async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mounted: Set<string> | undefined): Promise<void> {
   switch (op.kind) {
     case 'sysctl.set':
       return writeSysctl(op.key, op.value);
@@ -55,13 +81,15 @@ async function applyOne(op: Op, hooks: ApplyHooks): Promise<void> {
     case 'file.del':
       return removePath(op.path);
     case 'uts.add':
-      return ensureUts(op.path, op.hostname, await isMountedUts(op.path));
+      return backend.setUts(op.path, op.hostname, (mounted ?? (await mountedUtsIn([op]))).has(op.path));
     case 'uts.del':
-      return removeUts(op.path);
+      return backend.removeUts(op.path);
     case 'firewall.apply':
       return applyIptables(op.want, op.have);
     case 'firewall.remove':
       return applyIptables(undefined, op.have);
+    case 'kernel.reap':
+      return reap(op.links, backend);
     case 'process.stop':
       return stopProcesses(op.pids);
     case 'process.start': {
@@ -72,8 +100,4 @@ async function applyOne(op: Op, hooks: ApplyHooks): Promise<void> {
     default:
       throw new Error(`no executor for ${op.kind}`);
   }
-}
-
-async function isMountedUts(path: string): Promise<boolean> {
-  return (await mountedUts(path.slice(0, path.lastIndexOf('/')))).includes(path);
 }

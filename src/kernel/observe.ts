@@ -4,34 +4,18 @@
  * reports objects that carry a wanted name but are not the lab's: those are never touched.
  */
 import { basename, join } from 'node:path';
+import { log } from '../log.js';
 import { parseMark, netnsPrefix } from '../model/names.js';
 import { ETC_NETNS_DIR, NETNS_DIR, labDir } from '../paths.js';
 import { emptyState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from '../plan/state.js';
 import { listDir, readSysctl, readText } from './host.js';
 import { observeIptables } from './iptables.js';
 import { pidsByNamespace } from './processes.js';
-import { mapLimit, run } from './run.js';
-import { mountedUts, readUtsHostname } from './uts.js';
+import type { KernelBackend } from './backend.js';
+import type { IpLink } from './linkview.js';
+import { mountedUts } from './uts.js';
 import { observeOvs } from './ovs.js';
-
-interface IpLink {
-  ifname: string;
-  ifalias?: string;
-  mtu: number;
-  flags: string[];
-  master?: string;
-  address?: string;
-  link_netnsid?: number;
-  linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number; local?: string }; info_slave_kind?: string; info_slave_data?: { hairpin?: boolean } };
-  addr_info?: { family: string; local: string; prefixlen: number }[];
-}
-
-interface IpRoute {
-  dst: string;
-  gateway?: string;
-  dev: string;
-  protocol?: string;
-}
+import { run } from './run.js';
 
 export interface ObserveInput {
   lab: string;
@@ -56,6 +40,12 @@ export interface Observation {
   foreign: string[];
 }
 
+/** A VXLAN device's identity, from `ip -d` (the netlink backend's dump leaves it out). */
+async function vxlanInfo(dev: string): Promise<{ id?: number; port?: number; local?: string }> {
+  const r = await run('ip', ['-j', '-d', 'link', 'show', 'dev', dev], { allowFail: true });
+  return r.exitCode === 0 ? ((JSON.parse(r.stdout) as IpLink[])[0]?.linkinfo?.info_data ?? {}) : {};
+}
+
 /** Remote VTEPs a VXLAN device floods to: its all-zero FDB entries. */
 async function floodEntries(dev: string): Promise<string[]> {
   const r = await run('bridge', ['-j', 'fdb', 'show', 'dev', dev], { allowFail: true });
@@ -65,19 +55,26 @@ async function floodEntries(dev: string): Promise<string[]> {
 
 const ipv4 = (l: IpLink) => (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
 
-export async function observe(input: ObserveInput): Promise<Observation> {
+/** Reads the lab with `backend`: one dump of the host's links, one of each namespace of the lab, the firewall, files, processes. */
+export async function observe(input: ObserveInput, backend: KernelBackend): Promise<Observation> {
   const { lab, want } = input;
+  const plannedLinks = new Set(input.planned.links);
+  const plannedNetns = new Set(input.planned.netns);
+  const t0 = performance.now();
+  const lap: Record<string, number> = {};
+  const mark = (what: string) => (lap[what] = Math.round(performance.now() - t0));
   const s = emptyState(lab);
   const foreign: string[] = [];
   const ours = (alias: string | undefined) => parseMark(alias)?.lab === lab;
 
   const underlay = input.scope === 'underlay';
   const [hostJson, nsNames, firewall] = await Promise.all([
-    run('ip', ['-j', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as IpLink[]),
+    backend.readHost(),
     listDir(NETNS_DIR),
     underlay ? undefined : observeIptables(lab),
   ]);
 
+  mark('host');
   const byName = new Map(hostJson.map((l) => [l.ifname, l]));
   // Which marked links belong to this scope: a share's bridges, veths and VXLAN devices, or the simulated machines' underlay.
   const roles = underlay ? ['underlay', 'uplink'] : ['bridge', 'veth', 'vxlan'];
@@ -85,15 +82,15 @@ export async function observe(input: ObserveInput): Promise<Observation> {
   for (const l of hostJson) {
     const wanted = want.hostLinks[l.ifname];
     if (!inScope(l.ifalias)) {
-      if (wanted && !input.planned.links.includes(l.ifname)) foreign.push(`link ${l.ifname} (${l.ifalias ? `alias "${l.ifalias}"` : 'no netlab mark'})`);
-      if (!wanted || !input.planned.links.includes(l.ifname)) continue;
+      if (wanted && !plannedLinks.has(l.ifname)) foreign.push(`link ${l.ifname} (${l.ifalias ? `alias "${l.ifalias}"` : 'no netlab mark'})`);
+      if (!wanted || !plannedLinks.has(l.ifname)) continue;
     }
     const k = l.linkinfo?.info_kind;
     const kind = k === 'bridge' || k === 'veth' || k === 'vxlan' ? k : 'other';
     const h: HostLinkState = { kind, alias: l.ifalias, mtu: l.mtu, up: l.flags.includes('UP'), master: l.master, mac: l.address, addrs: ipv4(l) };
     if (l.linkinfo?.info_slave_kind === 'bridge') h.hairpin = !!l.linkinfo.info_slave_data?.hairpin;
     if (kind === 'vxlan') {
-      const d = l.linkinfo?.info_data ?? {};
+      const d = l.linkinfo?.info_data ?? (await vxlanInfo(l.ifname));
       h.vxlan = { vni: d.id ?? 0, port: d.port ?? 0, local: d.local ?? '' };
       h.fdb = await floodEntries(l.ifname);
     }
@@ -102,24 +99,21 @@ export async function observe(input: ObserveInput): Promise<Observation> {
   }
 
   const candidates = nsNames.filter((n) => n.startsWith(netnsPrefix(lab)) || want.namespaces[n]);
-  await mapLimit(candidates, 8, async (ns) => {
-    const r = await run('ip', ['-n', ns, '-j', '-d', '-batch', '-'], { input: 'addr show\nroute show\n', allowFail: true });
-    if (r.exitCode !== 0) return;
-    const [links, routes] = r.stdout.trim().split('\n').map((line) => JSON.parse(line)) as [IpLink[], IpRoute[]];
+  for (const [ns, { links, routes }] of await backend.readNamespaces(candidates)) {
     const lo = links.find((l) => l.ifname === 'lo');
     const m = parseMark(lo?.ifalias);
-    const planned = input.planned.netns.includes(ns);
+    const planned = plannedNetns.has(ns);
     // Ours: a container namespace of this lab on this host, or one the last run planned before it could mark it.
-    const role = input.scope === 'underlay' ? 'host' : 'ctr';
-    const ours = m ? m.lab === lab && m.role === role && m.names[1] === input.host : planned;
-    if (!ours) {
+    const role = underlay ? 'host' : 'ctr';
+    const owned = m ? m.lab === lab && m.role === role && m.names[1] === input.host : planned;
+    if (!owned) {
       if (want.namespaces[ns]) foreign.push(`network namespace ${ns} (${lo?.ifalias ? `mark "${lo.ifalias}"` : 'no netlab mark'})`);
-      return;
+      continue;
     }
     // A namespace of this lab whose mark names another container would be a bug or tampering.
     if (m && want.namespaces[ns] && lo?.ifalias !== want.namespaces[ns]!.mark) {
       foreign.push(`network namespace ${ns} (mark "${lo?.ifalias}")`);
-      return;
+      continue;
     }
     const ifaces: Record<string, IfaceState> = {};
     for (const l of links) if (l.ifname !== 'lo') ifaces[l.ifname] = { mac: l.address ?? '', mtu: l.mtu, up: l.flags.includes('UP'), addrs: ipv4(l) };
@@ -130,8 +124,9 @@ export async function observe(input: ObserveInput): Promise<Observation> {
       routes: routes.filter((rt) => rt.protocol !== 'kernel').map((rt) => `${rt.dst}${rt.gateway ? ` via ${rt.gateway}` : ''} dev ${rt.dev}`),
     };
     s.namespaces[ns] = state;
-  });
+  }
 
+  mark('namespaces');
   if (underlay) return { state: s, foreign };
 
   for (const key of Object.keys(want.sysctls)) {
@@ -140,23 +135,27 @@ export async function observe(input: ObserveInput): Promise<Observation> {
   }
 
   // /etc files of the lab's own namespaces, and of those the last `up` planned.
-  for (const dir of await listDir(ETC_NETNS_DIR)) {
-    if (!s.namespaces[dir] && !input.planned.netns.includes(dir)) continue;
-    for (const f of await listDir(join(ETC_NETNS_DIR, dir))) {
-      const path = join(ETC_NETNS_DIR, dir, f);
-      const text = await readText(path);
-      if (text !== undefined) s.files[path] = text;
-    }
-  }
+  const dirs = (await listDir(ETC_NETNS_DIR)).filter((dir) => s.namespaces[dir] || plannedNetns.has(dir));
+  await Promise.all(
+    dirs.map(async (dir) => {
+      for (const f of await listDir(join(ETC_NETNS_DIR, dir))) {
+        const path = join(ETC_NETNS_DIR, dir, f);
+        const text = await readText(path);
+        if (text !== undefined) s.files[path] = text;
+      }
+    }),
+  );
 
+  mark('files');
   // UTS namespaces of this share's containers only: other hosts of a simulated lab keep theirs in the same folder.
   const mine = new Set([...Object.keys(s.namespaces), ...Object.keys(want.namespaces), ...input.planned.netns].map((ns) => ns.slice(netnsPrefix(lab).length)));
   for (const path of await mountedUts(join(labDir(lab), 'uts'))) {
     if (input.host !== undefined && !mine.has(basename(path))) continue;
-    const h = await readUtsHostname(path);
+    const h = await backend.readUts(path);
     if (h !== undefined) s.uts[path] = h;
   }
 
+  mark('uts');
   const pids = await pidsByNamespace(Object.keys(s.namespaces));
   const containerOf = (ns: string) => ns.slice(netnsPrefix(lab).length);
   for (const [ns, list] of pids) {
@@ -174,5 +173,7 @@ export async function observe(input: ObserveInput): Promise<Observation> {
 
   const hasAny = Object.values(firewall!.tables).some((t) => t.chains.length + t.jumps.length + t.rules.length > 0);
   if (hasAny || want.firewall) s.firewall = firewall!;
+  mark('processes');
+  log().debug({ backend: backend.name, namespaces: candidates.length, ...lap }, 'observed (ms since start)');
   return { state: s, foreign };
 }

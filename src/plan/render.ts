@@ -42,6 +42,8 @@ export function renderOp(op: Op): string {
       const argv = containerArgv(op.ns, op.uts, ['env', ...env, ...op.spec.argv]);
       return `mkdir -p ${shellQuote(op.log.slice(0, op.log.lastIndexOf('/')))} && setsid ${argv.map(shellQuote).join(' ')} >>${shellQuote(op.log)} 2>&1 </dev/null &`;
     }
+    case 'kernel.reap':
+      return `# the kernel removes these veth pairs with their namespaces, in the background; wait for it\nfor l in ${op.links.join(' ')}; do while [ -e /sys/class/net/$l ]; do sleep 0.05; done; done`;
     case 'process.stop':
       return `kill ${op.pids.join(' ')}`;
   }

@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+// npm run bench (as root): setup and teardown of N containers on one bridge, each with one
+// published port, by netlab (each backend) and by the kernel floor (scripts/floor/floor.sh:
+// one `ip -batch`, one raw-rtnetlink program, one nft transaction), in one run, side by side.
+// Not a test: it prints a table. Knobs: BENCH_N="50 200 1000", BENCH_REPEAT=1.
+// Uses 10.102.64.0/22 (netlab) and 10.102.0.0/22 (floor), host ports 30001-31000.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cli = join(root, 'dist', 'cli', 'main.js');
+const sizes = (process.env.BENCH_N ?? '50 200 1000').split(/\s+/).filter(Boolean).map(Number);
+const repeat = Number(process.env.BENCH_REPEAT ?? 1);
+if (process.getuid?.() !== 0) throw new Error('run the benchmark as root (sudo npm run bench)');
+if (!existsSync(cli)) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
+
+const work = mkdtempSync(join(tmpdir(), 'netlab-bench-'));
+// Its own state folder (and so its own host lock): the bench never waits on other labs' runs.
+const env = { ...process.env, NETLAB_RUN_DIR: join(work, 'run'), NETLAB_LOG_LEVEL: 'warn' };
+
+function labFile(n) {
+  let y = `name: bench${n}\nnetworks:\n  net:\n    bridge: nlbench0\n    subnet: 10.102.64.0/22\ncontainers:\n`;
+  for (let i = 1; i <= n; i++) y += `  c${i}: { publish: ["${30000 + i}:80"] }\n`;
+  const f = join(work, `bench${n}.yaml`);
+  writeFileSync(f, y);
+  return f;
+}
+
+/** Runs the CLI as a child; wall time and its peak RSS (VmHWM, read just before it exits, via /proc polling). */
+function netlab(args) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let hwm = 0;
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const poll = setInterval(() => {
+      try {
+        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+        if (m) hwm = Math.max(hwm, Number(m[1]));
+      } catch {
+        /* exited */
+      }
+    }, 5);
+    child.on('exit', (code) => {
+      clearInterval(poll);
+      const ms = performance.now() - started;
+      if (code !== 0) reject(new Error(`netlab ${args.join(' ')} exited ${code}:\n${out}`));
+      else resolve({ ms, rssMb: hwm / 1024, out });
+    });
+  });
+}
+
+function floor(n) {
+  const floorEnv = { ...process.env, NAME: 'nlbenchf', VETH: 'nlbf', NET: '10.102', PORT0: '30000', TEARDOWN: 'netns' };
+  const out = execFileSync('bash', [join(root, 'scripts', 'floor', 'floor.sh'), String(n)], { env: floorEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const r = JSON.parse(out.trim().split('\n').at(-1));
+  return { setup: r.setup_ms, teardown: r.teardown_ms + r.teardown_settle_ms };
+}
+
+function has(cmd) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const best = (xs) => Math.min(...xs);
+const rows = [];
+try {
+  for (const n of sizes) {
+    const file = labFile(n);
+    const f = { setup: [], teardown: [] };
+    const nl = { netlink: { setup: [], teardown: [], noop: [], rss: 0 }, iproute2: { setup: [], teardown: [], noop: [], rss: 0 } };
+    for (let r = 0; r < repeat; r++) {
+      // Interleaved, so that each sees the same machine load.
+      for (const backend of ['netlink', 'iproute2']) {
+        const b = nl[backend];
+        const upR = await netlab(['up', '-f', file, '--backend', backend]);
+        const noop = await netlab(['up', '-f', file, '--backend', backend]);
+        if (!/nothing to change/.test(noop.out)) throw new Error(`second up changed something:\n${noop.out}`);
+        const downR = await netlab(['down', '-f', file, '--backend', backend]);
+        b.setup.push(upR.ms);
+        b.noop.push(noop.ms);
+        b.teardown.push(downR.ms);
+        b.rss = Math.max(b.rss, upR.rssMb, noop.rssMb, downR.rssMb);
+        process.stderr.write(`bench: N=${n} ${backend}: up ${Math.round(upR.ms)} ms, no-op up ${Math.round(noop.ms)} ms, down ${Math.round(downR.ms)} ms\n`);
+      }
+      const fl = floor(n);
+      f.setup.push(fl.setup);
+      f.teardown.push(fl.teardown);
+      process.stderr.write(`bench: N=${n} floor: setup ${fl.setup} ms, teardown ${fl.teardown} ms\n`);
+    }
+    const fs = best(f.setup);
+    const ft = best(f.teardown);
+    rows.push({ n, who: 'floor (ip -batch + nlfloor + nft)', setup: fs, teardown: ft });
+    for (const backend of ['netlink', 'iproute2']) {
+      const b = nl[backend];
+      rows.push({ n, who: `netlab --backend ${backend}`, setup: best(b.setup), teardown: best(b.teardown), noop: best(b.noop), rss: b.rss, fs, ft });
+    }
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+const per = (ms, n) => (ms / n).toFixed(2);
+const lines = [
+  `machine: ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, node ${process.version}; best of ${repeat}; wall time of the CLI process (node start included)`,
+  '',
+  '| N | who | setup ms/ctr | teardown ms/ctr | setup / floor | teardown / floor | no-op up ms | peak RSS MB |',
+  '|---:|---|---:|---:|---:|---:|---:|---:|',
+  ...rows.map((r) =>
+    [r.n, r.who, per(r.setup, r.n), per(r.teardown, r.n), r.fs ? (r.setup / r.fs).toFixed(2) : '1', r.ft ? (r.teardown / r.ft).toFixed(2) : '1', r.noop ? Math.round(r.noop) : '', r.rss ? Math.round(r.rss) : ''].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
+  ),
+];
+for (const tool of ['cnitool', 'netavark']) if (!has(tool)) lines.push('', `(${tool} is not installed here: no ${tool === 'cnitool' ? 'CNI bridge+portmap' : 'netavark'} line)`);
+console.log(lines.join('\n'));

@@ -1,0 +1,118 @@
+/**
+ * The two ways netlab talks to the kernel's links, addresses, routes and namespaces:
+ * `iproute2` (the `ip`, `unshare`, `nsenter` and `umount` programs) and `netlink` (rtnetlink
+ * and libc in-process, the default). Both take the same Ops and must leave the same state.
+ */
+import { InputError, KernelError } from '../errors.js';
+import { log } from '../log.js';
+import type { LinkOp } from '../plan/ops.js';
+import { applyWithIproute2 } from './iproute2.js';
+import type { IpLink, NamespaceView } from './linkview.js';
+import { addUts, readUtsHostname, removeUts, setUtsHostname } from './namespaces.js';
+import { applyWithNetlink, loadNetlink, Rtnl } from './rtnetlink.js';
+import { mapLimit, run } from './run.js';
+import * as utsTools from './uts.js';
+
+export const BACKENDS = ['netlink', 'iproute2'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+export interface KernelBackend {
+  name: BackendName;
+  applyLinks(ops: LinkOp[]): Promise<void>;
+  /** Every link of the host's namespace with its IPv4 addresses. */
+  readHost(): Promise<IpLink[]>;
+  /** Links and routes of each namespace; a namespace that cannot be read is left out. */
+  readNamespaces(names: string[]): Promise<Map<string, NamespaceView>>;
+  /** Creates the UTS namespace bound on `path`, or renames the one that is there. */
+  setUts(path: string, hostname: string, mounted: boolean): Promise<void>;
+  readUts(path: string): Promise<string | undefined>;
+  removeUts(path: string): Promise<void>;
+}
+
+const iproute2: KernelBackend = {
+  name: 'iproute2',
+  applyLinks: (ops) => applyWithIproute2(ops),
+  readHost: async () => JSON.parse((await run('ip', ['-j', '-d', 'addr', 'show'])).stdout) as IpLink[],
+  async readNamespaces(names) {
+    const out = new Map<string, NamespaceView>();
+    await mapLimit(names, 8, async (ns) => {
+      const r = await run('ip', ['-n', ns, '-j', '-d', '-batch', '-'], { input: 'addr show\nroute show\n', allowFail: true });
+      if (r.exitCode !== 0) return;
+      const [links, routes] = r.stdout.trim().split('\n').map((line) => JSON.parse(line));
+      out.set(ns, { links, routes });
+    });
+    return out;
+  },
+  setUts: (path, hostname, mounted) => utsTools.ensureUts(path, hostname, mounted),
+  readUts: (path) => utsTools.readUtsHostname(path),
+  removeUts: (path) => utsTools.removeUts(path),
+};
+
+const netlink: KernelBackend = {
+  name: 'netlink',
+  // VXLAN devices and FDB entries are left to iproute2, a whole batch at a time so that order holds.
+  applyLinks: (ops) => (ops.some((o) => o.kind.startsWith('vxlan.') || o.kind.startsWith('fdb.')) ? applyWithIproute2(ops) : applyWithNetlink(ops)),
+  async readHost() {
+    const nl = new Rtnl();
+    try {
+      return (await nl.read()).links;
+    } finally {
+      nl.close();
+    }
+  },
+  async readNamespaces(names) {
+    const out = new Map<string, NamespaceView>();
+    await mapLimit(names, 16, async (ns) => {
+      let nl: Rtnl;
+      try {
+        nl = new Rtnl(ns);
+      } catch {
+        return; // gone, or not a namespace
+      }
+      try {
+        out.set(ns, await nl.read());
+      } finally {
+        nl.close();
+      }
+    });
+    return out;
+  },
+  setUts: async (path, hostname, mounted) => wrap(`hostname ${hostname} in ${path}`, () => (mounted ? setUtsHostname(path, hostname) : addUts(path, hostname))),
+  readUts: async (path) => {
+    try {
+      return readUtsHostname(path);
+    } catch {
+      return undefined;
+    }
+  },
+  removeUts: async (path) => wrap(`umount ${path}`, () => removeUts(path)),
+};
+
+function wrap(what: string, fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    throw new KernelError(`${what}: ${(e as Error).message}`, what);
+  }
+}
+
+/**
+ * The backend asked for (an option, else NETLAB_BACKEND, else netlink). netlink falls back to
+ * iproute2, with a log line, when it was not asked for by name and cannot be loaded here.
+ */
+export function selectBackend(requested?: string): KernelBackend {
+  const fromEnv = process.env.NETLAB_BACKEND || undefined;
+  const name = requested ?? fromEnv;
+  if (name !== undefined && !BACKENDS.includes(name as BackendName)) {
+    throw new InputError([{ path: requested !== undefined ? '--backend' : 'NETLAB_BACKEND', message: `"${name}" is not a backend (choose ${BACKENDS.join(' or ')})` }]);
+  }
+  if (name === 'iproute2') return iproute2;
+  try {
+    loadNetlink();
+    return netlink;
+  } catch (e) {
+    if (name === 'netlink') throw new KernelError(`the netlink backend cannot be loaded here: ${(e as Error).message}`);
+    log().info({ reason: (e as Error).message.split('\n')[0] }, 'netlink backend unavailable, using iproute2');
+    return iproute2;
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The few libc calls netlab makes in-process, through koffi: entering namespaces (setns,
+ * unshare), bind-mounting a namespace onto a file as `ip netns add` does, and host names.
+ * Loaded lazily, so a machine without koffi's binary still runs netlab with `ip` and friends.
+ *
+ * setns and unshare act on the calling thread only. Node runs JavaScript on one thread, so a
+ * caller enters a namespace, does its work synchronously and switches back before it yields.
+ */
+import { createRequire } from 'node:module';
+
+export const CLONE_NEWUTS = 0x04000000;
+export const CLONE_NEWNET = 0x40000000;
+export const MS_BIND = 0x1000;
+export const MS_REC = 0x4000;
+export const MS_SHARED = 1 << 20;
+export const MNT_DETACH = 2;
+
+export interface Libc {
+  setns(fd: number, nstype: number): void;
+  unshare(flags: number): void;
+  mount(source: string, target: string, fstype: string, flags: number): void;
+  umount2(target: string, flags: number): void;
+  sethostname(name: string): void;
+  gethostname(): string;
+  ifNameToIndex(name: string): number;
+}
+
+export class LibcError extends Error {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+    readonly code: string,
+  ) {
+    super(`${call}: ${code} (errno ${errno})`);
+  }
+}
+
+let loaded: Libc | undefined;
+let failure: Error | undefined;
+
+/** libc through koffi, or an Error saying why it cannot be had. */
+export function libc(): Libc {
+  if (loaded) return loaded;
+  if (failure) throw failure;
+  try {
+    loaded = bind();
+    return loaded;
+  } catch (e) {
+    failure = e as Error;
+    throw failure;
+  }
+}
+
+function bind(): Libc {
+  const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+  const lib = koffi.load('libc.so.6');
+  const names = Object.fromEntries(Object.entries(koffi.os.errno).map(([k, v]) => [v, k]));
+  const check = (call: string, rc: number) => {
+    if (rc < 0) {
+      const errno = koffi.errno();
+      throw new LibcError(call, errno, names[errno] ?? `E${errno}`);
+    }
+    return rc;
+  };
+  const setns = lib.func('int setns(int fd, int nstype)');
+  const unshare = lib.func('int unshare(int flags)');
+  const mount = lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)');
+  const umount2 = lib.func('int umount2(const char *target, int flags)');
+  const sethostname = lib.func('int sethostname(const char *name, size_t len)');
+  const gethostname = lib.func('int gethostname(_Out_ uint8_t *name, size_t len)');
+  const ifNameToIndex = lib.func('unsigned int if_nametoindex(const char *name)');
+  return {
+    setns: (fd, nstype) => void check('setns', setns(fd, nstype)),
+    unshare: (flags) => void check('unshare', unshare(flags)),
+    mount: (source, target, fstype, flags) => void check(`mount ${target}`, mount(source, target, fstype, flags, null)),
+    umount2: (target, flags) => void check(`umount ${target}`, umount2(target, flags)),
+    sethostname: (name) => void check('sethostname', sethostname(name, Buffer.byteLength(name))),
+    gethostname: () => {
+      const buf = Buffer.alloc(65);
+      check('gethostname', gethostname(buf, 64));
+      return buf.subarray(0, buf.indexOf(0)).toString('utf8');
+    },
+    ifNameToIndex: (name) => {
+      const index = ifNameToIndex(name) as number;
+      if (index === 0) check(`if_nametoindex ${name}`, -1);
+      return index;
+    },
+  };
+}

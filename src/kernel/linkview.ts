@@ -1,0 +1,24 @@
+/** What the observer reads about links and routes, in the shape of `ip -j -d addr show` / `ip -j route show`, whichever backend read it. */
+export interface IpLink {
+  ifname: string;
+  ifalias?: string;
+  mtu: number;
+  flags: string[];
+  master?: string;
+  address?: string;
+  link_netnsid?: number;
+  linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number; local?: string }; info_slave_kind?: string; info_slave_data?: { hairpin?: boolean } };
+  addr_info?: { family: string; local: string; prefixlen: number }[];
+}
+
+export interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev: string;
+  protocol?: string;
+}
+
+export interface NamespaceView {
+  links: IpLink[];
+  routes: IpRoute[];
+}

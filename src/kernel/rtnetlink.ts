@@ -1,0 +1,333 @@
+/**
+ * The in-process link executor and reader: rtnetlink spoken through the `netlink` package, one
+ * socket per namespace (made inside it with setns, see namespaces.ts). Each Op becomes the one
+ * request `ip` would send for it, so both executors leave the same kernel state.
+ *
+ * Requests on a socket are sent in order without waiting for each answer: the kernel handles
+ * rtnetlink requests one by one inside sendmsg, so order is kept, and up to WINDOW answers
+ * are outstanding (bounded so that the acknowledgements never overflow the socket's buffer).
+ */
+import { closeSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { NETNS_DIR } from '../paths.js';
+import type { LinkOp } from '../plan/ops.js';
+import { KernelError } from '../errors.js';
+import { log } from '../log.js';
+import { renderOp } from '../plan/render.js';
+import { libc } from './libc.js';
+import { addNetns, delNetns, inNetns } from './namespaces.js';
+import { mapLimit } from './run.js';
+import type { IpLink, IpRoute } from './linkview.js';
+
+type NetlinkModule = typeof import('netlink');
+type RtSocket = import('netlink').RtNetlinkSocket;
+
+let netlinkModule: NetlinkModule | undefined;
+
+/** The `netlink` package and libc, or an Error saying why they cannot be loaded. */
+export function loadNetlink(): NetlinkModule {
+  netlinkModule ??= createRequire(import.meta.url)('netlink') as NetlinkModule;
+  libc();
+  return netlinkModule;
+}
+
+const AF_INET = 2;
+const RT_TABLE_MAIN = 254;
+const RTPROT_BOOT = 3;
+const RT_SCOPE_UNIVERSE = 0;
+const RT_SCOPE_LINK = 253;
+const RT_SCOPE_NOWHERE = 255;
+const RTN_UNICAST = 1;
+const NLM_F_REPLACE = 0x100;
+const NLM_F_EXCL = 0x200;
+const NLM_F_CREATE = 0x400;
+// if_link.h
+const IFLA_IFNAME = 3;
+const IFLA_MTU = 4;
+const IFLA_NET_NS_FD = 28;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const IFLA_INFO_SLAVE_KIND = 4;
+const IFLA_INFO_SLAVE_DATA = 5;
+const VETH_INFO_PEER = 1;
+const IFLA_BRPORT_MODE = 4;
+const IFINFOMSG_LEN = 16;
+
+/** A netlink attribute: length, type, payload, padded to 4 bytes. */
+function nla(type: number, ...payload: Buffer[]): Buffer {
+  const body = Buffer.concat(payload);
+  const out = Buffer.alloc(4 + body.length + ((4 - (body.length % 4)) % 4));
+  out.writeUInt16LE(4 + body.length, 0);
+  out.writeUInt16LE(type, 2);
+  body.copy(out, 4);
+  return out;
+}
+const str = (s: string) => Buffer.from(`${s}\0`);
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+};
+const ip4 = (text: string) => Buffer.from(text.split('.').map(Number));
+const macBytes = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
+
+/** Reads the attributes of a nested attribute's payload by type. */
+export function nlaParse(buf: Buffer | undefined): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  for (let off = 0; buf && off + 4 <= buf.length; ) {
+    const len = buf.readUInt16LE(off);
+    if (len < 4) break;
+    out.set(buf.readUInt16LE(off + 2) & 0x3fff, buf.subarray(off + 4, off + len));
+    off += (len + 3) & ~3;
+  }
+  return out;
+}
+
+/** `A.B.C.D/N`, `default` → address and prefix length. */
+function parseDst(dst: string): { addr?: string; len: number } {
+  if (dst === 'default') return { len: 0 };
+  const [addr, len] = dst.split('/');
+  return { addr, len: len === undefined ? 32 : Number(len) };
+}
+
+/** Route keys as the plan writes them: `DST [via GW] dev DEV`. */
+function parseRoute(route: string): { dst: string; via?: string; dev: string } {
+  const words = route.split(' ');
+  const out: { dst: string; via?: string; dev?: string } = { dst: words[0]! };
+  for (let i = 1; i < words.length; i += 2) {
+    if (words[i] === 'via') out.via = words[i + 1];
+    else if (words[i] === 'dev') out.dev = words[i + 1];
+    else throw new Error(`route "${route}": "${words[i]}" is not understood by the netlink executor`);
+  }
+  if (!out.dev) throw new Error(`route "${route}" names no device`);
+  return out as { dst: string; via?: string; dev: string };
+}
+
+const WINDOW = 48;
+
+/** One rtnetlink socket in one namespace, with requests pipelined in order. */
+export class Rtnl {
+  readonly socket: RtSocket;
+  private inFlight = 0;
+  private queue: (() => void)[] = [];
+  private idle: (() => void)[] = [];
+  private failure: KernelError | undefined;
+  private readonly indexes = new Map<string, number>();
+
+  constructor(readonly ns?: string) {
+    const { createRtNetlink } = loadNetlink();
+    this.socket = ns === undefined ? createRtNetlink() : inNetns(ns, () => createRtNetlink());
+  }
+
+  close(): void {
+    this.socket.socket.close();
+  }
+
+  /** Sends a request once a slot in the window is free, in the order of the calls. */
+  submit(what: () => string, request: () => Promise<unknown>): void {
+    const start = () => {
+      // Like `ip -batch`, nothing more is sent after a failure (what was already sent stands).
+      if (this.failure) return this.done();
+      this.inFlight++;
+      request()
+        .catch((e: Error) => {
+          this.failure ??= new KernelError(`${what()}: ${e.message.replace(/^Request rejected: /, '')}`, what());
+        })
+        .finally(() => {
+          this.inFlight--;
+          this.done();
+        });
+    };
+    if (this.inFlight < WINDOW && this.queue.length === 0) start();
+    else this.queue.push(start);
+  }
+
+  private done(): void {
+    const next = this.queue.shift();
+    if (next) next();
+    else if (this.inFlight === 0) for (const w of this.idle.splice(0)) w();
+  }
+
+  /** Waits for every request sent so far; throws the first failure. */
+  async flush(): Promise<void> {
+    if (this.inFlight > 0 || this.queue.length > 0) await new Promise<void>((r) => this.idle.push(r));
+    if (this.failure) throw this.failure;
+  }
+
+  /** The index of a link in this socket's namespace (asks the kernel after everything sent so far is done). */
+  async indexOf(name: string): Promise<number> {
+    const known = this.indexes.get(name);
+    if (known !== undefined) return known;
+    await this.flush();
+    const index = this.ns === undefined ? libc().ifNameToIndex(name) : inNetns(this.ns, () => libc().ifNameToIndex(name));
+    this.indexes.set(name, index);
+    return index;
+  }
+
+  forget(name: string): void {
+    this.indexes.delete(name);
+  }
+
+  /** Sends the request `ip` sends for `op`. */
+  async apply(op: LinkOp): Promise<void> {
+    const s = this.socket;
+    const what = () => renderOp(op);
+    switch (op.kind) {
+      case 'bridge.add':
+        return this.submit(what, () => s.newLink({}, { ifname: op.name, mtu: op.mtu, linkinfo: nla(IFLA_INFO_KIND, str('bridge')) }, { flags: NLM_F_CREATE | NLM_F_EXCL }));
+      case 'veth.add': {
+        return this.submit(what, () => {
+          // The peer is created straight inside its namespace, named by an fd of it.
+          const fd = openSync(join(NETNS_DIR, op.peer.ns), 'r');
+          const peer = Buffer.concat([Buffer.alloc(IFINFOMSG_LEN), nla(IFLA_IFNAME, str(op.peer.name)), nla(IFLA_MTU, u32(op.mtu)), nla(IFLA_NET_NS_FD, u32(fd))]);
+          const linkinfo = Buffer.concat([nla(IFLA_INFO_KIND, str('veth')), nla(IFLA_INFO_DATA, nla(VETH_INFO_PEER, peer))]);
+          // Kept open until the answer: the request may wait in the socket's queue before sendmsg.
+          return s.newLink({}, { ifname: op.name, mtu: op.mtu, linkinfo }, { flags: NLM_F_CREATE | NLM_F_EXCL }).finally(() => closeSync(fd));
+        });
+      }
+      case 'link.del':
+        this.forget(op.name);
+        return this.submit(what, () => s.delLink({}, { ifname: op.name }));
+      case 'link.set': {
+        const attrs: Parameters<RtSocket['newLink']>[1] = { ifname: op.name };
+        if (op.alias !== undefined) attrs.ifalias = op.alias;
+        if (op.mac !== undefined) attrs.address = macBytes(op.mac);
+        if (op.mtu !== undefined) attrs.mtu = op.mtu;
+        if (op.master !== undefined) attrs.master = await this.indexOf(op.master);
+        if (op.hairpin !== undefined) {
+          attrs.linkinfo = Buffer.concat([nla(IFLA_INFO_SLAVE_KIND, str('bridge')), nla(IFLA_INFO_SLAVE_DATA, nla(IFLA_BRPORT_MODE, Buffer.from([op.hairpin ? 1 : 0])))]);
+        }
+        const data = op.up ? { flags: { up: true as const }, change: { up: true as const } } : {};
+        return this.submit(what, () => s.newLink(data, attrs));
+      }
+      case 'addr.add':
+      case 'addr.del': {
+        const [addr, len] = op.cidr.split('/') as [string, string];
+        const prefixlen = Number(len);
+        const index = await this.indexOf(op.dev);
+        if (op.kind === 'addr.del') return this.submit(what, () => s.delAddress({ family: AF_INET, prefixlen, index }, { local: ip4(addr), address: ip4(addr) }));
+        const attrs: Parameters<RtSocket['newAddress']>[1] = { local: ip4(addr), address: ip4(addr) };
+        // `brd +`: all host bits set, for prefixes that have a broadcast address.
+        if (prefixlen < 31) attrs.broadcast = u32be((ip4u(addr) | (2 ** (32 - prefixlen) - 1)) >>> 0);
+        return this.submit(what, () => s.newAddress({ family: AF_INET, prefixlen, index, scope: RT_SCOPE_UNIVERSE }, attrs, { flags: NLM_F_CREATE | NLM_F_EXCL }));
+      }
+      case 'route.replace':
+      case 'route.del': {
+        const r = parseRoute(op.route);
+        const dst = parseDst(r.dst);
+        const attrs: Parameters<RtSocket['newRoute']>[1] = { oif: await this.indexOf(r.dev) };
+        if (dst.addr) attrs.dst = ip4(dst.addr);
+        if (r.via) attrs.gateway = ip4(r.via);
+        if (op.kind === 'route.del') return this.submit(what, () => s.delRoute({ family: AF_INET, dstLen: dst.len, table: RT_TABLE_MAIN, scope: RT_SCOPE_NOWHERE }, attrs));
+        const data = { family: AF_INET, dstLen: dst.len, table: RT_TABLE_MAIN, protocol: RTPROT_BOOT, scope: r.via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, type: RTN_UNICAST };
+        return this.submit(what, () => s.newRoute(data, attrs, { flags: NLM_F_CREATE | NLM_F_REPLACE }));
+      }
+      case 'netns.add':
+      case 'netns.del':
+        // Synchronous, in-process: everything sent before must be done first.
+        await this.flush();
+        try {
+          if (op.kind === 'netns.add') addNetns(op.ns);
+          else delNetns(op.ns);
+        } catch (e) {
+          throw new KernelError(`${what()}: ${(e as Error).message}`, what());
+        }
+        return;
+    }
+  }
+
+  /** The namespace's links with their IPv4 addresses, and its main-table IPv4 routes, shaped like `ip -j -d addr/route show`. */
+  async read(): Promise<{ links: IpLink[]; routes: IpRoute[] }> {
+    const s = this.socket;
+    // One dump at a time: the kernel runs a single dump per socket.
+    await this.flush();
+    const links = await s.getLinks();
+    const addrs = await s.getAddresses({ family: AF_INET });
+    const routes = await s.getRoutes({ family: AF_INET });
+    const names = new Map(links.map((l) => [l.data.index!, l.attrs.ifname!]));
+    const byIndex = new Map<number, IpLink>();
+    const out: IpLink[] = [];
+    for (const l of links) {
+      const a = l.attrs;
+      const info = nlaParse(a.linkinfo);
+      const slave = nlaParse(info.get(IFLA_INFO_SLAVE_DATA));
+      const link: IpLink = {
+        ifname: a.ifname!,
+        mtu: a.mtu ?? 0,
+        flags: l.data.flags?.up ? ['UP'] : [],
+        addr_info: [],
+      };
+      if (a.ifalias) link.ifalias = a.ifalias;
+      if (a.master !== undefined) link.master = names.get(a.master);
+      if (a.address) link.address = [...a.address].map((b) => b.toString(16).padStart(2, '0')).join(':');
+      if (a.linkNetnsid !== undefined) link.link_netnsid = a.linkNetnsid;
+      const kind = info.get(IFLA_INFO_KIND);
+      const slaveKind = info.get(IFLA_INFO_SLAVE_KIND);
+      link.linkinfo = {
+        info_kind: kind ? cstr(kind) : undefined,
+        info_slave_kind: slaveKind ? cstr(slaveKind) : undefined,
+        info_slave_data: slave.has(IFLA_BRPORT_MODE) ? { hairpin: slave.get(IFLA_BRPORT_MODE)![0] === 1 } : undefined,
+      };
+      byIndex.set(l.data.index!, link);
+      out.push(link);
+    }
+    for (const a of addrs) {
+      const local = a.attrs.local ?? a.attrs.address;
+      if (local) byIndex.get(a.data.index!)?.addr_info!.push({ family: 'inet', local: [...local].join('.'), prefixlen: a.data.prefixlen! });
+    }
+    const ipRoutes: IpRoute[] = [];
+    for (const r of routes) {
+      const table = r.attrs.table ?? r.data.table;
+      if (table !== RT_TABLE_MAIN || r.attrs.oif === undefined) continue;
+      const dst = r.attrs.dst ? [...r.attrs.dst].join('.') + (r.data.dstLen === 32 ? '' : `/${r.data.dstLen}`) : 'default';
+      const route: IpRoute = { dst, dev: names.get(r.attrs.oif) ?? String(r.attrs.oif), protocol: String(r.data.protocol).toLowerCase() };
+      if (r.attrs.gateway) route.gateway = [...r.attrs.gateway].join('.');
+      ipRoutes.push(route);
+    }
+    return { links: out, routes: ipRoutes };
+  }
+}
+
+const cstr = (b: Buffer) => b.subarray(0, b.indexOf(0) < 0 ? b.length : b.indexOf(0)).toString();
+const ip4u = (text: string) => ip4(text).readUInt32BE(0);
+const u32be = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+};
+
+
+/**
+ * The netlink link executor: host Ops in order on one socket, then every namespace's Ops on
+ * its own socket, several namespaces at a time.
+ */
+export async function applyWithNetlink(ops: LinkOp[], concurrency = 16): Promise<void> {
+  const host: LinkOp[] = [];
+  const perNs = new Map<string, LinkOp[]>();
+  for (const op of ops) {
+    const ns = 'ns' in op && op.kind !== 'netns.add' && op.kind !== 'netns.del' ? op.ns : undefined;
+    if (ns === undefined) host.push(op);
+    else {
+      const list = perNs.get(ns);
+      if (list) list.push(op);
+      else perNs.set(ns, [op]);
+    }
+  }
+  const started = performance.now();
+  if (host.length > 0) await onSocket(undefined, host);
+  const hostDone = performance.now();
+  await mapLimit([...perNs], concurrency, ([ns, list]) => onSocket(ns, list));
+  const ms = (a: number, b: number) => Math.round(b - a);
+  log().debug({ hostOps: host.length, hostMs: ms(started, hostDone), namespaces: perNs.size, namespaceOps: ops.length - host.length, namespaceMs: ms(hostDone, performance.now()) }, 'netlink');
+}
+
+async function onSocket(ns: string | undefined, ops: LinkOp[]): Promise<void> {
+  const nl = new Rtnl(ns);
+  try {
+    for (const op of ops) await nl.apply(op);
+    await nl.flush();
+  } finally {
+    nl.close();
+  }
+}
