@@ -5,6 +5,8 @@
 import { isLinkOp, type LinkOp, type Op } from '../plan/ops.js';
 import { applyWithIproute2 } from './iproute2.js';
 import { applyIptables } from './iptables.js';
+import { applyNftables } from './nftables.js';
+import { flushConntrack } from './conntrack.js';
 import { removePath, writeAtomic, writeSysctl } from './host.js';
 import { ensureUts, mountedUts, removeUts } from './uts.js';
 import { startProcess, stopProcesses } from './processes.js';
@@ -49,9 +51,11 @@ async function applyOne(op: Op, hooks: ApplyHooks): Promise<void> {
     case 'uts.del':
       return removeUts(op.path);
     case 'firewall.apply':
-      return applyIptables(op.want, op.have);
+      return op.want.backend === 'nftables' ? applyNftables(op.want, op.have) : applyIptables(op.want, op.have);
     case 'firewall.remove':
-      return applyIptables(undefined, op.have);
+      return op.have.backend === 'nftables' ? applyNftables(undefined, op.have) : applyIptables(undefined, op.have);
+    case 'conntrack.flush':
+      return flushConntrack(op.proto, op.port);
     case 'process.stop':
       return stopProcesses(op.pids);
     case 'process.start': {

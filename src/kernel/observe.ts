@@ -6,9 +6,10 @@
 import { join } from 'node:path';
 import { parseMark, netnsPrefix } from '../model/names.js';
 import { ETC_NETNS_DIR, NETNS_DIR, labDir } from '../paths.js';
-import { emptyState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from '../plan/state.js';
+import { emptyState, type FirewallState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from '../plan/state.js';
 import { listDir, readSysctl, readText } from './host.js';
 import { observeIptables } from './iptables.js';
+import { observeNftables } from './nftables.js';
 import { pidsByNamespace } from './processes.js';
 import { mapLimit, run } from './run.js';
 import { mountedUts, readUtsHostname } from './uts.js';
@@ -56,10 +57,11 @@ export async function observe(input: ObserveInput): Promise<Observation> {
   const foreign: string[] = [];
   const ours = (alias: string | undefined) => parseMark(alias)?.lab === lab;
 
-  const [hostJson, nsNames, firewall] = await Promise.all([
+  const [hostJson, nsNames, iptables, nftables] = await Promise.all([
     run('ip', ['-j', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as IpLink[]),
     listDir(NETNS_DIR),
     observeIptables(lab),
+    observeNftables(lab),
   ]);
 
   for (const l of hostJson) {
@@ -134,7 +136,10 @@ export async function observe(input: ObserveInput): Promise<Observation> {
     s.processes[name] = { running, pids: list, specHash: rec?.specHash, ns, uts: w?.uts ?? '', log: w?.log ?? '' };
   }
 
-  const hasAny = Object.values(firewall.tables).some((t) => t.chains.length + t.jumps.length + t.rules.length > 0);
-  if (hasAny || want.firewall) s.firewall = firewall;
+  // Both backends are read: a lab that switched `firewall:` still has rules in the other one.
+  const hasAny = (f: FirewallState) => Object.values(f.tables).some((t) => t.chains.length + t.jumps.length + t.rules.length > 0);
+  const [primary, other] = want.firewall?.backend === 'nftables' || (!want.firewall && !hasAny(iptables) && hasAny(nftables)) ? [nftables, iptables] : [iptables, nftables];
+  if (hasAny(primary) || want.firewall) s.firewall = primary;
+  if (hasAny(other)) s.otherFirewall = other;
   return { state: s, foreign };
 }

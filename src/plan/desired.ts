@@ -5,7 +5,8 @@ import type { Lab } from '../model/lab.js';
 import { mark } from '../model/names.js';
 import { formatIp } from '../model/ipv4.js';
 import { labRuleset } from '../model/firewall.js';
-import { renderIptables } from '../model/iptables-rules.js';
+import { renderIptables, ruleText } from '../model/iptables-rules.js';
+import { nftRuleText, renderNft } from '../model/nft-rules.js';
 import { etcNetnsDir, logPath, utsPath } from '../paths.js';
 import { emptyState, type LabState, type ProcessSpec } from './state.js';
 
@@ -17,6 +18,10 @@ export interface DesiredOptions {
 export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
   const s = emptyState(lab.name);
   s.sysctls['net.ipv4.ip_forward'] = '1';
+  // Bridged traffic must pass the firewall: icc false and the link rules, hairpin NAT and the
+  // isolation of networks do nothing without it (moby#12071). Docker sets it too whenever its
+  // userland proxy is off, which is netlab's only mode. Needs br_netfilter loaded.
+  if (lab.networks.length > 0) s.sysctls['net.bridge.bridge-nf-call-iptables'] = '1';
   for (const net of lab.networks) {
     s.hostLinks[net.bridge] = {
       kind: 'bridge',
@@ -61,7 +66,14 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
       s.processes[c.name] = { running: true, pids: [], spec, specHash: specHash(spec), ns: c.netns, uts, log: logPath(lab.name, c.name) };
     }
   }
-  s.firewall = { backend: 'iptables', tables: renderIptables(labRuleset(lab)).tables };
+  const rs = labRuleset(lab);
+  const text = lab.firewall === 'nftables' ? (r: typeof rs.chains.dnat[number]) => nftRuleText(lab.name, r) : (r: typeof rs.chains.dnat[number]) => ruleText(lab.name, r);
+  const dnatChain = lab.firewall === 'nftables' ? `NL-${lab.name}-DNAT` : `-A NL-${lab.name}-DNAT`;
+  const udpDnat = rs.chains.dnat
+    .filter((r) => r.proto === 'udp' && r.dport !== undefined)
+    .map((r) => ({ port: r.dport!, rule: `${dnatChain} ${text(r)}`, netns: lab.containers.find((c) => c.ports.some((p) => p.proto === 'udp' && p.hostPort === r.dport))!.netns }));
+  s.firewall = lab.firewall === 'nftables' ? { backend: 'nftables', tables: renderNft(rs) } : { backend: 'iptables', tables: renderIptables(rs).tables };
+  if (udpDnat.length > 0) s.firewall.udpDnat = udpDnat;
   return s;
 }
 

@@ -1,6 +1,8 @@
 /** Renders an Op as the shell command that does the same thing: what `explain` and `--dry-run` print. */
 import { ipArgs } from '../kernel/iproute2.js';
 import { iptablesRestoreInput } from '../kernel/iptables.js';
+import { nftScript } from '../kernel/nftables.js';
+import { conntrackArgs } from '../kernel/conntrack.js';
 import { containerArgv } from '../kernel/processes.js';
 import { isLinkOp, type Op } from './ops.js';
 
@@ -28,9 +30,11 @@ export function renderOp(op: Op): string {
     case 'uts.del':
       return `umount ${shellQuote(op.path)} && rm -f ${shellQuote(op.path)}`;
     case 'firewall.apply':
-      return heredoc('iptables-restore -w --noflush', iptablesRestoreInput(op.want, op.have));
+      return op.want.backend === 'nftables' ? heredoc('nft -f -', nftScript(op.want, op.have)) : heredoc('iptables-restore -w --noflush', iptablesRestoreInput(op.want, op.have));
     case 'firewall.remove':
-      return heredoc('iptables-restore -w --noflush', iptablesRestoreInput(undefined, op.have));
+      return op.have.backend === 'nftables' ? heredoc('nft -f -', nftScript(undefined, op.have)) : heredoc('iptables-restore -w --noflush', iptablesRestoreInput(undefined, op.have));
+    case 'conntrack.flush':
+      return ['conntrack', ...conntrackArgs(op.proto, op.port)].join(' ') + ' || true';
     case 'process.start': {
       const env = op.spec.env.map(([k, v]) => `${k}=${v}`);
       const argv = containerArgv(op.ns, op.uts, ['env', ...env, ...op.spec.argv]);
