@@ -20,7 +20,7 @@ export function renderOp(op: Op): string {
   }
   switch (op.kind) {
     case 'sysctl.set':
-      return `sysctl -w ${op.key}=${op.value}`;
+      return `${op.key.startsWith('net.bridge.') ? 'modprobe br_netfilter && ' : ''}sysctl -w ${op.key}=${op.value}`;
     case 'file.write':
       return `mkdir -p ${shellQuote(op.path.slice(0, op.path.lastIndexOf('/')))} && ${heredoc(`cat > ${shellQuote(op.path)}`, op.content)}`;
     case 'file.del':
