@@ -42,6 +42,7 @@ export async function observeIptables(lab: string): Promise<FirewallState> {
     IPTABLES_TABLES.map(async (table) => {
       const { stdout } = await run('iptables-save', ['-t', table]);
       state.tables[table] = parseIptablesSave(lab, stdout);
+      if (table === 'filter' && /^:FORWARD DROP /m.test(stdout)) state.forwardDrop = true;
     }),
   );
   return state;

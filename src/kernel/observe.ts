@@ -47,6 +47,8 @@ export interface Observation {
   state: LabState;
   /** Objects that carry a name the lab wants but are not the lab's. */
   foreign: string[];
+  /** What on the host will get in the lab's way, though netlab may not change it. */
+  warnings: string[];
 }
 
 const ipv4 = (l: IpLink) => (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
@@ -141,5 +143,11 @@ export async function observe(input: ObserveInput): Promise<Observation> {
   const [primary, other] = want.firewall?.backend === 'nftables' || (!want.firewall && !hasAny(iptables) && hasAny(nftables)) ? [nftables, iptables] : [iptables, nftables];
   if (hasAny(primary) || want.firewall) s.firewall = primary;
   if (hasAny(other)) s.otherFirewall = other;
-  return { state: s, foreign };
+  const warnings: string[] = [];
+  if (want.firewall?.backend === 'nftables' && iptables.forwardDrop && Object.keys(want.hostLinks).length > 0) {
+    warnings.push(
+      "iptables' FORWARD policy is DROP (Docker sets it): it drops the lab's forwarded traffic whatever the nftables table accepts; netlab never changes a policy, so use \"firewall: iptables\" on this host, or accept the lab's bridges in DOCKER-USER yourself",
+    );
+  }
+  return { state: s, foreign, warnings };
 }

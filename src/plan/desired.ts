@@ -5,7 +5,7 @@ import type { Lab } from '../model/lab.js';
 import { mark } from '../model/names.js';
 import { formatIp } from '../model/ipv4.js';
 import { labRuleset } from '../model/firewall.js';
-import { renderIptables, ruleText } from '../model/iptables-rules.js';
+import { chainOf, renderIptables, ruleText } from '../model/iptables-rules.js';
 import { nftRuleText, renderNft } from '../model/nft-rules.js';
 import { etcNetnsDir, logPath, utsPath } from '../paths.js';
 import { emptyState, type LabState, type ProcessSpec } from './state.js';
@@ -68,7 +68,8 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
   }
   const rs = labRuleset(lab);
   const text = lab.firewall === 'nftables' ? (r: typeof rs.chains.dnat[number]) => nftRuleText(lab.name, r) : (r: typeof rs.chains.dnat[number]) => ruleText(lab.name, r);
-  const dnatChain = lab.firewall === 'nftables' ? `NL-${lab.name}-DNAT` : `-A NL-${lab.name}-DNAT`;
+  // The DNAT rule as the backend lists it in FirewallState.rules, to tell a new one from an old one.
+  const dnatChain = lab.firewall === 'nftables' ? chainOf(lab.name, 'dnat') : `-A ${chainOf(lab.name, 'dnat')}`;
   const udpDnat = rs.chains.dnat
     .filter((r) => r.proto === 'udp' && r.dport !== undefined)
     .map((r) => ({ port: r.dport!, rule: `${dnatChain} ${text(r)}`, netns: lab.containers.find((c) => c.ports.some((p) => p.proto === 'udp' && p.hostPort === r.dport))!.netns }));

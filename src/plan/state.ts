@@ -66,6 +66,8 @@ export interface FirewallState {
   backend: 'iptables' | 'nftables';
   /** Canonical text per table: chains, jumps and rules, for comparison and for removal. */
   tables: Record<string, FirewallTable>;
+  /** Observed (iptables): the filter table's FORWARD policy is DROP (Docker sets it). */
+  forwardDrop?: boolean;
   /** Desired: each published UDP host port with the text of its DNAT rule (in `rules`), for conntrack.flush. */
   udpDnat?: { port: number; rule: string; netns: string }[];
 }
