@@ -3,6 +3,7 @@ export { up, type UpOptions, type UpResult } from './engine/up.js';
 export { down, type DownOptions, type DownResult } from './engine/down.js';
 export { ps, inspect, logs, type ContainerRow, type ContainerStatus } from './engine/query.js';
 export { execIn } from './engine/exec.js';
+export { status, type LabStatus } from './engine/status.js';
 export { loadTopology, parseTopology, type LoadOptions } from './topology/load.js';
 export type { Topology, NetworkDef, ContainerDef } from './topology/types.js';
 export type { Lab, LabContainer, LabNetwork } from './model/lab.js';

@@ -8,9 +8,10 @@ import { down, labNameOf } from '../engine/down.js';
 import { isSimulated, simulateDown, simulateUp } from '../engine/simulate.js';
 import { inspect, logs, ps } from '../engine/query.js';
 import { execIn } from '../engine/exec.js';
+import { status } from '../engine/status.js';
 import { renderOp } from '../plan/render.js';
 import { serve } from '../serve.js';
-import { psTable, opSummary } from './format.js';
+import { psTable, opSummary, table } from './format.js';
 import { formatCidr } from '../model/ipv4.js';
 import type { Op } from '../plan/ops.js';
 import type { BackendName } from '../kernel/backend.js';
@@ -118,6 +119,21 @@ withCommonOptions(program.command('ps'))
     const o = globals(cmd);
     const rows = await ps(labOf(o));
     console.log(o.json ? JSON.stringify(rows, null, 2) : psTable(rows));
+  });
+
+withCommonOptions(program.command('status'))
+  .description("compare the lab's kernel objects with what its last up built: drift (a firewall reload, a deleted link) and each container's state")
+  .option('--json', 'print JSON')
+  .action(async (_o, cmd: Command) => {
+    const o = globals(cmd);
+    const s = await status(labOf(o));
+    if (o.json) return console.log(JSON.stringify({ ...s, ops: undefined }, null, 2));
+    console.log(`lab ${s.lab} (firewall: ${s.firewall}): ${s.inSync ? 'in sync with its topology' : `drifted: "netlab up" would make ${s.ops.length} changes (${s.changes.join(', ')})`}`);
+    for (const r of s.firewallDrift.missing) console.log(`  missing rule: ${r}`);
+    for (const r of s.firewallDrift.extra) console.log(`  unexpected rule: ${r}`);
+    console.log(table([['CONTAINER', 'STATUS', 'PID'], ...s.containers.map((c) => [c.name, c.status, c.pid ? String(c.pid) : ''])]));
+    // Like `git diff --exit-code`: scripts can tell drift from sync.
+    if (!s.inSync) process.exitCode = 3;
   });
 
 withCommonOptions(program.command('inspect'))

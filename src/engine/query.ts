@@ -46,7 +46,7 @@ export function findContainer(lab: Lab, name: string): LabContainer {
   return c;
 }
 
-async function statuses(s: StateFile): Promise<Map<string, { status: ContainerStatus; pid?: number }>> {
+export async function statuses(s: StateFile): Promise<Map<string, { status: ContainerStatus; pid?: number }>> {
   const pids = await pidsByNamespace(localTo(s).map((c) => c.netns));
   const out = new Map<string, { status: ContainerStatus; pid?: number }>();
   for (const c of localTo(s)) {

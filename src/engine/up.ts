@@ -18,6 +18,7 @@ import { gatherContext } from './context.js';
 import { withHostLock } from './lock.js';
 import { readState, writeState, type StateFile } from './state.js';
 import { requireRoot } from './root.js';
+import { log } from '../log.js';
 
 export interface UpOptions extends LoadOptions {
   /** A topology already loaded (the library API); otherwise it is read from `file`. */
@@ -73,6 +74,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     if (seen.foreign.length > 0) {
       throw new ConflictError(`these objects carry names lab "${lab.name}" needs but were not made by it; netlab leaves them alone:\n  ${seen.foreign.join('\n  ')}`);
     }
+    for (const w of seen.warnings) log().warn(w);
     const ops = diff(want, seen.state);
     if (opts.dryRun) return { lab, ops, ms: performance.now() - started };
 

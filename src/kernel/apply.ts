@@ -9,6 +9,8 @@ import { log } from '../log.js';
 import { isLinkOp, isOvsOp, type LinkOp, type Op, type OvsOp } from '../plan/ops.js';
 import { applyOvs } from './ovs.js';
 import { applyIptables } from './iptables.js';
+import { applyNftables } from './nftables.js';
+import { flushConntrack } from './conntrack.js';
 import { removePath, writeAtomic, writeSysctl } from './host.js';
 import { mountedUts } from './uts.js';
 import { startProcess, stopProcesses } from './processes.js';
@@ -85,11 +87,13 @@ async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mount
     case 'uts.del':
       return backend.removeUts(op.path);
     case 'firewall.apply':
-      return applyIptables(op.want, op.have);
+      return op.want.backend === 'nftables' ? applyNftables(op.want, op.have) : applyIptables(op.want, op.have);
     case 'firewall.remove':
-      return applyIptables(undefined, op.have);
+      return op.have.backend === 'nftables' ? applyNftables(undefined, op.have) : applyIptables(undefined, op.have);
     case 'kernel.reap':
       return reap(op.links, backend);
+    case 'conntrack.flush':
+      return flushConntrack(op.proto, op.port);
     case 'process.stop':
       return stopProcesses(op.pids);
     case 'process.start': {

@@ -2,6 +2,7 @@
 import { mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { log } from '../log.js';
+import { run } from './run.js';
 
 const sysctlPath = (key: string) => join('/proc/sys', key.replaceAll('.', '/'));
 
@@ -15,7 +16,14 @@ export async function readSysctl(key: string): Promise<string | undefined> {
 
 export async function writeSysctl(key: string, value: string): Promise<void> {
   log().debug({ key, value }, 'sysctl');
-  await writeFile(sysctlPath(key), value);
+  try {
+    await writeFile(sysctlPath(key), value);
+  } catch (e) {
+    // net.bridge.* exists only once br_netfilter is loaded (Docker loads it the same way).
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !key.startsWith('net.bridge.')) throw e;
+    await run('modprobe', ['br_netfilter']);
+    await writeFile(sysctlPath(key), value);
+  }
 }
 
 export async function readText(path: string): Promise<string | undefined> {

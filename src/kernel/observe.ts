@@ -7,9 +7,10 @@ import { basename, join } from 'node:path';
 import { log } from '../log.js';
 import { parseMark, netnsPrefix } from '../model/names.js';
 import { ETC_NETNS_DIR, NETNS_DIR, labDir } from '../paths.js';
-import { emptyState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from '../plan/state.js';
+import { emptyState, type FirewallState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from '../plan/state.js';
 import { listDir, readSysctl, readText } from './host.js';
 import { observeIptables } from './iptables.js';
+import { observeNftables } from './nftables.js';
 import { pidsByNamespace } from './processes.js';
 import type { KernelBackend } from './backend.js';
 import type { IpLink } from './linkview.js';
@@ -38,6 +39,8 @@ export interface Observation {
   state: LabState;
   /** Objects that carry a name the lab wants but are not the lab's. */
   foreign: string[];
+  /** What on the host will get in the lab's way, though netlab may not change it. */
+  warnings: string[];
 }
 
 /** A VXLAN device's identity, from `ip -d` (the netlink backend's dump leaves it out). */
@@ -68,10 +71,11 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   const ours = (alias: string | undefined) => parseMark(alias)?.lab === lab;
 
   const underlay = input.scope === 'underlay';
-  const [hostJson, nsNames, firewall] = await Promise.all([
+  const [hostJson, nsNames, iptables, nftables] = await Promise.all([
     backend.readHost(),
     listDir(NETNS_DIR),
     underlay ? undefined : observeIptables(lab),
+    underlay ? undefined : observeNftables(lab),
   ]);
 
   mark('host');
@@ -127,7 +131,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   }
 
   mark('namespaces');
-  if (underlay) return { state: s, foreign };
+  if (underlay) return { state: s, foreign, warnings: [] };
 
   for (const key of Object.keys(want.sysctls)) {
     const v = await readSysctl(key);
@@ -171,9 +175,19 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   const ovs = await observeOvs(lab, (port) => ({ master: byName.get(port)?.master, mtu: byName.get(port)?.mtu }));
   if (ovs && (Object.keys(ovs).length > 0 || want.ovs)) s.ovs = ovs;
 
-  const hasAny = Object.values(firewall!.tables).some((t) => t.chains.length + t.jumps.length + t.rules.length > 0);
-  if (hasAny || want.firewall) s.firewall = firewall!;
+  // Both backends are read: a lab that switched `firewall:` still has rules in the other one.
+  const hasAny = (f: FirewallState) => Object.values(f.tables).some((t) => t.chains.length + t.jumps.length + t.rules.length > 0);
+  const [primary, other] =
+    want.firewall?.backend === 'nftables' || (!want.firewall && !hasAny(iptables!) && hasAny(nftables!)) ? [nftables!, iptables!] : [iptables!, nftables!];
+  if (hasAny(primary) || want.firewall) s.firewall = primary;
+  if (hasAny(other)) s.otherFirewall = other;
+  const warnings: string[] = [];
+  if (want.firewall?.backend === 'nftables' && iptables!.forwardDrop && Object.keys(want.hostLinks).length > 0) {
+    warnings.push(
+      "iptables' FORWARD policy is DROP (Docker sets it): it drops the lab's forwarded traffic whatever the nftables table accepts; netlab never changes a policy, so use \"firewall: iptables\" on this host, or accept the lab's bridges in DOCKER-USER yourself",
+    );
+  }
   mark('processes');
   log().debug({ backend: backend.name, namespaces: candidates.length, ...lap }, 'observed (ms since start)');
-  return { state: s, foreign };
+  return { state: s, foreign, warnings };
 }

@@ -1,17 +1,27 @@
 /**
- * A lab's firewall as data: abstract rules in the lab's own chains plus the jumps into them
- * from the built-in hooks. Renderers (iptables-rules.ts, and nftables later) turn them into text.
+ * A lab's firewall as data: abstract rules in the lab's own chains, the jumps into them from
+ * the built-in hooks, and the lab's rules in the two isolation chains all labs share.
+ * Renderers (iptables-rules.ts, nft-rules.ts) turn them into text.
  *
  * The rules follow Docker's classic bridge driver with the userland proxy off (netlab has no
- * proxy: every published port is kernel NAT), plus Docker 28's fix for direct routed access
- * to unpublished container ports (a final DROP in the ports chain).
+ * proxy: every published port is kernel NAT), plus two Docker 28 fixes: a final DROP in the
+ * ports chain (no direct routed access to unpublished container ports) and a raw PREROUTING
+ * DROP that keeps ports published on 127.0.0.1 away from the LAN.
  */
 import { formatCidr } from './ipv4.js';
 import type { Lab } from './lab.js';
 import type { Proto } from './ports.js';
 
-export type ChainRole = 'dnat' | 'post' | 'fwd' | 'ports';
-export const CHAIN_TABLE: Record<ChainRole, 'nat' | 'filter'> = { dnat: 'nat', post: 'nat', fwd: 'filter', ports: 'filter' };
+export type ChainRole = 'dnat' | 'post' | 'fwd' | 'ports' | 'raw';
+export type TableName = 'raw' | 'nat' | 'filter';
+export const CHAIN_TABLE: Record<ChainRole, TableName> = { dnat: 'nat', post: 'nat', fwd: 'filter', ports: 'filter', raw: 'raw' };
+/**
+ * Chains every lab shares, as Docker's DOCKER-ISOLATION-STAGE-1/2: stage 1 sends traffic that
+ * leaves a netlab bridge for another interface to stage 2, which drops it when that interface
+ * is a netlab bridge too. Each lab adds only its own rules (commented with its name) and
+ * removes only those; the chain goes with the last rule.
+ */
+export type SharedChain = 'isolation1' | 'isolation2';
 
 /** A match that may be negated (`! -o netlab0`). */
 export interface Neg {
@@ -30,12 +40,12 @@ export interface Rule {
   srcType?: 'LOCAL';
   dstType?: 'LOCAL';
   ctstate?: ('RELATED' | 'ESTABLISHED' | 'DNAT')[];
-  target: { kind: 'ACCEPT' | 'DROP' | 'RETURN' | 'MASQUERADE' } | { kind: 'DNAT'; to: string } | { kind: 'JUMP'; chain: ChainRole };
+  target: { kind: 'ACCEPT' | 'DROP' | 'RETURN' | 'MASQUERADE' } | { kind: 'DNAT'; to: string } | { kind: 'JUMP'; chain: ChainRole | SharedChain };
 }
 
 /** Where a built-in hook enters a lab chain. */
 export interface Hook {
-  table: 'nat' | 'filter';
+  table: TableName;
   builtin: 'PREROUTING' | 'OUTPUT' | 'POSTROUTING' | 'FORWARD';
   rule: Rule;
 }
@@ -44,6 +54,8 @@ export interface Ruleset {
   lab: string;
   hooks: Hook[];
   chains: Record<ChainRole, Rule[]>;
+  /** The lab's rules in the shared isolation chains (order within them does not matter). */
+  shared: { chain: SharedChain; rule: Rule }[];
 }
 
 const is = (value: string): Neg => ({ value });
@@ -51,7 +63,8 @@ const not = (value: string): Neg => ({ value, not: true });
 
 /** The rules of a lab; `local` limits published ports to the containers of this host (default: all). */
 export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers): Ruleset {
-  const chains: Record<ChainRole, Rule[]> = { dnat: [], post: [], fwd: [], ports: [] };
+  const chains: Record<ChainRole, Rule[]> = { dnat: [], post: [], fwd: [], ports: [], raw: [] };
+  const shared: Ruleset['shared'] = [];
   const hooks: Hook[] = [
     { table: 'nat', builtin: 'PREROUTING', rule: { dstType: 'LOCAL', target: { kind: 'JUMP', chain: 'dnat' } } },
     { table: 'nat', builtin: 'OUTPUT', rule: { dstType: 'LOCAL', target: { kind: 'JUMP', chain: 'dnat' } } },
@@ -59,11 +72,12 @@ export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers):
     { table: 'filter', builtin: 'FORWARD', rule: { target: { kind: 'JUMP', chain: 'fwd' } } },
   ];
 
-  // Isolation between the lab's networks (Docker's DOCKER-ISOLATION stages, flattened).
-  for (const a of lab.networks) {
-    for (const b of lab.networks) {
-      if (a !== b) chains.fwd.push({ in: is(a.bridge), out: is(b.bridge), target: { kind: 'DROP' } });
-    }
+  // Isolation between networks, of this lab and of every other (Docker's DOCKER-ISOLATION
+  // stages), checked first so that no lab's ACCEPT can let traffic cross to another's bridge.
+  if (lab.networks.length > 0) chains.fwd.push({ target: { kind: 'JUMP', chain: 'isolation1' } });
+  for (const net of lab.networks) {
+    shared.push({ chain: 'isolation1', rule: { in: is(net.bridge), out: not(net.bridge), target: { kind: 'JUMP', chain: 'isolation2' } } });
+    shared.push({ chain: 'isolation2', rule: { out: is(net.bridge), target: { kind: 'DROP' } } });
   }
 
   for (const net of lab.networks) {
@@ -96,6 +110,9 @@ export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers):
         target: { kind: 'DNAT', to: `${p.containerIp}:${p.containerPort}` },
       });
       chains.ports.push({ dst: is(`${p.containerIp}/32`), in: not(p.bridge), out: is(p.bridge), proto: p.proto, dport: p.containerPort, target: { kind: 'ACCEPT' } });
+      // Docker 28: a port published on a loopback address is for this host only. Without this,
+      // a LAN neighbour that sends packets for 127.0.0.1 to the host reaches it (moby#45610).
+      if (p.hostIp.startsWith('127.')) chains.raw.push({ dst: is(`${p.hostIp}/32`), in: not('lo'), proto: p.proto, dport: p.hostPort, target: { kind: 'DROP' } });
     }
   }
   // Docker's link rules: with icc off, these are the only holes between two containers.
@@ -120,7 +137,8 @@ export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers):
   // No direct routed access from outside to ports that are not published (Docker <= 27 allowed it).
   for (const net of lab.networks) chains.ports.push({ in: not(net.bridge), out: is(net.bridge), target: { kind: 'DROP' } });
 
-  return { lab: lab.name, hooks, chains };
+  if (chains.raw.length > 0) hooks.push({ table: 'raw', builtin: 'PREROUTING', rule: { target: { kind: 'JUMP', chain: 'raw' } } });
+  return { lab: lab.name, hooks, chains, shared };
 }
 
 /** True when the ruleset does nothing (a lab with no networks). */

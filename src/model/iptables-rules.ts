@@ -3,17 +3,26 @@
  * prints, so that what netlab wants and what the kernel has compare as plain strings.
  */
 import { chain as chainName, mark } from './names.js';
-import { CHAIN_TABLE, type ChainRole, type Hook, type Neg, type Rule, type Ruleset } from './firewall.js';
+import { CHAIN_TABLE, type ChainRole, type Hook, type Neg, type Rule, type Ruleset, type SharedChain, type TableName } from './firewall.js';
 
-export type Table = 'nat' | 'filter';
+export type Table = TableName;
+export const IPTABLES_TABLES: readonly Table[] = ['raw', 'nat', 'filter'];
 
 export interface IptablesRules {
-  /** Per table: the lab's chains, the jump rules in built-in chains, and the chains' rules. */
-  tables: Record<Table, { chains: string[]; jumps: string[]; rules: string[] }>;
+  /**
+   * Per table: the lab's chains, its rules in chains it does not own (jumps from built-in
+   * chains, rules in the shared isolation chains), the shared chains it needs, and the rules
+   * of its own chains.
+   */
+  tables: Record<Table, { chains: string[]; jumps: string[]; rules: string[]; shared: string[] }>;
 }
 
-export function chainOf(lab: string, role: ChainRole): string {
-  return { dnat: chainName.dnat, post: chainName.postrouting, fwd: chainName.forward, ports: chainName.ports }[role](lab);
+/** The shared isolation chains, in upper case: lab names are lower case, so no lab chain can clash. */
+export const SHARED_IPTABLES_CHAIN: Record<SharedChain, string> = { isolation1: 'NL-ISOLATION-1', isolation2: 'NL-ISOLATION-2' };
+
+export function chainOf(lab: string, role: ChainRole | SharedChain): string {
+  if (role === 'isolation1' || role === 'isolation2') return SHARED_IPTABLES_CHAIN[role];
+  return { dnat: chainName.dnat, post: chainName.postrouting, fwd: chainName.forward, ports: chainName.ports, raw: chainName.raw }[role](lab);
 }
 
 const neg = (flag: string, n: Neg | undefined) => (n ? [`${n.not ? '! ' : ''}${flag} ${n.value}`] : []);
@@ -50,14 +59,23 @@ function withMask(addr: string): string {
 }
 
 export function renderIptables(rs: Ruleset): IptablesRules {
-  const tables: IptablesRules['tables'] = { nat: { chains: [], jumps: [], rules: [] }, filter: { chains: [], jumps: [], rules: [] } };
+  const empty = () => ({ chains: [] as string[], jumps: [] as string[], rules: [] as string[], shared: [] as string[] });
+  const tables: IptablesRules['tables'] = { raw: empty(), nat: empty(), filter: empty() };
   for (const role of Object.keys(rs.chains) as ChainRole[]) {
+    // The raw chain exists only for labs that publish on a loopback address.
+    if (role === 'raw' && rs.chains.raw.length === 0) continue;
     const t = tables[CHAIN_TABLE[role]];
     const name = chainOf(rs.lab, role);
     t.chains.push(name);
     for (const r of rs.chains[role]) t.rules.push(`-A ${name} ${ruleText(rs.lab, r)}`);
   }
   for (const h of rs.hooks) tables[h.table].jumps.push(hookText(rs.lab, h));
+  for (const s of rs.shared) {
+    const name = chainOf(rs.lab, s.chain);
+    if (!tables.filter.shared.includes(name)) tables.filter.shared.push(name);
+    tables.filter.jumps.push(`-A ${name} ${ruleText(rs.lab, s.rule)}`);
+  }
+  if (tables.raw.chains.length === 0) delete (tables as Partial<IptablesRules['tables']>).raw;
   return { tables };
 }
 

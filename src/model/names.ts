@@ -93,6 +93,7 @@ export const chain = {
   postrouting: (lab: string) => `NL-${lab}-POST`,
   forward: (lab: string) => `NL-${lab}-FWD`,
   ports: (lab: string) => `NL-${lab}-PORTS`,
+  raw: (lab: string) => `NL-${lab}-RAW`,
 };
 
 /** Turns a folder name into a valid lab name (lower case, at most 16 characters). */

@@ -5,7 +5,8 @@ import type { Lab, LabHost, LabNetwork } from '../model/lab.js';
 import { mark, ovsName, vxlanName } from '../model/names.js';
 import { formatIp } from '../model/ipv4.js';
 import { labRuleset } from '../model/firewall.js';
-import { renderIptables } from '../model/iptables-rules.js';
+import { chainOf, renderIptables, ruleText } from '../model/iptables-rules.js';
+import { nftRuleText, renderNft } from '../model/nft-rules.js';
 import { etcNetnsDir, logPath, utsPath } from '../paths.js';
 import { emptyState, type LabState, type OvsBridgeState, type ProcessSpec } from './state.js';
 
@@ -26,6 +27,10 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
   const networks = multi ? lab.networks.filter((n) => usedHere.has(n.name)) : lab.networks;
   const self = lab.hosts.find((h) => h.name === lab.host);
   s.sysctls['net.ipv4.ip_forward'] = '1';
+  // Bridged traffic must pass the firewall: icc false and the link rules, hairpin NAT and the
+  // isolation of networks do nothing without it (moby#12071). Docker sets it too whenever its
+  // userland proxy is off, which is netlab's only mode. Needs br_netfilter loaded.
+  if (networks.length > 0) s.sysctls['net.bridge.bridge-nf-call-iptables'] = '1';
   for (const net of networks) {
     s.hostLinks[net.bridge] = {
       kind: 'bridge',
@@ -71,7 +76,15 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
       s.processes[c.name] = { running: true, pids: [], spec, specHash: specHash(spec), ns: c.netns, uts, log: logPath(lab.name, c.name) };
     }
   }
-  s.firewall = { backend: 'iptables', tables: renderIptables(labRuleset({ ...lab, networks }, local)).tables };
+  const rs = labRuleset({ ...lab, networks }, local);
+  const text = lab.firewall === 'nftables' ? (r: typeof rs.chains.dnat[number]) => nftRuleText(lab.name, r) : (r: typeof rs.chains.dnat[number]) => ruleText(lab.name, r);
+  // The DNAT rule as the backend lists it in FirewallState.rules, to tell a new one from an old one.
+  const dnatChain = lab.firewall === 'nftables' ? chainOf(lab.name, 'dnat') : `-A ${chainOf(lab.name, 'dnat')}`;
+  const udpDnat = rs.chains.dnat
+    .filter((r) => r.proto === 'udp' && r.dport !== undefined)
+    .map((r) => ({ port: r.dport!, rule: `${dnatChain} ${text(r)}`, netns: local.find((c) => c.ports.some((p) => p.proto === 'udp' && p.hostPort === r.dport))!.netns }));
+  s.firewall = lab.firewall === 'nftables' ? { backend: 'nftables', tables: renderNft(rs) } : { backend: 'iptables', tables: renderIptables(rs).tables };
+  if (udpDnat.length > 0) s.firewall.udpDnat = udpDnat;
   return s;
 }
 
@@ -83,7 +96,7 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
 function addOverlay(s: LabState, lab: Lab, net: LabNetwork, self: LabHost, opts: DesiredOptions): void {
   const remotes = lab.hosts.filter((h) => h.name !== self.name && lab.containers.some((c) => c.host === h.name && c.interfaces.some((i) => i.network === net.name)));
   if (net.driver === 'bridge' && net.vxlan) {
-    const port = linuxVxlanPort(lab, net.vxlan.port, opts);
+    const port = linuxVxlanPort(lab, net.vxlan.port);
     s.hostLinks[vxlanName(lab.name, net.name)] = {
       kind: 'vxlan',
       alias: mark.vxlan(lab.name, net.name),
@@ -115,11 +128,10 @@ function addOverlay(s: LabState, lab: Lab, net: LabNetwork, self: LabHost, opts:
 /**
  * Open vSwitch's userspace datapath takes every VXLAN packet sent to its tunnel address on a
  * port it listens on, whatever the VNI, so a Linux VXLAN device on the same port never sees its
- * own. With that datapath, a Linux-VXLAN network moves to the next port no OVS network of the
- * lab uses. Decided from the file alone, so every host agrees. (The kernel datapath shares the port.)
+ * own. A Linux-VXLAN network therefore moves to the next port no OVS network of the lab uses;
+ * on every datapath alike, and from the file alone, so that all hosts agree.
  */
-export function linuxVxlanPort(lab: Lab, port: number, opts: DesiredOptions): number {
-  if (opts.ovsDatapath !== 'netdev') return port;
+export function linuxVxlanPort(lab: Lab, port: number): number {
   const ovsPorts = new Set(lab.networks.filter((n) => n.driver === 'ovs' && n.vxlan).map((n) => n.vxlan!.port));
   while (ovsPorts.has(port)) port++;
   return port;

@@ -112,11 +112,21 @@ export function diff(want: LabState, have: LabState): Op[] {
   for (const [path, hostname] of Object.entries(want.uts)) if (have.uts[path] !== hostname) config.push({ kind: 'uts.add', path, hostname });
   for (const path of Object.keys(have.uts)) if (!(path in want.uts)) remove.push({ kind: 'uts.del', path });
 
-  if (want.firewall && !sameFirewall(want.firewall, have.firewall)) firewall.push({ kind: 'firewall.apply', lab: want.lab, want: want.firewall, have: have.firewall });
-  if (!want.firewall && have.firewall && !emptyFirewall(have.firewall)) firewall.unshift({ kind: 'firewall.remove', lab: have.lab, have: have.firewall });
+  const haveSame = have.firewall && have.firewall.backend === want.firewall?.backend ? have.firewall : undefined;
+  if (want.firewall && !sameFirewall(want.firewall, haveSame)) {
+    firewall.push({ kind: 'firewall.apply', lab: want.lab, want: want.firewall, have: haveSame });
+    const haveRules = new Set(Object.values(haveSame?.tables ?? {}).flatMap((t) => t.rules));
+    for (const u of want.firewall.udpDnat ?? []) {
+      if (!haveRules.has(u.rule) || !have.namespaces[u.netns]) firewall.push({ kind: 'conntrack.flush', proto: 'udp', port: u.port });
+    }
+  }
+  // The lab's rules in a backend it does not (or no longer) use.
+  for (const f of [have.firewall, have.otherFirewall]) {
+    if (f && f !== haveSame && !emptyFirewall(f)) firewall.unshift({ kind: 'firewall.remove', lab: have.lab, have: f });
+  }
 
   const removeFw = firewall.filter((o) => o.kind === 'firewall.remove');
-  const applyFw = firewall.filter((o) => o.kind === 'firewall.apply');
+  const applyFw = firewall.filter((o) => o.kind === 'firewall.apply' || o.kind === 'conntrack.flush');
   // OVS bridges that go take their ports with them; they go before the Linux bridges they plug into.
   const ovsGone: Op[] = Object.keys(have.ovs ?? {})
     .filter((b) => !want.ovs?.[b])
@@ -183,7 +193,9 @@ export function sameFirewall(a: FirewallState, b: FirewallState | undefined): bo
     const y = b.tables[t] ?? { chains: [], jumps: [], rules: [] };
     if ([...x.chains].sort().join('\n') !== [...y.chains].sort().join('\n')) return false;
     if ([...x.jumps].sort().join('\n') !== [...y.jumps].sort().join('\n')) return false;
-    if (byChain(x.rules).join('\n') !== byChain(y.rules).join('\n')) return false;
+    if (byChain(x.rules, a.backend).join('\n') !== byChain(y.rules, a.backend).join('\n')) return false;
+    // A shared chain the lab needs must exist (its own rules in it are compared as jumps).
+    if ((x.shared ?? []).some((c) => !(y.shared ?? []).includes(c))) return false;
   }
   return true;
 }
@@ -193,8 +205,9 @@ function emptyFirewall(f: FirewallState): boolean {
 }
 
 /** Rules grouped by chain (a stable sort keeps each chain's order), as iptables-save may list chains in any order. */
-function byChain(rules: string[]): string[] {
-  const chainOf = (r: string) => r.split(' ', 2)[1] ?? '';
+function byChain(rules: string[], backend: FirewallState['backend']): string[] {
+  // iptables rules read `-A CHAIN ...`; nftables rules `CHAIN ...`.
+  const chainOf = (r: string) => (backend === 'iptables' ? r.split(' ', 2)[1] : r.split(' ', 1)[0]) ?? '';
   return [...rules].sort((a, b) => chainOf(a).localeCompare(chainOf(b)));
 }
 

@@ -27,6 +27,8 @@ export type Op =
   | { kind: 'uts.del'; path: string }
   | { kind: 'firewall.apply'; lab: string; want: FirewallState; have?: FirewallState }
   | { kind: 'firewall.remove'; lab: string; have: FirewallState }
+  /** Forget the conntrack entries of a UDP host port whose DNAT is new: old flows would stay black-holed (moby#8795). */
+  | { kind: 'conntrack.flush'; proto: 'udp'; port: number }
   | { kind: 'process.start'; container: string; ns: string; uts: string; log: string; spec: ProcessSpec; specHash: string }
   | { kind: 'process.stop'; container: string; ns: string; pids: number[] }
   | { kind: 'ovs.bridge.add'; bridge: string; datapath: 'system' | 'netdev'; lab: string }

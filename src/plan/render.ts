@@ -1,6 +1,8 @@
 /** Renders an Op as the shell command that does the same thing: what `explain` and `--dry-run` print. */
 import { ipArgs } from '../kernel/iproute2.js';
 import { iptablesRestoreInput } from '../kernel/iptables.js';
+import { nftScript } from '../kernel/nftables.js';
+import { conntrackArgs } from '../kernel/conntrack.js';
 import { containerArgv } from '../kernel/processes.js';
 import { isLinkOp, isOvsOp, type Op } from './ops.js';
 import { ovsCommands } from '../kernel/ovs.js';
@@ -24,7 +26,7 @@ export function renderOp(op: Op): string {
   }
   switch (op.kind) {
     case 'sysctl.set':
-      return `sysctl -w ${op.key}=${op.value}`;
+      return `${op.key.startsWith('net.bridge.') ? 'modprobe br_netfilter && ' : ''}sysctl -w ${op.key}=${op.value}`;
     case 'file.write':
       return `mkdir -p ${shellQuote(op.path.slice(0, op.path.lastIndexOf('/')))} && ${heredoc(`cat > ${shellQuote(op.path)}`, op.content)}`;
     case 'file.del':
@@ -34,9 +36,11 @@ export function renderOp(op: Op): string {
     case 'uts.del':
       return `umount ${shellQuote(op.path)} && rm -f ${shellQuote(op.path)}`;
     case 'firewall.apply':
-      return heredoc('iptables-restore -w --noflush', iptablesRestoreInput(op.want, op.have));
+      return op.want.backend === 'nftables' ? heredoc('nft -f -', nftScript(op.want, op.have)) : heredoc('iptables-restore -w --noflush', iptablesRestoreInput(op.want, op.have));
     case 'firewall.remove':
-      return heredoc('iptables-restore -w --noflush', iptablesRestoreInput(undefined, op.have));
+      return op.have.backend === 'nftables' ? heredoc('nft -f -', nftScript(undefined, op.have)) : heredoc('iptables-restore -w --noflush', iptablesRestoreInput(undefined, op.have));
+    case 'conntrack.flush':
+      return ['conntrack', ...conntrackArgs(op.proto, op.port)].join(' ') + ' || true';
     case 'process.start': {
       const env = op.spec.env.map(([k, v]) => `${k}=${v}`);
       const argv = containerArgv(op.ns, op.uts, ['env', ...env, ...op.spec.argv]);

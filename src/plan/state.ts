@@ -66,10 +66,29 @@ export interface ProcessState {
   specHash?: string;
 }
 
+export interface FirewallTable {
+  /** The lab's own chains. */
+  chains: string[];
+  /** The lab's rules in chains it does not own (hooks, shared isolation chains): added and removed one by one. */
+  jumps: string[];
+  /** The rules of the lab's own chains, in order. */
+  rules: string[];
+  /** Shared chains: desired, those the lab needs; observed, those that exist. */
+  shared?: string[];
+  /** Observed: per shared chain (or base chain), how many rules in it are not this lab's. */
+  others?: Record<string, number>;
+  /** Observed (nftables): the handle of each of the lab's rules in `jumps`, to delete it by. */
+  handles?: Record<string, number>;
+}
+
 export interface FirewallState {
   backend: 'iptables' | 'nftables';
   /** Canonical text per table: chains, jumps and rules, for comparison and for removal. */
-  tables: Record<string, { chains: string[]; jumps: string[]; rules: string[] }>;
+  tables: Record<string, FirewallTable>;
+  /** Observed (iptables): the filter table's FORWARD policy is DROP (Docker sets it). */
+  forwardDrop?: boolean;
+  /** Desired: each published UDP host port with the text of its DNAT rule (in `rules`), for conntrack.flush. */
+  udpDnat?: { port: number; rule: string; netns: string }[];
 }
 
 export interface LabState {
@@ -85,6 +104,8 @@ export interface LabState {
   firewall?: FirewallState;
   /** Open vSwitch bridges by name (absent when the lab uses none and none is found). */
   ovs?: Record<string, OvsBridgeState>;
+  /** Observed: the lab's rules in the backend it does not use now (left by a switch of `firewall:`). */
+  otherFirewall?: FirewallState;
   /** By container name. */
   processes: Record<string, ProcessState & { spec?: ProcessSpec; ns: string; uts: string; log: string }>;
 }

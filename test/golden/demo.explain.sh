@@ -25,6 +25,7 @@ ip -n netlab-demo-client addr add 172.31.0.3/24 brd + dev eth0
 ip -n netlab-demo-client link set dev eth0 up
 ip -n netlab-demo-client route replace default via 172.31.0.1 dev eth0
 sysctl -w net.ipv4.ip_forward=1
+modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1
 sysctl -w net.ipv4.conf.netlab0.route_localnet=1
 mkdir -p /etc/netns/netlab-demo-web && cat > /etc/netns/netlab-demo-web/hosts <<'EOF'
 127.0.0.1	localhost
@@ -75,7 +76,12 @@ COMMIT
 *filter
 :NL-demo-FWD - [0:0]
 :NL-demo-PORTS - [0:0]
+-N NL-ISOLATION-1
+-N NL-ISOLATION-2
 -I FORWARD 1 -m comment --comment "netlab:demo" -j NL-demo-FWD
+-I NL-ISOLATION-1 1 -i netlab0 ! -o netlab0 -m comment --comment "netlab:demo" -j NL-ISOLATION-2
+-I NL-ISOLATION-2 1 -o netlab0 -m comment --comment "netlab:demo" -j DROP
+-A NL-demo-FWD -m comment --comment "netlab:demo" -j NL-ISOLATION-1
 -A NL-demo-FWD -o netlab0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "netlab:demo" -j ACCEPT
 -A NL-demo-FWD -o netlab0 -m comment --comment "netlab:demo" -j NL-demo-PORTS
 -A NL-demo-FWD -i netlab0 ! -o netlab0 -m comment --comment "netlab:demo" -j ACCEPT

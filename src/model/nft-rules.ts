@@ -1,0 +1,95 @@
+/**
+ * Renders a Ruleset for nftables: one `table inet netlab` that every lab shares. Each lab owns
+ * its chains in it (`NL-<lab>-DNAT`, ..., the same names as with iptables); the base chains that
+ * hook into the kernel (`nat-prerouting`, `filter-forward`, ...) and the isolation chains are
+ * shared, and a lab adds only its own rules to them, each commented `netlab:<lab>`. The rule
+ * text is exactly what `nft list` prints, so desired and observed compare as plain strings.
+ */
+import { mark } from './names.js';
+import { chainOf } from './iptables-rules.js';
+import { type ChainRole, type Hook, type Neg, type Rule, type Ruleset, type SharedChain } from './firewall.js';
+import type { FirewallTable } from '../plan/state.js';
+
+export const NFT_FAMILY = 'inet';
+export const NFT_TABLE = 'netlab';
+/** The key of the table in FirewallState.tables. */
+export const NFT_TABLE_KEY = `${NFT_FAMILY} ${NFT_TABLE}`;
+
+/** The shared base chains: name → the definition `add chain` gives it. */
+export const NFT_BASE_CHAINS: Record<string, string> = {
+  'raw-prerouting': 'type filter hook prerouting priority raw; policy accept;',
+  'nat-prerouting': 'type nat hook prerouting priority dstnat; policy accept;',
+  'nat-output': 'type nat hook output priority -100; policy accept;',
+  'nat-postrouting': 'type nat hook postrouting priority srcnat; policy accept;',
+  'filter-forward': 'type filter hook forward priority filter; policy accept;',
+};
+export const NFT_SHARED_CHAIN: Record<SharedChain, string> = { isolation1: 'isolation-1', isolation2: 'isolation-2' };
+/** Every chain of the table that no single lab owns. */
+export const NFT_SHARED = [...Object.keys(NFT_BASE_CHAINS), ...Object.values(NFT_SHARED_CHAIN)];
+
+export function nftBaseChain(h: Hook): string {
+  return `${h.table}-${h.builtin.toLowerCase()}`;
+}
+
+function nftChainOf(lab: string, target: ChainRole | SharedChain): string {
+  return target === 'isolation1' || target === 'isolation2' ? NFT_SHARED_CHAIN[target] : chainOf(lab, target);
+}
+
+const addr = (a: string) => (a.endsWith('/32') ? a.slice(0, -3) : a);
+const cmp = (n: Neg, value: string) => `${n.not ? '!= ' : ''}${value}`;
+
+/** One rule as `nft list` prints it. */
+export function nftRuleText(lab: string, r: Rule): string {
+  const parts: string[] = [];
+  if (r.in) parts.push(`iifname ${cmp(r.in, `"${r.in.value}"`)}`);
+  if (r.out) parts.push(`oifname ${cmp(r.out, `"${r.out.value}"`)}`);
+  if (r.src) parts.push(`ip saddr ${cmp(r.src, addr(r.src.value))}`);
+  if (r.dst) parts.push(`ip daddr ${cmp(r.dst, addr(r.dst.value))}`);
+  if (r.srcType) parts.push(`fib saddr type local`);
+  if (r.dstType) parts.push(`fib daddr type local`);
+  if (r.proto) {
+    if (r.sport !== undefined) parts.push(`${r.proto} sport ${r.sport}`);
+    if (r.dport !== undefined) parts.push(`${r.proto} dport ${r.dport}`);
+    if (r.sport === undefined && r.dport === undefined) parts.push(`meta l4proto ${r.proto}`);
+  }
+  if (r.ctstate) {
+    const states = r.ctstate.filter((s) => s !== 'DNAT').map((s) => s.toLowerCase());
+    // nft lists states in its own order: established before related.
+    if (states.length) parts.push(`ct state ${states.sort().join(',')}`);
+    if (r.ctstate.includes('DNAT')) parts.push('ct status dnat');
+  }
+  const t = r.target;
+  if (t.kind === 'JUMP') parts.push(`jump ${nftChainOf(lab, t.chain)}`);
+  else if (t.kind === 'DNAT') parts.push(`dnat ip to ${t.to}`);
+  else parts.push(t.kind.toLowerCase());
+  parts.push(`comment "${mark.rule(lab)}"`);
+  return parts.join(' ');
+}
+
+/**
+ * The lab's share of the table: its own chains and their rules (`CHAIN text`), its rules in
+ * shared chains (`CHAIN text`), and the shared chains it needs.
+ */
+export function renderNft(rs: Ruleset): Record<string, FirewallTable> {
+  const t: FirewallTable = { chains: [], jumps: [], rules: [], shared: [] };
+  const need = (c: string) => {
+    if (!t.shared!.includes(c)) t.shared!.push(c);
+  };
+  for (const role of Object.keys(rs.chains) as ChainRole[]) {
+    if (role === 'raw' && rs.chains.raw.length === 0) continue;
+    const name = chainOf(rs.lab, role);
+    t.chains.push(name);
+    for (const r of rs.chains[role]) t.rules.push(`${name} ${nftRuleText(rs.lab, r)}`);
+  }
+  for (const h of rs.hooks) {
+    const base = nftBaseChain(h);
+    need(base);
+    t.jumps.push(`${base} ${nftRuleText(rs.lab, h.rule)}`);
+  }
+  for (const s of rs.shared) {
+    const name = NFT_SHARED_CHAIN[s.chain];
+    need(name);
+    t.jumps.push(`${name} ${nftRuleText(rs.lab, s.rule)}`);
+  }
+  return { [NFT_TABLE_KEY]: t };
+}
