@@ -4,7 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { EXIT_BAD_INPUT, EXIT_FAILED, InputError, NetlabError } from '../errors.js';
 import { configureLogging, log, type LogFormat } from '../log.js';
 import { up } from '../engine/up.js';
-import { down, labNameOf } from '../engine/down.js';
+import { down, downAll, labNameOf } from '../engine/down.js';
 import { inspect, logs, ps } from '../engine/query.js';
 import { execIn } from '../engine/exec.js';
 import { renderOp } from '../plan/render.js';
@@ -44,6 +44,20 @@ withCommonOptions(program)
 const globals = (cmd: Command) => cmd.optsWithGlobals() as GlobalOpts & Record<string, unknown>;
 const labOf = (o: GlobalOpts) => labNameOf({ lab: o.lab, file: o.file });
 
+/**
+ * Ctrl-C during a change: the step in hand finishes, the state file is written, and the run
+ * says what state the lab is in. A second Ctrl-C stops at once (`up` or `down` repairs either way).
+ */
+function interruptible(): AbortSignal {
+  const controller = new AbortController();
+  process.on('SIGINT', () => {
+    if (controller.signal.aborted) process.exit(130);
+    console.error('netlab: interrupted: finishing the step in hand (Ctrl-C again to stop at once)');
+    controller.abort();
+  });
+  return controller.signal;
+}
+
 function printPlan(ops: Op[]): void {
   if (ops.length === 0) console.log('# nothing to change');
   for (const op of ops) console.log(renderOp(op));
@@ -54,7 +68,8 @@ withCommonOptions(program.command('up'))
   .option('--dry-run', 'print the commands that would change the host, and change nothing')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
-    const result = await up({ file: o.file, name: o.lab, dryRun: !!o.dryRun, onStep: (ops) => log().info({ step: opSummary(ops) }, 'applying') });
+    const signal = interruptible();
+    const result = await up({ file: o.file, name: o.lab, dryRun: !!o.dryRun, signal, onStep: (ops) => log().info({ step: opSummary(ops) }, 'applying') });
     if (o.dryRun) return printPlan(result.ops);
     const nets = result.lab.networks.map((n) => `${n.bridge} ${formatCidr(n.subnet)}`).join(', ');
     const ms = Math.round(result.ms);
@@ -69,12 +84,24 @@ withCommonOptions(program.command('up'))
 withCommonOptions(program.command('down'))
   .description("remove every kernel object of the lab (found by netlab's marks, even without a state file)")
   .option('--dry-run', 'print the commands that would run, and change nothing')
+  .option('--all', 'remove every lab on this host, found by their marks in the kernel')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
-    const result = await down({ file: o.file, lab: o.lab, dryRun: !!o.dryRun });
-    if (o.dryRun) return printPlan(result.ops);
-    const ms = Math.round(result.ms);
-    console.log(result.ops.length === 0 ? `lab ${result.lab}: nothing was up (${ms} ms)` : `lab ${result.lab} is down: ${result.ops.length} changes in ${ms} ms`);
+    const signal = interruptible();
+    const onStep = (ops: Op[]) => log().info({ step: opSummary(ops) }, 'applying');
+    if (o.all && (o.lab || o.file)) throw new InputError([{ path: '--all', message: 'takes no --lab or --file: it removes every lab' }]);
+    const results = o.all ? await downAll({ dryRun: !!o.dryRun, signal, onStep }) : [await down({ file: o.file, lab: o.lab, dryRun: !!o.dryRun, signal, onStep })];
+    if (o.all && results.length === 0) console.log('no lab is up on this host');
+    for (const result of results) {
+      for (const f of result.foreign) console.error(`netlab: left alone (not made by lab ${result.lab}): ${f}`);
+      if (o.dryRun) {
+        if (o.all) console.log(`# lab ${result.lab}`);
+        printPlan(result.ops);
+        continue;
+      }
+      const ms = Math.round(result.ms);
+      console.log(result.ops.length === 0 ? `lab ${result.lab}: nothing was up (${ms} ms)` : `lab ${result.lab} is down: ${result.ops.length} changes in ${ms} ms`);
+    }
   });
 
 withCommonOptions(program.command('ps'))

@@ -1,34 +1,40 @@
 /** `down`: remove every kernel object of the lab, found by its marks even without a state file. */
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { loadTopology, type LoadOptions } from '../topology/load.js';
 import { diff } from '../plan/diff.js';
 import { emptyState } from '../plan/state.js';
 import type { Op } from '../plan/ops.js';
-import { observe } from '../kernel/observe.js';
-import { applyOps } from '../kernel/apply.js';
-import { labDir } from '../paths.js';
+import { labsOnHost, labsOfNamespaces, observe } from '../kernel/observe.js';
+import { applyOps, ApplyInterrupted } from '../kernel/apply.js';
+import { hostNetnsId, isInitialNetns, readSysctl } from '../kernel/host.js';
+import { labDir, RUN_DIR } from '../paths.js';
 import { withHostLock } from './lock.js';
 import { readState } from './state.js';
+import { readHostRecord, writeHostRecord } from './hostrecord.js';
 import { requireRoot } from './root.js';
 import { LAB_NAME } from '../model/names.js';
-import { InputError } from '../errors.js';
+import { InputError, InterruptedError } from '../errors.js';
 
 export interface DownOptions extends LoadOptions {
   /** The lab to remove, instead of the one the topology file names. */
   lab?: string;
   dryRun?: boolean;
   onStep?: (ops: Op[]) => void;
+  /** Aborting it (Ctrl-C) stops the run after the step in hand. */
+  signal?: AbortSignal;
 }
 
 export interface DownResult {
   lab: string;
   ops: Op[];
   ms: number;
+  /** Objects with the lab's names that it did not make: left alone, and named here. */
+  foreign: string[];
 }
 
 export function labNameOf(opts: { lab?: string } & LoadOptions): string {
   if (opts.lab !== undefined) {
-    if (!LAB_NAME.test(opts.lab)) throw new InputError([{ path: '--lab', message: `"${opts.lab}" is not a lab name` }]);
+    if (!LAB_NAME.test(opts.lab)) throw new InputError([{ path: '--lab', message: `"${opts.lab}" is not a lab name (1-16 of a-z 0-9 _ -)` }]);
     return opts.lab;
   }
   return loadTopology(opts).name;
@@ -37,15 +43,70 @@ export function labNameOf(opts: { lab?: string } & LoadOptions): string {
 export async function down(opts: DownOptions = {}): Promise<DownResult> {
   const name = labNameOf(opts);
   requireRoot('down');
-  return withHostLock('take the lab down', async () => {
-    const started = performance.now();
-    const prev = await readState(name);
-    const want = emptyState(name);
-    const seen = await observe({ lab: name, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {} });
-    const ops = diff(want, seen.state);
-    if (opts.dryRun) return { lab: name, ops, ms: performance.now() - started };
-    await applyOps(ops, { onStep: opts.onStep });
-    await rm(labDir(name), { recursive: true, force: true });
-    return { lab: name, ops, ms: performance.now() - started };
+  return withHostLock('take the lab down', () => downLocked(name, opts));
+}
+
+/**
+ * `down --all`: every lab of this host, found by marks (links and rules in this network
+ * namespace), by state files that name this host, and, in the machine's own namespace, by
+ * marked container namespaces whose lab has no state file left.
+ */
+export async function downAll(opts: Omit<DownOptions, 'lab' | 'file'> = {}): Promise<DownResult[]> {
+  requireRoot('down');
+  return withHostLock('take every lab down', async () => {
+    const labs = [...(await allLabs())].sort();
+    const results: DownResult[] = [];
+    for (const lab of labs) results.push(await downLocked(lab, opts));
+    return results;
   });
+}
+
+async function allLabs(): Promise<Set<string>> {
+  const labs = await labsOnHost();
+  const here = await hostNetnsId();
+  const initial = await isInitialNetns();
+  const withState = new Set<string>();
+  for (const name of await readdir(RUN_DIR).catch(() => [] as string[])) {
+    if (name.startsWith('.') || !LAB_NAME.test(name)) continue;
+    const s = await readState(name);
+    if (!s) continue;
+    withState.add(name);
+    if (s.hostNetns === here || (s.hostNetns === undefined && initial)) labs.add(name);
+  }
+  if (initial) for (const lab of await labsOfNamespaces()) if (!withState.has(lab)) labs.add(lab);
+  return labs;
+}
+
+async function downLocked(name: string, opts: DownOptions): Promise<DownResult> {
+  const started = performance.now();
+  const prev = await readState(name);
+  const want = emptyState(name);
+  const seen = await observe({ lab: name, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {} });
+  const ops = diff(want, seen.state);
+  const { ops: restore, last } = await restoreOps(name);
+  const all = [...ops, ...restore];
+  if (opts.dryRun) return { lab: name, ops: all, ms: performance.now() - started, foreign: seen.foreign };
+  try {
+    await applyOps(ops, { onStep: opts.onStep, signal: opts.signal });
+  } catch (e) {
+    if (!(e instanceof ApplyInterrupted)) throw e;
+    throw new InterruptedError(`${e.message}: lab ${name} is partly down. Run "netlab down" to finish removing it, or "netlab up" to restore it.`);
+  }
+  await rm(labDir(name), { recursive: true, force: true });
+  if (restore.length > 0) await applyOps(restore, { onStep: opts.onStep });
+  if (last) await writeHostRecord({ version: 1, sysctls: {} });
+  return { lab: name, ops: all, ms: performance.now() - started, foreign: seen.foreign };
+}
+
+/** When no other lab is left on this host: put back the host-wide sysctls the first lab changed. */
+async function restoreOps(lab: string): Promise<{ ops: Op[]; last: boolean }> {
+  const record = await readHostRecord();
+  if (Object.keys(record.sysctls).length === 0) return { ops: [], last: false };
+  const others = [...(await labsOnHost())].filter((l) => l !== lab);
+  if (others.length > 0) return { ops: [], last: false };
+  const ops: Op[] = [];
+  for (const [key, value] of Object.entries(record.sysctls)) {
+    if ((await readSysctl(key)) !== value) ops.push({ kind: 'sysctl.set', key, value });
+  }
+  return { ops, last: true };
 }

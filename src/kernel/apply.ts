@@ -14,25 +14,59 @@ export interface ApplyHooks {
   onStep?: (ops: Op[]) => void;
   /** Called with each started process's pid. */
   onStarted?: (container: string, pid: number, specHash: string) => void;
+  /** When aborted (Ctrl-C), the Op in hand finishes and no other starts: ApplyInterrupted is thrown. */
+  signal?: AbortSignal;
+}
+
+/** The run was interrupted between two Ops; `done` of `total` were applied. */
+export class ApplyInterrupted extends Error {
+  constructor(
+    readonly done: number,
+    readonly total: number,
+  ) {
+    super(`interrupted after ${done} of ${total} changes`);
+  }
+}
+
+/**
+ * Fault injection for the crash tests: NETLAB_FAULT_AFTER=<op kind>[:<n>] sends this process
+ * NETLAB_FAULT_SIGNAL (default SIGKILL) right after the n-th Op of that kind (default the first).
+ * SIGINT goes to the whole process group, as a terminal's Ctrl-C does.
+ */
+export function faultIndex(ops: Op[], spec = process.env.NETLAB_FAULT_AFTER): number | undefined {
+  if (!spec) return undefined;
+  const [kind, nText] = spec.split(':');
+  const n = nText ? Number(nText) : 1;
+  let seen = 0;
+  const i = ops.findIndex((op) => op.kind === kind && ++seen === n);
+  return i < 0 ? undefined : i;
+}
+
+function injectFault(): void {
+  const signal = (process.env.NETLAB_FAULT_SIGNAL ?? 'SIGKILL') as NodeJS.Signals;
+  process.kill(signal === 'SIGINT' ? 0 : process.pid, signal);
 }
 
 export type LinkExecutor = (ops: LinkOp[]) => Promise<void>;
 
 export async function applyOps(ops: Op[], hooks: ApplyHooks = {}, linkExecutor: LinkExecutor = applyWithIproute2): Promise<void> {
+  const fault = faultIndex(ops);
   for (let i = 0; i < ops.length; ) {
+    if (hooks.signal?.aborted) throw new ApplyInterrupted(i, ops.length);
     const op = ops[i]!;
+    let j = i + 1;
     if (isLinkOp(op)) {
-      let j = i;
-      while (j < ops.length && isLinkOp(ops[j]!)) j++;
+      // A batch ends at the fault point, so that the fault comes right after that very Op.
+      while (j < ops.length && isLinkOp(ops[j]!) && (fault === undefined || fault < i || j <= fault)) j++;
       const group = ops.slice(i, j) as LinkOp[];
       hooks.onStep?.(group);
       await linkExecutor(group);
-      i = j;
-      continue;
+    } else {
+      hooks.onStep?.([op]);
+      await applyOne(op, hooks);
     }
-    hooks.onStep?.([op]);
-    await applyOne(op, hooks);
-    i++;
+    if (fault !== undefined && fault >= i && fault < j) injectFault();
+    i = j;
   }
 }
 

@@ -1,5 +1,5 @@
 /** sysctls and the per-container /etc files. */
-import { mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { log } from '../log.js';
 
@@ -51,5 +51,19 @@ export async function listDir(path: string): Promise<string[]> {
     return await readdir(path);
   } catch {
     return [];
+  }
+}
+
+/** Identity of the network namespace netlab runs in, "the host" (a test may run netlab inside a namespace). */
+export async function hostNetnsId(): Promise<number> {
+  return (await stat('/proc/self/ns/net')).ino;
+}
+
+/** True in the machine's own network namespace (that of PID 1). */
+export async function isInitialNetns(): Promise<boolean> {
+  try {
+    return (await stat('/proc/1/ns/net')).ino === (await hostNetnsId());
+  } catch {
+    return true;
   }
 }

@@ -11,23 +11,44 @@ import { run } from './run.js';
 const TABLES = ['nat', 'filter'] as const;
 const ROLES = ['dnat', 'post', 'fwd', 'ports'] as const;
 
-export async function observeIptables(lab: string): Promise<FirewallState> {
-  const chains = new Set<string>(ROLES.map((r) => chainOf(lab, r)));
+/**
+ * The lab's chains, rules and jumps. A chain with the lab's name is the lab's only when every
+ * rule in it carries the lab's comment and it is not empty or a jump of the lab leads to it
+ * (netlab writes a chain, its rules and its jumps in one transaction); any other is someone
+ * else's, reported in `foreign` and left alone.
+ */
+export async function observeIptables(lab: string): Promise<FirewallState & { foreign: string[] }> {
+  const names = new Set<string>(ROLES.map((r) => chainOf(lab, r)));
   const comment = `--comment "netlab:${lab}"`;
-  const state: FirewallState = { backend: 'iptables', tables: {} };
+  const state: FirewallState & { foreign: string[] } = { backend: 'iptables', tables: {}, foreign: [] };
   await Promise.all(
     TABLES.map(async (table) => {
       const { stdout } = await run('iptables-save', ['-t', table]);
-      const t = { chains: [] as string[], jumps: [] as string[], rules: [] as string[] };
+      const found = new Map<string, { rules: string[]; alien: number }>();
+      const jumps: string[] = [];
       for (const line of stdout.split('\n')) {
         if (line.startsWith(':')) {
           const name = line.slice(1).split(' ')[0]!;
-          if (chains.has(name)) t.chains.push(name);
+          if (names.has(name)) found.set(name, { rules: [], alien: 0 });
         } else if (line.startsWith('-A ')) {
           const chain = line.split(' ')[1]!;
-          if (chains.has(chain)) t.rules.push(line);
-          else if (line.includes(comment) && isBuiltin(chain)) t.jumps.push(line);
+          const c = found.get(chain);
+          if (c) {
+            c.rules.push(line);
+            if (!line.includes(comment)) c.alien++;
+          } else if (line.includes(comment) && isBuiltin(chain)) jumps.push(line);
         }
+      }
+      const t = { chains: [] as string[], jumps, rules: [] as string[] };
+      for (const [name, c] of found) {
+        const jumpedTo = jumps.some((j) => j.endsWith(` -j ${name}`)) || [...found.values()].some((o) => o.rules.some((r) => r.includes(comment) && r.endsWith(` -j ${name}`)));
+        if (c.alien > 0 || (c.rules.length === 0 && !jumpedTo)) {
+          const why = c.alien > 0 ? `${c.alien} rule(s) without the comment "netlab:${lab}"` : 'empty, and no rule of the lab leads to it';
+          state.foreign.push(`iptables chain ${name} in table ${table} (${why})`);
+          continue;
+        }
+        t.chains.push(name);
+        t.rules.push(...c.rules);
       }
       state.tables[table] = t;
     }),

@@ -61,6 +61,7 @@ export async function observe(input: ObserveInput): Promise<Observation> {
     listDir(NETNS_DIR),
     observeIptables(lab),
   ]);
+  foreign.push(...firewall.foreign);
 
   for (const l of hostJson) {
     const wanted = want.hostLinks[l.ifname];
@@ -135,6 +136,34 @@ export async function observe(input: ObserveInput): Promise<Observation> {
   }
 
   const hasAny = Object.values(firewall.tables).some((t) => t.chains.length + t.jumps.length + t.rules.length > 0);
-  if (hasAny || want.firewall) s.firewall = firewall;
+  if (hasAny || want.firewall) s.firewall = { backend: firewall.backend, tables: firewall.tables };
   return { state: s, foreign };
+}
+
+/** Labs with objects in this network namespace: marked links, and rules with a lab's comment. */
+export async function labsOnHost(): Promise<Set<string>> {
+  const labs = new Set<string>();
+  const links = JSON.parse((await run('ip', ['-j', '-d', 'link', 'show'])).stdout) as IpLink[];
+  for (const l of links) {
+    const m = parseMark(l.ifalias);
+    if (m) labs.add(m.lab);
+  }
+  for (const table of ['nat', 'filter']) {
+    const { stdout } = await run('iptables-save', ['-t', table]);
+    for (const m of stdout.matchAll(/--comment "?netlab:([a-z0-9_-]{1,16})"?/g)) labs.add(m[1]!);
+  }
+  return labs;
+}
+
+/** Labs named by the mark (alias of lo) in the namespaces called netlab-*. */
+export async function labsOfNamespaces(): Promise<Set<string>> {
+  const labs = new Set<string>();
+  const names = (await listDir(NETNS_DIR)).filter((n) => n.startsWith('netlab-'));
+  await mapLimit(names, 8, async (ns) => {
+    const r = await run('ip', ['-n', ns, '-j', '-d', 'link', 'show', 'dev', 'lo'], { allowFail: true });
+    if (r.exitCode !== 0) return;
+    const m = parseMark((JSON.parse(r.stdout) as IpLink[])[0]?.ifalias);
+    if (m) labs.add(m.lab);
+  });
+  return labs;
 }
