@@ -112,6 +112,7 @@ export async function observe(input: ObserveInput): Promise<Observation> {
   // /etc files of the lab's own namespaces, and of those the last `up` planned.
   for (const dir of await listDir(ETC_NETNS_DIR)) {
     if (!s.namespaces[dir] && !input.planned.netns.includes(dir)) continue;
+    (s.etcDirs ??= []).push(join(ETC_NETNS_DIR, dir));
     for (const f of await listDir(join(ETC_NETNS_DIR, dir))) {
       const path = join(ETC_NETNS_DIR, dir, f);
       const text = await readText(path);
@@ -131,7 +132,9 @@ export async function observe(input: ObserveInput): Promise<Observation> {
     const w = want.processes[name];
     const rec = input.started[name];
     if (list.length === 0 && !w) continue;
-    const running = rec ? list.includes(rec.pid) : list.length > 0;
+    // Without a record (a run killed right after starting it, or a lost state file) netlab cannot
+    // vouch for what runs there: it counts as not running, and `up` restarts it with the current spec.
+    const running = rec ? list.includes(rec.pid) : false;
     s.processes[name] = { running, pids: list, specHash: rec?.specHash, ns, uts: w?.uts ?? '', log: w?.log ?? '' };
   }
 

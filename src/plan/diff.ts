@@ -100,8 +100,9 @@ export function diff(want: LabState, have: LabState): Op[] {
 
   const removeFw = firewall.filter((o) => o.kind === 'firewall.remove');
   const applyFw = firewall.filter((o) => o.kind === 'firewall.apply');
-  const goneNs = new Set(Object.keys(have.namespaces).filter((ns) => !want.namespaces[ns]));
-  return [...stop, ...removeFw, ...sortRemovals(remove, goneNs), ...addNs, ...hostLinks, ...nsOps, ...config, ...applyFw, ...start];
+  // The /etc/netns folder of every namespace that is not wanted, also when the namespace itself is already gone.
+  const goneDirs = new Set([...Object.keys(have.files).map((f) => dirname(f)), ...(have.etcDirs ?? [])].filter((d) => !want.namespaces[basename(d)]));
+  return [...stop, ...removeFw, ...sortRemovals(remove, goneDirs), ...addNs, ...hostLinks, ...nsOps, ...config, ...applyFw, ...start];
 }
 
 /** A veth is intact when its peer still sits in the namespace under the right name. */
@@ -119,10 +120,9 @@ function addrOps(dev: string, want: string[], have: string[], ns: string | undef
  * Links before namespaces (deleting the host end of a veth removes its peer at once, while a
  * namespace is torn down asynchronously), files before the /etc/netns folder of a namespace that goes.
  */
-function sortRemovals(ops: Op[], goneNs: Set<string>): Op[] {
+function sortRemovals(ops: Op[], goneDirs: Set<string>): Op[] {
   const rank = (o: Op) => ({ 'link.del': 0, 'netns.del': 1, 'uts.del': 2, 'file.del': 3 })[o.kind as string] ?? 4;
-  const files = ops.filter((o) => o.kind === 'file.del').map((o) => (o as { path: string }).path);
-  const dirs = [...new Set(files.map((f) => dirname(f)))].filter((d) => goneNs.has(basename(d))).map((path) => ({ kind: 'file.del' as const, path, dir: true }));
+  const dirs = [...goneDirs].map((path) => ({ kind: 'file.del' as const, path, dir: true }));
   return [...ops.sort((a, b) => rank(a) - rank(b)), ...dirs];
 }
 
