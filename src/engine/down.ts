@@ -4,9 +4,9 @@ import { loadTopology, type LoadOptions } from '../topology/load.js';
 import { diff } from '../plan/diff.js';
 import { emptyState } from '../plan/state.js';
 import type { Op } from '../plan/ops.js';
-import { labsOnHost, labsOfNamespaces, observe } from '../kernel/observe.js';
+import { labsOnHost, observe } from '../kernel/observe.js';
 import { applyOps, ApplyInterrupted } from '../kernel/apply.js';
-import { hostNetnsId, isInitialNetns, readSysctl } from '../kernel/host.js';
+import { hostNetnsId, readSysctl } from '../kernel/host.js';
 import { labDir, RUN_DIR } from '../paths.js';
 import { withHostLock } from './lock.js';
 import { readState } from './state.js';
@@ -47,9 +47,10 @@ export async function down(opts: DownOptions = {}): Promise<DownResult> {
 }
 
 /**
- * `down --all`: every lab of this host, found by marks (links and rules in this network
- * namespace), by state files that name this host, and, in the machine's own namespace, by
- * marked container namespaces whose lab has no state file left.
+ * `down --all`: every lab of this host, found by its marks on the links and firewall rules of
+ * this network namespace, or by a state file that names this host (a run killed before it made
+ * any link). A lab of which only container namespaces are left and whose state file is gone is
+ * not found here: `netlab down --lab NAME` finds it by the marks inside its namespaces.
  */
 export async function downAll(opts: Omit<DownOptions, 'lab' | 'file'> = {}): Promise<DownResult[]> {
   requireRoot('down');
@@ -64,16 +65,10 @@ export async function downAll(opts: Omit<DownOptions, 'lab' | 'file'> = {}): Pro
 async function allLabs(): Promise<Set<string>> {
   const labs = await labsOnHost();
   const here = await hostNetnsId();
-  const initial = await isInitialNetns();
-  const withState = new Set<string>();
   for (const name of await readdir(RUN_DIR).catch(() => [] as string[])) {
     if (name.startsWith('.') || !LAB_NAME.test(name)) continue;
-    const s = await readState(name);
-    if (!s) continue;
-    withState.add(name);
-    if (s.hostNetns === here || (s.hostNetns === undefined && initial)) labs.add(name);
+    if ((await readState(name))?.hostNetns === here) labs.add(name);
   }
-  if (initial) for (const lab of await labsOfNamespaces()) if (!withState.has(lab)) labs.add(lab);
   return labs;
 }
 

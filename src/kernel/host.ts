@@ -58,12 +58,3 @@ export async function listDir(path: string): Promise<string[]> {
 export async function hostNetnsId(): Promise<number> {
   return (await stat('/proc/self/ns/net')).ino;
 }
-
-/** True in the machine's own network namespace (that of PID 1). */
-export async function isInitialNetns(): Promise<boolean> {
-  try {
-    return (await stat('/proc/1/ns/net')).ino === (await hostNetnsId());
-  } catch {
-    return true;
-  }
-}

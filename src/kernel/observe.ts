@@ -157,16 +157,3 @@ export async function labsOnHost(): Promise<Set<string>> {
   }
   return labs;
 }
-
-/** Labs named by the mark (alias of lo) in the namespaces called netlab-*. */
-export async function labsOfNamespaces(): Promise<Set<string>> {
-  const labs = new Set<string>();
-  const names = (await listDir(NETNS_DIR)).filter((n) => n.startsWith('netlab-'));
-  await mapLimit(names, 8, async (ns) => {
-    const r = await run('ip', ['-n', ns, '-j', '-d', 'link', 'show', 'dev', 'lo'], { allowFail: true });
-    if (r.exitCode !== 0) return;
-    const m = parseMark((JSON.parse(r.stdout) as IpLink[])[0]?.ifalias);
-    if (m) labs.add(m.lab);
-  });
-  return labs;
-}
