@@ -39,14 +39,24 @@ export function ipArgs(op: LinkOp): { ns?: string; args: string[] } {
   }
 }
 
+/**
+ * One line of `ip -batch` input. The batch parser splits on blanks and reads quotes, `#` and
+ * newlines, so a word holding one could change the command: every value is validated long
+ * before this, and a word that would still carry one is a bug, refused here.
+ */
+export function batchLine(args: string[]): string {
+  for (const a of args) if (a === '' || /[\s"'\\#;]/.test(a)) throw new Error(`refusing to pass ${JSON.stringify(a)} to ip -batch`);
+  return args.join(' ');
+}
+
 /** Host Ops first, in order, in one batch; then every namespace's batch, concurrently. */
 export async function applyWithIproute2(ops: LinkOp[], concurrency = 8): Promise<void> {
   const host: string[] = [];
   const perNs = new Map<string, string[]>();
   for (const op of ops) {
     const { ns, args } = ipArgs(op);
-    if (ns === undefined) host.push(args.join(' '));
-    else perNs.set(ns, [...(perNs.get(ns) ?? []), args.join(' ')]);
+    if (ns === undefined) host.push(batchLine(args));
+    else perNs.set(ns, [...(perNs.get(ns) ?? []), batchLine(args)]);
   }
   if (host.length > 0) await run('ip', ['-batch', '-'], { input: host.join('\n') + '\n' });
   await mapLimit([...perNs], concurrency, ([ns, lines]) => run('ip', ['-n', ns, '-batch', '-'], { input: lines.join('\n') + '\n' }));

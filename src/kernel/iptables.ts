@@ -80,6 +80,8 @@ export function iptablesRestoreInput(want: FirewallState | undefined, have: Fire
 }
 
 export async function applyIptables(want: FirewallState | undefined, have: FirewallState | undefined): Promise<void> {
+  // Each rule is one line of iptables-restore input: a line break inside one would be a second command.
+  for (const t of Object.values(want?.tables ?? {})) for (const line of [...t.chains, ...t.jumps, ...t.rules]) if (/[\r\n\0]/.test(line)) throw new Error(`refusing rule text ${JSON.stringify(line)}`);
   const input = iptablesRestoreInput(want, have);
   if (input) await run('iptables-restore', ['-w', '--noflush'], { input });
 }
