@@ -1,6 +1,7 @@
-/** Exit codes of the CLI: 0 done, 1 failed, 2 bad input. */
+/** Exit codes of the CLI: 0 done, 1 failed, 2 bad input, 130 interrupted (Ctrl-C). */
 export const EXIT_FAILED = 1;
 export const EXIT_BAD_INPUT = 2;
+export const EXIT_INTERRUPTED = 130;
 
 /** Base of every error netlab raises on purpose; anything else is a bug. */
 export class NetlabError extends Error {
@@ -45,4 +46,9 @@ export class KernelError extends NetlabError {
   ) {
     super(message);
   }
+}
+
+/** Ctrl-C stopped a run between two steps; the message says what state the lab is in. */
+export class InterruptedError extends NetlabError {
+  override readonly exitCode = EXIT_INTERRUPTED;
 }

@@ -4,7 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { EXIT_BAD_INPUT, EXIT_FAILED, InputError, NetlabError } from '../errors.js';
 import { configureLogging, log, type LogFormat } from '../log.js';
 import { up } from '../engine/up.js';
-import { down, labNameOf } from '../engine/down.js';
+import { down, downAll, labNameOf } from '../engine/down.js';
 import { isSimulated, simulateDown, simulateUp } from '../engine/simulate.js';
 import { inspect, logs, ps } from '../engine/query.js';
 import { execIn } from '../engine/exec.js';
@@ -47,6 +47,20 @@ withCommonOptions(program)
 const globals = (cmd: Command) => cmd.optsWithGlobals() as GlobalOpts & Record<string, unknown>;
 const labOf = (o: GlobalOpts) => labNameOf({ lab: o.lab, file: o.file });
 
+/**
+ * Ctrl-C during a change: the step in hand finishes, the state file is written, and the run
+ * says what state the lab is in. A second Ctrl-C stops at once (`up` or `down` repairs either way).
+ */
+function interruptible(): AbortSignal {
+  const controller = new AbortController();
+  process.on('SIGINT', () => {
+    if (controller.signal.aborted) process.exit(130);
+    console.error('netlab: interrupted: finishing the step in hand (Ctrl-C again to stop at once)');
+    controller.abort();
+  });
+  return controller.signal;
+}
+
 function printPlan(ops: Op[]): void {
   if (ops.length === 0) console.log('# nothing to change');
   for (const op of ops) console.log(renderOp(op));
@@ -75,7 +89,8 @@ withCommonOptions(program.command('up'))
       }
       return;
     }
-    const result = await up({ file: o.file, name: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, backend: o.backend as BackendName | undefined, onStep });
+    const signal = interruptible();
+    const result = await up({ file: o.file, name: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, signal, backend: o.backend as BackendName | undefined, onStep });
     if (o.dryRun) return printPlan(result.ops);
     const nets = result.lab.networks.map((n) => `${n.bridge} ${formatCidr(n.subnet)}`).join(', ');
     const ms = Math.round(result.ms);
@@ -92,24 +107,39 @@ withCommonOptions(program.command('down'))
   .option('--dry-run', 'print the commands that would run, and change nothing')
   .option('--host <name>', "remove this host's share of a multi-host lab")
   .option('--simulate', 'remove the simulated hosts too (the default when the lab was simulated here)')
+  .option('--all', 'remove every lab on this host, found by their marks in the kernel')
   .addOption(backendOption())
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
     if (o.backend) process.env.NETLAB_BACKEND = o.backend as string;
-    const lab = labOf(o);
+    const signal = interruptible();
+    const onStep = (ops: Op[]) => log().info({ step: opSummary(ops) }, 'applying');
+    if (o.all && (o.lab || o.file)) throw new InputError([{ path: '--all', message: 'takes no --lab or --file: it removes every lab' }]);
     // A host's own share (named, or this run is a simulated host) is never the whole simulation.
     const ownShare = o.host !== undefined || process.env.NETLAB_SIMULATED_HOST === '1';
-    if (!ownShare && (o.simulate || isSimulated(lab))) {
+    const lab = o.all ? undefined : labOf(o);
+    if (lab !== undefined && !ownShare && (o.simulate || isSimulated(lab))) {
       const r = await simulateDown(lab, { dryRun: !!o.dryRun });
       if (o.dryRun) printPlan(r.ops);
       for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}: ${h.output.trimEnd()}`);
       if (!o.dryRun) console.log(`lab ${lab} is down: ${r.hosts.length} simulated hosts removed (${Math.round(r.ms)} ms)`);
       return;
     }
-    const result = await down({ file: o.file, lab: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, backend: o.backend as BackendName | undefined });
-    if (o.dryRun) return printPlan(result.ops);
-    const ms = Math.round(result.ms);
-    console.log(result.ops.length === 0 ? `lab ${result.lab}: nothing was up (${ms} ms)` : `lab ${result.lab} is down: ${result.ops.length} changes in ${ms} ms`);
+    const backend = o.backend as BackendName | undefined;
+    const results = o.all
+      ? await downAll({ dryRun: !!o.dryRun, signal, onStep, backend })
+      : [await down({ file: o.file, lab: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, signal, onStep, backend })];
+    if (o.all && results.length === 0) console.log('no lab is up on this host');
+    for (const result of results) {
+      for (const f of result.foreign) console.error(`netlab: left alone (not made by lab ${result.lab}): ${f}`);
+      if (o.dryRun) {
+        if (o.all) console.log(`# lab ${result.lab}`);
+        printPlan(result.ops);
+        continue;
+      }
+      const ms = Math.round(result.ms);
+      console.log(result.ops.length === 0 ? `lab ${result.lab}: nothing was up (${ms} ms)` : `lab ${result.lab} is down: ${result.ops.length} changes in ${ms} ms`);
+    }
   });
 
 withCommonOptions(program.command('ps'))

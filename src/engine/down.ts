@@ -6,15 +6,17 @@ import { loadTopology, type LoadOptions } from '../topology/load.js';
 import { diff } from '../plan/diff.js';
 import { emptyState } from '../plan/state.js';
 import type { Op } from '../plan/ops.js';
-import { observe } from '../kernel/observe.js';
-import { applyOps } from '../kernel/apply.js';
-import { selectBackend, type BackendName } from '../kernel/backend.js';
-import { labDir, shareDir } from '../paths.js';
+import { labsOnHost, observe } from '../kernel/observe.js';
+import { applyOps, ApplyInterrupted } from '../kernel/apply.js';
+import { selectBackend, type BackendName, type KernelBackend } from '../kernel/backend.js';
+import { hostNetnsId, readSysctl } from '../kernel/host.js';
+import { labDir, RUN_DIR, shareDir } from '../paths.js';
 import { withHostLock } from './lock.js';
-import { readState } from './state.js';
+import { readShares, readState } from './state.js';
+import { readHostRecord, writeHostRecord } from './hostrecord.js';
 import { requireRoot } from './root.js';
 import { LAB_NAME } from '../model/names.js';
-import { InputError } from '../errors.js';
+import { InputError, InterruptedError } from '../errors.js';
 
 export interface DownOptions extends LoadOptions {
   /** The lab to remove, instead of the one the topology file names. */
@@ -25,17 +27,21 @@ export interface DownOptions extends LoadOptions {
   /** How to talk to the kernel: `netlink` (in-process, the default) or `iproute2` (the `ip` program); default NETLAB_BACKEND. */
   backend?: BackendName;
   onStep?: (ops: Op[]) => void;
+  /** Aborting it (Ctrl-C) stops the run after the step in hand. */
+  signal?: AbortSignal;
 }
 
 export interface DownResult {
   lab: string;
   ops: Op[];
   ms: number;
+  /** Objects with the lab's names that it did not make: left alone, and named here. */
+  foreign: string[];
 }
 
 export function labNameOf(opts: { lab?: string } & LoadOptions): string {
   if (opts.lab !== undefined) {
-    if (!LAB_NAME.test(opts.lab)) throw new InputError([{ path: '--lab', message: `"${opts.lab}" is not a lab name` }]);
+    if (!LAB_NAME.test(opts.lab)) throw new InputError([{ path: '--lab', message: `"${opts.lab}" is not a lab name (1-16 of a-z 0-9 _ -)` }]);
     return opts.lab;
   }
   return loadTopology(opts).name;
@@ -46,18 +52,8 @@ export async function down(opts: DownOptions = {}): Promise<DownResult> {
   const backend = selectBackend(opts.backend);
   requireRoot('down');
   return withHostLock('take the lab down', async () => {
-    const started = performance.now();
     const host = opts.host ?? (opts.lab === undefined ? await hostOfFile(opts) : undefined);
-    const prev = await readState(name, host);
-    const want = emptyState(name);
-    const seen = await observe({ lab: name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {} }, backend);
-    const ops = diff(want, seen.state);
-    if (opts.dryRun) return { lab: name, ops, ms: performance.now() - started };
-    await applyOps(ops, { onStep: opts.onStep }, backend);
-    await rm(shareDir(name, host), { recursive: true, force: true });
-    // The lab's folder goes with its last share (uts and logs of its containers are in it).
-    if (!host || (await readdir(join(labDir(name), 'hosts')).catch(() => [])).length === 0) await rm(labDir(name), { recursive: true, force: true });
-    return { lab: name, ops, ms: performance.now() - started };
+    return downLocked(name, host, opts, backend);
   });
 }
 
@@ -65,4 +61,68 @@ export async function down(opts: DownOptions = {}): Promise<DownResult> {
 async function hostOfFile(opts: LoadOptions): Promise<string | undefined> {
   const topo = loadTopology(opts);
   return topo.hosts.length ? shareHost(topo, undefined) : undefined;
+}
+
+/**
+ * `down --all`: every lab of this host, found by its marks on the links and firewall rules of
+ * this network namespace, or by a state file that names this host (a run killed before it made
+ * any link). A lab of which only container namespaces are left and whose state file is gone is
+ * not found here: `netlab down --lab NAME` finds it by the marks inside its namespaces.
+ */
+export async function downAll(opts: Omit<DownOptions, 'lab' | 'file'> = {}): Promise<DownResult[]> {
+  const backend = selectBackend(opts.backend);
+  requireRoot('down');
+  return withHostLock('take every lab down', async () => {
+    const labs = [...(await allLabs())].sort(([a], [b]) => a.localeCompare(b));
+    const results: DownResult[] = [];
+    for (const [lab, host] of labs) results.push(await downLocked(lab, host, opts, backend));
+    return results;
+  });
+}
+
+/** Labs of this host, with the host share that runs here (for a multi-host lab). */
+async function allLabs(): Promise<Map<string, string | undefined>> {
+  const labs = new Map<string, string | undefined>([...(await labsOnHost())].map((l) => [l, undefined]));
+  const here = await hostNetnsId();
+  for (const name of await readdir(RUN_DIR).catch(() => [] as string[])) {
+    if (name.startsWith('.') || !LAB_NAME.test(name)) continue;
+    for (const s of await readShares(name)) if (s.hostNetns === here) labs.set(name, s.host);
+  }
+  return labs;
+}
+
+async function downLocked(name: string, host: string | undefined, opts: DownOptions, backend: KernelBackend): Promise<DownResult> {
+  const started = performance.now();
+  const prev = await readState(name, host);
+  const want = emptyState(name);
+  const seen = await observe({ lab: name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {} }, backend);
+  const ops = diff(want, seen.state);
+  const { ops: restore, last } = await restoreOps(name);
+  const all = [...ops, ...restore];
+  if (opts.dryRun) return { lab: name, ops: all, ms: performance.now() - started, foreign: seen.foreign };
+  try {
+    await applyOps(ops, { onStep: opts.onStep, signal: opts.signal }, backend);
+  } catch (e) {
+    if (!(e instanceof ApplyInterrupted)) throw e;
+    throw new InterruptedError(`${e.message}: lab ${name} is partly down. Run "netlab down" to finish removing it, or "netlab up" to restore it.`);
+  }
+  await rm(shareDir(name, host), { recursive: true, force: true });
+  // The lab's folder goes with its last share (uts and logs of its containers are in it).
+  if (!host || (await readdir(join(labDir(name), 'hosts')).catch(() => [])).length === 0) await rm(labDir(name), { recursive: true, force: true });
+  if (restore.length > 0) await applyOps(restore, { onStep: opts.onStep }, backend);
+  if (last) await writeHostRecord({ version: 1, sysctls: {} });
+  return { lab: name, ops: all, ms: performance.now() - started, foreign: seen.foreign };
+}
+
+/** When no other lab is left on this host: put back the host-wide sysctls the first lab changed. */
+async function restoreOps(lab: string): Promise<{ ops: Op[]; last: boolean }> {
+  const record = await readHostRecord();
+  if (Object.keys(record.sysctls).length === 0) return { ops: [], last: false };
+  const others = [...(await labsOnHost())].filter((l) => l !== lab);
+  if (others.length > 0) return { ops: [], last: false };
+  const ops: Op[] = [];
+  for (const [key, value] of Object.entries(record.sysctls)) {
+    if ((await readSysctl(key)) !== value) ops.push({ kind: 'sysctl.set', key, value });
+  }
+  return { ops, last: true };
 }

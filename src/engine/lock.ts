@@ -1,32 +1,62 @@
 /**
  * One lock for every change netlab makes on the host. Labs share the host's subnets, ports and
- * the built-in firewall chains, so changes are serialized; a lock left by a killed run goes
- * stale after a few seconds and is taken over.
+ * the built-in firewall chains, so changes are serialized. The lock is flock(2) on
+ * /run/netlab/.flock: the kernel releases it when its holder exits or is killed, so there is no
+ * stale lock to wait out. The holder writes its pid and purpose into the file for whoever waits.
  */
-import { mkdirSync } from 'node:fs';
-import lockfile from 'proper-lockfile';
+import { chmodSync, closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, constants, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { RUN_DIR } from '../paths.js';
 import { NetlabError } from '../errors.js';
+import { tryLockExclusive } from '../kernel/flock.js';
+import { log } from '../log.js';
+
+export const LOCK_FILE = join(RUN_DIR, '.flock');
+/** How long a run waits for another one before giving up. */
+export const LOCK_TIMEOUT_MS = Number(process.env.NETLAB_LOCK_TIMEOUT_MS ?? 300_000);
 
 export async function withHostLock<T>(what: string, fn: () => Promise<T>): Promise<T> {
   // A simulated host's share runs while `up --simulate` holds the lock for the whole machine.
   if (process.env.NETLAB_HOST_LOCK_HELD === '1') return fn();
-  mkdirSync(RUN_DIR, { recursive: true, mode: 0o755 });
-  let release: () => Promise<void>;
+  ensureRunDir();
+  const fd = openSync(LOCK_FILE, constants.O_RDWR | constants.O_CREAT, 0o600);
   try {
-    release = await lockfile.lock(RUN_DIR, {
-      lockfilePath: `${RUN_DIR}/.lock`,
-      stale: 5000,
-      update: 1000,
-      retries: { retries: 120, minTimeout: 100, maxTimeout: 500 },
-      realpath: false,
-    });
-  } catch (e) {
-    throw new NetlabError(`cannot ${what}: another netlab run holds ${RUN_DIR}/.lock (${(e as Error).message})`);
-  }
-  try {
-    return await fn();
+    const deadline = Date.now() + LOCK_TIMEOUT_MS;
+    let told = false;
+    while (!tryLockExclusive(fd)) {
+      const holder = readHolder();
+      if (!told) {
+        log().warn(`waiting for another netlab run to finish (${holder})`);
+        told = true;
+      }
+      if (Date.now() > deadline) throw new NetlabError(`cannot ${what}: another netlab run (${holder}) has held ${LOCK_FILE} for over ${LOCK_TIMEOUT_MS / 1000} s`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    ftruncateSync(fd, 0);
+    writeSync(fd, `pid ${process.pid}: ${what}\n`, 0);
+    try {
+      return await fn();
+    } finally {
+      ftruncateSync(fd, 0);
+    }
   } finally {
-    await release().catch(() => undefined);
+    // Closing the last descriptor releases the lock.
+    closeSync(fd);
   }
+}
+
+function readHolder(): string {
+  try {
+    return readFileSync(LOCK_FILE, 'utf8').trim() || 'pid unknown';
+  } catch {
+    return 'pid unknown';
+  }
+}
+
+/** /run/netlab must be root's own folder, writable by root only: it decides what `down` removes. */
+function ensureRunDir(): void {
+  mkdirSync(RUN_DIR, { recursive: true, mode: 0o755 });
+  const st = lstatSync(RUN_DIR);
+  if (!st.isDirectory() || st.uid !== 0) throw new NetlabError(`${RUN_DIR} is not a folder owned by root; netlab will not keep its state there (remove it and try again)`);
+  if ((st.mode & 0o022) !== 0) chmodSync(RUN_DIR, 0o755);
 }

@@ -21,6 +21,8 @@ export interface StateFile {
   started: Record<string, { pid: number; specHash: string }>;
   /** The lab as last applied, for ps / inspect / exec. */
   resolved: Lab;
+  /** Inode of the network namespace netlab ran in (the "host"); absent in files of older versions. */
+  hostNetns?: number;
   updatedAt: string;
 }
 

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { formatIp } from '../model/ipv4.js';
-import { ConflictError, InputError } from '../errors.js';
+import { ConflictError, InputError, InterruptedError } from '../errors.js';
 import { loadTopology, type LoadOptions } from '../topology/load.js';
 import type { Topology } from '../topology/types.js';
 import { allocationOf, resolveLab, SubnetTakenError, type Lab } from '../model/lab.js';
@@ -12,8 +12,11 @@ import { desiredState } from '../plan/desired.js';
 import { diff } from '../plan/diff.js';
 import type { Op } from '../plan/ops.js';
 import { observe } from '../kernel/observe.js';
-import { applyOps } from '../kernel/apply.js';
+import { applyOps, ApplyInterrupted } from '../kernel/apply.js';
 import { selectBackend, type BackendName } from '../kernel/backend.js';
+import { hostNetnsId } from '../kernel/host.js';
+import { isHostWideSysctl, readHostRecord, writeHostRecord } from './hostrecord.js';
+import { stateFile } from '../paths.js';
 import { gatherContext } from './context.js';
 import { withHostLock } from './lock.js';
 import { readState, writeState, type StateFile } from './state.js';
@@ -30,6 +33,8 @@ export interface UpOptions extends LoadOptions {
   /** How to talk to the kernel: `netlink` (in-process, the default) or `iproute2` (the `ip` program); default NETLAB_BACKEND. */
   backend?: BackendName;
   onStep?: (ops: Op[]) => void;
+  /** Aborting it (Ctrl-C) stops the run after the step in hand, with the state file written. */
+  signal?: AbortSignal;
 }
 
 export interface UpResult {
@@ -89,11 +94,22 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       planned: { netns: union(planned.netns, prev?.planned.netns), links: union(planned.links, prev?.planned.links) },
       started: startedProcs,
       resolved: lab,
+      hostNetns: await hostNetnsId(),
       updatedAt: '',
     };
     if (ops.length > 0 || !prev) await writeState(state);
+    await recordHostSysctls(ops, seen.state.sysctls);
     if (ops.length > 0) {
-      await applyOps(ops, { onStep: opts.onStep, onStarted: (c, pid, specHash) => (startedProcs[c] = { pid, specHash }) }, backend);
+      try {
+        await applyOps(ops, { onStep: opts.onStep, signal: opts.signal, onStarted: (c, pid, specHash) => (startedProcs[c] = { pid, specHash }) }, backend);
+      } catch (e) {
+        if (!(e instanceof ApplyInterrupted)) throw e;
+        await writeState(state);
+        throw new InterruptedError(
+          `${e.message}: lab ${lab.name} is partly up (what was made is recorded in ${stateFile(lab.name, host)}). ` +
+            `Run "netlab up" to finish it, or "netlab down" to remove it.`,
+        );
+      }
       state.planned = planned;
       await writeState(state);
     }
@@ -130,6 +146,16 @@ export function ovsDatapath(): 'system' | 'netdev' {
   const forced = process.env.NETLAB_OVS_DATAPATH;
   if (forced === 'system' || forced === 'netdev') return forced;
   return existsSync('/sys/module/openvswitch') ? 'system' : 'netdev';
+}
+
+/** Remembers the value a host-wide sysctl had before the first lab changed it, for the last `down` to restore. */
+async function recordHostSysctls(ops: Op[], current: Record<string, string>): Promise<void> {
+  const keys = ops.flatMap((o) => (o.kind === 'sysctl.set' && isHostWideSysctl(o.key) && current[o.key] !== undefined ? [o.key] : []));
+  if (keys.length === 0) return;
+  const record = await readHostRecord();
+  let changed = false;
+  for (const k of keys) if (!(k in record.sysctls)) (record.sysctls[k] = current[k]!), (changed = true);
+  if (changed) await writeHostRecord(record);
 }
 
 function union(a: string[], b: string[] | undefined): string[] {

@@ -22,20 +22,52 @@ export interface ApplyHooks {
   onStep?: (ops: Op[]) => void;
   /** Called with each started process's pid. */
   onStarted?: (container: string, pid: number, specHash: string) => void;
+  /** When aborted (Ctrl-C), the Op in hand finishes and no other starts: ApplyInterrupted is thrown. */
+  signal?: AbortSignal;
 }
 
-export type LinkExecutor = (ops: LinkOp[]) => Promise<void>;
+/** The run was interrupted between two Ops; `done` of `total` were applied. */
+export class ApplyInterrupted extends Error {
+  constructor(
+    readonly done: number,
+    readonly total: number,
+  ) {
+    super(`interrupted after ${done} of ${total} changes`);
+  }
+}
+
+/**
+ * Fault injection for the crash tests: NETLAB_FAULT_AFTER=<op kind>[:<n>] sends this process
+ * NETLAB_FAULT_SIGNAL (default SIGKILL) right after the n-th Op of that kind (default the first).
+ * SIGINT goes to the whole process group, as a terminal's Ctrl-C does.
+ */
+export function faultIndex(ops: Op[], spec = process.env.NETLAB_FAULT_AFTER): number | undefined {
+  if (!spec) return undefined;
+  const [kind, nText] = spec.split(':');
+  const n = nText ? Number(nText) : 1;
+  let seen = 0;
+  const i = ops.findIndex((op) => op.kind === kind && ++seen === n);
+  return i < 0 ? undefined : i;
+}
+
+function injectFault(): void {
+  const signal = (process.env.NETLAB_FAULT_SIGNAL ?? 'SIGKILL') as NodeJS.Signals;
+  process.kill(signal === 'SIGINT' ? 0 : process.pid, signal);
+}
 
 /** Kinds whose consecutive Ops are independent of each other (a folder's removal is its own group, after its files). */
 const SIDE_BY_SIDE = new Set(['file.write', 'file.del', 'uts.add', 'uts.del']);
 const groupKey = (op: Op) => (isLinkOp(op) ? 'link' : isOvsOp(op) ? 'ovs' : SIDE_BY_SIDE.has(op.kind) ? `${op.kind}${'dir' in op && op.dir ? '/dir' : ''}` : undefined);
 
 export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBackend): Promise<void> {
+  const fault = faultIndex(ops);
   for (let i = 0; i < ops.length; ) {
+    if (hooks.signal?.aborted) throw new ApplyInterrupted(i, ops.length);
     const op = ops[i]!;
     const key = groupKey(op);
     let j = i + 1;
-    if (key !== undefined) while (j < ops.length && groupKey(ops[j]!) === key) j++;
+    // A group ends at the fault point, so that the fault comes right after that very Op.
+    if (key !== undefined) while (j < ops.length && groupKey(ops[j]!) === key && (fault === undefined || fault < i || j <= fault)) j++;
     const group = ops.slice(i, j);
     hooks.onStep?.(group);
     if (key === 'link') await backend.applyLinks(group as LinkOp[]);
@@ -45,6 +77,7 @@ export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBack
       const mounted = op.kind === 'uts.add' ? await mountedUtsIn(group) : undefined;
       await mapLimit(group, 16, (o) => applyOne(o, hooks, backend, mounted));
     }
+    if (fault !== undefined && fault >= i && fault < j) injectFault();
     i = j;
   }
 }

@@ -1,5 +1,5 @@
 /** sysctls and the per-container /etc files. */
-import { mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { log } from '../log.js';
 import { run } from './run.js';
@@ -60,4 +60,9 @@ export async function listDir(path: string): Promise<string[]> {
   } catch {
     return [];
   }
+}
+
+/** Identity of the network namespace netlab runs in, "the host" (a test may run netlab inside a namespace). */
+export async function hostNetnsId(): Promise<number> {
+  return (await stat('/proc/self/ns/net')).ino;
 }

@@ -46,6 +46,16 @@ export function ipArgs(op: LinkOp): { ns?: string; args: string[]; program?: 'br
   }
 }
 
+/**
+ * One line of `ip -batch` input. The batch parser splits on blanks and reads quotes, `#` and
+ * newlines, so a word holding one could change the command: every value is validated long
+ * before this, and a word that would still carry one is a bug, refused here.
+ */
+export function batchLine(args: string[]): string {
+  for (const a of args) if (a === '' || /[\s"'\\#;]/.test(a)) throw new Error(`refusing to pass ${JSON.stringify(a)} to ip -batch`);
+  return args.join(' ');
+}
+
 /** Host Ops first, in order, in one batch; then every namespace's batch, concurrently. */
 export async function applyWithIproute2(ops: LinkOp[], concurrency = 8): Promise<void> {
   const host: string[] = [];
@@ -53,9 +63,9 @@ export async function applyWithIproute2(ops: LinkOp[], concurrency = 8): Promise
   const perNs = new Map<string, string[]>();
   for (const op of ops) {
     const { ns, args, program } = ipArgs(op);
-    if (program === 'bridge') fdb.push(args.join(' '));
-    else if (ns === undefined) host.push(args.join(' '));
-    else perNs.set(ns, [...(perNs.get(ns) ?? []), args.join(' ')]);
+    if (program === 'bridge') fdb.push(batchLine(args));
+    else if (ns === undefined) host.push(batchLine(args));
+    else perNs.set(ns, [...(perNs.get(ns) ?? []), batchLine(args)]);
   }
   if (host.length > 0) await run('ip', ['-batch', '-'], { input: host.join('\n') + '\n' });
   if (fdb.length > 0) await run('bridge', ['-batch', '-'], { input: fdb.join('\n') + '\n' });

@@ -36,12 +36,37 @@ export function parseIptablesSave(lab: string, text: string): FirewallTable {
   return t;
 }
 
-export async function observeIptables(lab: string): Promise<FirewallState> {
-  const state: FirewallState = { backend: 'iptables', tables: {} };
+/** Takes out of `t` the chains with the lab's names that the lab did not make, and says why. */
+function disownForeignChains(lab: string, table: string, t: FirewallTable): string[] {
+  const comment = `--comment "${mark.rule(lab)}"`;
+  const foreign: string[] = [];
+  const rulesOf = (name: string) => t.rules.filter((r) => r.split(' ')[1] === name);
+  for (const name of [...t.chains]) {
+    const rules = rulesOf(name);
+    const alien = rules.filter((r) => !r.includes(comment)).length;
+    const jumpedTo = t.jumps.some((j) => j.endsWith(` -j ${name}`)) || t.rules.some((r) => r.includes(comment) && r.endsWith(` -j ${name}`));
+    if (alien === 0 && (rules.length > 0 || jumpedTo)) continue;
+    foreign.push(`iptables chain ${name} in table ${table} (${alien > 0 ? `${alien} rule(s) without the comment "netlab:${lab}"` : 'empty, and no rule of the lab leads to it'})`);
+    t.chains = t.chains.filter((c) => c !== name);
+    t.rules = t.rules.filter((r) => r.split(' ')[1] !== name);
+  }
+  return foreign;
+}
+
+/**
+ * The lab's chains, rules and jumps. A chain with the lab's name is the lab's only when every
+ * rule in it carries the lab's comment and it is not empty or a jump of the lab leads to it
+ * (netlab writes a chain, its rules and its jumps in one transaction); any other is someone
+ * else's, reported in `foreign` and left alone.
+ */
+export async function observeIptables(lab: string): Promise<FirewallState & { foreign: string[] }> {
+  const state: FirewallState & { foreign: string[] } = { backend: 'iptables', tables: {}, foreign: [] };
   await Promise.all(
     IPTABLES_TABLES.map(async (table) => {
       const { stdout } = await run('iptables-save', ['-t', table]);
-      state.tables[table] = parseIptablesSave(lab, stdout);
+      const t = parseIptablesSave(lab, stdout);
+      state.foreign.push(...disownForeignChains(lab, table, t));
+      state.tables[table] = t;
       if (table === 'filter' && /^:FORWARD DROP /m.test(stdout)) state.forwardDrop = true;
     }),
   );
@@ -85,6 +110,8 @@ function otherRulesJumpTo(h: FirewallTable, chain: string): boolean {
 }
 
 export async function applyIptables(want: FirewallState | undefined, have: FirewallState | undefined): Promise<void> {
+  // Each rule is one line of iptables-restore input: a line break inside one would be a second command.
+  for (const t of Object.values(want?.tables ?? {})) for (const line of [...t.chains, ...t.jumps, ...t.rules]) if (/[\r\n\0]/.test(line)) throw new Error(`refusing rule text ${JSON.stringify(line)}`);
   const input = iptablesRestoreInput(want, have);
   if (input) await run('iptables-restore', ['-w', '--noflush'], { input });
 }

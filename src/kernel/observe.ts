@@ -77,6 +77,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     underlay ? undefined : observeIptables(lab),
     underlay ? undefined : observeNftables(lab),
   ]);
+  if (iptables) foreign.push(...iptables.foreign);
 
   mark('host');
   const byName = new Map(hostJson.map((l) => [l.ifname, l]));
@@ -140,6 +141,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
 
   // /etc files of the lab's own namespaces, and of those the last `up` planned.
   const dirs = (await listDir(ETC_NETNS_DIR)).filter((dir) => s.namespaces[dir] || plannedNetns.has(dir));
+  if (dirs.length > 0) s.etcDirs = dirs.map((dir) => join(ETC_NETNS_DIR, dir));
   await Promise.all(
     dirs.map(async (dir) => {
       for (const f of await listDir(join(ETC_NETNS_DIR, dir))) {
@@ -167,7 +169,9 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     const w = want.processes[name];
     const rec = input.started[name];
     if (list.length === 0 && !w) continue;
-    const running = rec ? list.includes(rec.pid) : list.length > 0;
+    // Without a record (a run killed right after starting it, or a lost state file) netlab cannot
+    // vouch for what runs there: it counts as not running, and `up` restarts it with the current spec.
+    const running = rec ? list.includes(rec.pid) : false;
     s.processes[name] = { running, pids: list, specHash: rec?.specHash, ns, uts: w?.uts ?? '', log: w?.log ?? '' };
   }
 
@@ -177,8 +181,8 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
 
   // Both backends are read: a lab that switched `firewall:` still has rules in the other one.
   const hasAny = (f: FirewallState) => Object.values(f.tables).some((t) => t.chains.length + t.jumps.length + t.rules.length > 0);
-  const [primary, other] =
-    want.firewall?.backend === 'nftables' || (!want.firewall && !hasAny(iptables!) && hasAny(nftables!)) ? [nftables!, iptables!] : [iptables!, nftables!];
+  const { foreign: _alien, ...ipt } = iptables!;
+  const [primary, other] = want.firewall?.backend === 'nftables' || (!want.firewall && !hasAny(ipt) && hasAny(nftables!)) ? [nftables!, ipt] : [ipt, nftables!];
   if (hasAny(primary) || want.firewall) s.firewall = primary;
   if (hasAny(other)) s.otherFirewall = other;
   const warnings: string[] = [];
@@ -190,4 +194,19 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   mark('processes');
   log().debug({ backend: backend.name, namespaces: candidates.length, ...lap }, 'observed (ms since start)');
   return { state: s, foreign, warnings };
+}
+
+/** Labs with objects in this network namespace: marked links, and rules with a lab's comment. */
+export async function labsOnHost(): Promise<Set<string>> {
+  const labs = new Set<string>();
+  const links = JSON.parse((await run('ip', ['-j', '-d', 'link', 'show'])).stdout) as IpLink[];
+  for (const l of links) {
+    const m = parseMark(l.ifalias);
+    if (m) labs.add(m.lab);
+  }
+  for (const table of ['nat', 'filter']) {
+    const { stdout } = await run('iptables-save', ['-t', table]);
+    for (const m of stdout.matchAll(/--comment "?netlab:([a-z0-9_-]{1,16})"?/g)) labs.add(m[1]!);
+  }
+  return labs;
 }

@@ -11,7 +11,8 @@ export interface RunResult {
 
 export async function run(file: string, args: string[], opts: { input?: string; allowFail?: boolean } = {}): Promise<RunResult> {
   const started = performance.now();
-  const r = await execa(file, args, { input: opts.input, reject: false, stripFinalNewline: false, env: { LC_ALL: 'C' } });
+  // Its own process group: a terminal's Ctrl-C reaches netlab, which lets the command in hand finish.
+  const r = await execa(file, args, { input: opts.input, reject: false, stripFinalNewline: false, env: { LC_ALL: 'C' }, detached: true });
   const ms = Math.round((performance.now() - started) * 10) / 10;
   const exitCode = r.exitCode ?? (r.failed ? 127 : 0);
   log().debug({ cmd: [file, ...args].join(' '), ms, exitCode }, 'exec');

@@ -29,7 +29,7 @@ export async function ensureUts(path: string, hostname: string, mounted: boolean
     return;
   }
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-  await (await open(path, 'a')).close();
+  await (await open(path, 'a', 0o600)).close();
   await run('unshare', [`--uts=${path}`, 'hostname', hostname]);
 }
 

@@ -5,7 +5,7 @@
 import type { ContainerDef, NetworkDef, Topology } from '../topology/types.js';
 import { formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr } from './ipv4.js';
 import { allocateAddresses, pickHostPort, pickSubnet } from './ipam.js';
-import { containerIfName, macFromIp, netnsName, vethHostName } from './names.js';
+import { containerIfName, macFromIp, netnsName, vethHostNames } from './names.js';
 import { linkEnv, hostsNames } from './links.js';
 import { hostsFile, resolvConf, type HostsEntry } from './etcfiles.js';
 import { portKey, type PortBinding, type PortProto } from './ports.js';
@@ -147,6 +147,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
   const usedPorts = new Set(ctx.usedHostPorts);
   for (const c of topo.containers) for (const b of c.publish) if (b.hostPort) usedPorts.add(`${b.hostPort}/${b.proto}`);
 
+  const veths = vethHostNames(topo.name, topo.containers.flatMap((c) => c.networks.map((network) => ({ container: c.name, network }))));
   const partial = topo.containers.map((c) => {
     const interfaces: LabInterface[] = c.networks.map((netName, i) => {
       const net = netByName.get(netName)!;
@@ -154,7 +155,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
       return {
         network: netName,
         ifname: containerIfName(i),
-        hostVeth: vethHostName(topo.name, c.name, netName),
+        hostVeth: veths.get(`${c.name}/${netName}`)!,
         bridge: net.bridge,
         ip: formatIp(ip),
         prefix: net.subnet.prefix,

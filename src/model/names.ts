@@ -30,6 +30,22 @@ export function vethHostName(lab: string, container: string, network: string): s
   return `nlv${shortHash(lab, container, network)}`;
 }
 
+/**
+ * Host-side veth names for every (container, network) of a lab, in order: the short hash of
+ * each, or, should two hashes collide, the hash salted with a counter, so no two are equal.
+ */
+export function vethHostNames(lab: string, pairs: { container: string; network: string }[], hash: (...parts: string[]) => string = shortHash): Map<string, string> {
+  const names = new Map<string, string>();
+  const used = new Set<string>();
+  for (const { container, network } of pairs) {
+    let name = `nlv${hash(lab, container, network)}`;
+    for (let salt = 1; used.has(name); salt++) name = `nlv${hash(lab, container, network, String(salt))}`;
+    used.add(name);
+    names.set(`${container}/${network}`, name);
+  }
+  return names;
+}
+
 /** A network's bridge when the topology names none: `nlbr` + 8 hex digits, like Docker's `br-<id>`. */
 export function defaultBridgeName(lab: string, network: string): string {
   return `nlbr${shortHash(lab, network)}`;

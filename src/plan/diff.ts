@@ -131,7 +131,9 @@ export function diff(want: LabState, have: LabState): Op[] {
   const ovsGone: Op[] = Object.keys(have.ovs ?? {})
     .filter((b) => !want.ovs?.[b])
     .map((bridge) => ({ kind: 'ovs.bridge.del', bridge }));
-  return [...stop, ...removeFw, ...ovsGone, ...sortRemovals(remove, goneNs), ...addNs, ...hostLinks, ...nsOps, ...config, ...applyFw, ...start];
+  // The /etc/netns folder of every namespace that is not wanted, also when the namespace itself is already gone.
+  const goneDirs = new Set([...Object.keys(have.files).map((f) => dirname(f)), ...(have.etcDirs ?? [])].filter((d) => !want.namespaces[basename(d)]));
+  return [...stop, ...removeFw, ...ovsGone, ...sortRemovals(remove, goneDirs), ...addNs, ...hostLinks, ...nsOps, ...config, ...applyFw, ...start];
 }
 
 /** Bridges, ports, the plug into the Linux bridge, and the split-horizon flows of each wanted OVS bridge. */
@@ -178,10 +180,9 @@ function addrOps(dev: string, want: string[], have: string[], ns: string | undef
  * namespace is torn down asynchronously), then the wait for the veths the namespaces take
  * with them, files before the /etc/netns folder of a namespace that goes.
  */
-function sortRemovals(ops: Op[], goneNs: Set<string>): Op[] {
+function sortRemovals(ops: Op[], goneDirs: Set<string>): Op[] {
   const rank = (o: Op) => ({ 'link.del': 0, 'netns.del': 1, 'kernel.reap': 2, 'uts.del': 3, 'file.del': 4 })[o.kind as string] ?? 5;
-  const files = ops.filter((o) => o.kind === 'file.del').map((o) => (o as { path: string }).path);
-  const dirs = [...new Set(files.map((f) => dirname(f)))].filter((d) => goneNs.has(basename(d))).map((path) => ({ kind: 'file.del' as const, path, dir: true }));
+  const dirs = [...goneDirs].map((path) => ({ kind: 'file.del' as const, path, dir: true }));
   return [...ops.sort((a, b) => rank(a) - rank(b)), ...dirs];
 }
 

@@ -99,6 +99,8 @@ export interface LabState {
   sysctls: Record<string, string>;
   /** Absolute path → content (the per-container /etc files). */
   files: Record<string, string>;
+  /** Observed only: the lab's /etc/netns/<netns> folders, so that an empty one left by an interrupted run goes too. */
+  etcDirs?: string[];
   /** Path of the persistent UTS namespace → host name. */
   uts: Record<string, string>;
   firewall?: FirewallState;

@@ -7,7 +7,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { InputError, type InputProblem } from '../errors.js';
-import { parseCidr, parseIp, contains, broadcast, type Cidr } from '../model/ipv4.js';
+import { parseCidr, parseIp, contains, broadcast, formatCidr, type Cidr } from '../model/ipv4.js';
 import { defaultBridgeName, labNameFromFolder, LAB_NAME, OBJECT_NAME } from '../model/names.js';
 import { parseExpose, parsePublish, portKey, PortSpecError, type PortBinding, type PortProto } from '../model/ports.js';
 import { parseLink, type LinkSpec } from '../model/links.js';
@@ -16,6 +16,13 @@ import { formatPath, lineOf, type PathSegment } from './yamlpos.js';
 import type { ContainerDef, HostDef, NetworkDef, Topology } from './types.js';
 
 export const DEFAULT_FILE = 'netlab.yaml';
+
+/**
+ * Limits that keep hostile or broken files from costing the host anything: a lab is at most
+ * 1000 containers (what scripts/bench measures; each is a namespace, a veth pair and a process)
+ * and 64 networks, a file at most 1 MiB, YAML nesting at most 32 deep, aliases at most 100.
+ */
+export const LIMITS = { containers: 1000, networks: 64, fileBytes: 1 << 20, depth: 32, aliases: 100 } as const;
 export const DEMO_SOURCE = '<demo>';
 export const DEMO_FILE = fileURLToPath(new URL('../../assets/demo.yaml', import.meta.url));
 
@@ -49,6 +56,11 @@ export function loadTopology(opts: LoadOptions = {}): Topology {
 }
 
 export function parseTopology(text: string, ctx: { source: string; defaultName: string; name?: string }): Topology {
+  if (Buffer.byteLength(text) > LIMITS.fileBytes) {
+    throw new InputError([{ path: '', message: `the file is larger than ${LIMITS.fileBytes} bytes, netlab's limit for a topology` }], ctx.source);
+  }
+  const deep = nestingBeyond(text, LIMITS.depth);
+  if (deep) throw new InputError([{ path: '', message: `YAML nested deeper than ${LIMITS.depth} levels`, line: deep }], ctx.source);
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -57,7 +69,15 @@ export function parseTopology(text: string, ctx: { source: string; defaultName: 
       ctx.source,
     );
   }
-  const data: unknown = doc.toJS() ?? {};
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: LIMITS.aliases }) ?? {};
+  } catch (e) {
+    // The yaml package refuses alias bombs ("billion laughs") here.
+    throw new InputError([{ path: '', message: `YAML: ${(e as Error).message}` }], ctx.source);
+  }
+  const counted = tooMany(data, doc, lc);
+  if (counted) throw new InputError([counted], ctx.source);
   const parsed = topologySchema.safeParse(data);
   if (!parsed.success) {
     const problems: InputProblem[] = [];
@@ -67,6 +87,10 @@ export function parseTopology(text: string, ctx: { source: string; defaultName: 
         for (const key of issue.keys) {
           problems.push({ path: formatPath([...path, key]), message: `unknown key "${key}"`, line: lineOf(doc, lc, [...path, key], true) });
         }
+      } else if (issue.code === 'invalid_key') {
+        // A bad name used as a key (container, network, variable): say why, not just "invalid key".
+        const inner = (issue as { issues?: { message: string }[] }).issues?.[0]?.message ?? 'is not a valid name';
+        problems.push({ path: formatPath(path), message: `the name ${JSON.stringify(path.at(-1))} ${inner}`, line: lineOf(doc, lc, path, true) });
       } else {
         problems.push({ path: formatPath(path) || '(top level)', message: issue.message, line: lineOf(doc, lc, path) });
       }
@@ -118,6 +142,7 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { sourc
       else if (!subnet) problem(at('gateway'), 'a gateway needs the network\'s subnet');
       else if (!usableIn(subnet, gateway)) problem(at('gateway'), `${n.gateway} is not a usable address of ${n.subnet}`);
     }
+    if (n.bridge?.startsWith('nlv')) problem(at('bridge'), `"${n.bridge}": names starting with "nlv" are netlab's veth names`);
     if (n.vxlan || n.driver === 'ovs') {
       if (!raw.hosts) problem(at(n.vxlan ? 'vxlan' : 'driver'), 'an overlay joins hosts: the lab needs "hosts:"');
       if (n.vxlan && !n.subnet) problem(at('vxlan'), 'an overlay network needs a "subnet": every host must compute the same addresses');
@@ -239,6 +264,15 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { sourc
     });
   }
 
+  // A network with a given subnet must have an address for each member (besides network, broadcast, gateway).
+  for (const net of networks) {
+    if (!net.subnet) continue;
+    const members = containers.filter((c) => c.networks.includes(net.name)).length;
+    const usable = 2 ** (32 - net.subnet.prefix) - 3;
+    if (members > usable)
+      problem(raw.networks ? ['networks', net.name, 'subnet'] : [], `${members} containers do not fit: ${formatCidr(net.subnet)} has ${usable} addresses besides its gateway`);
+  }
+
   // Links need their target to exist and share a network; a link to itself or a cycle is refused.
   const byName = new Map(containers.map((c) => [c.name, c]));
   for (const { ctr, link, path } of linkChecks) {
@@ -253,6 +287,60 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { sourc
 
   if (problems.length > 0) throw new InputError(problems, ctx.source);
   return { name, source: ctx.source, firewall: raw.firewall, hosts, networks, containers };
+}
+
+/** The line where flow or block nesting first goes deeper than `max`, outside quoted text and comments. */
+function nestingBeyond(text: string, max: number): number | undefined {
+  let line = 1;
+  let flow = 0;
+  let quote: string | undefined;
+  let comment = false;
+  let lineStart = true;
+  let indent = 0;
+  for (const ch of text) {
+    if (ch === '\n') {
+      line++;
+      comment = false;
+      lineStart = true;
+      indent = 0;
+      if (quote === "'") quote = undefined;
+      continue;
+    }
+    if (lineStart) {
+      if (ch === ' ' || ch === '-') {
+        // Block nesting: at most four columns of indentation (or "- ") per level.
+        if (++indent > 4 * max) return line;
+        continue;
+      }
+      lineStart = false;
+    }
+    if (comment) continue;
+    if (quote) {
+      if (ch === quote) quote = undefined;
+      continue;
+    }
+    if (ch === '"' || ch === "'") quote = ch;
+    else if (ch === '#') comment = true;
+    else if (ch === '[' || ch === '{') {
+      if (++flow > max) return line;
+    } else if (ch === ']' || ch === '}') flow = Math.max(0, flow - 1);
+  }
+  return undefined;
+}
+
+/** Refuses a lab beyond netlab's size limits before any per-container work. */
+function tooMany(data: unknown, doc: Document, lc: LineCounter): InputProblem | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  const d = data as { containers?: unknown; networks?: unknown };
+  for (const [key, limit] of [
+    ['containers', LIMITS.containers],
+    ['networks', LIMITS.networks],
+  ] as const) {
+    const v = d[key];
+    const n = typeof v === 'object' && v !== null ? Object.keys(v).length : 0;
+    if (n > limit) return { path: key, message: `${n} ${key} exceed netlab's limit of ${limit} per lab`, line: lineOf(doc, lc, [key], true) };
+  }
+  return undefined;
 }
 
 function usableIn(subnet: Cidr, ip: number): boolean {

@@ -1,0 +1,124 @@
+/**
+ * Interrupted runs, through the real CLI: `netlab up` and `netlab down` are killed (SIGKILL)
+ * right after each kind of Op (the first and the last of each), then the next run must repair
+ * the lab (full lab, real traffic, a further `up` changes nothing) and `down` must leave nothing.
+ * Ctrl-C (SIGINT to the process group, as a terminal sends it) stops `up` between two steps.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { down, up, parseTopology, type Op } from '../../src/index.js';
+import { stateFile } from '../../src/paths.js';
+import { CLI, cli, curlIn, httpGet, uniqueLab } from '../helpers/kernel.js';
+import { netlabObjects } from '../helpers/leak-check.js';
+
+const lab = uniqueLab();
+const PORT = 20510;
+const yaml = `name: ${lab}
+networks:
+  n: { subnet: 10.104.10.0/24 }
+containers:
+  web:
+    publish: ["${PORT}:80"]
+    command: [netlab, serve, --port, "80"]
+  client:
+    links: ["web:w"]
+    command: "exec sleep 600"
+`;
+const dir = mkdtempSync(join(tmpdir(), 'netlab-crash-'));
+const file = join(dir, 'netlab.yaml');
+writeFileSync(file, yaml);
+
+afterAll(async () => {
+  await cli(['down', '--lab', lab]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** (kind, n): after the first and after the last Op of each kind. */
+function faultPoints(ops: Op[]): string[] {
+  const counts = new Map<string, number>();
+  for (const o of ops) counts.set(o.kind, (counts.get(o.kind) ?? 0) + 1);
+  return [...counts].flatMap(([kind, n]) => (n > 1 ? [`${kind}:1`, `${kind}:${n}`] : [`${kind}:1`]));
+}
+
+const run = (args: string[], env: Record<string, string> = {}) =>
+  execa(process.execPath, [CLI, ...args, '-f', file], { reject: false, all: true, env: { NETLAB_LOG_LEVEL: 'warn', ...env } });
+
+const leftovers = () => netlabObjects().filter((o) => o.includes(lab));
+
+async function expectWorkingLab(): Promise<void> {
+  const again = await run(['up']);
+  expect(again.all).toContain('up to date');
+  expect(await httpGet(`http://127.0.0.1:${PORT}/whoami`)).toBe('10.104.10.1\n');
+  expect(await curlIn(`netlab-${lab}-client`, 'http://w/whoami', { retryMs: 5000 })).toBe('10.104.10.3');
+  const ps = (await cli(['ps', '--lab', lab])).stdout;
+  expect(ps).toMatch(/web\s+running/);
+  expect(ps).toMatch(/client\s+running/);
+}
+
+const topo = parseTopology(yaml, { source: file, defaultName: lab });
+const upPoints = faultPoints((await up({ topology: topo, dryRun: true })).ops);
+await up({ topology: topo });
+const downPoints = faultPoints((await down({ lab, dryRun: true })).ops);
+await down({ lab });
+
+describe('netlab up killed after each kind of Op', () => {
+  it('injects at every kind of Op a fresh up performs', () => {
+    for (const k of ['netns.add', 'bridge.add', 'veth.add', 'link.set', 'addr.add', 'route.replace', 'sysctl.set', 'file.write', 'uts.add', 'firewall.apply', 'process.start'])
+      expect(upPoints.some((p) => p.startsWith(`${k}:`))).toBe(true);
+  });
+
+  it.each(upPoints)('killed after %s: the next up repairs the lab and down leaves nothing', async (point) => {
+    const killed = await run(['up'], { NETLAB_FAULT_AFTER: point });
+    expect(killed.signal).toBe('SIGKILL');
+    const repaired = await run(['up']);
+    expect(repaired.exitCode, repaired.all).toBe(0);
+    await expectWorkingLab();
+    expect((await run(['down'])).exitCode).toBe(0);
+    expect(leftovers()).toEqual([]);
+  });
+});
+
+describe('netlab down killed after each kind of Op', () => {
+  it('injects at every kind of Op a down performs', () => {
+    for (const k of ['process.stop', 'firewall.remove', 'link.del', 'netns.del', 'uts.del', 'file.del']) expect(downPoints.some((p) => p.startsWith(`${k}:`))).toBe(true);
+  });
+
+  it.each(downPoints)('killed after %s: up repairs the lab, and the next down leaves nothing', async (point) => {
+    expect((await run(['up'])).exitCode).toBe(0);
+    const killed = await run(['down'], { NETLAB_FAULT_AFTER: point });
+    expect(killed.signal).toBe('SIGKILL');
+    const repaired = await run(['up']);
+    expect(repaired.exitCode, repaired.all).toBe(0);
+    await expectWorkingLab();
+    expect((await run(['down'], { NETLAB_FAULT_AFTER: point })).signal).toBe('SIGKILL');
+    expect((await run(['down'])).exitCode).toBe(0);
+    expect(leftovers()).toEqual([]);
+  });
+});
+
+describe('Ctrl-C during up', () => {
+  for (const point of ['netns.add:1', 'file.write:3']) {
+    it(`after ${point}: finishes the step in hand, saves the state, says what to do; up then down repair`, async () => {
+      // Its own process group, like a shell job: the SIGINT goes to netlab and every program it runs.
+      const r = await execa(process.execPath, [CLI, 'up', '-f', file], {
+        reject: false,
+        all: true,
+        detached: true,
+        env: { NETLAB_LOG_LEVEL: 'warn', NETLAB_FAULT_AFTER: point, NETLAB_FAULT_SIGNAL: 'SIGINT' },
+      });
+      expect(r.exitCode, r.all).toBe(130);
+      expect(r.all).toContain('finishing the step in hand');
+      expect(r.all).toMatch(/interrupted after \d+ of \d+ changes: lab \S+ is partly up/);
+      expect(r.all).toContain('Run "netlab up" to finish it, or "netlab down" to remove it.');
+      expect(r.all).not.toContain('unexpected error');
+      expect(existsSync(stateFile(lab))).toBe(true);
+      expect((await run(['up'])).exitCode).toBe(0);
+      await expectWorkingLab();
+      expect((await run(['down'])).exitCode).toBe(0);
+      expect(leftovers()).toEqual([]);
+    });
+  }
+});
