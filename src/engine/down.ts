@@ -95,7 +95,7 @@ async function downLocked(name: string, host: string | undefined, opts: DownOpti
   const started = performance.now();
   const prev = await readState(name, host);
   const want = emptyState(name);
-  const seen = await observe({ lab: name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {} }, backend);
+  const seen = await observe({ lab: name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev }, backend);
   const ops = diff(want, seen.state);
   const { ops: restore, last } = await restoreOps(name);
   const all = [...ops, ...restore];

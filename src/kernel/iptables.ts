@@ -36,8 +36,12 @@ export function parseIptablesSave(lab: string, text: string): FirewallTable {
   return t;
 }
 
-/** Takes out of `t` the chains with the lab's names that the lab did not make, and says why. */
-function disownForeignChains(lab: string, table: string, t: FirewallTable): string[] {
+/**
+ * Takes out of `t` the chains with the lab's names that the lab did not make, and says why.
+ * An empty chain no rule leads to is someone else's, unless the lab is known to be up here
+ * (`known`): then it is what a firewall reload (`iptables -F`) left of the lab's own.
+ */
+function disownForeignChains(lab: string, table: string, t: FirewallTable, known: boolean): string[] {
   const comment = `--comment "${mark.rule(lab)}"`;
   const foreign: string[] = [];
   const rulesOf = (name: string) => t.rules.filter((r) => r.split(' ')[1] === name);
@@ -45,7 +49,7 @@ function disownForeignChains(lab: string, table: string, t: FirewallTable): stri
     const rules = rulesOf(name);
     const alien = rules.filter((r) => !r.includes(comment)).length;
     const jumpedTo = t.jumps.some((j) => j.endsWith(` -j ${name}`)) || t.rules.some((r) => r.includes(comment) && r.endsWith(` -j ${name}`));
-    if (alien === 0 && (rules.length > 0 || jumpedTo)) continue;
+    if (alien === 0 && (rules.length > 0 || jumpedTo || known)) continue;
     foreign.push(`iptables chain ${name} in table ${table} (${alien > 0 ? `${alien} rule(s) without the comment "netlab:${lab}"` : 'empty, and no rule of the lab leads to it'})`);
     t.chains = t.chains.filter((c) => c !== name);
     t.rules = t.rules.filter((r) => r.split(' ')[1] !== name);
@@ -59,13 +63,13 @@ function disownForeignChains(lab: string, table: string, t: FirewallTable): stri
  * (netlab writes a chain, its rules and its jumps in one transaction); any other is someone
  * else's, reported in `foreign` and left alone.
  */
-export async function observeIptables(lab: string): Promise<FirewallState & { foreign: string[] }> {
+export async function observeIptables(lab: string, known = false): Promise<FirewallState & { foreign: string[] }> {
   const state: FirewallState & { foreign: string[] } = { backend: 'iptables', tables: {}, foreign: [] };
   await Promise.all(
     IPTABLES_TABLES.map(async (table) => {
       const { stdout } = await run('iptables-save', ['-t', table]);
       const t = parseIptablesSave(lab, stdout);
-      state.foreign.push(...disownForeignChains(lab, table, t));
+      state.foreign.push(...disownForeignChains(lab, table, t, known));
       state.tables[table] = t;
       if (table === 'filter' && /^:FORWARD DROP /m.test(stdout)) state.forwardDrop = true;
     }),

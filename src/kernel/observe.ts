@@ -33,6 +33,8 @@ export interface ObserveInput {
   planned: { netns: string[]; links: string[] };
   /** Recorded spec hash and pid of each container's process (state file). */
   started: Record<string, { pid: number; specHash: string }>;
+  /** The lab's state file exists here: the lab is known to be up (its flushed chains are still its own). */
+  known?: boolean;
 }
 
 export interface Observation {
@@ -74,7 +76,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   const [hostJson, nsNames, iptables, nftables] = await Promise.all([
     backend.readHost(),
     listDir(NETNS_DIR),
-    underlay ? undefined : observeIptables(lab),
+    underlay ? undefined : observeIptables(lab, !!input.known),
     underlay ? undefined : observeNftables(lab),
   ]);
   if (iptables) foreign.push(...iptables.foreign);

@@ -75,7 +75,7 @@ export function withoutLabIptables(text: string, lab: string): string {
 
 /**
  * nft ruleset text minus what a lab made: its chains (NL-<lab>-*, in the ip tables iptables-nft
- * keeps), jumps into them, and tables netlab owns by name (netlab-<lab>, or netlab's nftables
+ * keeps), jumps into them, netlab's shared isolation chains, and tables netlab owns by name (netlab-<lab>, or netlab's nftables
  * backend table when `ownTables` names it): whatever netlab adds later, the rest must not move.
  */
 export function withoutLabNft(text: string, lab: string, ownTables: string[] = []): string {
@@ -88,14 +88,16 @@ export function withoutLabNft(text: string, lab: string, ownTables: string[] = [
     const t = line.trim();
     const startsOwn =
       skipDepth === 0 &&
-      (new RegExp(`^chain NL-${lab}-\\S+ \\{`).test(t) || new RegExp(`^table \\S+ (netlab-${lab}|${ownTables.map(escape).join('|') || '(?!)'}) \\{`).test(t));
+      (new RegExp(`^chain NL-${lab}-\\S+ \\{`).test(t) ||
+        // netlab's isolation stages, shared by every lab, hold one rule per lab bridge.
+        /^chain NL-ISOLATION-\d \{/.test(t) || new RegExp(`^table \\S+ (netlab-${lab}|${ownTables.map(escape).join('|') || '(?!)'}) \\{`).test(t));
     if (startsOwn) skipDepth = depth + 1;
     depth += opens - closes;
     if (skipDepth > 0) {
       if (depth < skipDepth) skipDepth = 0;
       continue;
     }
-    if (t.includes(`jump NL-${lab}-`) || t.includes(`goto NL-${lab}-`)) continue;
+    if (t.includes(`jump NL-${lab}-`) || t.includes(`goto NL-${lab}-`) || t.includes('jump NL-ISOLATION-')) continue;
     out.push(line);
   }
   // A removed chain leaves the blank line that separated it from the next one.
