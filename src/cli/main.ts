@@ -9,7 +9,16 @@ import { inspect, logs, ps } from '../engine/query.js';
 import { execIn } from '../engine/exec.js';
 import { renderOp } from '../plan/render.js';
 import { serve } from '../serve.js';
-import { psTable, opSummary } from './format.js';
+import { psTable, opSummary, doctorText } from './format.js';
+import { Progress } from './progress.js';
+import { explain, viewLab } from '../engine/view.js';
+import { renderExplain } from '../plan/explain.js';
+import { doctor } from '../engine/doctor.js';
+import { labGraph } from '../graph/model.js';
+import { toDot } from '../graph/dot.js';
+import { toMermaid } from '../graph/mermaid.js';
+import { dotToSvg } from '../graph/svg.js';
+import { writeFile } from 'node:fs/promises';
 import { formatCidr } from '../model/ipv4.js';
 import type { Op } from '../plan/ops.js';
 
@@ -49,12 +58,35 @@ function printPlan(ops: Op[]): void {
   for (const op of ops) console.log(renderOp(op));
 }
 
+/** Progress on stdout, unless the output is JSON or quiet. */
+function progressFor(o: Record<string, unknown>) {
+  const p = o.json || o.quiet ? undefined : new Progress({ write: (t) => process.stdout.write(t), isTTY: !!process.stdout.isTTY });
+  return {
+    onPlan: (ops: Op[], lab: string) => p?.plan(ops, lab),
+    onStep: (ops: Op[]) => {
+      log().info({ step: opSummary(ops) }, 'applying');
+      p?.step(ops);
+    },
+    finish: () => p?.finish(),
+  };
+}
+
+const opsJson = (ops: Op[]) => ops.map((op) => ({ kind: op.kind, command: renderOp(op) }));
+
 withCommonOptions(program.command('up'))
   .description('bring the lab up, or change it in place to match the file; a second run changes nothing')
   .option('--dry-run', 'print the commands that would change the host, and change nothing')
+  .option('-q, --quiet', 'no progress lines')
+  .option('--json', 'print the result as JSON')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
-    const result = await up({ file: o.file, name: o.lab, dryRun: !!o.dryRun, onStep: (ops) => log().info({ step: opSummary(ops) }, 'applying') });
+    const progress = progressFor(o);
+    const result = await up({ file: o.file, name: o.lab, dryRun: !!o.dryRun, onPlan: progress.onPlan, onStep: progress.onStep });
+    progress.finish();
+    if (o.json) {
+      const containers = o.dryRun ? [] : await ps(result.lab.name);
+      return console.log(JSON.stringify({ lab: result.lab.name, dryRun: !!o.dryRun, changes: result.ops.length, ms: Math.round(result.ms), ops: opsJson(result.ops), containers }, null, 2));
+    }
     if (o.dryRun) return printPlan(result.ops);
     const nets = result.lab.networks.map((n) => `${n.bridge} ${formatCidr(n.subnet)}`).join(', ');
     const ms = Math.round(result.ms);
@@ -69,9 +101,14 @@ withCommonOptions(program.command('up'))
 withCommonOptions(program.command('down'))
   .description("remove every kernel object of the lab (found by netlab's marks, even without a state file)")
   .option('--dry-run', 'print the commands that would run, and change nothing')
+  .option('-q, --quiet', 'no progress lines')
+  .option('--json', 'print the result as JSON')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
-    const result = await down({ file: o.file, lab: o.lab, dryRun: !!o.dryRun });
+    const progress = progressFor(o);
+    const result = await down({ file: o.file, lab: o.lab, dryRun: !!o.dryRun, onPlan: progress.onPlan, onStep: progress.onStep });
+    progress.finish();
+    if (o.json) return console.log(JSON.stringify({ lab: result.lab, dryRun: !!o.dryRun, changes: result.ops.length, ms: Math.round(result.ms), ops: opsJson(result.ops) }, null, 2));
     if (o.dryRun) return printPlan(result.ops);
     const ms = Math.round(result.ms);
     console.log(result.ops.length === 0 ? `lab ${result.lab}: nothing was up (${ms} ms)` : `lab ${result.lab} is down: ${result.ops.length} changes in ${ms} ms`);
@@ -125,6 +162,43 @@ withCommonOptions(program.command('logs'))
   .argument('<name>', 'container')
   .action(async (name: string, _o, cmd: Command) => {
     process.stdout.write(await logs(labOf(globals(cmd)), name));
+  });
+
+withCommonOptions(program.command('explain'))
+  .description('print the exact commands that build the lab from nothing, step by step, each with what it is in Docker (no root needed)')
+  .option('--json', 'print the steps as JSON')
+  .action(async (_o, cmd: Command) => {
+    const o = globals(cmd);
+    const r = await explain({ file: o.file, name: o.lab });
+    if (o.json) {
+      const sections = r.sections.map((s) => ({ subject: s.subject, title: s.title, why: s.why, commands: s.commands }));
+      return console.log(JSON.stringify({ lab: r.lab.name, source: r.lab.source, sections }, null, 2));
+    }
+    process.stdout.write(renderExplain(r.lab, r.sections));
+  });
+
+withCommonOptions(program.command('graph'))
+  .description('draw the lab: bridges, containers, interfaces and addresses, veth pairs, published ports, links (live addresses when it is up)')
+  .addOption(new Option('--format <format>', 'output format').choices(['svg', 'dot', 'mermaid', 'json']).default('svg'))
+  .option('-o, --output <file>', 'write to this file instead of stdout')
+  .action(async (_o, cmd: Command) => {
+    const o = globals(cmd) as unknown as GlobalOpts & { format: string; output?: string };
+    const view = await viewLab({ file: o.file, name: o.lab, live: true });
+    const g = labGraph(view.lab, { live: view.live });
+    const dot = toDot(g);
+    const text = o.format === 'dot' ? dot : o.format === 'mermaid' ? toMermaid(g) : o.format === 'json' ? JSON.stringify(g, null, 2) + '\n' : await dotToSvg(dot);
+    if (o.output) await writeFile(o.output, text);
+    else process.stdout.write(text);
+  });
+
+withCommonOptions(program.command('doctor'))
+  .description('check what netlab needs on this host (root, kernel features, programs, sysctls, Docker or firewalld, subnets) and how to fix each miss')
+  .option('--json', 'print the checks as JSON')
+  .action(async (_o, cmd: Command) => {
+    const o = globals(cmd);
+    const report = await doctor({ file: o.file, name: o.lab });
+    console.log(o.json ? JSON.stringify(report, null, 2) : doctorText(report));
+    process.exitCode = report.ok ? 0 : EXIT_FAILED;
   });
 
 program

@@ -17,6 +17,8 @@ export interface DownOptions extends LoadOptions {
   /** The lab to remove, instead of the one the topology file names. */
   lab?: string;
   dryRun?: boolean;
+  /** Called with every Op before any is applied (progress reporting). */
+  onPlan?: (ops: Op[], lab: string) => void;
   onStep?: (ops: Op[]) => void;
 }
 
@@ -44,6 +46,7 @@ export async function down(opts: DownOptions = {}): Promise<DownResult> {
     const seen = await observe({ lab: name, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {} });
     const ops = diff(want, seen.state);
     if (opts.dryRun) return { lab: name, ops, ms: performance.now() - started };
+    opts.onPlan?.(ops, name);
     await applyOps(ops, { onStep: opts.onStep });
     await rm(labDir(name), { recursive: true, force: true });
     return { lab: name, ops, ms: performance.now() - started };

@@ -20,6 +20,8 @@ export interface UpOptions extends LoadOptions {
   topology?: Topology;
   /** Plan only: report the Ops and change nothing. */
   dryRun?: boolean;
+  /** Called with every Op before any is applied (progress reporting). */
+  onPlan?: (ops: Op[], lab: string) => void;
   onStep?: (ops: Op[]) => void;
 }
 
@@ -80,6 +82,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     };
     if (ops.length > 0 || !prev) await writeState(state);
     if (ops.length > 0) {
+      opts.onPlan?.(ops, lab.name);
       await applyOps(ops, { onStep: opts.onStep, onStarted: (c, pid, specHash) => (startedProcs[c] = { pid, specHash }) });
       state.planned = planned;
       await writeState(state);

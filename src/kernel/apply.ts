@@ -8,6 +8,7 @@ import { applyIptables } from './iptables.js';
 import { removePath, writeAtomic, writeSysctl } from './host.js';
 import { ensureUts, mountedUts, removeUts } from './uts.js';
 import { startProcess, stopProcesses } from './processes.js';
+import { log } from '../log.js';
 
 export interface ApplyHooks {
   /** Called before each group of Ops runs. */
@@ -26,14 +27,28 @@ export async function applyOps(ops: Op[], hooks: ApplyHooks = {}, linkExecutor: 
       while (j < ops.length && isLinkOp(ops[j]!)) j++;
       const group = ops.slice(i, j) as LinkOp[];
       hooks.onStep?.(group);
+      const started = performance.now();
       await linkExecutor(group);
+      log().debug({ ops: group.length, kinds: [...new Set(group.map((o) => o.kind))].join(','), ms: elapsed(started) }, 'applied link ops');
       i = j;
       continue;
     }
     hooks.onStep?.([op]);
+    const started = performance.now();
     await applyOne(op, hooks);
+    log().debug({ op: op.kind, target: targetOf(op), ms: elapsed(started) }, 'applied');
     i++;
   }
+}
+
+const elapsed = (since: number) => Math.round((performance.now() - since) * 10) / 10;
+
+/** What an Op works on, for the debug log. */
+function targetOf(op: Op): string {
+  if ('path' in op) return op.path;
+  if ('key' in op) return op.key;
+  if ('container' in op) return op.container;
+  return 'lab' in op ? op.lab : '';
 }
 
 async function applyOne(op: Op, hooks: ApplyHooks): Promise<void> {
