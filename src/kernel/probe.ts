@@ -81,8 +81,8 @@ async function tryInScratchNamespace(programs: HostFacts['programs']): Promise<P
 
 export async function probeHost(): Promise<HostFacts> {
   const root = process.getuid?.() === 0;
-  const programs: HostFacts['programs'] = {};
-  await Promise.all(PROGRAMS.map(async (p) => (programs[p] = await onPath(p))));
+  const found = await Promise.all(PROGRAMS.map((p) => onPath(p)));
+  const programs: HostFacts['programs'] = Object.fromEntries(PROGRAMS.map((p, i) => [p, found[i]]));
   const iptablesVariant = programs.iptables ? /\((\w+)\)/.exec((await run('iptables', ['-V'], { allowFail: true })).stdout)?.[1] : undefined;
 
   const config = await kernelConfig();
