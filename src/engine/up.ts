@@ -80,7 +80,8 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       resolved: lab,
       updatedAt: '',
     };
-    if (ops.length > 0 || !prev) await writeState(state);
+    // Metadata such as `expose` changes no kernel object but must reach ps and inspect.
+    if (ops.length > 0 || !prev || JSON.stringify(prev.resolved) !== JSON.stringify(lab)) await writeState(state);
     if (ops.length > 0) {
       opts.onPlan?.(ops, lab.name);
       await applyOps(ops, { onStep: opts.onStep, onStarted: (c, pid, specHash) => (startedProcs[c] = { pid, specHash }) });
