@@ -113,7 +113,7 @@ async function snapshot(hostNs: string, lab: string): Promise<Record<string, unk
         addrs: (l.addr_info ?? []).filter((a: Record<string, unknown>) => !String(a.local).startsWith('fe80:')).map((a: Record<string, unknown>) => `${a.local}/${a.prefixlen} brd ${a.broadcast ?? '-'}`).sort(),
       }))
       .sort((a, b) => a.ifname.localeCompare(b.ifname));
-  const routes = (list: Record<string, unknown>[]) => list.map((r) => `${r.type ?? ''} ${r.dst} ${r.gateway ?? ''} dev ${r.dev} ${r.protocol ?? ''} ${r.scope ?? ''} ${r.prefsrc ?? ''}`).sort();
+  const routes = (list: Record<string, unknown>[]) => list.filter((r) => !String(r.dst).startsWith('fe80:')).map((r) => `${r.type ?? ''} ${r.dst} ${r.gateway ?? ''} dev ${r.dev} ${r.protocol ?? ''} ${r.scope ?? ''} ${r.prefsrc ?? ''}`).sort();
   const rules = async (table: string) => (await nsenter(hostNs, ['iptables-save', '-t', table])).stdout.split('\n').filter((l) => l.startsWith('-') || (l.startsWith(':') && l.includes('NL-'))).map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
   const sysctl = async (key: string) => (await nsenter(hostNs, ['sysctl', '-n', key])).stdout.trim();
   const out: Record<string, unknown> = {
