@@ -98,10 +98,13 @@ describe('up and down: progress on stdout, logs on stderr', () => {
     expect(await httpGet('http://127.0.0.1:20030/whoami')).toBe('10.103.30.1\n');
   });
 
-  it('fits ps in 80 columns, and gives JSON where a script wants it', async () => {
+  it('fits ps in 80 columns, draws the live lab, and gives JSON where a script wants it', async () => {
     const ps = (await cli(['ps'], { cwd: dir })).stdout;
     expect(ps.split('\n').every((l) => l.length <= 80)).toBe(true);
     expect(JSON.parse((await cli(['ps', '--json'], { cwd: dir })).stdout).map((c: { name: string }) => c.name)).toEqual(['web', 'client-with-a-long-name']);
+    const live = (await cli(['graph', '--format', 'dot'], { cwd: dir })).stdout;
+    expect(live).toContain('(live: as it is up)');
+    expect(live).toContain('10.103.30.2/24');
     const again = JSON.parse((await cli(['up', '--json'], { cwd: dir })).stdout);
     expect(again).toMatchObject({ lab, changes: 0, ops: [] });
   });
