@@ -1,6 +1,7 @@
 /** Human output: the ps table (fits 80 columns) and one-line summaries. */
 import type { ContainerRow } from '../engine/query.js';
 import type { Op } from '../plan/ops.js';
+import type { DoctorReport } from '../engine/doctor.js';
 
 export function table(rows: string[][], width = 80): string {
   const cols = rows[0]?.length ?? 0;
@@ -35,4 +36,13 @@ export function opSummary(ops: Op[]): string {
   const counts = new Map<string, number>();
   for (const op of ops) counts.set(op.kind, (counts.get(op.kind) ?? 0) + 1);
   return [...counts].map(([k, n]) => `${n} ${k}`).join(', ');
+}
+
+const MARK = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL' } as const;
+
+export function doctorText(r: DoctorReport): string {
+  const lines = r.checks.flatMap((c) => [`${MARK[c.status]}  ${c.message}`, ...(c.fix && c.status !== 'ok' ? [`      fix: ${c.fix}`] : [])]);
+  const fails = r.checks.filter((c) => c.status === 'fail').length;
+  lines.push('', r.ok ? 'netlab can run here.' : `${fails} problem${fails === 1 ? '' : 's'} to fix before netlab can run here.`);
+  return lines.join('\n');
 }

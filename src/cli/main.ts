@@ -11,7 +11,16 @@ import { execIn } from '../engine/exec.js';
 import { status } from '../engine/status.js';
 import { renderOp } from '../plan/render.js';
 import { serve } from '../serve.js';
-import { psTable, opSummary, table } from './format.js';
+import { psTable, opSummary, table, doctorText } from './format.js';
+import { Progress } from './progress.js';
+import { explain, viewLab } from '../engine/view.js';
+import { renderExplain } from '../plan/explain.js';
+import { doctor } from '../engine/doctor.js';
+import { labGraph } from '../graph/model.js';
+import { toDot } from '../graph/dot.js';
+import { toMermaid } from '../graph/mermaid.js';
+import { dotToSvg } from '../graph/svg.js';
+import { writeFile } from 'node:fs/promises';
 import { formatCidr } from '../model/ipv4.js';
 import type { Op } from '../plan/ops.js';
 import type { BackendName } from '../kernel/backend.js';
@@ -68,19 +77,36 @@ function printPlan(ops: Op[]): void {
 
 const backendOption = () => new Option('--backend <backend>', 'how to talk to the kernel: netlink (in-process rtnetlink, the default) or iproute2 (the ip program); default $NETLAB_BACKEND').choices(['netlink', 'iproute2']);
 
+/** Progress on stdout, unless the output is JSON or quiet. */
+function progressFor(o: Record<string, unknown>) {
+  const p = o.json || o.quiet ? undefined : new Progress({ write: (t) => process.stdout.write(t), isTTY: !!process.stdout.isTTY });
+  return {
+    onPlan: (ops: Op[], lab: string) => p?.plan(ops, lab),
+    onStep: (ops: Op[]) => {
+      log().info({ step: opSummary(ops) }, 'applying');
+      p?.step(ops);
+    },
+    finish: () => p?.finish(),
+  };
+}
+
+const opsJson = (ops: Op[]) => ops.map((op) => ({ kind: op.kind, command: renderOp(op) }));
+
 withCommonOptions(program.command('up'))
   .description('bring the lab up, or change it in place to match the file; a second run changes nothing')
   .option('--dry-run', 'print the commands that would change the host, and change nothing')
   .option('--host <name>', "build this host's share of a multi-host lab (default: the host whose underlay address this machine has)")
   .option('--simulate', 'build every host of a multi-host lab here, each as a network namespace joined by an underlay bridge')
   .addOption(backendOption())
+  .option('-q, --quiet', 'no progress lines')
+  .option('--json', 'print the result as JSON')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
     // A simulated host's own netlab uses the same backend.
     if (o.backend) process.env.NETLAB_BACKEND = o.backend as string;
-    const onStep = (ops: Op[]) => log().info({ step: opSummary(ops) }, 'applying');
     if (o.simulate) {
-      const r = await simulateUp({ file: o.file, name: o.lab, dryRun: !!o.dryRun, onStep });
+      const r = await simulateUp({ file: o.file, name: o.lab, dryRun: !!o.dryRun, onStep: (ops) => log().info({ step: opSummary(ops) }, 'applying') });
+      if (o.json) return console.log(JSON.stringify({ lab: r.lab, dryRun: !!o.dryRun, ms: Math.round(r.ms), ops: opsJson(r.ops), hosts: r.hosts, containers: o.dryRun ? [] : await ps(r.lab) }, null, 2));
       if (o.dryRun) printPlan(r.ops);
       for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}:\n${h.output.trimEnd()}`);
       if (!o.dryRun) {
@@ -90,7 +116,13 @@ withCommonOptions(program.command('up'))
       return;
     }
     const signal = interruptible();
-    const result = await up({ file: o.file, name: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, signal, backend: o.backend as BackendName | undefined, onStep });
+    const progress = progressFor(o);
+    const result = await up({ file: o.file, name: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, signal, backend: o.backend as BackendName | undefined, onPlan: progress.onPlan, onStep: progress.onStep });
+    progress.finish();
+    if (o.json) {
+      const containers = o.dryRun ? [] : await ps(result.lab.name);
+      return console.log(JSON.stringify({ lab: result.lab.name, dryRun: !!o.dryRun, changes: result.ops.length, ms: Math.round(result.ms), ops: opsJson(result.ops), containers }, null, 2));
+    }
     if (o.dryRun) return printPlan(result.ops);
     const nets = result.lab.networks.map((n) => `${n.bridge} ${formatCidr(n.subnet)}`).join(', ');
     const ms = Math.round(result.ms);
@@ -109,26 +141,31 @@ withCommonOptions(program.command('down'))
   .option('--simulate', 'remove the simulated hosts too (the default when the lab was simulated here)')
   .option('--all', 'remove every lab on this host, found by their marks in the kernel')
   .addOption(backendOption())
+  .option('-q, --quiet', 'no progress lines')
+  .option('--json', 'print the result as JSON')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
     if (o.backend) process.env.NETLAB_BACKEND = o.backend as string;
     const signal = interruptible();
-    const onStep = (ops: Op[]) => log().info({ step: opSummary(ops) }, 'applying');
     if (o.all && (o.lab || o.file)) throw new InputError([{ path: '--all', message: 'takes no --lab or --file: it removes every lab' }]);
     // A host's own share (named, or this run is a simulated host) is never the whole simulation.
     const ownShare = o.host !== undefined || process.env.NETLAB_SIMULATED_HOST === '1';
     const lab = o.all ? undefined : labOf(o);
     if (lab !== undefined && !ownShare && (o.simulate || isSimulated(lab))) {
       const r = await simulateDown(lab, { dryRun: !!o.dryRun });
+      if (o.json) return console.log(JSON.stringify({ lab, dryRun: !!o.dryRun, ms: Math.round(r.ms), ops: opsJson(r.ops), hosts: r.hosts }, null, 2));
       if (o.dryRun) printPlan(r.ops);
       for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}: ${h.output.trimEnd()}`);
       if (!o.dryRun) console.log(`lab ${lab} is down: ${r.hosts.length} simulated hosts removed (${Math.round(r.ms)} ms)`);
       return;
     }
     const backend = o.backend as BackendName | undefined;
+    const progress = progressFor(o);
     const results = o.all
-      ? await downAll({ dryRun: !!o.dryRun, signal, onStep, backend })
-      : [await down({ file: o.file, lab: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, signal, onStep, backend })];
+      ? await downAll({ dryRun: !!o.dryRun, signal, onPlan: progress.onPlan, onStep: progress.onStep, backend })
+      : [await down({ file: o.file, lab: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, signal, onPlan: progress.onPlan, onStep: progress.onStep, backend })];
+    progress.finish();
+    if (o.json) return console.log(JSON.stringify(results.map((r) => ({ lab: r.lab, dryRun: !!o.dryRun, changes: r.ops.length, ms: Math.round(r.ms), ops: opsJson(r.ops), foreign: r.foreign })), null, 2));
     if (o.all && results.length === 0) console.log('no lab is up on this host');
     for (const result of results) {
       for (const f of result.foreign) console.error(`netlab: left alone (not made by lab ${result.lab}): ${f}`);
@@ -205,6 +242,43 @@ withCommonOptions(program.command('logs'))
   .argument('<name>', 'container')
   .action(async (name: string, _o, cmd: Command) => {
     process.stdout.write(await logs(labOf(globals(cmd)), name));
+  });
+
+withCommonOptions(program.command('explain'))
+  .description('print the exact commands that build the lab from nothing, step by step, each with what it is in Docker (no root needed)')
+  .option('--json', 'print the steps as JSON')
+  .action(async (_o, cmd: Command) => {
+    const o = globals(cmd);
+    const r = await explain({ file: o.file, name: o.lab });
+    if (o.json) {
+      const sections = r.sections.map((s) => ({ subject: s.subject, title: s.title, why: s.why, commands: s.commands }));
+      return console.log(JSON.stringify({ lab: r.lab.name, source: r.lab.source, sections }, null, 2));
+    }
+    process.stdout.write(renderExplain(r.lab, r.sections));
+  });
+
+withCommonOptions(program.command('graph'))
+  .description('draw the lab: bridges, containers, interfaces and addresses, veth pairs, published ports, links (live addresses when it is up)')
+  .addOption(new Option('--format <format>', 'output format').choices(['svg', 'dot', 'mermaid', 'json']).default('svg'))
+  .option('-o, --output <file>', 'write to this file instead of stdout')
+  .action(async (_o, cmd: Command) => {
+    const o = globals(cmd) as unknown as GlobalOpts & { format: string; output?: string };
+    const view = await viewLab({ file: o.file, name: o.lab, live: true });
+    const g = labGraph(view.lab, { live: view.live });
+    const dot = toDot(g);
+    const text = o.format === 'dot' ? dot : o.format === 'mermaid' ? toMermaid(g) : o.format === 'json' ? JSON.stringify(g, null, 2) + '\n' : await dotToSvg(dot);
+    if (o.output) await writeFile(o.output, text);
+    else process.stdout.write(text);
+  });
+
+withCommonOptions(program.command('doctor'))
+  .description('check what netlab needs on this host (root, kernel features, programs, sysctls, Docker or firewalld, subnets) and how to fix each miss')
+  .option('--json', 'print the checks as JSON')
+  .action(async (_o, cmd: Command) => {
+    const o = globals(cmd);
+    const report = await doctor({ file: o.file, name: o.lab });
+    console.log(o.json ? JSON.stringify(report, null, 2) : doctorText(report));
+    process.exitCode = report.ok ? 0 : EXIT_FAILED;
   });
 
 program

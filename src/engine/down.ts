@@ -26,6 +26,8 @@ export interface DownOptions extends LoadOptions {
   dryRun?: boolean;
   /** How to talk to the kernel: `netlink` (in-process, the default) or `iproute2` (the `ip` program); default NETLAB_BACKEND. */
   backend?: BackendName;
+  /** Called with every Op before any is applied (progress reporting). */
+  onPlan?: (ops: Op[], lab: string) => void;
   onStep?: (ops: Op[]) => void;
   /** Aborting it (Ctrl-C) stops the run after the step in hand. */
   signal?: AbortSignal;
@@ -100,6 +102,7 @@ async function downLocked(name: string, host: string | undefined, opts: DownOpti
   const { ops: restore, last } = await restoreOps(name);
   const all = [...ops, ...restore];
   if (opts.dryRun) return { lab: name, ops: all, ms: performance.now() - started, foreign: seen.foreign };
+  opts.onPlan?.(ops, name);
   try {
     await applyOps(ops, { onStep: opts.onStep, signal: opts.signal }, backend);
   } catch (e) {

@@ -32,6 +32,8 @@ export interface UpOptions extends LoadOptions {
   dryRun?: boolean;
   /** How to talk to the kernel: `netlink` (in-process, the default) or `iproute2` (the `ip` program); default NETLAB_BACKEND. */
   backend?: BackendName;
+  /** Called with every Op before any is applied (progress reporting). */
+  onPlan?: (ops: Op[], lab: string) => void;
   onStep?: (ops: Op[]) => void;
   /** Aborting it (Ctrl-C) stops the run after the step in hand, with the state file written. */
   signal?: AbortSignal;
@@ -97,9 +99,11 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       hostNetns: await hostNetnsId(),
       updatedAt: '',
     };
-    if (ops.length > 0 || !prev) await writeState(state);
+    // Metadata such as `expose` changes no kernel object but must reach ps and inspect.
+    if (ops.length > 0 || !prev || JSON.stringify(prev.resolved) !== JSON.stringify(lab)) await writeState(state);
     await recordHostSysctls(ops, seen.state.sysctls);
     if (ops.length > 0) {
+      opts.onPlan?.(ops, lab.name);
       try {
         await applyOps(ops, { onStep: opts.onStep, signal: opts.signal, onStarted: (c, pid, specHash) => (startedProcs[c] = { pid, specHash }) }, backend);
       } catch (e) {

@@ -70,6 +70,7 @@ export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBack
     if (key !== undefined) while (j < ops.length && groupKey(ops[j]!) === key && (fault === undefined || fault < i || j <= fault)) j++;
     const group = ops.slice(i, j);
     hooks.onStep?.(group);
+    const started = performance.now();
     if (key === 'link') await backend.applyLinks(group as LinkOp[]);
     else if (key === 'ovs') await applyOvs(group as OvsOp[]);
     else if (group.length === 1) await applyOne(op, hooks, backend, undefined);
@@ -77,9 +78,20 @@ export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBack
       const mounted = op.kind === 'uts.add' ? await mountedUtsIn(group) : undefined;
       await mapLimit(group, 16, (o) => applyOne(o, hooks, backend, mounted));
     }
+    log().debug({ ops: group.length, kinds: [...new Set(group.map((o) => o.kind))].join(','), target: group.length === 1 ? targetOf(op) : undefined, ms: elapsed(started) }, 'applied');
     if (fault !== undefined && fault >= i && fault < j) injectFault();
     i = j;
   }
+}
+
+const elapsed = (since: number) => Math.round((performance.now() - since) * 10) / 10;
+
+/** What an Op works on, for the debug log. */
+function targetOf(op: Op): string {
+  if ('path' in op) return op.path;
+  if ('key' in op) return op.key;
+  if ('container' in op) return op.container;
+  return 'lab' in op ? op.lab : '';
 }
 
 /**

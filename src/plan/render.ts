@@ -44,7 +44,8 @@ export function renderOp(op: Op): string {
     case 'process.start': {
       const env = op.spec.env.map(([k, v]) => `${k}=${v}`);
       const argv = containerArgv(op.ns, op.uts, ['env', ...env, ...op.spec.argv]);
-      return `mkdir -p ${shellQuote(op.log.slice(0, op.log.lastIndexOf('/')))} && setsid ${argv.map(shellQuote).join(' ')} >>${shellQuote(op.log)} 2>&1 </dev/null &`;
+      // In a subshell, so that no process of the calling shell keeps its stdout open (a pipe would never close).
+      return `mkdir -p ${shellQuote(op.log.slice(0, op.log.lastIndexOf('/')))} && (setsid ${argv.map(shellQuote).join(' ')} >>${shellQuote(op.log)} 2>&1 </dev/null &)`;
     }
     case 'kernel.reap':
       return `# the kernel removes these veth pairs with their namespaces, in the background; wait for it\nfor l in ${op.links.join(' ')}; do while [ -e /sys/class/net/$l ]; do sleep 0.05; done; done`;

@@ -1,0 +1,131 @@
+/**
+ * Progress of `up` and `down` on stdout. On a terminal: one line per step with its time, or,
+ * for a large lab, one bar of containers done; elsewhere plain lines (every step, or every
+ * tenth of the containers for a large lab). Logs stay on stderr.
+ */
+import { basename } from 'node:path';
+import type { Op } from '../plan/ops.js';
+import { netnsName } from '../model/names.js';
+import { ETC_NETNS_DIR } from '../paths.js';
+
+/** Labs with more containers than this get a bar instead of a line per step. */
+export const BAR_THRESHOLD = 20;
+
+/** One step in words: what a group of Ops does. */
+export function describeStep(ops: Op[]): string {
+  const op = ops[0]!;
+  if (ops.length > 1 || /^(netns|bridge|veth|link|addr|route)\./.test(op.kind)) {
+    const count = (k: string) => ops.filter((o) => o.kind === k).length;
+    const parts = [
+      [count('netns.add'), 'namespace', 'namespaces'],
+      [count('bridge.add'), 'bridge', 'bridges'],
+      [count('veth.add'), 'veth pair', 'veth pairs'],
+      [count('link.del'), 'link removed', 'links removed'],
+      [count('netns.del'), 'namespace removed', 'namespaces removed'],
+      [ops.length - count('netns.add') - count('bridge.add') - count('veth.add') - count('link.del') - count('netns.del'), 'setting', 'settings'],
+    ] as const;
+    return `links: ${parts.filter(([n]) => n > 0).map(([n, one, many]) => `${n} ${n === 1 ? one : many}`).join(', ')}`;
+  }
+  switch (op.kind) {
+    case 'sysctl.set':
+      return `sysctl ${op.key}=${op.value}`;
+    case 'file.write':
+      return `write ${op.path}`;
+    case 'file.del':
+      return `remove ${op.path}`;
+    case 'uts.add':
+      return `hostname ${op.hostname} (UTS namespace of ${basename(op.path)})`;
+    case 'uts.del':
+      return `remove the UTS namespace of ${basename(op.path)}`;
+    case 'firewall.apply':
+      return `firewall: ${Object.values(op.want.tables).reduce((n, t) => n + t.rules.length + t.jumps.length, 0)} rules in one iptables-restore`;
+    case 'firewall.remove':
+      return 'firewall: remove the lab chains and jumps';
+    case 'process.start':
+      return `start ${op.container}: ${op.spec.argv.slice(-4).join(' ')}`;
+    case 'process.stop':
+      return `stop ${op.container} (pid ${op.pids.join(' ')})`;
+    default:
+      return op.kind;
+  }
+}
+
+/** The container namespace an Op belongs to, if any. */
+export function namespaceOf(op: Op, lab: string): string | undefined {
+  if ('ns' in op && op.ns) return op.ns;
+  if (op.kind === 'veth.add') return op.peer.ns;
+  if ((op.kind === 'file.write' || op.kind === 'file.del') && op.path.startsWith(`${ETC_NETNS_DIR}/`)) return op.path.split('/')[3];
+  if (op.kind === 'uts.add' || op.kind === 'uts.del') return netnsName(lab, basename(op.path));
+  return undefined;
+}
+
+export interface ProgressSink {
+  write(text: string): void;
+  isTTY: boolean;
+}
+
+export class Progress {
+  private current?: { ops: Op[]; started: number };
+  private remaining = new Map<string, number>();
+  private total = 0;
+  private lastTenth = 0;
+  private lab = '';
+
+  constructor(private readonly out: ProgressSink) {}
+
+  plan(ops: Op[], lab: string): void {
+    this.lab = lab;
+    for (const op of ops) {
+      const ns = namespaceOf(op, lab);
+      if (ns) this.remaining.set(ns, (this.remaining.get(ns) ?? 0) + 1);
+    }
+    this.total = this.remaining.size;
+  }
+
+  private get bar(): boolean {
+    return this.total > BAR_THRESHOLD;
+  }
+
+  step(ops: Op[]): void {
+    this.finishStep();
+    this.current = { ops, started: performance.now() };
+    if (this.bar && this.out.isTTY) this.drawBar(describeStep(ops));
+  }
+
+  finish(): void {
+    this.finishStep();
+    if (this.bar && this.out.isTTY) this.out.write('\n');
+  }
+
+  private finishStep(): void {
+    const c = this.current;
+    if (!c) return;
+    this.current = undefined;
+    for (const op of c.ops) {
+      const ns = namespaceOf(op, this.lab);
+      if (ns) this.remaining.set(ns, this.remaining.get(ns)! - 1);
+    }
+    const ms = Math.round(performance.now() - c.started);
+    if (!this.bar) {
+      this.out.write(`${this.out.isTTY ? '✓ ' : ''}${describeStep(c.ops)} (${ms} ms)\n`);
+      return;
+    }
+    if (this.out.isTTY) return this.drawBar(describeStep(c.ops));
+    const tenth = Math.floor((10 * this.containersDone()) / this.total);
+    if (tenth > this.lastTenth) {
+      this.lastTenth = tenth;
+      this.out.write(`containers: ${this.containersDone()}/${this.total} done\n`);
+    }
+  }
+
+  containersDone(): number {
+    return [...this.remaining.values()].filter((n) => n === 0).length;
+  }
+
+  private drawBar(text: string): void {
+    const width = 24;
+    const full = Math.round((width * this.containersDone()) / Math.max(1, this.total));
+    const line = `[${'#'.repeat(full)}${'-'.repeat(width - full)}] ${this.containersDone()}/${this.total} containers  ${text}`;
+    this.out.write(`\r${line.slice(0, 79).padEnd(79)}`);
+  }
+}

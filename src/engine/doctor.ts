@@ -1,0 +1,172 @@
+/**
+ * `doctor`: checks what netlab needs on this host and says how to fix each miss. The facts
+ * come from kernel/probe.ts; judging them (`judge`) is pure, so every verdict is unit-tested.
+ */
+import { loadTopology, type LoadOptions } from '../topology/load.js';
+import type { Topology } from '../topology/types.js';
+import { resolveLab, SubnetTakenError } from '../model/lab.js';
+import { PoolExhaustedError } from '../model/ipam.js';
+import { formatCidr } from '../model/ipv4.js';
+import { probeHost, type FeatureName, type HostFacts } from '../kernel/probe.js';
+import { gatherContext } from './context.js';
+import { readState } from './state.js';
+import { NetlabError } from '../errors.js';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+export interface Check {
+  id: string;
+  status: CheckStatus;
+  /** What was found, in one line. */
+  message: string;
+  /** How to fix it, when it needs fixing (a command where there is one). */
+  fix?: string;
+}
+
+export interface DoctorReport {
+  ok: boolean;
+  checks: Check[];
+}
+
+/** The Debian/Ubuntu package that provides each program. */
+export const PACKAGE_OF: Record<string, string> = {
+  ip: 'iproute2',
+  iptables: 'iptables',
+  'iptables-save': 'iptables',
+  'iptables-restore': 'iptables',
+  nft: 'nftables',
+  nsenter: 'util-linux',
+  unshare: 'util-linux',
+  setsid: 'util-linux',
+  'ovs-vsctl': 'openvswitch-switch',
+  curl: 'curl',
+  conntrack: 'conntrack',
+};
+
+/** What the topology asks of the host beyond the basics. */
+export interface Needs {
+  firewall: 'iptables' | 'nftables';
+  ovs: boolean;
+  vxlan: boolean;
+  /** A network with icc: false needs br_netfilter. */
+  iccOff: boolean;
+  /** The subnet check's verdict, computed against the host's routes. */
+  subnets: Check;
+}
+
+const WHY: Record<string, string> = {
+  ip: 'namespaces, links, addresses, routes',
+  iptables: 'the lab firewall (NAT, published ports)',
+  'iptables-save': 'reading the lab firewall back',
+  'iptables-restore': 'writing the lab firewall in one transaction',
+  nft: 'the nftables firewall backend',
+  nsenter: 'entering a container (exec, hostnames)',
+  unshare: "containers' own hostnames (UTS namespaces)",
+  setsid: 'running a container command detached',
+  'ovs-vsctl': 'Open vSwitch bridges',
+  curl: 'the tutorial and the README examples',
+  conntrack: 'the tutorial (conntrack -L) and clearing UDP flows',
+};
+
+const FEATURE_WHY: Record<FeatureName, string> = {
+  netns: 'network namespaces: every container is one',
+  veth: 'veth pairs: the cable between a container and its bridge',
+  bridge: 'Linux bridges: what docker0 is',
+  vxlan: 'VXLAN: overlay networks across hosts',
+  nf_tables: 'nf_tables: the kernel side of nft and of iptables-nft',
+  br_netfilter: 'br_netfilter: bridged traffic through iptables (needed for icc: false)',
+};
+
+export function judge(facts: HostFacts, needs: Needs): DoctorReport {
+  const checks: Check[] = [];
+  checks.push(
+    facts.root
+      ? { id: 'root', status: 'ok', message: 'running as root' }
+      : { id: 'root', status: 'fail', message: 'not root: up, down, exec and the kernel checks need root', fix: 'sudo netlab doctor' },
+  );
+
+  const required = new Set(['ip', 'nsenter', 'unshare', 'setsid']);
+  if (needs.firewall === 'iptables') for (const p of ['iptables', 'iptables-save', 'iptables-restore']) required.add(p);
+  else required.add('nft');
+  if (needs.ovs) required.add('ovs-vsctl');
+  for (const [program, path] of Object.entries(facts.programs)) {
+    const need = required.has(program);
+    const variant = program === 'iptables' && facts.iptablesVariant ? ` (${facts.iptablesVariant})` : '';
+    if (path) checks.push({ id: `program:${program}`, status: 'ok', message: `${program}: ${path}${variant}, for ${WHY[program]}` });
+    else
+      checks.push({
+        id: `program:${program}`,
+        status: need ? 'fail' : 'warn',
+        message: `${program} is not on PATH${need ? '' : ' (optional)'}: needed for ${WHY[program]}`,
+        fix: `apt-get install ${PACKAGE_OF[program]}`,
+      });
+  }
+
+  for (const [f, v] of Object.entries(facts.features) as [FeatureName, HostFacts['features'][FeatureName]][]) {
+    const need = f === 'netns' || f === 'veth' || f === 'bridge' || (f === 'vxlan' && needs.vxlan) || (f === 'nf_tables' && (needs.firewall === 'nftables' || facts.iptablesVariant === 'nf_tables')) || (f === 'br_netfilter' && needs.iccOff);
+    const fix = f === 'br_netfilter' ? 'modprobe br_netfilter' : `modprobe ${f === 'netns' ? '(none: the kernel lacks CONFIG_NET_NS; use a stock distribution kernel)' : f}; if it is not found: apt-get install linux-modules-extra-$(uname -r)`;
+    if (v.state === 'works' || v.state === 'available') checks.push({ id: `kernel:${f}`, status: 'ok', message: `${FEATURE_WHY[f]}: ${v.how}` });
+    else checks.push({ id: `kernel:${f}`, status: need && v.state === 'missing' ? 'fail' : 'warn', message: `${FEATURE_WHY[f]}: ${v.how}`, fix });
+  }
+
+  checks.push(
+    facts.ipForward === '1'
+      ? { id: 'sysctl:ip_forward', status: 'ok', message: 'net.ipv4.ip_forward=1' }
+      : { id: 'sysctl:ip_forward', status: 'ok', message: `net.ipv4.ip_forward=${facts.ipForward ?? '?'}: netlab up sets it to 1, as Docker does (netlab never changes the FORWARD policy)` },
+  );
+
+  if (facts.docker.running) {
+    checks.push({
+      id: 'coexist:docker',
+      status: 'ok',
+      message: `Docker is on this host (${facts.docker.evidence.join(', ')}): netlab keeps to its own chains NL-<lab>-* and its jumps come first in the built-in chains, so Docker's FORWARD policy DROP does not block labs; netlab's subnet pool avoids docker0's route, and a topology subnet that overlaps it is refused`,
+    });
+  }
+  if (facts.firewalld.running) {
+    checks.push({
+      id: 'coexist:firewalld',
+      status: 'warn',
+      message: 'firewalld runs on this host: a "firewall-cmd --reload" (iptables backend) drops rules it does not know, and its zones may reject traffic forwarded to a lab bridge',
+      fix: 'after a reload run "netlab up" again (it restores exactly what is missing); put lab bridges in the trusted zone: firewall-cmd --zone=trusted --add-interface=<bridge>',
+    });
+  }
+  if (needs.iccOff && facts.bridgeNfCallIptables !== '1') {
+    checks.push({ id: 'sysctl:bridge-nf-call-iptables', status: 'warn', message: 'a network has icc: false, which needs bridged traffic to pass iptables', fix: 'modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1' });
+  }
+  checks.push(needs.subnets);
+  return { ok: checks.every((c) => c.status !== 'fail'), checks };
+}
+
+/** Would the topology's subnets collide with the host's routes, addresses or another lab? */
+async function subnetCheck(topo: Topology): Promise<Check> {
+  const prev = await readState(topo.name);
+  const ctx = await gatherContext(topo.name, prev?.allocation);
+  try {
+    const lab = resolveLab(topo, ctx);
+    return { id: 'subnets', status: 'ok', message: `lab ${lab.name}: ${lab.networks.map((n) => `${n.name} ${formatCidr(n.subnet)}${n.subnet === topo.networks.find((t) => t.name === n.name)?.subnet ? '' : ' (picked)'}`).join(', ')} collide with no route or address of the host and no other lab` };
+  } catch (e) {
+    if (e instanceof SubnetTakenError) return { id: 'subnets', status: 'fail', message: e.message, fix: `give ${e.message.split(':')[0]} a free subnet in ${topo.source}, or remove it and netlab picks a free one` };
+    if (e instanceof PoolExhaustedError) return { id: 'subnets', status: 'fail', message: e.message, fix: `give the networks of ${topo.source} explicit subnets that no host route uses` };
+    throw e;
+  }
+}
+
+export async function doctor(opts: LoadOptions = {}): Promise<DoctorReport> {
+  let topo: Topology | undefined;
+  let topoCheck: Check | undefined;
+  try {
+    topo = loadTopology(opts);
+  } catch (e) {
+    if (!(e instanceof NetlabError)) throw e;
+    topoCheck = { id: 'topology', status: 'fail', message: e.message, fix: 'correct the topology file at the places named' };
+  }
+  const facts = await probeHost();
+  const needs: Needs = {
+    firewall: topo?.firewall ?? 'iptables',
+    ovs: false,
+    vxlan: false,
+    iccOff: topo?.networks.some((n) => !n.icc) ?? false,
+    subnets: topoCheck ?? (facts.programs.ip ? await subnetCheck(topo!) : { id: 'subnets', status: 'fail', message: 'cannot read the host routes without ip', fix: 'apt-get install iproute2' }),
+  };
+  return judge(facts, needs);
+}

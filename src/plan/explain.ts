@@ -1,0 +1,202 @@
+/**
+ * `explain`: the Ops that build a lab, grouped by what they build (the host, each network's
+ * bridge, each container, the firewall), each group with the Docker concept it reproduces.
+ * Pure: the commands themselves come from render.ts, so the teaching text cannot drift from
+ * what the engine runs.
+ */
+import { basename } from 'node:path';
+import type { Lab, LabContainer, LabNetwork, ResolvedBinding } from '../model/lab.js';
+import { formatCidr, formatIp } from '../model/ipv4.js';
+import { envAlias } from '../model/names.js';
+import type { Op } from './ops.js';
+import { renderOp } from './render.js';
+
+/** What a group of Ops builds. New kinds (hosts, overlays) add a variant here and a `why`. */
+export type Subject =
+  | { kind: 'host' }
+  | { kind: 'network'; network: string }
+  | { kind: 'container'; container: string }
+  | { kind: 'firewall' }
+  | { kind: 'other' };
+
+export interface ExplainSection {
+  subject: Subject;
+  title: string;
+  /** Why, in Docker's terms: one line per concept. */
+  why: string[];
+  ops: Op[];
+  commands: string[];
+}
+
+/** Which part of the lab an Op builds (or removes). */
+export function subjectOf(op: Op, lab: Lab): Subject {
+  const byNs = (ns: string | undefined) => lab.containers.find((c) => c.netns === ns);
+  const byBridge = (name: string) => lab.networks.find((n) => n.bridge === name);
+  const byVeth = (name: string) => lab.containers.find((c) => c.interfaces.some((i) => i.hostVeth === name));
+  const container = (c: LabContainer | undefined): Subject | undefined => (c ? { kind: 'container', container: c.name } : undefined);
+  const network = (n: LabNetwork | undefined): Subject | undefined => (n ? { kind: 'network', network: n.name } : undefined);
+  switch (op.kind) {
+    case 'netns.add':
+    case 'netns.del':
+      return container(byNs(op.ns)) ?? { kind: 'other' };
+    case 'bridge.add':
+      return network(byBridge(op.name)) ?? { kind: 'other' };
+    case 'veth.add':
+      return container(byNs(op.peer.ns)) ?? { kind: 'other' };
+    case 'link.set':
+    case 'link.del':
+      return (op.ns ? container(byNs(op.ns)) : (network(byBridge(op.name)) ?? container(byVeth(op.name)))) ?? { kind: 'other' };
+    case 'addr.add':
+    case 'addr.del':
+      return (op.ns ? container(byNs(op.ns)) : (network(byBridge(op.dev)) ?? container(byVeth(op.dev)))) ?? { kind: 'other' };
+    case 'route.replace':
+    case 'route.del':
+      return (op.ns ? container(byNs(op.ns)) : undefined) ?? { kind: 'host' };
+    case 'sysctl.set': {
+      const dev = /^net\.ipv4\.conf\.([^.]+)\./.exec(op.key)?.[1];
+      return (dev ? (network(byBridge(dev)) ?? container(byVeth(dev))) : undefined) ?? { kind: 'host' };
+    }
+    case 'file.write':
+    case 'file.del':
+      return container(lab.containers.find((c) => op.path.includes(`/${c.netns}/`) || op.path.endsWith(`/${c.netns}`))) ?? { kind: 'other' };
+    case 'uts.add':
+    case 'uts.del':
+      return container(lab.containers.find((c) => c.name === basename(op.path))) ?? { kind: 'other' };
+    case 'firewall.apply':
+    case 'firewall.remove':
+      return { kind: 'firewall' };
+    case 'process.start':
+    case 'process.stop':
+      return container(lab.containers.find((c) => c.name === op.container)) ?? { kind: 'other' };
+  }
+  return { kind: 'other' };
+}
+
+const keyOf = (s: Subject) => `${s.kind}:${'network' in s ? s.network : 'container' in s ? s.container : ''}`;
+
+/**
+ * Groups the Ops of a plan built from nothing. Groups come in the order host, networks,
+ * containers, firewall, other, which keeps every dependency of a from-scratch plan (a bridge
+ * before the veths it holds, a namespace before its interfaces); Ops keep their order inside a group.
+ */
+export function explainSections(lab: Lab, ops: Op[]): ExplainSection[] {
+  const order: Subject[] = [
+    { kind: 'host' },
+    ...lab.networks.map((n) => ({ kind: 'network' as const, network: n.name })),
+    ...lab.containers.map((c) => ({ kind: 'container' as const, container: c.name })),
+    { kind: 'firewall' },
+    { kind: 'other' },
+  ];
+  const groups = new Map<string, Op[]>(order.map((s) => [keyOf(s), []]));
+  for (const op of ops) groups.get(keyOf(subjectOf(op, lab)))!.push(op);
+  return order
+    .filter((s) => groups.get(keyOf(s))!.length > 0)
+    .map((subject) => {
+      const group = groups.get(keyOf(subject))!;
+      return { subject, title: titleOf(subject, lab), why: whyOf(subject, lab, group), ops: group, commands: group.map(renderOp) };
+    });
+}
+
+export function titleOf(s: Subject, lab: Lab): string {
+  switch (s.kind) {
+    case 'host':
+      return 'the host';
+    case 'network': {
+      const n = lab.networks.find((x) => x.name === s.network)!;
+      return `network ${n.name}: bridge ${n.bridge}, ${formatCidr(n.subnet)}`;
+    }
+    case 'container': {
+      const c = lab.containers.find((x) => x.name === s.container)!;
+      return `container ${c.name}: ${c.interfaces.map((i) => `${i.ifname} ${i.ip}`).join(', ')}`;
+    }
+    case 'firewall':
+      return `firewall: iptables chains NL-${lab.name}-*`;
+    case 'other':
+      return 'other';
+  }
+}
+
+/** Docker's `-p` flag for a binding: `8080:80`, `127.0.0.1:8080:80`, `5353:53/udp`. */
+export function dockerPublishFlag(b: ResolvedBinding): string {
+  return `-p ${b.hostIp !== '0.0.0.0' ? `${b.hostIp}:` : ''}${b.hostPort}:${b.containerPort}${b.proto !== 'tcp' ? `/${b.proto}` : ''}`;
+}
+
+function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
+  switch (s.kind) {
+    case 'host':
+      return ['Docker turns on IP forwarding (dockerd --ip-forward, on by default) so that the host routes packets between its bridges and the outside world.'];
+    case 'network': {
+      const n = lab.networks.find((x) => x.name === s.network)!;
+      const out = [
+        `This is what docker0 is: a Linux bridge (a virtual switch) named ${n.bridge}, holding the gateway ${formatIp(n.gateway)}/${n.subnet.prefix} of ${formatCidr(n.subnet)}; each container on network "${n.name}" plugs one end of a veth pair into it.`,
+      ];
+      if (ops.some((o) => o.kind === 'sysctl.set' && o.key.endsWith('.route_localnet'))) {
+        out.push("route_localnet=1 lets traffic DNATed from the host's own 127.0.0.1 leave through the bridge, as Docker sets it when its userland proxy is off (curl localhost:PORT).");
+      }
+      return out;
+    }
+    case 'container': {
+      const c = lab.containers.find((x) => x.name === s.container)!;
+      const out = c.interfaces.map(
+        (i) =>
+          `This is what docker run --name ${c.name} does to the network: a network namespace ${c.netns} (Docker's sandbox), a veth pair with ${i.ifname} inside (${i.ip}/${i.prefix}, MAC ${i.mac} made from the address as Docker <= 27 does) and ${i.hostVeth} plugged into ${i.bridge}, and a default route via the gateway ${i.gateway}.`,
+      );
+      if (ops.some((o) => o.kind === 'link.set' && o.hairpin)) out.push('hairpin on, on the bridge port, lets a container reach its own published port through the host, as Docker sets it when its userland proxy is off.');
+      out.push(`Its /etc/hosts, resolv.conf and hostname live in /etc/netns/${c.netns}/, which "ip netns exec" mounts over /etc (Docker bind-mounts its own copies); a UTS namespace gives it the hostname ${c.hostname} (docker run --hostname).`);
+      for (const l of c.links) {
+        const port = lab.containers.find((x) => x.name === l.target)?.expose[0];
+        const vars = port ? `${envAlias(l.alias)}_PORT_${port.port}_${port.proto.toUpperCase()}_ADDR=${l.ip} and the rest of that family` : `${envAlias(l.alias)}_NAME=/${c.name}/${l.alias}`;
+        const line = c.files.hosts.split('\n').find((x) => x.startsWith(`${l.ip}\t`)) ?? l.ip;
+        out.push(`--link ${l.target}:${l.alias} becomes the /etc/hosts line ${JSON.stringify(line)} and the variables ${vars} in its environment.`);
+      }
+      if (c.command !== undefined) out.push("Then its command starts inside both namespaces, like a container's entrypoint; its output goes to a log file (docker logs = netlab logs).");
+      return out;
+    }
+    case 'firewall': {
+      const out = [`Docker's iptables rules, in the lab's own chains NL-${lab.name}-* (jumped to from the built-in chains), so that no other rule on the host is touched:`];
+      for (const c of lab.containers) {
+        for (const b of c.ports) {
+          out.push(
+            `this is what ${dockerPublishFlag(b)} becomes: a DNAT of ${b.hostIp === '0.0.0.0' ? 'any host address' : b.hostIp} port ${b.hostPort}/${b.proto} to ${c.name} ${b.containerIp}:${b.containerPort}, reached from PREROUTING (other machines) and OUTPUT (the host itself), and an ACCEPT for it in NL-${lab.name}-PORTS (Docker's DOCKER chain).`,
+          );
+        }
+      }
+      for (const n of lab.networks) {
+        if (n.ipMasquerade && !n.internal) out.push(`MASQUERADE of ${formatCidr(n.subnet)} leaving by any other interface than ${n.bridge} is Docker's outbound NAT (-A POSTROUTING -s ${formatCidr(n.subnet)} ! -o ${n.bridge} -j MASQUERADE).`);
+      }
+      out.push(`The FORWARD rules are Docker's DOCKER and DOCKER-ISOLATION chains: answers come back in, published ports come in, containers of a network talk to each other${lab.networks.some((n) => !n.icc) ? ' (unless icc: false)' : ''}, nothing else from outside gets in.`);
+      return out;
+    }
+    case 'other':
+      return ['Steps that belong to no single part of the lab.'];
+  }
+}
+
+/** The sections as one shell script a student can read and run as root. */
+export function renderExplain(lab: Lab, sections: ExplainSection[]): string {
+  const out = [
+    '#!/bin/bash',
+    `# netlab explain: the commands that build lab "${lab.name}" (${lab.source}) on a host that has none of it.`,
+    `# "sudo bash" this file to build the same lab by hand; "sudo netlab down -l ${lab.name}" removes it.`,
+    'set -e',
+  ];
+  for (const s of sections) {
+    out.push('', `# ── ${s.title} ${'─'.repeat(Math.max(3, 90 - s.title.length))}`.slice(0, 96));
+    for (const w of s.why) out.push(...wrap(w, 94).map((l) => `# ${l}`));
+    out.push(...s.commands);
+  }
+  return out.join('\n') + '\n';
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
+}

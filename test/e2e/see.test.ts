@@ -1,0 +1,122 @@
+/**
+ * The "see how it works" commands through the built CLI: doctor with a planted miss, explain
+ * and graph without root, progress on stdout and structured logs on stderr, --json and --dry-run.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, cli, httpGet, uniqueLab } from '../helpers/kernel.js';
+import { onPath, PROGRAMS } from '../../src/kernel/probe.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'netlab-see-'));
+chmodSync(dir, 0o755); // explain and graph run as a user in it
+const lab = uniqueLab();
+writeFileSync(
+  join(dir, 'netlab.yaml'),
+  `name: ${lab}
+networks:
+  net: { subnet: 10.103.30.0/24 }
+containers:
+  web: { publish: ["20030:80"], command: [netlab, serve, --port, "80"] }
+  client-with-a-long-name: { links: ["web:a-rather-long-link-alias"] }
+`,
+);
+
+afterAll(async () => {
+  await cli(['down', '-q'], { cwd: dir });
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('doctor', () => {
+  it('reports a program missing from PATH with the package that provides it, and exits 1', async () => {
+    const bin = mkdtempSync(join(tmpdir(), 'netlab-path-'));
+    try {
+      for (const p of PROGRAMS) {
+        const path = await onPath(p);
+        if (path && !p.startsWith('iptables')) symlinkSync(path, join(bin, p));
+      }
+      const env = { PATH: bin, NETLAB_LOG_LEVEL: 'warn' };
+      const json = await execa(process.execPath, [CLI, 'doctor', '--json'], { cwd: dir, reject: false, env, extendEnv: false });
+      expect(json.exitCode).toBe(1);
+      const report = JSON.parse(json.stdout);
+      expect(report.ok).toBe(false);
+      expect(report.checks.find((c: { id: string }) => c.id === 'program:iptables')).toMatchObject({ status: 'fail', fix: 'apt-get install iptables' });
+      const text = await execa(process.execPath, [CLI, 'doctor'], { cwd: dir, reject: false, env, extendEnv: false });
+      expect(text.stdout).toMatch(/FAIL {2}iptables is not on PATH.*\n {6}fix: apt-get install iptables/);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  it('passes on this host, checking the kernel features by making each in a scratch namespace', async () => {
+    const r = await cli(['doctor', '--json'], { cwd: dir });
+    const report = JSON.parse(r.stdout);
+    expect(report.checks.filter((c: { status: string }) => c.status === 'fail')).toEqual([]);
+    expect(r.exitCode).toBe(0);
+    for (const f of ['netns', 'veth', 'bridge', 'vxlan']) expect(report.checks.find((c: { id: string }) => c.id === `kernel:${f}`).message).toContain('scratch namespace');
+    expect(report.checks.find((c: { id: string }) => c.id === 'subnets').message).toContain('10.103.30.0/24');
+    expect((await execa('ip', ['netns', 'list'])).stdout).not.toContain('nldoctor-');
+  });
+});
+
+describe('explain and graph need no root', () => {
+  const asNobody = (args: string[]) => execa(process.execPath, [CLI, ...args], { cwd: dir, reject: false, uid: 65534, gid: 65534, env: { HOME: '/tmp' } });
+
+  it('explains the lab as a user', async () => {
+    const r = await asNobody(['explain']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('this is what -p 20030:80 becomes');
+    expect(r.stdout).toContain('ip -n netlab-' + lab + '-web addr add 10.103.30.2/24 brd + dev eth0');
+    const json = JSON.parse((await asNobody(['explain', '--json'])).stdout);
+    expect(json.sections.map((s: { subject: { kind: string } }) => s.subject.kind)).toEqual(['host', 'network', 'container', 'container', 'firewall']);
+  });
+
+  it('draws it as a user, in every format', async () => {
+    expect((await asNobody(['graph', '--format', 'dot'])).stdout).toMatch(/^graph netlab \{/);
+    expect((await asNobody(['graph', '--format', 'mermaid'])).stdout).toContain('flowchart LR');
+    const svg = await asNobody(['graph']);
+    expect(svg.exitCode).toBe(0);
+    expect(svg.stdout).toContain('<svg');
+  });
+});
+
+describe('up and down: progress on stdout, logs on stderr', () => {
+  it('shows each step, logs every kernel operation with its time as JSON on stderr, and never mixes them', async () => {
+    const r = await cli(['up', '--log-level', 'debug', '--log-format', 'json'], { cwd: dir });
+    expect(r.exitCode, r.all).toBe(0);
+    const out = r.stdout.split('\n').filter(Boolean);
+    expect(out.some((l) => l.startsWith('{'))).toBe(false);
+    expect(out).toContain(out.find((l) => /^links: 2 namespaces, 1 bridge, 2 veth pairs, \d+ settings \(\d+ ms\)$/.test(l)));
+    expect(out.some((l) => /^firewall: \d+ rules in one iptables-restore \(\d+ ms\)$/.test(l))).toBe(true);
+    expect(out.some((l) => l.startsWith(`lab ${lab} is up`))).toBe(true);
+    const logs = r.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; ms?: number; cmd?: string; op?: string });
+    expect(logs.some((l) => l.msg === 'exec' && l.cmd?.startsWith('ip -batch') && typeof l.ms === 'number')).toBe(true);
+    for (const kind of ['sysctl.set', 'file.write', 'uts.add', 'firewall.apply', 'process.start']) expect(logs.some((l) => l.msg === 'applied' && l.op === kind && typeof l.ms === 'number')).toBe(true);
+    expect(await httpGet('http://127.0.0.1:20030/whoami')).toBe('10.103.30.1\n');
+  });
+
+  it('fits ps in 80 columns, draws the live lab, and gives JSON where a script wants it', async () => {
+    const ps = (await cli(['ps'], { cwd: dir })).stdout;
+    expect(ps.split('\n').every((l) => l.length <= 80)).toBe(true);
+    expect(JSON.parse((await cli(['ps', '--json'], { cwd: dir })).stdout).map((c: { name: string }) => c.name)).toEqual(['web', 'client-with-a-long-name']);
+    const live = (await cli(['graph', '--format', 'dot'], { cwd: dir })).stdout;
+    expect(live).toContain('(live: as it is up)');
+    expect(live).toContain('10.103.30.2/24');
+    const again = JSON.parse((await cli(['up', '--json'], { cwd: dir })).stdout);
+    expect(again).toMatchObject({ lab, changes: 0, ops: [] });
+  });
+
+  it('prints what down would do with --dry-run and changes nothing; then takes it down', async () => {
+    const dry = await cli(['down', '--dry-run'], { cwd: dir });
+    expect(dry.stdout).toContain(`ip netns del netlab-${lab}-web`);
+    expect(dry.stdout).toContain('iptables-restore -w --noflush');
+    expect(await httpGet('http://127.0.0.1:20030/whoami')).toBe('10.103.30.1\n');
+    const down = JSON.parse((await cli(['down', '--json'], { cwd: dir })).stdout);
+    expect(down.changes).toBeGreaterThan(10);
+    expect(down.ops.map((o: { kind: string }) => o.kind)).toContain('netns.del');
+    expect((await cli(['down', '--dry-run'], { cwd: dir })).stdout.trim()).toBe('# nothing to change');
+  });
+});

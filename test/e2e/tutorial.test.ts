@@ -1,0 +1,74 @@
+/**
+ * docs/tutorial.md cannot rot: every `sh` block runs, in order, in one folder, as a reader
+ * types it (with `netlab` being this build), and the `text` block that follows a `sh` block
+ * must appear in its output: each line, spaces squeezed, inside an output line, in order.
+ * The tutorial's lab `seedlab` gets a unique name per run.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, uniqueLab } from '../helpers/kernel.js';
+
+const TUTORIAL = new URL('../../docs/tutorial.md', import.meta.url);
+
+interface Block {
+  heading: string;
+  script: string;
+  expected?: string[];
+}
+
+/** The `sh` blocks of a Markdown text, each with the `text` block right after it, if any. */
+export function shellBlocks(markdown: string): Block[] {
+  const blocks: Block[] = [];
+  let heading = '';
+  const lines = markdown.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.startsWith('#')) heading = line.replace(/^#+\s*/, '');
+    const fence = /^```(\w*)\s*$/.exec(line);
+    if (!fence || !['sh', 'text'].includes(fence[1]!)) continue;
+    const body: string[] = [];
+    for (i++; i < lines.length && lines[i] !== '```'; i++) body.push(lines[i]!);
+    if (fence[1] === 'sh') blocks.push({ heading, script: body.join('\n') + '\n' });
+    else if (blocks.length > 0 && blocks.at(-1)!.expected === undefined) blocks.at(-1)!.expected = body;
+  }
+  return blocks;
+}
+
+const squeeze = (s: string) => s.replace(/\s+/g, ' ').trim();
+
+const lab = uniqueLab();
+const dir = mkdtempSync(join(tmpdir(), 'netlab-tutorial-'));
+const bin = mkdtempSync(join(tmpdir(), 'netlab-bin-'));
+writeFileSync(join(bin, 'netlab'), `#!/bin/sh\nexec ${process.execPath} ${CLI} "$@"\n`);
+chmodSync(join(bin, 'netlab'), 0o755);
+const blocks = shellBlocks(readFileSync(TUTORIAL, 'utf8').replace(/\bseedlab\b/g, lab));
+
+afterAll(async () => {
+  await execa(join(bin, 'netlab'), ['down', '-q', '-l', lab], { cwd: dir, reject: false });
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(bin, { recursive: true, force: true });
+});
+
+describe('docs/tutorial.md', () => {
+  it('has shell blocks for every step, most with the output they show', () => {
+    expect(blocks.length).toBeGreaterThanOrEqual(8);
+    expect(blocks.filter((b) => b.expected).length).toBeGreaterThanOrEqual(8);
+  });
+
+  for (const [n, b] of blocks.entries()) {
+    it(`runs block ${n + 1} (${b.heading})`, async () => {
+      const r = await execa('bash', ['-e', '-o', 'pipefail', '-c', b.script], { cwd: dir, reject: false, all: true, env: { PATH: `${bin}:${process.env.PATH}`, NETLAB_LOG_LEVEL: 'warn' } });
+      expect(r.exitCode, `${b.script}\n---\n${r.all}`).toBe(0);
+      const out = r.stdout.split('\n').map(squeeze);
+      let at = 0;
+      for (const want of (b.expected ?? []).map(squeeze).filter(Boolean)) {
+        const found = out.findIndex((line, i) => i >= at && line.includes(want));
+        expect(found, `expected "${want}" in the output of:\n${b.script}\n---\n${r.stdout}`).toBeGreaterThanOrEqual(0);
+        at = found + 1;
+      }
+    });
+  }
+});

@@ -1,0 +1,171 @@
+/**
+ * explain can be trusted: its printed commands, run by bash in a fresh simulated host (a
+ * throwaway network namespace that netlab treats as the host), build what `netlab up`
+ * builds: netlab then finds nothing to change, the kernel state equals the one `netlab up`
+ * makes, and the lab works for real. Each lab of LABS gets the same treatment; the parity
+ * matrix lab (issue 3) and the multi-host example (issue 4) join this list when they land.
+ *
+ * The simulated host is entered with `nsenter --net` rather than `ip netns exec`: it keeps
+ * the host's mount namespace, as a student's shell has, so the UTS namespaces that the script
+ * bind-mounts stay visible to the netlab runs that follow. It has its own netlab run folder
+ * (NETLAB_RUN_DIR), as a separate machine would: its own lock and state, and no other lab's
+ * ports (the real host's demo lab holds 8080 only in the real host).
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { CLI, curlIn, uniqueLab } from '../helpers/kernel.js';
+
+interface LabCase {
+  name: string;
+  /** Topology text, or undefined for the built-in demo lab. */
+  yaml?: string;
+  /** Also build it with `netlab up` in a second simulated host and compare the kernel state. */
+  compareWithUp: boolean;
+  /** Checks that the lab works: run after the script built it. */
+  works: (lab: string, hostNs: string) => Promise<void>;
+}
+
+const LABS: LabCase[] = [
+  {
+    name: 'the demo lab',
+    compareWithUp: false,
+    works: async (lab, hostNs) => {
+      expect(await curlIn(hostNs, 'http://127.0.0.1:8080/', { retryMs: 8000 })).toContain('Welcome to netlab!');
+      expect(await curlIn(`netlab-${lab}-client`, 'http://web/', { retryMs: 3000 })).toContain('Welcome to netlab!');
+      expect(await curlIn(`netlab-${lab}-client`, 'http://webalias/whoami')).toMatch(/^172\.\d+\.\d+\.3$/);
+    },
+  },
+  {
+    name: 'a lab with two networks, icc off, udp, a loopback binding and static addresses',
+    yaml: `networks:
+  front: { subnet: 10.103.20.0/24 }
+  back: { subnet: 10.103.21.0/24, icc: false, mtu: 1400 }
+containers:
+  db:
+    networks: [back]
+    ip: 10.103.21.10
+    expose: [5432]
+    command: [netlab, serve, --port, "5432"]
+  app:
+    networks: [front, back]
+    hostname: app.example.org
+    links: ["db:database"]
+    publish: ["127.0.0.1:20010:8080", "20011:53/udp"]
+    command: "echo app starting; exec sleep infinity"
+  edge:
+    networks: [front]
+    publish: ["20012:80"]
+    command: [netlab, serve, --port, "80"]
+`,
+    compareWithUp: true,
+    works: async (lab, hostNs) => {
+      expect(await curlIn(hostNs, 'http://127.0.0.1:20012/whoami', { retryMs: 8000 })).toBe('10.103.20.1');
+      expect(await curlIn(`netlab-${lab}-app`, 'http://database:5432/whoami', { retryMs: 8000 })).toBe('10.103.21.2');
+      expect(await curlIn(`netlab-${lab}-app`, 'http://edge/whoami')).toBe('10.103.20.2');
+    },
+  },
+];
+
+const RUN_DIR = mkdtempSync(join(tmpdir(), 'netlab-run-'));
+const nsenter = (hostNs: string, args: string[]) => execa('nsenter', [`--net=/run/netns/${hostNs}`, ...args], { reject: false, all: true, env: { NETLAB_LOG_LEVEL: 'warn', NETLAB_RUN_DIR: RUN_DIR } });
+const netlab = (hostNs: string, args: string[]) => nsenter(hostNs, [process.execPath, CLI, ...args]);
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  // netlab down waits for the xtables lock, which other runs on this machine may hold a while.
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+}, 240_000);
+afterAll(() => rmSync(RUN_DIR, { recursive: true, force: true }));
+
+/** A fresh simulated host with its loopback up; removed after the test, with the lab. */
+async function simulatedHost(lab: string, topoArgs: string[]): Promise<string> {
+  const hostNs = `test-host-${randomBytes(3).toString('hex')}`;
+  await execa('ip', ['netns', 'add', hostNs]);
+  cleanups.push(async () => {
+    await netlab(hostNs, ['down', ...topoArgs, '-l', lab, '-q']);
+    await execa('ip', ['netns', 'del', hostNs], { reject: false });
+  });
+  await execa('ip', ['-n', hostNs, 'link', 'set', 'lo', 'up']);
+  return hostNs;
+}
+
+/** The kernel state of a lab as text: what must be equal whoever built it. */
+async function snapshot(hostNs: string, lab: string): Promise<Record<string, unknown>> {
+  const ipj = async (ns: string, args: string[]) => JSON.parse((await execa('ip', ['-n', ns, '-j', '-d', ...args])).stdout || '[]');
+  const links = (list: Record<string, any>[]) =>
+    list
+      .filter((l) => l.ifname !== 'lo' || l.ifalias)
+      .map((l) => ({
+        ifname: l.ifname,
+        kind: l.linkinfo?.info_kind,
+        alias: l.ifalias,
+        mtu: l.mtu,
+        up: l.flags.includes('UP'),
+        master: l.master,
+        hairpin: l.linkinfo?.info_slave_data?.hairpin,
+        // Bridge and host-side veth MACs are random, as Docker's are; container MACs are not.
+        mac: l.linkinfo?.info_kind === 'bridge' || l.ifname.startsWith('nlv') ? undefined : l.address,
+        // IPv6 link-local addresses come from the random MACs: the kernel's, not netlab's.
+        addrs: (l.addr_info ?? []).filter((a: Record<string, unknown>) => !String(a.local).startsWith('fe80:')).map((a: Record<string, unknown>) => `${a.local}/${a.prefixlen} brd ${a.broadcast ?? '-'}`).sort(),
+      }))
+      .sort((a, b) => a.ifname.localeCompare(b.ifname));
+  const routes = (list: Record<string, unknown>[]) => list.filter((r) => !String(r.dst).startsWith('fe80:')).map((r) => `${r.type ?? ''} ${r.dst} ${r.gateway ?? ''} dev ${r.dev} ${r.protocol ?? ''} ${r.scope ?? ''} ${r.prefsrc ?? ''}`).sort();
+  const rules = async (table: string) => (await nsenter(hostNs, ['iptables-save', '-t', table])).stdout.split('\n').filter((l) => l.startsWith('-') || (l.startsWith(':') && l.includes('NL-'))).map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
+  const sysctl = async (key: string) => (await nsenter(hostNs, ['sysctl', '-n', key])).stdout.trim();
+  const out: Record<string, unknown> = {
+    hostLinks: links(await ipj(hostNs, ['addr', 'show'])),
+    hostRoutes: routes(await ipj(hostNs, ['route', 'show', 'table', 'all'])),
+    nat: await rules('nat'),
+    filter: await rules('filter'),
+    ipForward: await sysctl('net.ipv4.ip_forward'),
+  };
+  for (const ns of readdirSync('/run/netns').filter((n) => n.startsWith(`netlab-${lab}-`)).sort()) {
+    const etc = join('/etc/netns', ns);
+    const name = ns.slice(`netlab-${lab}-`.length);
+    out[ns] = {
+      links: links(await ipj(ns, ['addr', 'show'])),
+      routes: routes(await ipj(ns, ['route', 'show', 'table', 'all'])),
+      files: existsSync(etc) ? Object.fromEntries(readdirSync(etc).sort().map((f) => [f, readFileSync(join(etc, f), 'utf8')])) : {},
+      hostname: (await execa('nsenter', [`--uts=${RUN_DIR}/${lab}/uts/${name}`, 'hostname'], { reject: false })).stdout,
+      processes: (await execa('ip', ['netns', 'pids', ns])).stdout.trim().split('\n').filter(Boolean).length > 0,
+    };
+  }
+  return out;
+}
+
+describe('explain, replayed by a shell in a simulated host', () => {
+  for (const c of LABS) {
+    it(`builds ${c.name} exactly as netlab up does, and it works`, { timeout: 240_000 }, async () => {
+      const lab = uniqueLab();
+      const dir = mkdtempSync(join(tmpdir(), 'netlab-explain-'));
+      cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+      const topoArgs = c.yaml ? ['-f', join(dir, 'lab.yaml')] : [];
+      if (c.yaml) writeFileSync(join(dir, 'lab.yaml'), c.yaml);
+
+      const hostNs = await simulatedHost(lab, topoArgs);
+      const explained = await netlab(hostNs, ['explain', ...topoArgs, '-l', lab]);
+      expect(explained.exitCode, explained.all).toBe(0);
+      writeFileSync(join(dir, 'explain.sh'), explained.stdout);
+      const ran = await nsenter(hostNs, ['bash', join(dir, 'explain.sh')]);
+      expect(ran.exitCode, ran.all).toBe(0);
+
+      const dry = await netlab(hostNs, ['up', '--dry-run', ...topoArgs, '-l', lab]);
+      expect(dry.all.trim()).toBe('# nothing to change');
+      await c.works(lab, hostNs);
+
+      if (c.compareWithUp) {
+        const byScript = await snapshot(hostNs, lab);
+        expect((await netlab(hostNs, ['down', ...topoArgs, '-l', lab, '-q'])).exitCode).toBe(0);
+        const hostNs2 = await simulatedHost(lab, topoArgs);
+        const upped = await netlab(hostNs2, ['up', ...topoArgs, '-l', lab, '-q']);
+        expect(upped.exitCode, upped.all).toBe(0);
+        await c.works(lab, hostNs2);
+        expect(await snapshot(hostNs2, lab)).toEqual(byScript);
+      }
+    });
+  }
+});

@@ -1,0 +1,222 @@
+/** explain, graph, doctor and progress: the pure parts, on the demo lab and a two-network lab. */
+import { describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { parseTopology, DEMO_FILE } from '../../src/topology/load.js';
+import { resolveLab, type LabContext } from '../../src/model/lab.js';
+import { desiredState } from '../../src/plan/desired.js';
+import { diff } from '../../src/plan/diff.js';
+import { emptyState } from '../../src/plan/state.js';
+import { explainSections, renderExplain, subjectOf } from '../../src/plan/explain.js';
+import { labGraph } from '../../src/graph/model.js';
+import { toDot } from '../../src/graph/dot.js';
+import { toMermaid } from '../../src/graph/mermaid.js';
+import { dotToSvg } from '../../src/graph/svg.js';
+import { judge, type Needs } from '../../src/engine/doctor.js';
+import type { HostFacts } from '../../src/kernel/probe.js';
+import { Progress, describeStep } from '../../src/cli/progress.js';
+
+const ctx: LabContext = {
+  takenSubnets: [],
+  usedHostPorts: new Set(),
+  ephemeralRange: { start: 32768, end: 60999 },
+  hostResolvConf: { text: 'nameserver 192.0.2.53\n', source: '/etc/resolv.conf' },
+  ipv6: false,
+};
+const SELF = { selfArgv: ['/usr/bin/node', '/opt/netlab/cli.js'] };
+const demoLab = () => resolveLab(parseTopology(readFileSync(DEMO_FILE, 'utf8'), { source: '<demo>', defaultName: 'demo' }), ctx);
+const shopLab = () =>
+  resolveLab(
+    parseTopology(
+      `name: shop
+networks:
+  front: { subnet: 10.103.10.0/24 }
+  back: { subnet: 10.103.11.0/24, icc: false }
+containers:
+  db: { networks: [back], expose: [5432] }
+  app: { networks: [front, back], links: ["db:database"], publish: ["127.0.0.1:20010:8080", "20011:53/udp"] }
+`,
+      { source: 'shop.yaml', defaultName: 'shop' },
+    ),
+    ctx,
+  );
+
+function golden(name: string, actual: string): void {
+  const path = new URL(`../golden/${name}`, import.meta.url);
+  if (process.env.NETLAB_UPDATE_GOLDEN || !existsSync(path)) writeFileSync(path, actual);
+  expect(actual).toBe(readFileSync(path, 'utf8'));
+}
+
+describe('explain', () => {
+  for (const [name, make] of [['demo', demoLab], ['shop', shopLab]] as const) {
+    it(`groups every Op of the ${name} lab exactly once, each under the part it builds`, () => {
+      const lab = make();
+      const ops = diff(desiredState(lab, SELF), emptyState(lab.name));
+      const sections = explainSections(lab, ops);
+      expect(sections.flatMap((s) => s.ops)).toHaveLength(ops.length);
+      expect(new Set(sections.flatMap((s) => s.ops))).toEqual(new Set(ops));
+      expect(sections.some((s) => s.subject.kind === 'other')).toBe(false);
+      expect(sections.map((s) => s.subject.kind)).toEqual(['host', ...lab.networks.map(() => 'network'), ...lab.containers.map(() => 'container'), 'firewall']);
+      for (const s of sections) expect(s.why.length).toBeGreaterThan(0);
+    });
+  }
+
+  it('keeps a from-scratch plan runnable: every bridge before its ports, every namespace before its links', () => {
+    const lab = shopLab();
+    const flat = explainSections(lab, diff(desiredState(lab, SELF), emptyState(lab.name))).flatMap((s) => s.ops);
+    const at = (pred: (o: (typeof flat)[number]) => boolean) => flat.findIndex(pred);
+    for (const n of lab.networks) {
+      const bridge = at((o) => o.kind === 'bridge.add' && o.name === n.bridge);
+      expect(bridge).toBeGreaterThanOrEqual(0);
+      expect(flat.every((o, i) => !(o.kind === 'link.set' && o.master === n.bridge) || i > bridge)).toBe(true);
+    }
+    for (const c of lab.containers) {
+      const ns = at((o) => o.kind === 'netns.add' && o.ns === c.netns);
+      expect(flat.every((o, i) => !('ns' in o && o.ns === c.netns) || o.kind === 'netns.add' || i > ns)).toBe(true);
+      expect(flat.every((o, i) => !(o.kind === 'veth.add' && o.peer.ns === c.netns) || i > ns)).toBe(true);
+    }
+  });
+
+  it("says in Docker's terms what each part is", () => {
+    const lab = demoLab();
+    const text = renderExplain(lab, explainSections(lab, diff(desiredState(lab, SELF), emptyState('demo'))));
+    expect(text).toContain('This is what docker0 is');
+    expect(text).toContain('this is what -p 8080:80 becomes');
+    expect(text).toContain('--link web:webalias becomes the /etc/hosts line "172.31.0.2\\twebalias web"');
+    expect(text).toContain('WEBALIAS_PORT_80_TCP_ADDR=172.31.0.2');
+    expect(text.startsWith('#!/bin/bash\n')).toBe(true);
+    golden('demo.explain.txt', text);
+  });
+
+  it('puts an Op it cannot place under "other" rather than dropping it', () => {
+    expect(subjectOf({ kind: 'link.del', name: 'eth9' }, demoLab())).toEqual({ kind: 'other' });
+  });
+});
+
+describe('graph', () => {
+  it('renders the demo lab as DOT and Mermaid (golden)', () => {
+    const g = labGraph(demoLab(), { live: false });
+    golden('demo.graph.dot', toDot(g));
+    golden('demo.graph.mmd', toMermaid(g));
+  });
+
+  it('shows every container, interface address, veth, published port and link', () => {
+    const lab = shopLab();
+    const dot = toDot(labGraph(lab, { live: false }));
+    for (const c of lab.containers) {
+      expect(dot).toContain(`container ${c.name}`);
+      for (const i of c.interfaces) expect(dot).toContain(`${i.ip}/${i.prefix}`), expect(dot).toContain(i.hostVeth);
+    }
+    expect(dot).toContain('127.0.0.1:20010/tcp');
+    expect(dot).toContain('-p 20011:53/udp');
+    expect(dot).toContain('link db:database');
+    expect(dot).toContain('icc off');
+    expect(toMermaid(labGraph(lab, { live: false }))).toContain('subgraph ctr_app');
+  });
+
+  it('draws SVG without system packages: it parses and names every container', async () => {
+    for (const lab of [demoLab(), shopLab()]) {
+      const svg = await dotToSvg(toDot(labGraph(lab, { live: true })));
+      expect(XMLValidator.validate(svg)).toBe(true);
+      const doc = new XMLParser({ ignoreAttributes: false }).parse(svg);
+      expect(doc.svg).toBeDefined();
+      const texts: string[] = [];
+      const walk = (n: unknown): void => {
+        if (Array.isArray(n)) n.forEach(walk);
+        else if (n && typeof n === 'object') for (const [k, v] of Object.entries(n)) k === 'text' ? texts.push(...[v].flat().map((t) => (typeof t === 'object' ? String((t as Record<string, unknown>)['#text']) : String(t)))) : walk(v);
+      };
+      walk(doc);
+      for (const c of lab.containers) expect(texts).toContain(`container ${c.name}`);
+      expect(texts.some((t) => t.includes('(live: as it is up)'))).toBe(true);
+    }
+  }, 20_000);
+});
+
+const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
+  root: true,
+  programs: { ip: '/usr/sbin/ip', iptables: '/usr/sbin/iptables', 'iptables-save': '/x', 'iptables-restore': '/x', nft: '/x', nsenter: '/x', unshare: '/x', setsid: '/x', 'ovs-vsctl': undefined, curl: '/x', conntrack: '/x' },
+  iptablesVariant: 'nf_tables',
+  features: {
+    netns: { state: 'works', how: '' },
+    veth: { state: 'works', how: '' },
+    bridge: { state: 'works', how: '' },
+    vxlan: { state: 'available', how: '' },
+    nf_tables: { state: 'works', how: '' },
+    br_netfilter: { state: 'missing', how: 'not loaded' },
+  },
+  ipForward: '0',
+  docker: { running: false, evidence: [] },
+  firewalld: { running: false },
+  ...over,
+});
+const needs = (over: Partial<Needs> = {}): Needs => ({ firewall: 'iptables', ovs: false, vxlan: false, iccOff: false, subnets: { id: 'subnets', status: 'ok', message: '' }, ...over });
+
+describe('doctor', () => {
+  it('passes a host with everything, where optional things may be missing', () => {
+    const r = judge(facts(), needs());
+    expect(r.ok).toBe(true);
+    expect(r.checks.find((c) => c.id === 'program:ovs-vsctl')?.status).toBe('warn');
+  });
+
+  it('fails on a missing program, with the package that provides it', () => {
+    const r = judge(facts({ programs: { ...facts().programs, 'iptables-restore': undefined } }), needs());
+    expect(r.ok).toBe(false);
+    expect(r.checks.find((c) => c.id === 'program:iptables-restore')).toMatchObject({ status: 'fail', fix: 'apt-get install iptables' });
+  });
+
+  it('needs ovs-vsctl only when the topology uses Open vSwitch, br_netfilter only with icc: false', () => {
+    expect(judge(facts(), needs({ ovs: true })).checks.find((c) => c.id === 'program:ovs-vsctl')).toMatchObject({ status: 'fail', fix: 'apt-get install openvswitch-switch' });
+    const icc = judge(facts(), needs({ iccOff: true }));
+    expect(icc.checks.find((c) => c.id === 'kernel:br_netfilter')).toMatchObject({ status: 'fail', fix: 'modprobe br_netfilter' });
+  });
+
+  it('tells how netlab coexists with Docker and firewalld, and fails without root', () => {
+    const r = judge(facts({ root: false, docker: { running: true, evidence: ['bridge docker0'] }, firewalld: { running: true } }), needs());
+    expect(r.ok).toBe(false);
+    expect(r.checks.find((c) => c.id === 'root')?.fix).toBe('sudo netlab doctor');
+    expect(r.checks.find((c) => c.id === 'coexist:docker')?.message).toContain('own chains');
+    expect(r.checks.find((c) => c.id === 'coexist:firewalld')?.fix).toContain('trusted');
+  });
+});
+
+describe('progress', () => {
+  const lab = demoLab();
+  const ops = diff(desiredState(lab, SELF), emptyState('demo'));
+
+  it('describes each step in words', () => {
+    const links = ops.filter((o) => /^(netns|bridge|veth|link|addr|route)\./.test(o.kind));
+    expect(describeStep(links)).toBe('links: 2 namespaces, 1 bridge, 2 veth pairs, 21 settings');
+    expect(describeStep([ops.at(-1)!])).toMatch(/^start web: .*serve --port 80$/);
+  });
+
+  it('prints one line per step on a terminal and in a pipe; counts containers done', () => {
+    for (const isTTY of [true, false]) {
+      let text = '';
+      const p = new Progress({ write: (t) => (text += t), isTTY });
+      p.plan(ops, 'demo');
+      p.step(ops.slice(0, 2));
+      p.step(ops.slice(2));
+      p.finish();
+      expect(text.trim().split('\n')).toHaveLength(2);
+      expect(text.startsWith('✓ ')).toBe(isTTY);
+      expect(p.containersDone()).toBe(2);
+    }
+  });
+
+  it('draws a bar of containers done for a large lab on a terminal, and tenths in a pipe', () => {
+    const containers = Array.from({ length: 30 }, (_, i) => `c${i}: {}`).join('\n  ');
+    const big = resolveLab(parseTopology(`name: big\ncontainers:\n  ${containers}\n`, { source: 'big.yaml', defaultName: 'big' }), ctx);
+    const bigOps = diff(desiredState(big, SELF), emptyState('big'));
+    for (const isTTY of [true, false]) {
+      let text = '';
+      const p = new Progress({ write: (t) => (text += t), isTTY });
+      p.plan(bigOps, 'big');
+      for (const op of bigOps) p.step([op]);
+      p.finish();
+      expect(p.containersDone()).toBe(30);
+      if (isTTY) expect(text).toContain('[########################] 30/30 containers');
+      else expect(text.trim().split('\n').at(-1)).toBe('containers: 30/30 done');
+      if (!isTTY) expect(text.trim().split('\n').length).toBeLessThanOrEqual(10);
+    }
+  });
+});
