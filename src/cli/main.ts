@@ -165,7 +165,10 @@ withCommonOptions(program.command('down'))
       ? await downAll({ dryRun: !!o.dryRun, signal, onPlan: progress.onPlan, onStep: progress.onStep, backend })
       : [await down({ file: o.file, lab: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, signal, onPlan: progress.onPlan, onStep: progress.onStep, backend })];
     progress.finish();
-    if (o.json) return console.log(JSON.stringify(results.map((r) => ({ lab: r.lab, dryRun: !!o.dryRun, changes: r.ops.length, ms: Math.round(r.ms), ops: opsJson(r.ops), foreign: r.foreign })), null, 2));
+    if (o.json) {
+      const docs = results.map((r) => ({ lab: r.lab, dryRun: !!o.dryRun, changes: r.ops.length, ms: Math.round(r.ms), ops: opsJson(r.ops), foreign: r.foreign }));
+      return console.log(JSON.stringify(o.all ? docs : docs[0], null, 2));
+    }
     if (o.all && results.length === 0) console.log('no lab is up on this host');
     for (const result of results) {
       for (const f of result.foreign) console.error(`netlab: left alone (not made by lab ${result.lab}): ${f}`);

@@ -78,7 +78,8 @@ export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBack
       const mounted = op.kind === 'uts.add' ? await mountedUtsIn(group) : undefined;
       await mapLimit(group, 16, (o) => applyOne(o, hooks, backend, mounted));
     }
-    log().debug({ ops: group.length, kinds: [...new Set(group.map((o) => o.kind))].join(','), target: group.length === 1 ? targetOf(op) : undefined, ms: elapsed(started) }, 'applied');
+    const kinds = [...new Set(group.map((o) => o.kind))];
+    log().debug({ ops: group.length, op: kinds.length === 1 ? kinds[0] : undefined, kinds: kinds.join(','), target: group.length === 1 ? targetOf(op) : undefined, ms: elapsed(started) }, 'applied');
     if (fault !== undefined && fault >= i && fault < j) injectFault();
     i = j;
   }
