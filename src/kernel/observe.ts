@@ -11,7 +11,7 @@ import { emptyState, type FirewallState, type HostLinkState, type IfaceState, ty
 import { listDir, readSysctl, readText } from './host.js';
 import { observeIptables } from './iptables.js';
 import { observeNftables } from './nftables.js';
-import { pidsByNamespace } from './processes.js';
+import { pidsByNamespace, specMark } from './processes.js';
 import type { KernelBackend } from './backend.js';
 import type { IpLink } from './linkview.js';
 import { mountedUts } from './uts.js';
@@ -171,10 +171,13 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     const w = want.processes[name];
     const rec = input.started[name];
     if (list.length === 0 && !w) continue;
-    // Without a record (a run killed right after starting it, or a lost state file) netlab cannot
-    // vouch for what runs there: it counts as not running, and `up` restarts it with the current spec.
-    const running = rec ? list.includes(rec.pid) : false;
-    s.processes[name] = { running, pids: list, specHash: rec?.specHash, ns, uts: w?.uts ?? '', log: w?.log ?? '' };
+    // Without a record (a run killed right after starting it, a lost state file, a replayed
+    // explain script) netlab vouches only for a process marked with its spec hash; anything else
+    // counts as not running, and `up` restarts it with the current spec.
+    const recorded = rec !== undefined && list.includes(rec.pid);
+    const marked = recorded ? undefined : list.map(specMark).find((h) => h !== undefined);
+    const running = recorded || marked !== undefined;
+    s.processes[name] = { running, pids: list, specHash: recorded ? rec.specHash : (marked ?? rec?.specHash), ns, uts: w?.uts ?? '', log: w?.log ?? '' };
   }
 
   // Open vSwitch, when the lab wants it or an OVS answers here (its bridges may outlive a changed file).

@@ -52,11 +52,29 @@ export function containerEnv(env: [string, string][]): Record<string, string> {
   return { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...Object.fromEntries(env) };
 }
 
-export function startProcess(ns: string, uts: string, logFile: string, spec: ProcessSpec): number {
+/**
+ * The variable that marks a container's command with the hash of its spec. It lets netlab vouch
+ * for a command it has no record of: one started by the commands `explain` prints, or by a run
+ * killed before it wrote its state file.
+ */
+export const SPEC_MARK = 'NETLAB_SPEC';
+
+/** The spec hash a process carries in its environment, if it is one of netlab's commands. */
+export function specMark(pid: number): string | undefined {
+  try {
+    const environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
+    const entry = environ.split('\0').find((e) => e.startsWith(`${SPEC_MARK}=`));
+    return entry?.slice(SPEC_MARK.length + 1);
+  } catch {
+    return undefined;
+  }
+}
+
+export function startProcess(ns: string, uts: string, logFile: string, spec: ProcessSpec, specHash: string): number {
   mkdirSync(dirname(logFile), { recursive: true, mode: 0o755 });
   const fd = openSync(logFile, 'a', 0o640);
   const [file, ...args] = containerArgv(ns, uts, spec.argv);
-  const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd], env: containerEnv(spec.env), cwd: '/' });
+  const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...containerEnv(spec.env), [SPEC_MARK]: specHash }, cwd: '/' });
   closeSync(fd);
   child.unref();
   log().debug({ ns, pid: child.pid, argv: spec.argv }, 'started');

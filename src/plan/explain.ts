@@ -64,6 +64,7 @@ export function subjectOf(op: Op, lab: Lab): Subject {
       return container(lab.containers.find((c) => c.name === basename(op.path))) ?? { kind: 'other' };
     case 'firewall.apply':
     case 'firewall.remove':
+    case 'conntrack.flush':
       return { kind: 'firewall' };
     case 'process.start':
     case 'process.stop':
@@ -165,6 +166,7 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
         if (n.ipMasquerade && !n.internal) out.push(`MASQUERADE of ${formatCidr(n.subnet)} leaving by any other interface than ${n.bridge} is Docker's outbound NAT (-A POSTROUTING -s ${formatCidr(n.subnet)} ! -o ${n.bridge} -j MASQUERADE).`);
       }
       out.push(`The FORWARD rules are Docker's DOCKER and DOCKER-ISOLATION chains: answers come back in, published ports come in, containers of a network talk to each other${lab.networks.some((n) => !n.icc) ? ' (unless icc: false)' : ''}, nothing else from outside gets in.`);
+      if (lab.containers.some((c) => c.ports.some((b) => b.proto === 'udp'))) out.push('For a published UDP port, conntrack forgets the flows it saw before the DNAT existed, so a client that kept sending is forwarded at once (Docker does the same).');
       return out;
     }
     case 'other':

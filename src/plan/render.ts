@@ -3,7 +3,7 @@ import { ipArgs } from '../kernel/iproute2.js';
 import { iptablesRestoreInput } from '../kernel/iptables.js';
 import { nftScript } from '../kernel/nftables.js';
 import { conntrackArgs } from '../kernel/conntrack.js';
-import { containerArgv } from '../kernel/processes.js';
+import { containerArgv, SPEC_MARK } from '../kernel/processes.js';
 import { isLinkOp, isOvsOp, type Op } from './ops.js';
 import { ovsCommands } from '../kernel/ovs.js';
 
@@ -42,7 +42,7 @@ export function renderOp(op: Op): string {
     case 'conntrack.flush':
       return ['conntrack', ...conntrackArgs(op.proto, op.port)].join(' ') + ' || true';
     case 'process.start': {
-      const env = op.spec.env.map(([k, v]) => `${k}=${v}`);
+      const env = [...op.spec.env.map(([k, v]) => `${k}=${v}`), `${SPEC_MARK}=${op.specHash}`];
       const argv = containerArgv(op.ns, op.uts, ['env', ...env, ...op.spec.argv]);
       // In a subshell, so that no process of the calling shell keeps its stdout open (a pipe would never close).
       return `mkdir -p ${shellQuote(op.log.slice(0, op.log.lastIndexOf('/')))} && (setsid ${argv.map(shellQuote).join(' ')} >>${shellQuote(op.log)} 2>&1 </dev/null &)`;

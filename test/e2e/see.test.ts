@@ -92,8 +92,10 @@ describe('up and down: progress on stdout, logs on stderr', () => {
     expect(out).toContain(out.find((l) => /^links: 2 namespaces, 1 bridge, 2 veth pairs, \d+ settings \(\d+ ms\)$/.test(l)));
     expect(out.some((l) => /^firewall: \d+ rules in one iptables-restore \(\d+ ms\)$/.test(l))).toBe(true);
     expect(out.some((l) => l.startsWith(`lab ${lab} is up`))).toBe(true);
-    const logs = r.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; ms?: number; cmd?: string; op?: string });
-    expect(logs.some((l) => l.msg === 'exec' && l.cmd?.startsWith('ip -batch') && typeof l.ms === 'number')).toBe(true);
+    const logs = r.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; ms?: number; cmd?: string; op?: string; hostMs?: number });
+    // The link batch is one `ip -batch` under iproute2, or in-process rtnetlink messages under the netlink backend.
+    const linkBatch = process.env.NETLAB_BACKEND === 'iproute2' ? (l: (typeof logs)[number]) => l.msg === 'exec' && !!l.cmd?.startsWith('ip -batch') && typeof l.ms === 'number' : (l: (typeof logs)[number]) => l.msg === 'netlink' && typeof l.hostMs === 'number';
+    expect(logs.some(linkBatch)).toBe(true);
     for (const kind of ['sysctl.set', 'file.write', 'uts.add', 'firewall.apply', 'process.start']) expect(logs.some((l) => l.msg === 'applied' && l.op === kind && typeof l.ms === 'number')).toBe(true);
     expect(await httpGet('http://127.0.0.1:20030/whoami')).toBe('10.103.30.1\n');
   });

@@ -92,4 +92,4 @@ COMMIT
 -A NL-demo-PORTS ! -i netlab0 -o netlab0 -m comment --comment "netlab:demo" -j DROP
 COMMIT
 EOF
-mkdir -p /run/netlab/demo/logs && (setsid ip netns exec netlab-demo-web nsenter --uts=/run/netlab/demo/uts/web -- env HOSTNAME=web /usr/bin/node /opt/netlab/cli.js serve --port 80 >>/run/netlab/demo/logs/web.log 2>&1 </dev/null &)
+mkdir -p /run/netlab/demo/logs && (setsid ip netns exec netlab-demo-web nsenter --uts=/run/netlab/demo/uts/web -- env HOSTNAME=web NETLAB_SPEC=10a864ea2f9f904c /usr/bin/node /opt/netlab/cli.js serve --port 80 >>/run/netlab/demo/logs/web.log 2>&1 </dev/null &)
