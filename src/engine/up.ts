@@ -86,6 +86,14 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     if (opts.dryRun) return { lab, ops, ms: performance.now() - started };
 
     const startedProcs = Object.fromEntries(Object.entries(prev?.started ?? {}).filter(([name]) => want.processes[name]));
+    // A command found running by its spec mark but not in the record (a run killed right after
+    // starting it, a replayed explain script) is recorded now, so ps and the next up know it.
+    let adopted = false;
+    for (const [name, p] of Object.entries(seen.state.processes)) {
+      if (!want.processes[name] || !p.running || p.pid === undefined || p.specHash === undefined || startedProcs[name]?.pid === p.pid) continue;
+      startedProcs[name] = { pid: p.pid, specHash: p.specHash };
+      adopted = true;
+    }
     const state: StateFile = {
       version: 1,
       lab: lab.name,
@@ -100,7 +108,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       updatedAt: '',
     };
     // Metadata such as `expose` changes no kernel object but must reach ps and inspect.
-    if (ops.length > 0 || !prev || JSON.stringify(prev.resolved) !== JSON.stringify(lab)) await writeState(state);
+    if (ops.length > 0 || adopted || !prev || JSON.stringify(prev.resolved) !== JSON.stringify(lab)) await writeState(state);
     await recordHostSysctls(ops, seen.state.sysctls);
     if (ops.length > 0) {
       opts.onPlan?.(ops, lab.name);

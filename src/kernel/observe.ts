@@ -175,9 +175,11 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     // explain script) netlab vouches only for a process marked with its spec hash; anything else
     // counts as not running, and `up` restarts it with the current spec.
     const recorded = rec !== undefined && list.includes(rec.pid);
-    const marked = recorded ? undefined : list.map(specMark).find((h) => h !== undefined);
-    const running = recorded || marked !== undefined;
-    s.processes[name] = { running, pids: list, specHash: recorded ? rec.specHash : (marked ?? rec?.specHash), ns, uts: w?.uts ?? '', log: w?.log ?? '' };
+    const markedPid = recorded ? undefined : list.find((pid) => specMark(pid) !== undefined);
+    const running = recorded || markedPid !== undefined;
+    const pid = recorded ? rec.pid : markedPid;
+    const specHash = recorded ? rec.specHash : markedPid !== undefined ? specMark(markedPid) : rec?.specHash;
+    s.processes[name] = { running, pids: list, pid, specHash, ns, uts: w?.uts ?? '', log: w?.log ?? '' };
   }
 
   // Open vSwitch, when the lab wants it or an OVS answers here (its bridges may outlive a changed file).

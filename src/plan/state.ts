@@ -64,6 +64,8 @@ export interface ProcessState {
   pids: number[];
   /** Hash of argv + env of what was started (from the state file), to restart on change. */
   specHash?: string;
+  /** The process netlab vouches for (recorded in the state file, or marked with its spec hash). */
+  pid?: number;
 }
 
 export interface FirewallTable {
