@@ -12,7 +12,7 @@ import { labGraph } from '../../src/graph/model.js';
 import { toDot } from '../../src/graph/dot.js';
 import { toMermaid } from '../../src/graph/mermaid.js';
 import { dotToSvg } from '../../src/graph/svg.js';
-import { judge, type Needs } from '../../src/engine/doctor.js';
+import { judge, topologyNeeds, type Needs } from '../../src/engine/doctor.js';
 import type { HostFacts } from '../../src/kernel/probe.js';
 import { Progress, describeStep } from '../../src/cli/progress.js';
 
@@ -209,7 +209,7 @@ describe('graph', () => {
 
 const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
   root: true,
-  programs: { ip: '/usr/sbin/ip', iptables: '/usr/sbin/iptables', 'iptables-save': '/x', 'iptables-restore': '/x', nft: '/x', nsenter: '/x', unshare: '/x', setsid: '/x', 'ovs-vsctl': undefined, curl: '/x', conntrack: '/x' },
+  programs: { ip: '/usr/sbin/ip', iptables: '/usr/sbin/iptables', 'iptables-save': '/x', 'iptables-restore': '/x', nft: '/x', nsenter: '/x', unshare: '/x', setsid: '/x', 'ovs-vsctl': undefined, 'ovs-ofctl': undefined, 'ovsdb-server': undefined, 'ovs-vswitchd': undefined, curl: '/x', conntrack: '/x' },
   iptablesVariant: 'nf_tables',
   features: {
     netns: { state: 'works', how: '' },
@@ -243,6 +243,21 @@ describe('doctor', () => {
     expect(judge(facts(), needs({ ovs: true })).checks.find((c) => c.id === 'program:ovs-vsctl')).toMatchObject({ status: 'fail', fix: 'apt-get install openvswitch-switch' });
     const icc = judge(facts(), needs({ iccOff: true }));
     expect(icc.checks.find((c) => c.id === 'kernel:br_netfilter')).toMatchObject({ status: 'fail', fix: 'modprobe br_netfilter' });
+  });
+
+  it('checks all of Open vSwitch for a file with an OVS network, naming openvswitch-switch, and whether it runs', () => {
+    const topo = parseTopology(readFileSync(MULTIHOST_FILE, 'utf8'), { source: 'examples/multihost.yaml', defaultName: 'multihost' });
+    expect(topologyNeeds(topo)).toMatchObject({ ovs: true, vxlan: true });
+    expect(topologyNeeds(parseTopology(readFileSync(DEMO_FILE, 'utf8'), { source: '<demo>', defaultName: 'demo' }))).toMatchObject({ ovs: false, vxlan: false });
+    const r = judge(facts({ ovs: { running: false, socket: '/var/run/openvswitch/db.sock' } }), needs(topologyNeeds(topo)));
+    expect(r.ok).toBe(false);
+    for (const p of ['ovs-vsctl', 'ovs-ofctl', 'ovsdb-server', 'ovs-vswitchd']) expect(r.checks.find((c) => c.id === `program:${p}`)).toMatchObject({ status: 'fail', fix: 'apt-get install openvswitch-switch' });
+    expect(r.checks.find((c) => c.id === 'ovs:running')).toMatchObject({ status: 'warn', fix: expect.stringContaining('systemctl start openvswitch-switch') });
+    expect(r.checks.find((c) => c.id === 'kernel:vxlan')?.status).toBe('ok');
+    // Everything there and running: nothing about Open vSwitch fails or warns.
+    const all = Object.fromEntries(Object.keys(facts().programs).map((p) => [p, `/usr/bin/${p}`]));
+    const fine = judge(facts({ programs: all, ovs: { running: true, socket: '/var/run/openvswitch/db.sock' } }), needs(topologyNeeds(topo)));
+    expect(fine.checks.filter((c) => c.id.includes('ovs') && c.status !== 'ok')).toEqual([]);
   });
 
   it('tells how netlab coexists with Docker and firewalld, and fails without root', () => {
