@@ -108,7 +108,8 @@ withCommonOptions(program.command('up'))
       const r = await simulateUp({ file: o.file, name: o.lab, dryRun: !!o.dryRun, onStep: (ops) => log().info({ step: opSummary(ops) }, 'applying') });
       if (o.json) return console.log(JSON.stringify({ lab: r.lab, dryRun: !!o.dryRun, ms: Math.round(r.ms), ops: opsJson(r.ops), hosts: r.hosts, containers: o.dryRun ? [] : await ps(r.lab) }, null, 2));
       if (o.dryRun) printPlan(r.ops);
-      for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}:\n${h.output.trimEnd()}`);
+      // -q: no host's progress lines, as for a single host.
+      if (o.dryRun || !o.quiet) for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}:\n${h.output.trimEnd()}`);
       if (!o.dryRun) {
         console.log(`lab ${r.lab} is up on ${r.hosts.length} simulated hosts (${Math.round(r.ms)} ms)`);
         console.log(psTable(await ps(r.lab)));
@@ -155,7 +156,7 @@ withCommonOptions(program.command('down'))
       const r = await simulateDown(lab, { dryRun: !!o.dryRun });
       if (o.json) return console.log(JSON.stringify({ lab, dryRun: !!o.dryRun, ms: Math.round(r.ms), ops: opsJson(r.ops), hosts: r.hosts }, null, 2));
       if (o.dryRun) printPlan(r.ops);
-      for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}: ${h.output.trimEnd()}`);
+      if (o.dryRun || !o.quiet) for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}: ${h.output.trimEnd()}`);
       if (!o.dryRun) console.log(`lab ${lab} is down: ${r.hosts.length} simulated hosts removed (${Math.round(r.ms)} ms)`);
       return;
     }
