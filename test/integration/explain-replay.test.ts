@@ -269,6 +269,9 @@ describe('explain --simulate, replayed by a shell', () => {
       // Whatever an interrupted run left: daemons by their folder, namespaces by their names.
       for (const pid of pidsMentioning(`${RUN_DIR}/${lab}/ovs/`)) process.kill(pid, 'SIGKILL');
       for (const ns of readdirSync('/run/netns').filter((n) => n.startsWith(`netlab-${lab}-`))) await execa('ip', ['netns', 'del', ns], { reject: false });
+      const uts = join(RUN_DIR, lab, 'uts');
+      for (const f of existsSync(uts) ? readdirSync(uts) : []) await execa('umount', [join(uts, f)], { reject: false });
+      for (const d of readdirSync('/etc/netns').filter((n) => n.startsWith(`netlab-${lab}-`))) rmSync(join('/etc/netns', d), { recursive: true, force: true });
       return r;
     };
     cleanups.push(async () => {
