@@ -14,7 +14,7 @@ import { serve } from '../serve.js';
 import { psTable, opSummary, table, doctorText } from './format.js';
 import { Progress } from './progress.js';
 import { explain, viewLab } from '../engine/view.js';
-import { renderExplain } from '../plan/explain.js';
+import { renderExplain, renderMultiHostExplain, type ExplainSection } from '../plan/explain.js';
 import { doctor } from '../engine/doctor.js';
 import { labGraph } from '../graph/model.js';
 import { toDot } from '../graph/dot.js';
@@ -108,7 +108,8 @@ withCommonOptions(program.command('up'))
       const r = await simulateUp({ file: o.file, name: o.lab, dryRun: !!o.dryRun, onStep: (ops) => log().info({ step: opSummary(ops) }, 'applying') });
       if (o.json) return console.log(JSON.stringify({ lab: r.lab, dryRun: !!o.dryRun, ms: Math.round(r.ms), ops: opsJson(r.ops), hosts: r.hosts, containers: o.dryRun ? [] : await ps(r.lab) }, null, 2));
       if (o.dryRun) printPlan(r.ops);
-      for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}:\n${h.output.trimEnd()}`);
+      // -q: no host's progress lines, as for a single host.
+      if (o.dryRun || !o.quiet) for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}:\n${h.output.trimEnd()}`);
       if (!o.dryRun) {
         console.log(`lab ${r.lab} is up on ${r.hosts.length} simulated hosts (${Math.round(r.ms)} ms)`);
         console.log(psTable(await ps(r.lab)));
@@ -155,7 +156,7 @@ withCommonOptions(program.command('down'))
       const r = await simulateDown(lab, { dryRun: !!o.dryRun });
       if (o.json) return console.log(JSON.stringify({ lab, dryRun: !!o.dryRun, ms: Math.round(r.ms), ops: opsJson(r.ops), hosts: r.hosts }, null, 2));
       if (o.dryRun) printPlan(r.ops);
-      for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}: ${h.output.trimEnd()}`);
+      if (o.dryRun || !o.quiet) for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}: ${h.output.trimEnd()}`);
       if (!o.dryRun) console.log(`lab ${lab} is down: ${r.hosts.length} simulated hosts removed (${Math.round(r.ms)} ms)`);
       return;
     }
@@ -249,15 +250,23 @@ withCommonOptions(program.command('logs'))
 
 withCommonOptions(program.command('explain'))
   .description('print the exact commands that build the lab from nothing, step by step, each with what it is in Docker (no root needed)')
+  .option('--host <name>', "a multi-host lab: only this host's share, as \"netlab up --host NAME\" runs it on that host (default: every host, one part each)")
+  .option('--simulate', 'a multi-host lab: also make the hosts as namespaces joined by an underlay bridge, as "netlab up --simulate" does, so the script runs on this one machine')
   .option('--json', 'print the steps as JSON')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
-    const r = await explain({ file: o.file, name: o.lab });
-    if (o.json) {
-      const sections = r.sections.map((s) => ({ subject: s.subject, title: s.title, why: s.why, commands: s.commands }));
-      return console.log(JSON.stringify({ lab: r.lab.name, source: r.lab.source, sections }, null, 2));
+    const r = await explain({ file: o.file, name: o.lab, host: o.host as string | undefined, simulate: !!o.simulate });
+    const json = (sections: ExplainSection[]) => sections.map((s) => ({ subject: s.subject, title: s.title, why: s.why, commands: s.commands }));
+    if (r.shares.length === 0) {
+      if (o.json) return console.log(JSON.stringify({ lab: r.lab.name, source: r.lab.source, sections: json(r.sections) }, null, 2));
+      process.stdout.write(renderExplain(r.lab, r.sections));
+      return;
     }
-    process.stdout.write(renderExplain(r.lab, r.sections));
+    if (o.json) {
+      const hosts = r.shares.map((s) => ({ host: s.host.name, underlay: s.host.underlay, ...(s.machine ? { machine: json(s.machine) } : {}), sections: json(s.sections) }));
+      return console.log(JSON.stringify({ lab: r.lab.name, source: r.lab.source, ...(r.simulated ? { simulated: json(r.simulated.sections) } : {}), hosts }, null, 2));
+    }
+    process.stdout.write(renderMultiHostExplain(r.lab, r.shares, { named: o.host !== undefined, simulated: r.simulated }));
   });
 
 withCommonOptions(program.command('graph'))

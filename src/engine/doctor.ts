@@ -38,7 +38,11 @@ export const PACKAGE_OF: Record<string, string> = {
   nsenter: 'util-linux',
   unshare: 'util-linux',
   setsid: 'util-linux',
+  // openvswitch-switch brings openvswitch-common (ovs-ofctl, ovsdb-server) with it.
   'ovs-vsctl': 'openvswitch-switch',
+  'ovs-ofctl': 'openvswitch-switch',
+  'ovsdb-server': 'openvswitch-switch',
+  'ovs-vswitchd': 'openvswitch-switch',
   curl: 'curl',
   conntrack: 'conntrack',
 };
@@ -63,7 +67,10 @@ const WHY: Record<string, string> = {
   nsenter: 'entering a container (exec, hostnames)',
   unshare: "containers' own hostnames (UTS namespaces)",
   setsid: 'running a container command detached',
-  'ovs-vsctl': 'Open vSwitch bridges',
+  'ovs-vsctl': 'Open vSwitch bridges and their VXLAN ports',
+  'ovs-ofctl': "the flows of netlab's Open vSwitch bridges",
+  'ovsdb-server': "Open vSwitch's configuration database (a simulated host runs its own)",
+  'ovs-vswitchd': 'the Open vSwitch switch itself (a simulated host runs its own)',
   curl: 'the tutorial and the README examples',
   conntrack: 'the tutorial (conntrack -L) and clearing UDP flows',
 };
@@ -88,7 +95,7 @@ export function judge(facts: HostFacts, needs: Needs): DoctorReport {
   const required = new Set(['ip', 'nsenter', 'unshare', 'setsid']);
   if (needs.firewall === 'iptables') for (const p of ['iptables', 'iptables-save', 'iptables-restore']) required.add(p);
   else required.add('nft');
-  if (needs.ovs) required.add('ovs-vsctl');
+  if (needs.ovs) for (const p of ['ovs-vsctl', 'ovs-ofctl', 'ovsdb-server', 'ovs-vswitchd']) required.add(p);
   for (const [program, path] of Object.entries(facts.programs)) {
     const need = required.has(program);
     const variant = program === 'iptables' && facts.iptablesVariant ? ` (${facts.iptablesVariant})` : '';
@@ -133,6 +140,14 @@ export function judge(facts: HostFacts, needs: Needs): DoctorReport {
   if (needs.iccOff && facts.bridgeNfCallIptables !== '1') {
     checks.push({ id: 'sysctl:bridge-nf-call-iptables', status: 'warn', message: 'a network has icc: false, which needs bridged traffic to pass iptables', fix: 'modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1' });
   }
+  if (needs.ovs && facts.ovs && !facts.ovs.running) {
+    checks.push({
+      id: 'ovs:running',
+      status: 'warn',
+      message: `a network uses Open vSwitch, and no Open vSwitch answers here (${facts.ovs.socket} is missing): "netlab up" on this host needs its daemons; "netlab up --simulate" starts its own per simulated host`,
+      fix: 'systemctl start openvswitch-switch (after apt-get install openvswitch-switch)',
+    });
+  }
   checks.push(needs.subnets);
   return { ok: checks.every((c) => c.status !== 'fail'), checks };
 }
@@ -151,6 +166,17 @@ async function subnetCheck(topo: Topology): Promise<Check> {
   }
 }
 
+/** What a topology asks of the host (the basics alone without one). */
+export function topologyNeeds(topo: Topology | undefined): Omit<Needs, 'subnets'> {
+  return {
+    firewall: topo?.firewall ?? 'iptables',
+    ovs: topo?.networks.some((n) => n.driver === 'ovs') ?? false,
+    // Open vSwitch makes its own VXLAN ports; a Linux bridge network needs the kernel's vxlan device.
+    vxlan: topo?.networks.some((n) => n.driver !== 'ovs' && n.vxlan !== undefined) ?? false,
+    iccOff: topo?.networks.some((n) => !n.icc) ?? false,
+  };
+}
+
 export async function doctor(opts: LoadOptions = {}): Promise<DoctorReport> {
   let topo: Topology | undefined;
   let topoCheck: Check | undefined;
@@ -162,10 +188,7 @@ export async function doctor(opts: LoadOptions = {}): Promise<DoctorReport> {
   }
   const facts = await probeHost();
   const needs: Needs = {
-    firewall: topo?.firewall ?? 'iptables',
-    ovs: false,
-    vxlan: false,
-    iccOff: topo?.networks.some((n) => !n.icc) ?? false,
+    ...topologyNeeds(topo),
     subnets: topoCheck ?? (facts.programs.ip ? await subnetCheck(topo!) : { id: 'subnets', status: 'fail', message: 'cannot read the host routes without ip', fix: 'apt-get install iproute2' }),
   };
   return judge(facts, needs);

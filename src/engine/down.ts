@@ -10,6 +10,7 @@ import { labsOnHost, observe } from '../kernel/observe.js';
 import { applyOps, ApplyInterrupted } from '../kernel/apply.js';
 import { selectBackend, type BackendName, type KernelBackend } from '../kernel/backend.js';
 import { hostNetnsId, readSysctl } from '../kernel/host.js';
+import { mountedUts } from '../kernel/uts.js';
 import { labDir, RUN_DIR, shareDir } from '../paths.js';
 import { withHostLock } from './lock.js';
 import { readShares, readState } from './state.js';
@@ -111,10 +112,21 @@ async function downLocked(name: string, host: string | undefined, opts: DownOpti
   }
   await rm(shareDir(name, host), { recursive: true, force: true });
   // The lab's folder goes with its last share (uts and logs of its containers are in it).
-  if (!host || (await readdir(join(labDir(name), 'hosts')).catch(() => [])).length === 0) await rm(labDir(name), { recursive: true, force: true });
+  if (!host || !(await otherHostsLeft(name, host))) await rm(labDir(name), { recursive: true, force: true });
   if (restore.length > 0) await applyOps(restore, { onStep: opts.onStep }, backend);
   if (last) await writeHostRecord({ version: 1, sysctls: {} });
   return { lab: name, ops: all, ms: performance.now() - started, foreign: seen.foreign };
+}
+
+/**
+ * Whether another host of a multi-host lab still keeps things in the lab's folder: a state file,
+ * a UTS namespace of its containers, or its simulated Open vSwitch. A replayed `explain
+ * --simulate` script writes no state files, so the state files alone do not tell.
+ */
+async function otherHostsLeft(lab: string, host: string): Promise<boolean> {
+  if ((await readdir(join(labDir(lab), 'hosts')).catch(() => [])).length > 0) return true;
+  if ((await readdir(join(labDir(lab), 'ovs')).catch(() => [])).some((h) => h !== host)) return true;
+  return (await mountedUts(join(labDir(lab), 'uts'))).length > 0;
 }
 
 /** When no other lab is left on this host: put back the host-wide sysctls the first lab changed. */

@@ -68,32 +68,43 @@ export function underlayState(topo: Topology): LabState {
 
 const inHost = (lab: string, host: string) => ['nsenter', `--net=${NETNS_DIR}/${simName.hostNetns(lab, host)}`];
 
+/** The environment of a simulated host's own netlab: its own Open vSwitch (OVS_RUNDIR), with the userspace datapath. */
+export function simulatedHostEnv(lab: string, host: string, ovs: boolean): Record<string, string> {
+  return { NETLAB_HOST_LOCK_HELD: '1', NETLAB_SIMULATED_HOST: '1', ...(ovs ? { OVS_RUNDIR: ovsRunDir(lab, host), NETLAB_OVS_DATAPATH: 'netdev' } : {}) };
+}
+
 /** Runs netlab itself inside a simulated host, as that host's own `netlab`. */
 async function netlabOnHost(lab: string, host: string, args: string[], ovs: boolean): Promise<string> {
   const [nsenter, ...nsArgs] = inHost(lab, host);
-  const r = await execa(nsenter!, [...nsArgs, ...SELF_ARGV, ...args], {
-    reject: false,
-    all: true,
-    env: {
-      NETLAB_HOST_LOCK_HELD: '1',
-      NETLAB_SIMULATED_HOST: '1',
-      ...(ovs ? { OVS_RUNDIR: ovsRunDir(lab, host), NETLAB_OVS_DATAPATH: 'netdev' } : {}),
-    },
-  });
+  const r = await execa(nsenter!, [...nsArgs, ...SELF_ARGV, ...args], { reject: false, all: true, env: simulatedHostEnv(lab, host, ovs) });
   if (r.exitCode !== 0) throw new KernelError(`host ${host}: netlab ${args.join(' ')} failed:\n${r.all}`);
   return String(r.all ?? '');
 }
 
-/** The userspace datapath sends tunnel packets only through an OVS bridge's own port: give the underlay address to one. */
+/**
+ * A simulated host's own Open vSwitch, as argv lists (run here, and printed by `explain --simulate`):
+ * start its daemons inside its namespace, then give its underlay address to an OVS bridge, because
+ * the userspace datapath sends tunnel packets only through an OVS bridge's own port.
+ */
+export function ovsUnderlayCommands(lab: string, host: { name: string; underlay: string; prefix: number }): string[][] {
+  const rundir = ovsRunDir(lab, host.name);
+  const ns = inHost(lab, host.name);
+  const br = simName.ovsUnderlay(lab, host.name);
+  return [
+    [...ns, 'bash', OVS_SCRIPT, 'start', rundir],
+    ['ovs-vsctl', `--db=unix:${rundir}/db.sock`, '--timeout=10', '--may-exist', 'add-br', br, '--', 'set', 'bridge', br, 'datapath_type=netdev', `external_ids:netlab-underlay=${lab}`, '--', '--may-exist', 'add-port', br, 'eth0'],
+    [...ns, 'ip', 'addr', 'replace', `${host.underlay}/${host.prefix}`, 'dev', br],
+    [...ns, 'ip', 'link', 'set', br, 'up'],
+  ];
+}
+
 async function ensureOvsUnderlay(topo: Topology, host: Topology['hosts'][number]): Promise<void> {
-  const rundir = ovsRunDir(topo.name, host.name);
-  const [nsenter, ...nsArgs] = inHost(topo.name, host.name);
-  await run(nsenter!, [...nsArgs, 'bash', OVS_SCRIPT, 'start', rundir]);
-  const br = simName.ovsUnderlay(topo.name, host.name);
-  const db = `--db=unix:${rundir}/db.sock`;
-  await run('ovs-vsctl', [db, '--timeout=10', '--may-exist', 'add-br', br, '--', 'set', 'bridge', br, 'datapath_type=netdev', `external_ids:netlab-underlay=${topo.name}`, '--', '--may-exist', 'add-port', br, 'eth0']);
-  await run(nsenter!, [...nsArgs, 'ip', 'addr', 'replace', `${formatIp(host.underlay)}/${host.prefix}`, 'dev', br]);
-  await run(nsenter!, [...nsArgs, 'ip', 'link', 'set', br, 'up']);
+  for (const [program, ...args] of ovsUnderlayCommands(topo.name, { name: host.name, underlay: formatIp(host.underlay), prefix: host.prefix })) await run(program!, args);
+}
+
+/** What `up --simulate` records, so that `down` knows the lab runs simulated here. */
+export function simulateRecord(topo: Topology, file: string): string {
+  return JSON.stringify({ file, hosts: topo.hosts.map((h) => h.name), ovs: topo.networks.some((n) => n.driver === 'ovs') }, null, 2) + '\n';
 }
 
 export async function simulateUp(opts: SimulateOptions): Promise<SimulateResult> {
@@ -118,7 +129,7 @@ export async function simulateUp(opts: SimulateOptions): Promise<SimulateResult>
       return { lab: topo.name, ops, hosts, ms: performance.now() - started };
     }
     await applyOps(ops, { onStep: opts.onStep }, backend);
-    await writeAtomic(simulateFile(topo.name), JSON.stringify({ file, hosts: topo.hosts.map((h) => h.name), ovs: usesOvs }, null, 2) + '\n', 0o600);
+    await writeAtomic(simulateFile(topo.name), simulateRecord(topo, file), 0o600);
     for (const h of topo.hosts) {
       if (usesOvs) await ensureOvsUnderlay(topo, h);
       hosts.push({ host: h.name, output: await netlabOnHost(topo.name, h.name, ['up', '-f', file, '--host', h.name, ...nameArgs], usesOvs) });

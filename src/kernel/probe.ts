@@ -11,6 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import { readFile } from 'node:fs/promises';
 import { readSysctl } from './host.js';
 import { run } from './run.js';
+import { ovsDbSocket } from './ovs.js';
 
 export type FeatureName = 'netns' | 'veth' | 'bridge' | 'vxlan' | 'nf_tables' | 'br_netfilter';
 export type FeatureState = 'works' | 'available' | 'missing' | 'unknown';
@@ -26,9 +27,11 @@ export interface HostFacts {
   bridgeNfCallIptables?: string;
   docker: { running: boolean; evidence: string[] };
   firewalld: { running: boolean };
+  /** Open vSwitch: whether its database answers at the tools' socket ($OVS_RUNDIR or /var/run/openvswitch). */
+  ovs?: { running: boolean; socket: string };
 }
 
-export const PROGRAMS = ['ip', 'iptables', 'iptables-save', 'iptables-restore', 'nft', 'nsenter', 'unshare', 'setsid', 'ovs-vsctl', 'curl', 'conntrack'] as const;
+export const PROGRAMS = ['ip', 'iptables', 'iptables-save', 'iptables-restore', 'nft', 'nsenter', 'unshare', 'setsid', 'ovs-vsctl', 'ovs-ofctl', 'ovsdb-server', 'ovs-vswitchd', 'curl', 'conntrack'] as const;
 
 export async function onPath(program: string, path = process.env.PATH ?? ''): Promise<string | undefined> {
   for (const dir of path.split(':').filter(Boolean)) {
@@ -115,6 +118,7 @@ export async function probeHost(): Promise<HostFacts> {
     bridgeNfCallIptables: await readSysctl('net.bridge.bridge-nf-call-iptables'),
     docker: await dockerEvidence(),
     firewalld: { running: (await processNames()).has('firewalld') },
+    ovs: { running: existsSync(ovsDbSocket()), socket: ovsDbSocket() },
   };
 }
 

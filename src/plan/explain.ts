@@ -5,16 +5,18 @@
  * what the engine runs.
  */
 import { basename } from 'node:path';
-import type { Lab, LabContainer, LabNetwork, ResolvedBinding } from '../model/lab.js';
+import type { Lab, LabContainer, LabHost, LabNetwork, ResolvedBinding } from '../model/lab.js';
 import { formatCidr, formatIp } from '../model/ipv4.js';
-import { envAlias } from '../model/names.js';
+import { envAlias, ovsName, vxlanName } from '../model/names.js';
 import type { Op } from './ops.js';
-import { renderOp } from './render.js';
+import { renderOp, shellQuote } from './render.js';
 
 /** What a group of Ops builds. New kinds (hosts, overlays) add a variant here and a `why`. */
 export type Subject =
   | { kind: 'host' }
   | { kind: 'network'; network: string }
+  /** A multi-host network's tunnel: a VXLAN device and its FDB, or an Open vSwitch bridge with VXLAN ports. */
+  | { kind: 'overlay'; network: string }
   | { kind: 'container'; container: string }
   | { kind: 'firewall' }
   | { kind: 'other' };
@@ -35,6 +37,10 @@ export function subjectOf(op: Op, lab: Lab): Subject {
   const byVeth = (name: string) => lab.containers.find((c) => c.interfaces.some((i) => i.hostVeth === name));
   const container = (c: LabContainer | undefined): Subject | undefined => (c ? { kind: 'container', container: c.name } : undefined);
   const network = (n: LabNetwork | undefined): Subject | undefined => (n ? { kind: 'network', network: n.name } : undefined);
+  const overlay = (name: string): Subject | undefined => {
+    const n = lab.networks.find((x) => vxlanName(lab.name, x.name) === name || ovsName.bridge(lab.name, x.name) === name || ovsName.plug(lab.name, x.name) === name);
+    return n ? { kind: 'overlay', network: n.name } : undefined;
+  };
   switch (op.kind) {
     case 'netns.add':
     case 'netns.del':
@@ -45,7 +51,20 @@ export function subjectOf(op: Op, lab: Lab): Subject {
       return container(byNs(op.peer.ns)) ?? { kind: 'other' };
     case 'link.set':
     case 'link.del':
-      return (op.ns ? container(byNs(op.ns)) : (network(byBridge(op.name)) ?? container(byVeth(op.name)))) ?? { kind: 'other' };
+      return (op.ns ? container(byNs(op.ns)) : (network(byBridge(op.name)) ?? container(byVeth(op.name)) ?? overlay(op.name))) ?? { kind: 'other' };
+    case 'vxlan.add':
+      return overlay(op.name) ?? { kind: 'other' };
+    case 'fdb.append':
+    case 'fdb.del':
+      return overlay(op.dev) ?? { kind: 'other' };
+    case 'ovs.bridge.add':
+    case 'ovs.bridge.del':
+    case 'ovs.port.add':
+    case 'ovs.port.del':
+    case 'ovs.flows':
+      return overlay(op.bridge) ?? { kind: 'other' };
+    case 'ovs.plug':
+      return overlay(op.port) ?? { kind: 'other' };
     case 'addr.add':
     case 'addr.del':
       return (op.ns ? container(byNs(op.ns)) : (network(byBridge(op.dev)) ?? container(byVeth(op.dev)))) ?? { kind: 'other' };
@@ -75,6 +94,8 @@ export function subjectOf(op: Op, lab: Lab): Subject {
 
 const keyOf = (s: Subject) => `${s.kind}:${'network' in s ? s.network : 'container' in s ? s.container : ''}`;
 
+const overlayOf = (n: LabNetwork) => n.vxlan !== undefined || n.driver === 'ovs';
+
 /**
  * Groups the Ops of a plan built from nothing. Groups come in the order host, networks,
  * containers, firewall, other, which keeps every dependency of a from-scratch plan (a bridge
@@ -84,6 +105,8 @@ export function explainSections(lab: Lab, ops: Op[]): ExplainSection[] {
   const order: Subject[] = [
     { kind: 'host' },
     ...lab.networks.map((n) => ({ kind: 'network' as const, network: n.name })),
+    // After the bridges: a VXLAN device or an OVS plug port is enslaved to its network's bridge.
+    ...lab.networks.filter(overlayOf).map((n) => ({ kind: 'overlay' as const, network: n.name })),
     ...lab.containers.map((c) => ({ kind: 'container' as const, container: c.name })),
     { kind: 'firewall' },
     { kind: 'other' },
@@ -105,6 +128,12 @@ export function titleOf(s: Subject, lab: Lab): string {
     case 'network': {
       const n = lab.networks.find((x) => x.name === s.network)!;
       return `network ${n.name}: bridge ${n.bridge}, ${formatCidr(n.subnet)}`;
+    }
+    case 'overlay': {
+      const n = lab.networks.find((x) => x.name === s.network)!;
+      return n.driver === 'ovs'
+        ? `overlay ${n.name}: Open vSwitch bridge ${ovsName.bridge(lab.name, n.name)}${n.vxlan ? `, VXLAN VNI ${n.vxlan.vni}` : ''}`
+        : `overlay ${n.name}: VXLAN device ${vxlanName(lab.name, n.name)}, VNI ${n.vxlan!.vni}`;
     }
     case 'container': {
       const c = lab.containers.find((x) => x.name === s.container)!;
@@ -134,8 +163,14 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
       if (ops.some((o) => o.kind === 'sysctl.set' && o.key.endsWith('.route_localnet'))) {
         out.push("route_localnet=1 lets traffic DNATed from the host's own 127.0.0.1 leave through the bridge, as Docker sets it when its userland proxy is off (curl localhost:PORT).");
       }
+      if (lab.hosts.length > 0 && overlayOf(n)) {
+        const gws = lab.hosts.filter((h) => n.gateways[h.name] !== undefined).map((h) => `${formatIp(n.gateways[h.name]!)} on ${h.name}`);
+        out.push(`One subnet spans the hosts, as a Docker overlay network's does: each host's bridge has its own gateway (${gws.join(', ')}) and no container address is handed out twice, so containers on different hosts talk as if on one switch.`);
+      }
       return out;
     }
+    case 'overlay':
+      return overlayWhy(lab, lab.networks.find((x) => x.name === s.network)!, ops);
     case 'container': {
       const c = lab.containers.find((x) => x.name === s.container)!;
       const out = c.interfaces.map(
@@ -149,6 +184,10 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
         const vars = port ? `${envAlias(l.alias)}_PORT_${port.port}_${port.proto.toUpperCase()}_ADDR=${l.ip} and the rest of that family` : `${envAlias(l.alias)}_NAME=/${c.name}/${l.alias}`;
         const line = c.files.hosts.split('\n').find((x) => x.startsWith(`${l.ip}\t`)) ?? l.ip;
         out.push(`--link ${l.target}:${l.alias} becomes the /etc/hosts line ${JSON.stringify(line)} and the variables ${vars} in its environment.`);
+      }
+      if (lab.hosts.length > 0) {
+        const remote = lab.containers.filter((x) => x.host !== c.host).map((x) => `${x.name} on ${x.host}`);
+        if (remote.length > 0) out.push(`Its /etc/hosts also names the containers on other hosts (${remote.join(', ')}): names and links resolve across the tunnel, as on one Docker overlay network.`);
       }
       if (c.command !== undefined) out.push("Then its command starts inside both namespaces, like a container's entrypoint; its output goes to a log file (docker logs = netlab logs).");
       return out;
@@ -174,6 +213,39 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
   }
 }
 
+/** A VTEP, its FDB, head-end replication, the MTU, OVS's VXLAN ports: what a multi-host network's tunnel is. */
+function overlayWhy(lab: Lab, n: LabNetwork, ops: Op[]): string[] {
+  const out: string[] = [];
+  const vx = ops.find((o): o is Extract<Op, { kind: 'vxlan.add' }> => o.kind === 'vxlan.add');
+  const remotes = (dsts: string[]) => dsts.map((d) => `${lab.hosts.find((h) => h.underlay === d)?.name ?? 'a host'} at ${d}`).join(', ');
+  if (vx) {
+    out.push(
+      `This is a VTEP (VXLAN tunnel endpoint), what Docker's overlay driver puts on each host: the vxlan device ${vx.name} wraps each Ethernet frame the bridge hands it in a UDP packet from this host's underlay address ${vx.local} to port ${vx.port} of another host, with VNI ${vx.vni} telling this network's frames from others, and unwraps what comes back; enslaved to the bridge, it is one more switch port, one that leads to the other hosts.`,
+    );
+    if (n.vxlan && vx.port !== n.vxlan.port) out.push(`Port ${vx.port}, not ${n.vxlan.port}: Open vSwitch's userspace datapath takes every VXLAN packet on the port its own network uses, so this Linux VXLAN network moves to the next port (on every host alike).`);
+    const fdb = ops.filter((o): o is Extract<Op, { kind: 'fdb.append' }> => o.kind === 'fdb.append');
+    if (fdb.length > 0) {
+      out.push(
+        `bridge fdb append 00:00:00:00:00:00 ... dst: the all-zeros entry in the device's forwarding database means "broadcasts and frames for unknown MACs go to this VTEP"; one per remote host (${remotes(fdb.map((f) => f.dst))}) is head-end replication: this host copies each flood to every other host itself, so the underlay needs no multicast. MACs learned from the answers then go to the one host that has them.`,
+      );
+    }
+  }
+  const ovsBridge = ops.find((o): o is Extract<Op, { kind: 'ovs.bridge.add' }> => o.kind === 'ovs.bridge.add');
+  if (ovsBridge) {
+    out.push(
+      `This is the seed lecture's Open vSwitch experiment: an OVS bridge ${ovsBridge.bridge} (datapath_type=${ovsBridge.datapath}: ${ovsBridge.datapath === 'netdev' ? "OVS's userspace datapath, where no openvswitch kernel module is loaded" : "the openvswitch kernel module's datapath"}), plugged into the Linux bridge ${n.bridge} by its internal port ${ovsName.plug(lab.name, n.name)}, so that the gateway and the containers' veths stay where Docker has them.`,
+    );
+    const tunnels = ops.filter((o): o is Extract<Op, { kind: 'ovs.port.add' }> => o.kind === 'ovs.port.add' && o.type === 'vxlan');
+    if (tunnels.length > 0) {
+      out.push(
+        `Each VXLAN port (type=vxlan options:remote_ip=... options:key=${n.vxlan?.vni}) is a tunnel to one remote host (${remotes(tunnels.map((t) => t.options.remote_ip ?? ''))}): OVS is the VTEP here and floods to every tunnel port itself, head-end replication again. The flow in_port=<tunnel> actions=output:<internal port> is split horizon: what comes out of a tunnel goes only to this host, so a full mesh of three or more hosts has no loop.`,
+      );
+    }
+  }
+  out.push(`MTU ${n.mtu}: VXLAN adds 50 bytes (outer Ethernet 14, IP 20, UDP 8, VXLAN 8), so the bridge, the tunnel and every veth of this network use the underlay's 1500 minus 50, and full-size packets cross without being fragmented, as on a Docker overlay network.`);
+  return out;
+}
+
 /** The sections as one shell script a student can read and run as root. */
 export function renderExplain(lab: Lab, sections: ExplainSection[]): string {
   const out = [
@@ -182,10 +254,68 @@ export function renderExplain(lab: Lab, sections: ExplainSection[]): string {
     `# "sudo bash" this file to build the same lab by hand; "sudo netlab down -l ${lab.name}" removes it.`,
     'set -e',
   ];
+  out.push(...renderSections(sections));
+  return out.join('\n') + '\n';
+}
+
+function renderSections(sections: ExplainSection[]): string[] {
+  const out: string[] = [];
   for (const s of sections) {
     out.push('', `# ── ${s.title} ${'─'.repeat(Math.max(3, 90 - s.title.length))}`.slice(0, 96));
     for (const w of s.why) out.push(...wrap(w, 94).map((l) => `# ${l}`));
     out.push(...s.commands);
+  }
+  return out;
+}
+
+/** One host's share of a multi-host lab: the lab as that host resolves it, and its sections. */
+export interface HostShare {
+  host: LabHost;
+  sections: ExplainSection[];
+  /** `--simulate`: how this host's machine gets its own Open vSwitch, run before its share. */
+  machine?: ExplainSection[];
+}
+
+/** What `--simulate` builds around the hosts: their namespaces and the underlay joining them. */
+export interface SimulatedMachines {
+  sections: ExplainSection[];
+  /** The namespace that plays each host. */
+  netns: Record<string, string>;
+  /** The environment the host's share runs with (its own Open vSwitch). */
+  env: Record<string, Record<string, string>>;
+}
+
+/**
+ * A multi-host lab as one script: one part per host, headed by the VM it runs on. Real VMs: each
+ * part runs only on the machine that has its underlay address (or the part of `--host NAME`
+ * alone, unguarded). `--simulate`: the machines first, then each share inside its machine's namespace.
+ */
+export function renderMultiHostExplain(lab: { name: string; source: string }, shares: HostShare[], opts: { named: boolean; simulated?: SimulatedMachines }): string {
+  const sim = opts.simulated;
+  const out = [
+    '#!/bin/bash',
+    sim
+      ? `# netlab explain --simulate: the commands that build multi-host lab "${lab.name}" (${lab.source}) on this one machine, every host a network namespace.`
+      : `# netlab explain: the commands that build ${opts.named ? `host ${shares[0]?.host.name}'s share of` : 'every host of'} multi-host lab "${lab.name}" (${lab.source}), as "netlab up --host NAME" runs them on that host.`,
+    sim
+      ? `# "sudo bash" this file to build it by hand; "sudo netlab down -l ${lab.name}" removes all of it.`
+      : opts.named
+        ? `# "sudo bash" this file on ${shares[0]?.host.name}; "sudo netlab down -l ${lab.name} --host ${shares[0]?.host.name}" removes it.`
+        : `# "sudo bash" this same file on every host: each part runs only on the machine that has its underlay address.`,
+    'set -e',
+  ];
+  if (sim) out.push(...renderSections(sim.sections));
+  for (const share of shares) {
+    const h = share.host;
+    out.push('', `# ${'═'.repeat(94)}`, `# on ${h.name} (underlay ${h.underlay})${sim ? `: the network namespace ${sim.netns[h.name]} plays this VM` : ''}`, `# ${'═'.repeat(94)}`);
+    if (sim) {
+      out.push(...renderSections(share.machine ?? []));
+      const env = Object.entries(sim.env[h.name] ?? {}).map(([k, v]) => `${k}=${shellQuote(v)}`);
+      const tag = `ON_${h.name.replace(/[^A-Za-z0-9_]/g, '_')}`;
+      out.push('', `# ${h.name}'s share runs inside its namespace, as "netlab up --host ${h.name}" runs there.`);
+      out.push(`nsenter --net=/run/netns/${sim.netns[h.name]} ${env.length ? `env ${env.join(' ')} ` : ''}bash -e <<'${tag}'`, ...renderSections(share.sections).slice(1), tag);
+    } else if (opts.named) out.push(...renderSections(share.sections));
+    else out.push(`if ip -o -4 addr show | grep -q ' inet ${h.underlay.replaceAll('.', '\\.')}/'; then`, ...renderSections(share.sections).slice(1), 'fi');
   }
   return out.join('\n') + '\n';
 }

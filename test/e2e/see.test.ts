@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CLI, cli, httpGet, uniqueLab } from '../helpers/kernel.js';
 import { onPath, PROGRAMS } from '../../src/kernel/probe.js';
 
@@ -72,6 +73,27 @@ describe('explain and graph need no root', () => {
     expect(r.stdout).toContain('ip -n netlab-' + lab + '-web addr add 10.103.30.2/24 brd + dev eth0');
     const json = JSON.parse((await asNobody(['explain', '--json'])).stdout);
     expect(json.sections.map((s: { subject: { kind: string } }) => s.subject.kind)).toEqual(['host', 'network', 'container', 'container', 'firewall']);
+  });
+
+  it("explains a multi-host lab as a user: each host's share, one host, or the whole simulation", async () => {
+    const file = fileURLToPath(new URL('../../examples/multihost.yaml', import.meta.url));
+    const all = await asNobody(['explain', '-f', file]);
+    expect(all.exitCode, all.stderr).toBe(0);
+    expect(all.stdout).toContain('# on vm1 (underlay 192.168.56.11)');
+    expect(all.stdout).toContain('# on vm2 (underlay 192.168.56.12)');
+    expect(all.stdout).toMatch(/^bridge fdb append 00:00:00:00:00:00 dev nlvx\w+ dst 192\.168\.56\.12$/m);
+    const vm2 = await asNobody(['explain', '-f', file, '--host', 'vm2']);
+    expect(vm2.stdout).not.toContain('# on vm1 (');
+    expect(vm2.stdout).toMatch(/^ovs-vsctl add-port nlov\w+ nlvp\w+ -- set interface nlvp\w+ type=vxlan options:remote_ip=192\.168\.56\.11 /m);
+    const sim = await asNobody(['explain', '-f', file, '--simulate']);
+    expect(sim.stdout).toMatch(/^ip netns add netlab-multihost-host-vm1$/m);
+    expect(sim.stdout).toContain('ovs-daemons.sh start');
+    const json = JSON.parse((await asNobody(['explain', '-f', file, '--simulate', '--json'])).stdout);
+    expect(json.hosts.map((h: { host: string }) => h.host)).toEqual(['vm1', 'vm2']);
+    expect(json.hosts[0].sections.map((s: { subject: { kind: string } }) => s.subject.kind)).toContain('overlay');
+    const bad = await asNobody(['explain', '-f', file, '--host', 'vm9']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('unknown host "vm9"');
   });
 
   it('draws it as a user, in every format', async () => {

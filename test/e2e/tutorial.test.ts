@@ -48,6 +48,8 @@ const blocks = shellBlocks(readFileSync(TUTORIAL, 'utf8').replace(/\bseedlab\b/g
 
 afterAll(async () => {
   await execa(join(bin, 'netlab'), ['down', '-q', '-l', lab], { cwd: dir, reject: false });
+  // Step 7's multi-host lab, should its own down not have run.
+  await execa(join(bin, 'netlab'), ['down', '-q', '-l', `${lab}-mh`], { cwd: dir, reject: false });
   rmSync(dir, { recursive: true, force: true });
   rmSync(bin, { recursive: true, force: true });
 });

@@ -2,8 +2,9 @@
  * explain can be trusted: its printed commands, run by bash in a fresh simulated host (a
  * throwaway network namespace that netlab treats as the host), build what `netlab up`
  * builds: netlab then finds nothing to change, the kernel state equals the one `netlab up`
- * makes, and the lab works for real. Each lab of LABS gets the same treatment; the parity
- * matrix lab (issue 3) and the multi-host example (issue 4) join this list when they land.
+ * makes, and the lab works for real. Each lab of LABS gets the same treatment; the multi-host
+ * example (issue 4) gets `explain --simulate`: the script makes the simulated hosts too, and
+ * every host's kernel and Open vSwitch state is compared with what `up --simulate` builds.
  *
  * The simulated host is entered with `nsenter --net` rather than `ip netns exec`: it keeps
  * the host's mount namespace, as a student's shell has, so the UTS namespaces that the script
@@ -17,7 +18,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { CLI, curlIn, uniqueLab } from '../helpers/kernel.js';
+import { CLI, curlIn, sh, uniqueLab } from '../helpers/kernel.js';
+import { netlabObjects } from '../helpers/leak-check.js';
 
 interface LabCase {
   name: string;
@@ -137,6 +139,83 @@ async function snapshot(hostNs: string, lab: string): Promise<Record<string, unk
   return out;
 }
 
+/** A multi-host lab's state: its underlay here, and every namespace of it (hosts and containers) with each host's firewall and Open vSwitch. */
+async function snapshotMultiHost(hostNs: string, lab: string): Promise<Record<string, unknown>> {
+  const ipj = async (ns: string, args: string[]) => JSON.parse((await execa('ip', ['-n', ns, '-j', '-d', ...args])).stdout || '[]');
+  const links = (list: Record<string, any>[]) =>
+    list
+      .filter((l) => l.ifname !== 'lo' || l.ifalias)
+      .map((l) => ({
+        ifname: l.ifname,
+        kind: l.linkinfo?.info_kind,
+        alias: l.ifalias,
+        mtu: l.mtu,
+        up: l.flags.includes('UP'),
+        master: l.master,
+        hairpin: l.linkinfo?.info_slave_data?.hairpin,
+        vxlan: l.linkinfo?.info_kind === 'vxlan' ? { id: l.linkinfo.info_data.id, port: l.linkinfo.info_data.port, local: l.linkinfo.info_data.local } : undefined,
+        // Bridges, host-side veths and Open vSwitch's taps get random MACs; containers' and hosts' eth0 do not.
+        mac: l.ifname.startsWith('nl') || l.ifname.startsWith('ovs') || l.linkinfo?.info_kind === 'bridge' ? undefined : l.address,
+        addrs: (l.addr_info ?? []).filter((a: Record<string, unknown>) => !String(a.local).startsWith('fe80:')).map((a: Record<string, unknown>) => `${a.local}/${a.prefixlen} brd ${a.broadcast ?? '-'}`).sort(),
+      }))
+      .sort((a, b) => a.ifname.localeCompare(b.ifname));
+  const routes = (list: Record<string, unknown>[]) => list.filter((r) => !String(r.dst).startsWith('fe80:')).map((r) => `${r.type ?? ''} ${r.dst} ${r.gateway ?? ''} dev ${r.dev} ${r.protocol ?? ''} ${r.scope ?? ''} ${r.prefsrc ?? ''}`).sort();
+  const inNs = (ns: string, args: string[], env: Record<string, string> = {}) => execa('nsenter', [`--net=/run/netns/${ns}`, ...args], { reject: false, env });
+  const out: Record<string, unknown> = { underlay: links(await ipj(hostNs, ['addr', 'show'])).filter((l) => l.alias?.startsWith(`netlab:${lab}:`)) };
+  for (const ns of readdirSync('/run/netns').filter((n) => n.startsWith(`netlab-${lab}-`)).sort()) {
+    const name = ns.slice(`netlab-${lab}-`.length);
+    const etc = join('/etc/netns', ns);
+    const one: Record<string, unknown> = {
+      links: links(await ipj(ns, ['addr', 'show'])),
+      routes: routes(await ipj(ns, ['route', 'show', 'table', 'all'])),
+      fdb: (await execa('bridge', ['-n', ns, 'fdb', 'show'])).stdout.split('\n').filter((l) => l.startsWith('00:00:00:00:00:00')).sort(),
+      files: existsSync(etc) ? Object.fromEntries(readdirSync(etc).sort().map((f) => [f, readFileSync(join(etc, f), 'utf8')])) : {},
+      hostname: (await execa('nsenter', [`--uts=${RUN_DIR}/${lab}/uts/${name}`, 'hostname'], { reject: false })).stdout,
+      processes: (await execa('ip', ['netns', 'pids', ns])).stdout.trim().split('\n').filter(Boolean).length > 0,
+    };
+    if (name.startsWith('host-')) {
+      const rules = async (table: string) => (await inNs(ns, ['iptables-save', '-t', table])).stdout.split('\n').filter((l) => l.startsWith('-') || (l.startsWith(':') && l.includes('NL-'))).map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
+      one.nat = await rules('nat');
+      one.filter = await rules('filter');
+      one.ipForward = (await inNs(ns, ['sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim();
+      const rundir = `${RUN_DIR}/${lab}/ovs/${name.slice('host-'.length)}`;
+      if (existsSync(`${rundir}/db.sock`)) {
+        const list = async (table: string, columns: string) => (await execa('ovs-vsctl', [`--db=unix:${rundir}/db.sock`, '--format=csv', '--no-headings', `--columns=${columns}`, 'list', table])).stdout.split('\n').sort();
+        const bridges = await list('Bridge', 'name,datapath_type,external_ids');
+        const flows: Record<string, string[]> = {};
+        for (const b of bridges.map((l) => l.split(',')[0]!)) {
+          flows[b] = (await execa('ovs-ofctl', ['--names', 'dump-flows', b], { env: { OVS_RUNDIR: rundir } })).stdout.split('\n').filter((l) => l.includes('cookie=')).map((l) => l.replace(/ (duration|n_packets|n_bytes|idle_age|hard_age)=[^,]*,/g, '')).sort();
+        }
+        one.ovs = { bridges, interfaces: await list('Interface', 'name,type,options,external_ids'), flows };
+      }
+    }
+    out[ns] = one;
+  }
+  return out;
+}
+
+/** The README's multi-host example, on this test's own subnets and a unique lab name. */
+function multiHostExample(lab: string): string {
+  const example = readFileSync(new URL('../../examples/multihost.yaml', import.meta.url), 'utf8');
+  return example.replace('name: multihost', `name: ${lab}`).replaceAll('192.168.56.', '10.104.60.').replaceAll('10.200.0.', '10.104.61.').replaceAll('10.201.0.', '10.104.62.');
+}
+
+/** Processes whose command line names `text` (this test's own folder). */
+function pidsMentioning(text: string): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(text);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+const haveOvs = (await sh('ovs-vsctl', ['--version'])).exitCode === 0;
+
 describe('explain, replayed by a shell in a simulated host', () => {
   for (const c of LABS) {
     it(`builds ${c.name} exactly as netlab up does, and it works`, { timeout: 240_000 }, async () => {
@@ -168,4 +247,71 @@ describe('explain, replayed by a shell in a simulated host', () => {
       }
     });
   }
+});
+
+describe('explain --simulate, replayed by a shell', () => {
+  it.skipIf(!haveOvs)('builds the multi-host example (Linux VXLAN and Open vSwitch) exactly as netlab up --simulate does, and traffic crosses the tunnels', { timeout: 300_000 }, async () => {
+    const lab = uniqueLab();
+    const dir = mkdtempSync(join(tmpdir(), 'netlab-explain-'));
+    const file = join(dir, 'lab.yaml');
+    writeFileSync(file, multiHostExample(lab));
+    const hosts: string[] = [];
+    /** A fresh machine for the simulation; afterwards the simulated hosts, their OVS daemons and the machine are gone. */
+    const machine = async () => {
+      const hostNs = `test-host-${randomBytes(3).toString('hex')}`;
+      await execa('ip', ['netns', 'add', hostNs]);
+      await execa('ip', ['-n', hostNs, 'link', 'set', 'lo', 'up']);
+      hosts.push(hostNs);
+      return hostNs;
+    };
+    const takeDown = async (hostNs: string) => {
+      const r = await netlab(hostNs, ['down', '--simulate', '-l', lab, '-q']);
+      // Whatever an interrupted run left: daemons by their folder, namespaces by their names.
+      for (const pid of pidsMentioning(`${RUN_DIR}/${lab}/ovs/`)) process.kill(pid, 'SIGKILL');
+      for (const ns of readdirSync('/run/netns').filter((n) => n.startsWith(`netlab-${lab}-`))) await execa('ip', ['netns', 'del', ns], { reject: false });
+      const uts = join(RUN_DIR, lab, 'uts');
+      for (const f of existsSync(uts) ? readdirSync(uts) : []) await execa('umount', [join(uts, f)], { reject: false });
+      for (const d of readdirSync('/etc/netns').filter((n) => n.startsWith(`netlab-${lab}-`))) rmSync(join('/etc/netns', d), { recursive: true, force: true });
+      return r;
+    };
+    cleanups.push(async () => {
+      for (const h of hosts) {
+        await takeDown(h);
+        await execa('ip', ['netns', 'del', h], { reject: false });
+      }
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const b = `netlab-${lab}-b`;
+    const works = async () => {
+      // b (on vm2) reaches a (on vm1) by its link alias over the Linux VXLAN network, and by address over the OVS one.
+      expect(await curlIn(b, 'http://alpha/whoami', { retryMs: 15_000 })).toBe('10.104.61.4');
+      expect(await curlIn(b, 'http://10.104.62.3/whoami', { retryMs: 15_000 })).toBe('10.104.62.4');
+    };
+
+    const hostNs = await machine();
+    const explained = await netlab(hostNs, ['explain', '--simulate', '-f', file]);
+    expect(explained.exitCode, explained.all).toBe(0);
+    expect(explained.stdout).toContain('# on vm1 (underlay 10.104.60.11)');
+    writeFileSync(join(dir, 'explain.sh'), explained.stdout);
+    const ran = await nsenter(hostNs, ['bash', join(dir, 'explain.sh')]);
+    expect(ran.exitCode, ran.all).toBe(0);
+
+    const dry = await netlab(hostNs, ['up', '--simulate', '--dry-run', '-f', file]);
+    expect(dry.exitCode, dry.all).toBe(0);
+    expect(dry.stdout.split('\n').filter((l) => l && !/^# host vm\d:$/.test(l)), dry.all).toEqual(['# nothing to change', '# nothing to change', '# nothing to change']);
+    await works();
+    const byScript = await snapshotMultiHost(hostNs, lab);
+    expect(Object.keys(byScript).sort()).toEqual(['underlay', `netlab-${lab}-a`, `netlab-${lab}-b`, `netlab-${lab}-host-vm1`, `netlab-${lab}-host-vm2`].sort());
+    const down = await takeDown(hostNs);
+    expect(down.exitCode, down.all).toBe(0);
+
+    const hostNs2 = await machine();
+    const upped = await netlab(hostNs2, ['up', '--simulate', '-f', file, '-q']);
+    expect(upped.exitCode, upped.all).toBe(0);
+    await works();
+    expect(await snapshotMultiHost(hostNs2, lab)).toEqual(byScript);
+    expect((await takeDown(hostNs2)).exitCode).toBe(0);
+    expect(netlabObjects().filter((o) => o.includes(lab))).toEqual([]);
+    expect(pidsMentioning(`${RUN_DIR}/${lab}/`)).toEqual([]);
+  });
 });

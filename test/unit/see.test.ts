@@ -7,12 +7,12 @@ import { resolveLab, type LabContext } from '../../src/model/lab.js';
 import { desiredState } from '../../src/plan/desired.js';
 import { diff } from '../../src/plan/diff.js';
 import { emptyState } from '../../src/plan/state.js';
-import { explainSections, renderExplain, subjectOf } from '../../src/plan/explain.js';
+import { explainSections, renderExplain, renderMultiHostExplain, subjectOf } from '../../src/plan/explain.js';
 import { labGraph } from '../../src/graph/model.js';
 import { toDot } from '../../src/graph/dot.js';
 import { toMermaid } from '../../src/graph/mermaid.js';
 import { dotToSvg } from '../../src/graph/svg.js';
-import { judge, type Needs } from '../../src/engine/doctor.js';
+import { judge, topologyNeeds, type Needs } from '../../src/engine/doctor.js';
 import type { HostFacts } from '../../src/kernel/probe.js';
 import { Progress, describeStep } from '../../src/cli/progress.js';
 
@@ -40,6 +40,15 @@ containers:
     ),
     ctx,
   );
+
+const MULTIHOST_FILE = new URL('../../examples/multihost.yaml', import.meta.url);
+/** The multi-host example as host `host` resolves it (each host's gateways are its own). */
+const multiLab = (host: string) => resolveLab(parseTopology(readFileSync(MULTIHOST_FILE, 'utf8'), { source: 'examples/multihost.yaml', defaultName: 'multihost' }), ctx, host);
+const multiShare = (host: string) => {
+  const lab = multiLab(host);
+  const ops = diff(desiredState(lab, { ...SELF, ovsDatapath: 'netdev' }), emptyState(lab.name));
+  return { lab, ops, sections: explainSections(lab, ops) };
+};
 
 function golden(name: string, actual: string): void {
   const path = new URL(`../golden/${name}`, import.meta.url);
@@ -93,7 +102,73 @@ describe('explain', () => {
   });
 });
 
+describe('explain, multi-host', () => {
+  it("groups every Op of each host's share, the tunnel under its overlay right after the bridges", () => {
+    for (const host of ['vm1', 'vm2']) {
+      const { lab, ops, sections } = multiShare(host);
+      expect(new Set(sections.flatMap((s) => s.ops))).toEqual(new Set(ops));
+      expect(sections.map((s) => s.subject.kind)).toEqual(['host', 'network', 'network', 'overlay', 'overlay', 'container', 'firewall']);
+      const overlay = sections.find((s) => s.subject.kind === 'overlay' && s.subject.network === 'overlay')!;
+      expect(overlay.ops.map((o) => o.kind)).toEqual(['vxlan.add', 'link.set', 'fdb.append', 'link.set']);
+      const ovs = sections.find((s) => s.subject.kind === 'overlay' && s.subject.network === 'ovsnet')!;
+      expect(ovs.ops.every((o) => o.kind.startsWith('ovs.'))).toBe(true);
+      expect(ovs.commands.join('\n')).toMatch(/ovs-vsctl add-port \S+ \S+ -- set interface \S+ type=vxlan options:remote_ip=192\.168\.56\.1[12] options:key=43/);
+      // Only this host's container.
+      expect(sections.filter((s) => s.subject.kind === 'container').map((s) => s.title.split(':')[0])).toEqual([`container ${host === 'vm1' ? 'a' : 'b'}`]);
+      expect(lab.host).toBe(host);
+    }
+  });
+
+  it('says what a VTEP, the FDB entry, head-end replication, MTU 1450 and the OVS ports are', () => {
+    const text = multiShare('vm2').sections.flatMap((s) => s.why).join('\n');
+    expect(text).toContain('This is a VTEP (VXLAN tunnel endpoint)');
+    expect(text).toContain('bridge fdb append 00:00:00:00:00:00');
+    expect(text).toContain('(vm1 at 192.168.56.11) is head-end replication');
+    expect(text).toContain('MTU 1450: VXLAN adds 50 bytes');
+    expect(text).toContain('datapath_type=netdev');
+    expect(text).toContain('split horizon');
+    expect(text).toContain('Its /etc/hosts also names the containers on other hosts (a on vm1)');
+  });
+
+  it('prints one part per host, each headed by its VM and run only there (golden)', () => {
+    const shares = ['vm1', 'vm2'].map((h) => ({ host: multiLab(h).hosts.find((x) => x.name === h)!, sections: multiShare(h).sections }));
+    const text = renderMultiHostExplain({ name: 'multihost', source: 'examples/multihost.yaml' }, shares, { named: false });
+    expect(text).toContain('# on vm1 (underlay 192.168.56.11)');
+    expect(text).toContain("if ip -o -4 addr show | grep -q ' inet 192\\.168\\.56\\.12/'; then");
+    golden('multihost.explain.txt', text);
+    const one = renderMultiHostExplain({ name: 'multihost', source: 'examples/multihost.yaml' }, shares.slice(1), { named: true });
+    expect(one).not.toContain('# on vm1 (');
+    expect(one).not.toContain('if ip -o');
+    const sim = renderMultiHostExplain({ name: 'multihost', source: 'examples/multihost.yaml' }, shares, {
+      named: false,
+      simulated: { sections: [], netns: { vm1: 'netlab-multihost-host-vm1', vm2: 'netlab-multihost-host-vm2' }, env: { vm1: { OVS_RUNDIR: '/run/netlab/multihost/ovs/vm1' }, vm2: {} } },
+    });
+    expect(sim).toContain("nsenter --net=/run/netns/netlab-multihost-host-vm1 env OVS_RUNDIR=/run/netlab/multihost/ovs/vm1 bash -e <<'ON_vm1'");
+    expect(sim.split('\n')).toContain('ON_vm2');
+  });
+});
+
 describe('graph', () => {
+  it('draws a multi-host lab as one cluster per host, with the tunnels between them (golden)', () => {
+    const lab = multiLab('vm1');
+    const g = labGraph(lab, { live: false });
+    expect(g.clusters.map((c) => c.label[0])).toEqual(['host vm1', 'host vm2']);
+    expect(g.clusters.map((c) => c.clusters.map((x) => x.id))).toEqual([['ctr_a'], ['ctr_b']]);
+    // Each host's bridge holds its own gateway of the one subnet.
+    expect(g.clusters[1]!.nodes.find((n) => n.id === 'br_vm2_nlbrb0c9ffcb')?.label[1]).toBe('10.200.0.2/24');
+    const tunnels = g.edges.filter((e) => e.kind === 'tunnel');
+    expect(tunnels.map((e) => [e.from, e.to])).toEqual([
+      ['vx_vm1_overlay', 'vx_vm2_overlay'],
+      ['ovs_vm1_ovsnet', 'ovs_vm2_ovsnet'],
+    ]);
+    expect(tunnels[0]!.label).toBe('VXLAN VNI 42 UDP 4790: 192.168.56.11 <-> 192.168.56.12');
+    const ids = [...g.clusters.flatMap((c) => [...c.nodes, ...c.clusters.flatMap((x) => x.nodes)]), ...g.nodes].map((n) => n.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const e of g.edges) expect(ids, `${e.from} -- ${e.to}`).toEqual(expect.arrayContaining([e.from, e.to]));
+    golden('multihost.graph.dot', toDot(g));
+    golden('multihost.graph.mmd', toMermaid(g));
+  });
+
   it('renders the demo lab as DOT and Mermaid (golden)', () => {
     const g = labGraph(demoLab(), { live: false });
     golden('demo.graph.dot', toDot(g));
@@ -134,7 +209,7 @@ describe('graph', () => {
 
 const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
   root: true,
-  programs: { ip: '/usr/sbin/ip', iptables: '/usr/sbin/iptables', 'iptables-save': '/x', 'iptables-restore': '/x', nft: '/x', nsenter: '/x', unshare: '/x', setsid: '/x', 'ovs-vsctl': undefined, curl: '/x', conntrack: '/x' },
+  programs: { ip: '/usr/sbin/ip', iptables: '/usr/sbin/iptables', 'iptables-save': '/x', 'iptables-restore': '/x', nft: '/x', nsenter: '/x', unshare: '/x', setsid: '/x', 'ovs-vsctl': undefined, 'ovs-ofctl': undefined, 'ovsdb-server': undefined, 'ovs-vswitchd': undefined, curl: '/x', conntrack: '/x' },
   iptablesVariant: 'nf_tables',
   features: {
     netns: { state: 'works', how: '' },
@@ -168,6 +243,21 @@ describe('doctor', () => {
     expect(judge(facts(), needs({ ovs: true })).checks.find((c) => c.id === 'program:ovs-vsctl')).toMatchObject({ status: 'fail', fix: 'apt-get install openvswitch-switch' });
     const icc = judge(facts(), needs({ iccOff: true }));
     expect(icc.checks.find((c) => c.id === 'kernel:br_netfilter')).toMatchObject({ status: 'fail', fix: 'modprobe br_netfilter' });
+  });
+
+  it('checks all of Open vSwitch for a file with an OVS network, naming openvswitch-switch, and whether it runs', () => {
+    const topo = parseTopology(readFileSync(MULTIHOST_FILE, 'utf8'), { source: 'examples/multihost.yaml', defaultName: 'multihost' });
+    expect(topologyNeeds(topo)).toMatchObject({ ovs: true, vxlan: true });
+    expect(topologyNeeds(parseTopology(readFileSync(DEMO_FILE, 'utf8'), { source: '<demo>', defaultName: 'demo' }))).toMatchObject({ ovs: false, vxlan: false });
+    const r = judge(facts({ ovs: { running: false, socket: '/var/run/openvswitch/db.sock' } }), needs(topologyNeeds(topo)));
+    expect(r.ok).toBe(false);
+    for (const p of ['ovs-vsctl', 'ovs-ofctl', 'ovsdb-server', 'ovs-vswitchd']) expect(r.checks.find((c) => c.id === `program:${p}`)).toMatchObject({ status: 'fail', fix: 'apt-get install openvswitch-switch' });
+    expect(r.checks.find((c) => c.id === 'ovs:running')).toMatchObject({ status: 'warn', fix: expect.stringContaining('systemctl start openvswitch-switch') });
+    expect(r.checks.find((c) => c.id === 'kernel:vxlan')?.status).toBe('ok');
+    // Everything there and running: nothing about Open vSwitch fails or warns.
+    const all = Object.fromEntries(Object.keys(facts().programs).map((p) => [p, `/usr/bin/${p}`]));
+    const fine = judge(facts({ programs: all, ovs: { running: true, socket: '/var/run/openvswitch/db.sock' } }), needs(topologyNeeds(topo)));
+    expect(fine.checks.filter((c) => c.id.includes('ovs') && c.status !== 'ok')).toEqual([]);
   });
 
   it('tells how netlab coexists with Docker and firewalld, and fails without root', () => {
