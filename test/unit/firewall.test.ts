@@ -6,20 +6,15 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseTopology } from '../../src/topology/load.js';
-import { resolveLab, type LabContext } from '../../src/model/lab.js';
+import { resolveLab } from '../../src/model/lab.js';
+import { emptyHostContext } from '../helpers/context.js';
 import { desiredState } from '../../src/plan/desired.js';
 import { diff } from '../../src/plan/diff.js';
 import { emptyState, type FirewallState } from '../../src/plan/state.js';
 import { iptablesRestoreInput, parseIptablesSave } from '../../src/kernel/iptables.js';
 import { nftScript, parseNftList } from '../../src/kernel/nftables.js';
 
-const ctx: LabContext = {
-  takenSubnets: [],
-  usedHostPorts: new Set(),
-  ephemeralRange: { start: 32768, end: 60999 },
-  hostResolvConf: { text: 'nameserver 192.0.2.53\n', source: '/etc/resolv.conf' },
-  ipv6: false,
-};
+const ctx = emptyHostContext;
 
 function want(yaml: string, backend: 'iptables' | 'nftables', name = 'lab') {
   const topo = parseTopology(`firewall: ${backend}\n${yaml}`, { source: 'netlab.yaml', defaultName: name });

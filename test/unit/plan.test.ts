@@ -1,20 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { parseTopology, DEMO_FILE } from '../../src/topology/load.js';
-import { resolveLab, type LabContext } from '../../src/model/lab.js';
+import { resolveLab } from '../../src/model/lab.js';
+import { emptyHostContext } from '../helpers/context.js';
 import { desiredState } from '../../src/plan/desired.js';
 import { diff } from '../../src/plan/diff.js';
 import { emptyState } from '../../src/plan/state.js';
 import { renderOp } from '../../src/plan/render.js';
 import { iptablesRestoreInput } from '../../src/kernel/iptables.js';
 
-const ctx: LabContext = {
-  takenSubnets: [],
-  usedHostPorts: new Set(),
-  ephemeralRange: { start: 32768, end: 60999 },
-  hostResolvConf: { text: 'nameserver 192.0.2.53\n', source: '/etc/resolv.conf' },
-  ipv6: false,
-};
+const ctx = emptyHostContext;
 const demoLab = () => resolveLab(parseTopology(readFileSync(DEMO_FILE, 'utf8'), { source: '<demo>', defaultName: 'demo' }), ctx);
 const want = () => desiredState(demoLab(), { selfArgv: ['/usr/bin/node', '/opt/netlab/cli.js'] });
 

@@ -9,7 +9,8 @@ import { broadcast, contains, formatIp, type Cidr } from '../../src/model/ipv4.j
 import { containerIfName, defaultBridgeName, IFNAME, IFNAMSIZ_MAX, LAB_NAME, netnsName, OBJECT_NAME, vethHostNames } from '../../src/model/names.js';
 import { parseExpose, parsePublish, PortSpecError } from '../../src/model/ports.js';
 import { parseTopology } from '../../src/topology/load.js';
-import { resolveLab, type LabContext } from '../../src/model/lab.js';
+import { resolveLab } from '../../src/model/lab.js';
+import { emptyHostContext } from '../helpers/context.js';
 import { InputError } from '../../src/errors.js';
 
 const labName = fc.stringMatching(LAB_NAME);
@@ -153,13 +154,7 @@ describe('port specs', () => {
 });
 
 describe('whole topologies', () => {
-  const ctx: LabContext = {
-    takenSubnets: [],
-    usedHostPorts: new Set(),
-    ephemeralRange: { start: 32768, end: 60999 },
-    hostResolvConf: { text: 'nameserver 192.0.2.53\n', source: '/etc/resolv.conf' },
-    ipv6: false,
-  };
+  const ctx = emptyHostContext;
 
   it('no two containers share an address on a network, or a host interface name', () => {
     let accepted = 0;

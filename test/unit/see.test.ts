@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { parseTopology, DEMO_FILE } from '../../src/topology/load.js';
-import { resolveLab, type LabContext } from '../../src/model/lab.js';
+import { resolveLab } from '../../src/model/lab.js';
+import { emptyHostContext } from '../helpers/context.js';
 import { desiredState } from '../../src/plan/desired.js';
 import { diff } from '../../src/plan/diff.js';
 import { emptyState } from '../../src/plan/state.js';
@@ -16,13 +17,7 @@ import { judge, topologyNeeds, type Needs } from '../../src/engine/doctor.js';
 import type { HostFacts } from '../../src/kernel/probe.js';
 import { Progress, describeStep } from '../../src/cli/progress.js';
 
-const ctx: LabContext = {
-  takenSubnets: [],
-  usedHostPorts: new Set(),
-  ephemeralRange: { start: 32768, end: 60999 },
-  hostResolvConf: { text: 'nameserver 192.0.2.53\n', source: '/etc/resolv.conf' },
-  ipv6: false,
-};
+const ctx = emptyHostContext;
 const SELF = { selfArgv: ['/usr/bin/node', '/opt/netlab/cli.js'] };
 const demoLab = () => resolveLab(parseTopology(readFileSync(DEMO_FILE, 'utf8'), { source: '<demo>', defaultName: 'demo' }), ctx);
 const shopLab = () =>
