@@ -95,89 +95,79 @@ async function simulatedHost(lab: string, topoArgs: string[]): Promise<string> {
   return hostNs;
 }
 
+const ipj = async (ns: string, args: string[]) => JSON.parse((await execa('ip', ['-n', ns, '-j', '-d', ...args])).stdout || '[]');
+
+/**
+ * Links as what must be equal whoever built them. MACs the kernel picks at random (bridges,
+ * host-side veths, Open vSwitch's taps) are left out; containers' and hosts' eth0 MACs are netlab's.
+ */
+function linkSummary(list: Record<string, any>[], randomMac: (l: Record<string, any>) => boolean) {
+  return list
+    .filter((l) => l.ifname !== 'lo' || l.ifalias)
+    .map((l) => ({
+      ifname: l.ifname as string,
+      kind: l.linkinfo?.info_kind,
+      alias: l.ifalias as string | undefined,
+      mtu: l.mtu,
+      up: l.flags.includes('UP'),
+      master: l.master,
+      hairpin: l.linkinfo?.info_slave_data?.hairpin,
+      vxlan: l.linkinfo?.info_kind === 'vxlan' ? { id: l.linkinfo.info_data.id, port: l.linkinfo.info_data.port, local: l.linkinfo.info_data.local } : undefined,
+      mac: randomMac(l) ? undefined : l.address,
+      // IPv6 link-local addresses come from the random MACs: the kernel's, not netlab's.
+      addrs: (l.addr_info ?? []).filter((a: Record<string, unknown>) => !String(a.local).startsWith('fe80:')).map((a: Record<string, unknown>) => `${a.local}/${a.prefixlen} brd ${a.broadcast ?? '-'}`).sort(),
+    }))
+    .sort((a, b) => a.ifname.localeCompare(b.ifname));
+}
+
+const routeSummary = (list: Record<string, unknown>[]) => list.filter((r) => !String(r.dst).startsWith('fe80:')).map((r) => `${r.type ?? ''} ${r.dst} ${r.gateway ?? ''} dev ${r.dev} ${r.protocol ?? ''} ${r.scope ?? ''} ${r.prefsrc ?? ''}`).sort();
+
+/** The lines of one iptables table that a lab makes: rules and netlab's chains, without counters. */
+async function iptablesOf(ns: string, table: string): Promise<string[]> {
+  return (await nsenter(ns, ['iptables-save', '-t', table])).stdout.split('\n').filter((l) => l.startsWith('-') || (l.startsWith(':') && l.includes('NL-'))).map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
+}
+
+/** A namespace of the lab: links, routes, /etc/netns files, hostname, whether anything runs in it. */
+async function namespaceSnapshot(lab: string, ns: string, randomMac: (l: Record<string, any>) => boolean): Promise<Record<string, unknown>> {
+  const etc = join('/etc/netns', ns);
+  const name = ns.slice(`netlab-${lab}-`.length);
+  return {
+    links: linkSummary(await ipj(ns, ['addr', 'show']), randomMac),
+    routes: routeSummary(await ipj(ns, ['route', 'show', 'table', 'all'])),
+    files: existsSync(etc) ? Object.fromEntries(readdirSync(etc).sort().map((f) => [f, readFileSync(join(etc, f), 'utf8')])) : {},
+    hostname: (await execa('nsenter', [`--uts=${RUN_DIR}/${lab}/uts/${name}`, 'hostname'], { reject: false })).stdout,
+    processes: (await execa('ip', ['netns', 'pids', ns])).stdout.trim().split('\n').filter(Boolean).length > 0,
+  };
+}
+
+const labNamespaces = (lab: string) => readdirSync('/run/netns').filter((n) => n.startsWith(`netlab-${lab}-`)).sort();
+
 /** The kernel state of a lab as text: what must be equal whoever built it. */
 async function snapshot(hostNs: string, lab: string): Promise<Record<string, unknown>> {
-  const ipj = async (ns: string, args: string[]) => JSON.parse((await execa('ip', ['-n', ns, '-j', '-d', ...args])).stdout || '[]');
-  const links = (list: Record<string, any>[]) =>
-    list
-      .filter((l) => l.ifname !== 'lo' || l.ifalias)
-      .map((l) => ({
-        ifname: l.ifname,
-        kind: l.linkinfo?.info_kind,
-        alias: l.ifalias,
-        mtu: l.mtu,
-        up: l.flags.includes('UP'),
-        master: l.master,
-        hairpin: l.linkinfo?.info_slave_data?.hairpin,
-        // Bridge and host-side veth MACs are random, as Docker's are; container MACs are not.
-        mac: l.linkinfo?.info_kind === 'bridge' || l.ifname.startsWith('nlv') ? undefined : l.address,
-        // IPv6 link-local addresses come from the random MACs: the kernel's, not netlab's.
-        addrs: (l.addr_info ?? []).filter((a: Record<string, unknown>) => !String(a.local).startsWith('fe80:')).map((a: Record<string, unknown>) => `${a.local}/${a.prefixlen} brd ${a.broadcast ?? '-'}`).sort(),
-      }))
-      .sort((a, b) => a.ifname.localeCompare(b.ifname));
-  const routes = (list: Record<string, unknown>[]) => list.filter((r) => !String(r.dst).startsWith('fe80:')).map((r) => `${r.type ?? ''} ${r.dst} ${r.gateway ?? ''} dev ${r.dev} ${r.protocol ?? ''} ${r.scope ?? ''} ${r.prefsrc ?? ''}`).sort();
-  const rules = async (table: string) => (await nsenter(hostNs, ['iptables-save', '-t', table])).stdout.split('\n').filter((l) => l.startsWith('-') || (l.startsWith(':') && l.includes('NL-'))).map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
-  const sysctl = async (key: string) => (await nsenter(hostNs, ['sysctl', '-n', key])).stdout.trim();
+  const randomMac = (l: Record<string, any>) => l.linkinfo?.info_kind === 'bridge' || l.ifname.startsWith('nlv');
   const out: Record<string, unknown> = {
-    hostLinks: links(await ipj(hostNs, ['addr', 'show'])),
-    hostRoutes: routes(await ipj(hostNs, ['route', 'show', 'table', 'all'])),
-    nat: await rules('nat'),
-    filter: await rules('filter'),
-    ipForward: await sysctl('net.ipv4.ip_forward'),
+    hostLinks: linkSummary(await ipj(hostNs, ['addr', 'show']), randomMac),
+    hostRoutes: routeSummary(await ipj(hostNs, ['route', 'show', 'table', 'all'])),
+    nat: await iptablesOf(hostNs, 'nat'),
+    filter: await iptablesOf(hostNs, 'filter'),
+    ipForward: (await nsenter(hostNs, ['sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim(),
   };
-  for (const ns of readdirSync('/run/netns').filter((n) => n.startsWith(`netlab-${lab}-`)).sort()) {
-    const etc = join('/etc/netns', ns);
-    const name = ns.slice(`netlab-${lab}-`.length);
-    out[ns] = {
-      links: links(await ipj(ns, ['addr', 'show'])),
-      routes: routes(await ipj(ns, ['route', 'show', 'table', 'all'])),
-      files: existsSync(etc) ? Object.fromEntries(readdirSync(etc).sort().map((f) => [f, readFileSync(join(etc, f), 'utf8')])) : {},
-      hostname: (await execa('nsenter', [`--uts=${RUN_DIR}/${lab}/uts/${name}`, 'hostname'], { reject: false })).stdout,
-      processes: (await execa('ip', ['netns', 'pids', ns])).stdout.trim().split('\n').filter(Boolean).length > 0,
-    };
-  }
+  for (const ns of labNamespaces(lab)) out[ns] = await namespaceSnapshot(lab, ns, randomMac);
   return out;
 }
 
 /** A multi-host lab's state: its underlay here, and every namespace of it (hosts and containers) with each host's firewall and Open vSwitch. */
 async function snapshotMultiHost(hostNs: string, lab: string): Promise<Record<string, unknown>> {
-  const ipj = async (ns: string, args: string[]) => JSON.parse((await execa('ip', ['-n', ns, '-j', '-d', ...args])).stdout || '[]');
-  const links = (list: Record<string, any>[]) =>
-    list
-      .filter((l) => l.ifname !== 'lo' || l.ifalias)
-      .map((l) => ({
-        ifname: l.ifname,
-        kind: l.linkinfo?.info_kind,
-        alias: l.ifalias,
-        mtu: l.mtu,
-        up: l.flags.includes('UP'),
-        master: l.master,
-        hairpin: l.linkinfo?.info_slave_data?.hairpin,
-        vxlan: l.linkinfo?.info_kind === 'vxlan' ? { id: l.linkinfo.info_data.id, port: l.linkinfo.info_data.port, local: l.linkinfo.info_data.local } : undefined,
-        // Bridges, host-side veths and Open vSwitch's taps get random MACs; containers' and hosts' eth0 do not.
-        mac: l.ifname.startsWith('nl') || l.ifname.startsWith('ovs') || l.linkinfo?.info_kind === 'bridge' ? undefined : l.address,
-        addrs: (l.addr_info ?? []).filter((a: Record<string, unknown>) => !String(a.local).startsWith('fe80:')).map((a: Record<string, unknown>) => `${a.local}/${a.prefixlen} brd ${a.broadcast ?? '-'}`).sort(),
-      }))
-      .sort((a, b) => a.ifname.localeCompare(b.ifname));
-  const routes = (list: Record<string, unknown>[]) => list.filter((r) => !String(r.dst).startsWith('fe80:')).map((r) => `${r.type ?? ''} ${r.dst} ${r.gateway ?? ''} dev ${r.dev} ${r.protocol ?? ''} ${r.scope ?? ''} ${r.prefsrc ?? ''}`).sort();
-  const inNs = (ns: string, args: string[], env: Record<string, string> = {}) => execa('nsenter', [`--net=/run/netns/${ns}`, ...args], { reject: false, env });
-  const out: Record<string, unknown> = { underlay: links(await ipj(hostNs, ['addr', 'show'])).filter((l) => l.alias?.startsWith(`netlab:${lab}:`)) };
-  for (const ns of readdirSync('/run/netns').filter((n) => n.startsWith(`netlab-${lab}-`)).sort()) {
+  const randomMac = (l: Record<string, any>) => l.ifname.startsWith('nl') || l.ifname.startsWith('ovs') || l.linkinfo?.info_kind === 'bridge';
+  const out: Record<string, unknown> = { underlay: linkSummary(await ipj(hostNs, ['addr', 'show']), randomMac).filter((l) => l.alias?.startsWith(`netlab:${lab}:`)) };
+  for (const ns of labNamespaces(lab)) {
     const name = ns.slice(`netlab-${lab}-`.length);
-    const etc = join('/etc/netns', ns);
-    const one: Record<string, unknown> = {
-      links: links(await ipj(ns, ['addr', 'show'])),
-      routes: routes(await ipj(ns, ['route', 'show', 'table', 'all'])),
-      fdb: (await execa('bridge', ['-n', ns, 'fdb', 'show'])).stdout.split('\n').filter((l) => l.startsWith('00:00:00:00:00:00')).sort(),
-      files: existsSync(etc) ? Object.fromEntries(readdirSync(etc).sort().map((f) => [f, readFileSync(join(etc, f), 'utf8')])) : {},
-      hostname: (await execa('nsenter', [`--uts=${RUN_DIR}/${lab}/uts/${name}`, 'hostname'], { reject: false })).stdout,
-      processes: (await execa('ip', ['netns', 'pids', ns])).stdout.trim().split('\n').filter(Boolean).length > 0,
-    };
+    const one = await namespaceSnapshot(lab, ns, randomMac);
+    one.fdb = (await execa('bridge', ['-n', ns, 'fdb', 'show'])).stdout.split('\n').filter((l) => l.startsWith('00:00:00:00:00:00')).sort();
     if (name.startsWith('host-')) {
-      const rules = async (table: string) => (await inNs(ns, ['iptables-save', '-t', table])).stdout.split('\n').filter((l) => l.startsWith('-') || (l.startsWith(':') && l.includes('NL-'))).map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
-      one.nat = await rules('nat');
-      one.filter = await rules('filter');
-      one.ipForward = (await inNs(ns, ['sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim();
+      one.nat = await iptablesOf(ns, 'nat');
+      one.filter = await iptablesOf(ns, 'filter');
+      one.ipForward = (await nsenter(ns, ['sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim();
       const rundir = `${RUN_DIR}/${lab}/ovs/${name.slice('host-'.length)}`;
       if (existsSync(`${rundir}/db.sock`)) {
         const list = async (table: string, columns: string) => (await execa('ovs-vsctl', [`--db=unix:${rundir}/db.sock`, '--format=csv', '--no-headings', `--columns=${columns}`, 'list', table])).stdout.split('\n').sort();
