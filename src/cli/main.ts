@@ -5,7 +5,7 @@ import { EXIT_BAD_INPUT, EXIT_FAILED, InputError, NetlabError } from '../errors.
 import { configureLogging, log, type LogFormat } from '../log.js';
 import { up } from '../engine/up.js';
 import { down, downAll, labNameOf } from '../engine/down.js';
-import { isSimulated, simulateDown, simulateUp } from '../engine/simulate.js';
+import { isSimulated, simulateDown, simulateUp, type SimulateResult } from '../engine/simulate.js';
 import { inspect, logs, ps } from '../engine/query.js';
 import { execIn } from '../engine/exec.js';
 import { status } from '../engine/status.js';
@@ -39,6 +39,14 @@ function withCommonOptions(cmd: Command): Command {
     .option('-l, --lab <name>', 'act on the lab of this name instead of the one the topology file names')
     .addOption(new Option('--log-level <level>', 'log detail on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']))
     .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['pretty', 'json']));
+}
+
+/** The options of the commands that change the host (up, down): the kernel backend, quiet, JSON. */
+function withChangeOptions(cmd: Command): Command {
+  return cmd
+    .addOption(backendOption())
+    .option('-q, --quiet', 'no progress lines')
+    .option('--json', 'print the result as JSON');
 }
 
 const program = new Command();
@@ -92,24 +100,32 @@ function progressFor(o: Record<string, unknown>) {
 
 const opsJson = (ops: Op[]) => ops.map((op) => ({ kind: op.kind, command: renderOp(op) }));
 
-withCommonOptions(program.command('up'))
+/**
+ * What `up`/`down --simulate` print before their last line: the JSON document (then true), or
+ * the plan and each simulated host's own output (none with -q, as for a single host).
+ */
+async function printSimulated(o: ReturnType<typeof globals>, r: SimulateResult, sep: string, more: () => Promise<Record<string, unknown>> = async () => ({})): Promise<boolean> {
+  if (o.json) {
+    console.log(JSON.stringify({ lab: r.lab, dryRun: !!o.dryRun, ms: Math.round(r.ms), ops: opsJson(r.ops), hosts: r.hosts, ...(await more()) }, null, 2));
+    return true;
+  }
+  if (o.dryRun) printPlan(r.ops);
+  if (o.dryRun || !o.quiet) for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}:${sep}${h.output.trimEnd()}`);
+  return false;
+}
+
+withChangeOptions(withCommonOptions(program.command('up')))
   .description('bring the lab up, or change it in place to match the file; a second run changes nothing')
   .option('--dry-run', 'print the commands that would change the host, and change nothing')
   .option('--host <name>', "build this host's share of a multi-host lab (default: the host whose underlay address this machine has)")
   .option('--simulate', 'build every host of a multi-host lab here, each as a network namespace joined by an underlay bridge')
-  .addOption(backendOption())
-  .option('-q, --quiet', 'no progress lines')
-  .option('--json', 'print the result as JSON')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
     // A simulated host's own netlab uses the same backend.
     if (o.backend) process.env.NETLAB_BACKEND = o.backend as string;
     if (o.simulate) {
       const r = await simulateUp({ file: o.file, name: o.lab, dryRun: !!o.dryRun, onStep: (ops) => log().info({ step: opSummary(ops) }, 'applying') });
-      if (o.json) return console.log(JSON.stringify({ lab: r.lab, dryRun: !!o.dryRun, ms: Math.round(r.ms), ops: opsJson(r.ops), hosts: r.hosts, containers: o.dryRun ? [] : await ps(r.lab) }, null, 2));
-      if (o.dryRun) printPlan(r.ops);
-      // -q: no host's progress lines, as for a single host.
-      if (o.dryRun || !o.quiet) for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}:\n${h.output.trimEnd()}`);
+      if (await printSimulated(o, r, '\n', async () => ({ containers: o.dryRun ? [] : await ps(r.lab) }))) return;
       if (!o.dryRun) {
         console.log(`lab ${r.lab} is up on ${r.hosts.length} simulated hosts (${Math.round(r.ms)} ms)`);
         console.log(psTable(await ps(r.lab)));
@@ -135,15 +151,12 @@ withCommonOptions(program.command('up'))
     console.log(psTable(await ps(result.lab.name)));
   });
 
-withCommonOptions(program.command('down'))
+withChangeOptions(withCommonOptions(program.command('down')))
   .description("remove every kernel object of the lab (found by netlab's marks, even without a state file)")
   .option('--dry-run', 'print the commands that would run, and change nothing')
   .option('--host <name>', "remove this host's share of a multi-host lab")
   .option('--simulate', 'remove the simulated hosts too (the default when the lab was simulated here)')
   .option('--all', 'remove every lab on this host, found by their marks in the kernel')
-  .addOption(backendOption())
-  .option('-q, --quiet', 'no progress lines')
-  .option('--json', 'print the result as JSON')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
     if (o.backend) process.env.NETLAB_BACKEND = o.backend as string;
@@ -154,9 +167,7 @@ withCommonOptions(program.command('down'))
     const lab = o.all ? undefined : labOf(o);
     if (lab !== undefined && !ownShare && (o.simulate || isSimulated(lab))) {
       const r = await simulateDown(lab, { dryRun: !!o.dryRun });
-      if (o.json) return console.log(JSON.stringify({ lab, dryRun: !!o.dryRun, ms: Math.round(r.ms), ops: opsJson(r.ops), hosts: r.hosts }, null, 2));
-      if (o.dryRun) printPlan(r.ops);
-      if (o.dryRun || !o.quiet) for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}: ${h.output.trimEnd()}`);
+      if (await printSimulated(o, r, ' ')) return;
       if (!o.dryRun) console.log(`lab ${lab} is down: ${r.hosts.length} simulated hosts removed (${Math.round(r.ms)} ms)`);
       return;
     }
