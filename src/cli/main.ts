@@ -3,27 +3,17 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_BAD_INPUT, EXIT_FAILED, InputError, NetlabError } from '../errors.js';
 import { configureLogging, log, type LogFormat } from '../log.js';
-import { up } from '../engine/up.js';
-import { down, downAll, labNameOf } from '../engine/down.js';
-import { isSimulated, simulateDown, simulateUp } from '../engine/simulate.js';
-import { inspect, logs, ps } from '../engine/query.js';
-import { execIn } from '../engine/exec.js';
-import { status } from '../engine/status.js';
-import { renderOp } from '../plan/render.js';
-import { serve } from '../serve.js';
-import { psTable, opSummary, table, doctorText } from './format.js';
-import { Progress } from './progress.js';
-import { explain, viewLab } from '../engine/view.js';
-import { renderExplain } from '../plan/explain.js';
-import { doctor } from '../engine/doctor.js';
-import { labGraph } from '../graph/model.js';
-import { toDot } from '../graph/dot.js';
-import { toMermaid } from '../graph/mermaid.js';
-import { dotToSvg } from '../graph/svg.js';
-import { writeFile } from 'node:fs/promises';
-import { formatCidr } from '../model/ipv4.js';
 import type { Op } from '../plan/ops.js';
 import type { BackendName } from '../kernel/backend.js';
+
+// Each command loads only what it uses: a converged `up` must not pay for the graph renderer,
+// the doctor or the web server (module loading is a good part of a short run's wall time).
+const engineUp = () => import('../engine/up.js');
+const engineDown = () => import('../engine/down.js');
+const engineSimulate = () => import('../engine/simulate.js');
+const engineQuery = () => import('../engine/query.js');
+const cliFormat = () => import('./format.js');
+const planRender = () => import('../plan/render.js');
 
 interface GlobalOpts {
   file?: string;
@@ -54,7 +44,7 @@ withCommonOptions(program)
   });
 
 const globals = (cmd: Command) => cmd.optsWithGlobals() as GlobalOpts & Record<string, unknown>;
-const labOf = (o: GlobalOpts) => labNameOf({ lab: o.lab, file: o.file });
+const labOf = async (o: GlobalOpts) => (await engineDown()).labNameOf({ lab: o.lab, file: o.file });
 
 /**
  * Ctrl-C during a change: the step in hand finishes, the state file is written, and the run
@@ -70,7 +60,8 @@ function interruptible(): AbortSignal {
   return controller.signal;
 }
 
-function printPlan(ops: Op[]): void {
+async function printPlan(ops: Op[]): Promise<void> {
+  const { renderOp } = await planRender();
   if (ops.length === 0) console.log('# nothing to change');
   for (const op of ops) console.log(renderOp(op));
 }
@@ -78,7 +69,9 @@ function printPlan(ops: Op[]): void {
 const backendOption = () => new Option('--backend <backend>', 'how to talk to the kernel: netlink (in-process rtnetlink, the default) or iproute2 (the ip program); default $NETLAB_BACKEND').choices(['netlink', 'iproute2']);
 
 /** Progress on stdout, unless the output is JSON or quiet. */
-function progressFor(o: Record<string, unknown>) {
+async function progressFor(o: Record<string, unknown>) {
+  const { opSummary } = await cliFormat();
+  const { Progress } = await import('./progress.js');
   const p = o.json || o.quiet ? undefined : new Progress({ write: (t) => process.stdout.write(t), isTTY: !!process.stdout.isTTY });
   return {
     onPlan: (ops: Op[], lab: string) => p?.plan(ops, lab),
@@ -90,7 +83,10 @@ function progressFor(o: Record<string, unknown>) {
   };
 }
 
-const opsJson = (ops: Op[]) => ops.map((op) => ({ kind: op.kind, command: renderOp(op) }));
+const opsJson = async (ops: Op[]) => {
+  const { renderOp } = await planRender();
+  return ops.map((op) => ({ kind: op.kind, command: renderOp(op) }));
+};
 
 withCommonOptions(program.command('up'))
   .description('bring the lab up, or change it in place to match the file; a second run changes nothing')
@@ -104,10 +100,13 @@ withCommonOptions(program.command('up'))
     const o = globals(cmd);
     // A simulated host's own netlab uses the same backend.
     if (o.backend) process.env.NETLAB_BACKEND = o.backend as string;
+    const { psTable, opSummary } = await cliFormat();
+    const { ps } = await engineQuery();
     if (o.simulate) {
+      const { simulateUp } = await engineSimulate();
       const r = await simulateUp({ file: o.file, name: o.lab, dryRun: !!o.dryRun, onStep: (ops) => log().info({ step: opSummary(ops) }, 'applying') });
-      if (o.json) return console.log(JSON.stringify({ lab: r.lab, dryRun: !!o.dryRun, ms: Math.round(r.ms), ops: opsJson(r.ops), hosts: r.hosts, containers: o.dryRun ? [] : await ps(r.lab) }, null, 2));
-      if (o.dryRun) printPlan(r.ops);
+      if (o.json) return console.log(JSON.stringify({ lab: r.lab, dryRun: !!o.dryRun, ms: Math.round(r.ms), ops: await opsJson(r.ops), hosts: r.hosts, containers: o.dryRun ? [] : await ps(r.lab) }, null, 2));
+      if (o.dryRun) await printPlan(r.ops);
       for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}:\n${h.output.trimEnd()}`);
       if (!o.dryRun) {
         console.log(`lab ${r.lab} is up on ${r.hosts.length} simulated hosts (${Math.round(r.ms)} ms)`);
@@ -116,14 +115,16 @@ withCommonOptions(program.command('up'))
       return;
     }
     const signal = interruptible();
-    const progress = progressFor(o);
+    const progress = await progressFor(o);
+    const { up } = await engineUp();
     const result = await up({ file: o.file, name: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, signal, backend: o.backend as BackendName | undefined, onPlan: progress.onPlan, onStep: progress.onStep });
     progress.finish();
     if (o.json) {
       const containers = o.dryRun ? [] : await ps(result.lab.name);
-      return console.log(JSON.stringify({ lab: result.lab.name, dryRun: !!o.dryRun, changes: result.ops.length, ms: Math.round(result.ms), ops: opsJson(result.ops), containers }, null, 2));
+      return console.log(JSON.stringify({ lab: result.lab.name, dryRun: !!o.dryRun, changes: result.ops.length, ms: Math.round(result.ms), ops: await opsJson(result.ops), containers }, null, 2));
     }
     if (o.dryRun) return printPlan(result.ops);
+    const { formatCidr } = await import('../model/ipv4.js');
     const nets = result.lab.networks.map((n) => `${n.bridge} ${formatCidr(n.subnet)}`).join(', ');
     const ms = Math.round(result.ms);
     console.log(
@@ -150,23 +151,25 @@ withCommonOptions(program.command('down'))
     if (o.all && (o.lab || o.file)) throw new InputError([{ path: '--all', message: 'takes no --lab or --file: it removes every lab' }]);
     // A host's own share (named, or this run is a simulated host) is never the whole simulation.
     const ownShare = o.host !== undefined || process.env.NETLAB_SIMULATED_HOST === '1';
-    const lab = o.all ? undefined : labOf(o);
+    const lab = o.all ? undefined : await labOf(o);
+    const { down, downAll } = await engineDown();
+    const { isSimulated, simulateDown } = await engineSimulate();
     if (lab !== undefined && !ownShare && (o.simulate || isSimulated(lab))) {
       const r = await simulateDown(lab, { dryRun: !!o.dryRun });
-      if (o.json) return console.log(JSON.stringify({ lab, dryRun: !!o.dryRun, ms: Math.round(r.ms), ops: opsJson(r.ops), hosts: r.hosts }, null, 2));
-      if (o.dryRun) printPlan(r.ops);
+      if (o.json) return console.log(JSON.stringify({ lab, dryRun: !!o.dryRun, ms: Math.round(r.ms), ops: await opsJson(r.ops), hosts: r.hosts }, null, 2));
+      if (o.dryRun) await printPlan(r.ops);
       for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}: ${h.output.trimEnd()}`);
       if (!o.dryRun) console.log(`lab ${lab} is down: ${r.hosts.length} simulated hosts removed (${Math.round(r.ms)} ms)`);
       return;
     }
     const backend = o.backend as BackendName | undefined;
-    const progress = progressFor(o);
+    const progress = await progressFor(o);
     const results = o.all
       ? await downAll({ dryRun: !!o.dryRun, signal, onPlan: progress.onPlan, onStep: progress.onStep, backend })
       : [await down({ file: o.file, lab: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, signal, onPlan: progress.onPlan, onStep: progress.onStep, backend })];
     progress.finish();
     if (o.json) {
-      const docs = results.map((r) => ({ lab: r.lab, dryRun: !!o.dryRun, changes: r.ops.length, ms: Math.round(r.ms), ops: opsJson(r.ops), foreign: r.foreign }));
+      const docs = await Promise.all(results.map(async (r) => ({ lab: r.lab, dryRun: !!o.dryRun, changes: r.ops.length, ms: Math.round(r.ms), ops: await opsJson(r.ops), foreign: r.foreign })));
       return console.log(JSON.stringify(o.all ? docs : docs[0], null, 2));
     }
     if (o.all && results.length === 0) console.log('no lab is up on this host');
@@ -174,7 +177,7 @@ withCommonOptions(program.command('down'))
       for (const f of result.foreign) console.error(`netlab: left alone (not made by lab ${result.lab}): ${f}`);
       if (o.dryRun) {
         if (o.all) console.log(`# lab ${result.lab}`);
-        printPlan(result.ops);
+        await printPlan(result.ops);
         continue;
       }
       const ms = Math.round(result.ms);
@@ -187,7 +190,9 @@ withCommonOptions(program.command('ps'))
   .option('--json', 'print JSON')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
-    const rows = await ps(labOf(o));
+    const { ps } = await engineQuery();
+    const { psTable } = await cliFormat();
+    const rows = await ps(await labOf(o));
     console.log(o.json ? JSON.stringify(rows, null, 2) : psTable(rows));
   });
 
@@ -196,7 +201,9 @@ withCommonOptions(program.command('status'))
   .option('--json', 'print JSON')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
-    const s = await status(labOf(o));
+    const { status } = await import('../engine/status.js');
+    const { table } = await cliFormat();
+    const s = await status(await labOf(o));
     if (o.json) return console.log(JSON.stringify({ ...s, ops: undefined }, null, 2));
     console.log(`lab ${s.lab} (firewall: ${s.firewall}): ${s.inSync ? 'in sync with its topology' : `drifted: "netlab up" would make ${s.ops.length} changes (${s.changes.join(', ')})`}`);
     for (const r of s.firewallDrift.missing) console.log(`  missing rule: ${r}`);
@@ -212,7 +219,8 @@ withCommonOptions(program.command('inspect'))
   .option('--json', 'print only the JSON document')
   .action(async (name: string, _o, cmd: Command) => {
     const o = globals(cmd);
-    const doc = await inspect(labOf(o), name);
+    const { inspect } = await engineQuery();
+    const doc = await inspect(await labOf(o), name);
     console.log(JSON.stringify([doc], null, o.json ? 2 : 2));
   });
 
@@ -226,7 +234,8 @@ withCommonOptions(program.command('exec'))
     // With pass-through options commander keeps the `--` that ends netlab's own options.
     const argv = command[0] === '--' ? command.slice(1) : command;
     if (argv.length === 0) throw new InputError([{ path: 'exec', message: 'give the command to run after "--"' }]);
-    const r = await execIn(labOf(o), name, argv);
+    const { execIn } = await import('../engine/exec.js');
+    const r = await execIn(await labOf(o), name, argv);
     process.exitCode = r.exitCode;
   });
 
@@ -236,7 +245,8 @@ withCommonOptions(program.command('shell'))
   .action(async (name: string, _o, cmd: Command) => {
     const o = globals(cmd);
     const sh = process.env.SHELL && !process.env.SHELL.endsWith('nologin') ? process.env.SHELL : '/bin/sh';
-    const r = await execIn(labOf(o), name, [sh, '-i']);
+    const { execIn } = await import('../engine/exec.js');
+    const r = await execIn(await labOf(o), name, [sh, '-i']);
     process.exitCode = r.exitCode;
   });
 
@@ -244,7 +254,8 @@ withCommonOptions(program.command('logs'))
   .description("print the output of a container's command")
   .argument('<name>', 'container')
   .action(async (name: string, _o, cmd: Command) => {
-    process.stdout.write(await logs(labOf(globals(cmd)), name));
+    const { logs } = await engineQuery();
+    process.stdout.write(await logs(await labOf(globals(cmd)), name));
   });
 
 withCommonOptions(program.command('explain'))
@@ -252,6 +263,8 @@ withCommonOptions(program.command('explain'))
   .option('--json', 'print the steps as JSON')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
+    const { explain } = await import('../engine/view.js');
+    const { renderExplain } = await import('../plan/explain.js');
     const r = await explain({ file: o.file, name: o.lab });
     if (o.json) {
       const sections = r.sections.map((s) => ({ subject: s.subject, title: s.title, why: s.why, commands: s.commands }));
@@ -266,10 +279,15 @@ withCommonOptions(program.command('graph'))
   .option('-o, --output <file>', 'write to this file instead of stdout')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd) as unknown as GlobalOpts & { format: string; output?: string };
+    const { viewLab } = await import('../engine/view.js');
+    const { labGraph } = await import('../graph/model.js');
+    const { toDot } = await import('../graph/dot.js');
+    const { toMermaid } = await import('../graph/mermaid.js');
+    const { writeFile } = await import('node:fs/promises');
     const view = await viewLab({ file: o.file, name: o.lab, live: true });
     const g = labGraph(view.lab, { live: view.live });
     const dot = toDot(g);
-    const text = o.format === 'dot' ? dot : o.format === 'mermaid' ? toMermaid(g) : o.format === 'json' ? JSON.stringify(g, null, 2) + '\n' : await dotToSvg(dot);
+    const text = o.format === 'dot' ? dot : o.format === 'mermaid' ? toMermaid(g) : o.format === 'json' ? JSON.stringify(g, null, 2) + '\n' : await (await import('../graph/svg.js')).dotToSvg(dot);
     if (o.output) await writeFile(o.output, text);
     else process.stdout.write(text);
   });
@@ -279,6 +297,8 @@ withCommonOptions(program.command('doctor'))
   .option('--json', 'print the checks as JSON')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
+    const { doctor } = await import('../engine/doctor.js');
+    const { doctorText } = await cliFormat();
     const report = await doctor({ file: o.file, name: o.lab });
     console.log(o.json ? JSON.stringify(report, null, 2) : doctorText(report));
     process.exitCode = report.ok ? 0 : EXIT_FAILED;
@@ -290,6 +310,7 @@ program
   .option('-p, --port <port>', 'port to listen on', '80')
   .option('--bind <address>', 'address to listen on', '0.0.0.0')
   .action(async (o: { port: string; bind: string }) => {
+    const { serve } = await import('../serve.js');
     await serve(Number(o.port), o.bind);
   });
 

@@ -9,7 +9,7 @@ import { parseMark, netnsPrefix } from '../model/names.js';
 import { ETC_NETNS_DIR, NETNS_DIR, labDir } from '../paths.js';
 import { emptyState, type FirewallState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from '../plan/state.js';
 import { listDir, readSysctl, readText } from './host.js';
-import { observeIptables } from './iptables.js';
+import { iptablesSaveAll, observeIptables } from './iptables.js';
 import { observeNftables } from './nftables.js';
 import { pidsByNamespace, specMark } from './processes.js';
 import type { KernelBackend } from './backend.js';
@@ -209,8 +209,9 @@ export async function labsOnHost(): Promise<Set<string>> {
     const m = parseMark(l.ifalias);
     if (m) labs.add(m.lab);
   }
+  const saved = await iptablesSaveAll();
   for (const table of ['nat', 'filter']) {
-    const { stdout } = await run('iptables-save', ['-t', table]);
+    const stdout = saved.get(table) ?? '';
     for (const m of stdout.matchAll(/--comment "?netlab:([a-z0-9_-]{1,16})"?/g)) labs.add(m[1]!);
   }
   return labs;

@@ -7,7 +7,7 @@ import { formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr } from '.
 import { allocateAddresses, pickHostPort, pickSubnet } from './ipam.js';
 import { containerIfName, macFromIp, netnsName, vethHostNames } from './names.js';
 import { linkEnv, hostsNames } from './links.js';
-import { hostsFile, resolvConf, type HostsEntry } from './etcfiles.js';
+import { hostsFile, hostsLine, resolvConf, type HostsEntry } from './etcfiles.js';
 import { portKey, type PortBinding, type PortProto } from './ports.js';
 
 /** A subnet given in the topology collides with the host or another lab. */
@@ -185,6 +185,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     return { def: c, interfaces, ports };
   });
   const byName = new Map(partial.map((p) => [p.def.name, p]));
+  const peers = peerLines(partial);
 
   const containers: LabContainer[] = partial.map(({ def, interfaces, ports }) => {
     // A link resolves to the child's address on the first network the two share.
@@ -202,11 +203,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
 
     const entries: HostsEntry[] = links.map((l) => ({ ip: l.ip, names: hostsNames(l.alias, byName.get(l.target)!.def.hostname, l.target) }));
     // Every other container of the lab is known by name too, as user-defined networks' DNS does.
-    for (const other of partial) {
-      if (other.def.name === def.name || links.some((l) => l.target === other.def.name)) continue;
-      const shared = other.interfaces.find((oi) => def.networks.includes(oi.network)) ?? other.interfaces[0];
-      if (shared) entries.push({ ip: shared.ip, names: hostsNames(other.def.hostname, other.def.name) });
-    }
+    const others = peers(def, [def.name, ...links.map((l) => l.target)]);
     const own = { ip: interfaces[0]?.ip ?? '127.0.1.1', names: hostsNames(def.hostname, def.hostname.split('.')[0], def.name) };
     return {
       name: def.name,
@@ -221,7 +218,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
       ownEnv: def.env,
       command: def.command,
       files: {
-        hosts: hostsFile(entries, own, ctx.ipv6),
+        hosts: hostsFile(entries, own, ctx.ipv6, others),
         resolv: resolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, false),
         hostname: `${def.hostname}\n`,
       },
@@ -230,6 +227,43 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
 
   const hosts = topo.hosts.map((h) => ({ name: h.name, underlay: formatIp(h.underlay), prefix: h.prefix }));
   return { name: topo.name, source: topo.source, firewall: topo.firewall, hosts, host, networks, containers };
+}
+
+/**
+ * The lab-peer lines of every container's /etc/hosts: each other container, in lab order, at its
+ * address on the first network (in its own interface order) it shares with the reader, else its
+ * first. Readers on the same networks see the same list bar themselves and their links, so the
+ * list is rendered once per set of networks and each file takes the slices between the lines it
+ * leaves out: linear in the lab's size, where a list per container would be quadratic.
+ */
+function peerLines(partial: { def: ContainerDef; interfaces: LabInterface[] }[]): (def: ContainerDef, skip: string[]) => string {
+  const index = new Map(partial.map((p, i) => [p.def.name, i]));
+  const names = partial.map((p) => hostsNames(p.def.hostname, p.def.name));
+  const lists = new Map<string, { text: string; offsets: number[] }>();
+  return (def, skip) => {
+    const key = JSON.stringify(def.networks);
+    let list = lists.get(key);
+    if (!list) {
+      const mine = new Set(def.networks);
+      const offsets: number[] = [0];
+      let text = '';
+      partial.forEach((other, i) => {
+        const shared = other.interfaces.find((oi) => mine.has(oi.network)) ?? other.interfaces[0];
+        if (shared) text += hostsLine({ ip: shared.ip, names: names[i]! });
+        offsets.push(text.length);
+      });
+      list = { text, offsets };
+      lists.set(key, list);
+    }
+    const cut = [...new Set(skip.map((n) => index.get(n)).filter((i): i is number => i !== undefined))].sort((a, b) => a - b);
+    let out = '';
+    let from = 0;
+    for (const i of cut) {
+      out += list.text.slice(list.offsets[from], list.offsets[i]);
+      from = i + 1;
+    }
+    return out + list.text.slice(list.offsets[from]);
+  };
 }
 
 /** What to remember so the next `up` keeps every choice. */
