@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { formatIp } from '../model/ipv4.js';
 import { ConflictError, InputError, InterruptedError } from '../errors.js';
-import { loadTopology, type LoadOptions } from '../topology/load.js';
+import { loadTopologyCached, type LoadOptions } from '../topology/source.js';
 import type { Topology } from '../topology/types.js';
 import { allocationOf, resolveLab, SubnetTakenError, type Lab } from '../model/lab.js';
 import { PoolExhaustedError } from '../model/ipam.js';
@@ -52,14 +52,17 @@ export interface UpResult {
 export const SELF_ARGV = [process.execPath, fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))];
 
 export async function up(opts: UpOptions = {}): Promise<UpResult> {
-  const topo = opts.topology ?? loadTopology(opts);
+  const topo = opts.topology ?? (await loadTopologyCached(opts));
   const backend = selectBackend(opts.backend);
   requireRoot('up');
   return withHostLock('bring the lab up', async () => {
     const started = performance.now();
+    const lap: Record<string, number> = {};
+    const mark = (what: string) => (lap[what] = Math.round(performance.now() - started));
     const host = await shareHost(topo, opts.host);
     const prev = await readState(topo.name, host);
     const ctx = await gatherContext(topo.name, prev?.allocation);
+    mark('context');
 
     const previousPorts = new Set(prev?.resolved.containers.flatMap((c) => c.ports.map((p) => `${p.hostPort}/${p.proto}`)) ?? []);
     const busy = topo.containers.filter((c) => c.host === host).flatMap((c) =>
@@ -75,14 +78,19 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       if (e instanceof SubnetTakenError) throw new ConflictError(e.message);
       throw e;
     }
+    mark('resolved');
     const want = desiredState(lab, { selfArgv: SELF_ARGV, ovsDatapath: ovsDatapath() });
+    mark('desired');
     const planned = { netns: Object.keys(want.namespaces), links: Object.keys(want.hostLinks) };
     const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev }, backend);
     if (seen.foreign.length > 0) {
       throw new ConflictError(`these objects carry names lab "${lab.name}" needs but were not made by it; netlab leaves them alone:\n  ${seen.foreign.join('\n  ')}`);
     }
     for (const w of seen.warnings) log().warn(w);
+    mark('observed');
     const ops = diff(want, seen.state);
+    mark('diffed');
+    log().debug({ ops: ops.length, ...lap }, 'up (ms since start)');
     if (opts.dryRun) return { lab, ops, ms: performance.now() - started };
 
     const startedProcs = Object.fromEntries(Object.entries(prev?.started ?? {}).filter(([name]) => want.processes[name]));

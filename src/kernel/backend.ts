@@ -9,7 +9,8 @@ import type { LinkOp } from '../plan/ops.js';
 import { applyWithIproute2 } from './iproute2.js';
 import type { IpLink, NamespaceView } from './linkview.js';
 import { addUts, readUtsHostname, removeUts, setUtsHostname } from './namespaces.js';
-import { applyWithNetlink, loadNetlink, Rtnl } from './rtnetlink.js';
+import { applyWithNetlink, loadNetlink } from './rtnetlink.js';
+import { dumpHostLinks, dumpNamespace } from './nldump.js';
 import { mapLimit, run } from './run.js';
 import * as utsTools from './uts.js';
 
@@ -52,29 +53,14 @@ const netlink: KernelBackend = {
   name: 'netlink',
   // VXLAN devices and FDB entries are left to iproute2, a whole batch at a time so that order holds.
   applyLinks: (ops) => (ops.some((o) => o.kind.startsWith('vxlan.') || o.kind.startsWith('fdb.')) ? applyWithIproute2(ops) : applyWithNetlink(ops)),
-  async readHost() {
-    const nl = new Rtnl();
-    try {
-      return (await nl.read()).links;
-    } finally {
-      nl.close();
-    }
-  },
+  // Reads are synchronous dumps through libc (nldump.ts): a namespace costs a few system calls.
+  readHost: async () => dumpHostLinks(),
   async readNamespaces(names) {
     const out = new Map<string, NamespaceView>();
-    await mapLimit(names, 16, async (ns) => {
-      let nl: Rtnl;
-      try {
-        nl = new Rtnl(ns);
-      } catch {
-        return; // gone, or not a namespace
-      }
-      try {
-        out.set(ns, await nl.read());
-      } finally {
-        nl.close();
-      }
-    });
+    for (const ns of names) {
+      const view = dumpNamespace(ns); // undefined: gone, or not a namespace
+      if (view) out.set(ns, view);
+    }
     return out;
   },
   setUts: async (path, hostname, mounted) => wrap(`hostname ${hostname} in ${path}`, () => (mounted ? setUtsHostname(path, hostname) : addUts(path, hostname))),
