@@ -132,7 +132,9 @@ withCommonOptions(program.command('up'))
         ? `lab ${result.lab.name} is up to date: nothing to change (${ms} ms)`
         : `lab ${result.lab.name} is up: ${result.lab.containers.length} containers on ${nets}; ${result.ops.length} changes in ${ms} ms`,
     );
-    console.log(psTable(await ps(result.lab.name)));
+    // A single-host lab has one share: the state this run left, not read back from its file.
+    const { shareRows } = await engineQuery();
+    console.log(psTable(result.state && result.lab.hosts.length === 0 ? await shareRows(result.state) : await ps(result.lab.name)));
   });
 
 withCommonOptions(program.command('down'))

@@ -11,8 +11,8 @@ import { readShares } from './state.js';
 
 export async function gatherContext(lab: string, previous: PreviousAllocation | undefined): Promise<LabContext> {
   const [routes, addrs, others, listening, range, resolv] = await Promise.all([
-    run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).then((r) => JSON.parse(r.stdout) as { dst: string; dev?: string; type?: string }[]),
-    run('ip', ['-j', '-4', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as { ifname: string; ifalias?: string; addr_info: { local: string; prefixlen: number }[] }[]),
+    hostRoutes(),
+    hostAddrs(),
     // A simulated host is a namespace of its own: other labs' subnets do not reach it.
     process.env.NETLAB_SIMULATED_HOST === '1' ? { subnets: [], ports: [] } : otherLabs(lab),
     listeningPorts(),
@@ -44,6 +44,29 @@ export async function gatherContext(lab: string, previous: PreviousAllocation | 
     hostResolvConf: resolv,
     ipv6: existsSync('/proc/sys/net/ipv6'),
   };
+}
+
+type Route = { dst: string; dev?: string; type?: string };
+type Addrs = { ifname: string; ifalias?: string; addr_info: { local: string; prefixlen: number }[] };
+
+/** The host's IPv4 routes in every table: an rtnetlink dump in-process (nldump.ts), else `ip`. */
+async function hostRoutes(): Promise<Route[]> {
+  try {
+    const { dumpRoutesAllTables } = await import('../kernel/nldump.js');
+    return dumpRoutesAllTables();
+  } catch {
+    return JSON.parse((await run('ip', ['-j', '-4', 'route', 'show', 'table', 'all'])).stdout) as Route[];
+  }
+}
+
+/** The host's links with their IPv4 addresses and aliases. */
+async function hostAddrs(): Promise<Addrs[]> {
+  try {
+    const { dumpHostLinks } = await import('../kernel/nldump.js');
+    return dumpHostLinks() as Addrs[];
+  } catch {
+    return JSON.parse((await run('ip', ['-j', '-4', '-d', 'addr', 'show'])).stdout) as Addrs[];
+  }
 }
 
 /** Subnets and published host ports of every other lab on this host, from their state files. */

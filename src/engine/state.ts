@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { labDir, stateFile } from '../paths.js';
 import { writeAtomic } from '../kernel/host.js';
 import type { Lab, PreviousAllocation } from '../model/lab.js';
+import type { Stamps } from '../kernel/stamps.js';
 
 export interface StateFile {
   version: 1;
@@ -23,6 +24,8 @@ export interface StateFile {
   resolved: Lab;
   /** Inode of the network namespace netlab ran in (the "host"); absent in files of older versions. */
   hostNetns?: number;
+  /** Stamps of the lab's /etc files (kernel/stamps.ts): what the next `up` need not read again. */
+  stamps?: Stamps;
   updatedAt: string;
 }
 

@@ -22,6 +22,7 @@ import { withHostLock } from './lock.js';
 import { readState, writeState, type StateFile } from './state.js';
 import { requireRoot } from './root.js';
 import { log } from '../log.js';
+import { readStamped, type Stamps } from '../kernel/stamps.js';
 
 export interface UpOptions extends LoadOptions {
   /** A topology already loaded (the library API); otherwise it is read from `file`. */
@@ -43,6 +44,8 @@ export interface UpResult {
   lab: Lab;
   ops: Op[];
   ms: number;
+  /** The state file as this run left it (not on a dry run). */
+  state?: StateFile;
 }
 
 /**
@@ -82,7 +85,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const want = desiredState(lab, { selfArgv: SELF_ARGV, ovsDatapath: ovsDatapath() });
     mark('desired');
     const planned = { netns: Object.keys(want.namespaces), links: Object.keys(want.hostLinks) };
-    const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev }, backend);
+    const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev, stamps: prev?.stamps }, backend);
     if (seen.foreign.length > 0) {
       throw new ConflictError(`these objects carry names lab "${lab.name}" needs but were not made by it; netlab leaves them alone:\n  ${seen.foreign.join('\n  ')}`);
     }
@@ -105,10 +108,11 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       started: startedProcs,
       resolved: lab,
       hostNetns: await hostNetnsId(),
+      stamps: keptStamps(seen.stamps, want.files),
       updatedAt: '',
     };
     // Metadata such as `expose` changes no kernel object but must reach ps and inspect.
-    if (ops.length > 0 || !prev || JSON.stringify(prev.resolved) !== JSON.stringify(lab)) await writeState(state);
+    if (ops.length > 0 || !prev || !sameStamps(prev.stamps, state.stamps) || JSON.stringify(prev.resolved) !== JSON.stringify(lab)) await writeState(state);
     await recordHostSysctls(ops, seen.state.sysctls);
     if (ops.length > 0) {
       opts.onPlan?.(ops, lab.name);
@@ -123,9 +127,10 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         );
       }
       state.planned = planned;
+      state.stamps = restamp(state.stamps ?? {}, ops, want.files);
       await writeState(state);
     }
-    return { lab, ops, ms: performance.now() - started };
+    return { lab, ops, ms: performance.now() - started, state };
   });
 }
 
@@ -172,4 +177,29 @@ async function recordHostSysctls(ops: Op[], current: Record<string, string>): Pr
 
 function union(a: string[], b: string[] | undefined): string[] {
   return [...new Set([...a, ...(b ?? [])])];
+}
+
+/** Stamps of the files the lab wants only (a file that goes takes its stamp with it). */
+function keptStamps(seen: Stamps, wanted: Record<string, string>): Stamps {
+  return Object.fromEntries(Object.entries(seen).filter(([path]) => path in wanted));
+}
+
+/** After a run: the files it wrote get the stamps they have now, with the hash of what they hold. */
+function restamp(stamps: Stamps, ops: Op[], wanted: Record<string, string>): Stamps {
+  const out = { ...stamps };
+  for (const op of ops) {
+    if (op.kind !== 'file.write' && op.kind !== 'file.del') continue;
+    delete out[op.path];
+    if (op.kind === 'file.write') {
+      const r = readStamped(op.path, undefined, undefined);
+      if (r.stamp !== undefined) out[op.path] = r.stamp;
+    }
+  }
+  return keptStamps(out, wanted);
+}
+
+function sameStamps(a: Stamps | undefined, b: Stamps | undefined): boolean {
+  const ka = Object.keys(a ?? {});
+  if (ka.length !== Object.keys(b ?? {}).length) return false;
+  return ka.every((k) => a![k] === b![k]);
 }

@@ -73,8 +73,11 @@ function bind(): Sys {
 let rx: Buffer | undefined;
 let seq = 1;
 
-/** Sends one dump request and returns the payload (after the netlink header) of every answer of `type`. */
-function dump(s: Sys, fd: number, type: number, body: Buffer, answer: number): Buffer[] {
+/**
+ * Sends one dump request and calls `each` with the payload (after the netlink header) of every
+ * answer of type `answer`: a view into the receive buffer, valid only during the call.
+ */
+function dump(s: Sys, fd: number, type: number, body: Buffer, answer: number, each: (m: Buffer) => void): void {
   const req = Buffer.alloc(16 + body.length);
   const mySeq = seq++;
   req.writeUInt32LE(req.length, 0);
@@ -84,7 +87,6 @@ function dump(s: Sys, fd: number, type: number, body: Buffer, answer: number): B
   body.copy(req, 16);
   if (s.send(fd, req, req.length, 0) !== req.length) throw new Error(`rtnetlink dump request: errno ${s.errno()}`);
   rx ??= Buffer.alloc(256 * 1024);
-  const out: Buffer[] = [];
   for (;;) {
     const n = s.recv(fd, rx, rx.length, 0);
     if (n < 0) throw new Error(`rtnetlink dump: errno ${s.errno()}`);
@@ -93,11 +95,11 @@ function dump(s: Sys, fd: number, type: number, body: Buffer, answer: number): B
       const t = rx.readUInt16LE(off + 4);
       if (len < 16 || off + len > n) throw new Error('rtnetlink dump: a malformed answer');
       if (rx.readUInt32LE(off + 8) === mySeq) {
-        if (t === NLMSG_DONE) return out;
+        if (t === NLMSG_DONE) return;
         if (t === NLMSG_ERROR) {
           const err = rx.readInt32LE(off + 16);
           if (err !== 0) throw new Error(`rtnetlink dump: errno ${-err}`);
-        } else if (t === answer) out.push(Buffer.from(rx.subarray(off + 16, off + len)));
+        } else if (t === answer) each(rx.subarray(off + 16, off + len));
       }
       off += (len + 3) & ~3;
     }
@@ -155,17 +157,17 @@ function readAll(s: Sys, fd: number, withRoutes: boolean): NamespaceView {
   const byIndex = new Map<number, IpLink>();
   const masters: [IpLink, number][] = [];
   const links: IpLink[] = [];
-  for (const m of dump(s, fd, RTM_GETLINK, ifinfo, RTM_NEWLINK)) {
+  dump(s, fd, RTM_GETLINK, ifinfo, RTM_NEWLINK, (m) => {
     const { index, link, master } = parseLink(m);
     byIndex.set(index, link);
     links.push(link);
     if (master !== undefined) masters.push([link, master]);
-  }
+  });
   for (const [link, master] of masters) link.master = byIndex.get(master)?.ifname;
   const ifaddr = Buffer.alloc(8);
   ifaddr[0] = AF_INET;
-  for (const m of dump(s, fd, RTM_GETADDR, ifaddr, RTM_NEWADDR)) {
-    if (m[0] !== AF_INET) continue;
+  dump(s, fd, RTM_GETADDR, ifaddr, RTM_NEWADDR, (m) => {
+    if (m[0] !== AF_INET) return;
     let local: string | undefined;
     let address: string | undefined;
     attrs(m, 8, m.length, (t, st) => {
@@ -174,13 +176,13 @@ function readAll(s: Sys, fd: number, withRoutes: boolean): NamespaceView {
     });
     const a = local ?? address;
     if (a) byIndex.get(m.readUInt32LE(4))?.addr_info!.push({ family: 'inet', local: a, prefixlen: m[1]! });
-  }
+  });
   const routes: IpRoute[] = [];
   if (withRoutes) {
     const rtmsg = Buffer.alloc(12);
     rtmsg[0] = AF_INET;
-    for (const m of dump(s, fd, RTM_GETROUTE, rtmsg, RTM_NEWROUTE)) {
-      if (m[0] !== AF_INET) continue;
+    dump(s, fd, RTM_GETROUTE, rtmsg, RTM_NEWROUTE, (m) => {
+      if (m[0] !== AF_INET) return;
       let table = m[4]!;
       let oif: number | undefined;
       let dst: string | undefined;
@@ -191,12 +193,12 @@ function readAll(s: Sys, fd: number, withRoutes: boolean): NamespaceView {
         else if (t === RTA_DST) dst = ipv4(m, st);
         else if (t === RTA_GATEWAY) gateway = ipv4(m, st);
       });
-      if (table !== RT_TABLE_MAIN || oif === undefined) continue;
+      if (table !== RT_TABLE_MAIN || oif === undefined) return;
       const dstLen = m[1]!;
       const route: IpRoute = { dst: dst ? dst + (dstLen === 32 ? '' : `/${dstLen}`) : 'default', dev: byIndex.get(oif)?.ifname ?? String(oif), protocol: PROTOCOLS[m[5]!] ?? String(m[5]) };
       if (gateway) route.gateway = gateway;
       routes.push(route);
-    }
+    });
   }
   return { links, routes };
 }
@@ -234,4 +236,35 @@ export function dumpNamespace(ns: string): NamespaceView | undefined {
   } finally {
     s.close(fd);
   }
+}
+
+const ROUTE_TYPES: Record<number, string> = { 2: 'local', 3: 'broadcast', 4: 'anycast', 5: 'multicast', 6: 'blackhole', 7: 'unreachable', 8: 'prohibit', 9: 'throw', 10: 'nat' };
+
+/** Every IPv4 route of this namespace in every table, as `ip -j -4 route show table all` lists them (dst, dev, type). */
+export function dumpRoutesAllTables(): { dst: string; dev?: string; type?: string }[] {
+  return withSocket(undefined, (s, fd) => {
+    const names = new Map<number, string>();
+    dump(s, fd, RTM_GETLINK, Buffer.alloc(16), RTM_NEWLINK, (m) => {
+      const { index, link } = parseLink(m);
+      names.set(index, link.ifname);
+    });
+    const out: { dst: string; dev?: string; type?: string }[] = [];
+    const rtmsg = Buffer.alloc(12);
+    rtmsg[0] = AF_INET;
+    dump(s, fd, RTM_GETROUTE, rtmsg, RTM_NEWROUTE, (m) => {
+      if (m[0] !== AF_INET) return;
+      let oif: number | undefined;
+      let dst: string | undefined;
+      attrs(m, 12, m.length, (t, st) => {
+        if (t === RTA_OIF) oif = m.readUInt32LE(st);
+        else if (t === RTA_DST) dst = ipv4(m, st);
+      });
+      const dstLen = m[1]!;
+      const r: { dst: string; dev?: string; type?: string } = { dst: dst ? dst + (dstLen === 32 ? '' : `/${dstLen}`) : 'default' };
+      if (oif !== undefined) r.dev = names.get(oif) ?? String(oif);
+      if (ROUTE_TYPES[m[7]!]) r.type = ROUTE_TYPES[m[7]!];
+      out.push(r);
+    });
+    return out;
+  });
 }

@@ -1,0 +1,44 @@
+/**
+ * Stamps of the per-container /etc files: inode, size, and modification and change times in
+ * nanoseconds, with a hash of the content that had them. A converged `up` stats each file and
+ * reads only those whose stamp moved: any write (in place, or a new file renamed over it, as
+ * editors and netlab itself do) changes the change time, which no user can set back.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+
+export type Stamps = Record<string, string>;
+
+export const contentHash = (text: string) => createHash('sha1').update(text).digest('base64').slice(0, 22);
+
+/** `ino:size:mtime:ctime` of a file, or undefined when it is not a readable regular file. */
+export function statKey(path: string): string | undefined {
+  try {
+    const st = statSync(path, { bigint: true });
+    if (!st.isFile()) return undefined;
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The content of `path` as far as netlab can tell: `want` itself when the file still has the
+ * stamp it had when its content hashed to hash(want); otherwise the file as read. Also returns
+ * the stamp to keep for the next run (none when the file changed while it was read).
+ */
+export function readStamped(path: string, want: string | undefined, prev: string | undefined): { text?: string; stamp?: string } {
+  const key = statKey(path);
+  if (key === undefined) return {};
+  if (prev !== undefined && want !== undefined) {
+    const cut = prev.lastIndexOf(':');
+    if (prev.slice(0, cut) === key && prev.slice(cut + 1) === contentHash(want)) return { text: want, stamp: prev };
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return {};
+  }
+  return { text, stamp: statKey(path) === key ? `${key}:${contentHash(text)}` : undefined };
+}
