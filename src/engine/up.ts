@@ -19,7 +19,7 @@ import { isHostWideSysctl, readHostRecord, writeHostRecord } from './hostrecord.
 import { stateFile } from '../paths.js';
 import { gatherContext } from './context.js';
 import { withHostLock } from './lock.js';
-import { readState, writeState, type StateFile } from './state.js';
+import { labJson, readState, writeState, type StateFile } from './state.js';
 import { requireRoot } from './root.js';
 import { log } from '../log.js';
 import { readStamped, type Stamps } from '../kernel/stamps.js';
@@ -109,10 +109,11 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       resolved: lab,
       hostNetns: await hostNetnsId(),
       stamps: keptStamps(seen.stamps, want.files),
+      hostsIpv6: ctx.ipv6,
       updatedAt: '',
     };
     // Metadata such as `expose` changes no kernel object but must reach ps and inspect.
-    if (ops.length > 0 || !prev || !sameStamps(prev.stamps, state.stamps) || JSON.stringify(prev.resolved) !== JSON.stringify(lab)) await writeState(state);
+    if (ops.length > 0 || !prev || !sameStamps(prev.stamps, state.stamps) || labJson(prev.resolved) !== labJson(lab)) await writeState(state);
     await recordHostSysctls(ops, seen.state.sysctls);
     if (ops.length > 0) {
       opts.onPlan?.(ops, lab.name);

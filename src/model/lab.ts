@@ -185,7 +185,6 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     return { def: c, interfaces, ports };
   });
   const byName = new Map(partial.map((p) => [p.def.name, p]));
-  const peers = peerLines(partial);
 
   const containers: LabContainer[] = partial.map(({ def, interfaces, ports }) => {
     // A link resolves to the child's address on the first network the two share.
@@ -201,10 +200,6 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     }
     env.push(...Object.entries(def.env));
 
-    const entries: HostsEntry[] = links.map((l) => ({ ip: l.ip, names: hostsNames(l.alias, byName.get(l.target)!.def.hostname, l.target) }));
-    // Every other container of the lab is known by name too, as user-defined networks' DNS does.
-    const others = peers(def, [def.name, ...links.map((l) => l.target)]);
-    const own = { ip: interfaces[0]?.ip ?? '127.0.1.1', names: hostsNames(def.hostname, def.hostname.split('.')[0], def.name) };
     return {
       name: def.name,
       host: def.host,
@@ -218,15 +213,32 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
       ownEnv: def.env,
       command: def.command,
       files: {
-        hosts: hostsFile(entries, own, ctx.ipv6, others),
+        hosts: '',
         resolv: resolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, false),
         hostname: `${def.hostname}\n`,
       },
     };
   });
+  fillHostsFiles(containers, ctx.ipv6);
 
   const hosts = topo.hosts.map((h) => ({ name: h.name, underlay: formatIp(h.underlay), prefix: h.prefix }));
   return { name: topo.name, source: topo.source, firewall: topo.firewall, hosts, host, networks, containers };
+}
+
+/**
+ * Writes every container's /etc/hosts text (files.hosts): the defaults, its links, every other
+ * container of the lab (as user-defined networks' DNS knows them), then its own line. It follows
+ * from the resolved containers alone, so the state file leaves it out and this rebuilds it.
+ */
+export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void {
+  const byName = new Map(containers.map((c) => [c.name, c]));
+  const peers = peerLines(containers.map((c) => ({ name: c.name, hostname: c.hostname, networks: c.interfaces.map((i) => i.network), interfaces: c.interfaces })));
+  for (const c of containers) {
+    const entries: HostsEntry[] = c.links.map((l) => ({ ip: l.ip, names: hostsNames(l.alias, byName.get(l.target)?.hostname, l.target) }));
+    const others = peers(c.interfaces.map((i) => i.network), [c.name, ...c.links.map((l) => l.target)]);
+    const own = { ip: c.interfaces[0]?.ip ?? '127.0.1.1', names: hostsNames(c.hostname, c.hostname.split('.')[0], c.name) };
+    c.files.hosts = hostsFile(entries, own, ipv6, others);
+  }
 }
 
 /**
@@ -236,15 +248,15 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
  * list is rendered once per set of networks and each file takes the slices between the lines it
  * leaves out: linear in the lab's size, where a list per container would be quadratic.
  */
-function peerLines(partial: { def: ContainerDef; interfaces: LabInterface[] }[]): (def: ContainerDef, skip: string[]) => string {
-  const index = new Map(partial.map((p, i) => [p.def.name, i]));
-  const names = partial.map((p) => hostsNames(p.def.hostname, p.def.name));
+function peerLines(partial: { name: string; hostname: string; networks: string[]; interfaces: LabInterface[] }[]): (networks: string[], skip: string[]) => string {
+  const index = new Map(partial.map((p, i) => [p.name, i]));
+  const names = partial.map((p) => hostsNames(p.hostname, p.name));
   const lists = new Map<string, { text: string; offsets: number[] }>();
-  return (def, skip) => {
-    const key = JSON.stringify(def.networks);
+  return (networks, skip) => {
+    const key = JSON.stringify(networks);
     let list = lists.get(key);
     if (!list) {
-      const mine = new Set(def.networks);
+      const mine = new Set(networks);
       const offsets: number[] = [0];
       let text = '';
       partial.forEach((other, i) => {
