@@ -11,7 +11,7 @@ import { PoolExhaustedError } from '../model/ipam.js';
 import { desiredState } from '../plan/desired.js';
 import { diff } from '../plan/diff.js';
 import type { Op } from '../plan/ops.js';
-import { observe } from '../kernel/observe.js';
+import { observe, readFirewalls } from '../kernel/observe.js';
 import { applyOps, ApplyInterrupted } from '../kernel/apply.js';
 import { selectBackend, type BackendName } from '../kernel/backend.js';
 import { hostNetnsId } from '../kernel/host.js';
@@ -64,6 +64,8 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const mark = (what: string) => (lap[what] = Math.round(performance.now() - started));
     const host = await shareHost(topo, opts.host);
     const prev = await readState(topo.name, host);
+    // The firewall programs run while this process gathers the context and plans.
+    const firewallReads = readFirewalls(topo.name, !!prev);
     const ctx = await gatherContext(topo.name, prev?.allocation);
     mark('context');
 
@@ -85,7 +87,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const want = desiredState(lab, { selfArgv: SELF_ARGV, ovsDatapath: ovsDatapath() });
     mark('desired');
     const planned = { netns: Object.keys(want.namespaces), links: Object.keys(want.hostLinks) };
-    const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev, stamps: prev?.stamps }, backend);
+    const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev, stamps: prev?.stamps, firewallReads }, backend);
     if (seen.foreign.length > 0) {
       throw new ConflictError(`these objects carry names lab "${lab.name}" needs but were not made by it; netlab leaves them alone:\n  ${seen.foreign.join('\n  ')}`);
     }

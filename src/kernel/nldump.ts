@@ -203,10 +203,10 @@ function readAll(s: Sys, fd: number, withRoutes: boolean): NamespaceView {
   return { links, routes };
 }
 
-/** Opens a route socket (inside namespace `ns`, when given), runs `fn` on it, closes it. */
-function withSocket<T>(ns: string | undefined, fn: (s: Sys, fd: number) => T): T {
+/** Opens a netlink socket (route by default; inside namespace `ns`, when given), runs `fn` on it, closes it. */
+function withSocket<T>(ns: string | undefined, fn: (s: Sys, fd: number) => T, protocol = NETLINK_ROUTE): T {
   const s = bind();
-  const open = () => s.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  const open = () => s.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
   const fd = ns === undefined ? open() : inNetns(ns, open);
   if (fd < 0) throw new Error(`rtnetlink socket: errno ${s.errno()}`);
   try {
@@ -267,4 +267,28 @@ export function dumpRoutesAllTables(): { dst: string; dev?: string; type?: strin
     });
     return out;
   });
+}
+
+const NETLINK_NETFILTER = 12;
+const NFT_MSG_GETTABLE = (10 << 8) | 1; // NFNL_SUBSYS_NFTABLES
+const NFT_MSG_NEWTABLE = (10 << 8) | 0;
+const NFTA_TABLE_NAME = 1;
+const NFPROTO: Record<string, number> = { inet: 1, ip: 2, arp: 3, netdev: 5, bridge: 7, ip6: 10 };
+
+/** Whether nftables has table `family name` here: a netfilter dump of the table list, no `nft` process. */
+export function nftTableExists(family: string, name: string): boolean {
+  return withSocket(
+    undefined,
+    (s, fd) => {
+      let found = false;
+      dump(s, fd, NFT_MSG_GETTABLE, Buffer.alloc(4), NFT_MSG_NEWTABLE, (m) => {
+        if (m[0] !== NFPROTO[family]) return;
+        attrs(m, 4, m.length, (t, st, e) => {
+          if (t === NFTA_TABLE_NAME && cstr(m, st, e) === name) found = true;
+        });
+      });
+      return found;
+    },
+    NETLINK_NETFILTER,
+  );
 }

@@ -39,6 +39,20 @@ export interface ObserveInput {
   known?: boolean;
   /** Stamps of the /etc files from the last run (state file): a file whose stamp holds is not read again. */
   stamps?: Stamps;
+  /** The firewall reads, when the caller started them early (readFirewalls). */
+  firewallReads?: FirewallReads;
+}
+
+export type FirewallReads = Promise<[Awaited<ReturnType<typeof observeIptables>>, FirewallState]>;
+
+/**
+ * Starts reading both firewalls (a lab that switched `firewall:` still has rules in the other).
+ * A caller may start it long before observe() needs it; a failure is reported there, not before.
+ */
+export function readFirewalls(lab: string, known: boolean): FirewallReads {
+  const p = Promise.all([observeIptables(lab, known), observeNftables(lab)]);
+  p.catch(() => undefined);
+  return p;
 }
 
 export interface Observation {
@@ -79,13 +93,10 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   const ours = (alias: string | undefined) => parseMark(alias)?.lab === lab;
 
   const underlay = input.scope === 'underlay';
-  const [hostJson, nsNames, iptables, nftables] = await Promise.all([
-    backend.readHost(),
-    listDir(NETNS_DIR),
-    underlay ? undefined : observeIptables(lab, !!input.known),
-    underlay ? undefined : observeNftables(lab),
-  ]);
-  if (iptables) foreign.push(...iptables.foreign);
+  // The firewall is read by programs (iptables-save, nft): started first (or already, by the
+  // caller), they run while this process reads links and namespaces itself.
+  const fw = underlay ? undefined : (input.firewallReads ?? readFirewalls(lab, !!input.known));
+  const [hostJson, nsNames] = await Promise.all([backend.readHost(), listDir(NETNS_DIR)]);
 
   mark('host');
   const byName = new Map(hostJson.map((l) => [l.ifname, l]));
@@ -141,6 +152,8 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
 
   mark('namespaces');
   if (underlay) return { state: s, foreign, warnings: [], stamps: {} };
+  const [iptables, nftables] = await fw!;
+  foreign.unshift(...iptables.foreign);
 
   for (const key of Object.keys(want.sysctls)) {
     const v = await readSysctl(key);
