@@ -7,7 +7,8 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { labDir, stateFile } from '../paths.js';
 import { writeAtomic } from '../kernel/host.js';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { fillHostsFiles, type Lab, type PreviousAllocation } from '../model/lab.js';
 import type { Stamps } from '../kernel/stamps.js';
 
@@ -29,8 +30,22 @@ export interface StateFile {
   stamps?: Stamps;
   /** Whether the containers' /etc/hosts have IPv6 lines: the file leaves those texts out (see labJson). */
   hostsIpv6?: boolean;
+  /** The build of the /etc file renderers that wrote the lab's files (see RENDERER). */
+  renderer?: string;
   updatedAt: string;
 }
+
+/** This build of the modules that render /etc files: a new netlab never trusts an old run's stamps as its own. */
+export const RENDERER = ['../model/etcfiles.js', '../model/lab.js', '../plan/desired.js']
+  .map((f) => {
+    try {
+      const st = statSync(fileURLToPath(new URL(f, import.meta.url)));
+      return `${st.size}:${Math.round(st.mtimeMs)}`;
+    } catch {
+      return '-';
+    }
+  })
+  .join(',');
 
 /**
  * The lab as the state file keeps it: without the /etc/hosts texts, which follow from the rest
@@ -41,11 +56,12 @@ export function labJson(lab: Lab): string {
   return JSON.stringify(lab, (key, value) => (key === 'hosts' && typeof value === 'string' ? undefined : value));
 }
 
-export async function readState(lab: string, host?: string): Promise<StateFile | undefined> {
+/** The state of a lab's share; `hosts: false` leaves the /etc/hosts texts out (up does not need them). */
+export async function readState(lab: string, host?: string, opts: { hosts?: boolean } = {}): Promise<StateFile | undefined> {
   try {
     const s = JSON.parse(await readFile(stateFile(lab, host), 'utf8')) as StateFile;
     if (s.version !== 1) return undefined;
-    if (s.resolved.containers.some((c) => c.files.hosts === undefined)) fillHostsFiles(s.resolved.containers, s.hostsIpv6 ?? existsSync('/proc/sys/net/ipv6'));
+    if (opts.hosts !== false && s.resolved.containers.some((c) => c.files.hosts === undefined)) fillHostsFiles(s.resolved.containers, s.hostsIpv6 ?? existsSync('/proc/sys/net/ipv6'));
     return s;
   } catch {
     return undefined;

@@ -19,7 +19,7 @@ import { isHostWideSysctl, readHostRecord, writeHostRecord } from './hostrecord.
 import { stateFile } from '../paths.js';
 import { gatherContext } from './context.js';
 import { withHostLock } from './lock.js';
-import { labJson, readState, writeState, type StateFile } from './state.js';
+import { labJson, readState, RENDERER, writeState, type StateFile } from './state.js';
 import { requireRoot } from './root.js';
 import { log } from '../log.js';
 import { readStamped, type Stamps } from '../kernel/stamps.js';
@@ -63,7 +63,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const lap: Record<string, number> = {};
     const mark = (what: string) => (lap[what] = Math.round(performance.now() - started));
     const host = await shareHost(topo, opts.host);
-    const prev = await readState(topo.name, host);
+    const prev = await readState(topo.name, host, { hosts: false });
     // The firewall programs run while this process gathers the context and plans.
     const firewallReads = readFirewalls(topo.name, !!prev);
     const ctx = await gatherContext(topo.name, prev?.allocation);
@@ -87,7 +87,10 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const want = desiredState(lab, { selfArgv: SELF_ARGV, ovsDatapath: ovsDatapath() });
     mark('desired');
     const planned = { netns: Object.keys(want.namespaces), links: Object.keys(want.hostLinks) };
-    const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev, stamps: prev?.stamps, firewallReads }, backend);
+    // The same lab (same resolved JSON, same build of the file renderers) wants the same files.
+    const labText = labJson(lab);
+    const sameWant = !!prev && prev.hostsIpv6 === ctx.ipv6 && prev.renderer === RENDERER && labJson(prev.resolved) === labText;
+    const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev, stamps: prev?.stamps, sameWant, firewallReads }, backend);
     if (seen.foreign.length > 0) {
       throw new ConflictError(`these objects carry names lab "${lab.name}" needs but were not made by it; netlab leaves them alone:\n  ${seen.foreign.join('\n  ')}`);
     }
@@ -112,10 +115,11 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       hostNetns: await hostNetnsId(),
       stamps: keptStamps(seen.stamps, want.files),
       hostsIpv6: ctx.ipv6,
+      renderer: RENDERER,
       updatedAt: '',
     };
     // Metadata such as `expose` changes no kernel object but must reach ps and inspect.
-    if (ops.length > 0 || !prev || !sameStamps(prev.stamps, state.stamps) || labJson(prev.resolved) !== labJson(lab)) await writeState(state);
+    if (ops.length > 0 || !prev || !sameStamps(prev.stamps, state.stamps) || !sameWant) await writeState(state);
     await recordHostSysctls(ops, seen.state.sysctls);
     if (ops.length > 0) {
       opts.onPlan?.(ops, lab.name);
@@ -194,7 +198,7 @@ function restamp(stamps: Stamps, ops: Op[], wanted: Record<string, string>): Sta
     if (op.kind !== 'file.write' && op.kind !== 'file.del') continue;
     delete out[op.path];
     if (op.kind === 'file.write') {
-      const r = readStamped(op.path, undefined, undefined);
+      const r = readStamped(op.path, op.content, undefined);
       if (r.stamp !== undefined) out[op.path] = r.stamp;
     }
   }

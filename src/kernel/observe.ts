@@ -39,6 +39,8 @@ export interface ObserveInput {
   known?: boolean;
   /** Stamps of the /etc files from the last run (state file): a file whose stamp holds is not read again. */
   stamps?: Stamps;
+  /** The lab is the one the stamps were taken for: what it wants of each file is what it wanted then. */
+  sameWant?: boolean;
   /** The firewall reads, when the caller started them early (readFirewalls). */
   firewallReads?: FirewallReads;
 }
@@ -175,7 +177,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     }
     for (const f of names) {
       const path = join(ETC_NETNS_DIR, dir, f);
-      const r = readStamped(path, want.files[path], prevStamps[path]);
+      const r = readStamped(path, want.files[path], prevStamps[path], !!input.sameWant);
       if (r.text !== undefined) s.files[path] = r.text;
       if (r.stamp !== undefined) stamps[path] = r.stamp;
     }

@@ -24,15 +24,17 @@ export function statKey(path: string): string | undefined {
 
 /**
  * The content of `path` as far as netlab can tell: `want` itself when the file still has the
- * stamp it had when its content hashed to hash(want); otherwise the file as read. Also returns
- * the stamp to keep for the next run (none when the file changed while it was read).
+ * stamp it had when it last held what was wanted then, and what is wanted now is the same (the
+ * lab did not change: `sameWant`, else its hash is compared); otherwise the file as read. Also
+ * returns the stamp to keep: only for a file that holds `want`, so that every stamp kept is one
+ * of a file that held what its run wanted (and none when the file changed while it was read).
  */
-export function readStamped(path: string, want: string | undefined, prev: string | undefined): { text?: string; stamp?: string } {
+export function readStamped(path: string, want: string | undefined, prev: string | undefined, sameWant = false): { text?: string; stamp?: string } {
   const key = statKey(path);
   if (key === undefined) return {};
   if (prev !== undefined && want !== undefined) {
     const cut = prev.lastIndexOf(':');
-    if (prev.slice(0, cut) === key && prev.slice(cut + 1) === contentHash(want)) return { text: want, stamp: prev };
+    if (prev.slice(0, cut) === key && (sameWant || prev.slice(cut + 1) === contentHash(want))) return { text: want, stamp: prev };
   }
   let text: string;
   try {
@@ -40,5 +42,5 @@ export function readStamped(path: string, want: string | undefined, prev: string
   } catch {
     return {};
   }
-  return { text, stamp: statKey(path) === key ? `${key}:${contentHash(text)}` : undefined };
+  return { text, stamp: text === want && statKey(path) === key ? `${key}:${contentHash(text)}` : undefined };
 }
