@@ -10,9 +10,8 @@ import { run } from '../kernel/run.js';
 import { readShares } from './state.js';
 
 export async function gatherContext(lab: string, previous: PreviousAllocation | undefined): Promise<LabContext> {
-  const [routes, addrs, others, listening, range, resolv] = await Promise.all([
-    hostRoutes(),
-    hostAddrs(),
+  const [[routes, addrs], others, listening, range, resolv] = await Promise.all([
+    hostRoutesAndAddrs(),
     // A simulated host is a namespace of its own: other labs' subnets do not reach it.
     process.env.NETLAB_SIMULATED_HOST === '1' ? { subnets: [], ports: [] } : otherLabs(lab),
     listeningPorts(),
@@ -49,23 +48,17 @@ export async function gatherContext(lab: string, previous: PreviousAllocation | 
 type Route = { dst: string; dev?: string; type?: string };
 type Addrs = { ifname: string; ifalias?: string; addr_info: { local: string; prefixlen: number }[] };
 
-/** The host's IPv4 routes in every table: an rtnetlink dump in-process (nldump.ts), else `ip`. */
-async function hostRoutes(): Promise<Route[]> {
+/** The host's IPv4 routes in every table and its links' addresses: one rtnetlink socket in-process (nldump.ts), else `ip`. */
+async function hostRoutesAndAddrs(): Promise<[Route[], Addrs[]]> {
   try {
-    const { dumpRoutesAllTables } = await import('../kernel/nldump.js');
-    return dumpRoutesAllTables();
+    const { dumpHostLinksAndRoutes } = await import('../kernel/nldump.js');
+    const { links, routes } = dumpHostLinksAndRoutes();
+    return [routes, links as Addrs[]];
   } catch {
-    return JSON.parse((await run('ip', ['-j', '-4', 'route', 'show', 'table', 'all'])).stdout) as Route[];
-  }
-}
-
-/** The host's links with their IPv4 addresses and aliases. */
-async function hostAddrs(): Promise<Addrs[]> {
-  try {
-    const { dumpHostLinks } = await import('../kernel/nldump.js');
-    return dumpHostLinks() as Addrs[];
-  } catch {
-    return JSON.parse((await run('ip', ['-j', '-4', '-d', 'addr', 'show'])).stdout) as Addrs[];
+    return Promise.all([
+      run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).then((r) => JSON.parse(r.stdout) as Route[]),
+      run('ip', ['-j', '-4', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as Addrs[]),
+    ]);
   }
 }
 

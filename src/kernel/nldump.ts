@@ -152,7 +152,7 @@ function parseLink(m: Buffer): { index: number; link: IpLink; master?: number } 
 }
 
 /** Links (with their IPv4 addresses) and, when asked, main-table IPv4 routes of the namespace the socket is in. */
-function readAll(s: Sys, fd: number, withRoutes: boolean): NamespaceView {
+function readAll(s: Sys, fd: number, withRoutes: boolean, keepIndex = false): NamespaceView {
   const ifinfo = Buffer.alloc(16);
   const byIndex = new Map<number, IpLink>();
   const masters: [IpLink, number][] = [];
@@ -164,6 +164,7 @@ function readAll(s: Sys, fd: number, withRoutes: boolean): NamespaceView {
     if (master !== undefined) masters.push([link, master]);
   });
   for (const [link, master] of masters) link.master = byIndex.get(master)?.ifname;
+  if (keepIndex) for (const [index, link] of byIndex) link.index = index;
   const ifaddr = Buffer.alloc(8);
   ifaddr[0] = AF_INET;
   dump(s, fd, RTM_GETADDR, ifaddr, RTM_NEWADDR, (m) => {
@@ -240,15 +241,16 @@ export function dumpNamespace(ns: string): NamespaceView | undefined {
 
 const ROUTE_TYPES: Record<number, string> = { 2: 'local', 3: 'broadcast', 4: 'anycast', 5: 'multicast', 6: 'blackhole', 7: 'unreachable', 8: 'prohibit', 9: 'throw', 10: 'nat' };
 
-/** Every IPv4 route of this namespace in every table, as `ip -j -4 route show table all` lists them (dst, dev, type). */
-export function dumpRoutesAllTables(): { dst: string; dev?: string; type?: string }[] {
+/**
+ * The host's links with their IPv4 addresses (as dumpHostLinks), and every IPv4 route in every
+ * table as `ip -j -4 route show table all` lists them (dst, dev, type), from one socket.
+ */
+export function dumpHostLinksAndRoutes(): { links: IpLink[]; routes: { dst: string; dev?: string; type?: string }[] } {
   return withSocket(undefined, (s, fd) => {
+    const { links } = readAll(s, fd, false, true);
     const names = new Map<number, string>();
-    dump(s, fd, RTM_GETLINK, Buffer.alloc(16), RTM_NEWLINK, (m) => {
-      const { index, link } = parseLink(m);
-      names.set(index, link.ifname);
-    });
-    const out: { dst: string; dev?: string; type?: string }[] = [];
+    for (const l of links) names.set(l.index!, l.ifname);
+    const routes: { dst: string; dev?: string; type?: string }[] = [];
     const rtmsg = Buffer.alloc(12);
     rtmsg[0] = AF_INET;
     dump(s, fd, RTM_GETROUTE, rtmsg, RTM_NEWROUTE, (m) => {
@@ -263,9 +265,10 @@ export function dumpRoutesAllTables(): { dst: string; dev?: string; type?: strin
       const r: { dst: string; dev?: string; type?: string } = { dst: dst ? dst + (dstLen === 32 ? '' : `/${dstLen}`) : 'default' };
       if (oif !== undefined) r.dev = names.get(oif) ?? String(oif);
       if (ROUTE_TYPES[m[7]!]) r.type = ROUTE_TYPES[m[7]!];
-      out.push(r);
+      routes.push(r);
     });
-    return out;
+    for (const l of links) delete l.index;
+    return { links, routes };
   });
 }
 

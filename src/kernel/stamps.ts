@@ -1,6 +1,6 @@
 /**
- * Stamps of the per-container /etc files: inode, size, and modification and change times in
- * nanoseconds, with a hash of the content that had them. A converged `up` stats each file and
+ * Stamps of the per-container /etc files: inode, size, and modification and change times (to
+ * a fraction of a microsecond), with a hash of the content that had them. A converged `up` stats each file and
  * reads only those whose stamp moved: any write (in place, or a new file renamed over it, as
  * editors and netlab itself do) changes the change time, which no user can set back.
  */
@@ -13,13 +13,10 @@ export const contentHash = (text: string) => createHash('sha1').update(text).dig
 
 /** `ino:size:mtime:ctime` of a file, or undefined when it is not a readable regular file. */
 export function statKey(path: string): string | undefined {
-  try {
-    const st = statSync(path, { bigint: true });
-    if (!st.isFile()) return undefined;
-    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-  } catch {
-    return undefined;
-  }
+  // Times as doubles of milliseconds keep sub-microsecond detail (bigint stats cost more).
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (!st?.isFile()) return undefined;
+  return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 }
 
 /**
