@@ -29,7 +29,9 @@ export function statKey(path: string): string | undefined {
 export function readStamped(path: string, want: string | undefined, prev: string | undefined, sameWant = false): { text?: string; stamp?: string } {
   const key = statKey(path);
   if (key === undefined) return {};
-  if (prev !== undefined && want !== undefined) {
+  // A file the lab does not want goes whatever it holds (file.del): no need to read it.
+  if (want === undefined) return { text: '' };
+  if (prev !== undefined) {
     const cut = prev.lastIndexOf(':');
     if (prev.slice(0, cut) === key && (sameWant || prev.slice(cut + 1) === contentHash(want))) return { text: want, stamp: prev };
   }
