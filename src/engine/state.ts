@@ -39,7 +39,8 @@ export interface StateFile {
 export const RENDERER = ['../model/etcfiles.js', '../model/lab.js', '../plan/desired.js']
   .map((f) => {
     try {
-      const st = statSync(fileURLToPath(new URL(f, import.meta.url)));
+      // The built module, or its source when netlab runs from src/ (tests).
+      const st = statSync(fileURLToPath(new URL(f, import.meta.url)), { throwIfNoEntry: false }) ?? statSync(fileURLToPath(new URL(f.replace(/\.js$/, '.ts'), import.meta.url)));
       return `${st.size}:${Math.round(st.mtimeMs)}`;
     } catch {
       return '-';

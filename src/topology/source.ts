@@ -38,7 +38,8 @@ export function resolveTopologyFile(opts: LoadOptions): { path: string; source: 
 function parserBuild(): string {
   const parts = ['load.js', 'schema.js', 'types.js', '../model/names.js', '../model/ports.js', '../model/links.js', '../model/ipv4.js'].map((f) => {
     try {
-      const st = statSync(fileURLToPath(new URL(f, import.meta.url)));
+      // The built module, or its source when netlab runs from src/ (tests).
+      const st = statSync(fileURLToPath(new URL(f, import.meta.url)), { throwIfNoEntry: false }) ?? statSync(fileURLToPath(new URL(f.replace(/\.js$/, '.ts'), import.meta.url)));
       return `${st.ino}:${st.size}:${st.mtimeMs}`;
     } catch {
       return 'none';
