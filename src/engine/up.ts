@@ -12,6 +12,7 @@ import { desiredState } from '../plan/desired.js';
 import { diff } from '../plan/diff.js';
 import type { Op } from '../plan/ops.js';
 import { observe, readFirewalls } from '../kernel/observe.js';
+import { specMark } from '../kernel/processes.js';
 import { applyOps, ApplyInterrupted } from '../kernel/apply.js';
 import { selectBackend, type BackendName } from '../kernel/backend.js';
 import { hostNetnsId } from '../kernel/host.js';
@@ -102,6 +103,19 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     if (opts.dryRun) return { lab, ops, ms: performance.now() - started };
 
     const startedProcs = Object.fromEntries(Object.entries(prev?.started ?? {}).filter(([name]) => want.processes[name]));
+    // A command this lab's spec vouches for but the state has no record of (a run killed right
+    // after starting it, a replayed explain script): recorded now, so ps and down know its pid.
+    let adopted = false;
+    for (const [name, p] of Object.entries(seen.state.processes)) {
+      const w = want.processes[name];
+      const rec = startedProcs[name];
+      if (!w || !p.running || p.specHash !== w.specHash || (rec && p.pids.includes(rec.pid))) continue;
+      const pid = p.pids.find((x) => specMark(x) === w.specHash);
+      if (pid !== undefined && !ops.some((o) => o.kind === 'process.start' && o.container === name)) {
+        startedProcs[name] = { pid, specHash: w.specHash! };
+        adopted = true;
+      }
+    }
     const state: StateFile = {
       version: 1,
       lab: lab.name,
@@ -119,7 +133,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       updatedAt: '',
     };
     // Metadata such as `expose` changes no kernel object but must reach ps and inspect.
-    if (ops.length > 0 || !prev || !sameStamps(prev.stamps, state.stamps) || !sameWant) await writeState(state);
+    if (ops.length > 0 || !prev || adopted || !sameStamps(prev.stamps, state.stamps) || !sameWant) await writeState(state);
     await recordHostSysctls(ops, seen.state.sysctls);
     if (ops.length > 0) {
       opts.onPlan?.(ops, lab.name);
