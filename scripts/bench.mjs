@@ -132,7 +132,7 @@ try {
 
 const per = (ms, n) => (ms / n).toFixed(2);
 const lines = [
-  `machine: ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, node ${process.version}; best of ${repeat}; wall time of the CLI process (node start included)`,
+  `machine: ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, node ${process.version}; setup and teardown best of ${repeat}, no-op up best of ${repeat * noops}; wall time of the CLI process (node start included)`,
   '',
   '| N | who | setup ms/ctr | teardown ms/ctr | setup / floor | teardown / floor | no-op up ms | peak RSS MB |',
   '|---:|---|---:|---:|---:|---:|---:|---:|',
