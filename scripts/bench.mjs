@@ -2,8 +2,10 @@
 // npm run bench (as root): setup and teardown of N containers on one bridge, each with one
 // published port, by netlab (each backend) and by the kernel floor (scripts/floor/floor.sh:
 // one `ip -batch`, one raw-rtnetlink program, one nft transaction), in one run, side by side.
-// Not a test: it prints a table. Knobs: BENCH_N="50 200 1000", BENCH_REPEAT=1.
-// Uses 10.102.64.0/22 (netlab) and 10.102.0.0/22 (floor), host ports 30001-31000.
+// Not a test: it prints a table. Knobs: BENCH_N="50 200 1000", BENCH_REPEAT=1,
+// BENCH_BACKENDS="netlink iproute2", BENCH_FLOOR=1 (0: no floor run), BENCH_NET=10.102 (a /16:
+// NET.64.0/22 for netlab, NET.0.0/22 for the floor), BENCH_PORT0=30000 (container i publishes
+// PORT0+i; the floor uses the same ports after netlab is down), BENCH_NOOP=1 (no-op ups per run).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,14 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'cli', 'main.js');
 const sizes = (process.env.BENCH_N ?? '50 200 1000').split(/\s+/).filter(Boolean).map(Number);
 const repeat = Number(process.env.BENCH_REPEAT ?? 1);
+const backends = (process.env.BENCH_BACKENDS ?? 'netlink iproute2').split(/\s+/).filter(Boolean);
+const withFloor = process.env.BENCH_FLOOR !== '0';
+const net = process.env.BENCH_NET ?? '10.102';
+const port0 = Number(process.env.BENCH_PORT0 ?? 30000);
+const noops = Math.max(1, Number(process.env.BENCH_NOOP ?? 1));
+if (!/^\d+\.\d+$/.test(net) || !(port0 > 0 && port0 + Math.max(...sizes) < 65536)) throw new Error('bad BENCH_NET or BENCH_PORT0');
+// Names of its own, so that two runs on one machine do not meet: lab bench<N><id>, bridge nlb<id>.
+const id = Math.random().toString(16).slice(2, 6);
 if (process.getuid?.() !== 0) throw new Error('run the benchmark as root (sudo npm run bench)');
 if (!existsSync(cli)) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
 
@@ -22,8 +32,8 @@ const work = mkdtempSync(join(tmpdir(), 'netlab-bench-'));
 const env = { ...process.env, NETLAB_RUN_DIR: join(work, 'run'), NETLAB_LOG_LEVEL: 'warn' };
 
 function labFile(n) {
-  let y = `name: bench${n}\nnetworks:\n  net:\n    bridge: nlbench0\n    subnet: 10.102.64.0/22\ncontainers:\n`;
-  for (let i = 1; i <= n; i++) y += `  c${i}: { publish: ["${30000 + i}:80"] }\n`;
+  let y = `name: bench${n}${id}\nnetworks:\n  net:\n    bridge: nlb${id}\n    subnet: ${net}.64.0/22\ncontainers:\n`;
+  for (let i = 1; i <= n; i++) y += `  c${i}: { publish: ["${port0 + i}:80"] }\n`;
   const f = join(work, `bench${n}.yaml`);
   writeFileSync(f, y);
   return f;
@@ -56,7 +66,7 @@ function netlab(args) {
 }
 
 function floor(n) {
-  const floorEnv = { ...process.env, NAME: 'nlbenchf', VETH: 'nlbf', NET: '10.102', PORT0: '30000', TEARDOWN: 'netns' };
+  const floorEnv = { ...process.env, NAME: `nlbf${id}`, VETH: 'nlbf', NET: net, PORT0: String(port0), TEARDOWN: 'netns' };
   const out = execFileSync('bash', [join(root, 'scripts', 'floor', 'floor.sh'), String(n)], { env: floorEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   const r = JSON.parse(out.trim().split('\n').at(-1));
   return { setup: r.setup_ms, teardown: r.teardown_ms + r.teardown_settle_ms };
@@ -80,27 +90,38 @@ try {
     const nl = { netlink: { setup: [], teardown: [], noop: [], rss: 0 }, iproute2: { setup: [], teardown: [], noop: [], rss: 0 } };
     for (let r = 0; r < repeat; r++) {
       // Interleaved, so that each sees the same machine load.
-      for (const backend of ['netlink', 'iproute2']) {
+      for (const backend of backends) {
         const b = nl[backend];
-        const upR = await netlab(['up', '-f', file, '--backend', backend]);
-        const noop = await netlab(['up', '-f', file, '--backend', backend]);
-        if (!/nothing to change/.test(noop.out)) throw new Error(`second up changed something:\n${noop.out}`);
-        const downR = await netlab(['down', '-f', file, '--backend', backend]);
+        let upR, downR;
+        try {
+          upR = await netlab(['up', '-f', file, '--backend', backend]);
+          const times = [];
+          for (let k = 0; k < noops; k++) {
+            const noop = await netlab(['up', '-f', file, '--backend', backend]);
+            if (!/nothing to change/.test(noop.out)) throw new Error(`second up changed something:\n${noop.out}`);
+            b.noop.push(noop.ms);
+            b.rss = Math.max(b.rss, noop.rssMb);
+            times.push(Math.round(noop.ms));
+          }
+          process.stderr.write(`bench: N=${n} ${backend}: up ${Math.round(upR.ms)} ms (${Math.round(upR.rssMb)} MB), no-op up ${times.join(' ')} ms`);
+        } finally {
+          downR = await netlab(['down', '-f', file, '--backend', backend]);
+        }
         b.setup.push(upR.ms);
-        b.noop.push(noop.ms);
         b.teardown.push(downR.ms);
-        b.rss = Math.max(b.rss, upR.rssMb, noop.rssMb, downR.rssMb);
-        process.stderr.write(`bench: N=${n} ${backend}: up ${Math.round(upR.ms)} ms, no-op up ${Math.round(noop.ms)} ms, down ${Math.round(downR.ms)} ms\n`);
+        b.rss = Math.max(b.rss, upR.rssMb, downR.rssMb);
+        process.stderr.write(`, down ${Math.round(downR.ms)} ms\n`);
       }
+      if (!withFloor) continue;
       const fl = floor(n);
       f.setup.push(fl.setup);
       f.teardown.push(fl.teardown);
       process.stderr.write(`bench: N=${n} floor: setup ${fl.setup} ms, teardown ${fl.teardown} ms\n`);
     }
-    const fs = best(f.setup);
-    const ft = best(f.teardown);
-    rows.push({ n, who: 'floor (ip -batch + nlfloor + nft)', setup: fs, teardown: ft });
-    for (const backend of ['netlink', 'iproute2']) {
+    const fs = withFloor ? best(f.setup) : undefined;
+    const ft = withFloor ? best(f.teardown) : undefined;
+    if (withFloor) rows.push({ n, who: 'floor (ip -batch + nlfloor + nft)', setup: fs, teardown: ft, floor: true });
+    for (const backend of backends) {
       const b = nl[backend];
       rows.push({ n, who: `netlab --backend ${backend}`, setup: best(b.setup), teardown: best(b.teardown), noop: best(b.noop), rss: b.rss, fs, ft });
     }
@@ -111,12 +132,12 @@ try {
 
 const per = (ms, n) => (ms / n).toFixed(2);
 const lines = [
-  `machine: ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, node ${process.version}; best of ${repeat}; wall time of the CLI process (node start included)`,
+  `machine: ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, node ${process.version}; setup and teardown best of ${repeat}, no-op up best of ${repeat * noops}; wall time of the CLI process (node start included)`,
   '',
   '| N | who | setup ms/ctr | teardown ms/ctr | setup / floor | teardown / floor | no-op up ms | peak RSS MB |',
   '|---:|---|---:|---:|---:|---:|---:|---:|',
   ...rows.map((r) =>
-    [r.n, r.who, per(r.setup, r.n), per(r.teardown, r.n), r.fs ? (r.setup / r.fs).toFixed(2) : '1', r.ft ? (r.teardown / r.ft).toFixed(2) : '1', r.noop ? Math.round(r.noop) : '', r.rss ? Math.round(r.rss) : ''].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
+    [r.n, r.who, per(r.setup, r.n), per(r.teardown, r.n), r.floor ? '1' : r.fs ? (r.setup / r.fs).toFixed(2) : '', r.floor ? '1' : r.ft ? (r.teardown / r.ft).toFixed(2) : '', r.noop ? Math.round(r.noop) : '', r.rss ? Math.round(r.rss) : ''].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
   ),
 ];
 for (const tool of ['cnitool', 'netavark']) if (!has(tool)) lines.push('', `(${tool} is not installed here: no ${tool === 'cnitool' ? 'CNI bridge+portmap' : 'netavark'} line)`);

@@ -3,27 +3,19 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_BAD_INPUT, EXIT_FAILED, InputError, NetlabError } from '../errors.js';
 import { configureLogging, log, type LogFormat } from '../log.js';
-import { up } from '../engine/up.js';
-import { down, downAll, labNameOf } from '../engine/down.js';
-import { isSimulated, simulateDown, simulateUp, type SimulateResult } from '../engine/simulate.js';
-import { inspect, logs, ps } from '../engine/query.js';
-import { execIn } from '../engine/exec.js';
-import { status } from '../engine/status.js';
-import { renderOp } from '../plan/render.js';
-import { serve } from '../serve.js';
-import { psTable, opSummary, table, doctorText } from './format.js';
-import { Progress } from './progress.js';
-import { explain, viewLab } from '../engine/view.js';
-import { renderExplain, renderMultiHostExplain, type ExplainSection } from '../plan/explain.js';
-import { doctor } from '../engine/doctor.js';
-import { labGraph } from '../graph/model.js';
-import { toDot } from '../graph/dot.js';
-import { toMermaid } from '../graph/mermaid.js';
-import { dotToSvg } from '../graph/svg.js';
-import { writeFile } from 'node:fs/promises';
-import { formatCidr } from '../model/ipv4.js';
+import type { SimulateResult } from '../engine/simulate.js';
+import type { ExplainSection } from '../plan/explain.js';
 import type { Op } from '../plan/ops.js';
 import type { BackendName } from '../kernel/backend.js';
+
+// Each command loads only what it uses: a converged `up` must not pay for the graph renderer,
+// the doctor or the web server (module loading is a good part of a short run's wall time).
+const engineUp = () => import('../engine/up.js');
+const engineDown = () => import('../engine/down.js');
+const engineSimulate = () => import('../engine/simulate.js');
+const engineQuery = () => import('../engine/query.js');
+const cliFormat = () => import('./format.js');
+const planRender = () => import('../plan/render.js');
 
 interface GlobalOpts {
   file?: string;
@@ -62,7 +54,7 @@ withCommonOptions(program)
   });
 
 const globals = (cmd: Command) => cmd.optsWithGlobals() as GlobalOpts & Record<string, unknown>;
-const labOf = (o: GlobalOpts) => labNameOf({ lab: o.lab, file: o.file });
+const labOf = async (o: GlobalOpts) => (await engineDown()).labNameOf({ lab: o.lab, file: o.file });
 
 /**
  * Ctrl-C during a change: the step in hand finishes, the state file is written, and the run
@@ -78,7 +70,8 @@ function interruptible(): AbortSignal {
   return controller.signal;
 }
 
-function printPlan(ops: Op[]): void {
+async function printPlan(ops: Op[]): Promise<void> {
+  const { renderOp } = await planRender();
   if (ops.length === 0) console.log('# nothing to change');
   for (const op of ops) console.log(renderOp(op));
 }
@@ -86,7 +79,9 @@ function printPlan(ops: Op[]): void {
 const backendOption = () => new Option('--backend <backend>', 'how to talk to the kernel: netlink (in-process rtnetlink, the default) or iproute2 (the ip program); default $NETLAB_BACKEND').choices(['netlink', 'iproute2']);
 
 /** Progress on stdout, unless the output is JSON or quiet. */
-function progressFor(o: Record<string, unknown>) {
+async function progressFor(o: Record<string, unknown>) {
+  const { opSummary } = await cliFormat();
+  const { Progress } = await import('./progress.js');
   const p = o.json || o.quiet ? undefined : new Progress({ write: (t) => process.stdout.write(t), isTTY: !!process.stdout.isTTY });
   return {
     onPlan: (ops: Op[], lab: string) => p?.plan(ops, lab),
@@ -98,7 +93,10 @@ function progressFor(o: Record<string, unknown>) {
   };
 }
 
-const opsJson = (ops: Op[]) => ops.map((op) => ({ kind: op.kind, command: renderOp(op) }));
+const opsJson = async (ops: Op[]) => {
+  const { renderOp } = await planRender();
+  return ops.map((op) => ({ kind: op.kind, command: renderOp(op) }));
+};
 
 /**
  * What `up`/`down --simulate` print before their last line: the JSON document (then true), or
@@ -106,10 +104,10 @@ const opsJson = (ops: Op[]) => ops.map((op) => ({ kind: op.kind, command: render
  */
 async function printSimulated(o: ReturnType<typeof globals>, r: SimulateResult, sep: string, more: () => Promise<Record<string, unknown>> = async () => ({})): Promise<boolean> {
   if (o.json) {
-    console.log(JSON.stringify({ lab: r.lab, dryRun: !!o.dryRun, ms: Math.round(r.ms), ops: opsJson(r.ops), hosts: r.hosts, ...(await more()) }, null, 2));
+    console.log(JSON.stringify({ lab: r.lab, dryRun: !!o.dryRun, ms: Math.round(r.ms), ops: await opsJson(r.ops), hosts: r.hosts, ...(await more()) }, null, 2));
     return true;
   }
-  if (o.dryRun) printPlan(r.ops);
+  if (o.dryRun) await printPlan(r.ops);
   if (o.dryRun || !o.quiet) for (const h of r.hosts) console.log(`${o.dryRun ? '# ' : ''}host ${h.host}:${sep}${h.output.trimEnd()}`);
   return false;
 }
@@ -123,7 +121,10 @@ withChangeOptions(withCommonOptions(program.command('up')))
     const o = globals(cmd);
     // A simulated host's own netlab uses the same backend.
     if (o.backend) process.env.NETLAB_BACKEND = o.backend as string;
+    const { psTable, opSummary } = await cliFormat();
+    const { ps } = await engineQuery();
     if (o.simulate) {
+      const { simulateUp } = await engineSimulate();
       const r = await simulateUp({ file: o.file, name: o.lab, dryRun: !!o.dryRun, onStep: (ops) => log().info({ step: opSummary(ops) }, 'applying') });
       if (await printSimulated(o, r, '\n', async () => ({ containers: o.dryRun ? [] : await ps(r.lab) }))) return;
       if (!o.dryRun) {
@@ -133,14 +134,16 @@ withChangeOptions(withCommonOptions(program.command('up')))
       return;
     }
     const signal = interruptible();
-    const progress = progressFor(o);
+    const progress = await progressFor(o);
+    const { up } = await engineUp();
     const result = await up({ file: o.file, name: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, signal, backend: o.backend as BackendName | undefined, onPlan: progress.onPlan, onStep: progress.onStep });
     progress.finish();
     if (o.json) {
       const containers = o.dryRun ? [] : await ps(result.lab.name);
-      return console.log(JSON.stringify({ lab: result.lab.name, dryRun: !!o.dryRun, changes: result.ops.length, ms: Math.round(result.ms), ops: opsJson(result.ops), containers }, null, 2));
+      return console.log(JSON.stringify({ lab: result.lab.name, dryRun: !!o.dryRun, changes: result.ops.length, ms: Math.round(result.ms), ops: await opsJson(result.ops), containers }, null, 2));
     }
     if (o.dryRun) return printPlan(result.ops);
+    const { formatCidr } = await import('../model/ipv4.js');
     const nets = result.lab.networks.map((n) => `${n.bridge} ${formatCidr(n.subnet)}`).join(', ');
     const ms = Math.round(result.ms);
     console.log(
@@ -148,7 +151,9 @@ withChangeOptions(withCommonOptions(program.command('up')))
         ? `lab ${result.lab.name} is up to date: nothing to change (${ms} ms)`
         : `lab ${result.lab.name} is up: ${result.lab.containers.length} containers on ${nets}; ${result.ops.length} changes in ${ms} ms`,
     );
-    console.log(psTable(await ps(result.lab.name)));
+    // A single-host lab has one share: the state this run left, not read back from its file.
+    const { shareRows } = await engineQuery();
+    console.log(psTable(result.state && result.lab.hosts.length === 0 ? await shareRows(result.state) : await ps(result.lab.name)));
   });
 
 withChangeOptions(withCommonOptions(program.command('down')))
@@ -164,7 +169,9 @@ withChangeOptions(withCommonOptions(program.command('down')))
     if (o.all && (o.lab || o.file)) throw new InputError([{ path: '--all', message: 'takes no --lab or --file: it removes every lab' }]);
     // A host's own share (named, or this run is a simulated host) is never the whole simulation.
     const ownShare = o.host !== undefined || process.env.NETLAB_SIMULATED_HOST === '1';
-    const lab = o.all ? undefined : labOf(o);
+    const lab = o.all ? undefined : await labOf(o);
+    const { down, downAll } = await engineDown();
+    const { isSimulated, simulateDown } = await engineSimulate();
     if (lab !== undefined && !ownShare && (o.simulate || isSimulated(lab))) {
       const r = await simulateDown(lab, { dryRun: !!o.dryRun });
       if (await printSimulated(o, r, ' ')) return;
@@ -172,13 +179,13 @@ withChangeOptions(withCommonOptions(program.command('down')))
       return;
     }
     const backend = o.backend as BackendName | undefined;
-    const progress = progressFor(o);
+    const progress = await progressFor(o);
     const results = o.all
       ? await downAll({ dryRun: !!o.dryRun, signal, onPlan: progress.onPlan, onStep: progress.onStep, backend })
       : [await down({ file: o.file, lab: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, signal, onPlan: progress.onPlan, onStep: progress.onStep, backend })];
     progress.finish();
     if (o.json) {
-      const docs = results.map((r) => ({ lab: r.lab, dryRun: !!o.dryRun, changes: r.ops.length, ms: Math.round(r.ms), ops: opsJson(r.ops), foreign: r.foreign }));
+      const docs = await Promise.all(results.map(async (r) => ({ lab: r.lab, dryRun: !!o.dryRun, changes: r.ops.length, ms: Math.round(r.ms), ops: await opsJson(r.ops), foreign: r.foreign })));
       return console.log(JSON.stringify(o.all ? docs : docs[0], null, 2));
     }
     if (o.all && results.length === 0) console.log('no lab is up on this host');
@@ -186,7 +193,7 @@ withChangeOptions(withCommonOptions(program.command('down')))
       for (const f of result.foreign) console.error(`netlab: left alone (not made by lab ${result.lab}): ${f}`);
       if (o.dryRun) {
         if (o.all) console.log(`# lab ${result.lab}`);
-        printPlan(result.ops);
+        await printPlan(result.ops);
         continue;
       }
       const ms = Math.round(result.ms);
@@ -199,7 +206,9 @@ withCommonOptions(program.command('ps'))
   .option('--json', 'print JSON')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
-    const rows = await ps(labOf(o));
+    const { ps } = await engineQuery();
+    const { psTable } = await cliFormat();
+    const rows = await ps(await labOf(o));
     console.log(o.json ? JSON.stringify(rows, null, 2) : psTable(rows));
   });
 
@@ -208,7 +217,9 @@ withCommonOptions(program.command('status'))
   .option('--json', 'print JSON')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
-    const s = await status(labOf(o));
+    const { status } = await import('../engine/status.js');
+    const { table } = await cliFormat();
+    const s = await status(await labOf(o));
     if (o.json) return console.log(JSON.stringify({ ...s, ops: undefined }, null, 2));
     console.log(`lab ${s.lab} (firewall: ${s.firewall}): ${s.inSync ? 'in sync with its topology' : `drifted: "netlab up" would make ${s.ops.length} changes (${s.changes.join(', ')})`}`);
     for (const r of s.firewallDrift.missing) console.log(`  missing rule: ${r}`);
@@ -224,7 +235,8 @@ withCommonOptions(program.command('inspect'))
   .option('--json', 'print only the JSON document')
   .action(async (name: string, _o, cmd: Command) => {
     const o = globals(cmd);
-    const doc = await inspect(labOf(o), name);
+    const { inspect } = await engineQuery();
+    const doc = await inspect(await labOf(o), name);
     console.log(JSON.stringify([doc], null, o.json ? 2 : 2));
   });
 
@@ -238,7 +250,8 @@ withCommonOptions(program.command('exec'))
     // With pass-through options commander keeps the `--` that ends netlab's own options.
     const argv = command[0] === '--' ? command.slice(1) : command;
     if (argv.length === 0) throw new InputError([{ path: 'exec', message: 'give the command to run after "--"' }]);
-    const r = await execIn(labOf(o), name, argv);
+    const { execIn } = await import('../engine/exec.js');
+    const r = await execIn(await labOf(o), name, argv);
     process.exitCode = r.exitCode;
   });
 
@@ -248,7 +261,8 @@ withCommonOptions(program.command('shell'))
   .action(async (name: string, _o, cmd: Command) => {
     const o = globals(cmd);
     const sh = process.env.SHELL && !process.env.SHELL.endsWith('nologin') ? process.env.SHELL : '/bin/sh';
-    const r = await execIn(labOf(o), name, [sh, '-i']);
+    const { execIn } = await import('../engine/exec.js');
+    const r = await execIn(await labOf(o), name, [sh, '-i']);
     process.exitCode = r.exitCode;
   });
 
@@ -256,7 +270,8 @@ withCommonOptions(program.command('logs'))
   .description("print the output of a container's command")
   .argument('<name>', 'container')
   .action(async (name: string, _o, cmd: Command) => {
-    process.stdout.write(await logs(labOf(globals(cmd)), name));
+    const { logs } = await engineQuery();
+    process.stdout.write(await logs(await labOf(globals(cmd)), name));
   });
 
 withCommonOptions(program.command('explain'))
@@ -266,6 +281,8 @@ withCommonOptions(program.command('explain'))
   .option('--json', 'print the steps as JSON')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
+    const { explain } = await import('../engine/view.js');
+    const { renderExplain, renderMultiHostExplain } = await import('../plan/explain.js');
     const r = await explain({ file: o.file, name: o.lab, host: o.host as string | undefined, simulate: !!o.simulate });
     const json = (sections: ExplainSection[]) => sections.map((s) => ({ subject: s.subject, title: s.title, why: s.why, commands: s.commands }));
     if (r.shares.length === 0) {
@@ -286,10 +303,15 @@ withCommonOptions(program.command('graph'))
   .option('-o, --output <file>', 'write to this file instead of stdout')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd) as unknown as GlobalOpts & { format: string; output?: string };
+    const { viewLab } = await import('../engine/view.js');
+    const { labGraph } = await import('../graph/model.js');
+    const { toDot } = await import('../graph/dot.js');
+    const { toMermaid } = await import('../graph/mermaid.js');
+    const { writeFile } = await import('node:fs/promises');
     const view = await viewLab({ file: o.file, name: o.lab, live: true });
     const g = labGraph(view.lab, { live: view.live });
     const dot = toDot(g);
-    const text = o.format === 'dot' ? dot : o.format === 'mermaid' ? toMermaid(g) : o.format === 'json' ? JSON.stringify(g, null, 2) + '\n' : await dotToSvg(dot);
+    const text = o.format === 'dot' ? dot : o.format === 'mermaid' ? toMermaid(g) : o.format === 'json' ? JSON.stringify(g, null, 2) + '\n' : await (await import('../graph/svg.js')).dotToSvg(dot);
     if (o.output) await writeFile(o.output, text);
     else process.stdout.write(text);
   });
@@ -299,6 +321,8 @@ withCommonOptions(program.command('doctor'))
   .option('--json', 'print the checks as JSON')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
+    const { doctor } = await import('../engine/doctor.js');
+    const { doctorText } = await cliFormat();
     const report = await doctor({ file: o.file, name: o.lab });
     console.log(o.json ? JSON.stringify(report, null, 2) : doctorText(report));
     process.exitCode = report.ok ? 0 : EXIT_FAILED;
@@ -310,6 +334,7 @@ program
   .option('-p, --port <port>', 'port to listen on', '80')
   .option('--bind <address>', 'address to listen on', '0.0.0.0')
   .action(async (o: { port: string; bind: string }) => {
+    const { serve } = await import('../serve.js');
     await serve(Number(o.port), o.bind);
   });
 

@@ -10,9 +10,8 @@ import { run } from '../kernel/run.js';
 import { readShares } from './state.js';
 
 export async function gatherContext(lab: string, previous: PreviousAllocation | undefined): Promise<LabContext> {
-  const [routes, addrs, others, listening, range, resolv] = await Promise.all([
-    run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).then((r) => JSON.parse(r.stdout) as { dst: string; dev?: string; type?: string }[]),
-    run('ip', ['-j', '-4', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as { ifname: string; ifalias?: string; addr_info: { local: string; prefixlen: number }[] }[]),
+  const [[routes, addrs], others, listening, range, resolv] = await Promise.all([
+    hostRoutesAndAddrs(),
     // A simulated host is a namespace of its own: other labs' subnets do not reach it.
     process.env.NETLAB_SIMULATED_HOST === '1' ? { subnets: [], ports: [] } : otherLabs(lab),
     listeningPorts(),
@@ -44,6 +43,23 @@ export async function gatherContext(lab: string, previous: PreviousAllocation | 
     hostResolvConf: resolv,
     ipv6: existsSync('/proc/sys/net/ipv6'),
   };
+}
+
+type Route = { dst: string; dev?: string; type?: string };
+type Addrs = { ifname: string; ifalias?: string; addr_info: { local: string; prefixlen: number }[] };
+
+/** The host's IPv4 routes in every table and its links' addresses: one rtnetlink socket in-process (nldump.ts), else `ip`. */
+async function hostRoutesAndAddrs(): Promise<[Route[], Addrs[]]> {
+  try {
+    const { dumpHostLinksAndRoutes } = await import('../kernel/nldump.js');
+    const { links, routes } = dumpHostLinksAndRoutes();
+    return [routes, links as Addrs[]];
+  } catch {
+    return Promise.all([
+      run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).then((r) => JSON.parse(r.stdout) as Route[]),
+      run('ip', ['-j', '-4', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as Addrs[]),
+    ]);
+  }
 }
 
 /** Subnets and published host ports of every other lab on this host, from their state files. */

@@ -2,7 +2,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { shareHost } from './up.js';
-import { loadTopology, type LoadOptions } from '../topology/load.js';
+import { loadTopologyCached, type LoadOptions } from '../topology/source.js';
 import { diff } from '../plan/diff.js';
 import { emptyState } from '../plan/state.js';
 import type { Op } from '../plan/ops.js';
@@ -42,16 +42,16 @@ export interface DownResult {
   foreign: string[];
 }
 
-export function labNameOf(opts: { lab?: string } & LoadOptions): string {
+export async function labNameOf(opts: { lab?: string } & LoadOptions): Promise<string> {
   if (opts.lab !== undefined) {
     if (!LAB_NAME.test(opts.lab)) throw new InputError([{ path: '--lab', message: `"${opts.lab}" is not a lab name (1-16 of a-z 0-9 _ -)` }]);
     return opts.lab;
   }
-  return loadTopology(opts).name;
+  return (await loadTopologyCached(opts)).name;
 }
 
 export async function down(opts: DownOptions = {}): Promise<DownResult> {
-  const name = labNameOf(opts);
+  const name = await labNameOf(opts);
   const backend = selectBackend(opts.backend);
   requireRoot('down');
   return withHostLock('take the lab down', async () => {
@@ -62,7 +62,7 @@ export async function down(opts: DownOptions = {}): Promise<DownResult> {
 
 /** For a multi-host lab's file, this machine's host (as `up` finds it). */
 async function hostOfFile(opts: LoadOptions): Promise<string | undefined> {
-  const topo = loadTopology(opts);
+  const topo = await loadTopologyCached(opts);
   return topo.hosts.length ? shareHost(topo, undefined) : undefined;
 }
 

@@ -65,7 +65,8 @@ export async function ps(lab: string): Promise<ContainerRow[]> {
   return rows;
 }
 
-async function shareRows(s: StateFile): Promise<ContainerRow[]> {
+/** The rows of one share, from its state as a run just left it (what `ps` would read back). */
+export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
   const st = await statuses(s);
   return localTo(s).map((c) => {
     const published = new Set(c.ports.map((p) => `${p.containerPort}/${p.proto}`));

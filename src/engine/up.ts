@@ -4,14 +4,15 @@ import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { formatIp } from '../model/ipv4.js';
 import { ConflictError, InputError, InterruptedError } from '../errors.js';
-import { loadTopology, type LoadOptions } from '../topology/load.js';
+import { loadTopologyCached, type LoadOptions } from '../topology/source.js';
 import type { Topology } from '../topology/types.js';
 import { allocationOf, resolveLab, SubnetTakenError, type Lab } from '../model/lab.js';
 import { PoolExhaustedError } from '../model/ipam.js';
 import { desiredState } from '../plan/desired.js';
 import { diff } from '../plan/diff.js';
 import type { Op } from '../plan/ops.js';
-import { observe } from '../kernel/observe.js';
+import { observe, readFirewalls } from '../kernel/observe.js';
+import { specMark } from '../kernel/processes.js';
 import { applyOps, ApplyInterrupted } from '../kernel/apply.js';
 import { selectBackend, type BackendName } from '../kernel/backend.js';
 import { hostNetnsId } from '../kernel/host.js';
@@ -19,9 +20,10 @@ import { isHostWideSysctl, readHostRecord, writeHostRecord } from './hostrecord.
 import { stateFile } from '../paths.js';
 import { gatherContext } from './context.js';
 import { withHostLock } from './lock.js';
-import { readState, writeState, type StateFile } from './state.js';
+import { labJson, readState, RENDERER, writeState, type StateFile } from './state.js';
 import { requireRoot } from './root.js';
 import { log } from '../log.js';
+import { readStamped, type Stamps } from '../kernel/stamps.js';
 
 export interface UpOptions extends LoadOptions {
   /** A topology already loaded (the library API); otherwise it is read from `file`. */
@@ -43,6 +45,8 @@ export interface UpResult {
   lab: Lab;
   ops: Op[];
   ms: number;
+  /** The state file as this run left it (not on a dry run). */
+  state?: StateFile;
 }
 
 /**
@@ -52,14 +56,19 @@ export interface UpResult {
 export const SELF_ARGV = [process.execPath, fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))];
 
 export async function up(opts: UpOptions = {}): Promise<UpResult> {
-  const topo = opts.topology ?? loadTopology(opts);
+  const topo = opts.topology ?? (await loadTopologyCached(opts));
   const backend = selectBackend(opts.backend);
   requireRoot('up');
   return withHostLock('bring the lab up', async () => {
     const started = performance.now();
+    const lap: Record<string, number> = {};
+    const mark = (what: string) => (lap[what] = Math.round(performance.now() - started));
     const host = await shareHost(topo, opts.host);
-    const prev = await readState(topo.name, host);
+    const prev = await readState(topo.name, host, { hosts: false });
+    // The firewall programs run while this process gathers the context and plans.
+    const firewallReads = readFirewalls(topo.name, !!prev);
     const ctx = await gatherContext(topo.name, prev?.allocation);
+    mark('context');
 
     const previousPorts = new Set(prev?.resolved.containers.flatMap((c) => c.ports.map((p) => `${p.hostPort}/${p.proto}`)) ?? []);
     const busy = topo.containers.filter((c) => c.host === host).flatMap((c) =>
@@ -75,24 +84,37 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       if (e instanceof SubnetTakenError) throw new ConflictError(e.message);
       throw e;
     }
+    mark('resolved');
     const want = desiredState(lab, { selfArgv: SELF_ARGV, ovsDatapath: ovsDatapath() });
+    mark('desired');
     const planned = { netns: Object.keys(want.namespaces), links: Object.keys(want.hostLinks) };
-    const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev }, backend);
+    // The same lab (same resolved JSON, same build of the file renderers) wants the same files.
+    const labText = labJson(lab);
+    const sameWant = !!prev && prev.hostsIpv6 === ctx.ipv6 && prev.renderer === RENDERER && labJson(prev.resolved) === labText;
+    const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev, stamps: prev?.stamps, sameWant, firewallReads }, backend);
     if (seen.foreign.length > 0) {
       throw new ConflictError(`these objects carry names lab "${lab.name}" needs but were not made by it; netlab leaves them alone:\n  ${seen.foreign.join('\n  ')}`);
     }
     for (const w of seen.warnings) log().warn(w);
+    mark('observed');
     const ops = diff(want, seen.state);
+    mark('diffed');
+    log().debug({ ops: ops.length, ...lap }, 'up (ms since start)');
     if (opts.dryRun) return { lab, ops, ms: performance.now() - started };
 
     const startedProcs = Object.fromEntries(Object.entries(prev?.started ?? {}).filter(([name]) => want.processes[name]));
-    // A command found running by its spec mark but not in the record (a run killed right after
-    // starting it, a replayed explain script) is recorded now, so ps and the next up know it.
+    // A command this lab's spec vouches for but the state has no record of (a run killed right
+    // after starting it, a replayed explain script): recorded now, so ps and down know its pid.
     let adopted = false;
     for (const [name, p] of Object.entries(seen.state.processes)) {
-      if (!want.processes[name] || !p.running || p.pid === undefined || p.specHash === undefined || startedProcs[name]?.pid === p.pid) continue;
-      startedProcs[name] = { pid: p.pid, specHash: p.specHash };
-      adopted = true;
+      const w = want.processes[name];
+      const rec = startedProcs[name];
+      if (!w || !p.running || p.specHash !== w.specHash || (rec && p.pids.includes(rec.pid))) continue;
+      const pid = p.pids.find((x) => specMark(x) === w.specHash);
+      if (pid !== undefined && !ops.some((o) => o.kind === 'process.start' && o.container === name)) {
+        startedProcs[name] = { pid, specHash: w.specHash! };
+        adopted = true;
+      }
     }
     const state: StateFile = {
       version: 1,
@@ -105,10 +127,13 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       started: startedProcs,
       resolved: lab,
       hostNetns: await hostNetnsId(),
+      stamps: keptStamps(seen.stamps, want.files),
+      hostsIpv6: ctx.ipv6,
+      renderer: RENDERER,
       updatedAt: '',
     };
     // Metadata such as `expose` changes no kernel object but must reach ps and inspect.
-    if (ops.length > 0 || adopted || !prev || JSON.stringify(prev.resolved) !== JSON.stringify(lab)) await writeState(state);
+    if (ops.length > 0 || !prev || adopted || !sameStamps(prev.stamps, state.stamps) || !sameWant) await writeState(state);
     await recordHostSysctls(ops, seen.state.sysctls);
     if (ops.length > 0) {
       opts.onPlan?.(ops, lab.name);
@@ -123,9 +148,10 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         );
       }
       state.planned = planned;
+      state.stamps = restamp(state.stamps ?? {}, ops, want.files);
       await writeState(state);
     }
-    return { lab, ops, ms: performance.now() - started };
+    return { lab, ops, ms: performance.now() - started, state };
   });
 }
 
@@ -172,4 +198,29 @@ async function recordHostSysctls(ops: Op[], current: Record<string, string>): Pr
 
 function union(a: string[], b: string[] | undefined): string[] {
   return [...new Set([...a, ...(b ?? [])])];
+}
+
+/** Stamps of the files the lab wants only (a file that goes takes its stamp with it). */
+function keptStamps(seen: Stamps, wanted: Record<string, string>): Stamps {
+  return Object.fromEntries(Object.entries(seen).filter(([path]) => path in wanted));
+}
+
+/** After a run: the files it wrote get the stamps they have now, with the hash of what they hold. */
+function restamp(stamps: Stamps, ops: Op[], wanted: Record<string, string>): Stamps {
+  const out = { ...stamps };
+  for (const op of ops) {
+    if (op.kind !== 'file.write' && op.kind !== 'file.del') continue;
+    delete out[op.path];
+    if (op.kind === 'file.write') {
+      const r = readStamped(op.path, op.content, undefined);
+      if (r.stamp !== undefined) out[op.path] = r.stamp;
+    }
+  }
+  return keptStamps(out, wanted);
+}
+
+function sameStamps(a: Stamps | undefined, b: Stamps | undefined): boolean {
+  const ka = Object.keys(a ?? {});
+  if (ka.length !== Object.keys(b ?? {}).length) return false;
+  return ka.every((k) => a![k] === b![k]);
 }

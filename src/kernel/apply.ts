@@ -11,7 +11,7 @@ import { applyOvs } from './ovs.js';
 import { applyIptables } from './iptables.js';
 import { applyNftables } from './nftables.js';
 import { flushConntrack } from './conntrack.js';
-import { removePath, writeAtomic, writeSysctl } from './host.js';
+import { removePath, writeAtomicSync, writeSysctl } from './host.js';
 import { mountedUts } from './uts.js';
 import { startProcess, stopProcesses } from './processes.js';
 import type { KernelBackend } from './backend.js';
@@ -125,7 +125,7 @@ async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mount
     case 'sysctl.set':
       return writeSysctl(op.key, op.value);
     case 'file.write':
-      return writeAtomic(op.path, op.content);
+      return writeAtomicSync(op.path, op.content);
     case 'file.del':
       return removePath(op.path);
     case 'uts.add':

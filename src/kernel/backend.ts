@@ -9,7 +9,10 @@ import type { LinkOp } from '../plan/ops.js';
 import { applyWithIproute2 } from './iproute2.js';
 import type { IpLink, NamespaceView } from './linkview.js';
 import { addUts, readUtsHostname, removeUts, setUtsHostname } from './namespaces.js';
-import { applyWithNetlink, loadNetlink, Rtnl } from './rtnetlink.js';
+import { applyWithNetlink, loadNetlink } from './rtnetlink.js';
+import { dumpHostLinks, dumpNamespace } from './nldump.js';
+import { libc } from './libc.js';
+import { createRequire } from 'node:module';
 import { mapLimit, run } from './run.js';
 import * as utsTools from './uts.js';
 
@@ -48,33 +51,30 @@ const iproute2: KernelBackend = {
   removeUts: (path) => utsTools.removeUts(path),
 };
 
+/** Applies with the netlink package, or, when it cannot be loaded and was not asked for by name, with iproute2. */
+async function netlinkOrIproute2(ops: LinkOp[], strict: boolean): Promise<void> {
+  try {
+    loadNetlink();
+  } catch (e) {
+    if (strict) throw new KernelError(`the netlink backend cannot be loaded here: ${(e as Error).message}`);
+    log().info({ reason: (e as Error).message.split('\n')[0] }, 'netlink backend unavailable, using iproute2');
+    return applyWithIproute2(ops);
+  }
+  return applyWithNetlink(ops);
+}
+
 const netlink: KernelBackend = {
   name: 'netlink',
   // VXLAN devices and FDB entries are left to iproute2, a whole batch at a time so that order holds.
-  applyLinks: (ops) => (ops.some((o) => o.kind.startsWith('vxlan.') || o.kind.startsWith('fdb.')) ? applyWithIproute2(ops) : applyWithNetlink(ops)),
-  async readHost() {
-    const nl = new Rtnl();
-    try {
-      return (await nl.read()).links;
-    } finally {
-      nl.close();
-    }
-  },
+  applyLinks: (ops) => (ops.some((o) => o.kind.startsWith('vxlan.') || o.kind.startsWith('fdb.')) ? applyWithIproute2(ops) : netlinkOrIproute2(ops, false)),
+  // Reads are synchronous dumps through libc (nldump.ts): a namespace costs a few system calls.
+  readHost: async () => dumpHostLinks(),
   async readNamespaces(names) {
     const out = new Map<string, NamespaceView>();
-    await mapLimit(names, 16, async (ns) => {
-      let nl: Rtnl;
-      try {
-        nl = new Rtnl(ns);
-      } catch {
-        return; // gone, or not a namespace
-      }
-      try {
-        out.set(ns, await nl.read());
-      } finally {
-        nl.close();
-      }
-    });
+    for (const ns of names) {
+      const view = dumpNamespace(ns); // undefined: gone, or not a namespace
+      if (view) out.set(ns, view);
+    }
     return out;
   },
   setUts: async (path, hostname, mounted) => wrap(`hostname ${hostname} in ${path}`, () => (mounted ? setUtsHostname(path, hostname) : addUts(path, hostname))),
@@ -86,6 +86,12 @@ const netlink: KernelBackend = {
     }
   },
   removeUts: async (path) => wrap(`umount ${path}`, () => removeUts(path)),
+};
+
+/** The netlink backend asked for by name: it never falls back. */
+const netlinkStrict: KernelBackend = {
+  ...netlink,
+  applyLinks: (ops) => (ops.some((o) => o.kind.startsWith('vxlan.') || o.kind.startsWith('fdb.')) ? applyWithIproute2(ops) : netlinkOrIproute2(ops, true)),
 };
 
 function wrap(what: string, fn: () => void): void {
@@ -108,8 +114,13 @@ export function selectBackend(requested?: string): KernelBackend {
   }
   if (name === 'iproute2') return iproute2;
   try {
-    loadNetlink();
-    return netlink;
+    // Reading needs only libc (nldump.ts); the `netlink` package (a native module, about 40 ms
+    // to load) is loaded when there is something to apply, and a run that changes nothing never
+    // pays for it. Here it is only found; if it then fails to load, the change goes through
+    // iproute2 instead (netlinkOrIproute2).
+    libc();
+    createRequire(import.meta.url).resolve('netlink');
+    return name === 'netlink' ? netlinkStrict : netlink;
   } catch (e) {
     if (name === 'netlink') throw new KernelError(`the netlink backend cannot be loaded here: ${(e as Error).message}`);
     log().info({ reason: (e as Error).message.split('\n')[0] }, 'netlink backend unavailable, using iproute2');

@@ -65,16 +65,44 @@ function disownForeignChains(lab: string, table: string, t: FirewallTable, known
  */
 export async function observeIptables(lab: string, known = false): Promise<FirewallState & { foreign: string[] }> {
   const state: FirewallState & { foreign: string[] } = { backend: 'iptables', tables: {}, foreign: [] };
-  await Promise.all(
-    IPTABLES_TABLES.map(async (table) => {
-      const { stdout } = await run('iptables-save', ['-t', table]);
-      const t = parseIptablesSave(lab, stdout);
-      state.foreign.push(...disownForeignChains(lab, table, t, known));
-      state.tables[table] = t;
-      if (table === 'filter' && /^:FORWARD DROP /m.test(stdout)) state.forwardDrop = true;
-    }),
-  );
+  const saved = await iptablesSaveAll();
+  for (const table of IPTABLES_TABLES) {
+    const text = saved.get(table) ?? '';
+    const t = parseIptablesSave(lab, text);
+    state.foreign.push(...disownForeignChains(lab, table, t, known));
+    state.tables[table] = t;
+    if (table === 'filter' && /^:FORWARD DROP /m.test(text)) state.forwardDrop = true;
+  }
   return state;
+}
+
+/** Splits the output of `iptables-save` (every table) into each table's own lines. */
+export function splitIptablesSave(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let table: string | undefined;
+  let lines: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('*')) {
+      table = line.slice(1).trim();
+      lines = [line];
+    } else if (table !== undefined) {
+      lines.push(line);
+      if (line === 'COMMIT') {
+        out.set(table, lines.join('\n') + '\n');
+        table = undefined;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Every table netlab uses, in one `iptables-save` (one process, not one per table). A table the
+ * kernel has not loaded is not in the dump: it has no rules, and `-t TABLE` would only load it
+ * to print it empty.
+ */
+export async function iptablesSaveAll(): Promise<Map<string, string>> {
+  return splitIptablesSave((await run('iptables-save', [])).stdout);
 }
 
 function isBuiltin(chain: string): boolean {

@@ -58,10 +58,23 @@ export function parseNftList(lab: string, text: string): FirewallTable {
 }
 
 export async function observeNftables(lab: string): Promise<FirewallState> {
+  const none = { backend: 'nftables' as const, tables: { [NFT_TABLE_KEY]: { chains: [], jumps: [], rules: [] } } };
+  // Most hosts have no netlab table (labs use iptables by default): asking the kernel in-process
+  // saves starting `nft` for nothing. Where that cannot be asked, nft answers as before.
+  if ((await tableExists()) === false) return none;
   const r = await run('nft', ['-a', 'list', 'table', NFT_FAMILY, NFT_TABLE], { allowFail: true });
   // No table (or no nft at all): the lab has nothing there.
   const table = r.exitCode === 0 ? parseNftList(lab, r.stdout) : { chains: [], jumps: [], rules: [] };
   return { backend: 'nftables', tables: { [NFT_TABLE_KEY]: table } };
+}
+
+async function tableExists(): Promise<boolean | undefined> {
+  try {
+    const { nftTableExists } = await import('./nldump.js');
+    return nftTableExists(NFT_FAMILY, NFT_TABLE);
+  } catch {
+    return undefined;
+  }
 }
 
 const EMPTY: FirewallTable = { chains: [], jumps: [], rules: [] };

@@ -8,8 +8,10 @@ import { log } from '../log.js';
 import { parseMark, netnsPrefix } from '../model/names.js';
 import { ETC_NETNS_DIR, NETNS_DIR, labDir } from '../paths.js';
 import { emptyState, type FirewallState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from '../plan/state.js';
-import { listDir, readSysctl, readText } from './host.js';
-import { observeIptables } from './iptables.js';
+import { readdirSync } from 'node:fs';
+import { listDir, readSysctl } from './host.js';
+import { readStamped, type Stamps } from './stamps.js';
+import { iptablesSaveAll, observeIptables } from './iptables.js';
 import { observeNftables } from './nftables.js';
 import { pidsByNamespace, specMark } from './processes.js';
 import type { KernelBackend } from './backend.js';
@@ -35,6 +37,24 @@ export interface ObserveInput {
   started: Record<string, { pid: number; specHash: string }>;
   /** The lab's state file exists here: the lab is known to be up (its flushed chains are still its own). */
   known?: boolean;
+  /** Stamps of the /etc files from the last run (state file): a file whose stamp holds is not read again. */
+  stamps?: Stamps;
+  /** The lab is the one the stamps were taken for: what it wants of each file is what it wanted then. */
+  sameWant?: boolean;
+  /** The firewall reads, when the caller started them early (readFirewalls). */
+  firewallReads?: FirewallReads;
+}
+
+export type FirewallReads = Promise<[Awaited<ReturnType<typeof observeIptables>>, FirewallState]>;
+
+/**
+ * Starts reading both firewalls (a lab that switched `firewall:` still has rules in the other).
+ * A caller may start it long before observe() needs it; a failure is reported there, not before.
+ */
+export function readFirewalls(lab: string, known: boolean): FirewallReads {
+  const p = Promise.all([observeIptables(lab, known), observeNftables(lab)]);
+  p.catch(() => undefined);
+  return p;
 }
 
 export interface Observation {
@@ -43,6 +63,8 @@ export interface Observation {
   foreign: string[];
   /** What on the host will get in the lab's way, though netlab may not change it. */
   warnings: string[];
+  /** Stamps of the /etc files as they are now. */
+  stamps: Stamps;
 }
 
 /** A VXLAN device's identity, from `ip -d` (the netlink backend's dump leaves it out). */
@@ -73,13 +95,10 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   const ours = (alias: string | undefined) => parseMark(alias)?.lab === lab;
 
   const underlay = input.scope === 'underlay';
-  const [hostJson, nsNames, iptables, nftables] = await Promise.all([
-    backend.readHost(),
-    listDir(NETNS_DIR),
-    underlay ? undefined : observeIptables(lab, !!input.known),
-    underlay ? undefined : observeNftables(lab),
-  ]);
-  if (iptables) foreign.push(...iptables.foreign);
+  // The firewall is read by programs (iptables-save, nft): started first (or already, by the
+  // caller), they run while this process reads links and namespaces itself.
+  const fw = underlay ? undefined : (input.firewallReads ?? readFirewalls(lab, !!input.known));
+  const [hostJson, nsNames] = await Promise.all([backend.readHost(), listDir(NETNS_DIR)]);
 
   mark('host');
   const byName = new Map(hostJson.map((l) => [l.ifname, l]));
@@ -134,7 +153,9 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   }
 
   mark('namespaces');
-  if (underlay) return { state: s, foreign, warnings: [] };
+  if (underlay) return { state: s, foreign, warnings: [], stamps: {} };
+  const [iptables, nftables] = await fw!;
+  foreign.unshift(...iptables.foreign);
 
   for (const key of Object.keys(want.sysctls)) {
     const v = await readSysctl(key);
@@ -144,15 +165,23 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   // /etc files of the lab's own namespaces, and of those the last `up` planned.
   const dirs = (await listDir(ETC_NETNS_DIR)).filter((dir) => s.namespaces[dir] || plannedNetns.has(dir));
   if (dirs.length > 0) s.etcDirs = dirs.map((dir) => join(ETC_NETNS_DIR, dir));
-  await Promise.all(
-    dirs.map(async (dir) => {
-      for (const f of await listDir(join(ETC_NETNS_DIR, dir))) {
-        const path = join(ETC_NETNS_DIR, dir, f);
-        const text = await readText(path);
-        if (text !== undefined) s.files[path] = text;
-      }
-    }),
-  );
+  // Each file is stat'ed, and read only when its stamp moved since the last run (stamps.ts).
+  const stamps: Stamps = {};
+  const prevStamps = input.stamps ?? {};
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(join(ETC_NETNS_DIR, dir));
+    } catch {
+      continue;
+    }
+    for (const f of names) {
+      const path = join(ETC_NETNS_DIR, dir, f);
+      const r = readStamped(path, want.files[path], prevStamps[path], !!input.sameWant);
+      if (r.text !== undefined) s.files[path] = r.text;
+      if (r.stamp !== undefined) stamps[path] = r.stamp;
+    }
+  }
 
   mark('files');
   // UTS namespaces of this share's containers only: other hosts of a simulated lab keep theirs in the same folder.
@@ -200,7 +229,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   }
   mark('processes');
   log().debug({ backend: backend.name, namespaces: candidates.length, ...lap }, 'observed (ms since start)');
-  return { state: s, foreign, warnings };
+  return { state: s, foreign, warnings, stamps };
 }
 
 /** Labs with objects in this network namespace: marked links, and rules with a lab's comment. */
@@ -211,8 +240,9 @@ export async function labsOnHost(): Promise<Set<string>> {
     const m = parseMark(l.ifalias);
     if (m) labs.add(m.lab);
   }
+  const saved = await iptablesSaveAll();
   for (const table of ['nat', 'filter']) {
-    const { stdout } = await run('iptables-save', ['-t', table]);
+    const stdout = saved.get(table) ?? '';
     for (const m of stdout.matchAll(/--comment "?netlab:([a-z0-9_-]{1,16})"?/g)) labs.add(m[1]!);
   }
   return labs;

@@ -4,41 +4,33 @@
  * in a log file for `netlab logs`, stopped with SIGTERM then SIGKILL.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, mkdirSync, readFileSync } from 'node:fs';
-import { readdir, readlink, stat } from 'node:fs/promises';
+import { openSync, closeSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { NETNS_DIR } from '../paths.js';
 import type { ProcessSpec } from '../plan/state.js';
 import { log } from '../log.js';
 
-/** Pids of every process whose network namespace is one of `namespaces`, by namespace name. */
+/**
+ * Pids of every process whose network namespace is one of `namespaces`, by namespace name.
+ * Synchronous system calls: a few thousand small ones cost less than a thread-pool hop each.
+ */
 export async function pidsByNamespace(namespaces: string[]): Promise<Map<string, number[]>> {
   const byInode = new Map<string, string>();
-  await Promise.all(
-    namespaces.map(async (ns) => {
-      try {
-        const s = await stat(join(NETNS_DIR, ns));
-        byInode.set(`net:[${s.ino}]`, ns);
-      } catch {
-        /* gone */
-      }
-    }),
-  );
+  for (const ns of namespaces) {
+    const s = statSync(join(NETNS_DIR, ns), { throwIfNoEntry: false });
+    if (s) byInode.set(`net:[${s.ino}]`, ns);
+  }
   const result = new Map<string, number[]>(namespaces.map((ns) => [ns, []]));
   if (byInode.size === 0) return result;
-  const entries = await readdir('/proc');
-  await Promise.all(
-    entries
-      .filter((e) => /^\d+$/.test(e))
-      .map(async (pid) => {
-        try {
-          const ns = byInode.get(await readlink(`/proc/${pid}/ns/net`));
-          if (ns) result.get(ns)!.push(Number(pid));
-        } catch {
-          /* exited meanwhile */
-        }
-      }),
-  );
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const ns = byInode.get(readlinkSync(`/proc/${pid}/ns/net`));
+      if (ns) result.get(ns)!.push(Number(pid));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
   return result;
 }
 

@@ -1,5 +1,5 @@
 /** Runs system programs with argument arrays (never a shell), timing each for the debug log. */
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { KernelError } from '../errors.js';
 import { log } from '../log.js';
 
@@ -9,18 +9,45 @@ export interface RunResult {
   exitCode: number;
 }
 
+/**
+ * node's own child_process, not execa: execa costs about 150 ms of module loading and a few ms
+ * of work per call, which a converged `up` (a handful of calls) pays on every run.
+ */
+function spawnCollect(file: string, args: string[], input: string | undefined): Promise<RunResult & { missing: boolean }> {
+  return new Promise((resolve) => {
+    // Its own process group: a terminal's Ctrl-C reaches netlab, which lets the command in hand finish.
+    const child = spawn(file, args, { env: { ...process.env, LC_ALL: 'C' }, detached: true, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let missing = false;
+    let spawnError: Error | undefined;
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') missing = true;
+      spawnError = e;
+    });
+    if (input !== undefined) {
+      child.stdin!.on('error', () => undefined); // a program that exits without reading all of it
+      child.stdin!.end(input);
+    }
+    child.on('close', (code, signal) => {
+      const stderr = Buffer.concat(err).toString() || (spawnError && !missing ? spawnError.message : '');
+      resolve({ stdout: Buffer.concat(out).toString(), stderr, exitCode: spawnError ? 127 : (code ?? (signal ? 127 : 0)), missing });
+    });
+  });
+}
+
 export async function run(file: string, args: string[], opts: { input?: string; allowFail?: boolean } = {}): Promise<RunResult> {
   const started = performance.now();
-  // Its own process group: a terminal's Ctrl-C reaches netlab, which lets the command in hand finish.
-  const r = await execa(file, args, { input: opts.input, reject: false, stripFinalNewline: false, env: { LC_ALL: 'C' }, detached: true });
+  const r = await spawnCollect(file, args, opts.input);
   const ms = Math.round((performance.now() - started) * 10) / 10;
-  const exitCode = r.exitCode ?? (r.failed ? 127 : 0);
-  log().debug({ cmd: [file, ...args].join(' '), ms, exitCode }, 'exec');
-  if (exitCode !== 0 && !opts.allowFail) {
-    const reason = r.code === 'ENOENT' ? `${file} is not installed (see "netlab doctor")` : String(r.stderr || r.stdout).trim();
+  log().debug({ cmd: [file, ...args].join(' '), ms, exitCode: r.exitCode }, 'exec');
+  if (r.exitCode !== 0 && !opts.allowFail) {
+    const reason = r.missing ? `${file} is not installed (see "netlab doctor")` : String(r.stderr || r.stdout).trim();
     throw new KernelError(`${file} ${args.join(' ')}: ${reason}`, [file, ...args].join(' '));
   }
-  return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode };
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode };
 }
 
 /** Runs up to `limit` tasks at a time. */

@@ -16,10 +16,16 @@ const IPV6_DEFAULTS: HostsEntry[] = [
   { ip: 'ff02::2', names: ['ip6-allrouters'] },
 ];
 
-/** Defaults, then the given entries (links, lab peers), then the container's own line last. */
-export function hostsFile(entries: HostsEntry[], own: HostsEntry, ipv6: boolean): string {
-  const all = [{ ip: '127.0.0.1', names: ['localhost'] }, ...(ipv6 ? IPV6_DEFAULTS : []), ...entries, own];
-  return all.map((e) => `${e.ip}\t${e.names.join(' ')}\n`).join('');
+/** One /etc/hosts line. */
+export const hostsLine = (e: HostsEntry) => `${e.ip}\t${e.names.join(' ')}\n`;
+
+/**
+ * Defaults, then the given entries (links), then `peers` (lab peers' lines, already rendered
+ * with hostsLine), then the container's own line last.
+ */
+export function hostsFile(entries: HostsEntry[], own: HostsEntry, ipv6: boolean, peers = ''): string {
+  const head = [{ ip: '127.0.0.1', names: ['localhost'] }, ...(ipv6 ? IPV6_DEFAULTS : []), ...entries].map(hostsLine).join('');
+  return head + peers + hostsLine(own);
 }
 
 const LOOPBACK_NS = /^(127\.|::1$|0:0:0:0:0:0:0:1$)/;

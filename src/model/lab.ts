@@ -7,7 +7,7 @@ import { formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr } from '.
 import { allocateAddresses, pickHostPort, pickSubnet } from './ipam.js';
 import { containerIfName, macFromIp, netnsName, vethHostNames } from './names.js';
 import { linkEnv, hostsNames } from './links.js';
-import { hostsFile, resolvConf, type HostsEntry } from './etcfiles.js';
+import { hostsFile, hostsLine, resolvConf, type HostsEntry } from './etcfiles.js';
 import { portKey, type PortBinding, type PortProto } from './ports.js';
 
 /** A subnet given in the topology collides with the host or another lab. */
@@ -200,14 +200,6 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     }
     env.push(...Object.entries(def.env));
 
-    const entries: HostsEntry[] = links.map((l) => ({ ip: l.ip, names: hostsNames(l.alias, byName.get(l.target)!.def.hostname, l.target) }));
-    // Every other container of the lab is known by name too, as user-defined networks' DNS does.
-    for (const other of partial) {
-      if (other.def.name === def.name || links.some((l) => l.target === other.def.name)) continue;
-      const shared = other.interfaces.find((oi) => def.networks.includes(oi.network)) ?? other.interfaces[0];
-      if (shared) entries.push({ ip: shared.ip, names: hostsNames(other.def.hostname, other.def.name) });
-    }
-    const own = { ip: interfaces[0]?.ip ?? '127.0.1.1', names: hostsNames(def.hostname, def.hostname.split('.')[0], def.name) };
     return {
       name: def.name,
       host: def.host,
@@ -221,15 +213,69 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
       ownEnv: def.env,
       command: def.command,
       files: {
-        hosts: hostsFile(entries, own, ctx.ipv6),
+        hosts: '',
         resolv: resolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, false),
         hostname: `${def.hostname}\n`,
       },
     };
   });
+  fillHostsFiles(containers, ctx.ipv6);
 
   const hosts = topo.hosts.map((h) => ({ name: h.name, underlay: formatIp(h.underlay), prefix: h.prefix }));
   return { name: topo.name, source: topo.source, firewall: topo.firewall, hosts, host, networks, containers };
+}
+
+/**
+ * Writes every container's /etc/hosts text (files.hosts): the defaults, its links, every other
+ * container of the lab (as user-defined networks' DNS knows them), then its own line. It follows
+ * from the resolved containers alone, so the state file leaves it out and this rebuilds it.
+ */
+export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void {
+  const byName = new Map(containers.map((c) => [c.name, c]));
+  const peers = peerLines(containers.map((c) => ({ name: c.name, hostname: c.hostname, networks: c.interfaces.map((i) => i.network), interfaces: c.interfaces })));
+  for (const c of containers) {
+    const entries: HostsEntry[] = c.links.map((l) => ({ ip: l.ip, names: hostsNames(l.alias, byName.get(l.target)?.hostname, l.target) }));
+    const others = peers(c.interfaces.map((i) => i.network), [c.name, ...c.links.map((l) => l.target)]);
+    const own = { ip: c.interfaces[0]?.ip ?? '127.0.1.1', names: hostsNames(c.hostname, c.hostname.split('.')[0], c.name) };
+    c.files.hosts = hostsFile(entries, own, ipv6, others);
+  }
+}
+
+/**
+ * The lab-peer lines of every container's /etc/hosts: each other container, in lab order, at its
+ * address on the first network (in its own interface order) it shares with the reader, else its
+ * first. Readers on the same networks see the same list bar themselves and their links, so the
+ * list is rendered once per set of networks and each file takes the slices between the lines it
+ * leaves out: linear in the lab's size, where a list per container would be quadratic.
+ */
+function peerLines(partial: { name: string; hostname: string; networks: string[]; interfaces: LabInterface[] }[]): (networks: string[], skip: string[]) => string {
+  const index = new Map(partial.map((p, i) => [p.name, i]));
+  const names = partial.map((p) => hostsNames(p.hostname, p.name));
+  const lists = new Map<string, { text: string; offsets: number[] }>();
+  return (networks, skip) => {
+    const key = JSON.stringify(networks);
+    let list = lists.get(key);
+    if (!list) {
+      const mine = new Set(networks);
+      const offsets: number[] = [0];
+      let text = '';
+      partial.forEach((other, i) => {
+        const shared = other.interfaces.find((oi) => mine.has(oi.network)) ?? other.interfaces[0];
+        if (shared) text += hostsLine({ ip: shared.ip, names: names[i]! });
+        offsets.push(text.length);
+      });
+      list = { text, offsets };
+      lists.set(key, list);
+    }
+    const cut = [...new Set(skip.map((n) => index.get(n)).filter((i): i is number => i !== undefined))].sort((a, b) => a - b);
+    let out = '';
+    let from = 0;
+    for (const i of cut) {
+      out += list.text.slice(list.offsets[from], list.offsets[i]);
+      from = i + 1;
+    }
+    return out + list.text.slice(list.offsets[from]);
+  };
 }
 
 /** What to remember so the next `up` keeps every choice. */

@@ -2,9 +2,8 @@
  * netlab.yaml → Topology: parse, check the shape with zod, then the rules that span fields.
  * Every problem names its YAML path and line; all of them are reported at once.
  */
-import { readFileSync, existsSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { InputError, type InputProblem } from '../errors.js';
 import { parseCidr, parseIp, contains, broadcast, formatCidr, type Cidr } from '../model/ipv4.js';
@@ -12,10 +11,12 @@ import { defaultBridgeName, labNameFromFolder, LAB_NAME, OBJECT_NAME } from '../
 import { parseExpose, parsePublish, portKey, PortSpecError, type PortBinding, type PortProto } from '../model/ports.js';
 import { parseLink, type LinkSpec } from '../model/links.js';
 import { networkSchema, topologySchema, type RawTopology } from './schema.js';
+import { DEMO_SOURCE, resolveTopologyFile, type LoadOptions } from './source.js';
+
+export { DEFAULT_FILE, DEMO_FILE, DEMO_SOURCE, resolveTopologyFile, type LoadOptions } from './source.js';
 import { formatPath, lineOf, type PathSegment } from './yamlpos.js';
 import type { ContainerDef, HostDef, NetworkDef, Topology } from './types.js';
 
-export const DEFAULT_FILE = 'netlab.yaml';
 
 /**
  * Limits that keep hostile or broken files from costing the host anything: a lab is at most
@@ -23,26 +24,6 @@ export const DEFAULT_FILE = 'netlab.yaml';
  * and 64 networks, a file at most 1 MiB, YAML nesting at most 32 deep, aliases at most 100.
  */
 export const LIMITS = { containers: 1000, networks: 64, fileBytes: 1 << 20, depth: 32, aliases: 100 } as const;
-export const DEMO_SOURCE = '<demo>';
-export const DEMO_FILE = fileURLToPath(new URL('../../assets/demo.yaml', import.meta.url));
-
-export interface LoadOptions {
-  /** Topology file; when absent, ./netlab.yaml or else the built-in demo lab. */
-  file?: string;
-  cwd?: string;
-  /** Overrides the lab name (tests give each lab a unique one). */
-  name?: string;
-}
-
-/** Which file `up` would use: the given one, ./netlab.yaml, or the demo. */
-export function resolveTopologyFile(opts: LoadOptions): { path: string; source: string } {
-  const cwd = opts.cwd ?? process.cwd();
-  if (opts.file) return { path: resolve(cwd, opts.file), source: opts.file };
-  const local = resolve(cwd, DEFAULT_FILE);
-  if (existsSync(local)) return { path: local, source: DEFAULT_FILE };
-  return { path: DEMO_FILE, source: DEMO_SOURCE };
-}
-
 export function loadTopology(opts: LoadOptions = {}): Topology {
   const { path, source } = resolveTopologyFile(opts);
   let text: string;

@@ -109,4 +109,36 @@ describe('the netlink and iproute2 executors', () => {
     const left = (await ipJson(['link', 'show'])).filter((l) => String(l.ifalias ?? '').startsWith(`netlab:${lab}:`));
     expect(left).toEqual([]);
   });
+
+  it('read the same links, addresses and routes: the in-process dumps and ip -j', async () => {
+    const lab = uniqueLab();
+    labs.push(lab);
+    await up({ topology: parseTopology('networks:\n  n: { subnet: 10.102.3.0/24 }\ncontainers:\n  a: {}\n  b: { links: [a] }\n', { source: 'r.yaml', defaultName: lab }) });
+    const { selectBackend } = await import('../../src/kernel/backend.js');
+    const seen = (l: any) => ({
+      ifname: l.ifname,
+      ifalias: l.ifalias,
+      mtu: l.mtu,
+      up: l.flags.includes('UP'),
+      master: l.master,
+      address: l.address,
+      peerNs: l.link_netnsid !== undefined,
+      kind: l.linkinfo?.info_kind,
+      slave: l.linkinfo?.info_slave_kind,
+      hairpin: l.linkinfo?.info_slave_data?.hairpin,
+      addrs: (l.addr_info ?? []).filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`),
+    });
+    const views: Record<string, unknown> = {};
+    for (const name of ['netlink', 'iproute2'] as const) {
+      const b = selectBackend(name);
+      const ns = await b.readNamespaces([`netlab-${lab}-a`, `netlab-${lab}-b`, `netlab-${lab}-gone`]);
+      views[name] = {
+        host: (await b.readHost()).filter((l) => l.ifalias?.startsWith(`netlab:${lab}:`)).map(seen),
+        namespaces: Object.fromEntries([...ns].map(([k, v]) => [k, { links: v.links.map(seen), routes: v.routes.map((r) => `${r.dst} via ${r.gateway ?? '-'} dev ${r.dev} proto ${r.protocol}`).sort() }])),
+      };
+    }
+    expect(Object.keys((views.netlink as any).namespaces)).toEqual([`netlab-${lab}-a`, `netlab-${lab}-b`]);
+    expect((views.netlink as any).host.length).toBe(3);
+    expect(views.netlink).toEqual(views.iproute2);
+  });
 });

@@ -177,4 +177,55 @@ describe('engine on the kernel', () => {
     expect(statSync(stateFile(lab)).mode & 0o077).toBe(0);
     expect(JSON.parse(readFileSync(stateFile(lab), 'utf8')).lab).toBe(lab);
   });
+
+  it('a converged up reads little but still sees drift: a file edited in place with its times put back, a deleted address, a flushed chain, an edited topology', async () => {
+    const lab = uniqueLab();
+    labs.push(lab);
+    const { mkdtempSync, openSync, writeSync, closeSync, statSync, utimesSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'netlab-drift-'));
+    const file = join(dir, 'netlab.yaml');
+    const body = (extra: string) => `name: ${lab}\nnetworks:\n  n: { subnet: 10.106.30.0/24 }\ncontainers:\n  a: { publish: ["22301:80"] }\n  b: {}\n${extra}`;
+    try {
+      writeFileSync(file, body(''));
+      expect((await up({ file })).ops.length).toBeGreaterThan(0);
+      expect((await up({ file })).ops).toEqual([]);
+      // The stamps are kept in the state file, the /etc/hosts texts are not (they follow from the lab).
+      const saved = JSON.parse(readFileSync(stateFile(lab), 'utf8'));
+      expect(Object.keys(saved.stamps)).toContain(`/etc/netns/netlab-${lab}-a/hosts`);
+      expect(saved.resolved.containers[0].files.hosts).toBeUndefined();
+      expect((await ps(lab)).map((r) => r.name)).toEqual(['a', 'b']);
+
+      // Same size, same inode, modification time put back: only the change time tells.
+      const hosts = `/etc/netns/netlab-${lab}-a/hosts`;
+      const before = statSync(hosts);
+      const fd = openSync(hosts, 'r+');
+      writeSync(fd, 'X', 0);
+      closeSync(fd);
+      utimesSync(hosts, before.atime, before.mtime);
+      expect(statSync(hosts).size).toBe(before.size);
+      const fixed = await up({ file });
+      expect(fixed.ops).toEqual([expect.objectContaining({ kind: 'file.write', path: hosts })]);
+      expect(readFileSync(hosts, 'utf8').startsWith('127.0.0.1')).toBe(true);
+      expect((await up({ file })).ops).toEqual([]);
+
+      // A file removed, an address deleted, a chain flushed: each seen by the next up.
+      rmSync(`/etc/netns/netlab-${lab}-b/resolv.conf`);
+      await sh('ip', ['-n', `netlab-${lab}-b`, 'addr', 'flush', 'dev', 'eth0']);
+      await sh('iptables', ['-t', 'nat', '-F', `NL-${lab}-DNAT`]);
+      const repair = await up({ file });
+      expect(repair.ops.map((o) => o.kind)).toEqual(expect.arrayContaining(['file.write', 'addr.add', 'firewall.apply']));
+      expect((await up({ file })).ops).toEqual([]);
+
+      // An edited topology is parsed again (the cache is keyed on the text), and a broken one is refused every time.
+      writeFileSync(file, body('  c: {}\n'));
+      expect((await up({ file })).ops.map((o) => o.kind)).toContain('netns.add');
+      expect((await up({ file })).ops).toEqual([]);
+      writeFileSync(file, body('  d: { publish: ["99999:80"] }\n'));
+      for (let i = 0; i < 2; i++) await expect(up({ file })).rejects.toThrow(/out of range/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -56,3 +56,31 @@ describe('planning the demo lab', () => {
     golden('demo.explain.sh', diff(want(), emptyState('demo')).map(renderOp).join('\n') + '\n');
   });
 });
+
+describe('/etc/hosts of a large lab', () => {
+  it('lists every peer at its address on the first shared network, as a list per container would (rendered in linear time)', () => {
+    let y = 'name: hostsbig\nnetworks:\n  a: { subnet: 10.106.200.0/24 }\n  b: { subnet: 10.106.201.0/24 }\ncontainers:\n';
+    for (let i = 1; i <= 40; i++) {
+      const nets = i % 3 === 0 ? '[a, b]' : i % 3 === 1 ? '[a]' : '[b, a]';
+      const links = i % 5 === 0 ? `, links: ["c${i - 1}:alias${i}", "c${i - 3}"]` : '';
+      y += `  c${i}: { networks: ${nets}${i % 7 === 0 ? ', hostname: h' + i + '.example' : ''}${links} }\n`;
+    }
+    y += '  lone: { networks: [b] }\n';
+    const lab = resolveLab(parseTopology(y, { source: 'x.yaml', defaultName: 'x' }), ctx);
+    // The reference: one loop over the lab per container.
+    for (const c of lab.containers) {
+      const linked = new Set(c.links.map((l) => l.target));
+      const mine = new Set(c.interfaces.map((i) => i.network));
+      let peers = '';
+      for (const o of lab.containers) {
+        if (o.name === c.name || linked.has(o.name)) continue;
+        const shared = o.interfaces.find((i) => mine.has(i.network)) ?? o.interfaces[0]!;
+        peers += `${shared.ip}\t${[...new Set([o.hostname, o.name])].join(' ')}\n`;
+      }
+      expect(c.files.hosts).toContain(peers);
+      const lines = c.files.hosts.trimEnd().split('\n');
+      expect(lines.at(-1)).toBe(`${c.interfaces[0]!.ip}\t${[...new Set([c.hostname, c.hostname.split('.')[0], c.name])].join(' ')}`);
+      expect(lines.length).toBe(1 + c.links.length + (lab.containers.length - 1 - linked.size) + 1);
+    }
+  });
+});

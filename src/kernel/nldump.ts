@@ -1,0 +1,297 @@
+/**
+ * Reading links, addresses and routes with rtnetlink dumps made synchronously through libc
+ * (socket, send, recv), parsed straight from the bytes: only the attributes the observer uses.
+ * The `netlink` package answers the same dumps through the event loop and parses every
+ * attribute of every message (statistics included), which costs a converged `up` of a few
+ * hundred containers most of its time; a namespace read here costs a few system calls.
+ * The result has the shape of `ip -j -d addr show` / `ip -j route show` (linkview.ts).
+ */
+import { createRequire } from 'node:module';
+import type { IpLink, IpRoute, NamespaceView } from './linkview.js';
+import { inNetns } from './namespaces.js';
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0o2000000;
+const NETLINK_ROUTE = 0;
+const NLM_F_REQUEST = 0x1;
+const NLM_F_DUMP = 0x300;
+const NLMSG_ERROR = 2;
+const NLMSG_DONE = 3;
+const RTM_GETLINK = 18;
+const RTM_GETADDR = 22;
+const RTM_GETROUTE = 26;
+const RTM_NEWLINK = 16;
+const RTM_NEWADDR = 20;
+const RTM_NEWROUTE = 24;
+const AF_INET = 2;
+const IFF_UP = 1;
+// if_link.h
+const IFLA_ADDRESS = 1;
+const IFLA_IFNAME = 3;
+const IFLA_MTU = 4;
+const IFLA_MASTER = 10;
+const IFLA_LINKINFO = 18;
+const IFLA_IFALIAS = 20;
+const IFLA_LINK_NETNSID = 37;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_SLAVE_KIND = 4;
+const IFLA_INFO_SLAVE_DATA = 5;
+const IFLA_BRPORT_MODE = 4;
+// if_addr.h, rtnetlink.h
+const IFA_ADDRESS = 1;
+const IFA_LOCAL = 2;
+const RTA_DST = 1;
+const RTA_OIF = 4;
+const RTA_GATEWAY = 5;
+const RTA_TABLE = 15;
+const RT_TABLE_MAIN = 254;
+const PROTOCOLS: Record<number, string> = { 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 8: 'gated', 9: 'ra', 10: 'mrt', 11: 'zebra', 12: 'bird', 16: 'dhcp' };
+
+interface Sys {
+  socket(domain: number, type: number, protocol: number): number;
+  send(fd: number, buf: Buffer, len: number, flags: number): number;
+  recv(fd: number, buf: Buffer, len: number, flags: number): number;
+  close(fd: number): number;
+  errno(): number;
+}
+
+let sys: Sys | undefined;
+function bind(): Sys {
+  if (sys) return sys;
+  const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+  const lib = koffi.load('libc.so.6');
+  const socket = lib.func('int socket(int domain, int type, int protocol)');
+  const send = lib.func('long send(int fd, const void *buf, size_t len, int flags)');
+  const recv = lib.func('long recv(int fd, void *buf, size_t len, int flags)');
+  const close = lib.func('int close(int fd)');
+  sys = { socket, send, recv, close, errno: () => koffi.errno() } as Sys;
+  return sys;
+}
+
+/** One receive buffer for every dump: a dump answers in parts of at most 32 KiB. */
+let rx: Buffer | undefined;
+let seq = 1;
+
+/**
+ * Sends one dump request and calls `each` with the payload (after the netlink header) of every
+ * answer of type `answer`: a view into the receive buffer, valid only during the call.
+ */
+function dump(s: Sys, fd: number, type: number, body: Buffer, answer: number, each: (m: Buffer) => void): void {
+  const req = Buffer.alloc(16 + body.length);
+  const mySeq = seq++;
+  req.writeUInt32LE(req.length, 0);
+  req.writeUInt16LE(type, 4);
+  req.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
+  req.writeUInt32LE(mySeq, 8);
+  body.copy(req, 16);
+  if (s.send(fd, req, req.length, 0) !== req.length) throw new Error(`rtnetlink dump request: errno ${s.errno()}`);
+  rx ??= Buffer.alloc(256 * 1024);
+  for (;;) {
+    const n = s.recv(fd, rx, rx.length, 0);
+    if (n < 0) throw new Error(`rtnetlink dump: errno ${s.errno()}`);
+    for (let off = 0; off + 16 <= n; ) {
+      const len = rx.readUInt32LE(off);
+      const t = rx.readUInt16LE(off + 4);
+      if (len < 16 || off + len > n) throw new Error('rtnetlink dump: a malformed answer');
+      if (rx.readUInt32LE(off + 8) === mySeq) {
+        if (t === NLMSG_DONE) return;
+        if (t === NLMSG_ERROR) {
+          const err = rx.readInt32LE(off + 16);
+          if (err !== 0) throw new Error(`rtnetlink dump: errno ${-err}`);
+        } else if (t === answer) each(rx.subarray(off + 16, off + len));
+      }
+      off += (len + 3) & ~3;
+    }
+  }
+}
+
+/** Calls `fn(type, start, end)` for each attribute in buf[from, to). */
+function attrs(buf: Buffer, from: number, to: number, fn: (type: number, start: number, end: number) => void): void {
+  for (let off = from; off + 4 <= to; ) {
+    const len = buf.readUInt16LE(off);
+    if (len < 4) break;
+    fn(buf.readUInt16LE(off + 2) & 0x3fff, off + 4, Math.min(off + len, to));
+    off += (len + 3) & ~3;
+  }
+}
+
+const cstr = (b: Buffer, s: number, e: number) => {
+  const z = b.indexOf(0, s);
+  return b.toString('utf8', s, z < 0 || z > e ? e : z);
+};
+const ipv4 = (b: Buffer, s: number) => `${b[s]}.${b[s + 1]}.${b[s + 2]}.${b[s + 3]}`;
+const hex = (n: number) => (n < 16 ? '0' : '') + n.toString(16);
+
+function parseLink(m: Buffer): { index: number; link: IpLink; master?: number } {
+  const index = m.readInt32LE(4);
+  const flags = m.readUInt32LE(8);
+  const link: IpLink = { ifname: '', mtu: 0, flags: flags & IFF_UP ? ['UP'] : [], addr_info: [] };
+  let master: number | undefined;
+  const info: NonNullable<IpLink['linkinfo']> = {};
+  attrs(m, 16, m.length, (t, s, e) => {
+    if (t === IFLA_IFNAME) link.ifname = cstr(m, s, e);
+    else if (t === IFLA_MTU) link.mtu = m.readUInt32LE(s);
+    else if (t === IFLA_IFALIAS) link.ifalias = cstr(m, s, e);
+    else if (t === IFLA_MASTER) master = m.readUInt32LE(s);
+    else if (t === IFLA_LINK_NETNSID) link.link_netnsid = m.readInt32LE(s);
+    else if (t === IFLA_ADDRESS) {
+      const parts: string[] = [];
+      for (let i = s; i < e; i++) parts.push(hex(m[i]!));
+      link.address = parts.join(':');
+    } else if (t === IFLA_LINKINFO) {
+      attrs(m, s, e, (it, is, ie) => {
+        if (it === IFLA_INFO_KIND) info.info_kind = cstr(m, is, ie);
+        else if (it === IFLA_INFO_SLAVE_KIND) info.info_slave_kind = cstr(m, is, ie);
+        else if (it === IFLA_INFO_SLAVE_DATA) attrs(m, is, ie, (st, ss) => st === IFLA_BRPORT_MODE && (info.info_slave_data = { hairpin: m[ss] === 1 }));
+      });
+    }
+  });
+  link.linkinfo = { info_kind: info.info_kind, info_slave_kind: info.info_slave_kind, info_slave_data: info.info_slave_data };
+  return { index, link, master };
+}
+
+/** Links (with their IPv4 addresses) and, when asked, main-table IPv4 routes of the namespace the socket is in. */
+function readAll(s: Sys, fd: number, withRoutes: boolean, keepIndex = false): NamespaceView {
+  const ifinfo = Buffer.alloc(16);
+  const byIndex = new Map<number, IpLink>();
+  const masters: [IpLink, number][] = [];
+  const links: IpLink[] = [];
+  dump(s, fd, RTM_GETLINK, ifinfo, RTM_NEWLINK, (m) => {
+    const { index, link, master } = parseLink(m);
+    byIndex.set(index, link);
+    links.push(link);
+    if (master !== undefined) masters.push([link, master]);
+  });
+  for (const [link, master] of masters) link.master = byIndex.get(master)?.ifname;
+  if (keepIndex) for (const [index, link] of byIndex) link.index = index;
+  const ifaddr = Buffer.alloc(8);
+  ifaddr[0] = AF_INET;
+  dump(s, fd, RTM_GETADDR, ifaddr, RTM_NEWADDR, (m) => {
+    if (m[0] !== AF_INET) return;
+    let local: string | undefined;
+    let address: string | undefined;
+    attrs(m, 8, m.length, (t, st) => {
+      if (t === IFA_LOCAL) local = ipv4(m, st);
+      else if (t === IFA_ADDRESS) address = ipv4(m, st);
+    });
+    const a = local ?? address;
+    if (a) byIndex.get(m.readUInt32LE(4))?.addr_info!.push({ family: 'inet', local: a, prefixlen: m[1]! });
+  });
+  const routes: IpRoute[] = [];
+  if (withRoutes) {
+    const rtmsg = Buffer.alloc(12);
+    rtmsg[0] = AF_INET;
+    dump(s, fd, RTM_GETROUTE, rtmsg, RTM_NEWROUTE, (m) => {
+      if (m[0] !== AF_INET) return;
+      let table = m[4]!;
+      let oif: number | undefined;
+      let dst: string | undefined;
+      let gateway: string | undefined;
+      attrs(m, 12, m.length, (t, st) => {
+        if (t === RTA_TABLE) table = m.readUInt32LE(st);
+        else if (t === RTA_OIF) oif = m.readUInt32LE(st);
+        else if (t === RTA_DST) dst = ipv4(m, st);
+        else if (t === RTA_GATEWAY) gateway = ipv4(m, st);
+      });
+      if (table !== RT_TABLE_MAIN || oif === undefined) return;
+      const dstLen = m[1]!;
+      const route: IpRoute = { dst: dst ? dst + (dstLen === 32 ? '' : `/${dstLen}`) : 'default', dev: byIndex.get(oif)?.ifname ?? String(oif), protocol: PROTOCOLS[m[5]!] ?? String(m[5]) };
+      if (gateway) route.gateway = gateway;
+      routes.push(route);
+    });
+  }
+  return { links, routes };
+}
+
+/** Opens a netlink socket (route by default; inside namespace `ns`, when given), runs `fn` on it, closes it. */
+function withSocket<T>(ns: string | undefined, fn: (s: Sys, fd: number) => T, protocol = NETLINK_ROUTE): T {
+  const s = bind();
+  const open = () => s.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+  const fd = ns === undefined ? open() : inNetns(ns, open);
+  if (fd < 0) throw new Error(`rtnetlink socket: errno ${s.errno()}`);
+  try {
+    return fn(s, fd);
+  } finally {
+    s.close(fd);
+  }
+}
+
+/** The links of this (the host's) namespace with their IPv4 addresses. */
+export function dumpHostLinks(): IpLink[] {
+  return withSocket(undefined, (s, fd) => readAll(s, fd, false).links);
+}
+
+/** Links and routes of namespace `ns`; undefined when it is gone or not a namespace. */
+export function dumpNamespace(ns: string): NamespaceView | undefined {
+  let fd: number;
+  const s = bind();
+  try {
+    fd = inNetns(ns, () => s.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  } catch {
+    return undefined;
+  }
+  if (fd < 0) throw new Error(`rtnetlink socket in ${ns}: errno ${s.errno()}`);
+  try {
+    return readAll(s, fd, true);
+  } finally {
+    s.close(fd);
+  }
+}
+
+const ROUTE_TYPES: Record<number, string> = { 2: 'local', 3: 'broadcast', 4: 'anycast', 5: 'multicast', 6: 'blackhole', 7: 'unreachable', 8: 'prohibit', 9: 'throw', 10: 'nat' };
+
+/**
+ * The host's links with their IPv4 addresses (as dumpHostLinks), and every IPv4 route in every
+ * table as `ip -j -4 route show table all` lists them (dst, dev, type), from one socket.
+ */
+export function dumpHostLinksAndRoutes(): { links: IpLink[]; routes: { dst: string; dev?: string; type?: string }[] } {
+  return withSocket(undefined, (s, fd) => {
+    const { links } = readAll(s, fd, false, true);
+    const names = new Map<number, string>();
+    for (const l of links) names.set(l.index!, l.ifname);
+    const routes: { dst: string; dev?: string; type?: string }[] = [];
+    const rtmsg = Buffer.alloc(12);
+    rtmsg[0] = AF_INET;
+    dump(s, fd, RTM_GETROUTE, rtmsg, RTM_NEWROUTE, (m) => {
+      if (m[0] !== AF_INET) return;
+      let oif: number | undefined;
+      let dst: string | undefined;
+      attrs(m, 12, m.length, (t, st) => {
+        if (t === RTA_OIF) oif = m.readUInt32LE(st);
+        else if (t === RTA_DST) dst = ipv4(m, st);
+      });
+      const dstLen = m[1]!;
+      const r: { dst: string; dev?: string; type?: string } = { dst: dst ? dst + (dstLen === 32 ? '' : `/${dstLen}`) : 'default' };
+      if (oif !== undefined) r.dev = names.get(oif) ?? String(oif);
+      if (ROUTE_TYPES[m[7]!]) r.type = ROUTE_TYPES[m[7]!];
+      routes.push(r);
+    });
+    for (const l of links) delete l.index;
+    return { links, routes };
+  });
+}
+
+const NETLINK_NETFILTER = 12;
+const NFT_MSG_GETTABLE = (10 << 8) | 1; // NFNL_SUBSYS_NFTABLES
+const NFT_MSG_NEWTABLE = (10 << 8) | 0;
+const NFTA_TABLE_NAME = 1;
+const NFPROTO: Record<string, number> = { inet: 1, ip: 2, arp: 3, netdev: 5, bridge: 7, ip6: 10 };
+
+/** Whether nftables has table `family name` here: a netfilter dump of the table list, no `nft` process. */
+export function nftTableExists(family: string, name: string): boolean {
+  return withSocket(
+    undefined,
+    (s, fd) => {
+      let found = false;
+      dump(s, fd, NFT_MSG_GETTABLE, Buffer.alloc(4), NFT_MSG_NEWTABLE, (m) => {
+        if (m[0] !== NFPROTO[family]) return;
+        attrs(m, 4, m.length, (t, st, e) => {
+          if (t === NFTA_TABLE_NAME && cstr(m, st, e) === name) found = true;
+        });
+      });
+      return found;
+    },
+    NETLINK_NETFILTER,
+  );
+}

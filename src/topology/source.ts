@@ -1,0 +1,107 @@
+/**
+ * Where a topology comes from (a file, ./netlab.yaml or the built-in demo), and a cache of the
+ * parsed result: parsing and checking a file (the yaml and zod packages) costs a converged `up`
+ * more than all its kernel reads, so an unchanged file is not parsed again.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InputError } from '../errors.js';
+import { labNameFromFolder } from '../model/names.js';
+import { RUN_DIR } from '../paths.js';
+import type { Topology } from './types.js';
+
+export const DEFAULT_FILE = 'netlab.yaml';
+export const DEMO_SOURCE = '<demo>';
+export const DEMO_FILE = fileURLToPath(new URL('../../assets/demo.yaml', import.meta.url));
+
+export interface LoadOptions {
+  /** Topology file; when absent, ./netlab.yaml or else the built-in demo lab. */
+  file?: string;
+  cwd?: string;
+  /** Overrides the lab name (tests give each lab a unique one). */
+  name?: string;
+}
+
+/** Which file `up` would use: the given one, ./netlab.yaml, or the demo. */
+export function resolveTopologyFile(opts: LoadOptions): { path: string; source: string } {
+  const cwd = opts.cwd ?? process.cwd();
+  if (opts.file) return { path: resolve(cwd, opts.file), source: opts.file };
+  const local = resolve(cwd, DEFAULT_FILE);
+  if (existsSync(local)) return { path: local, source: DEFAULT_FILE };
+  return { path: DEMO_FILE, source: DEMO_SOURCE };
+}
+
+/** The parser's own build: a new netlab (other rules, other defaults) never reuses an old result. */
+function parserBuild(): string {
+  const parts = ['load.js', 'schema.js', 'types.js', '../model/names.js', '../model/ports.js', '../model/links.js', '../model/ipv4.js'].map((f) => {
+    try {
+      // The built module, or its source when netlab runs from src/ (tests).
+      const st = statSync(fileURLToPath(new URL(f, import.meta.url)), { throwIfNoEntry: false }) ?? statSync(fileURLToPath(new URL(f.replace(/\.js$/, '.ts'), import.meta.url)));
+      return `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch {
+      return 'none';
+    }
+  });
+  return parts.join(',');
+}
+
+const cacheFile = (key: string) => join(RUN_DIR, '.topology', `${key}.json`);
+
+/**
+ * The topology of `opts`, like loadTopology, from the cache when this very text was parsed with
+ * the same name, source and netlab build before (only root writes the cache, under /run/netlab).
+ * A file with errors is never cached: it is parsed, and reported, every time.
+ */
+export async function loadTopologyCached(opts: LoadOptions = {}): Promise<Topology> {
+  const { path, source } = resolveTopologyFile(opts);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new InputError([{ path: '', message: `cannot read the topology file: ${(e as Error).message}` }], source);
+  }
+  const defaultName = source === DEMO_SOURCE ? 'demo' : labNameFromFolder(basename(dirname(path)));
+  const key = createHash('sha256').update(JSON.stringify([text, source, defaultName, opts.name ?? null, parserBuild()])).digest('hex').slice(0, 32);
+  const file = cacheFile(key);
+  try {
+    // Only a file root made and only root can change (the cache decides what `up` builds).
+    const safe = (p: string) => {
+      const st = lstatSync(p);
+      return st.uid === 0 && (st.mode & 0o022) === 0;
+    };
+    if (safe(dirname(file)) && safe(file)) {
+      const cached = JSON.parse(await readFile(file, 'utf8')) as { key: string; topology: Topology };
+      if (cached.key === key) return cached.topology;
+    }
+  } catch {
+    /* not cached, or unreadable: parse */
+  }
+  const { parseTopology } = await import('./load.js');
+  const topology = parseTopology(text, { source, defaultName, name: opts.name });
+  if (process.getuid?.() === 0) {
+    try {
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      const tmp = `${file}.${process.pid}.tmp`;
+      await writeFile(tmp, JSON.stringify({ key, topology }), { mode: 0o600 });
+      await rename(tmp, file);
+      await prune(dirname(file));
+    } catch {
+      /* a cache only */
+    }
+  }
+  return topology;
+}
+
+/** The cache keeps the most recently written topologies only. */
+const CACHE_ENTRIES = 64;
+
+async function prune(dir: string): Promise<void> {
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.json'));
+  if (names.length <= CACHE_ENTRIES) return;
+  const aged = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(dir, n)).catch(() => undefined))?.mtimeMs ?? 0 })));
+  aged.sort((a, b) => b.t - a.t);
+  await Promise.all(aged.slice(CACHE_ENTRIES).map(({ n }) => rm(join(dir, n), { force: true })));
+}
