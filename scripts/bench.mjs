@@ -28,7 +28,7 @@ if (process.getuid?.() !== 0) throw new Error('run the benchmark as root (sudo n
 if (!existsSync(cli)) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
 
 const work = mkdtempSync(join(tmpdir(), 'netlab-bench-'));
-// Its own state folder (and so its own host lock): the bench never waits on other labs' runs.
+// Its own state folder; the host lock is still the host's (shared chains), so it waits for other runs.
 const env = { ...process.env, NETLAB_RUN_DIR: join(work, 'run'), NETLAB_LOG_LEVEL: 'warn' };
 
 function labFile(n) {

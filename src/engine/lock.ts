@@ -5,20 +5,26 @@
  * stale lock to wait out. The holder writes its pid and purpose into the file for whoever waits.
  */
 import { chmodSync, closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, constants, readFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname } from 'node:path';
 import { RUN_DIR } from '../paths.js';
 import { NetlabError } from '../errors.js';
 import { tryLockExclusive } from '../kernel/flock.js';
 import { log } from '../log.js';
 
-export const LOCK_FILE = join(RUN_DIR, '.flock');
+/**
+ * The host's lock, wherever a run keeps its state (NETLAB_RUN_DIR): the shared isolation chains
+ * and host ports are the host's, so a run with a state folder of its own (the benchmark, a test)
+ * must still wait for the others.
+ */
+export const LOCK_FILE = process.env.NETLAB_LOCK_FILE ?? '/run/netlab/.flock';
 /** How long a run waits for another one before giving up. */
 export const LOCK_TIMEOUT_MS = Number(process.env.NETLAB_LOCK_TIMEOUT_MS ?? 300_000);
 
 export async function withHostLock<T>(what: string, fn: () => Promise<T>): Promise<T> {
   // A simulated host's share runs while `up --simulate` holds the lock for the whole machine.
   if (process.env.NETLAB_HOST_LOCK_HELD === '1') return fn();
-  ensureRunDir();
+  ensureRunDir(RUN_DIR);
+  ensureRunDir(dirname(LOCK_FILE));
   const fd = openSync(LOCK_FILE, constants.O_RDWR | constants.O_CREAT, 0o600);
   try {
     const deadline = Date.now() + LOCK_TIMEOUT_MS;
@@ -54,9 +60,9 @@ function readHolder(): string {
 }
 
 /** /run/netlab must be root's own folder, writable by root only: it decides what `down` removes. */
-function ensureRunDir(): void {
-  mkdirSync(RUN_DIR, { recursive: true, mode: 0o755 });
-  const st = lstatSync(RUN_DIR);
-  if (!st.isDirectory() || st.uid !== 0) throw new NetlabError(`${RUN_DIR} is not a folder owned by root; netlab will not keep its state there (remove it and try again)`);
-  if ((st.mode & 0o022) !== 0) chmodSync(RUN_DIR, 0o755);
+function ensureRunDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== 0) throw new NetlabError(`${dir} is not a folder owned by root; netlab will not keep its state there (remove it and try again)`);
+  if ((st.mode & 0o022) !== 0) chmodSync(dir, 0o755);
 }
