@@ -2,16 +2,14 @@
  * netlab.yaml → Topology: parse, check the shape with zod, then the rules that span fields.
  * Every problem names its YAML path and line; all of them are reported at once.
  */
-import { readFileSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { InputError, type InputProblem } from '../errors.js';
 import { parseCidr, parseIp, contains, broadcast, formatCidr, type Cidr } from '../model/ipv4.js';
-import { defaultBridgeName, labNameFromFolder, LAB_NAME, OBJECT_NAME } from '../model/names.js';
+import { defaultBridgeName, LAB_NAME, OBJECT_NAME } from '../model/names.js';
 import { parseExpose, parsePublish, portKey, PortSpecError, type PortBinding, type PortProto } from '../model/ports.js';
 import { parseLink, type LinkSpec } from '../model/links.js';
 import { networkSchema, topologySchema, type RawTopology } from './schema.js';
-import { DEMO_SOURCE, resolveTopologyFile, type LoadOptions } from './source.js';
+import { readTopologyText, type LoadOptions } from './source.js';
 
 export { DEFAULT_FILE, DEMO_FILE, DEMO_SOURCE, resolveTopologyFile, type LoadOptions } from './source.js';
 import { formatPath, lineOf, type PathSegment } from './yamlpos.js';
@@ -25,15 +23,8 @@ import type { ContainerDef, HostDef, NetworkDef, Topology } from './types.js';
  */
 export const LIMITS = { containers: 1000, networks: 64, fileBytes: 1 << 20, depth: 32, aliases: 100 } as const;
 export function loadTopology(opts: LoadOptions = {}): Topology {
-  const { path, source } = resolveTopologyFile(opts);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new InputError([{ path: '', message: `cannot read the topology file: ${(e as Error).message}` }], source);
-  }
-  const folderName = source === DEMO_SOURCE ? 'demo' : labNameFromFolder(basename(dirname(path)));
-  return parseTopology(text, { source, defaultName: folderName, name: opts.name });
+  const { text, source, defaultName } = readTopologyText(opts);
+  return parseTopology(text, { source, defaultName, name: opts.name });
 }
 
 export function parseTopology(text: string, ctx: { source: string; defaultName: string; name?: string }): Topology {

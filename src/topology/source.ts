@@ -34,6 +34,17 @@ export function resolveTopologyFile(opts: LoadOptions): { path: string; source: 
   return { path: DEMO_FILE, source: DEMO_SOURCE };
 }
 
+/** The text of the topology `opts` names, its source as the user gave it, and the lab name its folder gives. */
+export function readTopologyText(opts: LoadOptions): { text: string; source: string; defaultName: string } {
+  const { path, source } = resolveTopologyFile(opts);
+  try {
+    const text = readFileSync(path, 'utf8');
+    return { text, source, defaultName: source === DEMO_SOURCE ? 'demo' : labNameFromFolder(basename(dirname(path))) };
+  } catch (e) {
+    throw new InputError([{ path: '', message: `cannot read the topology file: ${(e as Error).message}` }], source);
+  }
+}
+
 /** The parser's own build: a new netlab (other rules, other defaults) never reuses an old result. */
 function parserBuild(): string {
   const parts = ['load.js', 'schema.js', 'types.js', '../model/names.js', '../model/ports.js', '../model/links.js', '../model/ipv4.js'].map((f) => {
@@ -56,14 +67,7 @@ const cacheFile = (key: string) => join(RUN_DIR, '.topology', `${key}.json`);
  * A file with errors is never cached: it is parsed, and reported, every time.
  */
 export async function loadTopologyCached(opts: LoadOptions = {}): Promise<Topology> {
-  const { path, source } = resolveTopologyFile(opts);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new InputError([{ path: '', message: `cannot read the topology file: ${(e as Error).message}` }], source);
-  }
-  const defaultName = source === DEMO_SOURCE ? 'demo' : labNameFromFolder(basename(dirname(path)));
+  const { text, source, defaultName } = readTopologyText(opts);
   const key = createHash('sha256').update(JSON.stringify([text, source, defaultName, opts.name ?? null, parserBuild()])).digest('hex').slice(0, 32);
   const file = cacheFile(key);
   try {
