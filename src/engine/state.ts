@@ -7,8 +7,8 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { labDir, stateFile } from '../paths.js';
 import { writeAtomic } from '../kernel/host.js';
-import { existsSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { buildId } from '../build.js';
 import { fillHostsFiles, type Lab, type PreviousAllocation } from '../model/lab.js';
 import type { Stamps } from '../kernel/stamps.js';
 
@@ -36,17 +36,7 @@ export interface StateFile {
 }
 
 /** This build of the modules that render /etc files: a new netlab never trusts an old run's stamps as its own. */
-export const RENDERER = ['../model/etcfiles.js', '../model/lab.js', '../plan/desired.js']
-  .map((f) => {
-    try {
-      // The built module, or its source when netlab runs from src/ (tests).
-      const st = statSync(fileURLToPath(new URL(f, import.meta.url)), { throwIfNoEntry: false }) ?? statSync(fileURLToPath(new URL(f.replace(/\.js$/, '.ts'), import.meta.url)));
-      return `${st.size}:${Math.round(st.mtimeMs)}`;
-    } catch {
-      return '-';
-    }
-  })
-  .join(',');
+export const RENDERER = buildId(['./model/etcfiles.js', './model/lab.js', './plan/desired.js']);
 
 /**
  * The lab as the state file keeps it: without the /etc/hosts texts, which follow from the rest

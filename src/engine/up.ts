@@ -12,7 +12,6 @@ import { desiredState } from '../plan/desired.js';
 import { diff } from '../plan/diff.js';
 import type { Op } from '../plan/ops.js';
 import { observe, readFirewalls } from '../kernel/observe.js';
-import { specMark } from '../kernel/processes.js';
 import { applyOps, ApplyInterrupted } from '../kernel/apply.js';
 import { selectBackend, type BackendName } from '../kernel/backend.js';
 import { hostNetnsId } from '../kernel/host.js';
@@ -103,18 +102,15 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     if (opts.dryRun) return { lab, ops, ms: performance.now() - started };
 
     const startedProcs = Object.fromEntries(Object.entries(prev?.started ?? {}).filter(([name]) => want.processes[name]));
-    // A command this lab's spec vouches for but the state has no record of (a run killed right
-    // after starting it, a replayed explain script): recorded now, so ps and down know its pid.
+    // A command running with this lab's spec that the state has no record of (a run killed right
+    // after starting it, a replayed explain script; the observer found it by its spec mark):
+    // recorded now, so ps and down know its pid.
     let adopted = false;
     for (const [name, p] of Object.entries(seen.state.processes)) {
       const w = want.processes[name];
-      const rec = startedProcs[name];
-      if (!w || !p.running || p.specHash !== w.specHash || (rec && p.pids.includes(rec.pid))) continue;
-      const pid = p.pids.find((x) => specMark(x) === w.specHash);
-      if (pid !== undefined && !ops.some((o) => o.kind === 'process.start' && o.container === name)) {
-        startedProcs[name] = { pid, specHash: w.specHash! };
-        adopted = true;
-      }
+      if (!w || !p.running || p.pid === undefined || p.specHash !== w.specHash || startedProcs[name]?.pid === p.pid) continue;
+      startedProcs[name] = { pid: p.pid, specHash: w.specHash! };
+      adopted = true;
     }
     const state: StateFile = {
       version: 1,

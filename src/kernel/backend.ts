@@ -63,10 +63,12 @@ async function netlinkOrIproute2(ops: LinkOp[], strict: boolean): Promise<void> 
   return applyWithNetlink(ops);
 }
 
+/** VXLAN devices and FDB entries are left to iproute2, a whole batch at a time so that order holds. */
+const applyNetlinkLinks = (ops: LinkOp[], strict: boolean) => (ops.some((o) => o.kind.startsWith('vxlan.') || o.kind.startsWith('fdb.')) ? applyWithIproute2(ops) : netlinkOrIproute2(ops, strict));
+
 const netlink: KernelBackend = {
   name: 'netlink',
-  // VXLAN devices and FDB entries are left to iproute2, a whole batch at a time so that order holds.
-  applyLinks: (ops) => (ops.some((o) => o.kind.startsWith('vxlan.') || o.kind.startsWith('fdb.')) ? applyWithIproute2(ops) : netlinkOrIproute2(ops, false)),
+  applyLinks: (ops) => applyNetlinkLinks(ops, false),
   // Reads are synchronous dumps through libc (nldump.ts): a namespace costs a few system calls.
   readHost: async () => dumpHostLinks(),
   async readNamespaces(names) {
@@ -91,7 +93,7 @@ const netlink: KernelBackend = {
 /** The netlink backend asked for by name: it never falls back. */
 const netlinkStrict: KernelBackend = {
   ...netlink,
-  applyLinks: (ops) => (ops.some((o) => o.kind.startsWith('vxlan.') || o.kind.startsWith('fdb.')) ? applyWithIproute2(ops) : netlinkOrIproute2(ops, true)),
+  applyLinks: (ops) => applyNetlinkLinks(ops, true),
 };
 
 function wrap(what: string, fn: () => void): void {

@@ -180,28 +180,42 @@ function readAll(s: Sys, fd: number, withRoutes: boolean, keepIndex = false): Na
   });
   const routes: IpRoute[] = [];
   if (withRoutes) {
-    const rtmsg = Buffer.alloc(12);
-    rtmsg[0] = AF_INET;
-    dump(s, fd, RTM_GETROUTE, rtmsg, RTM_NEWROUTE, (m) => {
-      if (m[0] !== AF_INET) return;
-      let table = m[4]!;
-      let oif: number | undefined;
-      let dst: string | undefined;
-      let gateway: string | undefined;
-      attrs(m, 12, m.length, (t, st) => {
-        if (t === RTA_TABLE) table = m.readUInt32LE(st);
-        else if (t === RTA_OIF) oif = m.readUInt32LE(st);
-        else if (t === RTA_DST) dst = ipv4(m, st);
-        else if (t === RTA_GATEWAY) gateway = ipv4(m, st);
-      });
-      if (table !== RT_TABLE_MAIN || oif === undefined) return;
-      const dstLen = m[1]!;
-      const route: IpRoute = { dst: dst ? dst + (dstLen === 32 ? '' : `/${dstLen}`) : 'default', dev: byIndex.get(oif)?.ifname ?? String(oif), protocol: PROTOCOLS[m[5]!] ?? String(m[5]) };
-      if (gateway) route.gateway = gateway;
+    dumpRoutes(s, fd, (r) => {
+      if (r.table !== RT_TABLE_MAIN || r.oif === undefined) return;
+      const route: IpRoute = { dst: r.dst, dev: byIndex.get(r.oif)?.ifname ?? String(r.oif), protocol: PROTOCOLS[r.protocol] ?? String(r.protocol) };
+      if (r.gateway) route.gateway = r.gateway;
       routes.push(route);
     });
   }
   return { links, routes };
+}
+
+/** An IPv4 route as the kernel dumps it: `dst` as ip prints it (`default`, an address, or a prefix). */
+interface RawRoute {
+  dst: string;
+  table: number;
+  oif?: number;
+  gateway?: string;
+  protocol: number;
+  type: number;
+}
+
+/** Every IPv4 route of every table in the socket's namespace. */
+function dumpRoutes(s: Sys, fd: number, onRoute: (r: RawRoute) => void): void {
+  const rtmsg = Buffer.alloc(12);
+  rtmsg[0] = AF_INET;
+  dump(s, fd, RTM_GETROUTE, rtmsg, RTM_NEWROUTE, (m) => {
+    if (m[0] !== AF_INET) return;
+    const dstLen = m[1]!;
+    const r: RawRoute = { dst: 'default', table: m[4]!, protocol: m[5]!, type: m[7]! };
+    attrs(m, 12, m.length, (t, st) => {
+      if (t === RTA_TABLE) r.table = m.readUInt32LE(st);
+      else if (t === RTA_OIF) r.oif = m.readUInt32LE(st);
+      else if (t === RTA_DST) r.dst = ipv4(m, st) + (dstLen === 32 ? '' : `/${dstLen}`);
+      else if (t === RTA_GATEWAY) r.gateway = ipv4(m, st);
+    });
+    onRoute(r);
+  });
 }
 
 /** Opens a netlink socket (route by default; inside namespace `ns`, when given), runs `fn` on it, closes it. */
@@ -251,20 +265,10 @@ export function dumpHostLinksAndRoutes(): { links: IpLink[]; routes: { dst: stri
     const names = new Map<number, string>();
     for (const l of links) names.set(l.index!, l.ifname);
     const routes: { dst: string; dev?: string; type?: string }[] = [];
-    const rtmsg = Buffer.alloc(12);
-    rtmsg[0] = AF_INET;
-    dump(s, fd, RTM_GETROUTE, rtmsg, RTM_NEWROUTE, (m) => {
-      if (m[0] !== AF_INET) return;
-      let oif: number | undefined;
-      let dst: string | undefined;
-      attrs(m, 12, m.length, (t, st) => {
-        if (t === RTA_OIF) oif = m.readUInt32LE(st);
-        else if (t === RTA_DST) dst = ipv4(m, st);
-      });
-      const dstLen = m[1]!;
-      const r: { dst: string; dev?: string; type?: string } = { dst: dst ? dst + (dstLen === 32 ? '' : `/${dstLen}`) : 'default' };
-      if (oif !== undefined) r.dev = names.get(oif) ?? String(oif);
-      if (ROUTE_TYPES[m[7]!]) r.type = ROUTE_TYPES[m[7]!];
+    dumpRoutes(s, fd, (raw) => {
+      const r: { dst: string; dev?: string; type?: string } = { dst: raw.dst };
+      if (raw.oif !== undefined) r.dev = names.get(raw.oif) ?? String(raw.oif);
+      if (ROUTE_TYPES[raw.type]) r.type = ROUTE_TYPES[raw.type];
       routes.push(r);
     });
     for (const l of links) delete l.index;

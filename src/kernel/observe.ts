@@ -203,12 +203,10 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     // Without a record (a run killed right after starting it, a lost state file, a replayed
     // explain script) netlab vouches only for a process marked with its spec hash; anything else
     // counts as not running, and `up` restarts it with the current spec.
-    const recorded = rec !== undefined && list.includes(rec.pid);
-    const markedPid = recorded ? undefined : list.find((pid) => specMark(pid) !== undefined);
-    const running = recorded || markedPid !== undefined;
-    const pid = recorded ? rec.pid : markedPid;
-    const specHash = recorded ? rec.specHash : markedPid !== undefined ? specMark(markedPid) : rec?.specHash;
-    s.processes[name] = { running, pids: list, pid, specHash, ns, uts: w?.uts ?? '', log: w?.log ?? '' };
+    const recorded = rec !== undefined && list.includes(rec.pid) ? rec : undefined;
+    const marked = recorded ? undefined : list.map((pid) => ({ pid, specHash: specMark(pid) })).find((m) => m.specHash !== undefined);
+    const vouched = recorded ?? marked;
+    s.processes[name] = { running: vouched !== undefined, pids: list, pid: vouched?.pid, specHash: vouched?.specHash ?? rec?.specHash, ns, uts: w?.uts ?? '', log: w?.log ?? '' };
   }
 
   // Open vSwitch, when the lab wants it or an OVS answers here (its bridges may outlive a changed file).

@@ -232,7 +232,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
  */
 export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void {
   const byName = new Map(containers.map((c) => [c.name, c]));
-  const peers = peerLines(containers.map((c) => ({ name: c.name, hostname: c.hostname, networks: c.interfaces.map((i) => i.network), interfaces: c.interfaces })));
+  const peers = peerLines(containers);
   for (const c of containers) {
     const entries: HostsEntry[] = c.links.map((l) => ({ ip: l.ip, names: hostsNames(l.alias, byName.get(l.target)?.hostname, l.target) }));
     const others = peers(c.interfaces.map((i) => i.network), [c.name, ...c.links.map((l) => l.target)]);
@@ -248,9 +248,9 @@ export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void 
  * list is rendered once per set of networks and each file takes the slices between the lines it
  * leaves out: linear in the lab's size, where a list per container would be quadratic.
  */
-function peerLines(partial: { name: string; hostname: string; networks: string[]; interfaces: LabInterface[] }[]): (networks: string[], skip: string[]) => string {
-  const index = new Map(partial.map((p, i) => [p.name, i]));
-  const names = partial.map((p) => hostsNames(p.hostname, p.name));
+function peerLines(containers: Pick<LabContainer, 'name' | 'hostname' | 'interfaces'>[]): (networks: string[], skip: string[]) => string {
+  const index = new Map(containers.map((c, i) => [c.name, i]));
+  const names = containers.map((c) => hostsNames(c.hostname, c.name));
   const lists = new Map<string, { text: string; offsets: number[] }>();
   return (networks, skip) => {
     const key = JSON.stringify(networks);
@@ -259,7 +259,7 @@ function peerLines(partial: { name: string; hostname: string; networks: string[]
       const mine = new Set(networks);
       const offsets: number[] = [0];
       let text = '';
-      partial.forEach((other, i) => {
+      containers.forEach((other, i) => {
         const shared = other.interfaces.find((oi) => mine.has(oi.network)) ?? other.interfaces[0];
         if (shared) text += hostsLine({ ip: shared.ip, names: names[i]! });
         offsets.push(text.length);

@@ -4,13 +4,14 @@
  * more than all its kernel reads, so an unchanged file is not parsed again.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../errors.js';
 import { labNameFromFolder } from '../model/names.js';
 import { RUN_DIR } from '../paths.js';
+import { buildId } from '../build.js';
 import type { Topology } from './types.js';
 
 export const DEFAULT_FILE = 'netlab.yaml';
@@ -46,18 +47,7 @@ export function readTopologyText(opts: LoadOptions): { text: string; source: str
 }
 
 /** The parser's own build: a new netlab (other rules, other defaults) never reuses an old result. */
-function parserBuild(): string {
-  const parts = ['load.js', 'schema.js', 'types.js', '../model/names.js', '../model/ports.js', '../model/links.js', '../model/ipv4.js'].map((f) => {
-    try {
-      // The built module, or its source when netlab runs from src/ (tests).
-      const st = statSync(fileURLToPath(new URL(f, import.meta.url)), { throwIfNoEntry: false }) ?? statSync(fileURLToPath(new URL(f.replace(/\.js$/, '.ts'), import.meta.url)));
-      return `${st.ino}:${st.size}:${st.mtimeMs}`;
-    } catch {
-      return 'none';
-    }
-  });
-  return parts.join(',');
-}
+const PARSER_BUILD = buildId(['./topology/load.js', './topology/schema.js', './topology/types.js', './model/names.js', './model/ports.js', './model/links.js', './model/ipv4.js']);
 
 const cacheFile = (key: string) => join(RUN_DIR, '.topology', `${key}.json`);
 
@@ -68,7 +58,7 @@ const cacheFile = (key: string) => join(RUN_DIR, '.topology', `${key}.json`);
  */
 export async function loadTopologyCached(opts: LoadOptions = {}): Promise<Topology> {
   const { text, source, defaultName } = readTopologyText(opts);
-  const key = createHash('sha256').update(JSON.stringify([text, source, defaultName, opts.name ?? null, parserBuild()])).digest('hex').slice(0, 32);
+  const key = createHash('sha256').update(JSON.stringify([text, source, defaultName, opts.name ?? null, PARSER_BUILD])).digest('hex').slice(0, 32);
   const file = cacheFile(key);
   try {
     // Only a file root made and only root can change (the cache decides what `up` builds).

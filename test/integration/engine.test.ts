@@ -3,7 +3,9 @@
  * convergence, edits applied in place, a lost state file, foreign objects, repair.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { rmSync, readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { up, down, ps, execIn, parseTopology, ConflictError } from '../../src/index.js';
 import { stateFile } from '../../src/paths.js';
 import { curlIn, httpGet, sh, uniqueLab } from '../helpers/kernel.js';
@@ -173,7 +175,6 @@ describe('engine on the kernel', () => {
   it('keeps the state file root-only', async () => {
     const lab = uniqueLab();
     await up({ topology: topology(lab, 'containers:\n  x: {}\n') });
-    const { statSync } = await import('node:fs');
     expect(statSync(stateFile(lab)).mode & 0o077).toBe(0);
     expect(JSON.parse(readFileSync(stateFile(lab), 'utf8')).lab).toBe(lab);
   });
@@ -181,9 +182,6 @@ describe('engine on the kernel', () => {
   it('a converged up reads little but still sees drift: a file edited in place with its times put back, a deleted address, a flushed chain, an edited topology', async () => {
     const lab = uniqueLab();
     labs.push(lab);
-    const { mkdtempSync, openSync, writeSync, closeSync, statSync, utimesSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
     const dir = mkdtempSync(join(tmpdir(), 'netlab-drift-'));
     const file = join(dir, 'netlab.yaml');
     const body = (extra: string) => `name: ${lab}\nnetworks:\n  n: { subnet: 10.106.30.0/24 }\ncontainers:\n  a: { publish: ["22301:80"] }\n  b: {}\n${extra}`;
