@@ -18,6 +18,7 @@ import { renderOp } from '../plan/render.js';
 import { libc } from './libc.js';
 import { addNetns, delNetns, inNetns } from './namespaces.js';
 import { mapLimit } from './run.js';
+import { coalesceLinkOps, type LinkRequest } from './coalesce.js';
 import type { IpLink, IpRoute } from './linkview.js';
 
 type NetlinkModule = typeof import('netlink');
@@ -43,6 +44,7 @@ const NLM_F_REPLACE = 0x100;
 const NLM_F_EXCL = 0x200;
 const NLM_F_CREATE = 0x400;
 // if_link.h
+const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
 const IFLA_NET_NS_FD = 28;
@@ -169,21 +171,28 @@ export class Rtnl {
     this.indexes.delete(name);
   }
 
-  /** Sends the request `ip` sends for `op`. */
-  async apply(op: LinkOp): Promise<void> {
+  /** Sends the request for `req`: what `ip` sends for its Op, or for several Ops at once (coalesce.ts). */
+  async apply(req: LinkRequest): Promise<void> {
     const s = this.socket;
-    const what = () => renderOp(op);
+    const op = req.op;
+    const what = () => req.from.map(renderOp).join(' && ');
     switch (op.kind) {
       case 'bridge.add':
         return this.submit(what, () => s.newLink({}, { ifname: op.name, mtu: op.mtu, linkinfo: nla(IFLA_INFO_KIND, str('bridge')) }, { flags: NLM_F_CREATE | NLM_F_EXCL }));
       case 'veth.add': {
+        const master = op.master === undefined ? undefined : await this.indexOf(op.master);
+        const data = op.up ? { flags: { up: true as const }, change: { up: true as const } } : {};
         return this.submit(what, () => {
           // The peer is created straight inside its namespace, named by an fd of it.
           const fd = openSync(join(NETNS_DIR, op.peer.ns), 'r');
-          const peer = Buffer.concat([Buffer.alloc(IFINFOMSG_LEN), nla(IFLA_IFNAME, str(op.peer.name)), nla(IFLA_MTU, u32(op.mtu)), nla(IFLA_NET_NS_FD, u32(fd))]);
+          const peerAttrs = [nla(IFLA_IFNAME, str(op.peer.name)), nla(IFLA_MTU, u32(op.mtu)), nla(IFLA_NET_NS_FD, u32(fd))];
+          if (op.peerMac !== undefined) peerAttrs.push(nla(IFLA_ADDRESS, macBytes(op.peerMac)));
+          const peer = Buffer.concat([Buffer.alloc(IFINFOMSG_LEN), ...peerAttrs]);
           const linkinfo = Buffer.concat([nla(IFLA_INFO_KIND, str('veth')), nla(IFLA_INFO_DATA, nla(VETH_INFO_PEER, peer))]);
           // Kept open until the answer: the request may wait in the socket's queue before sendmsg.
-          return s.newLink({}, { ifname: op.name, mtu: op.mtu, linkinfo }, { flags: NLM_F_CREATE | NLM_F_EXCL }).finally(() => closeSync(fd));
+          const attrs: Parameters<RtSocket['newLink']>[1] = { ifname: op.name, mtu: op.mtu, linkinfo };
+          if (master !== undefined) attrs.master = master;
+          return s.newLink(data, attrs, { flags: NLM_F_CREATE | NLM_F_EXCL }).finally(() => closeSync(fd));
         });
       }
       case 'link.del':
@@ -303,15 +312,16 @@ const u32be = (n: number) => {
  * its own socket, several namespaces at a time.
  */
 export async function applyWithNetlink(ops: LinkOp[], concurrency = 16): Promise<void> {
-  const host: LinkOp[] = [];
-  const perNs = new Map<string, LinkOp[]>();
-  for (const op of ops) {
+  const host: LinkRequest[] = [];
+  const perNs = new Map<string, LinkRequest[]>();
+  for (const req of coalesceLinkOps(ops)) {
+    const op = req.op;
     const ns = 'ns' in op && op.kind !== 'netns.add' && op.kind !== 'netns.del' ? op.ns : undefined;
-    if (ns === undefined) host.push(op);
+    if (ns === undefined) host.push(req);
     else {
       const list = perNs.get(ns);
-      if (list) list.push(op);
-      else perNs.set(ns, [op]);
+      if (list) list.push(req);
+      else perNs.set(ns, [req]);
     }
   }
   const started = performance.now();
@@ -319,13 +329,13 @@ export async function applyWithNetlink(ops: LinkOp[], concurrency = 16): Promise
   const hostDone = performance.now();
   await mapLimit([...perNs], concurrency, ([ns, list]) => onSocket(ns, list));
   const ms = (a: number, b: number) => Math.round(b - a);
-  log().debug({ hostOps: host.length, hostMs: ms(started, hostDone), namespaces: perNs.size, namespaceOps: ops.length - host.length, namespaceMs: ms(hostDone, performance.now()) }, 'netlink');
+  log().debug({ ops: ops.length, requests: host.length + [...perNs.values()].reduce((n, l) => n + l.length, 0), hostRequests: host.length, hostMs: ms(started, hostDone), namespaces: perNs.size, namespaceMs: ms(hostDone, performance.now()) }, 'netlink');
 }
 
-async function onSocket(ns: string | undefined, ops: LinkOp[]): Promise<void> {
+async function onSocket(ns: string | undefined, requests: LinkRequest[]): Promise<void> {
   const nl = new Rtnl(ns);
   try {
-    for (const op of ops) await nl.apply(op);
+    for (const req of requests) await nl.apply(req);
     await nl.flush();
   } finally {
     nl.close();
