@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // npm run bench (as root): setup and teardown of N containers on one bridge, each with one
 // published port, by netlab (each backend) and by the kernel floor (scripts/floor/floor.sh:
-// one `ip -batch`, one raw-rtnetlink program, one nft transaction), in one run, side by side.
+// one `ip -batch`, one raw-rtnetlink program, one nft transaction), in one run, side by side;
+// and the floor once more with the other objects netlab makes (floor.sh EXTRAS=1), to show how
+// much of the difference is the work and how much is netlab.
 // Not a test: it prints a table. Knobs: BENCH_N="50 200 1000", BENCH_REPEAT=1,
 // BENCH_BACKENDS="netlink iproute2", BENCH_FLOOR=1 (0: no floor run), BENCH_NET=10.102 (a /16:
 // NET.64.0/22 for netlab, NET.0.0/22 for the floor), BENCH_PORT0=30000 (container i publishes
@@ -65,8 +67,9 @@ function netlab(args) {
   });
 }
 
-function floor(n) {
-  const floorEnv = { ...process.env, NAME: `nlbf${id}`, VETH: 'nlbf', NET: net, PORT0: String(port0), TEARDOWN: 'netns' };
+/** The floor's run; with `extras`, also what netlab makes beside the links (floor.sh EXTRAS=1). */
+function floor(n, extras = false) {
+  const floorEnv = { ...process.env, NAME: `nlbf${id}`, VETH: 'nlbf', NET: net, PORT0: String(port0), TEARDOWN: 'netns', EXTRAS: extras ? '1' : '0' };
   const out = execFileSync('bash', [join(root, 'scripts', 'floor', 'floor.sh'), String(n)], { env: floorEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   const r = JSON.parse(out.trim().split('\n').at(-1));
   return { setup: r.setup_ms, teardown: r.teardown_ms + r.teardown_settle_ms };
@@ -87,6 +90,7 @@ try {
   for (const n of sizes) {
     const file = labFile(n);
     const f = { setup: [], teardown: [] };
+    const fx = { setup: [], teardown: [] };
     const nl = { netlink: { setup: [], teardown: [], noop: [], rss: 0 }, iproute2: { setup: [], teardown: [], noop: [], rss: 0 } };
     for (let r = 0; r < repeat; r++) {
       // Interleaved, so that each sees the same machine load.
@@ -117,13 +121,22 @@ try {
       f.setup.push(fl.setup);
       f.teardown.push(fl.teardown);
       process.stderr.write(`bench: N=${n} floor: setup ${fl.setup} ms, teardown ${fl.teardown} ms\n`);
+      const flx = floor(n, true);
+      fx.setup.push(flx.setup);
+      fx.teardown.push(flx.teardown);
+      process.stderr.write(`bench: N=${n} floor with netlab's other objects: setup ${flx.setup} ms, teardown ${flx.teardown} ms\n`);
     }
     const fs = withFloor ? best(f.setup) : undefined;
     const ft = withFloor ? best(f.teardown) : undefined;
-    if (withFloor) rows.push({ n, who: 'floor (ip -batch + nlfloor + nft)', setup: fs, teardown: ft, floor: true });
+    const fxs = withFloor ? best(fx.setup) : undefined;
+    const fxt = withFloor ? best(fx.teardown) : undefined;
+    if (withFloor) {
+      rows.push({ n, who: 'floor (ip -batch + nlfloor + nft)', setup: fs, teardown: ft, fs, ft, fxs, fxt });
+      rows.push({ n, who: 'floor + the same other objects as netlab', setup: fxs, teardown: fxt, fs, ft, fxs, fxt });
+    }
     for (const backend of backends) {
       const b = nl[backend];
-      rows.push({ n, who: `netlab --backend ${backend}`, setup: best(b.setup), teardown: best(b.teardown), noop: best(b.noop), rss: b.rss, fs, ft });
+      rows.push({ n, who: `netlab --backend ${backend}`, setup: best(b.setup), teardown: best(b.teardown), noop: best(b.noop), rss: b.rss, fs, ft, fxs, fxt });
     }
   }
 } finally {
@@ -131,14 +144,17 @@ try {
 }
 
 const per = (ms, n) => (ms / n).toFixed(2);
+const ratio = (ms, base) => (base ? (ms / base).toFixed(2) : '');
 const lines = [
   `machine: ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, node ${process.version}; setup and teardown best of ${repeat}, no-op up best of ${repeat * noops}; wall time of the CLI process (node start included)`,
   '',
-  '| N | who | setup ms/ctr | teardown ms/ctr | setup / floor | teardown / floor | no-op up ms | peak RSS MB |',
-  '|---:|---|---:|---:|---:|---:|---:|---:|',
+  '| N | who | setup ms/ctr | teardown ms/ctr | setup / floor | teardown / floor | setup / same-objects floor | teardown / same-objects floor | no-op up ms | peak RSS MB |',
+  '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...rows.map((r) =>
-    [r.n, r.who, per(r.setup, r.n), per(r.teardown, r.n), r.floor ? '1' : r.fs ? (r.setup / r.fs).toFixed(2) : '', r.floor ? '1' : r.ft ? (r.teardown / r.ft).toFixed(2) : '', r.noop ? Math.round(r.noop) : '', r.rss ? Math.round(r.rss) : ''].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
+    [r.n, r.who, per(r.setup, r.n), per(r.teardown, r.n), ratio(r.setup, r.fs), ratio(r.teardown, r.ft), ratio(r.setup, r.fxs), ratio(r.teardown, r.fxt), r.noop ? Math.round(r.noop) : '', r.rss ? Math.round(r.rss) : ''].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
   ),
+  '',
+  'same-objects floor: floor.sh EXTRAS=1, the floor plus, made the leanest way, what netlab makes beside the links: the container end\'s MAC, the host end\'s alias and hairpin, lo\'s alias, a UTS namespace per container (its host name), /etc/netns/<ns>/{hosts,resolv.conf,hostname}, a filter accept rule per port and a masquerade.',
 ];
 for (const tool of ['cnitool', 'netavark']) if (!has(tool)) lines.push('', `(${tool} is not installed here: no ${tool === 'cnitool' ? 'CNI bridge+portmap' : 'netavark'} line)`);
 console.log(lines.join('\n'));

@@ -20,6 +20,12 @@
 #   TEARDOWN=netns     one ip -batch: bridge + `netns del` only; the kernel removes the
 #                      veth pairs asynchronously in its netns cleanup work
 #   MTU=1500         MTU set on each container's eth0
+#   EXTRAS=1         also make what netlab makes beside the links, the leanest way: the
+#                    container end's MAC at creation, the host end's alias and hairpin in
+#                    one request, lo's alias with lo up, a UTS namespace per container
+#                    bound on /run/NAME-uts/<ns>, /etc/netns/<ns>/{hosts,resolv.conf,hostname}
+#                    (nlfloor -x; removed by nlfloor -d in the timed teardown), and per
+#                    container a filter accept rule beside its DNAT rule, plus a masquerade
 #
 #   NAME=nlfloor     prefix of every object's name (bridge ${NAME}0, netns ${NAME}-<i>,
 #                    host veth ${VETH}<i>, nft table ip ${NAME}); VETH defaults to nlf
@@ -37,6 +43,7 @@ fi
 PHASEB=${PHASEB:-nlfloor}
 TEARDOWN=${TEARDOWN:-explicit}
 MTU=${MTU:-1500}
+EXTRAS=${EXTRAS:-0}
 case $PHASEB in nlfloor|ipbatch) ;; *) echo "bad PHASEB=$PHASEB" >&2; exit 2;; esac
 case $TEARDOWN in explicit|group|netns) ;; *) echo "bad TEARDOWN=$TEARDOWN" >&2; exit 2;; esac
 
@@ -53,6 +60,7 @@ GROUP=$(( 2500000 + $(cksum <<<"$NAME" | cut -d' ' -f1) % 100000 ))   # link gro
 NFT_TABLE=$NAME
 OURLINK="^(${VETH}[0-9]+|${BR})\$"  # never matches netlab*, nl-*, nlv*, test-*, ovsp-*
 OURNS="^${NAME}-[0-9]+\$"
+UTSDIR=/run/$NAME-uts
 
 log() { echo "floor: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -69,6 +77,11 @@ cleanup() {
 	set +e
 	f=$(mktemp /tmp/$NAME-clean.XXXXXX)
 	nft delete table ip "$NFT_TABLE" 2>/dev/null || true
+	if [[ -d $UTSDIR ]]; then
+		for f in "$UTSDIR"/*; do [[ -e $f ]] && { umount -l "$f" 2>/dev/null; rm -f "$f"; }; done
+		rmdir "$UTSDIR" 2>/dev/null
+	fi
+	for d in /etc/netns/"$NAME"-*; do [[ -d $d && ${d##*/} =~ $OURNS ]] && rm -rf "$d"; done
 	{ our_links | grep -v "^$BR\$" | sed 's/^/link del /'
 	  our_links | grep "^$BR\$" | sed 's/^/link del /'
 	  our_netns | sed 's/^/netns del /'; } >"$f"
@@ -116,7 +129,13 @@ TMP=$(mktemp -d /tmp/$NAME.XXXXXX)
 	for (( i = 1; i <= N; i++ )); do
 		echo "netns add $NAME-$i"
 		# One RTM_NEWLINK creates the pair, moves the peer, enslaves and ups the host end.
-		echo "link add $VETH$i group $GROUP master $BR up type veth peer name eth0 netns $NAME-$i"
+		if (( EXTRAS )); then
+			h=$(( i + 1 ))
+			echo "link add $VETH$i group $GROUP master $BR up type veth peer name eth0 address $(printf '02:42:%02x:%02x:%02x:%02x' ${NET%%.*} ${NET##*.} $(( h >> 8 )) $(( h & 255 ))) netns $NAME-$i"
+			echo "link set dev $VETH$i alias $NAME:veth:$i type bridge_slave hairpin on"
+		else
+			echo "link add $VETH$i group $GROUP master $BR up type veth peer name eth0 netns $NAME-$i"
+		fi
 	done
 } >"$TMP/phaseA.batch"
 
@@ -140,8 +159,28 @@ fi
 		echo "    tcp dport $(( PORT0 + i )) dnat to $(ip_of "$i"):80"
 	done
 	echo "  }"
+	if (( EXTRAS )); then
+		echo "  chain postrouting {"
+		echo "    type nat hook postrouting priority srcnat; policy accept;"
+		echo "    ip saddr $NET.0.0/$PLEN oifname != \"$BR\" masquerade"
+		echo "  }"
+		echo "  chain forward {"
+		echo "    type filter hook forward priority filter; policy accept;"
+		for (( i = 1; i <= N; i++ )); do
+			echo "    ip daddr $(ip_of "$i") oifname \"$BR\" tcp dport 80 accept"
+		done
+		echo "  }"
+	fi
 	echo "}"
 } >"$TMP/phaseC.nft"
+
+if (( EXTRAS )); then
+	{ printf '127.0.0.1\tlocalhost\n'; for (( i = 1; i <= N; i++ )); do printf '%s\tc%d\n' "$(ip_of "$i")" "$i"; done; } >"$TMP/hosts"
+	mkdir -p "$UTSDIR" /etc/netns
+	NLFLOOR_ARGS=(-x "$TMP/hosts" "$UTSDIR")
+else
+	NLFLOOR_ARGS=(${NLFLOOR_FLAGS:-})
+fi
 
 {
 	case $TEARDOWN in
@@ -159,7 +198,7 @@ t0=$(now)
 ip -batch "$TMP/phaseA.batch"
 t1=$(now)
 if [[ $PHASEB == nlfloor ]]; then
-	"$HERE/nlfloor" <"$TMP/phaseB.lines" || die "nlfloor failed"
+	"$HERE/nlfloor" "${NLFLOOR_ARGS[@]}" <"$TMP/phaseB.lines" || die "nlfloor failed"
 else
 	for (( i = 1; i <= N; i++ )); do
 		ip -n "$NAME-$i" -batch "$TMP/b/$i" || die "ip -n $NAME-$i -batch failed"
@@ -206,6 +245,10 @@ verify_ns() { # NS INDEX
 mid=$(( (N + 1) / 2 ))
 for i in $(printf '%s\n' 1 "$mid" "$N" | sort -un); do
 	verify_ns "$NAME-$i" "$i"
+	if (( EXTRAS )); then
+		[[ $(nsenter --uts="$UTSDIR/$NAME-$i" hostname) == "$NAME-$i" ]] || die "$NAME-$i: no UTS namespace with its host name"
+		grep -q "^$(ip_of "$N")	c$N\$" "/etc/netns/$NAME-$i/hosts" && [[ -s /etc/netns/$NAME-$i/resolv.conf ]] || die "$NAME-$i: /etc/netns files missing"
+	fi
 done
 ports=$(ip -o link show master "$BR" | wc -l)
 (( ports == N )) || die "bridge $BR has $ports ports, expected $N"
@@ -224,6 +267,9 @@ if [[ $TEARDOWN == group ]]; then
 fi
 t4=$(now)
 nft delete table ip "$NFT_TABLE"
+if (( EXTRAS )); then
+	"$HERE/nlfloor" -d "$UTSDIR" <"$TMP/phaseB.lines" || die "nlfloor -d failed"
+fi
 ip -batch "$TMP/teardown.batch"
 t5=$(now)
 # netns deletion is asynchronous: wait until the kernel has really removed the links.
@@ -234,10 +280,11 @@ while (( $(ip -o link show | grep -cE "^[0-9]+: (${VETH}[0-9]+|${BR})[@:]" || tr
 done
 t6=$(now)
 [[ -z $(our_netns) ]] || die "namespaces still listed after teardown"
+if (( EXTRAS )); then rmdir "$UTSDIR"; fi
 
 # ---------------------------------------------------------------- report
 A=$(ms "$t0" "$t1"); B=$(ms "$t1" "$t2"); C=$(ms "$t2" "$t3")
 SS=$(ms "$t3" "$t3s"); S=$(ms "$t0" "$t3"); T=$(ms "$t4" "$t5"); TS=$(ms "$t5" "$t6")
 PER=$(awk -v s="$(( t3 - t0 ))" -v n="$N" 'BEGIN { printf "%.3f", s / 1e6 / n }')
-printf '{"n":%d,"setup_ms":%d,"setup_ms_per_container":%s,"phaseA_ms":%d,"phaseB_ms":%d,"phaseC_ms":%d,"teardown_ms":%d,"teardown_settle_ms":%d,"setup_settle_ms":%d,"phaseB_tool":"%s","teardown_mode":"%s"}\n' \
-	"$N" "$S" "$PER" "$A" "$B" "$C" "$T" "$TS" "$SS" "$PHASEB" "$TEARDOWN"
+printf '{"n":%d,"setup_ms":%d,"setup_ms_per_container":%s,"phaseA_ms":%d,"phaseB_ms":%d,"phaseC_ms":%d,"teardown_ms":%d,"teardown_settle_ms":%d,"setup_settle_ms":%d,"phaseB_tool":"%s","teardown_mode":"%s","extras":%d}\n' \
+	"$N" "$S" "$PER" "$A" "$B" "$C" "$T" "$TS" "$SS" "$PHASEB" "$TEARDOWN" "$EXTRAS"

@@ -15,6 +15,13 @@
  * arrived every earlier error has arrived before it and has been checked.
  * Pass -a to request an ACK for every message instead (4 recvmsg per netns).
  *
+ * -x HOSTS UTSDIR: also make what netlab makes beside the network, the leanest
+ * way: lo gets an alias (netlab's mark) in the same request that sets it up, a
+ * UTS namespace named after NETNS is bound on UTSDIR/NETNS (unshare, sethostname,
+ * bind mount, setns back), and /etc/netns/NETNS/ gets hosts (a copy of the file
+ * HOSTS), resolv.conf and hostname, each written once (no temporary + rename).
+ * -d UTSDIR: removes those again (umount + unlink, the three files, the folder).
+ *
  * Build: cc -O2 -Wall -o nlfloor nlfloor.c
  */
 #define _GNU_SOURCE
@@ -27,7 +34,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <linux/if_link.h>
 #include <linux/netlink.h>
@@ -45,6 +54,8 @@ static const char *req_name[NREQ] = {
 	"set lo up", "set link mtu/up", "add address", "add default route"
 };
 static int ack_all;
+static int extras;          /* -x */
+static const char *lo_alias;
 
 static void die(const char *ns, const char *what, int err)
 {
@@ -120,6 +131,8 @@ static void configure(int nl, const char *ns, int ifindex, struct in_addr addr,
 
 	ifi.ifi_index = 1;                               /* lo is always 1 */
 	h = msg_begin(buf, &len, RTM_NEWLINK, 0, seq0, &ifi, sizeof(ifi));
+	if (extras)
+		add_attr(h, IFLA_IFALIAS, lo_alias, strlen(lo_alias) + 1);
 	msg_end(h, &len);
 
 	ifi.ifi_index = ifindex;
@@ -173,22 +186,110 @@ static void configure(int nl, const char *ns, int ifindex, struct in_addr addr,
 	}
 }
 
+static void write_file(const char *ns, const char *path, const char *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len || close(fd) < 0)
+		die(ns, path, errno);
+}
+
+/* A UTS namespace with the host name NS, bound on UTSDIR/NS; /etc/netns/NS/{hosts,resolv.conf,hostname}. */
+static void make_extras(const char *ns, const char *utsdir, int home_uts, const char *hosts, size_t hosts_len)
+{
+	static const char resolv[] = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
+	char path[600], name[300];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", utsdir, ns);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		die(ns, path, errno);
+	close(fd);
+	if (unshare(CLONE_NEWUTS) < 0 || sethostname(ns, strlen(ns)) < 0)
+		die(ns, "unshare/sethostname", errno);
+	if (mount("/proc/thread-self/ns/uts", path, "none", MS_BIND, NULL) < 0)
+		die(ns, "bind mount of the UTS namespace", errno);
+	if (setns(home_uts, CLONE_NEWUTS) < 0)
+		die(ns, "setns back to the original UTS namespace", errno);
+
+	snprintf(path, sizeof(path), "/etc/netns/%s", ns);
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		die(ns, path, errno);
+	snprintf(path, sizeof(path), "/etc/netns/%s/hosts", ns);
+	write_file(ns, path, hosts, hosts_len);
+	snprintf(path, sizeof(path), "/etc/netns/%s/resolv.conf", ns);
+	write_file(ns, path, resolv, sizeof(resolv) - 1);
+	snprintf(path, sizeof(path), "/etc/netns/%s/hostname", ns);
+	snprintf(name, sizeof(name), "%s\n", ns);
+	write_file(ns, path, name, strlen(name));
+}
+
+static void remove_extras(const char *ns, const char *utsdir)
+{
+	static const char *files[] = { "hosts", "resolv.conf", "hostname" };
+	char path[600];
+	unsigned i;
+
+	snprintf(path, sizeof(path), "%s/%s", utsdir, ns);
+	if (umount2(path, MNT_DETACH) < 0 || unlink(path) < 0)
+		die(ns, path, errno);
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "/etc/netns/%s/%s", ns, files[i]);
+		if (unlink(path) < 0)
+			die(ns, path, errno);
+	}
+	snprintf(path, sizeof(path), "/etc/netns/%s", ns);
+	if (rmdir(path) < 0)
+		die(ns, path, errno);
+}
+
+static char *read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *data;
+	long n;
+
+	if (!f || fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0)
+		die("(hosts)", path, errno);
+	data = malloc(n + 1);
+	if (!data || fread(data, 1, n, f) != (size_t)n)
+		die("(hosts)", path, errno);
+	fclose(f);
+	*len = n;
+	return data;
+}
+
 int main(int argc, char **argv)
 {
 	char line[512], ns[256], ifname[IFNAMSIZ + 1], cidr[64], gws[64], path[300];
+	char alias[300];
 	unsigned mtu, seq = 1, count = 0;
-	int home, one = 1, lineno = 0;
+	int home, home_uts, one = 1, lineno = 0, teardown = 0;
+	const char *utsdir = NULL;
+	char *hosts = NULL;
+	size_t hosts_len = 0;
 
-	if (argc > 1 && !strcmp(argv[1], "-a"))
+	if (argc == 2 && !strcmp(argv[1], "-a"))
 		ack_all = 1;
-	else if (argc > 1) {
-		fprintf(stderr, "usage: %s [-a] < 'NETNS IFNAME ADDR/PREFIX GW MTU' lines\n",
+	else if (argc == 4 && !strcmp(argv[1], "-x")) {
+		extras = 1;
+		hosts = read_all(argv[2], &hosts_len);
+		utsdir = argv[3];
+	} else if (argc == 3 && !strcmp(argv[1], "-d")) {
+		teardown = 1;
+		utsdir = argv[2];
+	} else if (argc > 1) {
+		fprintf(stderr, "usage: %s [-a | -x HOSTS UTSDIR | -d UTSDIR] < 'NETNS IFNAME ADDR/PREFIX GW MTU' lines\n",
 			argv[0]);
 		return 2;
 	}
 	home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (home < 0)
 		die("(self)", "open /proc/self/ns/net", errno);
+	home_uts = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+	if (home_uts < 0)
+		die("(self)", "open /proc/self/ns/uts", errno);
 
 	while (fgets(line, sizeof(line), stdin)) {
 		struct in_addr addr, gw;
@@ -212,6 +313,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 
+		if (teardown) {
+			remove_extras(ns, utsdir);
+			count++;
+			continue;
+		}
+		snprintf(alias, sizeof(alias), "nlfloor:%s", ns);
+		lo_alias = alias;
 		snprintf(path, sizeof(path), "/run/netns/%s", ns);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
@@ -239,12 +347,14 @@ int main(int argc, char **argv)
 		close(fd);
 		if (setns(home, CLONE_NEWNET) < 0)
 			die(ns, "setns back to original netns", errno);
+		if (extras)
+			make_extras(ns, utsdir, home_uts, hosts, hosts_len);
 		count++;
 	}
 	if (ferror(stdin)) {
 		perror("nlfloor: stdin");
 		return 1;
 	}
-	fprintf(stderr, "nlfloor: configured %u namespaces\n", count);
+	fprintf(stderr, "nlfloor: %s %u namespaces\n", teardown ? "removed the extras of" : "configured", count);
 	return 0;
 }
