@@ -1,7 +1,8 @@
 /**
  * The in-process link executor and reader: rtnetlink spoken through the `netlink` package, one
- * socket per namespace (made inside it with setns, see namespaces.ts). Each Op becomes the one
- * request `ip` would send for it, so both executors leave the same kernel state.
+ * socket per namespace (made inside it with setns, see namespaces.ts). Each Op becomes the
+ * request `ip` would send for it, or shares one with its neighbours (coalesce.ts); both
+ * executors leave the same kernel state (the differential test in backends.test.ts).
  *
  * Requests on a socket are sent in order without waiting for each answer: the kernel handles
  * rtnetlink requests one by one inside sendmsg, so order is kept, and up to WINDOW answers
