@@ -3,7 +3,8 @@
 // the way container runtimes make it: one exec per container of
 //  - the CNI plugins, chained as a conflist's [bridge (host-local IPAM, ipMasq), portmap]: ADD of
 //    bridge, then ADD of portmap with bridge's result as prevResult; DEL in reverse order with the
-//    ADD result as prevResult (what libcni does from its cache). Debian: containernetworking-plugins
+//    ADD result as prevResult (what libcni does from its cache). Before them the loopback plugin
+//    brings lo up, as containerd and CRI-O exec it per pod (netavark brings lo up itself): 3 execs. Debian: containernetworking-plugins
 //    (the plugins in /usr/lib/cni; it has no cnitool, so this drives them as a runtime does:
 //    CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_PATH in the environment, the
 //    network config on stdin).
@@ -11,8 +12,8 @@
 //    podman calls it; podman picks the address, so each container has a static_ips entry).
 //    Debian: netavark (in /usr/lib/podman). Its firewall driver is iptables (1.4 has no nftables
 //    driver; iptables here is iptables-nft).
-// Timed, for both: setup = one `ip -batch` adding the N namespaces + the N (CNI: 2N) plugin execs;
-// teardown = the N (2N) DEL/teardown execs + one `ip -batch` deleting the namespaces (and the CNI
+// Timed, for both: setup = one `ip -batch` adding the N namespaces + the N (CNI: 3N) plugin execs;
+// teardown = the N (3N) DEL/teardown execs + one `ip -batch` deleting the namespaces (and the CNI
 // bridge, which the bridge plugin never deletes; netavark deletes its own with the last container)
 // + the wait until the bridge and its ports are gone (the floor's teardown includes that wait too).
 // Not timed: writing configs, the checks after setup, and the cleanup after teardown of what a
@@ -27,7 +28,7 @@ const netavarkPaths = ['/usr/libexec/podman/netavark', '/usr/lib/podman/netavark
 
 /** The CNI plugin folder holding bridge, portmap and host-local, or undefined. */
 export function findCni() {
-  return cniDirs.find((d) => ['bridge', 'portmap', 'host-local'].every((p) => existsSync(join(d, p))));
+  return cniDirs.find((d) => ['loopback', 'bridge', 'portmap', 'host-local'].every((p) => existsSync(join(d, p))));
 }
 
 /** The netavark binary (PATH first, then podman's helper folders), or undefined. */
@@ -95,10 +96,11 @@ function dnatRules(port0, n, destPrefix) {
     }).length;
 }
 
-/** The checks after setup (not timed): sampled namespaces have eth0 with their address and a default route via the gateway, the bridge has N ports, N DNAT rules exist, ping over the bridge works. */
+/** The checks after setup (not timed): sampled namespaces have lo up, eth0 with their address and a default route via the gateway, the bridge has N ports, N DNAT rules exist, ping over the bridge works. */
 function verify({ n, prefix, br, addrOf, gw, port0, destPrefix }) {
   for (const i of [...new Set([1, Math.ceil(n / 2), n])]) {
     const ns = `${prefix}-${i}`;
+    if (!JSON.parse(run('ip', ['-n', ns, '-j', 'link', 'show', 'dev', 'lo']))[0]?.flags.includes('UP')) throw new Error(`${ns}: lo is not up`);
     const addrs = JSON.parse(run('ip', ['-n', ns, '-j', 'addr', 'show', 'dev', 'eth0']));
     const want = addrOf(i);
     if (!addrs[0]?.flags.includes('UP') || !addrs[0].addr_info.some((a) => a.family === 'inet' && `${a.local}/${a.prefixlen}` === want)) throw new Error(`${ns}: eth0 is not up with ${want}: ${JSON.stringify(addrs)}`);
@@ -195,12 +197,13 @@ export function cniRun(n, o) {
       { type: 'portmap', capabilities: { portMappings: true }, snat: true },
     ],
   };
+  const loopback = { type: 'loopback' };
   const results = new Map();
-  const exec = (plugin, command, i, prevResult) => {
-    const conf = { cniVersion: conflist.cniVersion, name: conflist.name, ...plugin };
+  const exec = (plugin, command, i, prevResult, ifname = 'eth0') => {
+    const conf = { cniVersion: conflist.cniVersion, name: plugin.type === 'loopback' ? 'cni-loopback' : conflist.name, ...plugin };
     if (plugin.capabilities?.portMappings) conf.runtimeConfig = { portMappings: [{ hostPort: o.port0 + i, containerPort: 80, protocol: 'tcp' }] };
     if (prevResult) conf.prevResult = prevResult;
-    const env = { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: `${o.name}-${i}`, CNI_NETNS: `/run/netns/${o.name}-${i}`, CNI_IFNAME: 'eth0', CNI_PATH: o.dir };
+    const env = { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: `${o.name}-${i}`, CNI_NETNS: `/run/netns/${o.name}-${i}`, CNI_IFNAME: ifname, CNI_PATH: o.dir };
     const out = run(join(o.dir, plugin.type), [], { input: JSON.stringify(conf), env });
     return out.trim() ? JSON.parse(out) : undefined;
   };
@@ -218,6 +221,7 @@ export function cniRun(n, o) {
     mark: o.name,
     deleteBridge: true,
     add(i) {
+      exec(loopback, 'ADD', i, undefined, 'lo');
       let r = exec(conflist.plugins[0], 'ADD', i);
       r = exec(conflist.plugins[1], 'ADD', i, r);
       results.set(i, r);
@@ -226,6 +230,7 @@ export function cniRun(n, o) {
       const r = results.get(i);
       exec(conflist.plugins[1], 'DEL', i, r);
       exec(conflist.plugins[0], 'DEL', i, r);
+      exec(loopback, 'DEL', i, undefined, 'lo');
       results.delete(i);
     },
     cleanup: () => rmSync(dataDir, { recursive: true, force: true }),

@@ -156,7 +156,7 @@ const lines = [
     [r.n, r.who, per(r.setup, r.n), per(r.teardown, r.n), r.floor ? '1' : r.fs ? (r.setup / r.fs).toFixed(2) : '', r.floor ? '1' : r.ft ? (r.teardown / r.ft).toFixed(2) : '', r.noop ? Math.round(r.noop) : '', r.rss ? Math.round(r.rss) : ''].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
   ),
 ];
-if (withPeers && !cniDir) lines.push('', '(the CNI plugins bridge, portmap and host-local are not installed here: no CNI bridge+portmap line; Debian: apt-get install containernetworking-plugins)');
+if (withPeers && !cniDir) lines.push('', '(the CNI plugins loopback, bridge, portmap and host-local are not installed here: no CNI bridge+portmap line; Debian: apt-get install containernetworking-plugins)');
 if (withPeers && !netavarkBin) lines.push('', '(netavark is not installed here: no netavark line; Debian: apt-get install netavark)');
-if (cniDir || netavarkBin) lines.push('', 'peer rows: wall time of `ip netns add` (one ip -batch) + one exec per container of the CNI plugins (bridge then portmap) or of netavark, and back; see scripts/bench-peers.mjs');
+if (cniDir || netavarkBin) lines.push('', 'peer rows: wall time of `ip netns add` (one ip -batch) + one exec per container of each CNI plugin (loopback, bridge, portmap) or of netavark, and back; see scripts/bench-peers.mjs');
 console.log(lines.join('\n'));
