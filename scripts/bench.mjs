@@ -83,6 +83,18 @@ function floor(n) {
 }
 
 const best = (xs) => Math.min(...xs);
+/** What else is on the machine: iptables rules and namespaces (each iptables call of the peers reads the whole table, and so does netlab's observe). */
+function background() {
+  const count = (cmd, args, re) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 256 << 20 }).split('\n').filter((l) => re.test(l)).length;
+    } catch {
+      return '?';
+    }
+  };
+  return `${count('iptables-save', [], /^-A /)} iptables rules and ${count('ip', ['netns', 'list'], /\S/)} namespaces`;
+}
+const loadAtStart = `${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}, ${background()}`;
 const rows = [];
 try {
   for (const n of sizes) {
@@ -149,6 +161,7 @@ try {
 const per = (ms, n) => (ms / n).toFixed(2);
 const lines = [
   `machine: ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, node ${process.version}; setup and teardown best of ${repeat}, no-op up best of ${repeat * noops}; wall time of the CLI process (node start included)`,
+  `at the start: load average ${loadAtStart}; at the end: load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}, ${background()} (other runs' included)`,
   '',
   '| N | who | setup ms/ctr | teardown ms/ctr | setup / floor | teardown / floor | no-op up ms | peak RSS MB |',
   '|---:|---|---:|---:|---:|---:|---:|---:|',
