@@ -96,6 +96,7 @@ function background() {
 }
 const loadAtStart = `${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}, ${background()}`;
 const rows = [];
+const peerFailures = [];
 try {
   for (const n of sizes) {
     const file = labFile(n);
@@ -138,7 +139,15 @@ try {
         ['netavark', netavarkBin, netavarkRun, { bin: netavarkBin, name: `nlpeern${id}`, third: 192 }],
       ]) {
         if (!found) continue;
-        const pr = go(n, { ...o, net, port0, work });
+        let pr;
+        try {
+          pr = go(n, { ...o, net, port0, work });
+        } catch (e) {
+          // A peer that fails (its checks, an exec) costs its row, not the run's other rows.
+          process.stderr.write(`bench: N=${n} ${key} FAILED: ${e.message}\n`);
+          peerFailures.push(`(${key} failed at N=${n}: ${e.message.split('\n')[0]})`);
+          continue;
+        }
         peers[key].setup.push(pr.setup);
         peers[key].teardown.push(pr.teardown);
         process.stderr.write(`bench: N=${n} ${key}: setup ${Math.round(pr.setup)} ms, teardown ${Math.round(pr.teardown)} ms\n`);
@@ -171,5 +180,6 @@ const lines = [
 ];
 if (withPeers && !cniDir) lines.push('', '(the CNI plugins loopback, bridge, portmap and host-local are not installed here: no CNI bridge+portmap line; Debian: apt-get install containernetworking-plugins)');
 if (withPeers && !netavarkBin) lines.push('', '(netavark is not installed here: no netavark line; Debian: apt-get install netavark)');
+for (const f of peerFailures) lines.push('', f);
 if (cniDir || netavarkBin) lines.push('', 'peer rows: wall time of `ip netns add` (one ip -batch) + one exec per container of each CNI plugin (loopback, bridge, portmap) or of netavark, and back; see scripts/bench-peers.mjs');
 console.log(lines.join('\n'));
