@@ -7,12 +7,18 @@
 // Not a test: it prints a table. Knobs: BENCH_N="50 200 1000", BENCH_REPEAT=1,
 // BENCH_BACKENDS="netlink iproute2", BENCH_FLOOR=1 (0: no floor run), BENCH_NET=10.102 (a /16:
 // NET.64.0/22 for netlab, NET.0.0/22 for the floor), BENCH_PORT0=30000 (container i publishes
-// PORT0+i; the floor uses the same ports after netlab is down), BENCH_NOOP=1 (no-op ups per run).
+// PORT0+i; the floor uses the same ports after netlab is down), BENCH_NOOP=1 (no-op ups per run),
+// BENCH_PEERS=1 (0: no peer rows).
+// Peer rows (scripts/bench-peers.mjs says exactly what they time): the same lab made by the CNI
+// bridge+portmap plugins and by netavark, one exec per container as a runtime does, on NET.128.0/22
+// and NET.192.0/22, the same ports after the floor is down. Only when installed; on Debian:
+// `apt-get install containernetworking-plugins netavark` (not in .ci/run: CI runs no benchmark).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cniRun, findCni, findNetavark, netavarkRun } from './bench-peers.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'cli', 'main.js');
@@ -23,8 +29,12 @@ const withFloor = process.env.BENCH_FLOOR !== '0';
 const net = process.env.BENCH_NET ?? '10.102';
 const port0 = Number(process.env.BENCH_PORT0 ?? 30000);
 const noops = Math.max(1, Number(process.env.BENCH_NOOP ?? 1));
+const withPeers = process.env.BENCH_PEERS !== '0';
+const cniDir = withPeers ? findCni() : undefined;
+const netavarkBin = withPeers ? findNetavark() : undefined;
 if (!/^\d+\.\d+$/.test(net) || !(port0 > 0 && port0 + Math.max(...sizes) < 65536)) throw new Error('bad BENCH_NET or BENCH_PORT0');
-// Names of its own, so that two runs on one machine do not meet: lab bench<N><id>, bridge nlb<id>.
+// Names of its own, so that two runs on one machine do not meet: lab bench<N><id>, bridge nlb<id>,
+// floor nlbf<id>, peers nlpeerc<id> (CNI) and nlpeern<id> (netavark): bridge, network and netns prefix.
 const id = Math.random().toString(16).slice(2, 6);
 if (process.getuid?.() !== 0) throw new Error('run the benchmark as root (sudo npm run bench)');
 if (!existsSync(cli)) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
@@ -75,22 +85,27 @@ function floor(n, extras = false) {
   return { setup: r.setup_ms, teardown: r.teardown_ms + r.teardown_settle_ms };
 }
 
-function has(cmd) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const best = (xs) => Math.min(...xs);
+/** What else is on the machine: iptables rules and namespaces (each iptables call of the peers reads the whole table, and so does netlab's observe). */
+function background() {
+  const count = (cmd, args, re) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 256 << 20 }).split('\n').filter((l) => re.test(l)).length;
+    } catch {
+      return '?';
+    }
+  };
+  return `${count('iptables-save', [], /^-A /)} iptables rules and ${count('ip', ['netns', 'list'], /\S/)} namespaces`;
+}
+const loadAtStart = `${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}, ${background()}`;
 const rows = [];
+const peerFailures = [];
 try {
   for (const n of sizes) {
     const file = labFile(n);
     const f = { setup: [], teardown: [] };
     const fx = { setup: [], teardown: [] };
+    const peers = { cni: { setup: [], teardown: [] }, netavark: { setup: [], teardown: [] } };
     const nl = { netlink: { setup: [], teardown: [], noop: [], rss: 0 }, iproute2: { setup: [], teardown: [], noop: [], rss: 0 } };
     for (let r = 0; r < repeat; r++) {
       // Interleaved, so that each sees the same machine load.
@@ -126,6 +141,26 @@ try {
       fx.teardown.push(flx.teardown);
       process.stderr.write(`bench: N=${n} floor with netlab's other objects: setup ${flx.setup} ms, teardown ${flx.teardown} ms\n`);
     }
+    for (let r = 0; r < repeat; r++) {
+      for (const [key, found, go, o] of [
+        ['cni', cniDir, cniRun, { dir: cniDir, name: `nlpeerc${id}`, third: 128 }],
+        ['netavark', netavarkBin, netavarkRun, { bin: netavarkBin, name: `nlpeern${id}`, third: 192 }],
+      ]) {
+        if (!found) continue;
+        let pr;
+        try {
+          pr = go(n, { ...o, net, port0, work });
+        } catch (e) {
+          // A peer that fails (its checks, an exec) costs its row, not the run's other rows.
+          process.stderr.write(`bench: N=${n} ${key} FAILED: ${e.message}\n`);
+          peerFailures.push(`(${key} failed at N=${n}: ${e.message.split('\n')[0]})`);
+          continue;
+        }
+        peers[key].setup.push(pr.setup);
+        peers[key].teardown.push(pr.teardown);
+        process.stderr.write(`bench: N=${n} ${key}: setup ${Math.round(pr.setup)} ms, teardown ${Math.round(pr.teardown)} ms\n`);
+      }
+    }
     const fs = withFloor ? best(f.setup) : undefined;
     const ft = withFloor ? best(f.teardown) : undefined;
     const fxs = withFloor ? best(fx.setup) : undefined;
@@ -138,6 +173,8 @@ try {
       const b = nl[backend];
       rows.push({ n, who: `netlab --backend ${backend}`, setup: best(b.setup), teardown: best(b.teardown), noop: best(b.noop), rss: b.rss, fs, ft, fxs, fxt });
     }
+    if (peers.cni.setup.length) rows.push({ n, who: 'CNI bridge+portmap (exec per container)', setup: best(peers.cni.setup), teardown: best(peers.cni.teardown), fs, ft, fxs, fxt });
+    if (peers.netavark.setup.length) rows.push({ n, who: 'netavark (exec per container)', setup: best(peers.netavark.setup), teardown: best(peers.netavark.teardown), fs, ft, fxs, fxt });
   }
 } finally {
   rmSync(work, { recursive: true, force: true });
@@ -147,6 +184,7 @@ const per = (ms, n) => (ms / n).toFixed(2);
 const ratio = (ms, base) => (base ? (ms / base).toFixed(2) : '');
 const lines = [
   `machine: ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, node ${process.version}; setup and teardown best of ${repeat}, no-op up best of ${repeat * noops}; wall time of the CLI process (node start included)`,
+  `at the start: load average ${loadAtStart}; at the end: load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}, ${background()} (other runs' included)`,
   '',
   '| N | who | setup ms/ctr | teardown ms/ctr | setup / floor | teardown / floor | setup / same-objects floor | teardown / same-objects floor | no-op up ms | peak RSS MB |',
   '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -156,5 +194,8 @@ const lines = [
   '',
   'same-objects floor: floor.sh EXTRAS=1, the floor plus, made the leanest way, what netlab makes beside the links: the container end\'s MAC, the host end\'s alias and hairpin, lo\'s alias, a UTS namespace per container (its host name), /etc/netns/<ns>/{hosts,resolv.conf,hostname}, a filter accept rule per port and a masquerade.',
 ];
-for (const tool of ['cnitool', 'netavark']) if (!has(tool)) lines.push('', `(${tool} is not installed here: no ${tool === 'cnitool' ? 'CNI bridge+portmap' : 'netavark'} line)`);
+if (withPeers && !cniDir) lines.push('', '(the CNI plugins loopback, bridge, portmap and host-local are not installed here: no CNI bridge+portmap line; Debian: apt-get install containernetworking-plugins)');
+if (withPeers && !netavarkBin) lines.push('', '(netavark is not installed here: no netavark line; Debian: apt-get install netavark)');
+for (const f of peerFailures) lines.push('', f);
+if (cniDir || netavarkBin) lines.push('', 'peer rows: wall time of `ip netns add` (one ip -batch) + one exec per container of each CNI plugin (loopback, bridge, portmap) or of netavark, and back; see scripts/bench-peers.mjs');
 console.log(lines.join('\n'));
