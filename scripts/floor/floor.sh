@@ -267,11 +267,15 @@ if [[ $TEARDOWN == group ]]; then
 fi
 t4=$(now)
 nft delete table ip "$NFT_TABLE"
+t4n=$(now)
+ip -batch "$TMP/teardown.batch"
+t4x=$(now)
+# The UTS namespaces after the network namespaces: each umount costs more with more mounts.
 if (( EXTRAS )); then
 	"$HERE/nlfloor" -d "$UTSDIR" <"$TMP/phaseB.lines" || die "nlfloor -d failed"
 fi
-ip -batch "$TMP/teardown.batch"
 t5=$(now)
+log "teardown: nft $(ms "$t4" "$t4n") ms, ip -batch $(ms "$t4n" "$t4x") ms, extras $(ms "$t4x" "$t5") ms"
 # netns deletion is asynchronous: wait until the kernel has really removed the links.
 deadline=$(( t5 + 300 * 1000000000 ))
 while (( $(ip -o link show | grep -cE "^[0-9]+: (${VETH}[0-9]+|${BR})[@:]" || true) > 0 )); do
