@@ -216,15 +216,8 @@ export function cniRun(n, o) {
     return out.trim() ? JSON.parse(out) : undefined;
   };
   return peerRun(n, {
-    what: 'CNI bridge+portmap',
-    prefix: o.name,
-    br: o.name,
-    gw,
-    subnet,
-    port0: o.port0,
-    destPrefix: `${o.net}.`,
     // host-local hands out addresses in order from .2, and the bench adds containers in order.
-    addrOf: (i) => `${ipOf(o.net, o.third, i)}/22`,
+    ...peerShape('CNI bridge+portmap', o, gw, subnet),
     chainPrefix: /^CNI-/,
     mark: o.name,
     deleteBridge: true,
@@ -243,6 +236,11 @@ export function cniRun(n, o) {
     },
     cleanup: () => rmSync(dataDir, { recursive: true, force: true }),
   });
+}
+
+/** What both peers' runs share: names, the subnet, ports, container i's address. */
+function peerShape(what, o, gw, subnet) {
+  return { what, prefix: o.name, br: o.name, gw, subnet, port0: o.port0, destPrefix: `${o.net}.`, addrOf: (i) => `${ipOf(o.net, o.third, i)}/22` };
 }
 
 /** netavark, N containers; `o` as for cniRun, with bin (the netavark binary) for dir. */
@@ -264,14 +262,7 @@ export function netavarkRun(n, o) {
   for (let i = 1; i <= n; i++) files.set(i, JSON.stringify(options(i)));
   const env = { PATH, NETAVARK_FW: 'iptables' };
   return peerRun(n, {
-    what: 'netavark',
-    prefix: o.name,
-    br: o.name,
-    gw,
-    subnet,
-    port0: o.port0,
-    destPrefix: `${o.net}.`,
-    addrOf: (i) => `${ipOf(o.net, o.third, i)}/22`,
+    ...peerShape('netavark', o, gw, subnet),
     chainPrefix: /^NETAVARK/,
     mark: `name: ${o.name} `,
     deleteBridge: false,
