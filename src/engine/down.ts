@@ -1,7 +1,6 @@
 /** `down`: remove every kernel object of the lab, found by its marks even without a state file. */
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { shareHost } from './up.js';
 import { loadTopologyCached, type LoadOptions } from '../topology/source.js';
 import { diff } from '../plan/diff.js';
 import { emptyState } from '../plan/state.js';
@@ -63,7 +62,8 @@ export async function down(opts: DownOptions = {}): Promise<DownResult> {
 /** For a multi-host lab's file, this machine's host (as `up` finds it). */
 async function hostOfFile(opts: LoadOptions): Promise<string | undefined> {
   const topo = await loadTopologyCached(opts);
-  return topo.hosts.length ? shareHost(topo, undefined) : undefined;
+  // up.js (and all it imports) only for a multi-host lab.
+  return topo.hosts.length ? (await import('./up.js')).shareHost(topo, undefined) : undefined;
 }
 
 /**
@@ -100,7 +100,7 @@ async function downLocked(name: string, host: string | undefined, opts: DownOpti
   const want = emptyState(name);
   const seen = await observe({ lab: name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev }, backend);
   const ops = diff(want, seen.state);
-  const { ops: restore, last } = await restoreOps(name);
+  const { ops: restore, last } = await restoreOps(name, seen.labsHere);
   const all = [...ops, ...restore];
   if (opts.dryRun) return { lab: name, ops: all, ms: performance.now() - started, foreign: seen.foreign };
   opts.onPlan?.(ops, name);
@@ -130,10 +130,11 @@ async function otherHostsLeft(lab: string, host: string): Promise<boolean> {
 }
 
 /** When no other lab is left on this host: put back the host-wide sysctls the first lab changed. */
-async function restoreOps(lab: string): Promise<{ ops: Op[]; last: boolean }> {
+async function restoreOps(lab: string, labsHere: Set<string> | undefined): Promise<{ ops: Op[]; last: boolean }> {
   const record = await readHostRecord();
   if (Object.keys(record.sysctls).length === 0) return { ops: [], last: false };
-  const others = [...(await labsOnHost())].filter((l) => l !== lab);
+  // The labs the observation saw (under the host lock, so nothing else changed since): no second read.
+  const others = [...(labsHere ?? (await labsOnHost()))].filter((l) => l !== lab);
   if (others.length > 0) return { ops: [], last: false };
   const ops: Op[] = [];
   for (const [key, value] of Object.entries(record.sysctls)) {
