@@ -131,12 +131,14 @@ function targetOf(op: Op): string {
 async function reap(links: string[], backend: KernelBackend): Promise<void> {
   const deadline = Date.now() + 5000 + 10 * links.length;
   const present = (l: string) => existsSync(`/sys/class/net/${l}`);
-  let left = links.filter(present);
+  // The kernel removes them in batches: while the first one left is there, the others need no look.
+  let left = links;
   while (left.length > 0 && Date.now() < deadline) {
+    if (!present(left[0]!)) {
+      left = left.filter(present);
+      continue;
+    }
     await new Promise((r) => setTimeout(r, 10));
-    // The kernel removes them in batches: while the first one left is there, the others need no look.
-    if (present(left[0]!)) continue;
-    left = left.filter(present);
   }
   if (left.length > 0) {
     log().info({ links: left.length }, 'veths outlived their namespaces; deleting them');
