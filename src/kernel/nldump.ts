@@ -254,9 +254,11 @@ export function dumpNamespace(ns: string): NamespaceView | undefined {
 }
 
 /**
- * Only `lo` of namespace `ns` (its mark is its alias, and whether it is up), with one request
- * instead of three dumps: what the observer needs of a namespace the lab does not want (it goes
- * whole, whatever is in it). Undefined when the namespace is gone or not a namespace.
+ * Only `lo` of namespace `ns` (its mark is its alias, and whether it is up), from one dump of
+ * its links instead of three dumps: what the observer needs of a namespace the lab does not
+ * want (it goes whole, whatever is in it). A dump, not a request for lo by name: the kernel
+ * answers dumps without its rtnl lock, which another run's changes may hold for long.
+ * Undefined when the namespace is gone or not a namespace.
  */
 export function dumpLoopback(ns: string): NamespaceView | undefined {
   let fd: number;
@@ -269,48 +271,13 @@ export function dumpLoopback(ns: string): NamespaceView | undefined {
   if (fd < 0) throw new Error(`rtnetlink socket in ${ns}: errno ${s.errno()}`);
   try {
     const links: IpLink[] = [];
-    // RTM_GETLINK by name, without NLM_F_DUMP: one answer (or an error: no lo, which cannot be).
-    const name = Buffer.from('lo\0');
-    const body = Buffer.alloc(16 + 8);
-    body.writeUInt16LE(4 + name.length, 16);
-    body.writeUInt16LE(IFLA_IFNAME, 18);
-    name.copy(body, 20);
-    request(s, fd, RTM_GETLINK, body, RTM_NEWLINK, (m) => links.push(parseLink(m).link));
-    for (const l of links) delete l.master;
+    dump(s, fd, RTM_GETLINK, Buffer.alloc(16), RTM_NEWLINK, (m) => {
+      const { link } = parseLink(m);
+      if (link.ifname === 'lo') links.push(link);
+    });
     return { links, routes: [] };
   } finally {
     s.close(fd);
-  }
-}
-
-/** One request that is not a dump: calls `each` with the answer of type `answer`; an error answer throws. */
-function request(s: Sys, fd: number, type: number, body: Buffer, answer: number, each: (m: Buffer) => void): void {
-  const req = Buffer.alloc(16 + body.length);
-  const mySeq = seq++;
-  req.writeUInt32LE(req.length, 0);
-  req.writeUInt16LE(type, 4);
-  req.writeUInt16LE(NLM_F_REQUEST, 6);
-  req.writeUInt32LE(mySeq, 8);
-  body.copy(req, 16);
-  if (s.send(fd, req, req.length, 0) !== req.length) throw new Error(`rtnetlink request: errno ${s.errno()}`);
-  rx ??= Buffer.alloc(256 * 1024);
-  for (;;) {
-    const n = s.recv(fd, rx, rx.length, 0);
-    if (n < 0) throw new Error(`rtnetlink request: errno ${s.errno()}`);
-    for (let off = 0; off + 16 <= n; ) {
-      const len = rx.readUInt32LE(off);
-      const t = rx.readUInt16LE(off + 4);
-      if (len < 16 || off + len > n) throw new Error('rtnetlink request: a malformed answer');
-      if (rx.readUInt32LE(off + 8) === mySeq) {
-        if (t === NLMSG_ERROR) {
-          const err = rx.readInt32LE(off + 16);
-          if (err !== 0) throw new Error(`rtnetlink request: errno ${-err}`);
-          return;
-        }
-        if (t === answer) return each(rx.subarray(off + 16, off + len));
-      }
-      off += (len + 3) & ~3;
-    }
   }
 }
 
