@@ -2,6 +2,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadTopologyCached, type LoadOptions } from '../topology/source.js';
+import type { Topology } from '../topology/types.js';
 import { diff } from '../plan/diff.js';
 import { emptyState } from '../plan/state.js';
 import type { Op } from '../plan/ops.js';
@@ -50,18 +51,19 @@ export async function labNameOf(opts: { lab?: string } & LoadOptions): Promise<s
 }
 
 export async function down(opts: DownOptions = {}): Promise<DownResult> {
-  const name = await labNameOf(opts);
+  // The file (when it names the lab) is loaded once, for the lab's name and this machine's host.
+  const topo = opts.lab === undefined ? await loadTopologyCached(opts) : undefined;
+  const name = topo?.name ?? (await labNameOf(opts));
   const backend = selectBackend(opts.backend);
   requireRoot('down');
   return withHostLock('take the lab down', async () => {
-    const host = opts.host ?? (opts.lab === undefined ? await hostOfFile(opts) : undefined);
+    const host = opts.host ?? (topo ? await hostOfFile(topo) : undefined);
     return downLocked(name, host, opts, backend);
   });
 }
 
 /** For a multi-host lab's file, this machine's host (as `up` finds it). */
-async function hostOfFile(opts: LoadOptions): Promise<string | undefined> {
-  const topo = await loadTopologyCached(opts);
+async function hostOfFile(topo: Topology): Promise<string | undefined> {
   // up.js (and all it imports) only for a multi-host lab.
   return topo.hosts.length ? (await import('./up.js')).shareHost(topo, undefined) : undefined;
 }
