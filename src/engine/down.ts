@@ -91,14 +91,15 @@ async function allLabs(): Promise<Map<string, string | undefined>> {
   const here = await hostNetnsId();
   for (const name of await readdir(RUN_DIR).catch(() => [] as string[])) {
     if (name.startsWith('.') || !LAB_NAME.test(name)) continue;
-    for (const s of await readShares(name)) if (s.hostNetns === here) labs.set(name, s.host);
+    for (const s of await readShares(name, { hosts: false })) if (s.hostNetns === here) labs.set(name, s.host);
   }
   return labs;
 }
 
 async function downLocked(name: string, host: string | undefined, opts: DownOptions, backend: KernelBackend): Promise<DownResult> {
   const started = performance.now();
-  const prev = await readState(name, host);
+  // Only what the last run planned and started is used: not the /etc/hosts texts (N² bytes) rebuilt.
+  const prev = await readState(name, host, { hosts: false });
   const want = emptyState(name);
   const seen = await observe({ lab: name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev }, backend);
   const ops = diff(want, seen.state);
