@@ -1,4 +1,5 @@
 /** `down`: remove every kernel object of the lab, found by its marks even without a state file. */
+import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadTopologyCached, type LoadOptions } from '../topology/source.js';
@@ -6,12 +7,12 @@ import type { Topology } from '../topology/types.js';
 import { diff } from '../plan/diff.js';
 import { emptyState } from '../plan/state.js';
 import type { Op } from '../plan/ops.js';
-import { labsOnHost, observe } from '../kernel/observe.js';
+import { labsOnHost, observe, readFirewalls } from '../kernel/observe.js';
 import { applyOps, ApplyInterrupted } from '../kernel/apply.js';
 import { selectBackend, type BackendName, type KernelBackend } from '../kernel/backend.js';
 import { hostNetnsId, readSysctl } from '../kernel/host.js';
 import { mountedUts } from '../kernel/uts.js';
-import { labDir, RUN_DIR, shareDir } from '../paths.js';
+import { labDir, RUN_DIR, shareDir, stateFile } from '../paths.js';
 import { withHostLock } from './lock.js';
 import { readShares, readState } from './state.js';
 import { readHostRecord, writeHostRecord } from './hostrecord.js';
@@ -99,9 +100,11 @@ async function allLabs(): Promise<Map<string, string | undefined>> {
 async function downLocked(name: string, host: string | undefined, opts: DownOptions, backend: KernelBackend): Promise<DownResult> {
   const started = performance.now();
   // Only what the last run planned and started is used: not the /etc/hosts texts (N² bytes) rebuilt.
+  // The firewall programs (iptables-save: the longest read of a large lab) start first.
+  const firewallReads = readFirewalls(name, existsSync(stateFile(name, host)));
   const prev = await readState(name, host, { hosts: false });
   const want = emptyState(name);
-  const seen = await observe({ lab: name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev }, backend);
+  const seen = await observe({ lab: name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev, firewallReads }, backend);
   const ops = diff(want, seen.state);
   const { ops: restore, last } = await restoreOps(name, seen.labsHere);
   const all = [...ops, ...restore];
