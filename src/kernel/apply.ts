@@ -131,14 +131,10 @@ function targetOf(op: Op): string {
 async function reap(links: string[], backend: KernelBackend): Promise<void> {
   const deadline = Date.now() + 5000 + 10 * links.length;
   const present = (l: string) => existsSync(`/sys/class/net/${l}`);
-  // The kernel removes them in batches: while the first one left is there, the others need no look.
-  let left = links;
+  let left = links.filter(present);
   while (left.length > 0 && Date.now() < deadline) {
-    if (!present(left[0]!)) {
-      left = left.filter(present);
-      continue;
-    }
     await new Promise((r) => setTimeout(r, 10));
+    left = left.filter(present);
   }
   if (left.length > 0) {
     log().info({ links: left.length }, 'veths outlived their namespaces; deleting them');
