@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The netlab command line: parses arguments, calls the engine, prints. Nothing else. */
+import { existsSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_BAD_INPUT, EXIT_FAILED, InputError, NetlabError } from '../errors.js';
 import { configureLogging, log, type LogFormat } from '../log.js';
@@ -7,6 +8,7 @@ import type { SimulateResult } from '../engine/simulate.js';
 import type { ExplainSection } from '../plan/explain.js';
 import type { Op } from '../plan/ops.js';
 import type { BackendName } from '../kernel/backend.js';
+import { simulateFile } from '../paths.js';
 
 // Each command loads only what it uses: a converged `up` must not pay for the graph renderer,
 // the doctor or the web server (module loading is a good part of a short run's wall time).
@@ -171,8 +173,9 @@ withChangeOptions(withCommonOptions(program.command('down')))
     const ownShare = o.host !== undefined || process.env.NETLAB_SIMULATED_HOST === '1';
     const lab = o.all ? undefined : await labOf(o);
     const { down, downAll } = await engineDown();
-    const { isSimulated, simulateDown } = await engineSimulate();
-    if (lab !== undefined && !ownShare && (o.simulate || isSimulated(lab))) {
+    // The simulation's module (execa, the topology parser) is loaded only for a simulated lab.
+    if (lab !== undefined && !ownShare && (o.simulate || existsSync(simulateFile(lab)))) {
+      const { simulateDown } = await engineSimulate();
       const r = await simulateDown(lab, { dryRun: !!o.dryRun });
       if (await printSimulated(o, r, ' ')) return;
       if (!o.dryRun) console.log(`lab ${lab} is down: ${r.hosts.length} simulated hosts removed (${Math.round(r.ms)} ms)`);

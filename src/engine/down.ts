@@ -1,17 +1,18 @@
 /** `down`: remove every kernel object of the lab, found by its marks even without a state file. */
+import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { shareHost } from './up.js';
 import { loadTopologyCached, type LoadOptions } from '../topology/source.js';
+import type { Topology } from '../topology/types.js';
 import { diff } from '../plan/diff.js';
 import { emptyState } from '../plan/state.js';
 import type { Op } from '../plan/ops.js';
-import { labsOnHost, observe } from '../kernel/observe.js';
+import { labsOnHost, observe, readFirewalls } from '../kernel/observe.js';
 import { applyOps, ApplyInterrupted } from '../kernel/apply.js';
 import { selectBackend, type BackendName, type KernelBackend } from '../kernel/backend.js';
 import { hostNetnsId, readSysctl } from '../kernel/host.js';
 import { mountedUts } from '../kernel/uts.js';
-import { labDir, RUN_DIR, shareDir } from '../paths.js';
+import { labDir, RUN_DIR, shareDir, stateFile } from '../paths.js';
 import { withHostLock } from './lock.js';
 import { readShares, readState } from './state.js';
 import { readHostRecord, writeHostRecord } from './hostrecord.js';
@@ -51,19 +52,21 @@ export async function labNameOf(opts: { lab?: string } & LoadOptions): Promise<s
 }
 
 export async function down(opts: DownOptions = {}): Promise<DownResult> {
-  const name = await labNameOf(opts);
+  // The file (when it names the lab) is loaded once, for the lab's name and this machine's host.
+  const topo = opts.lab === undefined ? await loadTopologyCached(opts) : undefined;
+  const name = topo?.name ?? (await labNameOf(opts));
   const backend = selectBackend(opts.backend);
   requireRoot('down');
   return withHostLock('take the lab down', async () => {
-    const host = opts.host ?? (opts.lab === undefined ? await hostOfFile(opts) : undefined);
+    const host = opts.host ?? (topo ? await hostOfFile(topo) : undefined);
     return downLocked(name, host, opts, backend);
   });
 }
 
 /** For a multi-host lab's file, this machine's host (as `up` finds it). */
-async function hostOfFile(opts: LoadOptions): Promise<string | undefined> {
-  const topo = await loadTopologyCached(opts);
-  return topo.hosts.length ? shareHost(topo, undefined) : undefined;
+async function hostOfFile(topo: Topology): Promise<string | undefined> {
+  // up.js (and all it imports) only for a multi-host lab.
+  return topo.hosts.length ? (await import('./up.js')).shareHost(topo, undefined) : undefined;
 }
 
 /**
@@ -89,18 +92,21 @@ async function allLabs(): Promise<Map<string, string | undefined>> {
   const here = await hostNetnsId();
   for (const name of await readdir(RUN_DIR).catch(() => [] as string[])) {
     if (name.startsWith('.') || !LAB_NAME.test(name)) continue;
-    for (const s of await readShares(name)) if (s.hostNetns === here) labs.set(name, s.host);
+    for (const s of await readShares(name, { hosts: false })) if (s.hostNetns === here) labs.set(name, s.host);
   }
   return labs;
 }
 
 async function downLocked(name: string, host: string | undefined, opts: DownOptions, backend: KernelBackend): Promise<DownResult> {
   const started = performance.now();
-  const prev = await readState(name, host);
+  // Only what the last run planned and started is used: not the /etc/hosts texts (N² bytes) rebuilt.
+  // The firewall programs (iptables-save: the longest read of a large lab) start first.
+  const firewallReads = readFirewalls(name, existsSync(stateFile(name, host)));
+  const prev = await readState(name, host, { hosts: false });
   const want = emptyState(name);
-  const seen = await observe({ lab: name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev }, backend);
+  const seen = await observe({ lab: name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev, firewallReads }, backend);
   const ops = diff(want, seen.state);
-  const { ops: restore, last } = await restoreOps(name);
+  const { ops: restore, last } = await restoreOps(name, seen.labsHere);
   const all = [...ops, ...restore];
   if (opts.dryRun) return { lab: name, ops: all, ms: performance.now() - started, foreign: seen.foreign };
   opts.onPlan?.(ops, name);
@@ -130,10 +136,11 @@ async function otherHostsLeft(lab: string, host: string): Promise<boolean> {
 }
 
 /** When no other lab is left on this host: put back the host-wide sysctls the first lab changed. */
-async function restoreOps(lab: string): Promise<{ ops: Op[]; last: boolean }> {
+async function restoreOps(lab: string, labsHere: Set<string> | undefined): Promise<{ ops: Op[]; last: boolean }> {
   const record = await readHostRecord();
   if (Object.keys(record.sysctls).length === 0) return { ops: [], last: false };
-  const others = [...(await labsOnHost())].filter((l) => l !== lab);
+  // The labs the observation saw (under the host lock, so nothing else changed since): no second read.
+  const others = [...(labsHere ?? (await labsOnHost()))].filter((l) => l !== lab);
   if (others.length > 0) return { ops: [], last: false };
   const ops: Op[] = [];
   for (const [key, value] of Object.entries(record.sysctls)) {

@@ -60,11 +60,11 @@ export async function readState(lab: string, host?: string, opts: { hosts?: bool
 }
 
 /** Every share of a lab on this machine: the single-host state, or one per (simulated) host. */
-export async function readShares(lab: string): Promise<StateFile[]> {
-  const single = await readState(lab);
+export async function readShares(lab: string, opts: { hosts?: boolean } = {}): Promise<StateFile[]> {
+  const single = await readState(lab, undefined, opts);
   if (single) return [single];
   const hosts = await readdir(join(labDir(lab), 'hosts')).catch(() => [] as string[]);
-  const shares = await Promise.all(hosts.map((h) => readState(lab, h)));
+  const shares = await Promise.all(hosts.map((h) => readState(lab, h, opts)));
   return shares.filter((s): s is StateFile => s !== undefined);
 }
 

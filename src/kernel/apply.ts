@@ -59,11 +59,39 @@ function injectFault(): void {
 const SIDE_BY_SIDE = new Set(['file.write', 'file.del', 'uts.add', 'uts.del']);
 const groupKey = (op: Op) => (isLinkOp(op) ? 'link' : isOvsOp(op) ? 'ovs' : SIDE_BY_SIDE.has(op.kind) ? `${op.kind}${'dir' in op && op.dir ? '/dir' : ''}` : undefined);
 
+/** What may run while the kernel removes the veths of deleted namespaces (kernel.reap): it touches no link. */
+const BESIDE_REAP = new Set(['uts.del', 'file.del']);
+
 export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBackend): Promise<void> {
   const fault = faultIndex(ops);
+  // A reap waits for the kernel's cleanup; the UTS namespaces and files that follow it go meanwhile.
+  let reaping: Promise<void> | undefined;
+  const settle = async () => {
+    const r = reaping;
+    reaping = undefined;
+    await r;
+  };
+  try {
+    await applyAll(ops, hooks, backend, fault, (r) => (reaping = r), settle);
+  } finally {
+    await settle();
+  }
+}
+
+async function applyAll(ops: Op[], hooks: ApplyHooks, backend: KernelBackend, fault: number | undefined, reapInBackground: (p: Promise<void>) => void, settle: () => Promise<void>): Promise<void> {
   for (let i = 0; i < ops.length; ) {
     if (hooks.signal?.aborted) throw new ApplyInterrupted(i, ops.length);
     const op = ops[i]!;
+    if (!BESIDE_REAP.has(op.kind)) await settle();
+    if (op.kind === 'kernel.reap' && fault !== i) {
+      hooks.onStep?.([op]);
+      const started = performance.now();
+      const p = reap(op.links, backend).then(() => log().debug({ ops: 1, op: op.kind, kinds: op.kind, ms: elapsed(started), links: op.links.length }, 'applied'));
+      p.catch(() => undefined);
+      reapInBackground(p);
+      i++;
+      continue;
+    }
     const key = groupKey(op);
     let j = i + 1;
     // A group ends at the fault point, so that the fault comes right after that very Op.

@@ -10,7 +10,7 @@ import { applyWithIproute2 } from './iproute2.js';
 import type { IpLink, NamespaceView } from './linkview.js';
 import { addUts, readUtsHostname, removeUts, setUtsHostname } from './namespaces.js';
 import { applyWithNetlink, loadNetlink } from './rtnetlink.js';
-import { dumpHostLinks, dumpNamespace } from './nldump.js';
+import { dumpHostLinks, dumpLoopback, dumpNamespace } from './nldump.js';
 import { libc } from './libc.js';
 import { createRequire } from 'node:module';
 import { mapLimit, run } from './run.js';
@@ -24,8 +24,11 @@ export interface KernelBackend {
   applyLinks(ops: LinkOp[]): Promise<void>;
   /** Every link of the host's namespace with its IPv4 addresses. */
   readHost(): Promise<IpLink[]>;
-  /** Links and routes of each namespace; a namespace that cannot be read is left out. */
-  readNamespaces(names: string[]): Promise<Map<string, NamespaceView>>;
+  /**
+   * Links and routes of each namespace; a namespace that cannot be read is left out. Of a
+   * namespace for which `whole` says no, only `lo` (its mark) is needed, and may be all that is read.
+   */
+  readNamespaces(names: string[], whole?: (ns: string) => boolean): Promise<Map<string, NamespaceView>>;
   /** Creates the UTS namespace bound on `path`, or renames the one that is there. */
   setUts(path: string, hostname: string, mounted: boolean): Promise<void>;
   readUts(path: string): Promise<string | undefined>;
@@ -36,13 +39,14 @@ const iproute2: KernelBackend = {
   name: 'iproute2',
   applyLinks: (ops) => applyWithIproute2(ops),
   readHost: async () => JSON.parse((await run('ip', ['-j', '-d', 'addr', 'show'])).stdout) as IpLink[],
-  async readNamespaces(names) {
+  async readNamespaces(names, whole = () => true) {
     const out = new Map<string, NamespaceView>();
     await mapLimit(names, 8, async (ns) => {
-      const r = await run('ip', ['-n', ns, '-j', '-d', '-batch', '-'], { input: 'addr show\nroute show\n', allowFail: true });
+      const all = whole(ns);
+      const r = await run('ip', ['-n', ns, '-j', '-d', '-batch', '-'], { input: all ? 'addr show\nroute show\n' : 'link show dev lo\n', allowFail: true });
       if (r.exitCode !== 0) return;
       const [links, routes] = r.stdout.trim().split('\n').map((line) => JSON.parse(line));
-      out.set(ns, { links, routes });
+      out.set(ns, { links, routes: all ? routes : [] });
     });
     return out;
   },
@@ -71,10 +75,10 @@ const netlink: KernelBackend = {
   applyLinks: (ops) => applyNetlinkLinks(ops, false),
   // Reads are synchronous dumps through libc (nldump.ts): a namespace costs a few system calls.
   readHost: async () => dumpHostLinks(),
-  async readNamespaces(names) {
+  async readNamespaces(names, whole = () => true) {
     const out = new Map<string, NamespaceView>();
     for (const ns of names) {
-      const view = dumpNamespace(ns); // undefined: gone, or not a namespace
+      const view = whole(ns) ? dumpNamespace(ns) : dumpLoopback(ns); // undefined: gone, or not a namespace
       if (view) out.set(ns, view);
     }
     return out;

@@ -63,9 +63,10 @@ function disownForeignChains(lab: string, table: string, t: FirewallTable, known
  * (netlab writes a chain, its rules and its jumps in one transaction); any other is someone
  * else's, reported in `foreign` and left alone.
  */
-export async function observeIptables(lab: string, known = false): Promise<FirewallState & { foreign: string[] }> {
+export async function observeIptables(lab: string, known = false): Promise<FirewallState & { foreign: string[]; labs: Set<string> }> {
   const state: FirewallState & { foreign: string[] } = { backend: 'iptables', tables: {}, foreign: [] };
   const saved = await iptablesSaveAll();
+  const labs = labsInIptables(saved);
   for (const table of IPTABLES_TABLES) {
     const text = saved.get(table) ?? '';
     const t = parseIptablesSave(lab, text);
@@ -73,7 +74,16 @@ export async function observeIptables(lab: string, known = false): Promise<Firew
     state.tables[table] = t;
     if (table === 'filter' && /^:FORWARD DROP /m.test(text)) state.forwardDrop = true;
   }
-  return state;
+  return { ...state, labs };
+}
+
+/** Labs with a rule (their comment) in the nat or filter table of `iptables-save`'s output. */
+export function labsInIptables(saved: Map<string, string>): Set<string> {
+  const labs = new Set<string>();
+  for (const table of ['nat', 'filter']) {
+    for (const m of (saved.get(table) ?? '').matchAll(/--comment "?netlab:([a-z0-9_-]{1,16})"?/g)) labs.add(m[1]!);
+  }
+  return labs;
 }
 
 /** Splits the output of `iptables-save` (every table) into each table's own lines. */

@@ -8,10 +8,10 @@ import { log } from '../log.js';
 import { parseMark, netnsPrefix } from '../model/names.js';
 import { ETC_NETNS_DIR, NETNS_DIR, labDir } from '../paths.js';
 import { emptyState, type FirewallState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from '../plan/state.js';
-import { readdirSync } from 'node:fs';
+import { readdirSync, type Dirent } from 'node:fs';
 import { listDir, readSysctl } from './host.js';
 import { readStamped, type Stamps } from './stamps.js';
-import { iptablesSaveAll, observeIptables } from './iptables.js';
+import { iptablesSaveAll, labsInIptables, observeIptables } from './iptables.js';
 import { observeNftables } from './nftables.js';
 import { pidsByNamespace, specMark } from './processes.js';
 import type { KernelBackend } from './backend.js';
@@ -65,6 +65,8 @@ export interface Observation {
   warnings: string[];
   /** Stamps of the /etc files as they are now. */
   stamps: Stamps;
+  /** Labs with objects in this network namespace, this one included, as labsOnHost() finds them (not for `underlay`). */
+  labsHere?: Set<string>;
 }
 
 /** A VXLAN device's identity, from `ip -d` (the netlink backend's dump leaves it out). */
@@ -125,7 +127,9 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   }
 
   const candidates = nsNames.filter((n) => n.startsWith(netnsPrefix(lab)) || want.namespaces[n]);
-  for (const [ns, { links, routes }] of await backend.readNamespaces(candidates)) {
+  // A namespace the lab does not want goes whole: only its mark (the alias of lo) is read.
+  const whole = (ns: string) => want.namespaces[ns] !== undefined;
+  for (const [ns, { links, routes }] of await backend.readNamespaces(candidates, whole)) {
     const lo = links.find((l) => l.ifname === 'lo');
     const m = parseMark(lo?.ifalias);
     const planned = plannedNetns.has(ns);
@@ -142,12 +146,12 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
       continue;
     }
     const ifaces: Record<string, IfaceState> = {};
-    for (const l of links) if (l.ifname !== 'lo') ifaces[l.ifname] = { mac: l.address ?? '', mtu: l.mtu, up: l.flags.includes('UP'), addrs: ipv4(l) };
+    if (whole(ns)) for (const l of links) if (l.ifname !== 'lo') ifaces[l.ifname] = { mac: l.address ?? '', mtu: l.mtu, up: l.flags.includes('UP'), addrs: ipv4(l) };
     const state: NamespaceState = {
       mark: lo?.ifalias,
       loUp: !!lo?.flags.includes('UP'),
       ifaces,
-      routes: routes.filter((rt) => rt.protocol !== 'kernel').map((rt) => `${rt.dst}${rt.gateway ? ` via ${rt.gateway}` : ''} dev ${rt.dev}`),
+      routes: whole(ns) ? routes.filter((rt) => rt.protocol !== 'kernel').map((rt) => `${rt.dst}${rt.gateway ? ` via ${rt.gateway}` : ''} dev ${rt.dev}`) : [],
     };
     s.namespaces[ns] = state;
   }
@@ -169,14 +173,19 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   const stamps: Stamps = {};
   const prevStamps = input.stamps ?? {};
   for (const dir of dirs) {
-    let names: string[];
+    let entries: Dirent[];
     try {
-      names = readdirSync(join(ETC_NETNS_DIR, dir));
+      entries = readdirSync(join(ETC_NETNS_DIR, dir), { withFileTypes: true });
     } catch {
       continue;
     }
-    for (const f of names) {
-      const path = join(ETC_NETNS_DIR, dir, f);
+    for (const e of entries) {
+      const path = join(ETC_NETNS_DIR, dir, e.name);
+      // A regular file the lab does not want goes whatever it holds: the folder's entry tells enough.
+      if (want.files[path] === undefined && e.isFile()) {
+        s.files[path] = '';
+        continue;
+      }
       const r = readStamped(path, want.files[path], prevStamps[path], !!input.sameWant);
       if (r.text !== undefined) s.files[path] = r.text;
       if (r.stamp !== undefined) stamps[path] = r.stamp;
@@ -188,6 +197,11 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   const mine = new Set([...Object.keys(s.namespaces), ...Object.keys(want.namespaces), ...input.planned.netns].map((ns) => ns.slice(netnsPrefix(lab).length)));
   for (const path of await mountedUts(join(labDir(lab), 'uts'))) {
     if (input.host !== undefined && !mine.has(basename(path))) continue;
+    // One the lab does not want goes whatever its hostname.
+    if (want.uts[path] === undefined) {
+      s.uts[path] = '';
+      continue;
+    }
     const h = await backend.readUts(path);
     if (h !== undefined) s.uts[path] = h;
   }
@@ -215,7 +229,8 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
 
   // Both backends are read: a lab that switched `firewall:` still has rules in the other one.
   const hasAny = (f: FirewallState) => Object.values(f.tables).some((t) => t.chains.length + t.jumps.length + t.rules.length > 0);
-  const { foreign: _alien, ...ipt } = iptables!;
+  const { foreign: _alien, labs: iptLabs, ...ipt } = iptables!;
+  const labsHere = new Set([...labsOfLinks(hostJson), ...iptLabs]);
   const [primary, other] = want.firewall?.backend === 'nftables' || (!want.firewall && !hasAny(ipt) && hasAny(nftables!)) ? [nftables!, ipt] : [ipt, nftables!];
   if (hasAny(primary) || want.firewall) s.firewall = primary;
   if (hasAny(other)) s.otherFirewall = other;
@@ -227,21 +242,13 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   }
   mark('processes');
   log().debug({ backend: backend.name, namespaces: candidates.length, ...lap }, 'observed (ms since start)');
-  return { state: s, foreign, warnings, stamps };
+  return { state: s, foreign, warnings, stamps, labsHere };
 }
+
+const labsOfLinks = (links: IpLink[]) => links.flatMap((l) => parseMark(l.ifalias)?.lab ?? []);
 
 /** Labs with objects in this network namespace: marked links, and rules with a lab's comment. */
 export async function labsOnHost(): Promise<Set<string>> {
-  const labs = new Set<string>();
   const links = JSON.parse((await run('ip', ['-j', '-d', 'link', 'show'])).stdout) as IpLink[];
-  for (const l of links) {
-    const m = parseMark(l.ifalias);
-    if (m) labs.add(m.lab);
-  }
-  const saved = await iptablesSaveAll();
-  for (const table of ['nat', 'filter']) {
-    const stdout = saved.get(table) ?? '';
-    for (const m of stdout.matchAll(/--comment "?netlab:([a-z0-9_-]{1,16})"?/g)) labs.add(m[1]!);
-  }
-  return labs;
+  return new Set([...labsOfLinks(links), ...labsInIptables(await iptablesSaveAll())]);
 }
