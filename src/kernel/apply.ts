@@ -138,7 +138,14 @@ async function reap(links: string[], backend: KernelBackend): Promise<void> {
   }
   if (left.length > 0) {
     log().info({ links: left.length }, 'veths outlived their namespaces; deleting them');
-    await backend.applyLinks(left.map((name) => ({ kind: 'link.del', name })));
+    // One by one: the kernel may still take one between the look and the delete, which is fine.
+    for (const name of left) {
+      try {
+        await backend.applyLinks([{ kind: 'link.del', name }]);
+      } catch (e) {
+        if (present(name)) throw e;
+      }
+    }
   }
 }
 

@@ -15,7 +15,6 @@ import { NETNS_DIR } from '../paths.js';
 import type { LinkOp } from '../plan/ops.js';
 import { KernelError } from '../errors.js';
 import { log } from '../log.js';
-import { renderOp } from '../plan/render.js';
 import { libc } from './libc.js';
 import { addNetns, delNetns, inNetns } from './namespaces.js';
 import { mapLimit } from './run.js';
@@ -115,7 +114,8 @@ export class Rtnl {
   private inFlight = 0;
   private queue: (() => void)[] = [];
   private idle: (() => void)[] = [];
-  private failure: KernelError | undefined;
+  /** The first request that failed, and the kernel's answer. */
+  private failure: { req: LinkRequest; message: string } | undefined;
   private readonly indexes = new Map<string, number>();
 
   constructor(readonly ns?: string) {
@@ -128,14 +128,14 @@ export class Rtnl {
   }
 
   /** Sends a request once a slot in the window is free, in the order of the calls. */
-  submit(what: () => string, request: () => Promise<unknown>): void {
+  submit(req: LinkRequest, request: () => Promise<unknown>): void {
     const start = () => {
       // Like `ip -batch`, nothing more is sent after a failure (what was already sent stands).
       if (this.failure) return this.done();
       this.inFlight++;
       request()
         .catch((e: Error) => {
-          this.failure ??= new KernelError(`${what()}: ${e.message.replace(/^Request rejected: /, '')}`, what());
+          this.failure ??= { req, message: e.message.replace(/^Request rejected: /, '') };
         })
         .finally(() => {
           this.inFlight--;
@@ -155,7 +155,7 @@ export class Rtnl {
   /** Waits for every request sent so far; throws the first failure. */
   async flush(): Promise<void> {
     if (this.inFlight > 0 || this.queue.length > 0) await new Promise<void>((r) => this.idle.push(r));
-    if (this.failure) throw this.failure;
+    if (this.failure) throw await kernelError(this.failure.req, this.failure.message);
   }
 
   /** The index of a link in this socket's namespace (asks the kernel after everything sent so far is done). */
@@ -176,14 +176,13 @@ export class Rtnl {
   async apply(req: LinkRequest): Promise<void> {
     const s = this.socket;
     const op = req.op;
-    const what = () => req.from.map(renderOp).join(' && ');
     switch (op.kind) {
       case 'bridge.add':
-        return this.submit(what, () => s.newLink({}, { ifname: op.name, mtu: op.mtu, linkinfo: nla(IFLA_INFO_KIND, str('bridge')) }, { flags: NLM_F_CREATE | NLM_F_EXCL }));
+        return this.submit(req, () => s.newLink({}, { ifname: op.name, mtu: op.mtu, linkinfo: nla(IFLA_INFO_KIND, str('bridge')) }, { flags: NLM_F_CREATE | NLM_F_EXCL }));
       case 'veth.add': {
         const master = op.master === undefined ? undefined : await this.indexOf(op.master);
         const data = op.up ? { flags: { up: true as const }, change: { up: true as const } } : {};
-        return this.submit(what, () => {
+        return this.submit(req, () => {
           // The peer is created straight inside its namespace, named by an fd of it.
           const fd = openSync(join(NETNS_DIR, op.peer.ns), 'r');
           const peerAttrs = [nla(IFLA_IFNAME, str(op.peer.name)), nla(IFLA_MTU, u32(op.mtu)), nla(IFLA_NET_NS_FD, u32(fd))];
@@ -198,7 +197,7 @@ export class Rtnl {
       }
       case 'link.del':
         this.forget(op.name);
-        return this.submit(what, () => s.delLink({}, { ifname: op.name }));
+        return this.submit(req, () => s.delLink({}, { ifname: op.name }));
       case 'link.set': {
         const attrs: Parameters<RtSocket['newLink']>[1] = { ifname: op.name };
         if (op.alias !== undefined) attrs.ifalias = op.alias;
@@ -209,18 +208,18 @@ export class Rtnl {
           attrs.linkinfo = Buffer.concat([nla(IFLA_INFO_SLAVE_KIND, str('bridge')), nla(IFLA_INFO_SLAVE_DATA, nla(IFLA_BRPORT_MODE, Buffer.from([op.hairpin ? 1 : 0])))]);
         }
         const data = op.up ? { flags: { up: true as const }, change: { up: true as const } } : {};
-        return this.submit(what, () => s.newLink(data, attrs));
+        return this.submit(req, () => s.newLink(data, attrs));
       }
       case 'addr.add':
       case 'addr.del': {
         const [addr, len] = op.cidr.split('/') as [string, string];
         const prefixlen = Number(len);
         const index = await this.indexOf(op.dev);
-        if (op.kind === 'addr.del') return this.submit(what, () => s.delAddress({ family: AF_INET, prefixlen, index }, { local: ip4(addr), address: ip4(addr) }));
+        if (op.kind === 'addr.del') return this.submit(req, () => s.delAddress({ family: AF_INET, prefixlen, index }, { local: ip4(addr), address: ip4(addr) }));
         const attrs: Parameters<RtSocket['newAddress']>[1] = { local: ip4(addr), address: ip4(addr) };
         // `brd +`: all host bits set, for prefixes that have a broadcast address.
         if (prefixlen < 31) attrs.broadcast = u32be((ip4u(addr) | (2 ** (32 - prefixlen) - 1)) >>> 0);
-        return this.submit(what, () => s.newAddress({ family: AF_INET, prefixlen, index, scope: RT_SCOPE_UNIVERSE }, attrs, { flags: NLM_F_CREATE | NLM_F_EXCL }));
+        return this.submit(req, () => s.newAddress({ family: AF_INET, prefixlen, index, scope: RT_SCOPE_UNIVERSE }, attrs, { flags: NLM_F_CREATE | NLM_F_EXCL }));
       }
       case 'route.replace':
       case 'route.del': {
@@ -229,9 +228,9 @@ export class Rtnl {
         const attrs: Parameters<RtSocket['newRoute']>[1] = { oif: await this.indexOf(r.dev) };
         if (dst.addr) attrs.dst = ip4(dst.addr);
         if (r.via) attrs.gateway = ip4(r.via);
-        if (op.kind === 'route.del') return this.submit(what, () => s.delRoute({ family: AF_INET, dstLen: dst.len, table: RT_TABLE_MAIN, scope: RT_SCOPE_NOWHERE }, attrs));
+        if (op.kind === 'route.del') return this.submit(req, () => s.delRoute({ family: AF_INET, dstLen: dst.len, table: RT_TABLE_MAIN, scope: RT_SCOPE_NOWHERE }, attrs));
         const data = { family: AF_INET, dstLen: dst.len, table: RT_TABLE_MAIN, protocol: RTPROT_BOOT, scope: r.via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, type: RTN_UNICAST };
-        return this.submit(what, () => s.newRoute(data, attrs, { flags: NLM_F_CREATE | NLM_F_REPLACE }));
+        return this.submit(req, () => s.newRoute(data, attrs, { flags: NLM_F_CREATE | NLM_F_REPLACE }));
       }
       case 'netns.add':
       case 'netns.del':
@@ -241,7 +240,7 @@ export class Rtnl {
           if (op.kind === 'netns.add') addNetns(op.ns);
           else delNetns(op.ns);
         } catch (e) {
-          throw new KernelError(`${what()}: ${(e as Error).message}`, what());
+          throw await kernelError(req, (e as Error).message);
         }
         return;
     }
@@ -297,6 +296,13 @@ export class Rtnl {
     }
     return { links: out, routes: ipRoutes };
   }
+}
+
+/** The error of a failed request, named by the commands of its Ops (the renderer is loaded only then). */
+async function kernelError(req: LinkRequest, message: string): Promise<KernelError> {
+  const { renderOp } = await import('../plan/render.js');
+  const what = req.from.map(renderOp).join(' && ');
+  return new KernelError(`${what}: ${message}`, what);
 }
 
 const cstr = (b: Buffer) => b.subarray(0, b.indexOf(0) < 0 ? b.length : b.indexOf(0)).toString();

@@ -141,4 +141,26 @@ describe('the netlink and iproute2 executors', () => {
     expect((views.netlink as any).host.length).toBe(3);
     expect(views.netlink).toEqual(views.iproute2);
   });
+
+  it('say which commands a failed request carried and what the kernel answered', async () => {
+    const { selectBackend } = await import('../../src/kernel/backend.js');
+    const name = `nlt${uniqueLab().slice(-8)}`;
+    const netlink = selectBackend('netlink');
+    try {
+      // The second creation fails (requests already sent behind it stand, as the executor says).
+      await expect(
+        netlink.applyLinks([
+          { kind: 'bridge.add', name, mtu: 1500 },
+          { kind: 'bridge.add', name, mtu: 1500 },
+          { kind: 'link.set', name, up: true },
+        ]),
+      ).rejects.toThrow(`ip link add ${name} mtu 1500 type bridge: EEXIST`);
+      // Two link.sets sent as one request are named together.
+      await expect(netlink.applyLinks([{ kind: 'link.set', name: `${name}x`, alias: 'a' }, { kind: 'link.set', name: `${name}x`, up: true }])).rejects.toThrow(
+        `ip link set dev ${name}x alias a && ip link set dev ${name}x up: `,
+      );
+    } finally {
+      await execa('ip', ['link', 'del', name], { reject: false });
+    }
+  });
 });
