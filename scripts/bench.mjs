@@ -5,7 +5,7 @@
 // and the floor once more with the other objects netlab makes (floor.sh EXTRAS=1), to show how
 // much of the difference is the work and how much is netlab.
 // Not a test: it prints a table. Knobs: BENCH_N="50 200 1000", BENCH_REPEAT=1,
-// BENCH_BACKENDS="netlink iproute2", BENCH_FLOOR=1 (0: no floor run), BENCH_NET=10.102 (a /16:
+// BENCH_BACKENDS="netlink iproute2", BENCH_FLOOR=1 (0: no floor run), BENCH_NET=10.107 (a /16, none the tests use:
 // NET.64.0/22 for netlab, NET.0.0/22 for the floor), BENCH_PORT0=30000 (container i publishes
 // PORT0+i; the floor uses the same ports after netlab is down), BENCH_NOOP=1 (no-op ups per run),
 // BENCH_PEERS=1 (0: no peer rows).
@@ -26,7 +26,7 @@ const sizes = (process.env.BENCH_N ?? '50 200 1000').split(/\s+/).filter(Boolean
 const repeat = Number(process.env.BENCH_REPEAT ?? 1);
 const backends = (process.env.BENCH_BACKENDS ?? 'netlink iproute2').split(/\s+/).filter(Boolean);
 const withFloor = process.env.BENCH_FLOOR !== '0';
-const net = process.env.BENCH_NET ?? '10.102';
+const net = process.env.BENCH_NET ?? '10.107';
 const port0 = Number(process.env.BENCH_PORT0 ?? 30000);
 const noops = Math.max(1, Number(process.env.BENCH_NOOP ?? 1));
 const withPeers = process.env.BENCH_PEERS !== '0';
