@@ -236,8 +236,8 @@ export function dumpHostLinks(): IpLink[] {
   return withSocket(undefined, (s, fd) => readAll(s, fd, false).links);
 }
 
-/** Links and routes of namespace `ns`; undefined when it is gone or not a namespace. */
-export function dumpNamespace(ns: string): NamespaceView | undefined {
+/** `fn` with an rtnetlink socket made inside namespace `ns`; undefined when it is gone or not a namespace. */
+function withNamespaceSocket<T>(ns: string, fn: (s: Sys, fd: number) => T): T | undefined {
   let fd: number;
   const s = bind();
   try {
@@ -247,10 +247,15 @@ export function dumpNamespace(ns: string): NamespaceView | undefined {
   }
   if (fd < 0) throw new Error(`rtnetlink socket in ${ns}: errno ${s.errno()}`);
   try {
-    return readAll(s, fd, true);
+    return fn(s, fd);
   } finally {
     s.close(fd);
   }
+}
+
+/** Links and routes of namespace `ns`; undefined when it is gone or not a namespace. */
+export function dumpNamespace(ns: string): NamespaceView | undefined {
+  return withNamespaceSocket(ns, (s, fd) => readAll(s, fd, true));
 }
 
 /**
@@ -261,24 +266,14 @@ export function dumpNamespace(ns: string): NamespaceView | undefined {
  * Undefined when the namespace is gone or not a namespace.
  */
 export function dumpLoopback(ns: string): NamespaceView | undefined {
-  let fd: number;
-  const s = bind();
-  try {
-    fd = inNetns(ns, () => s.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-  } catch {
-    return undefined;
-  }
-  if (fd < 0) throw new Error(`rtnetlink socket in ${ns}: errno ${s.errno()}`);
-  try {
+  return withNamespaceSocket(ns, (s, fd) => {
     const links: IpLink[] = [];
     dump(s, fd, RTM_GETLINK, Buffer.alloc(16), RTM_NEWLINK, (m) => {
       const { link } = parseLink(m);
       if (link.ifname === 'lo') links.push(link);
     });
     return { links, routes: [] };
-  } finally {
-    s.close(fd);
-  }
+  });
 }
 
 const ROUTE_TYPES: Record<number, string> = { 2: 'local', 3: 'broadcast', 4: 'anycast', 5: 'multicast', 6: 'blackhole', 7: 'unreachable', 8: 'prohibit', 9: 'throw', 10: 'nat' };
