@@ -66,51 +66,51 @@ export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBack
   const fault = faultIndex(ops);
   // A reap waits for the kernel's cleanup; the UTS namespaces and files that follow it go meanwhile.
   let reaping: Promise<void> | undefined;
-  const settle = async () => {
-    const r = reaping;
-    reaping = undefined;
-    await r;
-  };
   try {
-    await applyAll(ops, hooks, backend, fault, (r) => (reaping = r), settle);
+    for (let i = 0; i < ops.length; ) {
+      if (hooks.signal?.aborted) throw new ApplyInterrupted(i, ops.length);
+      const op = ops[i]!;
+      if (reaping && !BESIDE_REAP.has(op.kind)) {
+        const r = reaping;
+        reaping = undefined;
+        await r;
+      }
+      if (op.kind === 'kernel.reap' && fault !== i) {
+        hooks.onStep?.([op]);
+        const started = performance.now();
+        reaping = reap(op.links, backend).then(() => log().debug({ ops: 1, op: op.kind, kinds: op.kind, ms: elapsed(started), links: op.links.length }, 'applied'));
+        reaping.catch(() => undefined); // awaited later; not an unhandled rejection meanwhile
+        i++;
+        continue;
+      }
+      i = await applyGroup(ops, i, fault, hooks, backend);
+    }
   } finally {
-    await settle();
+    await reaping;
   }
 }
 
-async function applyAll(ops: Op[], hooks: ApplyHooks, backend: KernelBackend, fault: number | undefined, reapInBackground: (p: Promise<void>) => void, settle: () => Promise<void>): Promise<void> {
-  for (let i = 0; i < ops.length; ) {
-    if (hooks.signal?.aborted) throw new ApplyInterrupted(i, ops.length);
-    const op = ops[i]!;
-    if (!BESIDE_REAP.has(op.kind)) await settle();
-    if (op.kind === 'kernel.reap' && fault !== i) {
-      hooks.onStep?.([op]);
-      const started = performance.now();
-      const p = reap(op.links, backend).then(() => log().debug({ ops: 1, op: op.kind, kinds: op.kind, ms: elapsed(started), links: op.links.length }, 'applied'));
-      p.catch(() => undefined);
-      reapInBackground(p);
-      i++;
-      continue;
-    }
-    const key = groupKey(op);
-    let j = i + 1;
-    // A group ends at the fault point, so that the fault comes right after that very Op.
-    if (key !== undefined) while (j < ops.length && groupKey(ops[j]!) === key && (fault === undefined || fault < i || j <= fault)) j++;
-    const group = ops.slice(i, j);
-    hooks.onStep?.(group);
-    const started = performance.now();
-    if (key === 'link') await backend.applyLinks(group as LinkOp[]);
-    else if (key === 'ovs') await applyOvs(group as OvsOp[]);
-    else if (group.length === 1) await applyOne(op, hooks, backend, undefined);
-    else {
-      const mounted = op.kind === 'uts.add' ? await mountedUtsIn(group) : undefined;
-      await mapLimit(group, 16, (o) => applyOne(o, hooks, backend, mounted));
-    }
-    const kinds = [...new Set(group.map((o) => o.kind))];
-    log().debug({ ops: group.length, op: kinds.length === 1 ? kinds[0] : undefined, kinds: kinds.join(','), target: group.length === 1 ? targetOf(op) : undefined, ms: elapsed(started) }, 'applied');
-    if (fault !== undefined && fault >= i && fault < j) injectFault();
-    i = j;
+/** Applies the group of Ops that starts at `i`; returns where the next begins. */
+async function applyGroup(ops: Op[], i: number, fault: number | undefined, hooks: ApplyHooks, backend: KernelBackend): Promise<number> {
+  const op = ops[i]!;
+  const key = groupKey(op);
+  let j = i + 1;
+  // A group ends at the fault point, so that the fault comes right after that very Op.
+  if (key !== undefined) while (j < ops.length && groupKey(ops[j]!) === key && (fault === undefined || fault < i || j <= fault)) j++;
+  const group = ops.slice(i, j);
+  hooks.onStep?.(group);
+  const started = performance.now();
+  if (key === 'link') await backend.applyLinks(group as LinkOp[]);
+  else if (key === 'ovs') await applyOvs(group as OvsOp[]);
+  else if (group.length === 1) await applyOne(op, hooks, backend, undefined);
+  else {
+    const mounted = op.kind === 'uts.add' ? await mountedUtsIn(group) : undefined;
+    await mapLimit(group, 16, (o) => applyOne(o, hooks, backend, mounted));
   }
+  const kinds = [...new Set(group.map((o) => o.kind))];
+  log().debug({ ops: group.length, op: kinds.length === 1 ? kinds[0] : undefined, kinds: kinds.join(','), target: group.length === 1 ? targetOf(op) : undefined, ms: elapsed(started) }, 'applied');
+  if (fault !== undefined && fault >= i && fault < j) injectFault();
+  return j;
 }
 
 const elapsed = (since: number) => Math.round((performance.now() - since) * 10) / 10;

@@ -218,12 +218,23 @@ function dumpRoutes(s: Sys, fd: number, onRoute: (r: RawRoute) => void): void {
   });
 }
 
-/** Opens a netlink socket (route by default; inside namespace `ns`, when given), runs `fn` on it, closes it. */
-function withSocket<T>(ns: string | undefined, fn: (s: Sys, fd: number) => T, protocol = NETLINK_ROUTE): T {
+/**
+ * Opens a netlink socket (route by default; inside namespace `ns`, when given), runs `fn` on it,
+ * closes it. Undefined when namespace `ns` cannot be entered (gone, or not a namespace).
+ */
+function withSocket<T>(ns: undefined, fn: (s: Sys, fd: number) => T, protocol?: number): T;
+function withSocket<T>(ns: string, fn: (s: Sys, fd: number) => T, protocol?: number): T | undefined;
+function withSocket<T>(ns: string | undefined, fn: (s: Sys, fd: number) => T, protocol = NETLINK_ROUTE): T | undefined {
   const s = bind();
   const open = () => s.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
-  const fd = ns === undefined ? open() : inNetns(ns, open);
-  if (fd < 0) throw new Error(`rtnetlink socket: errno ${s.errno()}`);
+  let fd: number;
+  try {
+    fd = ns === undefined ? open() : inNetns(ns, open);
+  } catch (e) {
+    if (ns === undefined) throw e;
+    return undefined;
+  }
+  if (fd < 0) throw new Error(`netlink socket${ns === undefined ? '' : ` in ${ns}`}: errno ${s.errno()}`);
   try {
     return fn(s, fd);
   } finally {
@@ -236,26 +247,9 @@ export function dumpHostLinks(): IpLink[] {
   return withSocket(undefined, (s, fd) => readAll(s, fd, false).links);
 }
 
-/** `fn` with an rtnetlink socket made inside namespace `ns`; undefined when it is gone or not a namespace. */
-function withNamespaceSocket<T>(ns: string, fn: (s: Sys, fd: number) => T): T | undefined {
-  let fd: number;
-  const s = bind();
-  try {
-    fd = inNetns(ns, () => s.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-  } catch {
-    return undefined;
-  }
-  if (fd < 0) throw new Error(`rtnetlink socket in ${ns}: errno ${s.errno()}`);
-  try {
-    return fn(s, fd);
-  } finally {
-    s.close(fd);
-  }
-}
-
 /** Links and routes of namespace `ns`; undefined when it is gone or not a namespace. */
 export function dumpNamespace(ns: string): NamespaceView | undefined {
-  return withNamespaceSocket(ns, (s, fd) => readAll(s, fd, true));
+  return withSocket(ns, (s, fd) => readAll(s, fd, true));
 }
 
 /**
@@ -266,7 +260,7 @@ export function dumpNamespace(ns: string): NamespaceView | undefined {
  * Undefined when the namespace is gone or not a namespace.
  */
 export function dumpLoopback(ns: string): NamespaceView | undefined {
-  return withNamespaceSocket(ns, (s, fd) => {
+  return withSocket(ns, (s, fd) => {
     const links: IpLink[] = [];
     dump(s, fd, RTM_GETLINK, Buffer.alloc(16), RTM_NEWLINK, (m) => {
       const { link } = parseLink(m);

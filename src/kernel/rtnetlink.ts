@@ -181,7 +181,7 @@ export class Rtnl {
         return this.submit(req, () => s.newLink({}, { ifname: op.name, mtu: op.mtu, linkinfo: nla(IFLA_INFO_KIND, str('bridge')) }, { flags: NLM_F_CREATE | NLM_F_EXCL }));
       case 'veth.add': {
         const master = op.master === undefined ? undefined : await this.indexOf(op.master);
-        const data = op.up ? { flags: { up: true as const }, change: { up: true as const } } : {};
+        const data = upFlags(op.up);
         return this.submit(req, () => {
           // The peer is created straight inside its namespace, named by an fd of it.
           const fd = openSync(join(NETNS_DIR, op.peer.ns), 'r');
@@ -207,8 +207,7 @@ export class Rtnl {
         if (op.hairpin !== undefined) {
           attrs.linkinfo = Buffer.concat([nla(IFLA_INFO_SLAVE_KIND, str('bridge')), nla(IFLA_INFO_SLAVE_DATA, nla(IFLA_BRPORT_MODE, Buffer.from([op.hairpin ? 1 : 0])))]);
         }
-        const data = op.up ? { flags: { up: true as const }, change: { up: true as const } } : {};
-        return this.submit(req, () => s.newLink(data, attrs));
+        return this.submit(req, () => s.newLink(upFlags(op.up), attrs));
       }
       case 'addr.add':
       case 'addr.del': {
@@ -297,6 +296,9 @@ export class Rtnl {
     return { links: out, routes: ipRoutes };
   }
 }
+
+/** The ifinfomsg that sets a link up, or changes nothing of its flags. */
+const upFlags = (up: boolean | undefined) => (up ? { flags: { up: true as const }, change: { up: true as const } } : {});
 
 /** The error of a failed request, named by the commands of its Ops (the renderer is loaded only then). */
 async function kernelError(req: LinkRequest, message: string): Promise<KernelError> {
