@@ -12,6 +12,11 @@ import { simulateFile } from '../paths.js';
 
 // Each command loads only what it uses: a converged `up` must not pay for the graph renderer,
 // the doctor or the web server (module loading is a good part of a short run's wall time).
+// A reader that goes away (`netlab up | head -1`) must not stop a change half-way: what is left to print is dropped.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+});
+
 const engineUp = () => import('../engine/up.js');
 const engineDown = () => import('../engine/down.js');
 const engineSimulate = () => import('../engine/simulate.js');

@@ -41,9 +41,12 @@ export async function gatherContext(lab: string, previous: PreviousAllocation | 
     usedHostPorts: new Set([...listening, ...others.ports]),
     ephemeralRange: { start: start!, end: end! },
     hostResolvConf: resolv,
-    ipv6: existsSync('/proc/sys/net/ipv6'),
+    ipv6: kernelHasIpv6(),
   };
 }
+
+/** Whether this kernel has IPv6 (not booted with ipv6.disable=1): /etc/hosts gets its IPv6 lines, and container interfaces get IPv6 turned off. */
+export const kernelHasIpv6 = () => existsSync('/proc/sys/net/ipv6');
 
 type Route = { dst: string; dev?: string; type?: string };
 type Addrs = { ifname: string; ifalias?: string; addr_info: { local: string; prefixlen: number }[] };

@@ -13,6 +13,7 @@ import { requireShares, statuses, type ContainerStatus } from './query.js';
 import { ovsDatapath, SELF_ARGV } from './up.js';
 import { selectBackend, type BackendName } from '../kernel/backend.js';
 import { NetlabError } from '../errors.js';
+import { kernelHasIpv6 } from './context.js';
 
 export interface LabStatus {
   lab: string;
@@ -34,7 +35,7 @@ export async function status(lab: string, opts: { backend?: BackendName } = {}):
     throw new NetlabError(`lab "${lab}" runs on ${shares.length} simulated hosts; each keeps its own firewall: run "nsenter --net=/run/netns/netlab-${lab}-host-<host> netlab status --lab ${lab}" per host`);
   }
   const s = shares[0]!;
-  const want = desiredState(s.resolved, { selfArgv: SELF_ARGV, ovsDatapath: ovsDatapath() });
+  const want = desiredState(s.resolved, { selfArgv: SELF_ARGV, ovsDatapath: ovsDatapath(), ipv6: kernelHasIpv6() });
   const seen = await observe({ lab, host: s.host, want, planned: s.planned, started: s.started, known: true }, selectBackend(opts.backend));
   const ops = diff(want, seen.state);
   const st = await statuses(s);

@@ -22,7 +22,7 @@ import { withHostLock } from './lock.js';
 import { labJson, readState, RENDERER, writeState, type StateFile } from './state.js';
 import { requireRoot } from './root.js';
 import { log } from '../log.js';
-import { readStamped, type Stamps } from '../kernel/stamps.js';
+import type { Stamps } from '../kernel/stamps.js';
 
 export interface UpOptions extends LoadOptions {
   /** A topology already loaded (the library API); otherwise it is read from `file`. */
@@ -84,7 +84,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       throw e;
     }
     mark('resolved');
-    const want = desiredState(lab, { selfArgv: SELF_ARGV, ovsDatapath: ovsDatapath() });
+    const want = desiredState(lab, { selfArgv: SELF_ARGV, ovsDatapath: ovsDatapath(), ipv6: ctx.ipv6 });
     mark('desired');
     const planned = { netns: Object.keys(want.namespaces), links: Object.keys(want.hostLinks) };
     // The same lab (same resolved JSON, same build of the file renderers) wants the same files.
@@ -133,10 +133,16 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     await recordHostSysctls(ops, seen.state.sysctls);
     if (ops.length > 0) {
       opts.onPlan?.(ops, lab.name);
+      const written: Stamps = {};
       try {
-        await applyOps(ops, { onStep: opts.onStep, signal: opts.signal, onStarted: (c, pid, specHash) => (startedProcs[c] = { pid, specHash }) }, backend);
+        await applyOps(
+          ops,
+          { onStep: opts.onStep, signal: opts.signal, onStarted: (c, pid, specHash) => (startedProcs[c] = { pid, specHash }), onFilesWritten: (s) => Object.assign(written, s) },
+          backend,
+        );
       } catch (e) {
         if (!(e instanceof ApplyInterrupted)) throw e;
+        state.stamps = restamp(state.stamps ?? {}, ops, want.files, written);
         await writeState(state);
         throw new InterruptedError(
           `${e.message}: lab ${lab.name} is partly up (what was made is recorded in ${stateFile(lab.name, host)}). ` +
@@ -144,7 +150,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         );
       }
       state.planned = planned;
-      state.stamps = restamp(state.stamps ?? {}, ops, want.files);
+      state.stamps = restamp(state.stamps ?? {}, ops, want.files, written);
       await writeState(state);
     }
     return { lab, ops, ms: performance.now() - started, state };
@@ -201,18 +207,14 @@ function keptStamps(seen: Stamps, wanted: Record<string, string>): Stamps {
   return Object.fromEntries(Object.entries(seen).filter(([path]) => path in wanted));
 }
 
-/** After a run: the files it wrote get the stamps they have now, with the hash of what they hold. */
-function restamp(stamps: Stamps, ops: Op[], wanted: Record<string, string>): Stamps {
+/**
+ * After a run: the files it wrote get the stamps they were written with; a removed file loses
+ * its stamp; a file it did not get to (interrupted) keeps the stamp of what it still holds.
+ */
+function restamp(stamps: Stamps, ops: Op[], wanted: Record<string, string>, written: Stamps): Stamps {
   const out = { ...stamps };
-  for (const op of ops) {
-    if (op.kind !== 'file.write' && op.kind !== 'file.del') continue;
-    delete out[op.path];
-    if (op.kind === 'file.write') {
-      const r = readStamped(op.path, op.content, undefined);
-      if (r.stamp !== undefined) out[op.path] = r.stamp;
-    }
-  }
-  return keptStamps(out, wanted);
+  for (const op of ops) if (op.kind === 'file.del') delete out[op.path];
+  return keptStamps({ ...out, ...written }, wanted);
 }
 
 function sameStamps(a: Stamps | undefined, b: Stamps | undefined): boolean {

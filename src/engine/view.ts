@@ -19,7 +19,7 @@ import type { LabHost } from '../model/lab.js';
 import { formatIp } from '../model/ipv4.js';
 import { simName } from '../model/names.js';
 import { ovsRunDir, simulateFile } from '../paths.js';
-import { gatherContext } from './context.js';
+import { gatherContext, kernelHasIpv6 } from './context.js';
 import { readState } from './state.js';
 import { ovsDatapath, SELF_ARGV, shareHost } from './up.js';
 import { ovsUnderlayCommands, simulateRecord, underlayState } from './simulate.js';
@@ -69,7 +69,7 @@ export async function explain(opts: ExplainOptions): Promise<ExplainView> {
       throw new InputError([{ path: opts.simulate ? '--simulate' : '--host', message: `lab "${topo.name}" has no "hosts:"; ${opts.simulate ? '--simulate' : '--host'} is for multi-host labs` }], topo.source);
     }
     const view = await viewLab({ ...opts, topology: topo });
-    const ops = diff(desiredState(view.lab, { selfArgv: SELF_ARGV }), emptyState(view.lab.name));
+    const ops = diff(desiredState(view.lab, { selfArgv: SELF_ARGV, ipv6: kernelHasIpv6() }), emptyState(view.lab.name));
     return { ...view, sections: explainSections(view.lab, ops), shares: [] };
   }
   if (opts.host !== undefined) await shareHost(topo, opts.host);
@@ -82,7 +82,7 @@ export async function explain(opts: ExplainOptions): Promise<ExplainView> {
     if (opts.host !== undefined && h.name !== opts.host) continue;
     const view = await viewLab({ ...opts, topology: topo, host: h.name });
     first ??= view;
-    const ops = diff(desiredState(view.lab, { selfArgv: SELF_ARGV, ovsDatapath: datapath }), emptyState(view.lab.name));
+    const ops = diff(desiredState(view.lab, { selfArgv: SELF_ARGV, ovsDatapath: datapath, ipv6: kernelHasIpv6() }), emptyState(view.lab.name));
     const host = view.lab.hosts.find((x) => x.name === h.name)!;
     const share: HostShare = { host, sections: explainSections(view.lab, ops) };
     if (opts.simulate && usesOvs) share.machine = [ovsMachineSection(topo.name, host)];

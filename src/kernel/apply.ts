@@ -2,6 +2,9 @@
  * Carries out a list of Ops in order. Consecutive link Ops go to the backend's link executor
  * as one batch; consecutive Ops of one kind that touch different objects (files, UTS
  * namespaces) run side by side; everything else one Op at a time. `onStep` reports progress.
+ * Two kinds of work run beside others: the /etc files that follow a link step are written by a
+ * worker thread while the links are made, and a reap (the kernel removing the veths of deleted
+ * namespaces) goes on while the UTS namespaces and files that follow it are removed.
  */
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -11,7 +14,8 @@ import { applyOvs } from './ovs.js';
 import { applyIptables } from './iptables.js';
 import { applyNftables } from './nftables.js';
 import { flushConntrack } from './conntrack.js';
-import { removePath, writeAtomicSync, writeSysctl } from './host.js';
+import { removePath, writeSysctl } from './host.js';
+import { writeAllInWorker, writeStamped, type FilesWritten } from './filewrite.js';
 import { mountedUts } from './uts.js';
 import { startProcess, stopProcesses } from './processes.js';
 import type { KernelBackend } from './backend.js';
@@ -22,6 +26,8 @@ export interface ApplyHooks {
   onStep?: (ops: Op[]) => void;
   /** Called with each started process's pid. */
   onStarted?: (container: string, pid: number, specHash: string) => void;
+  /** Called with the stamps (kernel/stamps.ts) of /etc files as they are written. */
+  onFilesWritten?: (stamps: Record<string, string>) => void;
   /** When aborted (Ctrl-C), the Op in hand finishes and no other starts: ApplyInterrupted is thrown. */
   signal?: AbortSignal;
 }
@@ -62,14 +68,39 @@ const groupKey = (op: Op) => (isLinkOp(op) ? 'link' : isOvsOp(op) ? 'ovs' : SIDE
 /** What may run while the kernel removes the veths of deleted namespaces (kernel.reap): it touches no link. */
 const BESIDE_REAP = new Set(['uts.del', 'file.del']);
 
+/**
+ * What the /etc files written beside a link step may pass over in the plan: Ops that touch no
+ * file (the links themselves, OVS, sysctls, UTS namespaces). The files wait for nothing they
+ * pass: a file names a namespace's folder, not the namespace.
+ */
+const BESIDE_FILES = (op: Op) => isLinkOp(op) || isOvsOp(op) || op.kind === 'sysctl.set' || op.kind === 'uts.add';
+
+/** Files being written by the worker: the indexes of their Ops, which the loop then skips. */
+interface FilesBeside {
+  indexes: Set<number>;
+  written: Promise<FilesWritten>;
+  ops: Extract<Op, { kind: 'file.write' }>[];
+  started: number;
+}
+
 export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBackend): Promise<void> {
   const fault = faultIndex(ops);
   // A reap waits for the kernel's cleanup; the UTS namespaces and files that follow it go meanwhile.
   let reaping: Promise<void> | undefined;
+  let files: FilesBeside | undefined;
   try {
     for (let i = 0; i < ops.length; ) {
       if (hooks.signal?.aborted) throw new ApplyInterrupted(i, ops.length);
       const op = ops[i]!;
+      if (files?.indexes.has(i)) {
+        i++;
+        continue;
+      }
+      if (files && !BESIDE_FILES(op)) {
+        const f = files;
+        files = undefined;
+        await filesDone(f, hooks);
+      }
       if (reaping && !BESIDE_REAP.has(op.kind)) {
         const r = reaping;
         reaping = undefined;
@@ -83,22 +114,58 @@ export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBack
         i++;
         continue;
       }
-      i = await applyGroup(ops, i, fault, hooks, backend);
+      let beside: Op[] = [];
+      if (!files && groupKey(op) === 'link') {
+        files = filesBeside(ops, i, fault);
+        beside = files?.ops ?? [];
+      }
+      i = await applyGroup(ops, i, fault, hooks, backend, beside);
+    }
+    if (files) {
+      const f = files;
+      files = undefined;
+      await filesDone(f, hooks);
     }
   } finally {
     await reaping;
+    // Interrupted, or a failed link step: the files in hand finish, and their stamps are kept.
+    const r = await files?.written.catch(() => undefined);
+    if (r) hooks.onFilesWritten?.(r.stamps);
   }
 }
 
+/** Starts the worker on the file.write Ops after the link group at `i` that only pass Ops BESIDE_FILES. */
+function filesBeside(ops: Op[], i: number, fault: number | undefined): FilesBeside | undefined {
+  const indexes = new Set<number>();
+  for (let k = i + 1; k < ops.length; k++) {
+    const op = ops[k]!;
+    if (op.kind === 'file.write') indexes.add(k);
+    else if (!BESIDE_FILES(op)) break;
+  }
+  // A fault injected after a file must come right after that very file: those go one by one.
+  if (indexes.size === 0 || (fault !== undefined && indexes.has(fault))) return undefined;
+  const fileOps = [...indexes].map((k) => ops[k] as Extract<Op, { kind: 'file.write' }>);
+  const written = writeAllInWorker(fileOps.map((o) => ({ path: o.path, content: o.content })));
+  written.catch(() => undefined); // awaited later
+  return { indexes, written, ops: fileOps, started: performance.now() };
+}
+
+async function filesDone(f: FilesBeside, hooks: ApplyHooks): Promise<void> {
+  const r = await f.written;
+  hooks.onFilesWritten?.(r.stamps);
+  log().debug({ ops: f.ops.length, op: 'file.write', kinds: 'file.write', ms: elapsed(f.started), beside: 'link' }, 'applied');
+  if (r.failure) throw Object.assign(new Error(r.failure.message), { code: r.failure.code, path: r.failure.path });
+}
+
 /** Applies the group of Ops that starts at `i`; returns where the next begins. */
-async function applyGroup(ops: Op[], i: number, fault: number | undefined, hooks: ApplyHooks, backend: KernelBackend): Promise<number> {
+async function applyGroup(ops: Op[], i: number, fault: number | undefined, hooks: ApplyHooks, backend: KernelBackend, beside: Op[] = []): Promise<number> {
   const op = ops[i]!;
   const key = groupKey(op);
   let j = i + 1;
   // A group ends at the fault point, so that the fault comes right after that very Op.
   if (key !== undefined) while (j < ops.length && groupKey(ops[j]!) === key && (fault === undefined || fault < i || j <= fault)) j++;
   const group = ops.slice(i, j);
-  hooks.onStep?.(group);
+  hooks.onStep?.(beside.length > 0 ? [...group, ...beside] : group);
   const started = performance.now();
   if (key === 'link') await backend.applyLinks(group as LinkOp[]);
   else if (key === 'ovs') await applyOvs(group as OvsOp[]);
@@ -159,8 +226,11 @@ async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mount
   switch (op.kind) {
     case 'sysctl.set':
       return writeSysctl(op.key, op.value);
-    case 'file.write':
-      return writeAtomicSync(op.path, op.content);
+    case 'file.write': {
+      const stamp = writeStamped(op.path, op.content);
+      if (stamp !== undefined) hooks.onFilesWritten?.({ [op.path]: stamp });
+      return;
+    }
     case 'file.del':
       return removePath(op.path);
     case 'uts.add':

@@ -7,12 +7,13 @@ import { InputError, KernelError } from '../errors.js';
 import { log } from '../log.js';
 import type { LinkOp } from '../plan/ops.js';
 import { applyWithIproute2 } from './iproute2.js';
-import type { IpLink, NamespaceView } from './linkview.js';
+import type { IpLink, IpRoute, NamespaceView } from './linkview.js';
 import { addUts, readUtsHostname, removeUts, setUtsHostname } from './namespaces.js';
 import { applyWithNetlink, loadNetlink } from './rtnetlink.js';
 import { dumpHostLinks, dumpLoopback, dumpNamespace } from './nldump.js';
 import { libc } from './libc.js';
 import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import { mapLimit, run } from './run.js';
 import * as utsTools from './uts.js';
 
@@ -35,18 +36,32 @@ export interface KernelBackend {
   removeUts(path: string): Promise<void>;
 }
 
+/** Prints `<path> <value>` for every interface's disable_ipv6, with shell builtins only (a read of a /proc/sys file reports failure but fills `v`). */
+const READ_DISABLE_IPV6 = 'for f in /proc/sys/net/ipv6/conf/*/disable_ipv6; do read -r v < "$f"; echo "$f $v"; done';
+
 const iproute2: KernelBackend = {
   name: 'iproute2',
   applyLinks: (ops) => applyWithIproute2(ops),
   readHost: async () => JSON.parse((await run('ip', ['-j', '-d', 'addr', 'show'])).stdout) as IpLink[],
   async readNamespaces(names, whole = () => true) {
     const out = new Map<string, NamespaceView>();
+    const ipv6 = existsSync('/proc/sys/net/ipv6');
     await mapLimit(names, 8, async (ns) => {
       const all = whole(ns);
-      const r = await run('ip', ['-n', ns, '-j', '-d', '-batch', '-'], { input: all ? 'addr show\nroute show\n' : 'link show dev lo\n', allowFail: true });
+      const input = all ? 'addr show\nroute show\n' : 'link show dev lo\n';
+      // `ip` shows no interface's disable_ipv6: a shell inside the namespace reads them after it.
+      const r = all && ipv6
+        ? await run('ip', ['netns', 'exec', ns, 'sh', '-c', `ip -j -d -batch - && ${READ_DISABLE_IPV6}`], { input, allowFail: true })
+        : await run('ip', ['-n', ns, '-j', '-d', '-batch', '-'], { input, allowFail: true });
       if (r.exitCode !== 0) return;
-      const [links, routes] = r.stdout.trim().split('\n').map((line) => JSON.parse(line));
-      out.set(ns, { links, routes: all ? routes : [] });
+      const [linksLine, routesLine, ...sysctls] = r.stdout.trim().split('\n');
+      const links = JSON.parse(linksLine!) as IpLink[];
+      for (const line of sysctls) {
+        const [, ifname, value] = /^\/proc\/sys\/net\/ipv6\/conf\/([^/]+)\/disable_ipv6 (\d+)$/.exec(line) ?? [];
+        const link = links.find((l) => l.ifname === ifname);
+        if (link) link.ipv6_disabled = value !== '0';
+      }
+      out.set(ns, { links, routes: all ? (JSON.parse(routesLine!) as IpRoute[]) : [] });
     });
     return out;
   },

@@ -54,6 +54,10 @@ function touches(op: LinkOp): string[] {
     case 'route.replace':
     case 'route.del':
       return [key(op.ns, op.route.slice(op.route.lastIndexOf(' dev ') + 5))];
+    case 'netns.sysctl': {
+      const dev = /^net\.ipv[46]\.conf\.([^.]+)\./.exec(op.key)?.[1];
+      return dev === undefined ? [] : [key(op.ns, dev)];
+    }
   }
 }
 

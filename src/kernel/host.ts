@@ -1,11 +1,11 @@
 /** sysctls and the per-container /etc files. */
 import { mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
-import { mkdirSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { rmdirSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { log } from '../log.js';
 import { run } from './run.js';
 
-const sysctlPath = (key: string) => join('/proc/sys', key.replaceAll('.', '/'));
+export const sysctlPath = (key: string) => join('/proc/sys', key.replaceAll('.', '/'));
 
 export async function readSysctl(key: string): Promise<string | undefined> {
   try {
@@ -41,17 +41,6 @@ export async function writeAtomic(path: string, content: string, mode = 0o644): 
   const tmp = `${path}.netlab-tmp`;
   await writeFile(tmp, content, { mode });
   await rename(tmp, path);
-}
-
-/**
- * writeAtomic with synchronous calls, for the many small /etc files of a lab: each costs a few
- * system calls, far less than three thread-pool round trips.
- */
-export function writeAtomicSync(path: string, content: string, mode = 0o644): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  const tmp = `${path}.netlab-tmp`;
-  writeFileSync(tmp, content, { mode });
-  renameSync(tmp, path);
 }
 
 /** Removes a file, or an empty folder; absent is fine. */

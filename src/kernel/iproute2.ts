@@ -19,6 +19,9 @@ export function ipArgs(op: LinkOp): { ns?: string; args: string[]; program?: 'br
       return { args: ['netns', 'add', op.ns] };
     case 'netns.del':
       return { args: ['netns', 'del', op.ns] };
+    case 'netns.sysctl':
+      // Run from the host's batch (`ip -batch` forks for `netns exec`): no `ip` command writes a sysctl.
+      return { args: ['netns', 'exec', op.ns, 'sysctl', '-qw', `${op.key}=${op.value}`] };
     case 'bridge.add':
       return { args: ['link', 'add', op.name, 'mtu', String(op.mtu), 'type', 'bridge'] };
     case 'veth.add':

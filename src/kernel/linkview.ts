@@ -11,6 +11,8 @@ export interface IpLink {
   link_netnsid?: number;
   linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number; local?: string }; info_slave_kind?: string; info_slave_data?: { hairpin?: boolean } };
   addr_info?: { family: string; local: string; prefixlen: number }[];
+  /** Not in `ip -j`: net.ipv6.conf.<ifname>.disable_ipv6 (absent without IPv6); read with the links (nldump.ts) or from /proc/sys. */
+  ipv6_disabled?: boolean;
 }
 
 export interface IpRoute {

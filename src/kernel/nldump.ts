@@ -34,6 +34,11 @@ const IFLA_MASTER = 10;
 const IFLA_LINKINFO = 18;
 const IFLA_IFALIAS = 20;
 const IFLA_LINK_NETNSID = 37;
+const IFLA_AF_SPEC = 26;
+const AF_INET6 = 10;
+const IFLA_INET6_CONF = 2;
+/** Index of disable_ipv6 in IFLA_INET6_CONF, an array of s32 (the DEVCONF_* enum of linux/ipv6.h). */
+const DEVCONF_DISABLE_IPV6 = 26;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_SLAVE_KIND = 4;
 const IFLA_INFO_SLAVE_DATA = 5;
@@ -139,6 +144,13 @@ function parseLink(m: Buffer): { index: number; link: IpLink; master?: number } 
       const parts: string[] = [];
       for (let i = s; i < e; i++) parts.push(hex(m[i]!));
       link.address = parts.join(':');
+    } else if (t === IFLA_AF_SPEC) {
+      attrs(m, s, e, (family, fs, fe) => {
+        if (family !== AF_INET6) return;
+        attrs(m, fs, fe, (it, is, ie) => {
+          if (it === IFLA_INET6_CONF && is + 4 * (DEVCONF_DISABLE_IPV6 + 1) <= ie) link.ipv6_disabled = m.readInt32LE(is + 4 * DEVCONF_DISABLE_IPV6) !== 0;
+        });
+      });
     } else if (t === IFLA_LINKINFO) {
       attrs(m, s, e, (it, is, ie) => {
         if (it === IFLA_INFO_KIND) info.info_kind = cstr(m, is, ie);

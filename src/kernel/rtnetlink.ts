@@ -8,7 +8,7 @@
  * rtnetlink requests one by one inside sendmsg, so order is kept, and up to WINDOW answers
  * are outstanding (bounded so that the acknowledgements never overflow the socket's buffer).
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { NETNS_DIR } from '../paths.js';
@@ -18,6 +18,7 @@ import { log } from '../log.js';
 import { libc } from './libc.js';
 import { addNetns, delNetns, inNetns } from './namespaces.js';
 import { mapLimit } from './run.js';
+import { sysctlPath } from './host.js';
 import { coalesceLinkOps, type LinkRequest } from './coalesce.js';
 import type { IpLink, IpRoute } from './linkview.js';
 
@@ -238,6 +239,14 @@ export class Rtnl {
         try {
           if (op.kind === 'netns.add') addNetns(op.ns);
           else delNetns(op.ns);
+        } catch (e) {
+          throw await kernelError(req, (e as Error).message);
+        }
+        return;
+      case 'netns.sysctl':
+        // What `ip netns exec NS sysctl -w` does: /proc/sys/net is that of the writer's namespace.
+        try {
+          inNetns(op.ns, () => writeFileSync(sysctlPath(op.key), op.value));
         } catch (e) {
           throw await kernelError(req, (e as Error).message);
         }

@@ -15,6 +15,8 @@ export interface DesiredOptions {
   selfArgv: string[];
   /** Open vSwitch datapath: `system` with the kernel module, `netdev` (userspace) without it. */
   ovsDatapath?: 'system' | 'netdev';
+  /** The kernel has IPv6: the containers' interfaces then get it turned off, as Docker does for an IPv4-only endpoint. */
+  ipv6?: boolean;
 }
 
 /** The kernel state of the lab's share on `lab.host` (the whole lab on a single host). */
@@ -49,7 +51,7 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
     s.namespaces[c.netns] = {
       mark: mark.netns(lab.name, c.name, multi ? c.host : undefined),
       loUp: true,
-      ifaces: Object.fromEntries(c.interfaces.map((i) => [i.ifname, { mac: i.mac, mtu: i.mtu, up: true, addrs: [`${i.ip}/${i.prefix}`] }])),
+      ifaces: Object.fromEntries(c.interfaces.map((i) => [i.ifname, { mac: i.mac, mtu: i.mtu, up: true, addrs: [`${i.ip}/${i.prefix}`], ...(opts.ipv6 ? { ipv6Disabled: true } : {}) }])),
       routes: routed ? [`default via ${routed.gateway} dev ${routed.ifname}`] : [],
     };
     for (const i of c.interfaces) {

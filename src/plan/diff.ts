@@ -6,7 +6,7 @@
 import { basename, dirname } from 'node:path';
 import type { Op } from './ops.js';
 import { ovsName } from '../model/names.js';
-import type { FirewallState, HostLinkState, IfaceState, LabState, NamespaceState } from './state.js';
+import { disableIpv6Key, type FirewallState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from './state.js';
 import { netnsName, parseMark } from '../model/names.js';
 
 export function diff(want: LabState, have: LabState): Op[] {
@@ -97,6 +97,8 @@ export function diff(want: LabState, have: LabState): Op[] {
       if (wi.mac !== hi.mac) set.mac = wi.mac;
       if (wi.mtu !== hi.mtu && hi.mtu !== 0) set.mtu = wi.mtu;
       if (Object.keys(set).length > 3) nsOps.push(set);
+      // Before the interface comes up, or IPv6 would already have sent its first packets.
+      if (wi.ipv6Disabled && !hi.ipv6Disabled) nsOps.push({ kind: 'netns.sysctl', ns, key: disableIpv6Key(ifname), value: '1' });
       addrOps(ifname, wi.addrs, hi.addrs, ns, nsOps);
       if (wi.up && !hi.up) nsOps.push({ kind: 'link.set', ns, name: ifname, up: true });
     }

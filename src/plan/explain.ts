@@ -44,6 +44,7 @@ export function subjectOf(op: Op, lab: Lab): Subject {
   switch (op.kind) {
     case 'netns.add':
     case 'netns.del':
+    case 'netns.sysctl':
       return container(byNs(op.ns)) ?? { kind: 'other' };
     case 'bridge.add':
       return network(byBridge(op.name)) ?? { kind: 'other' };
@@ -177,6 +178,9 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
         (i) =>
           `This is what docker run --name ${c.name} does to the network: a network namespace ${c.netns} (Docker's sandbox), a veth pair with ${i.ifname} inside (${i.ip}/${i.prefix}, MAC ${i.mac} made from the address as Docker <= 27 does) and ${i.hostVeth} plugged into ${i.bridge}, and a default route via the gateway ${i.gateway}.`,
       );
+      if (ops.some((o) => o.kind === 'netns.sysctl' && o.key.endsWith('.disable_ipv6'))) {
+        out.push('disable_ipv6=1 on its interfaces, as Docker sets it on an endpoint that has no IPv6 address: without it each interface would send IPv6 neighbour discovery and MLD packets as it comes up, which the bridge floods to every other container.');
+      }
       if (ops.some((o) => o.kind === 'link.set' && o.hairpin)) out.push('hairpin on, on the bridge port, lets a container reach its own published port through the host, as Docker sets it when its userland proxy is off.');
       out.push(`Its /etc/hosts, resolv.conf and hostname live in /etc/netns/${c.netns}/, which "ip netns exec" mounts over /etc (Docker bind-mounts its own copies); a UTS namespace gives it the hostname ${c.hostname} (docker run --hostname).`);
       for (const l of c.links) {

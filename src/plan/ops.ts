@@ -18,6 +18,8 @@ export type Op =
   | { kind: 'addr.del'; dev: string; cidr: string; ns?: string }
   | { kind: 'route.replace'; route: string; ns?: string }
   | { kind: 'route.del'; route: string; ns?: string }
+  /** A sysctl of a network namespace (net.* keys are per namespace), written from inside it. */
+  | { kind: 'netns.sysctl'; ns: string; key: string; value: string }
   /** Waits until the kernel has removed these host ends of veth pairs, as it does when their namespaces go. */
   | { kind: 'kernel.reap'; links: string[] }
   | { kind: 'sysctl.set'; key: string; value: string }

@@ -43,7 +43,16 @@ export interface IfaceState {
   mtu: number;
   up: boolean;
   addrs: string[];
+  /**
+   * net.ipv6.conf.<if>.disable_ipv6 is 1: Docker turns IPv6 off on an endpoint that has no IPv6
+   * address, so that it sends no neighbour discovery or MLD packets (which the bridge floods to
+   * every port). Undefined when the kernel has no IPv6, or the reader could not tell.
+   */
+  ipv6Disabled?: boolean;
 }
+
+/** The sysctl behind IfaceState.ipv6Disabled. */
+export const disableIpv6Key = (ifname: string) => `net.ipv6.conf.${ifname}.disable_ipv6`;
 
 export interface NamespaceState {
   /** The alias of `lo`: netlab's mark inside a namespace. */

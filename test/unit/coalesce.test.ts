@@ -9,9 +9,9 @@ import { isLinkOp, type LinkOp } from '../../src/plan/ops.js';
 import { coalesceLinkOps } from '../../src/kernel/coalesce.js';
 import { emptyHostContext } from '../helpers/context.js';
 
-const demoLinkOps = () => {
+const demoLinkOps = (ipv6 = false) => {
   const lab = resolveLab(parseTopology(readFileSync(DEMO_FILE, 'utf8'), { source: '<demo>', defaultName: 'demo' }), emptyHostContext);
-  return diff(desiredState(lab, { selfArgv: ['/usr/bin/node', '/opt/netlab/cli.js'] }), emptyState('demo')).filter(isLinkOp);
+  return diff(desiredState(lab, { selfArgv: ['/usr/bin/node', '/opt/netlab/cli.js'], ipv6 }), emptyState('demo')).filter(isLinkOp);
 };
 
 describe('coalescing link Ops into rtnetlink requests', () => {
@@ -75,5 +75,15 @@ describe('coalescing link Ops into rtnetlink requests', () => {
       { kind: 'link.set', ns: 'n1', name: 'eth0', mac: '02:42:0a:00:00:02' },
     ];
     expect(coalesceLinkOps(ops).map((r) => r.op)).toEqual(ops);
+  });
+
+  it('keeps the MAC in the veth creation when IPv6 is turned off on the interface, and the sysctl before its up', () => {
+    const ops = demoLinkOps(true);
+    const reqs = coalesceLinkOps(ops);
+    expect(new Set(reqs.flatMap((r) => r.from))).toEqual(new Set(ops));
+    const web = reqs.find((r) => r.op.kind === 'veth.add' && r.op.peer.ns.endsWith('-web'))!;
+    expect(web.op).toMatchObject({ peerMac: '02:42:ac:1f:00:02' });
+    const inWeb = reqs.filter((r) => 'ns' in r.op && r.op.kind !== 'netns.add' && r.op.ns === 'netlab-demo-web').map((r) => r.op.kind);
+    expect(inWeb).toEqual(['link.set', 'netns.sysctl', 'addr.add', 'link.set', 'route.replace']);
   });
 });

@@ -55,6 +55,26 @@ describe('planning the demo lab', () => {
   it('renders every step as a command a student can run (golden)', () => {
     golden('demo.explain.sh', diff(want(), emptyState('demo')).map(renderOp).join('\n') + '\n');
   });
+
+  it('turns IPv6 off on each container interface before it comes up, as Docker does for an IPv4-only endpoint, and only where it is on', () => {
+    const want6 = desiredState(demoLab(), { selfArgv: ['/usr/bin/node', '/opt/netlab/cli.js'], ipv6: true });
+    const ops = diff(want6, emptyState('demo'));
+    for (const c of demoLab().containers) {
+      const inNs = ops.filter((o) => 'ns' in o && o.ns === c.netns && o.kind !== 'netns.add');
+      const sysctl = inNs.findIndex((o) => o.kind === 'netns.sysctl');
+      const up = inNs.findIndex((o) => o.kind === 'link.set' && o.name === 'eth0' && o.up);
+      expect(inNs[sysctl]).toEqual({ kind: 'netns.sysctl', ns: c.netns, key: 'net.ipv6.conf.eth0.disable_ipv6', value: '1' });
+      expect(sysctl).toBeLessThan(up);
+      expect(renderOp(inNs[sysctl]!)).toBe(`ip netns exec ${c.netns} sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1`);
+    }
+    // Converged: nothing. Turned back on by hand (or a recreated interface): set again, and nothing else.
+    expect(diff(want6, want6)).toEqual([]);
+    const drifted = structuredClone(want6);
+    drifted.namespaces['netlab-demo-web']!.ifaces.eth0!.ipv6Disabled = false;
+    expect(diff(want6, drifted)).toEqual([{ kind: 'netns.sysctl', ns: 'netlab-demo-web', key: 'net.ipv6.conf.eth0.disable_ipv6', value: '1' }]);
+    // A kernel without IPv6 has no such knob: nothing planned.
+    expect(diff(want(), emptyState('demo')).some((o) => o.kind === 'netns.sysctl')).toBe(false);
+  });
 });
 
 describe('/etc/hosts of a large lab', () => {

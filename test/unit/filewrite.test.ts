@@ -1,0 +1,49 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeAll } from '../../src/kernel/filewrite.js';
+// The worker runs compiled JavaScript: the build's module (npm test builds first).
+import { writeAllInWorker } from '../../dist/kernel/filewrite.js';
+import { contentHash, readStamped, statKey } from '../../src/kernel/stamps.js';
+
+let dir: string | undefined;
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+const files = (root: string, n: number) =>
+  Array.from({ length: n }, (_, i) => ({ path: join(root, `ns${i}`, i % 2 ? 'hosts' : 'resolv.conf'), content: `127.0.0.1\tlocalhost\n10.0.0.${i}\tc${i}\n` }));
+
+describe('writing /etc files', () => {
+  it('writes each file atomically and stamps it as the next run will find it', () => {
+    dir = mkdtempSync(join(tmpdir(), 'netlab-fw-'));
+    const want = files(dir, 5);
+    const r = writeAll(want);
+    expect(r.failure).toBeUndefined();
+    for (const f of want) {
+      expect(readFileSync(f.path, 'utf8')).toBe(f.content);
+      expect(r.stamps[f.path]).toBe(`${statKey(f.path)}:${contentHash(f.content)}`);
+      // The next run trusts the stamp: it gets the content without reading the file.
+      expect(readStamped(f.path, f.content, r.stamps[f.path])).toEqual({ text: f.content, stamp: r.stamps[f.path] });
+    }
+    expect(readdirSync(join(dir, 'ns1'))).toEqual(['hosts']);
+  });
+
+  it('on a worker thread, gives the same files and stamps, and names the file it could not write', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'netlab-fw-'));
+    const want = files(dir, 40);
+    // A plain file where a folder should be: the write of the 4th file fails, the rest are not written.
+    writeFileSync(join(dir, 'ns3'), 'in the way');
+    const r = await writeAllInWorker(want);
+    expect(r.failure).toMatchObject({ path: want[3]!.path, code: 'EEXIST' });
+    expect(Object.keys(r.stamps)).toEqual(want.slice(0, 3).map((f) => f.path));
+    for (const f of want.slice(0, 3)) expect(r.stamps[f.path]).toBe(`${statKey(f.path)}:${contentHash(f.content)}`);
+    rmSync(join(dir, 'ns3'));
+    const again = await writeAllInWorker(want);
+    expect(again.failure).toBeUndefined();
+    expect(Object.keys(again.stamps)).toHaveLength(40);
+    for (const f of want) expect(readFileSync(f.path, 'utf8')).toBe(f.content);
+  });
+});
