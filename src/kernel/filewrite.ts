@@ -52,10 +52,13 @@ export function writeAll(files: FileToWrite[]): FilesWritten {
   return { stamps };
 }
 
+/** The worker's module. Run from TypeScript source (the test runner), it is the build's JavaScript. */
+const WORKER = new URL(import.meta.url.endsWith('.ts') ? '../../dist/kernel/filewrite-worker.js' : './filewrite-worker.js', import.meta.url);
+
 /** The same as writeAll, on a worker thread. */
 export function writeAllInWorker(files: FileToWrite[]): Promise<FilesWritten> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./filewrite-worker.js', import.meta.url), { workerData: files });
+    const worker = new Worker(WORKER, { workerData: files });
     let result: FilesWritten | undefined;
     worker.once('message', (m: FilesWritten) => (result = m));
     worker.once('error', reject);

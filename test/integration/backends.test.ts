@@ -67,6 +67,8 @@ async function snapshot(lab: string) {
     const hostname = (await execa('nsenter', [`--uts=/run/netlab/${lab}/uts/${c}`, 'hostname'])).stdout;
     namespaces[c] = {
       hostname,
+      // Each interface's disable_ipv6 (`ip` shows none of them).
+      ipv6: (await execa('ip', ['netns', 'exec', ns, 'grep', '-H', '.', ...['lo', 'eth0', 'eth1'].map((i) => `/proc/sys/net/ipv6/conf/${i}/disable_ipv6`)], { reject: false })).stdout,
       links: (await ipJson(['-n', ns, 'addr', 'show'])).map((l) => link(l, true)),
       routes: (await ipJson(['-n', ns, 'route', 'show', 'table', 'all'])).map(route).sort(),
     };
@@ -91,6 +93,8 @@ describe('the netlink and iproute2 executors', () => {
       expect((await execa('ip', ['netns', 'list'])).stdout).not.toContain(`netlab-${lab}-`);
     }
     expect(built.netlink!.host.length).toBe(6); // two bridges, four veths
+    // IPv6 off on the containers' interfaces (Docker's IPv4-only endpoint), on lo left as it was.
+    expect(built.netlink!.namespaces.web).toMatchObject({ ipv6: ['lo:0', 'eth0:1', 'eth1:1'].map((v) => `/proc/sys/net/ipv6/conf/${v.replace(':', '/disable_ipv6:')}`).join('\n') });
     expect(built.netlink).toEqual(built.iproute2);
     expect(observed.netlink).toEqual([]);
     expect(observed.iproute2).toEqual([]);

@@ -89,8 +89,10 @@ describe('engine on the kernel', () => {
     await sh('ip', ['link', 'del', appVeth]);
     await sh('iptables', ['-t', 'nat', '-F', `NL-${lab}-DNAT`]);
     await sh('ip', ['-n', `netlab-${lab}-db`, 'route', 'del', 'default']);
+    await sh('ip', ['netns', 'exec', `netlab-${lab}-db`, 'sysctl', '-qw', 'net.ipv6.conf.eth0.disable_ipv6=0']);
     const repair = await up({ topology: appLab(lab, 18184) });
-    expect(repair.ops.map((o) => o.kind)).toEqual(expect.arrayContaining(['veth.add', 'firewall.apply', 'route.replace']));
+    expect(repair.ops.map((o) => o.kind)).toEqual(expect.arrayContaining(['veth.add', 'firewall.apply', 'route.replace', 'netns.sysctl']));
+    for (const c of ['app', 'db']) expect((await sh('ip', ['netns', 'exec', `netlab-${lab}-${c}`, 'cat', '/proc/sys/net/ipv6/conf/eth0/disable_ipv6'])).stdout).toBe('1');
     expect(await httpGet('http://127.0.0.1:18184/whoami')).toBe('10.100.250.1\n');
     expect((await up({ topology: appLab(lab, 18184) })).ops).toEqual([]);
   });

@@ -2,9 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeAll } from '../../src/kernel/filewrite.js';
-// The worker runs compiled JavaScript: the build's module (npm test builds first).
-import { writeAllInWorker } from '../../dist/kernel/filewrite.js';
+// The worker thread runs the build's JavaScript (npm test builds first).
+import { writeAll, writeAllInWorker } from '../../src/kernel/filewrite.js';
 import { contentHash, readStamped, statKey } from '../../src/kernel/stamps.js';
 
 let dir: string | undefined;
