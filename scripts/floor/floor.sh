@@ -25,7 +25,8 @@
 #                    one request, lo's alias with lo up, a UTS namespace per container
 #                    bound on /run/NAME-uts/<ns>, /etc/netns/<ns>/{hosts,resolv.conf,hostname}
 #                    (nlfloor -x; removed by nlfloor -d in the timed teardown), and per
-#                    container a filter accept rule beside its DNAT rule, plus a masquerade
+#                    container a filter accept rule beside its DNAT rule, plus a masquerade,
+#                    and IPv6 turned off on each container interface before it comes up
 #
 #   NAME=nlfloor     prefix of every object's name (bridge ${NAME}0, netns ${NAME}-<i>,
 #                    host veth ${VETH}<i>, nft table ip ${NAME}); VETH defaults to nlf

@@ -19,7 +19,8 @@
  * way: lo gets an alias (netlab's mark) in the same request that sets it up, a
  * UTS namespace named after NETNS is bound on UTSDIR/NETNS (unshare, sethostname,
  * bind mount, setns back), and /etc/netns/NETNS/ gets hosts (a copy of the file
- * HOSTS), resolv.conf and hostname, each written once (no temporary + rename).
+ * HOSTS), resolv.conf and hostname, each written once (no temporary + rename);
+ * IFNAME's net.ipv6.conf.IFNAME.disable_ipv6 is set to 1 before it comes up.
  * -d UTSDIR: removes those again (umount + unlink, the three files, the folder).
  *
  * Build: cc -O2 -Wall -o nlfloor nlfloor.c
@@ -341,6 +342,21 @@ int main(int argc, char **argv)
 		if (ioctl(nl, SIOCGIFINDEX, &ifr) < 0)
 			die(ns, ifname, errno);
 
+		/* netlab turns IPv6 off on the interface before it comes up (Docker's
+		 * IPv4-only endpoint): /proc/sys/net is the writer's namespace's. */
+		if (extras) {
+			char sysctl[128];
+			int sfd;
+
+			snprintf(sysctl, sizeof(sysctl), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+			sfd = open(sysctl, O_WRONLY | O_CLOEXEC);
+			if (sfd >= 0) {
+				if (write(sfd, "1", 1) != 1)
+					die(ns, sysctl, errno);
+				close(sfd);
+			} else if (errno != ENOENT) /* ENOENT: a kernel without IPv6 */
+				die(ns, sysctl, errno);
+		}
 		configure(nl, ns, ifr.ifr_ifindex, addr, prefix, gw, mtu, seq);
 		seq += NREQ;
 		close(nl);

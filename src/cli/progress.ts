@@ -22,11 +22,11 @@ export function describeStep(ops: Op[]): string {
       [count('veth.add'), 'veth pair', 'veth pairs'],
       [count('link.del'), 'link removed', 'links removed'],
       [count('netns.del'), 'namespace removed', 'namespaces removed'],
-      // The /etc files written beside the links (apply.ts).
-      [count('file.write'), 'file', 'files'],
       [ops.length - count('netns.add') - count('bridge.add') - count('veth.add') - count('link.del') - count('netns.del') - count('file.write'), 'setting', 'settings'],
     ] as const;
-    return `links: ${parts.filter(([n]) => n > 0).map(([n, one, many]) => `${n} ${n === 1 ? one : many}`).join(', ')}`;
+    // The /etc files are written beside the links (apply.ts).
+    const files = count('file.write');
+    return `links: ${parts.filter(([n]) => n > 0).map(([n, one, many]) => `${n} ${n === 1 ? one : many}`).join(', ')}${files > 0 ? `; ${files} /etc file${files === 1 ? '' : 's'} beside` : ''}`;
   }
   switch (op.kind) {
     case 'sysctl.set':

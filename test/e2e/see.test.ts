@@ -111,7 +111,7 @@ describe('up and down: progress on stdout, logs on stderr', () => {
     expect(r.exitCode, r.all).toBe(0);
     const out = r.stdout.split('\n').filter(Boolean);
     expect(out.some((l) => l.startsWith('{'))).toBe(false);
-    expect(out).toContain(out.find((l) => /^links: 2 namespaces, 1 bridge, 2 veth pairs, \d+ settings \(\d+ ms\)$/.test(l)));
+    expect(out).toContain(out.find((l) => /^links: 2 namespaces, 1 bridge, 2 veth pairs, \d+ settings; 6 \/etc files beside \(\d+ ms\)$/.test(l)));
     expect(out.some((l) => /^firewall: \d+ rules in one iptables-restore \(\d+ ms\)$/.test(l))).toBe(true);
     expect(out.some((l) => l.startsWith(`lab ${lab} is up`))).toBe(true);
     const logs = r.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; ms?: number; cmd?: string; op?: string; hostMs?: number });
