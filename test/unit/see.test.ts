@@ -271,6 +271,8 @@ describe('progress', () => {
   it('describes each step in words', () => {
     const links = ops.filter((o) => /^(netns|bridge|veth|link|addr|route)\./.test(o.kind));
     expect(describeStep(links)).toBe('links: 2 namespaces, 1 bridge, 2 veth pairs, 21 settings');
+    // The files written beside the link step are named apart from its settings.
+    expect(describeStep([...links, ...ops.filter((o) => o.kind === 'file.write')])).toBe('links: 2 namespaces, 1 bridge, 2 veth pairs, 21 settings; 6 /etc files beside');
     expect(describeStep([ops.at(-1)!])).toMatch(/^start web: .*serve --port 80$/);
   });
 
