@@ -8,7 +8,7 @@
 // BENCH_BACKENDS="netlink iproute2", BENCH_FLOOR=1 (0: no floor run), BENCH_NET=10.107 (a /16, none the tests use:
 // NET.64.0/22 for netlab, NET.0.0/22 for the floor), BENCH_PORT0=30000 (container i publishes
 // PORT0+i; the floor uses the same ports after netlab is down), BENCH_NOOP=1 (no-op ups per run),
-// BENCH_PEERS=1 (0: no peer rows).
+// BENCH_PEERS=1 (0: no peer rows), BENCH_PEER_REPEAT=1 (runs of each peer, best of; they take minutes).
 // Peer rows (scripts/bench-peers.mjs says exactly what they time): the same lab made by the CNI
 // bridge+portmap plugins and by netavark, one exec per container as a runtime does, on NET.128.0/22
 // and NET.192.0/22, the same ports after the floor is down. Only when installed; on Debian:
@@ -30,6 +30,7 @@ const net = process.env.BENCH_NET ?? '10.107';
 const port0 = Number(process.env.BENCH_PORT0 ?? 30000);
 const noops = Math.max(1, Number(process.env.BENCH_NOOP ?? 1));
 const withPeers = process.env.BENCH_PEERS !== '0';
+const peerRepeat = Number(process.env.BENCH_PEER_REPEAT ?? 1);
 const cniDir = withPeers ? findCni() : undefined;
 const netavarkBin = withPeers ? findNetavark() : undefined;
 if (!/^\d+\.\d+$/.test(net) || !(port0 > 0 && port0 + Math.max(...sizes) < 65536)) throw new Error('bad BENCH_NET or BENCH_PORT0');
@@ -145,7 +146,7 @@ try {
       fx.teardown.push(flx.teardown);
       process.stderr.write(`bench: N=${n} floor with netlab's other objects: setup ${flx.setup} ms, teardown ${flx.teardown} ms\n`);
     }
-    for (let r = 0; r < repeat; r++) {
+    for (let r = 0; r < peerRepeat; r++) {
       for (const [key, found, go, o] of [
         ['cni', cniDir, cniRun, { dir: cniDir, name: `nlpeerc${id}`, third: 128 }],
         ['netavark', netavarkBin, netavarkRun, { bin: netavarkBin, name: `nlpeern${id}`, third: 192 }],
@@ -187,7 +188,7 @@ try {
 const per = (ms, n) => (ms / n).toFixed(2);
 const ratio = (ms, base) => (base ? (ms / base).toFixed(2) : '');
 const lines = [
-  `machine: ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, node ${process.version}; setup and teardown best of ${repeat}, no-op up best of ${repeat * noops}; wall time of the CLI process (node start included)`,
+  `machine: ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, node ${process.version}; setup and teardown best of ${repeat}, no-op up best of ${repeat * noops}${withPeers ? `, peers best of ${peerRepeat}` : ''}; wall time of the CLI process (node start included)`,
   `at the start: load average ${loadAtStart}; at the end: load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}, ${background()} (other runs' included)`,
   '',
   '| N | who | setup ms/ctr | teardown ms/ctr | setup / floor | teardown / floor | setup / same-objects floor | teardown / same-objects floor | no-op up ms | peak RSS MB |',
