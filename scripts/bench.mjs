@@ -197,7 +197,7 @@ const lines = [
     [r.n, r.who, per(r.setup, r.n), per(r.teardown, r.n), ratio(r.setup, r.fs), ratio(r.teardown, r.ft), ratio(r.setup, r.fxs), ratio(r.teardown, r.fxt), r.noop ? Math.round(r.noop) : '', r.rss ? Math.round(r.rss) : ''].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
   ),
   '',
-  'same-objects floor: floor.sh EXTRAS=1, the floor plus, made the leanest way, what netlab makes beside the links: the container end\'s MAC, the host end\'s alias and hairpin, lo\'s alias, a UTS namespace per container (its host name), /etc/netns/<ns>/{hosts,resolv.conf,hostname}, a filter accept rule per port and a masquerade.',
+  'same-objects floor: floor.sh EXTRAS=1, the floor plus, made the leanest way, what netlab makes beside the links: the container end\'s MAC, the host end\'s alias and hairpin, lo\'s alias, a UTS namespace per container (its host name), /etc/netns/<ns>/{hosts,resolv.conf,hostname}, a filter accept rule per port and a masquerade, and IPv6 off on each container interface (disable_ipv6=1) before it comes up.',
 ];
 if (withPeers && !cniDir) lines.push('', '(the CNI plugins loopback, bridge, portmap and host-local are not installed here: no CNI bridge+portmap line; Debian: apt-get install containernetworking-plugins)');
 if (withPeers && !netavarkBin) lines.push('', '(netavark is not installed here: no netavark line; Debian: apt-get install netavark)');

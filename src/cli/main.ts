@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The netlab command line: parses arguments, calls the engine, prints. Nothing else. */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_BAD_INPUT, EXIT_FAILED, InputError, NetlabError } from '../errors.js';
 import { configureLogging, log, type LogFormat } from '../log.js';
@@ -52,6 +52,7 @@ const program = new Command();
 withCommonOptions(program)
   .name('netlab')
   .description("Docker's classic container networking, built from bare Linux parts you can see: namespaces, veth pairs, a bridge, iptables NAT.")
+  .version((JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version, '-V, --version', 'print netlab\'s version')
   .enablePositionalOptions()
   .showHelpAfterError()
   .exitOverride()

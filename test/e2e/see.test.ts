@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,6 +98,8 @@ describe('explain and graph need no root', () => {
 
   it('draws it as a user, in every format', async () => {
     expect((await asNobody(['graph', '--format', 'dot'])).stdout).toMatch(/^graph netlab \{/);
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(await asNobody(['--version'])).toMatchObject({ exitCode: 0, stdout: version });
     expect((await asNobody(['graph', '--format', 'mermaid'])).stdout).toContain('flowchart LR');
     const svg = await asNobody(['graph']);
     expect(svg.exitCode).toBe(0);
