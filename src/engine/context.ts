@@ -1,7 +1,7 @@
 /** Gathers what the host already has that a new lab must avoid: routes, addresses, ports, other labs. */
 import { readdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { parseCidr } from '../model/ipv4.js';
+import { kernelHasIpv6 } from '../kernel/host.js';
 import { parseMark } from '../model/names.js';
 import type { LabContext, PreviousAllocation, TakenSubnet } from '../model/lab.js';
 import { RUN_DIR } from '../paths.js';
@@ -44,9 +44,6 @@ export async function gatherContext(lab: string, previous: PreviousAllocation | 
     ipv6: kernelHasIpv6(),
   };
 }
-
-/** Whether this kernel has IPv6 (not booted with ipv6.disable=1): /etc/hosts gets its IPv6 lines, and container interfaces get IPv6 turned off. */
-export const kernelHasIpv6 = () => existsSync('/proc/sys/net/ipv6');
 
 type Route = { dst: string; dev?: string; type?: string };
 type Addrs = { ifname: string; ifalias?: string; addr_info: { local: string; prefixlen: number }[] };

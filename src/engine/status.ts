@@ -13,7 +13,7 @@ import { requireShares, statuses, type ContainerStatus } from './query.js';
 import { ovsDatapath, SELF_ARGV } from './up.js';
 import { selectBackend, type BackendName } from '../kernel/backend.js';
 import { NetlabError } from '../errors.js';
-import { kernelHasIpv6 } from './context.js';
+import { kernelHasIpv6 } from '../kernel/host.js';
 
 export interface LabStatus {
   lab: string;

@@ -13,7 +13,7 @@ import { applyWithNetlink, loadNetlink } from './rtnetlink.js';
 import { dumpHostLinks, dumpLoopback, dumpNamespace } from './nldump.js';
 import { libc } from './libc.js';
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { kernelHasIpv6 } from './host.js';
 import { mapLimit, run } from './run.js';
 import * as utsTools from './uts.js';
 
@@ -45,7 +45,7 @@ const iproute2: KernelBackend = {
   readHost: async () => JSON.parse((await run('ip', ['-j', '-d', 'addr', 'show'])).stdout) as IpLink[],
   async readNamespaces(names, whole = () => true) {
     const out = new Map<string, NamespaceView>();
-    const ipv6 = existsSync('/proc/sys/net/ipv6');
+    const ipv6 = kernelHasIpv6();
     await mapLimit(names, 8, async (ns) => {
       const all = whole(ns);
       const input = all ? 'addr show\nroute show\n' : 'link show dev lo\n';

@@ -1,6 +1,6 @@
 /** sysctls and the per-container /etc files. */
 import { mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
-import { rmdirSync, unlinkSync } from 'node:fs';
+import { existsSync, rmdirSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { log } from '../log.js';
 import { run } from './run.js';
@@ -26,6 +26,9 @@ export async function writeSysctl(key: string, value: string): Promise<void> {
     await writeFile(sysctlPath(key), value);
   }
 }
+
+/** Whether this kernel has IPv6 (not booted with ipv6.disable=1): /etc/hosts gets its IPv6 lines, and container interfaces get IPv6 turned off. */
+export const kernelHasIpv6 = () => existsSync('/proc/sys/net/ipv6');
 
 export async function readText(path: string): Promise<string | undefined> {
   try {
