@@ -146,10 +146,12 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
       continue;
     }
     const ifaces: Record<string, IfaceState> = {};
-    if (whole(ns)) for (const l of links) if (l.ifname !== 'lo') {
-        ifaces[l.ifname] = { mac: l.address ?? '', mtu: l.mtu, up: l.flags.includes('UP'), addrs: ipv4(l) };
-        if (l.ipv6_disabled !== undefined) ifaces[l.ifname]!.ipv6Disabled = l.ipv6_disabled;
-      }
+    for (const l of whole(ns) ? links : []) {
+      if (l.ifname === 'lo') continue;
+      const iface: IfaceState = { mac: l.address ?? '', mtu: l.mtu, up: l.flags.includes('UP'), addrs: ipv4(l) };
+      if (l.ipv6_disabled !== undefined) iface.ipv6Disabled = l.ipv6_disabled;
+      ifaces[l.ifname] = iface;
+    }
     const state: NamespaceState = {
       mark: lo?.ifalias,
       loUp: !!lo?.flags.includes('UP'),
