@@ -4,7 +4,7 @@
  * tenth of the containers for a large lab). Logs stay on stderr.
  */
 import { basename } from 'node:path';
-import type { Op } from '../plan/ops.js';
+import { isLinkOp, type Op } from '../plan/ops.js';
 import { netnsName } from '../model/names.js';
 import { ETC_NETNS_DIR } from '../paths.js';
 
@@ -14,7 +14,7 @@ export const BAR_THRESHOLD = 20;
 /** One step in words: what a group of Ops does. */
 export function describeStep(ops: Op[]): string {
   const op = ops[0]!;
-  if (ops.length > 1 || /^(netns|bridge|veth|link|addr|route)\./.test(op.kind)) {
+  if (ops.some(isLinkOp)) {
     const count = (k: string) => ops.filter((o) => o.kind === k).length;
     const parts = [
       [count('netns.add'), 'namespace', 'namespaces'],
@@ -27,6 +27,12 @@ export function describeStep(ops: Op[]): string {
     // The /etc files are written beside the links (apply.ts).
     const files = count('file.write');
     return `links: ${parts.filter(([n]) => n > 0).map(([n, one, many]) => `${n} ${n === 1 ? one : many}`).join(', ')}${files > 0 ? `; ${files} /etc file${files === 1 ? '' : 's'} beside` : ''}`;
+  }
+  if (ops.length > 1) {
+    // A group of one kind run side by side (apply.ts): files, UTS namespaces.
+    const n = ops.length;
+    const words: Partial<Record<Op['kind'], string>> = { 'file.write': `write ${n} /etc files`, 'file.del': `remove ${n} files and folders`, 'uts.add': `${n} hostnames (a UTS namespace each)`, 'uts.del': `remove ${n} UTS namespaces` };
+    return words[op.kind] ?? `${n} × ${op.kind}`;
   }
   switch (op.kind) {
     case 'sysctl.set':

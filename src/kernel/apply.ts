@@ -20,6 +20,7 @@ import { mountedUts } from './uts.js';
 import { startProcess, stopProcesses } from './processes.js';
 import type { KernelBackend } from './backend.js';
 import { mapLimit } from './run.js';
+import { KernelError } from '../errors.js';
 
 export interface ApplyHooks {
   /** Called before each group of Ops runs. */
@@ -154,8 +155,11 @@ async function filesDone(f: FilesBeside, hooks: ApplyHooks): Promise<void> {
   const r = await f.written;
   hooks.onFilesWritten?.(r.stamps);
   log().debug({ ops: f.ops.length, op: 'file.write', kinds: 'file.write', ms: elapsed(f.started), beside: 'link' }, 'applied');
-  if (r.failure) throw Object.assign(new Error(r.failure.message), { code: r.failure.code, path: r.failure.path });
+  if (r.failure) throw fileError(r.failure.path, r.failure.message);
 }
+
+/** A file netlab could not write: something on the host is in the way (a file where its folder goes, a full disk). */
+const fileError = (path: string, message: string) => new KernelError(`cannot write ${path}: ${message}`, `cat > ${path}`);
 
 /** Applies the group of Ops that starts at `i`; returns where the next begins. */
 async function applyGroup(ops: Op[], i: number, fault: number | undefined, hooks: ApplyHooks, backend: KernelBackend, beside: Op[] = []): Promise<number> {
@@ -227,7 +231,12 @@ async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mount
     case 'sysctl.set':
       return writeSysctl(op.key, op.value);
     case 'file.write': {
-      const stamp = writeStamped(op.path, op.content);
+      let stamp: string | undefined;
+      try {
+        stamp = writeStamped(op.path, op.content);
+      } catch (e) {
+        throw fileError(op.path, (e as Error).message);
+      }
       if (stamp !== undefined) hooks.onFilesWritten?.({ [op.path]: stamp });
       return;
     }

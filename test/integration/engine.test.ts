@@ -97,6 +97,24 @@ describe('engine on the kernel', () => {
     expect((await up({ topology: appLab(lab, 18184) })).ops).toEqual([]);
   });
 
+  it('names the /etc file it cannot write, and the next up finishes the lab once the obstacle is gone', async () => {
+    const lab = uniqueLab();
+    // A plain file where the container's /etc/netns folder goes.
+    const obstacle = `/etc/netns/netlab-${lab}-app`;
+    writeFileSync(obstacle, 'in the way');
+    try {
+      await expect(up({ topology: appLab(lab, 18185) })).rejects.toThrow(`cannot write ${obstacle}/`);
+    } finally {
+      rmSync(obstacle, { force: true });
+    }
+    const again = await up({ topology: appLab(lab, 18185) });
+    expect(again.ops.map((o) => o.kind)).toEqual(expect.arrayContaining(['file.write']));
+    expect(again.ops.some((o) => o.kind === 'veth.add')).toBe(false);
+    expect(readFileSync(`${obstacle}/hostname`, 'utf8')).toBe('app.example.org\n');
+    expect(await httpGet('http://127.0.0.1:18185/whoami')).toBe('10.100.250.1\n');
+    expect((await up({ topology: appLab(lab, 18185) })).ops).toEqual([]);
+  });
+
   it('takes a lab down by its kernel marks when the state file is gone', async () => {
     const lab = uniqueLab();
     await up({ topology: appLab(lab, 18185) });

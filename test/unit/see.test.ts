@@ -274,6 +274,9 @@ describe('progress', () => {
     // The files written beside the link step are named apart from its settings.
     expect(describeStep([...links, ...ops.filter((o) => o.kind === 'file.write')])).toBe('links: 2 namespaces, 1 bridge, 2 veth pairs, 21 settings; 6 /etc files beside');
     expect(describeStep([ops.at(-1)!])).toMatch(/^start web: .*serve --port 80$/);
+    // A group of one kind run side by side is named for what it is, not as links.
+    expect(describeStep(ops.filter((o) => o.kind === 'file.write'))).toBe('write 6 /etc files');
+    expect(describeStep(ops.filter((o) => o.kind === 'uts.add'))).toBe('2 hostnames (a UTS namespace each)');
   });
 
   it('prints one line per step on a terminal and in a pipe; counts containers done', () => {
