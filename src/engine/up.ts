@@ -142,7 +142,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         );
       } catch (e) {
         if (!(e instanceof ApplyInterrupted)) throw e;
-        state.stamps = restamp(state.stamps ?? {}, ops, want.files, written);
+        state.stamps = restamp(state.stamps ?? {}, want.files, written);
         await writeState(state);
         throw new InterruptedError(
           `${e.message}: lab ${lab.name} is partly up (what was made is recorded in ${stateFile(lab.name, host)}). ` +
@@ -150,7 +150,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         );
       }
       state.planned = planned;
-      state.stamps = restamp(state.stamps ?? {}, ops, want.files, written);
+      state.stamps = restamp(state.stamps ?? {}, want.files, written);
       await writeState(state);
     }
     return { lab, ops, ms: performance.now() - started, state };
@@ -208,13 +208,11 @@ function keptStamps(seen: Stamps, wanted: Record<string, string>): Stamps {
 }
 
 /**
- * After a run: the files it wrote get the stamps they were written with; a removed file loses
- * its stamp; a file it did not get to (interrupted) keeps the stamp of what it still holds.
+ * After a run: the files it wrote get the stamps they were written with; a file it did not get
+ * to (interrupted) keeps the stamp of what it still holds; a file the lab no longer wants, none.
  */
-function restamp(stamps: Stamps, ops: Op[], wanted: Record<string, string>, written: Stamps): Stamps {
-  const out = { ...stamps };
-  for (const op of ops) if (op.kind === 'file.del') delete out[op.path];
-  return keptStamps({ ...out, ...written }, wanted);
+function restamp(stamps: Stamps, wanted: Record<string, string>, written: Stamps): Stamps {
+  return keptStamps({ ...stamps, ...written }, wanted);
 }
 
 function sameStamps(a: Stamps | undefined, b: Stamps | undefined): boolean {

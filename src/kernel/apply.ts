@@ -89,6 +89,11 @@ export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBack
   // A reap waits for the kernel's cleanup; the UTS namespaces and files that follow it go meanwhile.
   let reaping: Promise<void> | undefined;
   let files: FilesBeside | undefined;
+  const filesWritten = async () => {
+    const f = files;
+    files = undefined;
+    if (f) await filesDone(f, hooks);
+  };
   try {
     for (let i = 0; i < ops.length; ) {
       if (hooks.signal?.aborted) throw new ApplyInterrupted(i, ops.length);
@@ -97,11 +102,7 @@ export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBack
         i++;
         continue;
       }
-      if (files && !BESIDE_FILES(op)) {
-        const f = files;
-        files = undefined;
-        await filesDone(f, hooks);
-      }
+      if (files && !BESIDE_FILES(op)) await filesWritten();
       if (reaping && !BESIDE_REAP.has(op.kind)) {
         const r = reaping;
         reaping = undefined;
@@ -122,11 +123,7 @@ export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBack
       }
       i = await applyGroup(ops, i, fault, hooks, backend, beside);
     }
-    if (files) {
-      const f = files;
-      files = undefined;
-      await filesDone(f, hooks);
-    }
+    await filesWritten();
   } finally {
     await reaping;
     // Interrupted, or a failed link step: the files in hand finish, and their stamps are kept.

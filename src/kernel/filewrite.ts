@@ -20,7 +20,7 @@ export interface FilesWritten {
   failure?: { path: string; message: string; code?: string };
 }
 
-export function writeAtomicSync(path: string, content: string, mode = 0o644): void {
+function writeAtomicSync(path: string, content: string, mode = 0o644): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   const tmp = `${path}.netlab-tmp`;
   writeFileSync(tmp, content, { mode });
