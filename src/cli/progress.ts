@@ -22,11 +22,18 @@ export function describeStep(ops: Op[]): string {
       [count('veth.add'), 'veth pair', 'veth pairs'],
       [count('link.del'), 'link removed', 'links removed'],
       [count('netns.del'), 'namespace removed', 'namespaces removed'],
-      [ops.length - count('netns.add') - count('bridge.add') - count('veth.add') - count('link.del') - count('netns.del') - count('file.write'), 'setting', 'settings'],
+      [ops.length - count('netns.add') - count('bridge.add') - count('veth.add') - count('link.del') - count('netns.del') - count('file.write') - count('uts.add') - count('firewall.apply') - count('firewall.remove'), 'setting', 'settings'],
     ] as const;
-    // The /etc files are written beside the links (apply.ts).
-    const files = count('file.write');
-    return `links: ${parts.filter(([n]) => n > 0).map(([n, one, many]) => `${n} ${n === 1 ? one : many}`).join(', ')}${files > 0 ? `; ${files} /etc file${files === 1 ? '' : 's'} beside` : ''}`;
+    // The /etc files, UTS namespaces and firewall made beside the links (apply.ts).
+    const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+    const rules = ops.reduce((n, o) => n + (o.kind === 'firewall.apply' ? firewallRules(o) : 0), 0);
+    const beside = [
+      count('file.write') > 0 ? plural(count('file.write'), '/etc file', '/etc files') : '',
+      count('uts.add') > 0 ? plural(count('uts.add'), 'hostname', 'hostnames') : '',
+      count('firewall.apply') + count('firewall.remove') > 0 ? `the firewall${rules > 0 ? ` (${plural(rules, 'rule', 'rules')})` : ''}` : '',
+    ].filter(Boolean);
+    const besideText = beside.length > 0 ? `; ${beside.length > 1 ? `${beside.slice(0, -1).join(', ')} and ${beside.at(-1)}` : beside[0]} beside` : '';
+    return `links: ${parts.filter(([n]) => n > 0).map(([n, one, many]) => plural(n, one, many)).join(', ')}${besideText}`;
   }
   if (ops.length > 1) {
     // A group of one kind run side by side (apply.ts): files, UTS namespaces.
@@ -46,7 +53,7 @@ export function describeStep(ops: Op[]): string {
     case 'uts.del':
       return `remove the UTS namespace of ${basename(op.path)}`;
     case 'firewall.apply':
-      return `firewall: ${Object.values(op.want.tables).reduce((n, t) => n + t.rules.length + t.jumps.length, 0)} rules in one iptables-restore`;
+      return `firewall: ${firewallRules(op)} rules in one iptables-restore`;
     case 'firewall.remove':
       return 'firewall: remove the lab chains and jumps';
     case 'process.start':
@@ -57,6 +64,8 @@ export function describeStep(ops: Op[]): string {
       return op.kind;
   }
 }
+
+const firewallRules = (op: Extract<Op, { kind: 'firewall.apply' }>) => Object.values(op.want.tables).reduce((n, t) => n + t.rules.length + t.jumps.length, 0);
 
 /** The container namespace an Op belongs to, if any. */
 export function namespaceOf(op: Op, lab: string): string | undefined {

@@ -132,7 +132,7 @@ async function downLocked(name: string, host: string | undefined, opts: DownOpti
 async function otherHostsLeft(lab: string, host: string): Promise<boolean> {
   if ((await readdir(join(labDir(lab), 'hosts')).catch(() => [])).length > 0) return true;
   if ((await readdir(join(labDir(lab), 'ovs')).catch(() => [])).some((h) => h !== host)) return true;
-  return (await mountedUts(join(labDir(lab), 'uts'))).length > 0;
+  return mountedUts(join(labDir(lab), 'uts')).length > 0;
 }
 
 /** When no other lab is left on this host: put back the host-wide sysctls the first lab changed. */

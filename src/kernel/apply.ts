@@ -2,9 +2,10 @@
  * Carries out a list of Ops in order. Consecutive link Ops go to the backend's link executor
  * as one batch; consecutive Ops of one kind that touch different objects (files, UTS
  * namespaces) run side by side; everything else one Op at a time. `onStep` reports progress.
- * Two kinds of work run beside others: the /etc files that follow a link step are written by a
- * worker thread while the links are made, and a reap (the kernel removing the veths of deleted
- * namespaces) goes on while the UTS namespaces and files that follow it are removed.
+ * Two kinds of work run beside others: while a link step makes the links, the /etc files and
+ * UTS namespaces that follow it are made by a second thread (beside.ts) and the firewall's
+ * transaction runs; and a reap (the kernel removing the veths of deleted namespaces) goes on
+ * while the UTS namespaces and files that follow it are removed.
  */
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -15,7 +16,8 @@ import { applyIptables } from './iptables.js';
 import { applyNftables } from './nftables.js';
 import { flushConntrack } from './conntrack.js';
 import { removePath, writeSysctl } from './host.js';
-import { writeAllInWorker, writeStamped, type FilesWritten } from './filewrite.js';
+import { writeStamped } from './filewrite.js';
+import { runBeside, type BesideDone, type UtsToMake } from './beside.js';
 import { mountedUts } from './uts.js';
 import { startProcess, stopProcesses } from './processes.js';
 import type { KernelBackend } from './backend.js';
@@ -70,17 +72,28 @@ const groupKey = (op: Op) => (isLinkOp(op) ? 'link' : isOvsOp(op) ? 'ovs' : SIDE
 const BESIDE_REAP = new Set(['uts.del', 'file.del']);
 
 /**
- * What the /etc files written beside a link step may pass over in the plan: Ops that touch no
- * file (the links themselves, OVS, sysctls, UTS namespaces). The files wait for nothing they
- * pass: a file names a namespace's folder, not the namespace.
+ * What the work beside a link step may pass over in the plan: Ops that touch no file, no UTS
+ * namespace and no firewall rule of those it takes (the links themselves, OVS, sysctls), and the
+ * kinds it takes. None of them needs another: a file names a namespace's folder, not the
+ * namespace; a UTS namespace is a file of its own; a rule names a link, which need not exist yet.
  */
-const BESIDE_FILES = (op: Op) => isLinkOp(op) || isOvsOp(op) || op.kind === 'sysctl.set' || op.kind === 'uts.add';
+const PASSABLE = (op: Op) => isLinkOp(op) || isOvsOp(op) || op.kind === 'sysctl.set' || op.kind === 'uts.add' || op.kind === 'file.write' || op.kind === 'firewall.apply' || op.kind === 'firewall.remove';
 
-/** Files being written by the worker: the indexes of their Ops, which the loop then skips. */
-interface FilesBeside {
+type FileWrite = Extract<Op, { kind: 'file.write' }>;
+type UtsAdd = Extract<Op, { kind: 'uts.add' }>;
+type FirewallOp = Extract<Op, { kind: 'firewall.apply' | 'firewall.remove' }>;
+
+/** Work going on beside a link step: the indexes of its Ops, which the loop then skips. */
+interface Beside {
   indexes: Set<number>;
-  written: Promise<FilesWritten>;
-  ops: Extract<Op, { kind: 'file.write' }>[];
+  ops: Op[];
+  files: FileWrite[];
+  uts: UtsAdd[];
+  firewall: FirewallOp[];
+  /** The second thread's files and UTS namespaces. */
+  thread?: Promise<BesideDone>;
+  /** The firewall's transactions, one after the other. */
+  rules?: Promise<void>;
   started: number;
 }
 
@@ -88,21 +101,21 @@ export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBack
   const fault = faultIndex(ops);
   // A reap waits for the kernel's cleanup; the UTS namespaces and files that follow it go meanwhile.
   let reaping: Promise<void> | undefined;
-  let files: FilesBeside | undefined;
-  const filesWritten = async () => {
-    const f = files;
-    files = undefined;
-    if (f) await filesDone(f, hooks);
+  let beside: Beside | undefined;
+  const besideDone = async () => {
+    const b = beside;
+    beside = undefined;
+    if (b) await finishBeside(b, hooks);
   };
   try {
     for (let i = 0; i < ops.length; ) {
       if (hooks.signal?.aborted) throw new ApplyInterrupted(i, ops.length);
       const op = ops[i]!;
-      if (files?.indexes.has(i)) {
+      if (beside?.indexes.has(i)) {
         i++;
         continue;
       }
-      if (files && !BESIDE_FILES(op)) await filesWritten();
+      if (beside && !PASSABLE(op)) await besideDone();
       if (reaping && !BESIDE_REAP.has(op.kind)) {
         const r = reaping;
         reaping = undefined;
@@ -116,43 +129,67 @@ export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBack
         i++;
         continue;
       }
-      let beside: Op[] = [];
-      if (!files && groupKey(op) === 'link') {
-        files = filesBeside(ops, i, fault);
-        beside = files?.ops ?? [];
+      let alongside: Op[] = [];
+      if (!beside && groupKey(op) === 'link') {
+        beside = startBeside(ops, i, fault, hooks, backend);
+        alongside = beside?.ops ?? [];
       }
-      i = await applyGroup(ops, i, fault, hooks, backend, beside);
+      i = await applyGroup(ops, i, fault, hooks, backend, alongside);
     }
-    await filesWritten();
+    await besideDone();
   } finally {
     await reaping;
-    // Interrupted, or a failed link step: the files in hand finish, and their stamps are kept.
-    const r = await files?.written.catch(() => undefined);
+    // Interrupted, or a failed link step: the work in hand finishes, and the stamps of the files written are kept.
+    const [r] = await Promise.all([beside?.thread?.catch(() => undefined), beside?.rules?.catch(() => undefined)]);
     if (r) hooks.onFilesWritten?.(r.stamps);
   }
 }
 
-/** Starts the worker on the file.write Ops after the link group at `i` that only pass Ops BESIDE_FILES. */
-function filesBeside(ops: Op[], i: number, fault: number | undefined): FilesBeside | undefined {
-  const indexes = new Set<number>();
-  for (let k = i + 1; k < ops.length; k++) {
+/**
+ * Starts what can go beside the link group at `i`: the files, UTS namespaces and firewall Ops
+ * after it that only pass PASSABLE Ops. UTS namespaces go to the thread only with a backend
+ * that makes them in-process; otherwise the loop makes them as before, while the thread writes.
+ */
+function startBeside(ops: Op[], i: number, fault: number | undefined, hooks: ApplyHooks, backend: KernelBackend): Beside | undefined {
+  const b: Beside = { indexes: new Set(), ops: [], files: [], uts: [], firewall: [], started: performance.now() };
+  for (let k = i + 1; k < ops.length && PASSABLE(ops[k]!); k++) {
     const op = ops[k]!;
-    if (op.kind === 'file.write') indexes.add(k);
-    else if (!BESIDE_FILES(op)) break;
+    if (op.kind === 'file.write') b.files.push(op);
+    else if (op.kind === 'uts.add' && backend.utsInProcess) b.uts.push(op);
+    else if (op.kind === 'firewall.apply' || op.kind === 'firewall.remove') b.firewall.push(op);
+    else continue;
+    b.indexes.add(k);
+    b.ops.push(op);
   }
-  // A fault injected after a file must come right after that very file: those go one by one.
-  if (indexes.size === 0 || (fault !== undefined && indexes.has(fault))) return undefined;
-  const fileOps = [...indexes].map((k) => ops[k] as Extract<Op, { kind: 'file.write' }>);
-  const written = writeAllInWorker(fileOps.map((o) => ({ path: o.path, content: o.content })));
-  written.catch(() => undefined); // awaited later
-  return { indexes, written, ops: fileOps, started: performance.now() };
+  // A fault injected after one of these must come right after that very Op: those go one by one.
+  if (b.indexes.size === 0 || (fault !== undefined && b.indexes.has(fault))) return undefined;
+  if (b.files.length + b.uts.length > 0) {
+    const mounted = b.uts.length > 0 ? mountedUtsIn(b.uts) : new Set<string>();
+    const uts: UtsToMake[] = b.uts.map((o) => ({ path: o.path, hostname: o.hostname, mounted: mounted.has(o.path) }));
+    b.thread = runBeside({ files: b.files.map((o) => ({ path: o.path, content: o.content })), uts });
+    b.thread.catch(() => undefined); // awaited later
+  }
+  if (b.firewall.length > 0) {
+    b.rules = (async () => {
+      for (const op of b.firewall) await applyOne(op, hooks, backend, undefined);
+    })();
+    b.rules.catch(() => undefined); // awaited later
+  }
+  return b;
 }
 
-async function filesDone(f: FilesBeside, hooks: ApplyHooks): Promise<void> {
-  const r = await f.written;
-  hooks.onFilesWritten?.(r.stamps);
-  log().debug({ ops: f.ops.length, op: 'file.write', kinds: 'file.write', ms: elapsed(f.started), beside: 'link' }, 'applied');
-  if (r.failure) throw fileError(r.failure.path, r.failure.message);
+async function finishBeside(b: Beside, hooks: ApplyHooks): Promise<void> {
+  const [r] = await Promise.all([b.thread, b.rules]);
+  if (r) hooks.onFilesWritten?.(r.stamps);
+  for (const group of [b.files, b.uts, b.firewall]) {
+    const kinds = [...new Set(group.map((o) => o.kind))];
+    if (group.length > 0) log().debug({ ops: group.length, op: kinds.length === 1 ? kinds[0] : undefined, kinds: kinds.join(','), ms: elapsed(b.started), beside: 'link' }, 'applied');
+  }
+  if (r?.failure?.what === 'file') throw fileError(r.failure.path, r.failure.message);
+  if (r?.failure) {
+    const { path, message } = r.failure;
+    throw new KernelError(`hostname ${b.uts.find((o) => o.path === path)?.hostname} in ${path}: ${message}`, `unshare --uts=${path}`);
+  }
 }
 
 /** A file netlab could not write: something on the host is in the way (a file where its folder goes, a full disk). */
@@ -172,7 +209,7 @@ async function applyGroup(ops: Op[], i: number, fault: number | undefined, hooks
   else if (key === 'ovs') await applyOvs(group as OvsOp[]);
   else if (group.length === 1) await applyOne(op, hooks, backend, undefined);
   else {
-    const mounted = op.kind === 'uts.add' ? await mountedUtsIn(group) : undefined;
+    const mounted = op.kind === 'uts.add' ? mountedUtsIn(group) : undefined;
     await mapLimit(group, 16, (o) => applyOne(o, hooks, backend, mounted));
   }
   const kinds = [...new Set(group.map((o) => o.kind))];
@@ -218,9 +255,9 @@ async function reap(links: string[], backend: KernelBackend): Promise<void> {
 }
 
 /** UTS namespace files already mounted in the folders of these Ops: read once, not once per Op. */
-async function mountedUtsIn(ops: Op[]): Promise<Set<string>> {
+function mountedUtsIn(ops: Op[]): Set<string> {
   const dirs = new Set(ops.map((o) => dirname((o as { path: string }).path)));
-  return new Set((await Promise.all([...dirs].map((d) => mountedUts(d)))).flat());
+  return new Set([...dirs].flatMap((d) => mountedUts(d)));
 }
 
 async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mounted: Set<string> | undefined): Promise<void> {
@@ -240,7 +277,7 @@ async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mount
     case 'file.del':
       return removePath(op.path);
     case 'uts.add':
-      return backend.setUts(op.path, op.hostname, (mounted ?? (await mountedUtsIn([op]))).has(op.path));
+      return backend.setUts(op.path, op.hostname, (mounted ?? mountedUtsIn([op])).has(op.path));
     case 'uts.del':
       return backend.removeUts(op.path);
     case 'firewall.apply':

@@ -34,6 +34,8 @@ export interface KernelBackend {
   setUts(path: string, hostname: string, mounted: boolean): Promise<void>;
   readUts(path: string): Promise<string | undefined>;
   removeUts(path: string): Promise<void>;
+  /** UTS namespaces are made in-process (libc), so another thread may make them (beside.ts). */
+  utsInProcess?: boolean;
 }
 
 /** Prints `<path> <value>` for every interface's disable_ipv6, with shell builtins only (a read of a /proc/sys file reports failure but fills `v`). */
@@ -107,6 +109,7 @@ const netlink: KernelBackend = {
     }
   },
   removeUts: async (path) => wrap(`umount ${path}`, () => removeUts(path)),
+  utsInProcess: true,
 };
 
 /** The netlink backend asked for by name: it never falls back. */

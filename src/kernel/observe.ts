@@ -200,7 +200,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   mark('files');
   // UTS namespaces of this share's containers only: other hosts of a simulated lab keep theirs in the same folder.
   const mine = new Set([...Object.keys(s.namespaces), ...Object.keys(want.namespaces), ...input.planned.netns].map((ns) => ns.slice(netnsPrefix(lab).length)));
-  for (const path of await mountedUts(join(labDir(lab), 'uts'))) {
+  for (const path of mountedUts(join(labDir(lab), 'uts'))) {
     if (input.host !== undefined && !mine.has(basename(path))) continue;
     // One the lab does not want goes whatever its hostname.
     if (want.uts[path] === undefined) {

@@ -22,14 +22,18 @@ import { sysctlPath } from './host.js';
 import { coalesceLinkOps, type LinkRequest } from './coalesce.js';
 import type { IpLink, IpRoute } from './linkview.js';
 
-type NetlinkModule = typeof import('netlink');
+type NetlinkModule = Pick<typeof import('netlink'), 'createRtNetlink'>;
 type RtSocket = import('netlink').RtNetlinkSocket;
 
 let netlinkModule: NetlinkModule | undefined;
 
-/** The `netlink` package and libc, or an Error saying why they cannot be loaded. */
+/**
+ * The `netlink` package's rtnetlink part and libc, or an Error saying why they cannot be loaded.
+ * Only `rt`: the package's index also loads its nl80211, genetlink and WireGuard parts, 15-20 ms
+ * of a short run here.
+ */
 export function loadNetlink(): NetlinkModule {
-  netlinkModule ??= createRequire(import.meta.url)('netlink') as NetlinkModule;
+  netlinkModule ??= createRequire(import.meta.url)('netlink/dist/rt/rt.js') as NetlinkModule;
   libc();
   return netlinkModule;
 }

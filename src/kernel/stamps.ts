@@ -9,7 +9,8 @@ import { readFileSync, statSync } from 'node:fs';
 
 export type Stamps = Record<string, string>;
 
-export const contentHash = (text: string) => createHash('sha1').update(text).digest('base64').slice(0, 22);
+/** Of the text, or of its UTF-8 bytes (the same hash). */
+export const contentHash = (text: string | Uint8Array) => createHash('sha1').update(text).digest('base64').slice(0, 22);
 
 /** `ino:size:mtime:ctime` of a file, or undefined when it is not a readable regular file. */
 export function statKey(path: string): string | undefined {

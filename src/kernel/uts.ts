@@ -2,15 +2,15 @@
  * Persistent UTS namespaces, one per container, bind-mounted on a file the way `ip netns`
  * keeps network namespaces, so `hostname` inside a container prints its own name.
  */
-import { open } from 'node:fs/promises';
-import { mkdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { readText, removePath } from './host.js';
+import { removePath } from './host.js';
 import { run } from './run.js';
 
-/** Mount points of UTS namespace files under `dir`. */
-export async function mountedUts(dir: string): Promise<string[]> {
-  const info = (await readText('/proc/self/mountinfo')) ?? '';
+/** Mount points of UTS namespace files under `dir` (read synchronously: one /proc file). */
+export function mountedUts(dir: string): string[] {
+  const info = readFileSync('/proc/self/mountinfo', 'utf8');
   return info
     .split('\n')
     .map((l) => l.split(' '))

@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-// The worker thread runs the build's JavaScript (npm test builds first).
-import { writeAll, writeAllInWorker } from '../../src/kernel/filewrite.js';
+// The thread runs the build's JavaScript (npm test builds first).
+import { doWork, pack, runBeside } from '../../src/kernel/beside.js';
 import { contentHash, readStamped, statKey } from '../../src/kernel/stamps.js';
 
 let dir: string | undefined;
@@ -12,14 +12,15 @@ afterEach(() => {
   dir = undefined;
 });
 
+// Names with letters of more than one UTF-8 byte: the files travel in one buffer, cut by byte offsets.
 const files = (root: string, n: number) =>
-  Array.from({ length: n }, (_, i) => ({ path: join(root, `ns${i}`, i % 2 ? 'hosts' : 'resolv.conf'), content: `127.0.0.1\tlocalhost\n10.0.0.${i}\tc${i}\n` }));
+  Array.from({ length: n }, (_, i) => ({ path: join(root, `ns${i}`, i % 2 ? 'hosts' : 'resolv.conf'), content: `127.0.0.1\tlocalhost\n10.0.0.${i}\tc${i} caf${'é'.repeat(i % 3)}\n` }));
 
-describe('writing /etc files', () => {
+describe('writing /etc files (beside a link step)', () => {
   it('writes each file atomically and stamps it as the next run will find it', () => {
     dir = mkdtempSync(join(tmpdir(), 'netlab-fw-'));
     const want = files(dir, 5);
-    const r = writeAll(want);
+    const r = doWork(pack({ files: want, uts: [] }));
     expect(r.failure).toBeUndefined();
     for (const f of want) {
       expect(readFileSync(f.path, 'utf8')).toBe(f.content);
@@ -35,12 +36,12 @@ describe('writing /etc files', () => {
     const want = files(dir, 40);
     // A plain file where a folder should be: the write of the 4th file fails, the rest are not written.
     writeFileSync(join(dir, 'ns3'), 'in the way');
-    const r = await writeAllInWorker(want);
-    expect(r.failure).toMatchObject({ path: want[3]!.path, code: 'EEXIST' });
+    const r = await runBeside({ files: want, uts: [] });
+    expect(r.failure).toMatchObject({ what: 'file', path: want[3]!.path, code: 'EEXIST' });
     expect(Object.keys(r.stamps)).toEqual(want.slice(0, 3).map((f) => f.path));
     for (const f of want.slice(0, 3)) expect(r.stamps[f.path]).toBe(`${statKey(f.path)}:${contentHash(f.content)}`);
     rmSync(join(dir, 'ns3'));
-    const again = await writeAllInWorker(want);
+    const again = await runBeside({ files: want, uts: [] });
     expect(again.failure).toBeUndefined();
     expect(Object.keys(again.stamps)).toHaveLength(40);
     for (const f of want) expect(readFileSync(f.path, 'utf8')).toBe(f.content);
