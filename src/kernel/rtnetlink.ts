@@ -111,6 +111,13 @@ function parseRoute(route: string): { dst: string; via?: string; dev: string } {
   return out as { dst: string; via?: string; dev: string };
 }
 
+/** The devices whose index a request needs. */
+function devicesOf(op: LinkRequest['op']): string[] {
+  if (op.kind === 'addr.add' || op.kind === 'addr.del') return [op.dev];
+  if (op.kind === 'route.replace' || op.kind === 'route.del') return [parseRoute(op.route).dev];
+  return [];
+}
+
 const WINDOW = 48;
 
 /** One rtnetlink socket in one namespace, with requests pipelined in order. */
@@ -122,10 +129,49 @@ export class Rtnl {
   /** The first request that failed, and the kernel's answer. */
   private failure: { req: LinkRequest; message: string } | undefined;
   private readonly indexes = new Map<string, number>();
+  /** Sysctl requests already carried out when the socket was made (early). */
+  private readonly doneEarly = new Set<LinkRequest>();
 
-  constructor(readonly ns?: string) {
+  /**
+   * A socket in `ns` (the host's when undefined). A namespace is entered once for it and, when
+   * its requests make and remove no link (a new container's are addresses, routes, settings and
+   * sysctls), for what else needs the namespace itself: the indexes of the links the requests
+   * name, and the sysctls, done first (they only turn a feature of a link off before it is up).
+   * That saves two namespace visits and a wait for every answer so far per container.
+   */
+  constructor(
+    readonly ns?: string,
+    requests: LinkRequest[] = [],
+  ) {
     const { createRtNetlink } = loadNetlink();
-    this.socket = ns === undefined ? createRtNetlink() : inNetns(ns, () => createRtNetlink());
+    // One read per answer (ACKs and errors are small) instead of a peek for its size and a read.
+    const open = () => createRtNetlink({ messagePeeking: false } as Parameters<typeof createRtNetlink>[0]);
+    if (ns === undefined) {
+      this.socket = open();
+      return;
+    }
+    const settled = requests.every((r) => ['link.set', 'addr.add', 'addr.del', 'route.replace', 'route.del', 'netns.sysctl'].includes(r.op.kind));
+    this.socket = inNetns(ns, () => {
+      const socket = open();
+      if (!settled) return socket;
+      for (const name of new Set(requests.flatMap((r) => devicesOf(r.op)))) {
+        try {
+          this.indexes.set(name, libc().ifNameToIndex(name));
+        } catch {
+          // Not there (yet): asked for when needed, as without this.
+        }
+      }
+      for (const r of requests) {
+        if (r.op.kind !== 'netns.sysctl') continue;
+        try {
+          writeFileSync(sysctlPath(r.op.key), r.op.value);
+          this.doneEarly.add(r);
+        } catch {
+          break; // it and the rest in their place, where a failure is reported in order
+        }
+      }
+      return socket;
+    });
   }
 
   close(): void {
@@ -248,6 +294,7 @@ export class Rtnl {
         }
         return;
       case 'netns.sysctl':
+        if (this.doneEarly.has(req)) return;
         // What `ip netns exec NS sysctl -w` does: /proc/sys/net is that of the writer's namespace.
         try {
           inNetns(op.ns, () => writeFileSync(sysctlPath(op.key), op.value));
@@ -355,7 +402,7 @@ export async function applyWithNetlink(ops: LinkOp[], concurrency = 16): Promise
 }
 
 async function onSocket(ns: string | undefined, requests: LinkRequest[]): Promise<void> {
-  const nl = new Rtnl(ns);
+  const nl = new Rtnl(ns, requests);
   try {
     for (const req of requests) await nl.apply(req);
     await nl.flush();
