@@ -178,6 +178,15 @@ export class Rtnl {
     this.socket.socket.close();
   }
 
+  /** The socket's own address, asked once: the package asks the kernel (getsockname) for every message it is not given. */
+  private port: number | undefined;
+
+  /** Options of a request: its flags, and the socket's address. */
+  private sendOptions(flags?: number): { flags?: number; localPort: number } {
+    this.port ??= this.socket.socket.address().port;
+    return flags === undefined ? { localPort: this.port } : { flags, localPort: this.port };
+  }
+
   /** Sends a request once a slot in the window is free, in the order of the calls. */
   submit(req: LinkRequest, request: () => Promise<unknown>): void {
     const start = () => {
@@ -229,7 +238,7 @@ export class Rtnl {
     const op = req.op;
     switch (op.kind) {
       case 'bridge.add':
-        return this.submit(req, () => s.newLink({}, { ifname: op.name, mtu: op.mtu, linkinfo: nla(IFLA_INFO_KIND, str('bridge')) }, { flags: NLM_F_CREATE | NLM_F_EXCL }));
+        return this.submit(req, () => s.newLink({}, { ifname: op.name, mtu: op.mtu, linkinfo: nla(IFLA_INFO_KIND, str('bridge')) }, this.sendOptions(NLM_F_CREATE | NLM_F_EXCL)));
       case 'veth.add': {
         const master = op.master === undefined ? undefined : await this.indexOf(op.master);
         const data = upFlags(op.up);
@@ -243,12 +252,12 @@ export class Rtnl {
           // Kept open until the answer: the request may wait in the socket's queue before sendmsg.
           const attrs: Parameters<RtSocket['newLink']>[1] = { ifname: op.name, mtu: op.mtu, linkinfo };
           if (master !== undefined) attrs.master = master;
-          return s.newLink(data, attrs, { flags: NLM_F_CREATE | NLM_F_EXCL }).finally(() => closeSync(fd));
+          return s.newLink(data, attrs, this.sendOptions(NLM_F_CREATE | NLM_F_EXCL)).finally(() => closeSync(fd));
         });
       }
       case 'link.del':
         this.forget(op.name);
-        return this.submit(req, () => s.delLink({}, { ifname: op.name }));
+        return this.submit(req, () => s.delLink({}, { ifname: op.name }, this.sendOptions()));
       case 'link.set': {
         const attrs: Parameters<RtSocket['newLink']>[1] = { ifname: op.name };
         if (op.alias !== undefined) attrs.ifalias = op.alias;
@@ -258,18 +267,18 @@ export class Rtnl {
         if (op.hairpin !== undefined) {
           attrs.linkinfo = Buffer.concat([nla(IFLA_INFO_SLAVE_KIND, str('bridge')), nla(IFLA_INFO_SLAVE_DATA, nla(IFLA_BRPORT_MODE, Buffer.from([op.hairpin ? 1 : 0])))]);
         }
-        return this.submit(req, () => s.newLink(upFlags(op.up), attrs));
+        return this.submit(req, () => s.newLink(upFlags(op.up), attrs, this.sendOptions()));
       }
       case 'addr.add':
       case 'addr.del': {
         const [addr, len] = op.cidr.split('/') as [string, string];
         const prefixlen = Number(len);
         const index = await this.indexOf(op.dev);
-        if (op.kind === 'addr.del') return this.submit(req, () => s.delAddress({ family: AF_INET, prefixlen, index }, { local: ip4(addr), address: ip4(addr) }));
+        if (op.kind === 'addr.del') return this.submit(req, () => s.delAddress({ family: AF_INET, prefixlen, index }, { local: ip4(addr), address: ip4(addr) }, this.sendOptions()));
         const attrs: Parameters<RtSocket['newAddress']>[1] = { local: ip4(addr), address: ip4(addr) };
         // `brd +`: all host bits set, for prefixes that have a broadcast address.
         if (prefixlen < 31) attrs.broadcast = u32be((ip4u(addr) | (2 ** (32 - prefixlen) - 1)) >>> 0);
-        return this.submit(req, () => s.newAddress({ family: AF_INET, prefixlen, index, scope: RT_SCOPE_UNIVERSE }, attrs, { flags: NLM_F_CREATE | NLM_F_EXCL }));
+        return this.submit(req, () => s.newAddress({ family: AF_INET, prefixlen, index, scope: RT_SCOPE_UNIVERSE }, attrs, this.sendOptions(NLM_F_CREATE | NLM_F_EXCL)));
       }
       case 'route.replace':
       case 'route.del': {
@@ -278,9 +287,9 @@ export class Rtnl {
         const attrs: Parameters<RtSocket['newRoute']>[1] = { oif: await this.indexOf(r.dev) };
         if (dst.addr) attrs.dst = ip4(dst.addr);
         if (r.via) attrs.gateway = ip4(r.via);
-        if (op.kind === 'route.del') return this.submit(req, () => s.delRoute({ family: AF_INET, dstLen: dst.len, table: RT_TABLE_MAIN, scope: RT_SCOPE_NOWHERE }, attrs));
+        if (op.kind === 'route.del') return this.submit(req, () => s.delRoute({ family: AF_INET, dstLen: dst.len, table: RT_TABLE_MAIN, scope: RT_SCOPE_NOWHERE }, attrs, this.sendOptions()));
         const data = { family: AF_INET, dstLen: dst.len, table: RT_TABLE_MAIN, protocol: RTPROT_BOOT, scope: r.via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, type: RTN_UNICAST };
-        return this.submit(req, () => s.newRoute(data, attrs, { flags: NLM_F_CREATE | NLM_F_REPLACE }));
+        return this.submit(req, () => s.newRoute(data, attrs, this.sendOptions(NLM_F_CREATE | NLM_F_REPLACE)));
       }
       case 'netns.add':
       case 'netns.del':
