@@ -99,9 +99,10 @@ function background() {
   return `${count('iptables-save', [], /^-A /)} iptables rules and ${count('ip', ['netns', 'list'], /\S/)} namespaces`;
 }
 /**
- * What a run costs before its first change, whatever N: node's start, and a dry-run `up` of a
- * one-container lab (node, the modules `up` loads, reading the host and planning). No setup can
- * take less than this plus the floor's own time, so the ratio to a floor is at least 1 + this / floor.
+ * What a run costs besides its changes, whatever N: node's start; a dry-run `up` of a
+ * one-container lab (node, the modules `up` loads, reading the host and planning); a `down` of a
+ * lab that is not up (node, the modules `down` loads, reading the host). No setup (teardown) can
+ * take less than that plus the floor's own time, so its ratio to a floor is at least 1 + that / floor.
  */
 async function fixedCosts() {
   const file = join(work, 'one.yaml');
@@ -109,13 +110,15 @@ async function fixedCosts() {
   await netlab(['up', '--dry-run', '-f', file]); // parsed and cached, as the timed runs' files are
   const nodeStart = [];
   const dryRun = [];
+  const downNothing = [];
   for (let i = 0; i < 5; i++) {
     const t = performance.now();
     execFileSync(process.execPath, ['-e', '0']);
     nodeStart.push(performance.now() - t);
     dryRun.push((await netlab(['up', '--dry-run', '-f', file])).ms);
+    downNothing.push((await netlab(['down', '-f', file])).ms);
   }
-  return { nodeStart: best(nodeStart), dryRun: best(dryRun) };
+  return { nodeStart: best(nodeStart), dryRun: best(dryRun), downNothing: best(downNothing) };
 }
 
 const loadAtStart = `${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}, ${background()}`;
@@ -221,11 +224,11 @@ const lines = [
   '',
   'same-objects floor: floor.sh EXTRAS=1, the floor plus, made the leanest way, what netlab makes beside the links: the container end\'s MAC, the host end\'s alias and hairpin, lo\'s alias, a UTS namespace per container (its host name), /etc/netns/<ns>/{hosts,resolv.conf,hostname}, a filter accept rule per port and a masquerade, and IPv6 off on each container interface (disable_ipv6=1) before it comes up.',
 ];
-const bound = (floorMs) => (1 + fixed.dryRun / floorMs).toFixed(2);
+const bound = (fixedMs, floorMs) => (1 + fixedMs / floorMs).toFixed(2);
 lines.push(
   '',
-  `fixed cost of a run (best of 5): node start ${Math.round(fixed.nodeStart)} ms; \`netlab up --dry-run\` of a 1-container lab ${Math.round(fixed.dryRun)} ms (node start, the modules up loads, reading the host, planning). A setup costs at least that plus the floor's own time, so its ratio to a floor is at least 1 + fixed / floor:`,
-  ...rows.filter((r) => r.who.startsWith('floor')).map((r) => `  N=${r.n}, ${r.who}: at least ${bound(r.setup)}x`),
+  `fixed cost of a run (best of 5): node start ${Math.round(fixed.nodeStart)} ms; \`netlab up --dry-run\` of a 1-container lab ${Math.round(fixed.dryRun)} ms (node start, the modules up loads, reading the host, planning); \`netlab down\` of a lab that is not up ${Math.round(fixed.downNothing)} ms. A setup (teardown) costs at least that plus the floor's own time, so its ratio to a floor is at least 1 + fixed / floor:`,
+  ...rows.filter((r) => r.who.startsWith('floor')).map((r) => `  N=${r.n}, ${r.who}: setup at least ${bound(fixed.dryRun, r.setup)}x, teardown at least ${bound(fixed.downNothing, r.teardown)}x`),
 );
 if (withPeers && !cniDir) lines.push('', '(the CNI plugins loopback, bridge, portmap and host-local are not installed here: no CNI bridge+portmap line; Debian: apt-get install containernetworking-plugins)');
 if (withPeers && !netavarkBin) lines.push('', '(netavark is not installed here: no netavark line; Debian: apt-get install netavark)');

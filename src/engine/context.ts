@@ -38,7 +38,8 @@ export async function gatherContext(lab: string, previous: PreviousAllocation | 
   return {
     takenSubnets: taken,
     previous,
-    usedHostPorts: new Set([...listening, ...others.ports]),
+    usedHostPorts: new Set([...listening, ...others.ports.map(([port]) => port)]),
+    hostPortOwners: new Map([...[...listening].map((port) => [port, 'a listening socket'] as const), ...others.ports.map(([port, lab]) => [port, `lab ${lab}`] as const)]),
     ephemeralRange: { start: start!, end: end! },
     hostResolvConf: resolv,
     ipv6: kernelHasIpv6(),
@@ -63,21 +64,21 @@ async function hostRoutesAndAddrs(): Promise<[Route[], Addrs[]]> {
 }
 
 /** Subnets and published host ports of every other lab on this host, from their state files. */
-async function otherLabs(lab: string): Promise<{ subnets: TakenSubnet[]; ports: string[] }> {
+async function otherLabs(lab: string): Promise<{ subnets: TakenSubnet[]; ports: [string, string][] }> {
   let names: string[] = [];
   try {
     names = await readdir(RUN_DIR);
   } catch {
     return { subnets: [], ports: [] };
   }
-  const out = { subnets: [] as TakenSubnet[], ports: [] as string[] };
+  const out = { subnets: [] as TakenSubnet[], ports: [] as [string, string][] };
   for (const other of names.filter((n) => n !== lab && !n.startsWith('.'))) {
     for (const s of await readShares(other)) {
     for (const text of Object.values(s.allocation.subnets)) {
       const c = parseCidr(text);
       if (c) out.subnets.push({ cidr: c, by: `lab ${other}` });
     }
-    for (const c of s.resolved.containers) if (!s.host || c.host === s.host) for (const p of c.ports) out.ports.push(`${p.hostPort}/${p.proto}`);
+    for (const c of s.resolved.containers) if (!s.host || c.host === s.host) for (const p of c.ports) out.ports.push([`${p.hostPort}/${p.proto}`, other]);
     }
   }
   return out;

@@ -71,9 +71,12 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
 
     const previousPorts = new Set(prev?.resolved.containers.flatMap((c) => c.ports.map((p) => `${p.hostPort}/${p.proto}`)) ?? []);
     const busy = topo.containers.filter((c) => c.host === host).flatMap((c) =>
-      c.publish.filter((b) => b.hostPort && ctx.usedHostPorts.has(`${b.hostPort}/${b.proto}`) && !previousPorts.has(`${b.hostPort}/${b.proto}`)).map((b) => `containers.${c.name}.publish: host port ${b.hostPort}/${b.proto} is already in use on this host (a listening socket or another lab)`),
+      c.publish.filter((b) => b.hostPort && ctx.usedHostPorts.has(`${b.hostPort}/${b.proto}`) && !previousPorts.has(`${b.hostPort}/${b.proto}`)).map((b) => {
+        const port = `${b.hostPort}/${b.proto}`;
+        return `containers.${c.name}.publish: host port ${port} is already in use on this host (${ctx.hostPortOwners?.get(port) ?? 'a listening socket or another lab'})`;
+      }),
     );
-    if (busy.length > 0) throw new ConflictError(busy.join('\n'));
+    if (busy.length > 0) throw new ConflictError(firstLines(busy, 5));
 
     let lab: Lab;
     try {
@@ -196,6 +199,11 @@ async function recordHostSysctls(ops: Op[], current: Record<string, string>): Pr
   let changed = false;
   for (const k of keys) if (!(k in record.sysctls)) (record.sysctls[k] = current[k]!), (changed = true);
   if (changed) await writeHostRecord(record);
+}
+
+/** The first `n` lines, and how many more there are (a lab of 1000 containers on another's ports is one message, not 1000 lines). */
+function firstLines(lines: string[], n: number): string {
+  return lines.length <= n ? lines.join('\n') : [...lines.slice(0, n), `... and ${lines.length - n} more`].join('\n');
 }
 
 function union(a: string[], b: string[] | undefined): string[] {

@@ -85,6 +85,8 @@ export interface LabContext {
   previous?: PreviousAllocation;
   /** Host ports in use (listening sockets, other labs), by `port/proto`. */
   usedHostPorts: Set<string>;
+  /** Who holds each of those (`a listening socket`, `lab NAME`), for messages. */
+  hostPortOwners?: Map<string, string>;
   /** `ip_local_port_range`, for publish entries without a host port. */
   ephemeralRange: { start: number; end: number };
   hostResolvConf: { text: string; source: string };

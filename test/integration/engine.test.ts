@@ -167,7 +167,7 @@ describe('engine on the kernel', () => {
     const server = createServer().listen(18192, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     try {
-      await expect(up({ topology: topology(lab, 'containers:\n  x: { publish: ["18192:80"] }\n') })).rejects.toThrow(/host port 18192\/tcp is already in use/);
+      await expect(up({ topology: topology(lab, 'containers:\n  x: { publish: ["18192:80"] }\n') })).rejects.toThrow(/host port 18192\/tcp is already in use on this host \(a listening socket\)/);
       expect((await sh('ip', ['netns', 'list'])).stdout).not.toContain(`netlab-${lab}-`);
     } finally {
       server.close();
