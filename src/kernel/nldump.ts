@@ -5,6 +5,7 @@
  * attribute of every message (statistics included), which costs a converged `up` of a few
  * hundred containers most of its time; a namespace read here costs a few system calls.
  * The result has the shape of `ip -j -d addr show` / `ip -j route show` (linkview.ts).
+ * The same plain socket carries a new container's requests, all in one send (requestAll).
  */
 import { createRequire } from 'node:module';
 import type { IpLink, IpRoute, NamespaceView } from './linkview.js';
@@ -15,6 +16,7 @@ const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_ROUTE = 0;
 const NLM_F_REQUEST = 0x1;
+const MSG_DONTWAIT = 0x40;
 const NLM_F_DUMP = 0x300;
 const NLMSG_ERROR = 2;
 const NLMSG_DONE = 3;
@@ -108,6 +110,42 @@ function dump(s: Sys, fd: number, type: number, body: Buffer, answer: number, ea
       }
       off += (len + 3) & ~3;
     }
+  }
+}
+
+/**
+ * Sends complete request messages (each asking for an answer, sequence numbers 1..n) on a fresh
+ * rtnetlink socket in this thread's namespace, in sends of at most 32 KiB, and returns each one's
+ * errno (0: done). The kernel handles a request inside the send, so its answer is there after it.
+ */
+export function requestAll(messages: Buffer[]): number[] {
+  const s = bind();
+  const fd = s.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) throw new Error(`rtnetlink socket: errno ${s.errno()}`);
+  try {
+    const result: number[] = [];
+    for (let i = 0; i < messages.length; ) {
+      const chunk: Buffer[] = [messages[i++]!];
+      let size = chunk[0]!.length;
+      while (i < messages.length && size + messages[i]!.length <= 32 * 1024) size += chunk[chunk.push(messages[i++]!) - 1]!.length;
+      const buf = Buffer.concat(chunk);
+      if (s.send(fd, buf, buf.length, 0) !== buf.length) throw new Error(`rtnetlink request: errno ${s.errno()}`);
+      rx ??= Buffer.alloc(256 * 1024);
+      while (result.length < i) {
+        // Not waiting: an answer that is not there after the send will not come (a message the kernel could not parse).
+        const n = s.recv(fd, rx, rx.length, MSG_DONTWAIT);
+        if (n < 0) throw new Error(`rtnetlink: no answer to request ${result.length + 1} of ${messages.length} (errno ${s.errno()})`);
+        for (let off = 0; off + 16 <= n; ) {
+          const len = rx.readUInt32LE(off);
+          if (len < 16 || off + len > n) throw new Error('rtnetlink answer: a malformed message');
+          if (rx.readUInt16LE(off + 4) === NLMSG_ERROR && rx.readUInt32LE(off + 8) === result.length + 1) result.push(-rx.readInt32LE(off + 16));
+          off += (len + 3) & ~3;
+        }
+      }
+    }
+    return result;
+  } finally {
+    s.close(fd);
   }
 }
 

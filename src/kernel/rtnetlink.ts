@@ -7,6 +7,8 @@
  * Requests on a socket are sent in order without waiting for each answer: the kernel handles
  * rtnetlink requests one by one inside sendmsg, so order is kept, and up to WINDOW answers
  * are outstanding (bounded so that the acknowledgements never overflow the socket's buffer).
+ * A namespace whose requests make and remove no link (a new container's) gets them all in one
+ * send on a plain socket, encoded by the package (applyInNamespace).
  */
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -19,6 +21,8 @@ import { libc } from './libc.js';
 import { addNetns, delNetns, inNetns } from './namespaces.js';
 import { mapLimit } from './run.js';
 import { sysctlPath } from './host.js';
+import { requestAll } from './nldump.js';
+import { getSystemErrorName } from 'node:util';
 import { coalesceLinkOps, type LinkRequest } from './coalesce.js';
 import type { IpLink, IpRoute } from './linkview.js';
 
@@ -45,6 +49,8 @@ const RT_SCOPE_UNIVERSE = 0;
 const RT_SCOPE_LINK = 253;
 const RT_SCOPE_NOWHERE = 255;
 const RTN_UNICAST = 1;
+const NLM_F_REQUEST = 0x1;
+const NLM_F_ACK = 0x4;
 const NLM_F_REPLACE = 0x100;
 const NLM_F_EXCL = 0x200;
 const NLM_F_CREATE = 0x400;
@@ -111,11 +117,88 @@ function parseRoute(route: string): { dst: string; via?: string; dev: string } {
   return out as { dst: string; via?: string; dev: string };
 }
 
-/** The devices whose index a request needs. */
-function devicesOf(op: LinkRequest['op']): string[] {
+type PlainOp = Extract<LinkRequest['op'], { kind: 'link.set' | 'addr.add' | 'addr.del' | 'route.replace' | 'route.del' }>;
+const PLAIN: string[] = ['link.set', 'addr.add', 'addr.del', 'route.replace', 'route.del'];
+const isPlain = (op: LinkRequest['op']): op is PlainOp => PLAIN.includes(op.kind);
+
+/** The links whose index a request's message names. */
+function namesOf(op: PlainOp): string[] {
+  if (op.kind === 'link.set') return op.master === undefined ? [] : [op.master];
   if (op.kind === 'addr.add' || op.kind === 'addr.del') return [op.dev];
-  if (op.kind === 'route.replace' || op.kind === 'route.del') return [parseRoute(op.route).dev];
-  return [];
+  return [parseRoute(op.route).dev];
+}
+
+const RTM = { NEWLINK: 16, NEWADDR: 20, DELADDR: 21, NEWROUTE: 24, DELROUTE: 25 };
+
+/** An rtnetlink request as the `netlink` package takes it: message type, the struct and attributes, flags. */
+interface Message {
+  type: number;
+  kind: 'link' | 'address' | 'route';
+  data: object;
+  attrs: object;
+  flags?: number;
+}
+
+/** What `ip` sends for a link setting, an address or a route, given the indexes of the links it names. */
+function plainMessage(op: PlainOp, index: (name: string) => number): Message {
+  switch (op.kind) {
+    case 'link.set': {
+      const attrs: Parameters<RtSocket['newLink']>[1] = { ifname: op.name };
+      if (op.alias !== undefined) attrs.ifalias = op.alias;
+      if (op.mac !== undefined) attrs.address = macBytes(op.mac);
+      if (op.mtu !== undefined) attrs.mtu = op.mtu;
+      if (op.master !== undefined) attrs.master = index(op.master);
+      if (op.hairpin !== undefined) {
+        attrs.linkinfo = Buffer.concat([nla(IFLA_INFO_SLAVE_KIND, str('bridge')), nla(IFLA_INFO_SLAVE_DATA, nla(IFLA_BRPORT_MODE, Buffer.from([op.hairpin ? 1 : 0])))]);
+      }
+      return { type: RTM.NEWLINK, kind: 'link', data: upFlags(op.up), attrs };
+    }
+    case 'addr.add':
+    case 'addr.del': {
+      const [addr, len] = op.cidr.split('/') as [string, string];
+      const prefixlen = Number(len);
+      const attrs: Parameters<RtSocket['newAddress']>[1] = { local: ip4(addr), address: ip4(addr) };
+      if (op.kind === 'addr.del') return { type: RTM.DELADDR, kind: 'address', data: { family: AF_INET, prefixlen, index: index(op.dev) }, attrs };
+      // `brd +`: all host bits set, for prefixes that have a broadcast address.
+      if (prefixlen < 31) attrs.broadcast = u32be((ip4u(addr) | (2 ** (32 - prefixlen) - 1)) >>> 0);
+      return { type: RTM.NEWADDR, kind: 'address', data: { family: AF_INET, prefixlen, index: index(op.dev), scope: RT_SCOPE_UNIVERSE }, attrs, flags: NLM_F_CREATE | NLM_F_EXCL };
+    }
+    case 'route.replace':
+    case 'route.del': {
+      const r = parseRoute(op.route);
+      const dst = parseDst(r.dst);
+      const attrs: Parameters<RtSocket['newRoute']>[1] = { oif: index(r.dev) };
+      if (dst.addr) attrs.dst = ip4(dst.addr);
+      if (r.via) attrs.gateway = ip4(r.via);
+      if (op.kind === 'route.del') return { type: RTM.DELROUTE, kind: 'route', data: { family: AF_INET, dstLen: dst.len, table: RT_TABLE_MAIN, scope: RT_SCOPE_NOWHERE }, attrs };
+      const data = { family: AF_INET, dstLen: dst.len, table: RT_TABLE_MAIN, protocol: RTPROT_BOOT, scope: r.via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, type: RTN_UNICAST };
+      return { type: RTM.NEWROUTE, kind: 'route', data, attrs, flags: NLM_F_CREATE | NLM_F_REPLACE };
+    }
+  }
+}
+
+type Structs = { AttrStream: new () => { bufs: Buffer[] }; formatMessage(x: { type: number; flags: number; seq: number; port: number; data: Buffer[] }): Buffer[] };
+type RtStructs = Record<'formatLinkMessage' | 'formatAddressMessage' | 'formatRouteMessage', (x: { kind: string; data: object; attrs: object }, out: { bufs: Buffer[] }) => void>;
+let loaded: { structs: Structs; rt: RtStructs } | undefined;
+function encoders(): { structs: Structs; rt: RtStructs } {
+  const load = createRequire(import.meta.url);
+  return (loaded ??= { structs: load('netlink/dist/structs.js') as Structs, rt: load('netlink/dist/rt/structs.js') as RtStructs });
+}
+
+/** The message's payload (struct and attributes), encoded by the `netlink` package. */
+function payload(m: Message): Buffer[] {
+  const { structs, rt } = encoders();
+  const out = new structs.AttrStream();
+  const format = m.kind === 'link' ? rt.formatLinkMessage : m.kind === 'address' ? rt.formatAddressMessage : rt.formatRouteMessage;
+  format({ kind: m.kind, data: m.data, attrs: m.attrs }, out);
+  return out.bufs;
+}
+
+/** The whole netlink message, asking for an answer, with sequence number `seq`; padded to 4 bytes, so that another can follow it. */
+function encode(m: Message, seq: number): Buffer {
+  const parts = encoders().structs.formatMessage({ type: m.type, flags: (m.flags ?? 0) | NLM_F_REQUEST | NLM_F_ACK, seq, port: 0, data: payload(m) });
+  const length = parts.reduce((n, b) => n + b.length, 0);
+  return Buffer.concat([...parts, Buffer.alloc((4 - (length % 4)) % 4)]);
 }
 
 const WINDOW = 48;
@@ -129,49 +212,12 @@ export class Rtnl {
   /** The first request that failed, and the kernel's answer. */
   private failure: { req: LinkRequest; message: string } | undefined;
   private readonly indexes = new Map<string, number>();
-  /** Sysctl requests already carried out when the socket was made (early). */
-  private readonly doneEarly = new Set<LinkRequest>();
 
-  /**
-   * A socket in `ns` (the host's when undefined). A namespace is entered once for it and, when
-   * its requests make and remove no link (a new container's are addresses, routes, settings and
-   * sysctls), for what else needs the namespace itself: the indexes of the links the requests
-   * name, and the sysctls, done first (they only turn a feature of a link off before it is up).
-   * That saves two namespace visits and a wait for every answer so far per container.
-   */
-  constructor(
-    readonly ns?: string,
-    requests: LinkRequest[] = [],
-  ) {
+  constructor(readonly ns?: string) {
     const { createRtNetlink } = loadNetlink();
     // One read per answer (ACKs and errors are small) instead of a peek for its size and a read.
     const open = () => createRtNetlink({ messagePeeking: false } as Parameters<typeof createRtNetlink>[0]);
-    if (ns === undefined) {
-      this.socket = open();
-      return;
-    }
-    const settled = requests.every((r) => ['link.set', 'addr.add', 'addr.del', 'route.replace', 'route.del', 'netns.sysctl'].includes(r.op.kind));
-    this.socket = inNetns(ns, () => {
-      const socket = open();
-      if (!settled) return socket;
-      for (const name of new Set(requests.flatMap((r) => devicesOf(r.op)))) {
-        try {
-          this.indexes.set(name, libc().ifNameToIndex(name));
-        } catch {
-          // Not there (yet): asked for when needed, as without this.
-        }
-      }
-      for (const r of requests) {
-        if (r.op.kind !== 'netns.sysctl') continue;
-        try {
-          writeFileSync(sysctlPath(r.op.key), r.op.value);
-          this.doneEarly.add(r);
-        } catch {
-          break; // it and the rest in their place, where a failure is reported in order
-        }
-      }
-      return socket;
-    });
+    this.socket = ns === undefined ? open() : inNetns(ns, open);
   }
 
   close(): void {
@@ -258,38 +304,14 @@ export class Rtnl {
       case 'link.del':
         this.forget(op.name);
         return this.submit(req, () => s.delLink({}, { ifname: op.name }, this.sendOptions()));
-      case 'link.set': {
-        const attrs: Parameters<RtSocket['newLink']>[1] = { ifname: op.name };
-        if (op.alias !== undefined) attrs.ifalias = op.alias;
-        if (op.mac !== undefined) attrs.address = macBytes(op.mac);
-        if (op.mtu !== undefined) attrs.mtu = op.mtu;
-        if (op.master !== undefined) attrs.master = await this.indexOf(op.master);
-        if (op.hairpin !== undefined) {
-          attrs.linkinfo = Buffer.concat([nla(IFLA_INFO_SLAVE_KIND, str('bridge')), nla(IFLA_INFO_SLAVE_DATA, nla(IFLA_BRPORT_MODE, Buffer.from([op.hairpin ? 1 : 0])))]);
-        }
-        return this.submit(req, () => s.newLink(upFlags(op.up), attrs, this.sendOptions()));
-      }
+      case 'link.set':
       case 'addr.add':
-      case 'addr.del': {
-        const [addr, len] = op.cidr.split('/') as [string, string];
-        const prefixlen = Number(len);
-        const index = await this.indexOf(op.dev);
-        if (op.kind === 'addr.del') return this.submit(req, () => s.delAddress({ family: AF_INET, prefixlen, index }, { local: ip4(addr), address: ip4(addr) }, this.sendOptions()));
-        const attrs: Parameters<RtSocket['newAddress']>[1] = { local: ip4(addr), address: ip4(addr) };
-        // `brd +`: all host bits set, for prefixes that have a broadcast address.
-        if (prefixlen < 31) attrs.broadcast = u32be((ip4u(addr) | (2 ** (32 - prefixlen) - 1)) >>> 0);
-        return this.submit(req, () => s.newAddress({ family: AF_INET, prefixlen, index, scope: RT_SCOPE_UNIVERSE }, attrs, this.sendOptions(NLM_F_CREATE | NLM_F_EXCL)));
-      }
+      case 'addr.del':
       case 'route.replace':
       case 'route.del': {
-        const r = parseRoute(op.route);
-        const dst = parseDst(r.dst);
-        const attrs: Parameters<RtSocket['newRoute']>[1] = { oif: await this.indexOf(r.dev) };
-        if (dst.addr) attrs.dst = ip4(dst.addr);
-        if (r.via) attrs.gateway = ip4(r.via);
-        if (op.kind === 'route.del') return this.submit(req, () => s.delRoute({ family: AF_INET, dstLen: dst.len, table: RT_TABLE_MAIN, scope: RT_SCOPE_NOWHERE }, attrs, this.sendOptions()));
-        const data = { family: AF_INET, dstLen: dst.len, table: RT_TABLE_MAIN, protocol: RTPROT_BOOT, scope: r.via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, type: RTN_UNICAST };
-        return this.submit(req, () => s.newRoute(data, attrs, this.sendOptions(NLM_F_CREATE | NLM_F_REPLACE)));
+        for (const name of namesOf(op)) await this.indexOf(name);
+        const m = plainMessage(op, (name) => this.indexes.get(name)!);
+        return this.submit(req, () => s.request(m.type, payload(m), this.sendOptions(m.flags)));
       }
       case 'netns.add':
       case 'netns.del':
@@ -303,7 +325,6 @@ export class Rtnl {
         }
         return;
       case 'netns.sysctl':
-        if (this.doneEarly.has(req)) return;
         // What `ip netns exec NS sysctl -w` does: /proc/sys/net is that of the writer's namespace.
         try {
           inNetns(op.ns, () => writeFileSync(sysctlPath(op.key), op.value));
@@ -387,7 +408,7 @@ const u32be = (n: number) => {
 
 /**
  * The netlink link executor: host Ops in order on one socket, then every namespace's Ops on
- * its own socket, several namespaces at a time.
+ * its own socket, several namespaces at a time (one after the other when sent at once).
  */
 export async function applyWithNetlink(ops: LinkOp[], concurrency = 16): Promise<void> {
   const host: LinkRequest[] = [];
@@ -411,11 +432,55 @@ export async function applyWithNetlink(ops: LinkOp[], concurrency = 16): Promise
 }
 
 async function onSocket(ns: string | undefined, requests: LinkRequest[]): Promise<void> {
-  const nl = new Rtnl(ns, requests);
+  if (ns !== undefined && requests.every((r) => isPlain(r.op) || r.op.kind === 'netns.sysctl')) return applyInNamespace(ns, requests);
+  const nl = new Rtnl(ns);
   try {
     for (const req of requests) await nl.apply(req);
     await nl.flush();
   } finally {
     nl.close();
+  }
+}
+
+/**
+ * A namespace's requests when they make and remove no link (a new container's: lo and eth0
+ * settings, its address and routes, sysctls), as `nlfloor` sends them: one visit to the
+ * namespace, the sysctls first (they only turn a feature of a link off before it is up), every
+ * message in one send on a plain socket (nldump.ts), the answers read at once. The package still
+ * encodes each message; its socket would cost event-loop turns and a native handle per namespace.
+ * The kernel handles every message of the send even after one fails, as it handles the messages
+ * already sent on a pipelined socket.
+ */
+async function applyInNamespace(ns: string, requests: LinkRequest[]): Promise<void> {
+  const failed = inNetns(ns, (): { req: LinkRequest; message: string } | undefined => {
+    const indexes = new Map<string, number>();
+    const index = (name: string) => {
+      let i = indexes.get(name);
+      if (i === undefined) indexes.set(name, (i = libc().ifNameToIndex(name)));
+      return i;
+    };
+    const sent: LinkRequest[] = [];
+    const messages: Buffer[] = [];
+    for (const req of requests) {
+      try {
+        if (req.op.kind === 'netns.sysctl') writeFileSync(sysctlPath(req.op.key), req.op.value);
+        else if (isPlain(req.op)) messages.push(encode(plainMessage(req.op, index), sent.push(req)));
+      } catch (e) {
+        return { req, message: (e as Error).message };
+      }
+    }
+    const errnos = requestAll(messages);
+    const i = errnos.findIndex((e) => e !== 0);
+    return i < 0 ? undefined : { req: sent[i]!, message: errnoName(errnos[i]!) };
+  });
+  if (failed) throw await kernelError(failed.req, failed.message);
+}
+
+/** What the package reports for a failed request: the errno's name (EEXIST). */
+function errnoName(errno: number): string {
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return `errno ${errno}`;
   }
 }

@@ -167,4 +167,29 @@ describe('the netlink and iproute2 executors', () => {
       await execa('ip', ['link', 'del', name], { reject: false });
     }
   });
+
+  it("send a namespace's requests at once, name the one the kernel refused, and leave the others done", async () => {
+    const { selectBackend } = await import('../../src/kernel/backend.js');
+    const ns = `nlt${uniqueLab().slice(-8)}`;
+    const netlink = selectBackend('netlink');
+    try {
+      await netlink.applyLinks([{ kind: 'netns.add', ns }]);
+      await expect(
+        netlink.applyLinks([
+          { kind: 'link.set', ns, name: 'lo', up: true },
+          { kind: 'addr.add', ns, dev: 'lo', cidr: '10.255.7.1/32' },
+          { kind: 'addr.add', ns, dev: 'lo', cidr: '10.255.7.1/32' },
+          { kind: 'addr.add', ns, dev: 'lo', cidr: '10.255.7.2/32' },
+        ]),
+      ).rejects.toThrow(/addr add 10\.255\.7\.1\/32 (brd \+ )?dev lo: EEXIST$/);
+      // Like requests already sent on a pipelined socket, those after the refused one were carried out too.
+      const lo = (await netlink.readNamespaces([ns])).get(ns)!.links.find((l) => l.ifname === 'lo')!;
+      expect(lo.flags).toContain('UP');
+      expect(lo.addr_info?.map((a) => a.local)).toEqual(['127.0.0.1', '10.255.7.1', '10.255.7.2']);
+      // A link that is not there is named too.
+      await expect(netlink.applyLinks([{ kind: 'addr.add', ns, dev: 'eth9', cidr: '10.255.7.3/32' }])).rejects.toThrow(/addr add 10\.255\.7\.3\/32 (brd \+ )?dev eth9: .*ENODEV/);
+    } finally {
+      await execa('ip', ['netns', 'del', ns], { reject: false });
+    }
+  });
 });
