@@ -179,7 +179,10 @@ function startBeside(ops: Op[], i: number, fault: number | undefined, hooks: App
 }
 
 async function finishBeside(b: Beside, hooks: ApplyHooks): Promise<void> {
-  const [r] = await Promise.all([b.thread, b.rules]);
+  // Both finish first: the stamps of the files written are kept whatever failed.
+  const [thread, rules] = await Promise.allSettled([b.thread, b.rules]);
+  if (thread.status === 'rejected') throw thread.reason;
+  const r = thread.value;
   if (r) hooks.onFilesWritten?.(r.stamps);
   for (const group of [b.files, b.uts, b.firewall]) {
     const kinds = [...new Set(group.map((o) => o.kind))];
@@ -190,6 +193,7 @@ async function finishBeside(b: Beside, hooks: ApplyHooks): Promise<void> {
     const { path, message } = r.failure;
     throw new KernelError(`hostname ${b.uts.find((o) => o.path === path)?.hostname} in ${path}: ${message}`, `unshare --uts=${path}`);
   }
+  if (rules.status === 'rejected') throw rules.reason;
 }
 
 /** A file netlab could not write: something on the host is in the way (a file where its folder goes, a full disk). */
