@@ -14,7 +14,8 @@ export const BAR_THRESHOLD = 20;
 /** One step in words: what a group of Ops does. */
 export function describeStep(ops: Op[]): string {
   const op = ops[0]!;
-  if (ops.some(isLinkOp)) {
+  const links = ops.filter(isLinkOp);
+  if (links.length > 0) {
     const count = (k: string) => ops.filter((o) => o.kind === k).length;
     const parts = [
       [count('netns.add'), 'namespace', 'namespaces'],
@@ -22,7 +23,7 @@ export function describeStep(ops: Op[]): string {
       [count('veth.add'), 'veth pair', 'veth pairs'],
       [count('link.del'), 'link removed', 'links removed'],
       [count('netns.del'), 'namespace removed', 'namespaces removed'],
-      [ops.length - count('netns.add') - count('bridge.add') - count('veth.add') - count('link.del') - count('netns.del') - count('file.write') - count('uts.add') - count('firewall.apply') - count('firewall.remove'), 'setting', 'settings'],
+      [links.length - count('netns.add') - count('bridge.add') - count('veth.add') - count('link.del') - count('netns.del'), 'setting', 'settings'],
     ] as const;
     // The /etc files, UTS namespaces and firewall made beside the links (apply.ts).
     const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;

@@ -38,8 +38,7 @@ export async function gatherContext(lab: string, previous: PreviousAllocation | 
   return {
     takenSubnets: taken,
     previous,
-    usedHostPorts: new Set([...listening, ...others.ports.map(([port]) => port)]),
-    hostPortOwners: new Map([...[...listening].map((port) => [port, 'a listening socket'] as const), ...others.ports.map(([port, lab]) => [port, `lab ${lab}`] as const)]),
+    usedHostPorts: new Map([...[...listening].map((port) => [port, 'a listening socket'] as const), ...others.ports]),
     ephemeralRange: { start: start!, end: end! },
     hostResolvConf: resolv,
     ipv6: kernelHasIpv6(),
@@ -63,7 +62,7 @@ async function hostRoutesAndAddrs(): Promise<[Route[], Addrs[]]> {
   }
 }
 
-/** Subnets and published host ports of every other lab on this host, from their state files. */
+/** Subnets and published host ports (with `lab NAME`) of every other lab on this host, from their state files. */
 async function otherLabs(lab: string): Promise<{ subnets: TakenSubnet[]; ports: [string, string][] }> {
   let names: string[] = [];
   try {
@@ -78,7 +77,7 @@ async function otherLabs(lab: string): Promise<{ subnets: TakenSubnet[]; ports: 
       const c = parseCidr(text);
       if (c) out.subnets.push({ cidr: c, by: `lab ${other}` });
     }
-    for (const c of s.resolved.containers) if (!s.host || c.host === s.host) for (const p of c.ports) out.ports.push([`${p.hostPort}/${p.proto}`, other]);
+    for (const c of s.resolved.containers) if (!s.host || c.host === s.host) for (const p of c.ports) out.ports.push([`${p.hostPort}/${p.proto}`, `lab ${other}`]);
     }
   }
   return out;

@@ -73,7 +73,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const busy = topo.containers.filter((c) => c.host === host).flatMap((c) =>
       c.publish.filter((b) => b.hostPort && ctx.usedHostPorts.has(`${b.hostPort}/${b.proto}`) && !previousPorts.has(`${b.hostPort}/${b.proto}`)).map((b) => {
         const port = `${b.hostPort}/${b.proto}`;
-        return `containers.${c.name}.publish: host port ${port} is already in use on this host (${ctx.hostPortOwners?.get(port) ?? 'a listening socket or another lab'})`;
+        return `containers.${c.name}.publish: host port ${port} is already in use on this host (${ctx.usedHostPorts.get(port)})`;
       }),
     );
     if (busy.length > 0) throw new ConflictError(firstLines(busy, 5));

@@ -125,10 +125,10 @@ export function requestAll(messages: Buffer[]): number[] {
   try {
     const result: number[] = [];
     for (let i = 0; i < messages.length; ) {
-      const chunk: Buffer[] = [messages[i++]!];
-      let size = chunk[0]!.length;
-      while (i < messages.length && size + messages[i]!.length <= 32 * 1024) size += chunk[chunk.push(messages[i++]!) - 1]!.length;
-      const buf = Buffer.concat(chunk);
+      const from = i;
+      let size = messages[i++]!.length;
+      while (i < messages.length && size + messages[i]!.length <= 32 * 1024) size += messages[i++]!.length;
+      const buf = Buffer.concat(messages.slice(from, i));
       if (s.send(fd, buf, buf.length, 0) !== buf.length) throw new Error(`rtnetlink request: errno ${s.errno()}`);
       rx ??= Buffer.alloc(256 * 1024);
       while (result.length < i) {

@@ -83,10 +83,8 @@ export interface LabContext {
   takenSubnets: TakenSubnet[];
   /** What this lab had before: kept so `up` never renumbers. */
   previous?: PreviousAllocation;
-  /** Host ports in use (listening sockets, other labs), by `port/proto`. */
-  usedHostPorts: Set<string>;
-  /** Who holds each of those (`a listening socket`, `lab NAME`), for messages. */
-  hostPortOwners?: Map<string, string>;
+  /** Host ports in use, by `port/proto`, with who holds each (`a listening socket`, `lab NAME`). */
+  usedHostPorts: Map<string, string>;
   /** `ip_local_port_range`, for publish entries without a host port. */
   ephemeralRange: { start: number; end: number };
   hostResolvConf: { text: string; source: string };
@@ -146,7 +144,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     for (const [name, ip] of got) addresses.set(`${name}/${net.name}`, ip);
   }
 
-  const usedPorts = new Set(ctx.usedHostPorts);
+  const usedPorts = new Set(ctx.usedHostPorts.keys());
   for (const c of topo.containers) for (const b of c.publish) if (b.hostPort) usedPorts.add(`${b.hostPort}/${b.proto}`);
 
   const veths = vethHostNames(topo.name, topo.containers.flatMap((c) => c.networks.map((network) => ({ container: c.name, network }))));

@@ -3,7 +3,7 @@ import type { LabContext } from '../../src/model/lab.js';
 
 export const emptyHostContext: LabContext = {
   takenSubnets: [],
-  usedHostPorts: new Set(),
+  usedHostPorts: new Map(),
   ephemeralRange: { start: 32768, end: 60999 },
   hostResolvConf: { text: 'nameserver 192.0.2.53\n', source: '/etc/resolv.conf' },
   ipv6: false,
