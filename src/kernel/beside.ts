@@ -3,7 +3,8 @@
  * /etc files and, with the netlink backend, making the UTS namespaces. Neither touches a link,
  * and this machine kind has a second core. The files' contents travel as one transferred
  * buffer: a structured clone of every /etc/hosts (each names every peer: 18 MB at 1000
- * containers) cost the main thread 0.15 s.
+ * containers) cost the main thread 0.15 s, and so did encoding each into the buffer: a text
+ * that many files share (the lab's peer list) is encoded once, and each file is byte ranges.
  */
 import { Worker } from 'node:worker_threads';
 import { writeStamped, type FileToWrite } from './filewrite.js';
@@ -27,27 +28,68 @@ export interface BesideDone {
   failure?: { what: 'file' | 'uts'; path: string; message: string; code?: string };
 }
 
-/** The work as it crosses to the thread: every file's content in one buffer, [path, start, end] per file. */
+/**
+ * The work as it crosses to the thread: the files' bytes in one buffer, and per file its path
+ * and the byte ranges [start, end, start, end...] of the buffer that make its content.
+ */
 export interface PackedWork {
   blob: ArrayBuffer;
-  files: [string, number, number][];
+  files: [string, number[]][];
   uts: UtsToMake[];
 }
 
 export function pack(work: BesideWork): PackedWork {
+  // Shared texts by identity (a Map of strings hashes each text once): where each starts in the
+  // buffer. Only ASCII ones: a slice's offsets count UTF-16 units, the buffer bytes.
+  const shared = new Map<string, number>();
+  const ascii = new Map<string, boolean>();
+  const piecewise = (f: FileToWrite) =>
+    f.pieces !== undefined &&
+    f.pieces.every((p) => {
+      if (typeof p === 'string') return true;
+      let ok = ascii.get(p.of);
+      if (ok === undefined) ascii.set(p.of, (ok = Buffer.byteLength(p.of) === p.of.length));
+      return ok;
+    });
+  const whole = work.files.map((f) => !piecewise(f));
   // Sized for the worst case (3 bytes per UTF-16 unit) rather than measured: measuring is a
-  // second pass over 18 MB at 1000 containers; the pages past the end are never touched.
-  const room = work.files.reduce((n, f) => n + 3 * f.content.length, 0);
+  // second pass; the pages past the end are never touched.
+  let room = 0;
+  for (const [i, f] of work.files.entries()) {
+    if (whole[i]) room += 3 * f.content.length;
+    else for (const p of f.pieces!) room += typeof p === 'string' ? 3 * p.length : 0;
+  }
+  for (const [text, ok] of ascii) if (ok) room += text.length;
   // Its own ArrayBuffer (not a slice of Node's pool), so that it can be transferred.
   const blob = Buffer.allocUnsafeSlow(room);
-  const files: [string, number, number][] = [];
   let at = 0;
-  for (const f of work.files) {
-    const end = at + blob.write(f.content, at);
-    files.push([f.path, at, end]);
-    at = end;
-  }
+  const put = (text: string) => {
+    const start = at;
+    at += blob.write(text, at);
+    return start;
+  };
+  const files = work.files.map((f, i): [string, number[]] => {
+    if (whole[i]) return [f.path, [put(f.content), at]];
+    const ranges: number[] = [];
+    for (const p of f.pieces!) {
+      if (typeof p === 'string') ranges.push(put(p), at);
+      else {
+        let base = shared.get(p.of);
+        if (base === undefined) shared.set(p.of, (base = put(p.of)));
+        ranges.push(base + p.start, base + p.end);
+      }
+    }
+    return [f.path, ranges];
+  });
   return { blob: blob.buffer as ArrayBuffer, files, uts: work.uts };
+}
+
+/** A file's bytes from its ranges of the buffer: a view when there is one range, else a copy. */
+function bytesOf(blob: Buffer, ranges: number[]): Buffer {
+  if (ranges.length === 2) return blob.subarray(ranges[0], ranges[1]);
+  const parts: Buffer[] = [];
+  for (let k = 0; k < ranges.length; k += 2) parts.push(blob.subarray(ranges[k], ranges[k + 1]));
+  return Buffer.concat(parts);
 }
 
 /** Does the work here, in order: the files, then the UTS namespaces; stops at the first failure. */
@@ -58,9 +100,9 @@ export function doWork(work: PackedWork): BesideDone {
     const err = e as NodeJS.ErrnoException;
     return { stamps, failure: { what, path, message: err.message, code: err.code } };
   };
-  for (const [path, start, end] of work.files) {
+  for (const [path, ranges] of work.files) {
     try {
-      const stamp = writeStamped(path, blob.subarray(start, end));
+      const stamp = writeStamped(path, bytesOf(blob, ranges));
       if (stamp !== undefined) stamps[path] = stamp;
     } catch (e) {
       return failed('file', path, e);

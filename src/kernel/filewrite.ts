@@ -6,10 +6,13 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { contentHash, statKey } from './stamps.js';
+import type { TextPiece } from '../model/etcfiles.js';
 
 export interface FileToWrite {
   path: string;
   content: string;
+  /** The same content as pieces (etcfiles.ts), when it is mostly slices of a text other files share. */
+  pieces?: TextPiece[];
 }
 
 function writeAtomicSync(path: string, content: string | Uint8Array, mode = 0o644): void {

@@ -16,6 +16,20 @@ const IPV6_DEFAULTS: HostsEntry[] = [
   { ip: 'ff02::2', names: ['ip6-allrouters'] },
 ];
 
+/**
+ * A text as literal parts and slices of longer texts that many files share: each /etc/hosts of
+ * a lab lists the lab's peers, so its text is mostly slices of one list. Whoever writes the
+ * files can encode each shared text once instead of every file whole (18 MB at 1000 containers).
+ */
+export type TextPiece = string | { of: string; start: number; end: number };
+
+/** The text of `pieces`. */
+export function joinPieces(pieces: TextPiece[]): string {
+  let out = '';
+  for (const p of pieces) out += typeof p === 'string' ? p : p.of.slice(p.start, p.end);
+  return out;
+}
+
 /** One /etc/hosts line. */
 export const hostsLine = (e: HostsEntry) => `${e.ip}\t${e.names.join(' ')}\n`;
 
@@ -23,9 +37,14 @@ export const hostsLine = (e: HostsEntry) => `${e.ip}\t${e.names.join(' ')}\n`;
  * Defaults, then the given entries (links), then `peers` (lab peers' lines, already rendered
  * with hostsLine), then the container's own line last.
  */
-export function hostsFile(entries: HostsEntry[], own: HostsEntry, ipv6: boolean, peers = ''): string {
+export function hostsFile(entries: HostsEntry[], own: HostsEntry, ipv6: boolean, peers: TextPiece[] = []): string {
+  return joinPieces(hostsPieces(entries, own, ipv6, peers));
+}
+
+/** hostsFile as pieces: the peers' slices stay slices. */
+export function hostsPieces(entries: HostsEntry[], own: HostsEntry, ipv6: boolean, peers: TextPiece[] = []): TextPiece[] {
   const head = [{ ip: '127.0.0.1', names: ['localhost'] }, ...(ipv6 ? IPV6_DEFAULTS : []), ...entries].map(hostsLine).join('');
-  return head + peers + hostsLine(own);
+  return [head, ...peers, hostsLine(own)];
 }
 
 const LOOPBACK_NS = /^(127\.|::1$|0:0:0:0:0:0:0:1$)/;

@@ -7,7 +7,7 @@ import { formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr } from '.
 import { allocateAddresses, pickHostPort, pickSubnet } from './ipam.js';
 import { containerIfName, macFromIp, netnsName, vethHostNames } from './names.js';
 import { linkEnv, hostsNames } from './links.js';
-import { hostsFile, hostsLine, resolvConf, type HostsEntry } from './etcfiles.js';
+import { hostsLine, hostsPieces, joinPieces, resolvConf, type HostsEntry, type TextPiece } from './etcfiles.js';
 import { portKey, type PortBinding, type PortProto } from './ports.js';
 
 /** A subnet given in the topology collides with the host or another lab. */
@@ -237,8 +237,20 @@ export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void 
     const entries: HostsEntry[] = c.links.map((l) => ({ ip: l.ip, names: hostsNames(l.alias, byName.get(l.target)?.hostname, l.target) }));
     const others = peers(c.interfaces.map((i) => i.network), [c.name, ...c.links.map((l) => l.target)]);
     const own = { ip: c.interfaces[0]?.ip ?? '127.0.1.1', names: hostsNames(c.hostname, c.hostname.split('.')[0], c.name) };
-    c.files.hosts = hostsFile(entries, own, ipv6, others);
+    const pieces = hostsPieces(entries, own, ipv6, others);
+    c.files.hosts = joinPieces(pieces);
+    hostsPiecesByFiles.set(c.files, pieces);
   }
+}
+
+/** Beside each container's files (not in them: the state file keeps the files), its /etc/hosts as pieces. */
+const hostsPiecesByFiles = new WeakMap<LabContainer['files'], TextPiece[]>();
+
+/** The container's /etc/hosts as pieces (etcfiles.ts), when fillHostsFiles made it here. */
+export function hostsPiecesOf(c: LabContainer): TextPiece[] | undefined {
+  const pieces = hostsPiecesByFiles.get(c.files);
+  // A text changed after fillHostsFiles is no longer what its pieces say.
+  return pieces !== undefined && c.files.hosts.length === pieces.reduce((n, p) => n + (typeof p === 'string' ? p.length : p.end - p.start), 0) ? pieces : undefined;
 }
 
 /**
@@ -248,7 +260,7 @@ export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void 
  * list is rendered once per set of networks and each file takes the slices between the lines it
  * leaves out: linear in the lab's size, where a list per container would be quadratic.
  */
-function peerLines(containers: Pick<LabContainer, 'name' | 'hostname' | 'interfaces'>[]): (networks: string[], skip: string[]) => string {
+function peerLines(containers: Pick<LabContainer, 'name' | 'hostname' | 'interfaces'>[]): (networks: string[], skip: string[]) => TextPiece[] {
   const index = new Map(containers.map((c, i) => [c.name, i]));
   const names = containers.map((c) => hostsNames(c.hostname, c.name));
   const lists = new Map<string, { text: string; offsets: number[] }>();
@@ -268,13 +280,14 @@ function peerLines(containers: Pick<LabContainer, 'name' | 'hostname' | 'interfa
       lists.set(key, list);
     }
     const cut = [...new Set(skip.map((n) => index.get(n)).filter((i): i is number => i !== undefined))].sort((a, b) => a - b);
-    let out = '';
+    const out: TextPiece[] = [];
+    const { text, offsets } = list;
     let from = 0;
-    for (const i of cut) {
-      out += list.text.slice(list.offsets[from], list.offsets[i]);
+    for (const i of [...cut, containers.length]) {
+      if (offsets[i]! > offsets[from]!) out.push({ of: text, start: offsets[from]!, end: offsets[i]! });
       from = i + 1;
     }
-    return out + list.text.slice(list.offsets[from]);
+    return out;
   };
 }
 

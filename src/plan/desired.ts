@@ -1,7 +1,7 @@
 /** Lab → the kernel state it needs (pure). */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import type { Lab, LabHost, LabNetwork } from '../model/lab.js';
+import { hostsPiecesOf, type Lab, type LabHost, type LabNetwork } from '../model/lab.js';
 import { mark, ovsName, vxlanName } from '../model/names.js';
 import { formatIp } from '../model/ipv4.js';
 import { labRuleset } from '../model/firewall.js';
@@ -69,6 +69,8 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
     }
     const etc = etcNetnsDir(c.netns);
     s.files[join(etc, 'hosts')] = c.files.hosts;
+    const pieces = hostsPiecesOf(c);
+    if (pieces) (s.filePieces ??= {})[join(etc, 'hosts')] = pieces;
     s.files[join(etc, 'resolv.conf')] = c.files.resolv;
     s.files[join(etc, 'hostname')] = c.files.hostname;
     const uts = utsPath(lab.name, c.name);

@@ -2,6 +2,7 @@
  * The kernel state of one lab, in one shape for both what netlab wants (desired.ts) and what
  * the host has (kernel/observe.ts), so that planning is a plain comparison (diff.ts).
  */
+import type { TextPiece } from '../model/etcfiles.js';
 
 export interface HostLinkState {
   kind: 'bridge' | 'veth' | 'vxlan' | 'other';
@@ -110,6 +111,8 @@ export interface LabState {
   sysctls: Record<string, string>;
   /** Absolute path → content (the per-container /etc files). */
   files: Record<string, string>;
+  /** Desired only: a file's content as pieces, where it is mostly slices of a text shared by many (etcfiles.ts). */
+  filePieces?: Record<string, TextPiece[]>;
   /** Observed only: the lab's /etc/netns/<netns> folders, so that an empty one left by an interrupted run goes too. */
   etcDirs?: string[];
   /** Path of the persistent UTS namespace → host name. */

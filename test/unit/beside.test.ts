@@ -5,6 +5,7 @@ import { join } from 'node:path';
 // The thread runs the build's JavaScript (npm test builds first).
 import { doWork, pack, runBeside } from '../../src/kernel/beside.js';
 import { contentHash, readStamped, statKey } from '../../src/kernel/stamps.js';
+import { joinPieces, type TextPiece } from '../../src/model/etcfiles.js';
 
 let dir: string | undefined;
 afterEach(() => {
@@ -29,6 +30,27 @@ describe('writing /etc files (beside a link step)', () => {
       expect(readStamped(f.path, f.content, r.stamps[f.path])).toEqual({ text: f.content, stamp: r.stamps[f.path] });
     }
     expect(readdirSync(join(dir, 'ns1'))).toEqual(['hosts']);
+  });
+
+  it('writes a file given as pieces (slices of a shared text) with exactly its text, the shared text encoded once', () => {
+    dir = mkdtempSync(join(tmpdir(), 'netlab-fw-'));
+    const peers = Array.from({ length: 50 }, (_, i) => `10.0.0.${i}\tc${i}\n`).join('');
+    // Not ASCII: its slices' offsets are not byte offsets, so a file with one goes whole.
+    const accented = 'caf\u00e9 \u00e9t\u00e9\n';
+    const made = Array.from({ length: 20 }, (_, i) => {
+      const pieces: TextPiece[] = [`127.0.0.1\tlocalhost x${'\u00e9'.repeat(i % 2)}\n`, { of: peers, start: 0, end: 12 * (i % 5) }, { of: peers, start: 12 * (i % 5) + 12, end: peers.length }, `own${i}\n`];
+      if (i % 7 === 3) pieces.push({ of: accented, start: 2, end: 7 });
+      return { path: join(dir!, `ns${i}`, 'hosts'), content: joinPieces(pieces), pieces };
+    });
+    const packed = pack({ files: made, uts: [] });
+    // The peer list once, not 20 times (no file holds all of it).
+    expect(Buffer.from(packed.blob).toString('latin1').split(peers).length - 1).toBe(1);
+    const r = doWork(packed);
+    expect(r.failure).toBeUndefined();
+    for (const f of made) {
+      expect(readFileSync(f.path, 'utf8')).toBe(f.content);
+      expect(r.stamps[f.path]).toBe(`${statKey(f.path)}:${contentHash(f.content)}`);
+    }
   });
 
   it('on a worker thread, gives the same files and stamps, and names the file it could not write', async () => {

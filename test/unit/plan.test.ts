@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { parseTopology, DEMO_FILE } from '../../src/topology/load.js';
-import { resolveLab } from '../../src/model/lab.js';
+import { hostsPiecesOf, resolveLab } from '../../src/model/lab.js';
+import { joinPieces } from '../../src/model/etcfiles.js';
 import { emptyHostContext } from '../helpers/context.js';
 import { desiredState } from '../../src/plan/desired.js';
 import { diff } from '../../src/plan/diff.js';
@@ -101,6 +102,13 @@ describe('/etc/hosts of a large lab', () => {
       const lines = c.files.hosts.trimEnd().split('\n');
       expect(lines.at(-1)).toBe(`${c.interfaces[0]!.ip}\t${[...new Set([c.hostname, c.hostname.split('.')[0], c.name])].join(' ')}`);
       expect(lines.length).toBe(1 + c.links.length + (lab.containers.length - 1 - linked.size) + 1);
+      // As pieces (what the thread writing the files is handed): the same text, the peers as slices of one list per set of networks.
+      const pieces = hostsPiecesOf(c)!;
+      expect(joinPieces(pieces)).toBe(c.files.hosts);
+      expect(pieces.filter((p) => typeof p !== 'string').every((p) => typeof p !== 'string' && p.of.length > p.end - p.start)).toBe(true);
     }
+    const want = desiredState(lab, { selfArgv: ['netlab'] });
+    const path = Object.keys(want.files).find((p) => p.endsWith('/hosts'))!;
+    expect(joinPieces(want.filePieces![path]!)).toBe(want.files[path]);
   });
 });
