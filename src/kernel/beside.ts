@@ -39,7 +39,7 @@ export interface PackedWork {
 }
 
 export function pack(work: BesideWork): PackedWork {
-  // Shared texts by identity (a Map of strings hashes each text once): where each starts in the
+  // Shared texts (a Map hashes a string once and keeps the hash in it): where each starts in the
   // buffer. Only ASCII ones: a slice's offsets count UTF-16 units, the buffer bytes.
   const shared = new Map<string, number>();
   const ascii = new Map<string, boolean>();

@@ -239,18 +239,18 @@ export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void 
     const own = { ip: c.interfaces[0]?.ip ?? '127.0.1.1', names: hostsNames(c.hostname, c.hostname.split('.')[0], c.name) };
     const pieces = hostsPieces(entries, own, ipv6, others);
     c.files.hosts = joinPieces(pieces);
-    hostsPiecesByFiles.set(c.files, pieces);
+    hostsPiecesByFiles.set(c.files, { text: c.files.hosts, pieces });
   }
 }
 
 /** Beside each container's files (not in them: the state file keeps the files), its /etc/hosts as pieces. */
-const hostsPiecesByFiles = new WeakMap<LabContainer['files'], TextPiece[]>();
+const hostsPiecesByFiles = new WeakMap<LabContainer['files'], { text: string; pieces: TextPiece[] }>();
 
 /** The container's /etc/hosts as pieces (etcfiles.ts), when fillHostsFiles made it here. */
 export function hostsPiecesOf(c: LabContainer): TextPiece[] | undefined {
-  const pieces = hostsPiecesByFiles.get(c.files);
-  // A text changed after fillHostsFiles is no longer what its pieces say.
-  return pieces !== undefined && c.files.hosts.length === pieces.reduce((n, p) => n + (typeof p === 'string' ? p.length : p.end - p.start), 0) ? pieces : undefined;
+  const made = hostsPiecesByFiles.get(c.files);
+  // Only while the text is the one they make (the same string: no comparison of its characters).
+  return made !== undefined && made.text === c.files.hosts ? made.pieces : undefined;
 }
 
 /**
