@@ -140,14 +140,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       try {
         await applyOps(
           ops,
-          {
-            onStep: opts.onStep,
-            signal: opts.signal,
-            onStarted: (c, pid, specHash) => (startedProcs[c] = { pid, specHash }),
-            onFilesWritten: (s) => Object.assign(written, s),
-            // The Op's text is the wanted one (the same string), so its pieces are too.
-            piecesOf: (path, content) => (want.files[path] === content ? want.filePieces?.[path] : undefined),
-          },
+          { onStep: opts.onStep, signal: opts.signal, onStarted: (c, pid, specHash) => (startedProcs[c] = { pid, specHash }), onFilesWritten: (s) => Object.assign(written, s) },
           backend,
         );
       } catch (e) {

@@ -23,7 +23,6 @@ import { startProcess, stopProcesses } from './processes.js';
 import type { KernelBackend } from './backend.js';
 import { mapLimit } from './run.js';
 import { KernelError } from '../errors.js';
-import type { TextPiece } from '../model/etcfiles.js';
 
 export interface ApplyHooks {
   /** Called before each group of Ops runs. */
@@ -34,8 +33,6 @@ export interface ApplyHooks {
   onFilesWritten?: (stamps: Record<string, string>) => void;
   /** When aborted (Ctrl-C), the Op in hand finishes and no other starts: ApplyInterrupted is thrown. */
   signal?: AbortSignal;
-  /** A file's content as pieces (etcfiles.ts), when its writer should take those rather than the text. */
-  piecesOf?: (path: string, content: string) => TextPiece[] | undefined;
 }
 
 /** The run was interrupted between two Ops; `done` of `total` were applied. */
@@ -169,7 +166,7 @@ function startBeside(ops: Op[], i: number, fault: number | undefined, hooks: App
   if (b.files.length + b.uts.length > 0) {
     const mounted = b.uts.length > 0 ? mountedUtsIn(b.uts) : new Set<string>();
     const uts: UtsToMake[] = b.uts.map((o) => ({ path: o.path, hostname: o.hostname, mounted: mounted.has(o.path) }));
-    b.thread = runBeside({ files: b.files.map((o) => ({ path: o.path, content: o.content, pieces: hooks.piecesOf?.(o.path, o.content) })), uts });
+    b.thread = runBeside({ files: b.files.map((o) => ({ path: o.path, content: o.content, pieces: o.pieces })), uts });
     b.thread.catch(() => undefined); // awaited later
   }
   if (b.firewall.length > 0) {

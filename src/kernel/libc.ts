@@ -15,7 +15,7 @@ export const MS_REC = 0x4000;
 export const MS_SHARED = 1 << 20;
 export const MNT_DETACH = 2;
 /** The loopback device's index in every network namespace (include/net/net_namespace.h). */
-export const LOOPBACK_IFINDEX = 1;
+const LOOPBACK_IFINDEX = 1;
 
 export interface Libc {
   setns(fd: number, nstype: number): void;

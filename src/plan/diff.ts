@@ -109,7 +109,11 @@ export function diff(want: LabState, have: LabState): Op[] {
 
   config.push(...ovsDiff(want, have));
   for (const [key, value] of Object.entries(want.sysctls)) if (have.sysctls[key] !== value) config.push({ kind: 'sysctl.set', key, value });
-  for (const [path, content] of Object.entries(want.files)) if (have.files[path] !== content) config.push({ kind: 'file.write', path, content });
+  for (const [path, content] of Object.entries(want.files)) {
+    if (have.files[path] === content) continue;
+    const pieces = want.filePieces?.[path];
+    config.push(pieces ? { kind: 'file.write', path, content, pieces } : { kind: 'file.write', path, content });
+  }
   for (const path of Object.keys(have.files)) if (!(path in want.files)) remove.push({ kind: 'file.del', path });
   for (const [path, hostname] of Object.entries(want.uts)) if (have.uts[path] !== hostname) config.push({ kind: 'uts.add', path, hostname });
   for (const path of Object.keys(have.uts)) if (!(path in want.uts)) remove.push({ kind: 'uts.del', path });

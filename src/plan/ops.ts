@@ -3,6 +3,7 @@
  * applies them, and `explain` prints each as the command that does the same thing.
  */
 import type { FirewallState, ProcessSpec } from './state.js';
+import type { TextPiece } from '../model/etcfiles.js';
 
 export type Op =
   | { kind: 'netns.add'; ns: string }
@@ -23,7 +24,8 @@ export type Op =
   /** Waits until the kernel has removed these host ends of veth pairs, as it does when their namespaces go. */
   | { kind: 'kernel.reap'; links: string[] }
   | { kind: 'sysctl.set'; key: string; value: string }
-  | { kind: 'file.write'; path: string; content: string }
+  /** `pieces`: the same content as slices of a text many files share (etcfiles.ts), for the writer; not printed. */
+  | { kind: 'file.write'; path: string; content: string; pieces?: TextPiece[] }
   | { kind: 'file.del'; path: string; dir?: boolean }
   | { kind: 'uts.add'; path: string; hostname: string }
   | { kind: 'uts.del'; path: string }

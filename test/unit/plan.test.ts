@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { parseTopology, DEMO_FILE } from '../../src/topology/load.js';
 import { hostsPiecesOf, resolveLab } from '../../src/model/lab.js';
-import { joinPieces } from '../../src/model/etcfiles.js';
+import { joinPieces, type TextPiece } from '../../src/model/etcfiles.js';
 import { emptyHostContext } from '../helpers/context.js';
 import { desiredState } from '../../src/plan/desired.js';
 import { diff } from '../../src/plan/diff.js';
@@ -105,10 +105,15 @@ describe('/etc/hosts of a large lab', () => {
       // As pieces (what the thread writing the files is handed): the same text, the peers as slices of one list per set of networks.
       const pieces = hostsPiecesOf(c)!;
       expect(joinPieces(pieces)).toBe(c.files.hosts);
-      expect(pieces.filter((p) => typeof p !== 'string').every((p) => typeof p !== 'string' && p.of.length > p.end - p.start)).toBe(true);
+      const slices = pieces.filter((p): p is Exclude<TextPiece, string> => typeof p !== 'string');
+      expect(slices.length).toBeGreaterThan(0);
+      for (const p of slices) expect(p.of.length).toBeGreaterThan(p.end - p.start);
     }
     const want = desiredState(lab, { selfArgv: ['netlab'] });
     const path = Object.keys(want.files).find((p) => p.endsWith('/hosts'))!;
     expect(joinPieces(want.filePieces![path]!)).toBe(want.files[path]);
+    // The plan's write of it carries them to the writer.
+    const write = diff(want, emptyState(lab.name)).find((o) => o.kind === 'file.write' && o.path === path);
+    expect(write).toMatchObject({ pieces: want.filePieces![path] });
   });
 });
