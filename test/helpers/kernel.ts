@@ -10,8 +10,19 @@ export function uniqueLab(): string {
   return `${process.env.NETLAB_TEST_RUN ?? 't'}${randomBytes(3).toString('hex')}`;
 }
 
-export async function cli(args: string[], opts: { cwd?: string; reject?: boolean } = {}) {
-  return execa(process.execPath, [CLI, ...args], { cwd: opts.cwd, reject: opts.reject ?? false, all: true, env: { NETLAB_LOG_LEVEL: 'warn' } });
+/**
+ * Runs the built CLI. `timeoutMs`: interrupted (Ctrl-C, then killed 5 s later) past it, so that a
+ * hung run fails its test with its output and leaves the test time to take its lab down, instead
+ * of the test timing out with the lab still up for every later test to trip on.
+ */
+export async function cli(args: string[], opts: { cwd?: string; reject?: boolean; timeoutMs?: number } = {}) {
+  return execa(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd,
+    reject: opts.reject ?? false,
+    all: true,
+    env: { NETLAB_LOG_LEVEL: 'warn' },
+    ...(opts.timeoutMs ? { timeout: opts.timeoutMs, killSignal: 'SIGINT' as const } : {}),
+  });
 }
 
 export async function sh(cmd: string, args: string[]) {

@@ -16,6 +16,13 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const haveOvs = (await sh('ovs-vsctl', ['--version'])).exitCode === 0;
 
+/**
+ * A simulated `up` or `down` takes 2-10 s here; one that hangs is cut at RUN_MS, and a test gets
+ * room for its up, its checks and its down (a test that times out cannot take its lab down).
+ */
+const RUN_MS = 40_000;
+const TEST_MS = 3 * RUN_MS;
+
 /** A lab of `n` hosts, one container per host, all on one overlay network of `driver`. */
 function overlayLab(lab: string, n: number, driver: 'bridge' | 'ovs', third: number): string {
   const hosts = Array.from({ length: n }, (_, i) => `  h${i + 1}: { underlay: 10.105.${third}.${11 + i} }`);
@@ -72,7 +79,7 @@ for (const driver of ['bridge', 'ovs'] as const) {
         const lab = uniqueLab();
         const file = overlayLab(lab, n, driver, third);
         try {
-          const up = await cli(['up', '--simulate', '-f', file]);
+          const up = await cli(['up', '--simulate', '-f', file], { timeoutMs: RUN_MS });
           expect(up.exitCode, up.all).toBe(0);
           expect(up.stdout).toContain(`lab ${lab} is up on ${n} simulated hosts`);
 
@@ -92,15 +99,15 @@ for (const driver of ['bridge', 'ovs'] as const) {
           const seen = await capture(lab, `10.105.${third}.12`, `10.105.${third}.11`, 4789, () => exec(lab, 'c2', 'ping', '-c3', '-i', '0.2', 'c1'));
           expect(seen).toMatch(new RegExp(`10\\.105\\.${third}\\.12\\.\\d+ > 10\\.105\\.${third}\\.11\\.4789: VXLAN.*vni ${100 + third}`));
 
-          expect((await cli(['up', '--simulate', '-f', file])).stdout.match(/nothing to change/g)?.length).toBe(n);
+          expect((await cli(['up', '--simulate', '-f', file], { timeoutMs: RUN_MS })).stdout.match(/nothing to change/g)?.length).toBe(n);
           expect((await cli(['ps', '-l', lab])).stdout).toMatch(/h1\s+c1\s+running/);
         } finally {
-          const down = await cli(['down', '-f', file]);
+          const down = await cli(['down', '-f', file], { timeoutMs: RUN_MS });
           expect(down.exitCode, down.all).toBe(0);
         }
         expect(netlabObjects().filter((o) => o.includes(lab))).toEqual([]);
         expect((await sh('pgrep', ['-f', `/run/netlab/${lab}/`])).stdout).toBe('');
-      });
+      }, TEST_MS);
     });
   }
 }
@@ -112,13 +119,14 @@ describe('the README example (Linux VXLAN and Open vSwitch in one lab)', () => {
     const example = (await import('node:fs')).readFileSync(new URL('../../examples/multihost.yaml', import.meta.url), 'utf8');
     writeFileSync(file, example.replace('name: multihost', `name: ${lab}`).replaceAll('192.168.56.', '10.105.60.').replaceAll('10.200.0.', '10.105.61.').replaceAll('10.201.0.', '10.105.62.'));
     try {
-      expect((await cli(['up', '--simulate', '-f', file])).exitCode).toBe(0);
+      const up = await cli(['up', '--simulate', '-f', file], { timeoutMs: RUN_MS });
+      expect(up.exitCode, up.all).toBe(0);
       expect((await eventually(lab, 'b', ['curl', '-s', '-m', '3', 'http://alpha/whoami'])).stdout.trim()).toBe('10.105.61.4');
       expect((await eventually(lab, 'b', ['curl', '-s', '-m', '3', 'http://10.105.62.3/whoami'])).stdout.trim()).toBe('10.105.62.4');
       expect((await exec(lab, 'b', 'sh', '-c', 'echo $ALPHA_PORT_80_TCP_ADDR')).stdout.trim()).toBe('10.105.61.3');
     } finally {
-      await cli(['down', '-f', file]);
+      await cli(['down', '-f', file], { timeoutMs: RUN_MS });
     }
     expect(netlabObjects().filter((o) => o.includes(lab))).toEqual([]);
-  });
+  }, TEST_MS);
 });
