@@ -9,7 +9,9 @@ import { ovsName } from '../model/names.js';
 import { existsSync } from 'node:fs';
 import { run } from './run.js';
 
+// A switch that does not answer fails the call instead of holding the run (added when run, not in explain's text).
 const VSCTL = ['--timeout=10'];
+const OFCTL = ['--timeout=10'];
 
 /** The commands that carry out one Op, as argv lists (also what `explain` prints). */
 export function ovsCommands(op: OvsOp): string[][] {
@@ -55,7 +57,7 @@ export async function applyOvs(ops: OvsOp[]): Promise<void> {
     if (program === 'ovs-vsctl') vsctl.push(...(vsctl.length ? ['--'] : []), ...args);
     else {
       await flush();
-      await run(program!, args);
+      await run(program!, program === 'ovs-ofctl' ? [...OFCTL, ...args] : args);
     }
   }
   await flush();
@@ -106,7 +108,7 @@ export async function observeOvs(lab: string, masters: (port: string) => { maste
       const type = iface.type === 'vxlan' ? 'vxlan' : 'internal';
       state.ports[p.name as string] = { type, options: (iface.options as Record<string, string>) ?? {}, ...(type === 'internal' ? masters(p.name as string) : {}) };
     }
-    const flows = await run('ovs-ofctl', ['--names', 'dump-flows', name, `cookie=${ovsName.cookie(lab)}/-1`], { allowFail: true });
+    const flows = await run('ovs-ofctl', [...OFCTL, '--names', 'dump-flows', name, `cookie=${ovsName.cookie(lab)}/-1`], { allowFail: true });
     state.flows = flows.stdout
       .split('\n')
       .map((l) => l.trim())
