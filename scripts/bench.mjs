@@ -8,7 +8,8 @@
 // BENCH_BACKENDS="netlink iproute2", BENCH_FLOOR=1 (0: no floor run), BENCH_NET=10.107 (a /16, none the tests use:
 // NET.64.0/22 for netlab, NET.0.0/22 for the floor), BENCH_PORT0=30000 (container i publishes
 // PORT0+i; the floor uses the same ports after netlab is down), BENCH_NOOP=1 (no-op ups per run),
-// BENCH_PEERS=1 (0: no peer rows), BENCH_PEER_REPEAT=1 (runs of each peer, best of; they take minutes).
+// BENCH_PEERS=1 (0: no peer rows), BENCH_PEER_REPEAT=1 (runs of each peer, best of; they take minutes),
+// BENCH_RESIDENT=1 (0: no row for the engine already loaded and warm, scripts/bench-resident.mjs).
 // Peer rows (scripts/bench-peers.mjs says exactly what they time): the same lab made by the CNI
 // bridge+portmap plugins and by netavark, one exec per container as a runtime does, on NET.128.0/22
 // and NET.192.0/22, the same ports after the floor is down. Only when installed; on Debian:
@@ -31,6 +32,7 @@ const port0 = Number(process.env.BENCH_PORT0 ?? 30000);
 const noops = Math.max(1, Number(process.env.BENCH_NOOP ?? 1));
 const withPeers = process.env.BENCH_PEERS !== '0';
 const peerRepeat = Number(process.env.BENCH_PEER_REPEAT ?? 1);
+const withResident = process.env.BENCH_RESIDENT !== '0';
 const cniDir = withPeers ? findCni() : undefined;
 const netavarkBin = withPeers ? findNetavark() : undefined;
 if (!/^\d+\.\d+$/.test(net) || !(port0 > 0 && port0 + Math.max(...sizes) < 65536)) throw new Error('bad BENCH_NET or BENCH_PORT0');
@@ -80,6 +82,17 @@ function netlab(args) {
       else resolve({ ms, rssMb: hwm / 1024, out });
     });
   });
+}
+
+/**
+ * The engine already loaded and warm (scripts/bench-resident.mjs): setup, no-op ups and teardown
+ * called in one long-lived process after a warm-up, as a resident engine would run them.
+ */
+function resident(file, backend) {
+  const warm = join(work, 'warmup.yaml');
+  writeFileSync(warm, `name: benchw${id}\nnetworks:\n  net:\n    bridge: nlw${id}\n    subnet: ${net}.68.0/22\ncontainers:\n  c1: {}\n`);
+  const out = execFileSync(process.execPath, [join(root, 'scripts', 'bench-resident.mjs'), file, warm, backend, String(noops)], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  return JSON.parse(out.trim().split('\n').at(-1));
 }
 
 /** The floor's run; with `extras`, also what netlab makes beside the links (floor.sh EXTRAS=1). */
@@ -147,6 +160,7 @@ try {
     const fx = { setup: [], teardown: [] };
     const peers = { cni: { setup: [], teardown: [] }, netavark: { setup: [], teardown: [] } };
     const nl = { netlink: { setup: [], teardown: [], noop: [], rss: 0 }, iproute2: { setup: [], teardown: [], noop: [], rss: 0 } };
+    const warm = { setup: [], teardown: [], noop: [] };
     for (let r = 0; r < repeat; r++) {
       // Interleaved, so that each sees the same machine load.
       for (const backend of backends) {
@@ -170,6 +184,13 @@ try {
         b.teardown.push(downR.ms);
         b.rss = Math.max(b.rss, upR.rssMb, downR.rssMb);
         process.stderr.write(`, down ${Math.round(downR.ms)} ms\n`);
+      }
+      if (withResident) {
+        const w = resident(file, backends[0]);
+        warm.setup.push(w.setup);
+        warm.teardown.push(w.teardown);
+        warm.noop.push(...w.noop);
+        process.stderr.write(`bench: N=${n} ${backends[0]} engine loaded and warm: up ${Math.round(w.setup)} ms, no-op up ${w.noop.map(Math.round).join(' ')} ms, down ${Math.round(w.teardown)} ms\n`);
       }
       if (!withFloor) continue;
       const fl = floor(n);
@@ -213,6 +234,7 @@ try {
       const b = nl[backend];
       rows.push({ n, who: `netlab --backend ${backend}`, setup: best(b.setup), teardown: best(b.teardown), noop: best(b.noop), rss: b.rss, fs, ft, fxs, fxt });
     }
+    if (warm.setup.length) rows.push({ n, who: `netlab's engine loaded and warm (--backend ${backends[0]}; no CLI)`, setup: best(warm.setup), teardown: best(warm.teardown), noop: best(warm.noop), fs, ft, fxs, fxt });
     if (peers.cni.setup.length) rows.push({ n, who: 'CNI bridge+portmap (exec per container)', setup: best(peers.cni.setup), teardown: best(peers.cni.teardown), fs, ft, fxs, fxt });
     if (peers.netavark.setup.length) rows.push({ n, who: 'netavark (exec per container)', setup: best(peers.netavark.setup), teardown: best(peers.netavark.teardown), fs, ft, fxs, fxt });
   }
@@ -240,6 +262,9 @@ lines.push(
   `fixed cost of a run (best of 5): node start ${Math.round(fixed.nodeStart)} ms; \`netlab up --dry-run\` of a 1-container lab ${Math.round(fixed.dryRun)} ms (node start, the modules up loads, reading the host, planning); \`netlab down\` of a lab that is not up ${Math.round(fixed.downNothing)} ms. A setup (teardown) costs at least that plus the floor's own time, so its ratio to a floor is at least 1 + fixed / floor:`,
   ...rows.filter((r) => r.who.startsWith('floor')).map((r) => `  N=${r.n}, ${r.who}: setup at least ${bound(fixed.dryRun, r.setup)}x, teardown at least ${bound(fixed.downNothing, r.teardown)}x`),
 );
+if (rows.some((r) => r.who.includes('loaded and warm'))) {
+  lines.push('', `engine loaded and warm: netlab's up and down called in one long-lived process after a warm-up (scripts/bench-resident.mjs), what a resident engine would take; no such daemon exists. A CLI that only handed it the command would add at least node's start (${Math.round(fixed.nodeStart)} ms).`);
+}
 if (fixed.nodeStartCa !== undefined) {
   lines.push('', `NODE_EXTRA_CA_CERTS is set here: the CLI ran without it, as \`sudo netlab\` runs (env_reset); with it node starts in ${Math.round(fixed.nodeStartCa)} ms instead of ${Math.round(fixed.nodeStart)} ms, and every netlab row would take that much longer.`);
 }
