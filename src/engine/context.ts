@@ -8,10 +8,22 @@ import { RUN_DIR } from '../paths.js';
 import { readSysctl, readText } from '../kernel/host.js';
 import { run } from '../kernel/run.js';
 import { readShares } from './state.js';
+import type { IpLink } from '../kernel/linkview.js';
 
-export async function gatherContext(lab: string, previous: PreviousAllocation | undefined): Promise<LabContext> {
-  const [[routes, addrs], others, listening, range, resolv] = await Promise.all([
-    hostRoutesAndAddrs(),
+/**
+ * The host's links (with their IPv4 addresses) and routes, as gatherContext reads them; `inProcess`
+ * when from one rtnetlink socket in-process (then the links are what the netlink backend's
+ * readHost() gives, and the observer can take them instead of reading the host again).
+ */
+export interface HostView {
+  links: IpLink[];
+  routes: Route[];
+  inProcess: boolean;
+}
+
+export async function gatherContext(lab: string, previous: PreviousAllocation | undefined, host?: HostView): Promise<LabContext> {
+  const [{ routes, links: addrs }, others, listening, range, resolv] = await Promise.all([
+    host ?? readHostView(),
     // A simulated host is a namespace of its own: other labs' subnets do not reach it.
     process.env.NETLAB_SIMULATED_HOST === '1' ? { subnets: [], ports: [] } : otherLabs(lab),
     listeningPorts(),
@@ -29,7 +41,7 @@ export async function gatherContext(lab: string, previous: PreviousAllocation | 
   }
   for (const a of addrs) {
     if (ownDevs.has(a.ifname) || a.ifname === 'lo') continue;
-    for (const i of a.addr_info) {
+    for (const i of a.addr_info ?? []) {
       const c = parseCidr(`${i.local}/${i.prefixlen}`, false);
       if (c) taken.push({ cidr: c, by: `address ${i.local}/${i.prefixlen} on ${a.ifname}` });
     }
@@ -46,19 +58,18 @@ export async function gatherContext(lab: string, previous: PreviousAllocation | 
 }
 
 type Route = { dst: string; dev?: string; type?: string };
-type Addrs = { ifname: string; ifalias?: string; addr_info: { local: string; prefixlen: number }[] };
 
-/** The host's IPv4 routes in every table and its links' addresses: one rtnetlink socket in-process (nldump.ts), else `ip`. */
-async function hostRoutesAndAddrs(): Promise<[Route[], Addrs[]]> {
+/** The host's IPv4 routes in every table and its links with their addresses: one rtnetlink socket in-process (nldump.ts), else `ip`. */
+export async function readHostView(): Promise<HostView> {
   try {
     const { dumpHostLinksAndRoutes } = await import('../kernel/nldump.js');
-    const { links, routes } = dumpHostLinksAndRoutes();
-    return [routes, links as Addrs[]];
+    return { ...dumpHostLinksAndRoutes(), inProcess: true };
   } catch {
-    return Promise.all([
+    const [routes, links] = await Promise.all([
       run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).then((r) => JSON.parse(r.stdout) as Route[]),
-      run('ip', ['-j', '-4', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as Addrs[]),
+      run('ip', ['-j', '-4', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as IpLink[]),
     ]);
+    return { routes, links, inProcess: false };
   }
 }
 

@@ -17,7 +17,7 @@ import { selectBackend, type BackendName } from '../kernel/backend.js';
 import { hostNetnsId } from '../kernel/host.js';
 import { isHostWideSysctl, readHostRecord, writeHostRecord } from './hostrecord.js';
 import { stateFile } from '../paths.js';
-import { gatherContext } from './context.js';
+import { gatherContext, readHostView } from './context.js';
 import { withHostLock } from './lock.js';
 import { labJson, readState, RENDERER, writeState, type StateFile } from './state.js';
 import { requireRoot } from './root.js';
@@ -66,7 +66,8 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const prev = await readState(topo.name, host, { hosts: false });
     // The firewall programs run while this process gathers the context and plans.
     const firewallReads = readFirewalls(topo.name, !!prev);
-    const ctx = await gatherContext(topo.name, prev?.allocation);
+    const hostView = await readHostView();
+    const ctx = await gatherContext(topo.name, prev?.allocation, hostView);
     mark('context');
 
     const previousPorts = new Set(prev?.resolved.containers.flatMap((c) => c.ports.map((p) => `${p.hostPort}/${p.proto}`)) ?? []);
@@ -93,7 +94,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     // The same lab (same resolved JSON, same build of the file renderers) wants the same files.
     const labText = labJson(lab);
     const sameWant = !!prev && prev.hostsIpv6 === ctx.ipv6 && prev.renderer === RENDERER && labJson(prev.resolved) === labText;
-    const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev, stamps: prev?.stamps, sameWant, firewallReads }, backend);
+    const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev, stamps: prev?.stamps, sameWant, firewallReads, hostLinks: hostView.inProcess && backend.name === 'netlink' ? hostView.links : undefined }, backend);
     if (seen.foreign.length > 0) {
       throw new ConflictError(`these objects carry names lab "${lab.name}" needs but were not made by it; netlab leaves them alone:\n  ${seen.foreign.join('\n  ')}`);
     }

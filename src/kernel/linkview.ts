@@ -1,8 +1,6 @@
 /** What the observer reads about links and routes, in the shape of `ip -j -d addr show` / `ip -j route show`, whichever backend read it. */
 export interface IpLink {
   ifname: string;
-  /** Only while a reader maps indexes to names (nldump.ts); never in what it returns. */
-  index?: number;
   ifalias?: string;
   mtu: number;
   flags: string[];

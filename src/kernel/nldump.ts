@@ -202,7 +202,7 @@ function parseLink(m: Buffer): { index: number; link: IpLink; master?: number } 
 }
 
 /** Links (with their IPv4 addresses) and, when asked, main-table IPv4 routes of the namespace the socket is in. */
-function readAll(s: Sys, fd: number, withRoutes: boolean, keepIndex = false): NamespaceView {
+function readAll(s: Sys, fd: number, withRoutes: boolean, names?: Map<number, string>): NamespaceView {
   const ifinfo = Buffer.alloc(16);
   const byIndex = new Map<number, IpLink>();
   const masters: [IpLink, number][] = [];
@@ -214,7 +214,7 @@ function readAll(s: Sys, fd: number, withRoutes: boolean, keepIndex = false): Na
     if (master !== undefined) masters.push([link, master]);
   });
   for (const [link, master] of masters) link.master = byIndex.get(master)?.ifname;
-  if (keepIndex) for (const [index, link] of byIndex) link.index = index;
+  if (names) for (const [index, link] of byIndex) names.set(index, link.ifname);
   const ifaddr = Buffer.alloc(8);
   ifaddr[0] = AF_INET;
   dump(s, fd, RTM_GETADDR, ifaddr, RTM_NEWADDR, (m) => {
@@ -328,9 +328,8 @@ const ROUTE_TYPES: Record<number, string> = { 2: 'local', 3: 'broadcast', 4: 'an
  */
 export function dumpHostLinksAndRoutes(): { links: IpLink[]; routes: { dst: string; dev?: string; type?: string }[] } {
   return withSocket(undefined, (s, fd) => {
-    const { links } = readAll(s, fd, false, true);
     const names = new Map<number, string>();
-    for (const l of links) names.set(l.index!, l.ifname);
+    const { links } = readAll(s, fd, false, names);
     const routes: { dst: string; dev?: string; type?: string }[] = [];
     dumpRoutes(s, fd, (raw) => {
       const r: { dst: string; dev?: string; type?: string } = { dst: raw.dst };
@@ -338,7 +337,6 @@ export function dumpHostLinksAndRoutes(): { links: IpLink[]; routes: { dst: stri
       if (ROUTE_TYPES[raw.type]) r.type = ROUTE_TYPES[raw.type];
       routes.push(r);
     });
-    for (const l of links) delete l.index;
     return { links, routes };
   });
 }

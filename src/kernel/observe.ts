@@ -43,6 +43,8 @@ export interface ObserveInput {
   sameWant?: boolean;
   /** The firewall reads, when the caller started them early (readFirewalls). */
   firewallReads?: FirewallReads;
+  /** The host's links as `backend.readHost()` gives them, when the caller has just read them (one read, not two). */
+  hostLinks?: IpLink[];
 }
 
 export type FirewallReads = Promise<[Awaited<ReturnType<typeof observeIptables>>, FirewallState]>;
@@ -100,7 +102,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   // The firewall is read by programs (iptables-save, nft): started first (or already, by the
   // caller), they run while this process reads links and namespaces itself.
   const fw = underlay ? undefined : (input.firewallReads ?? readFirewalls(lab, !!input.known));
-  const [hostJson, nsNames] = await Promise.all([backend.readHost(), listDir(NETNS_DIR)]);
+  const [hostJson, nsNames] = await Promise.all([input.hostLinks ?? backend.readHost(), listDir(NETNS_DIR)]);
 
   mark('host');
   const byName = new Map(hostJson.map((l) => [l.ifname, l]));
