@@ -5,6 +5,7 @@
  * flows through a lab built in-process.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { statSync } from 'node:fs';
 import { execa } from 'execa';
 import { up, down, parseTopology } from '../../src/index.js';
 import type { BackendName } from '../../src/index.js';
@@ -113,6 +114,32 @@ describe('the netlink and iproute2 executors', () => {
     const left = (await ipJson(['link', 'show'])).filter((l) => String(l.ifalias ?? '').startsWith(`netlab:${lab}:`));
     expect(left).toEqual([]);
   });
+
+  it('removes the veth of a namespace that something outside the lab holds open, after waiting for the kernel', async () => {
+    const lab = uniqueLab();
+    labs.push(lab);
+    await up({ topology: parseTopology('networks:\n  n: { subnet: 10.102.4.0/24 }\ncontainers:\n  a: {}\n  b: {}\n', { source: 'held.yaml', defaultName: lab }) });
+    const nsFile = `/run/netns/netlab-${lab}-a`;
+    // A process in the host's namespace with a's namespace open (not in it: down stops those)
+    // keeps it alive once its name is gone, and with it the veth pair.
+    const holder = execa('bash', ['-c', 'exec 3<"$0"; exec sleep 60', nsFile], { reject: false });
+    try {
+      const held = () => holder.pid !== undefined && statSync(`/proc/${holder.pid}/fd/3`, { throwIfNoEntry: false })?.ino === statSync(nsFile).ino;
+      for (let i = 0; i < 200 && !held(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(held()).toBe(true);
+      const started = Date.now();
+      const r = await down({ lab });
+      expect(r.ops.filter((o) => o.kind === 'process.stop')).toEqual([]);
+      // b's veth went with its namespace; a's only when netlab stopped waiting (5 s) and deleted it.
+      expect(Date.now() - started).toBeGreaterThan(4500);
+      const left = (await ipJson(['link', 'show'])).filter((l) => String(l.ifalias ?? '').startsWith(`netlab:${lab}:`));
+      expect(left).toEqual([]);
+      expect(holder.exitCode).toBeNull(); // not netlab's: left running
+    } finally {
+      holder.kill('SIGKILL');
+      await holder;
+    }
+  }, 30_000);
 
   it('read the same links, addresses and routes: the in-process dumps and ip -j', async () => {
     const lab = uniqueLab();
