@@ -19,10 +19,14 @@ const timed = async (fn) => {
   return { ms: performance.now() - started, ops: r.ops.length };
 };
 
-for (let i = 0; i < 2; i++) {
-  await up({ file: warmup, backend });
-  await up({ file: warmup, backend });
-  await down({ file: warmup, backend });
+try {
+  for (let i = 0; i < 2; i++) {
+    await up({ file: warmup, backend });
+    await up({ file: warmup, backend });
+    await down({ file: warmup, backend });
+  }
+} finally {
+  await down({ file: warmup, backend }); // nothing left of it, also when the warm-up failed
 }
 const result = { setup: 0, noop: [], teardown: 0 };
 try {

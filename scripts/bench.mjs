@@ -6,7 +6,7 @@
 // much of the difference is the work and how much is netlab.
 // Not a test: it prints a table. Knobs: BENCH_N="50 200 1000", BENCH_REPEAT=1,
 // BENCH_BACKENDS="netlink iproute2", BENCH_FLOOR=1 (0: no floor run), BENCH_NET=10.107 (a /16, none the tests use:
-// NET.64.0/22 for netlab, NET.0.0/22 for the floor), BENCH_PORT0=30000 (container i publishes
+// NET.64.0/22 for netlab, NET.68.0/22 for the warm row's warm-up lab, NET.0.0/22 for the floor), BENCH_PORT0=30000 (container i publishes
 // PORT0+i; the floor uses the same ports after netlab is down), BENCH_NOOP=1 (no-op ups per run),
 // BENCH_PEERS=1 (0: no peer rows), BENCH_PEER_REPEAT=1 (runs of each peer, best of; they take minutes),
 // BENCH_RESIDENT=1 (0: no row for the engine already loaded and warm, scripts/bench-resident.mjs).

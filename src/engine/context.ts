@@ -12,8 +12,8 @@ import type { IpLink } from '../kernel/linkview.js';
 
 /**
  * The host's links (with their IPv4 addresses) and routes, as gatherContext reads them; `inProcess`
- * when from one rtnetlink socket in-process (then the links are what the netlink backend's
- * readHost() gives, and the observer can take them instead of reading the host again).
+ * when from one rtnetlink socket in-process (nldump.ts), the same dump as a backend's readHost()
+ * when it has `hostInProcess`.
  */
 export interface HostView {
   links: IpLink[];

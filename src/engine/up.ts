@@ -94,7 +94,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     // The same lab (same resolved JSON, same build of the file renderers) wants the same files.
     const labText = labJson(lab);
     const sameWant = !!prev && prev.hostsIpv6 === ctx.ipv6 && prev.renderer === RENDERER && labJson(prev.resolved) === labText;
-    const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev, stamps: prev?.stamps, sameWant, firewallReads, hostLinks: hostView.inProcess && backend.name === 'netlink' ? hostView.links : undefined }, backend);
+    const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev, stamps: prev?.stamps, sameWant, firewallReads, hostLinks: hostView.inProcess && backend.hostInProcess ? hostView.links : undefined }, backend);
     if (seen.foreign.length > 0) {
       throw new ConflictError(`these objects carry names lab "${lab.name}" needs but were not made by it; netlab leaves them alone:\n  ${seen.foreign.join('\n  ')}`);
     }

@@ -36,6 +36,8 @@ export interface KernelBackend {
   removeUts(path: string): Promise<void>;
   /** UTS namespaces are made in-process (libc), so another thread may make them (beside.ts). */
   utsInProcess?: boolean;
+  /** readHost() is the in-process dump (nldump.ts): a caller that has just made that dump may hand it to the observer instead. */
+  hostInProcess?: boolean;
 }
 
 /** Prints `<path> <value>` for every interface's disable_ipv6, with shell builtins only (a read of a /proc/sys file reports failure but fills `v`). */
@@ -92,6 +94,7 @@ const netlink: KernelBackend = {
   applyLinks: (ops) => applyNetlinkLinks(ops, false),
   // Reads are synchronous dumps through libc (nldump.ts): a namespace costs a few system calls.
   readHost: async () => dumpHostLinks(),
+  hostInProcess: true,
   async readNamespaces(names, whole = () => true) {
     const out = new Map<string, NamespaceView>();
     for (const ns of names) {
