@@ -21,9 +21,10 @@ export interface HostView {
   inProcess: boolean;
 }
 
-export async function gatherContext(lab: string, previous: PreviousAllocation | undefined, host?: HostView): Promise<LabContext> {
+/** `host`: the host's read when the caller wants it too (a promise: the file reads below go on meanwhile). */
+export async function gatherContext(lab: string, previous: PreviousAllocation | undefined, host: Promise<HostView> = readHostView()): Promise<LabContext> {
   const [{ routes, links: addrs }, others, listening, range, resolv] = await Promise.all([
-    host ?? readHostView(),
+    host,
     // A simulated host is a namespace of its own: other labs' subnets do not reach it.
     process.env.NETLAB_SIMULATED_HOST === '1' ? { subnets: [], ports: [] } : otherLabs(lab),
     listeningPorts(),

@@ -66,8 +66,9 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const prev = await readState(topo.name, host, { hosts: false });
     // The firewall programs run while this process gathers the context and plans.
     const firewallReads = readFirewalls(topo.name, !!prev);
-    const hostView = await readHostView();
-    const ctx = await gatherContext(topo.name, prev?.allocation, hostView);
+    const hostRead = readHostView();
+    const ctx = await gatherContext(topo.name, prev?.allocation, hostRead);
+    const hostView = await hostRead;
     mark('context');
 
     const previousPorts = new Set(prev?.resolved.containers.flatMap((c) => c.ports.map((p) => `${p.hostPort}/${p.proto}`)) ?? []);
