@@ -11,7 +11,7 @@ import type { IpLink, IpRoute, NamespaceView } from './linkview.js';
 import { addUts, readUtsHostname, removeUts, setUtsHostname } from './namespaces.js';
 import { applyWithNetlink, loadNetlink } from './rtnetlink.js';
 import { dumpHostLinks, dumpLoopback, dumpNamespace } from './nldump.js';
-import { libc } from './libc.js';
+import { libc } from '../native/libc.js';
 import { createRequire } from 'node:module';
 import { kernelHasIpv6 } from './host.js';
 import { mapLimit, run } from './run.js';

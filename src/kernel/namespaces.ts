@@ -5,7 +5,7 @@
 import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { NETNS_DIR } from '../paths.js';
-import { CLONE_NEWNET, CLONE_NEWUTS, LibcError, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, libc } from './libc.js';
+import { CLONE_NEWNET, CLONE_NEWUTS, LibcError, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, libc } from '../native/libc.js';
 
 /** fds of the namespaces this thread started in, to come back to after each visit. */
 const home: { net?: number; uts?: number } = {};

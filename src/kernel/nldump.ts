@@ -7,19 +7,10 @@
  * The result has the shape of `ip -j -d addr show` / `ip -j route show` (linkview.ts).
  * The same plain socket carries a new container's requests, all in one send (requestAll).
  */
-import { createRequire } from 'node:module';
 import type { IpLink, IpRoute, NamespaceView } from './linkview.js';
 import { inNetns } from './namespaces.js';
+import { NETLINK_NETFILTER, NETLINK_ROUTE, NetlinkSocket, forEachAttribute as attrs } from '../native/netlink.js';
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
-const NETLINK_ROUTE = 0;
-const NLM_F_REQUEST = 0x1;
-const MSG_DONTWAIT = 0x40;
-const NLM_F_DUMP = 0x300;
-const NLMSG_ERROR = 2;
-const NLMSG_DONE = 3;
 const RTM_GETLINK = 18;
 const RTM_GETADDR = 22;
 const RTM_GETROUTE = 26;
@@ -54,110 +45,6 @@ const RTA_GATEWAY = 5;
 const RTA_TABLE = 15;
 const RT_TABLE_MAIN = 254;
 const PROTOCOLS: Record<number, string> = { 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 8: 'gated', 9: 'ra', 10: 'mrt', 11: 'zebra', 12: 'bird', 16: 'dhcp' };
-
-interface Sys {
-  socket(domain: number, type: number, protocol: number): number;
-  send(fd: number, buf: Buffer, len: number, flags: number): number;
-  recv(fd: number, buf: Buffer, len: number, flags: number): number;
-  close(fd: number): number;
-  errno(): number;
-}
-
-let sys: Sys | undefined;
-function bind(): Sys {
-  if (sys) return sys;
-  const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-  const lib = koffi.load('libc.so.6');
-  const socket = lib.func('int socket(int domain, int type, int protocol)');
-  const send = lib.func('long send(int fd, const void *buf, size_t len, int flags)');
-  const recv = lib.func('long recv(int fd, void *buf, size_t len, int flags)');
-  const close = lib.func('int close(int fd)');
-  sys = { socket, send, recv, close, errno: () => koffi.errno() } as Sys;
-  return sys;
-}
-
-/** One receive buffer for every dump: a dump answers in parts of at most 32 KiB. */
-let rx: Buffer | undefined;
-let seq = 1;
-
-/**
- * Sends one dump request and calls `each` with the payload (after the netlink header) of every
- * answer of type `answer`: a view into the receive buffer, valid only during the call.
- */
-function dump(s: Sys, fd: number, type: number, body: Buffer, answer: number, each: (m: Buffer) => void): void {
-  const req = Buffer.alloc(16 + body.length);
-  const mySeq = seq++;
-  req.writeUInt32LE(req.length, 0);
-  req.writeUInt16LE(type, 4);
-  req.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
-  req.writeUInt32LE(mySeq, 8);
-  body.copy(req, 16);
-  if (s.send(fd, req, req.length, 0) !== req.length) throw new Error(`rtnetlink dump request: errno ${s.errno()}`);
-  rx ??= Buffer.alloc(256 * 1024);
-  for (;;) {
-    const n = s.recv(fd, rx, rx.length, 0);
-    if (n < 0) throw new Error(`rtnetlink dump: errno ${s.errno()}`);
-    for (let off = 0; off + 16 <= n; ) {
-      const len = rx.readUInt32LE(off);
-      const t = rx.readUInt16LE(off + 4);
-      if (len < 16 || off + len > n) throw new Error('rtnetlink dump: a malformed answer');
-      if (rx.readUInt32LE(off + 8) === mySeq) {
-        if (t === NLMSG_DONE) return;
-        if (t === NLMSG_ERROR) {
-          const err = rx.readInt32LE(off + 16);
-          if (err !== 0) throw new Error(`rtnetlink dump: errno ${-err}`);
-        } else if (t === answer) each(rx.subarray(off + 16, off + len));
-      }
-      off += (len + 3) & ~3;
-    }
-  }
-}
-
-/**
- * Sends complete request messages (each asking for an answer, sequence numbers 1..n) on a fresh
- * rtnetlink socket in this thread's namespace, in sends of at most 32 KiB, and returns each one's
- * errno (0: done). The kernel handles a request inside the send, so its answer is there after it.
- */
-export function requestAll(messages: Buffer[]): number[] {
-  const s = bind();
-  const fd = s.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0) throw new Error(`rtnetlink socket: errno ${s.errno()}`);
-  try {
-    const result: number[] = [];
-    for (let i = 0; i < messages.length; ) {
-      const from = i;
-      let size = messages[i++]!.length;
-      while (i < messages.length && size + messages[i]!.length <= 32 * 1024) size += messages[i++]!.length;
-      const buf = Buffer.concat(messages.slice(from, i));
-      if (s.send(fd, buf, buf.length, 0) !== buf.length) throw new Error(`rtnetlink request: errno ${s.errno()}`);
-      rx ??= Buffer.alloc(256 * 1024);
-      while (result.length < i) {
-        // Not waiting: an answer that is not there after the send will not come (a message the kernel could not parse).
-        const n = s.recv(fd, rx, rx.length, MSG_DONTWAIT);
-        if (n < 0) throw new Error(`rtnetlink: no answer to request ${result.length + 1} of ${messages.length} (errno ${s.errno()})`);
-        for (let off = 0; off + 16 <= n; ) {
-          const len = rx.readUInt32LE(off);
-          if (len < 16 || off + len > n) throw new Error('rtnetlink answer: a malformed message');
-          if (rx.readUInt16LE(off + 4) === NLMSG_ERROR && rx.readUInt32LE(off + 8) === result.length + 1) result.push(-rx.readInt32LE(off + 16));
-          off += (len + 3) & ~3;
-        }
-      }
-    }
-    return result;
-  } finally {
-    s.close(fd);
-  }
-}
-
-/** Calls `fn(type, start, end)` for each attribute in buf[from, to). */
-function attrs(buf: Buffer, from: number, to: number, fn: (type: number, start: number, end: number) => void): void {
-  for (let off = from; off + 4 <= to; ) {
-    const len = buf.readUInt16LE(off);
-    if (len < 4) break;
-    fn(buf.readUInt16LE(off + 2) & 0x3fff, off + 4, Math.min(off + len, to));
-    off += (len + 3) & ~3;
-  }
-}
 
 const cstr = (b: Buffer, s: number, e: number) => {
   const z = b.indexOf(0, s);
@@ -202,12 +89,12 @@ function parseLink(m: Buffer): { index: number; link: IpLink; master?: number } 
 }
 
 /** Links (with their IPv4 addresses) and, when asked, main-table IPv4 routes of the namespace the socket is in. */
-function readAll(s: Sys, fd: number, withRoutes: boolean, names?: Map<number, string>): NamespaceView {
+function readAll(sock: NetlinkSocket, withRoutes: boolean, names?: Map<number, string>): NamespaceView {
   const ifinfo = Buffer.alloc(16);
   const byIndex = new Map<number, IpLink>();
   const masters: [IpLink, number][] = [];
   const links: IpLink[] = [];
-  dump(s, fd, RTM_GETLINK, ifinfo, RTM_NEWLINK, (m) => {
+  sock.dump(RTM_GETLINK, ifinfo, RTM_NEWLINK, (m) => {
     const { index, link, master } = parseLink(m);
     byIndex.set(index, link);
     links.push(link);
@@ -217,7 +104,7 @@ function readAll(s: Sys, fd: number, withRoutes: boolean, names?: Map<number, st
   if (names) for (const [index, link] of byIndex) names.set(index, link.ifname);
   const ifaddr = Buffer.alloc(8);
   ifaddr[0] = AF_INET;
-  dump(s, fd, RTM_GETADDR, ifaddr, RTM_NEWADDR, (m) => {
+  sock.dump(RTM_GETADDR, ifaddr, RTM_NEWADDR, (m) => {
     if (m[0] !== AF_INET) return;
     let local: string | undefined;
     let address: string | undefined;
@@ -230,7 +117,7 @@ function readAll(s: Sys, fd: number, withRoutes: boolean, names?: Map<number, st
   });
   const routes: IpRoute[] = [];
   if (withRoutes) {
-    dumpRoutes(s, fd, (r) => {
+    dumpRoutes(sock, (r) => {
       if (r.table !== RT_TABLE_MAIN || r.oif === undefined) return;
       const route: IpRoute = { dst: r.dst, dev: byIndex.get(r.oif)?.ifname ?? String(r.oif), protocol: PROTOCOLS[r.protocol] ?? String(r.protocol) };
       if (r.gateway) route.gateway = r.gateway;
@@ -251,10 +138,10 @@ interface RawRoute {
 }
 
 /** Every IPv4 route of every table in the socket's namespace. */
-function dumpRoutes(s: Sys, fd: number, onRoute: (r: RawRoute) => void): void {
+function dumpRoutes(sock: NetlinkSocket, onRoute: (r: RawRoute) => void): void {
   const rtmsg = Buffer.alloc(12);
   rtmsg[0] = AF_INET;
-  dump(s, fd, RTM_GETROUTE, rtmsg, RTM_NEWROUTE, (m) => {
+  sock.dump(RTM_GETROUTE, rtmsg, RTM_NEWROUTE, (m) => {
     if (m[0] !== AF_INET) return;
     const dstLen = m[1]!;
     const r: RawRoute = { dst: 'default', table: m[4]!, protocol: m[5]!, type: m[7]! };
@@ -272,34 +159,32 @@ function dumpRoutes(s: Sys, fd: number, onRoute: (r: RawRoute) => void): void {
  * Opens a netlink socket (route by default; inside namespace `ns`, when given), runs `fn` on it,
  * closes it. Undefined when namespace `ns` cannot be entered (gone, or not a namespace).
  */
-function withSocket<T>(ns: undefined, fn: (s: Sys, fd: number) => T, protocol?: number): T;
-function withSocket<T>(ns: string, fn: (s: Sys, fd: number) => T, protocol?: number): T | undefined;
-function withSocket<T>(ns: string | undefined, fn: (s: Sys, fd: number) => T, protocol = NETLINK_ROUTE): T | undefined {
-  const s = bind();
-  const open = () => s.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
-  let fd: number;
+function withSocket<T>(ns: undefined, fn: (sock: NetlinkSocket) => T, protocol?: number): T;
+function withSocket<T>(ns: string, fn: (sock: NetlinkSocket) => T, protocol?: number): T | undefined;
+function withSocket<T>(ns: string | undefined, fn: (sock: NetlinkSocket) => T, protocol = NETLINK_ROUTE): T | undefined {
+  const open = () => NetlinkSocket.open(protocol);
+  let sock: NetlinkSocket;
   try {
-    fd = ns === undefined ? open() : inNetns(ns, open);
+    sock = ns === undefined ? open() : inNetns(ns, open);
   } catch (e) {
     if (ns === undefined) throw e;
     return undefined;
   }
-  if (fd < 0) throw new Error(`netlink socket${ns === undefined ? '' : ` in ${ns}`}: errno ${s.errno()}`);
   try {
-    return fn(s, fd);
+    return fn(sock);
   } finally {
-    s.close(fd);
+    sock.close();
   }
 }
 
 /** The links of this (the host's) namespace with their IPv4 addresses. */
 export function dumpHostLinks(): IpLink[] {
-  return withSocket(undefined, (s, fd) => readAll(s, fd, false).links);
+  return withSocket(undefined, (sock) => readAll(sock, false).links);
 }
 
 /** Links and routes of namespace `ns`; undefined when it is gone or not a namespace. */
 export function dumpNamespace(ns: string): NamespaceView | undefined {
-  return withSocket(ns, (s, fd) => readAll(s, fd, true));
+  return withSocket(ns, (sock) => readAll(sock, true));
 }
 
 /**
@@ -310,9 +195,9 @@ export function dumpNamespace(ns: string): NamespaceView | undefined {
  * Undefined when the namespace is gone or not a namespace.
  */
 export function dumpLoopback(ns: string): NamespaceView | undefined {
-  return withSocket(ns, (s, fd) => {
+  return withSocket(ns, (sock) => {
     const links: IpLink[] = [];
-    dump(s, fd, RTM_GETLINK, Buffer.alloc(16), RTM_NEWLINK, (m) => {
+    sock.dump(RTM_GETLINK, Buffer.alloc(16), RTM_NEWLINK, (m) => {
       const { link } = parseLink(m);
       if (link.ifname === 'lo') links.push(link);
     });
@@ -327,11 +212,11 @@ const ROUTE_TYPES: Record<number, string> = { 2: 'local', 3: 'broadcast', 4: 'an
  * table as `ip -j -4 route show table all` lists them (dst, dev, type), from one socket.
  */
 export function dumpHostLinksAndRoutes(): { links: IpLink[]; routes: { dst: string; dev?: string; type?: string }[] } {
-  return withSocket(undefined, (s, fd) => {
+  return withSocket(undefined, (sock) => {
     const names = new Map<number, string>();
-    const { links } = readAll(s, fd, false, names);
+    const { links } = readAll(sock, false, names);
     const routes: { dst: string; dev?: string; type?: string }[] = [];
-    dumpRoutes(s, fd, (raw) => {
+    dumpRoutes(sock, (raw) => {
       const r: { dst: string; dev?: string; type?: string } = { dst: raw.dst };
       if (raw.oif !== undefined) r.dev = names.get(raw.oif) ?? String(raw.oif);
       if (ROUTE_TYPES[raw.type]) r.type = ROUTE_TYPES[raw.type];
@@ -341,7 +226,6 @@ export function dumpHostLinksAndRoutes(): { links: IpLink[]; routes: { dst: stri
   });
 }
 
-const NETLINK_NETFILTER = 12;
 const NFT_MSG_GETTABLE = (10 << 8) | 1; // NFNL_SUBSYS_NFTABLES
 const NFT_MSG_NEWTABLE = (10 << 8) | 0;
 const NFTA_TABLE_NAME = 1;
@@ -351,9 +235,9 @@ const NFPROTO: Record<string, number> = { inet: 1, ip: 2, arp: 3, netdev: 5, bri
 export function nftTableExists(family: string, name: string): boolean {
   return withSocket(
     undefined,
-    (s, fd) => {
+    (sock) => {
       let found = false;
-      dump(s, fd, NFT_MSG_GETTABLE, Buffer.alloc(4), NFT_MSG_NEWTABLE, (m) => {
+      sock.dump(NFT_MSG_GETTABLE, Buffer.alloc(4), NFT_MSG_NEWTABLE, (m) => {
         if (m[0] !== NFPROTO[family]) return;
         attrs(m, 4, m.length, (t, st, e) => {
           if (t === NFTA_TABLE_NAME && cstr(m, st, e) === name) found = true;

@@ -17,11 +17,11 @@ import { NETNS_DIR } from '../paths.js';
 import type { LinkOp } from '../plan/ops.js';
 import { KernelError } from '../errors.js';
 import { log } from '../log.js';
-import { libc } from './libc.js';
+import { libc } from '../native/libc.js';
 import { addNetns, delNetns, inNetns } from './namespaces.js';
 import { mapLimit } from './run.js';
 import { sysctlPath } from './host.js';
-import { requestAll } from './nldump.js';
+import { NetlinkSocket } from '../native/netlink.js';
 import { getSystemErrorName } from 'node:util';
 import { coalesceLinkOps, type LinkRequest } from './coalesce.js';
 import type { IpLink, IpRoute } from './linkview.js';
@@ -32,12 +32,11 @@ type RtSocket = import('netlink').RtNetlinkSocket;
 let netlinkModule: NetlinkModule | undefined;
 
 /**
- * The `netlink` package's rtnetlink part and libc, or an Error saying why they cannot be loaded.
- * Only `rt`: the package's index also loads its nl80211, genetlink and WireGuard parts, 15-20 ms
- * of a short run here.
+ * The `netlink` package (through its public index only) and libc, or an Error saying why they
+ * cannot be loaded.
  */
 export function loadNetlink(): NetlinkModule {
-  netlinkModule ??= createRequire(import.meta.url)('netlink/dist/rt/rt.js') as NetlinkModule;
+  netlinkModule ??= createRequire(import.meta.url)('netlink') as NetlinkModule;
   libc();
   return netlinkModule;
 }
@@ -177,26 +176,26 @@ function plainMessage(op: PlainOp, index: (name: string) => number): Message {
   }
 }
 
-type Structs = { AttrStream: new () => { bufs: Buffer[] }; formatMessage(x: { type: number; flags: number; seq: number; port: number; data: Buffer[] }): Buffer[] };
-type RtStructs = Record<'formatLinkMessage' | 'formatAddressMessage' | 'formatRouteMessage', (x: { kind: string; data: object; attrs: object }, out: { bufs: Buffer[] }) => void>;
-let loaded: { structs: Structs; rt: RtStructs } | undefined;
-function encoders(): { structs: Structs; rt: RtStructs } {
-  const load = createRequire(import.meta.url);
-  return (loaded ??= { structs: load('netlink/dist/structs.js') as Structs, rt: load('netlink/dist/rt/structs.js') as RtStructs });
+type Codec = Pick<typeof import('netlink'), 'AttrStream' | 'formatMessage' | 'rt'>;
+let codec: Codec | undefined;
+/** The package's public encoders (its index), loaded with the package on the first change. */
+function encoders(): Codec {
+  return (codec ??= createRequire(import.meta.url)('netlink') as Codec);
 }
 
 /** The message's payload (struct and attributes), encoded by the `netlink` package. */
 function payload(m: Message): Buffer[] {
-  const { structs, rt } = encoders();
-  const out = new structs.AttrStream();
-  const format = m.kind === 'link' ? rt.formatLinkMessage : m.kind === 'address' ? rt.formatAddressMessage : rt.formatRouteMessage;
-  format({ kind: m.kind, data: m.data, attrs: m.attrs }, out);
-  return out.bufs;
+  const { AttrStream, rt } = encoders();
+  const out = new AttrStream();
+  if (m.kind === 'link') rt.formatLinkMessage({ kind: 'link', data: m.data, attrs: m.attrs } as import('netlink').rt.LinkMessage, out);
+  else if (m.kind === 'address') rt.formatAddressMessage({ kind: 'address', data: m.data, attrs: m.attrs } as import('netlink').rt.AddressMessage, out);
+  else rt.formatRouteMessage({ kind: 'route', data: m.data, attrs: m.attrs } as import('netlink').rt.RouteMessage, out);
+  return out.bufs as Buffer[];
 }
 
 /** The whole netlink message, asking for an answer, with sequence number `seq`; padded to 4 bytes, so that another can follow it. */
 function encode(m: Message, seq: number): Buffer {
-  const parts = encoders().structs.formatMessage({ type: m.type, flags: (m.flags ?? 0) | NLM_F_REQUEST | NLM_F_ACK, seq, port: 0, data: payload(m) });
+  const parts = encoders().formatMessage({ type: m.type, flags: (m.flags ?? 0) | NLM_F_REQUEST | NLM_F_ACK, seq, port: 0, data: payload(m) });
   const length = parts.reduce((n, b) => n + b.length, 0);
   return Buffer.concat([...parts, Buffer.alloc((4 - (length % 4)) % 4)]);
 }
@@ -215,8 +214,7 @@ export class Rtnl {
 
   constructor(readonly ns?: string) {
     const { createRtNetlink } = loadNetlink();
-    // One read per answer (ACKs and errors are small) instead of a peek for its size and a read.
-    const open = () => createRtNetlink({ messagePeeking: false } as Parameters<typeof createRtNetlink>[0]);
+    const open = () => createRtNetlink();
     this.socket = ns === undefined ? open() : inNetns(ns, open);
   }
 
@@ -446,7 +444,7 @@ async function onSocket(ns: string | undefined, requests: LinkRequest[]): Promis
  * A namespace's requests when they make and remove no link (a new container's: lo and eth0
  * settings, its address and routes, sysctls), as `nlfloor` sends them: one visit to the
  * namespace, the sysctls first (they only turn a feature of a link off before it is up), every
- * message in one send on a plain socket (nldump.ts), the answers read at once. The package still
+ * message in one send on a plain socket (native/netlink.ts), the answers read at once. The package still
  * encodes each message; its socket would cost event-loop turns and a native handle per namespace.
  * The kernel handles every message of the send even after one fails, as it handles the messages
  * already sent on a pipelined socket.
@@ -469,7 +467,13 @@ async function applyInNamespace(ns: string, requests: LinkRequest[]): Promise<vo
         return { req, message: (e as Error).message };
       }
     }
-    const errnos = requestAll(messages);
+    const sock = NetlinkSocket.open();
+    let errnos: number[];
+    try {
+      errnos = sock.requestAll(messages);
+    } finally {
+      sock.close();
+    }
     const i = errnos.findIndex((e) => e !== 0);
     return i < 0 ? undefined : { req: sent[i]!, message: errnoName(errnos[i]!) };
   });

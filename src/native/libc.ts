@@ -1,6 +1,7 @@
 /**
- * The few libc calls netlab makes in-process, through koffi: entering namespaces (setns,
- * unshare), bind-mounting a namespace onto a file as `ip netns add` does, and host names.
+ * Every call netlab makes into C, through one koffi binding of libc: entering namespaces (setns,
+ * unshare), bind-mounting a namespace onto a file as `ip netns add` does, host names, flock, and
+ * the socket calls of the netlink socket (netlink.ts). Nothing outside native/ imports koffi.
  * Loaded lazily, so a machine without koffi's binary still runs netlab with `ip` and friends.
  *
  * setns and unshare act on the calling thread only. Node runs JavaScript on one thread, so a
@@ -14,6 +15,9 @@ export const MS_BIND = 0x1000;
 export const MS_REC = 0x4000;
 export const MS_SHARED = 1 << 20;
 export const MNT_DETACH = 2;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const EWOULDBLOCK = 11;
 /** The loopback device's index in every network namespace (include/net/net_namespace.h). */
 const LOOPBACK_IFINDEX = 1;
 
@@ -25,6 +29,15 @@ export interface Libc {
   sethostname(name: string): void;
   gethostname(): string;
   ifNameToIndex(name: string): number;
+  /** flock(2) with LOCK_EX|LOCK_NB: true when taken, false when another holds it. */
+  tryLockExclusive(fd: number): boolean;
+  /** socket(2); the fd, or a LibcError. */
+  socket(domain: number, type: number, protocol: number): number;
+  /** send(2) and recv(2): the byte count, or -1 with errno(). */
+  send(fd: number, buf: Buffer, len: number, flags: number): number;
+  recv(fd: number, buf: Buffer, len: number, flags: number): number;
+  close(fd: number): void;
+  errno(): number;
 }
 
 export class LibcError extends Error {
@@ -71,6 +84,11 @@ function bind(): Libc {
   const sethostname = lib.func('int sethostname(const char *name, size_t len)');
   const gethostname = lib.func('int gethostname(_Out_ uint8_t *name, size_t len)');
   const ifNameToIndex = lib.func('unsigned int if_nametoindex(const char *name)');
+  const flock = lib.func('int flock(int fd, int operation)');
+  const socket = lib.func('int socket(int domain, int type, int protocol)');
+  const send = lib.func('long send(int fd, const void *buf, size_t len, int flags)');
+  const recv = lib.func('long recv(int fd, void *buf, size_t len, int flags)');
+  const close = lib.func('int close(int fd)');
   return {
     setns: (fd, nstype) => void check('setns', setns(fd, nstype)),
     unshare: (flags) => void check('unshare', unshare(flags)),
@@ -90,5 +108,15 @@ function bind(): Libc {
       if (index === 0) check(`if_nametoindex ${name}`, -1);
       return index;
     },
+    tryLockExclusive: (fd) => {
+      if (flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+      if (koffi.errno() === EWOULDBLOCK) return false;
+      return Boolean(check('flock', -1));
+    },
+    socket: (domain, type, protocol) => check('socket', socket(domain, type, protocol)),
+    send: (fd, buf, len, flags) => send(fd, buf, len, flags) as number,
+    recv: (fd, buf, len, flags) => recv(fd, buf, len, flags) as number,
+    close: (fd) => void check('close', close(fd)),
+    errno: () => koffi.errno(),
   };
 }
