@@ -148,11 +148,6 @@ async function pidsMentioning(text: string): Promise<number[]> {
   return pids;
 }
 
-/** Whether a lab runs simulated here (its simulated machines exist or are recorded). */
-export function isSimulated(lab: string): boolean {
-  return existsSync(simulateFile(lab));
-}
-
 export async function simulateDown(lab: string, opts: { dryRun?: boolean; onStep?: (ops: Op[]) => void } = {}): Promise<SimulateResult> {
   requireRoot('down --simulate');
   const backend = selectBackend();

@@ -24,7 +24,6 @@ import { sysctlPath } from './host.js';
 import { NetlinkSocket } from '../native/netlink.js';
 import { getSystemErrorName } from 'node:util';
 import { coalesceLinkOps, type LinkRequest } from './coalesce.js';
-import type { IpLink, IpRoute } from './linkview.js';
 
 type NetlinkModule = Pick<typeof import('netlink'), 'createRtNetlink'>;
 type RtSocket = import('netlink').RtNetlinkSocket;
@@ -83,18 +82,6 @@ const u32 = (n: number) => {
 };
 const ip4 = (text: string) => Buffer.from(text.split('.').map(Number));
 const macBytes = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
-
-/** Reads the attributes of a nested attribute's payload by type. */
-export function nlaParse(buf: Buffer | undefined): Map<number, Buffer> {
-  const out = new Map<number, Buffer>();
-  for (let off = 0; buf && off + 4 <= buf.length; ) {
-    const len = buf.readUInt16LE(off);
-    if (len < 4) break;
-    out.set(buf.readUInt16LE(off + 2) & 0x3fff, buf.subarray(off + 4, off + len));
-    off += (len + 3) & ~3;
-  }
-  return out;
-}
 
 /** `A.B.C.D/N`, `default` → address and prefix length. */
 function parseDst(dst: string): { addr?: string; len: number } {
@@ -333,56 +320,6 @@ export class Rtnl {
     }
   }
 
-  /** The namespace's links with their IPv4 addresses, and its main-table IPv4 routes, shaped like `ip -j -d addr/route show`. */
-  async read(): Promise<{ links: IpLink[]; routes: IpRoute[] }> {
-    const s = this.socket;
-    // One dump at a time: the kernel runs a single dump per socket.
-    await this.flush();
-    const links = await s.getLinks();
-    const addrs = await s.getAddresses({ family: AF_INET });
-    const routes = await s.getRoutes({ family: AF_INET });
-    const names = new Map(links.map((l) => [l.data.index!, l.attrs.ifname!]));
-    const byIndex = new Map<number, IpLink>();
-    const out: IpLink[] = [];
-    for (const l of links) {
-      const a = l.attrs;
-      const info = nlaParse(a.linkinfo);
-      const slave = nlaParse(info.get(IFLA_INFO_SLAVE_DATA));
-      const link: IpLink = {
-        ifname: a.ifname!,
-        mtu: a.mtu ?? 0,
-        flags: l.data.flags?.up ? ['UP'] : [],
-        addr_info: [],
-      };
-      if (a.ifalias) link.ifalias = a.ifalias;
-      if (a.master !== undefined) link.master = names.get(a.master);
-      if (a.address) link.address = [...a.address].map((b) => b.toString(16).padStart(2, '0')).join(':');
-      if (a.linkNetnsid !== undefined) link.link_netnsid = a.linkNetnsid;
-      const kind = info.get(IFLA_INFO_KIND);
-      const slaveKind = info.get(IFLA_INFO_SLAVE_KIND);
-      link.linkinfo = {
-        info_kind: kind ? cstr(kind) : undefined,
-        info_slave_kind: slaveKind ? cstr(slaveKind) : undefined,
-        info_slave_data: slave.has(IFLA_BRPORT_MODE) ? { hairpin: slave.get(IFLA_BRPORT_MODE)![0] === 1 } : undefined,
-      };
-      byIndex.set(l.data.index!, link);
-      out.push(link);
-    }
-    for (const a of addrs) {
-      const local = a.attrs.local ?? a.attrs.address;
-      if (local) byIndex.get(a.data.index!)?.addr_info!.push({ family: 'inet', local: [...local].join('.'), prefixlen: a.data.prefixlen! });
-    }
-    const ipRoutes: IpRoute[] = [];
-    for (const r of routes) {
-      const table = r.attrs.table ?? r.data.table;
-      if (table !== RT_TABLE_MAIN || r.attrs.oif === undefined) continue;
-      const dst = r.attrs.dst ? [...r.attrs.dst].join('.') + (r.data.dstLen === 32 ? '' : `/${r.data.dstLen}`) : 'default';
-      const route: IpRoute = { dst, dev: names.get(r.attrs.oif) ?? String(r.attrs.oif), protocol: String(r.data.protocol).toLowerCase() };
-      if (r.attrs.gateway) route.gateway = [...r.attrs.gateway].join('.');
-      ipRoutes.push(route);
-    }
-    return { links: out, routes: ipRoutes };
-  }
 }
 
 /** The ifinfomsg that sets a link up, or changes nothing of its flags. */
@@ -395,7 +332,6 @@ async function kernelError(req: LinkRequest, message: string): Promise<KernelErr
   return new KernelError(`${what}: ${message}`, what);
 }
 
-const cstr = (b: Buffer) => b.subarray(0, b.indexOf(0) < 0 ? b.length : b.indexOf(0)).toString();
 const ip4u = (text: string) => ip4(text).readUInt32BE(0);
 const u32be = (n: number) => {
   const b = Buffer.alloc(4);

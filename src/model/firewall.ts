@@ -140,8 +140,3 @@ export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers):
   if (chains.raw.length > 0) hooks.push({ table: 'raw', builtin: 'PREROUTING', rule: { target: { kind: 'JUMP', chain: 'raw' } } });
   return { lab: lab.name, hooks, chains, shared };
 }
-
-/** True when the ruleset does nothing (a lab with no networks). */
-export function isEmptyRuleset(r: Ruleset): boolean {
-  return Object.values(r.chains).every((c) => c.length === 0);
-}

@@ -1,6 +1,6 @@
 /**
  * The shape of netlab.yaml, checked by zod. Cross-field rules (a link's target exists, an
- * address is inside its subnet, ...) are in validate.ts, which can name the place of each.
+ * address is inside its subnet, ...) are checked in load.ts, which can name the place of each.
  */
 import { z } from 'zod';
 import { LAB_NAME, OBJECT_NAME, IFNAME } from '../model/names.js';

@@ -13,6 +13,7 @@ import { diff } from '../../src/plan/diff.js';
 import { emptyState, type FirewallState } from '../../src/plan/state.js';
 import { iptablesRestoreInput, parseIptablesSave } from '../../src/kernel/iptables.js';
 import { nftScript, parseNftList } from '../../src/kernel/nftables.js';
+import { expectGolden } from '../helpers/golden.js';
 
 const ctx = emptyHostContext;
 
@@ -21,11 +22,7 @@ function want(yaml: string, backend: 'iptables' | 'nftables', name = 'lab') {
   return desiredState(resolveLab(topo, ctx), { selfArgv: ['/usr/bin/node', '/opt/netlab/cli.js'] });
 }
 
-function golden(name: string, actual: string): void {
-  const path = new URL(`../golden/firewall/${name}`, import.meta.url);
-  if (process.env.NETLAB_UPDATE_GOLDEN || !existsSync(path)) writeFileSync(path, actual);
-  expect(actual).toBe(readFileSync(path, 'utf8'));
-}
+const golden = (name: string, actual: string) => expectGolden(`firewall/${name}`, actual);
 
 /** One lab per Docker option (combination): its topology. */
 const COMBOS: Record<string, string> = {

@@ -9,17 +9,13 @@ import { diff } from '../../src/plan/diff.js';
 import { emptyState } from '../../src/plan/state.js';
 import { renderOp } from '../../src/plan/render.js';
 import { iptablesRestoreInput } from '../../src/kernel/iptables.js';
+import { expectGolden } from '../helpers/golden.js';
 
 const ctx = emptyHostContext;
 const demoLab = () => resolveLab(parseTopology(readFileSync(DEMO_FILE, 'utf8'), { source: '<demo>', defaultName: 'demo' }), ctx);
 const want = () => desiredState(demoLab(), { selfArgv: ['/usr/bin/node', '/opt/netlab/cli.js'] });
 
-/** Compares with a golden file; NETLAB_UPDATE_GOLDEN=1 rewrites it. */
-function golden(name: string, actual: string): void {
-  const path = new URL(`../golden/${name}`, import.meta.url);
-  if (process.env.NETLAB_UPDATE_GOLDEN || !existsSync(path)) writeFileSync(path, actual);
-  expect(actual).toBe(readFileSync(path, 'utf8'));
-}
+const golden = (name: string, actual: string) => expectGolden(`${name}`, actual);
 
 describe('planning the demo lab', () => {
   it('resolves addresses like docker0: gateway .1, containers from .2, MAC from the address', () => {

@@ -16,6 +16,7 @@ import { dotToSvg } from '../../src/graph/svg.js';
 import { judge, topologyNeeds, type Needs } from '../../src/engine/doctor.js';
 import type { HostFacts } from '../../src/kernel/probe.js';
 import { Progress, describeStep } from '../../src/cli/progress.js';
+import { expectGolden } from '../helpers/golden.js';
 
 const ctx = emptyHostContext;
 const SELF = { selfArgv: ['/usr/bin/node', '/opt/netlab/cli.js'] };
@@ -45,11 +46,7 @@ const multiShare = (host: string) => {
   return { lab, ops, sections: explainSections(lab, ops) };
 };
 
-function golden(name: string, actual: string): void {
-  const path = new URL(`../golden/${name}`, import.meta.url);
-  if (process.env.NETLAB_UPDATE_GOLDEN || !existsSync(path)) writeFileSync(path, actual);
-  expect(actual).toBe(readFileSync(path, 'utf8'));
-}
+const golden = (name: string, actual: string) => expectGolden(`${name}`, actual);
 
 describe('explain', () => {
   for (const [name, make] of [['demo', demoLab], ['shop', shopLab]] as const) {
