@@ -59,7 +59,15 @@ withCommonOptions(program)
   .hook('preAction', (_program, action) => {
     const o = action.optsWithGlobals() as Partial<GlobalOpts>;
     configureLogging(o.logLevel ?? 'warn', o.logFormat ?? 'pretty');
+    return sweepTraces();
   });
+
+/** What a trace killed by SIGKILL left (its record in /run/netlab/.traces): removed by the next run. */
+async function sweepTraces(): Promise<void> {
+  if (!existsSync(`${process.env.NETLAB_RUN_DIR ?? '/run/netlab'}/.traces`)) return;
+  const { sweepStaleTraces } = await import('../trace/kernel.js');
+  await sweepStaleTraces().catch((e: Error) => log().warn({ err: e.message }, 'could not remove what a killed trace left'));
+}
 
 const globals = (cmd: Command) => cmd.optsWithGlobals() as GlobalOpts & Record<string, unknown>;
 const labOf = async (o: GlobalOpts) => (await engineDown()).labNameOf({ lab: o.lab, file: o.file });
@@ -335,6 +343,22 @@ withCommonOptions(program.command('doctor'))
     const report = await doctor({ file: o.file, name: o.lab });
     console.log(o.json ? JSON.stringify(report, null, 2) : doctorText(report));
     process.exitCode = report.ok ? 0 : EXIT_FAILED;
+  });
+
+withCommonOptions(program.command('trace'))
+  .description("send one real packet from SRC to DST (a container, host, or outside) and show its way: interfaces, the firewall rules that matched, NAT, and how it ended")
+  .argument('<src>', 'a container, "host", or "outside" (a throwaway machine on the host\'s LAN)')
+  .argument('<dst>', 'NAME[:PORT], NAME as for SRC')
+  .option('--udp', 'a UDP datagram instead of a TCP SYN')
+  .option('--icmp', 'an echo request instead of a TCP SYN')
+  .option('--json', 'print the trace as JSON (see docs/trace.md)')
+  .action(async (src: string, dst: string, _o, cmd: Command) => {
+    const o = globals(cmd);
+    if (o.udp && o.icmp) throw new InputError([{ path: '--udp/--icmp', message: 'give one of them, not both' }]);
+    const { trace } = await import('../trace/trace.js');
+    const r = await trace({ lab: await labOf(o), from: src, to: dst, proto: o.icmp ? 'icmp' : o.udp ? 'udp' : 'tcp' });
+    if (o.json) return console.log(JSON.stringify(r, null, 2));
+    process.stdout.write((await import('../trace/format.js')).traceText(r));
   });
 
 program

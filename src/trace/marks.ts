@@ -1,0 +1,107 @@
+/**
+ * The temporary objects of a trace and how they are found again. Each is named after the
+ * lab and the pid of the netlab that made it (`nltrace-<lab>-<pid>`): an nftables table in
+ * every namespace the probe crosses, and for `outside` a namespace and its veth. A record in
+ * /run/netlab/.traces/<pid>.json lists them, so that when that netlab dies (SIGKILL) the next
+ * netlab command removes them.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RUN_DIR } from '../paths.js';
+
+export const TRACE_PREFIX = 'nltrace';
+export const tracesDir = () => join(RUN_DIR, '.traces');
+
+/** The name of a trace's table (in each namespace) and of its `outside` namespace. */
+export const traceName = (lab: string, pid = process.pid) => `${TRACE_PREFIX}-${lab}-${pid}`;
+/** The host end of the `outside` veth (15 bytes at most: a pid has at most 7 digits). */
+export const outsideVeth = (pid = process.pid) => `nltr${pid}`;
+
+/** What a trace made, to be removed by it or, when it died, by the next netlab run. */
+export interface TraceRecord {
+  pid: number;
+  lab: string;
+  /** Namespaces (undefined: the host's own) that hold the trace's table. */
+  tables: (string | undefined)[];
+  outside?: { netns: string; veth: string };
+}
+
+export async function writeRecord(r: TraceRecord): Promise<void> {
+  await mkdir(tracesDir(), { recursive: true, mode: 0o700 });
+  await writeFile(join(tracesDir(), `${r.pid}.json`), JSON.stringify(r));
+}
+
+export async function dropRecord(pid = process.pid): Promise<void> {
+  await rm(join(tracesDir(), `${pid}.json`), { force: true });
+}
+
+/** The records of traces whose netlab is gone. */
+export function staleRecords(): TraceRecord[] {
+  const dir = tracesDir();
+  if (!existsSync(dir)) return [];
+  const out: TraceRecord[] = [];
+  for (const f of readdirSync(dir)) {
+    const pid = Number(f.replace(/\.json$/, ''));
+    if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
+    try {
+      out.push(JSON.parse(readFileSync(join(dir, f), 'utf8')) as TraceRecord);
+    } catch {
+      out.push({ pid, lab: '', tables: [] });
+    }
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface ProbeMatch {
+  proto: 'tcp' | 'udp' | 'icmp';
+  /** The probe's source port (TCP, UDP) or echo identifier (ICMP): unique to this probe. */
+  key: number;
+  /** The ports the probe may be sent to before and after DNAT (TCP, UDP). */
+  dports: number[];
+}
+
+/**
+ * The table that marks the probe for tracing in one namespace. The marking chains run before
+ * everything (raw is -300); the empty chains at 1000 show the packet after every other rule of
+ * their hook: what a hook finally let through, with NAT applied.
+ */
+export function traceTableScript(name: string, lab: string, m: ProbeMatch): string {
+  const marks = matchExprs(m).map((e) => `    ${e} meta nftrace set 1`);
+  const chain = (c: string, hook: string, prio: number, body: string[] = []) => [`  chain ${c} {`, `    type filter hook ${hook} priority ${prio}; policy accept;`, ...body, '  }'];
+  return [
+    `table ip ${name} {`,
+    `  comment "netlab:${lab}:trace"`,
+    ...chain('t_pre', 'prerouting', -301, marks),
+    ...chain('t_out', 'output', -301, marks),
+    ...chain('t_in', 'input', 1000),
+    ...chain('t_fwd', 'forward', 1000),
+    ...chain('t_post', 'postrouting', 1000),
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** The matches of the probe, its answer, and an ICMP error about either (which quotes the probe's header). */
+export function matchExprs(m: ProbeMatch): string[] {
+  if (m.proto === 'icmp') {
+    // An ICMP error quotes the echo's header: its identifier is 4 bytes into it, 28 past the error's own.
+    return [`icmp type { echo-request, echo-reply } icmp id ${m.key}`, `icmp type { destination-unreachable, time-exceeded } @th,256,16 ${m.key}`];
+  }
+  const ports = m.dports.length === 1 ? String(m.dports[0]) : `{ ${[...new Set(m.dports)].join(', ')} }`;
+  return [
+    `${m.proto} sport ${m.key} ${m.proto} dport ${ports}`,
+    `${m.proto} dport ${m.key} ${m.proto} sport ${ports}`,
+    // The quoted header starts 8 bytes into the error; its source port 20 bytes (the IP header) later.
+    `icmp type { destination-unreachable, time-exceeded } @th,224,16 ${m.key}`,
+  ];
+}

@@ -1,0 +1,127 @@
+/**
+ * `netlab trace`: one real probe from SRC to DST, marked for the kernel's tracing by a
+ * temporary table in every namespace it crosses, followed by a monitor in each, then every
+ * temporary object removed (also on Ctrl-C; after a SIGKILL, by the next netlab run).
+ */
+import { NetlabError, InputError } from '../errors.js';
+import { requireShares } from '../engine/query.js';
+import type { Lab, LabContainer } from '../model/lab.js';
+import { addTable, makeOutside, removeTraced, startMonitor, sweepStaleTraces, type Monitor, type Outside } from './kernel.js';
+import { traceName, traceTableScript, writeRecord, type TraceRecord } from './marks.js';
+import { buildLegs, endOf } from './path.js';
+import { probeKey, sendProbe } from './probe.js';
+import { iptablesTexts, type IptablesTexts } from './rules.js';
+import { destinationAddress, parseEndpoint, sourceAddress, splitTarget, type Endpoint } from './endpoints.js';
+import type { TraceResult } from './model.js';
+import type { TraceLine } from './parse.js';
+
+export interface TraceOptions {
+  lab: string;
+  from: string;
+  to: string;
+  proto: 'tcp' | 'udp' | 'icmp';
+  timeoutMs?: number;
+}
+
+/** How long the monitors get to subscribe before the probe goes, and to print after it. */
+const SETTLE_MS = 300;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function trace(o: TraceOptions): Promise<TraceResult> {
+  await sweepStaleTraces();
+  const lab = await singleHostLab(o.lab);
+  const target = splitTarget(o.to);
+  const from = parseEndpoint(lab, o.from, 'SRC');
+  const to = parseEndpoint(lab, target.name, 'DST');
+  if (o.proto !== 'icmp' && target.port === undefined) throw new InputError([{ path: 'DST', message: `a ${o.proto} trace needs a port: ${o.to}:PORT` }]);
+  const record: TraceRecord = { pid: process.pid, lab: lab.name, tables: [] };
+  const cleanup = once(() => removeTraced(record));
+  const onSignal = () => void cleanup().finally(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await writeRecord(record);
+    let outside: Outside | undefined;
+    if (from.kind === 'outside' || to.kind === 'outside') {
+      record.outside = { netns: traceName(lab.name), veth: `nltr${process.pid}` };
+      await writeRecord(record);
+      outside = await makeOutside(lab.name);
+    }
+    const nsOf = (e: Endpoint) => (e.kind === 'outside' ? outside!.netns : e.netns);
+    // A published port leads on to the container behind it.
+    const behind = target.port === undefined || to.kind === 'container' ? [] : publishedBy(lab, target.port, o.proto).map((c) => ({ label: c.name, ns: c.netns }));
+    const spaces = dedupe([{ label: from.name, ns: nsOf(from) }, { label: 'host', ns: undefined }, ...behind, { label: to.name, ns: nsOf(to) }]);
+    const daddr = destinationAddress(from, to, outside);
+    const key = probeKey();
+    const dports = target.port === undefined ? [] : [target.port, ...publishedTargets(lab, target.port, o.proto)];
+    record.tables = spaces.map((s) => s.ns);
+    await writeRecord(record);
+    const script = traceTableScript(traceName(lab.name), lab.name, { proto: o.proto, key, dports });
+    for (const s of spaces) await addTable(s.ns, script);
+    const monitors = spaces.map((s) => ({ label: s.label, monitor: startMonitor(s.ns) }));
+    await sleep(SETTLE_MS);
+    const probe = await sendProbe({ proto: o.proto, ns: nsOf(from), daddr, dport: target.port, key, timeoutMs: o.timeoutMs ?? 2000 });
+    await sleep(SETTLE_MS);
+    await Promise.all(monitors.map((m) => m.monitor.stop()));
+    const texts = await iptablesTexts(undefined, seenIpTables(monitors.map((m) => m.monitor)));
+    const legs = buildLegs({ lab: lab.name, proto: o.proto, key, spaces: monitors.map((m) => ({ label: m.label, lines: m.monitor.lines })), ruleText: (space, l) => ruleText(texts, space, l) });
+    return {
+      schema: 1,
+      lab: lab.name,
+      firewall: lab.firewall,
+      proto: o.proto,
+      from: { name: from.name, ...(nsOf(from) ? { netns: nsOf(from) } : {}), address: sourceAddress(from, outside) },
+      to: { name: to.name, ...(nsOf(to) ? { netns: nsOf(to) } : {}), address: daddr, ...(target.port !== undefined && o.proto !== 'icmp' ? { port: target.port } : {}) },
+      probe: { ...(o.proto === 'icmp' ? { echoId: key } : { sourcePort: key }), outcome: probe.outcome },
+      ...legs,
+      end: endOf(legs.forward, legs.reply, probe.outcome),
+    };
+  } finally {
+    await cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function singleHostLab(name: string): Promise<Lab> {
+  const shares = await requireShares(name);
+  const lab = shares[0]!.resolved;
+  if (shares.length > 1 || lab.hosts.length > 0) throw new NetlabError(`lab "${name}" spans several hosts: netlab trace follows single-host labs only (for now)`);
+  return lab;
+}
+
+function publishedBy(lab: Lab, port: number, proto: string): LabContainer[] {
+  return lab.containers.filter((c) => c.ports.some((p) => p.hostPort === port && p.proto === proto));
+}
+
+/** The container ports a published host port leads to: the probe keeps its port match after DNAT. */
+function publishedTargets(lab: Lab, port: number, proto: string): number[] {
+  return lab.containers.flatMap((c) => c.ports.filter((p) => p.hostPort === port && p.proto === proto).map((p) => p.containerPort));
+}
+
+function seenIpTables(monitors: Monitor[]): string[] {
+  const seen = new Set<string>();
+  for (const m of monitors) for (const { line } of m.lines) {
+    const t = /^trace id \S+ ip (raw|mangle|nat|filter) /.exec(line.trim());
+    if (t) seen.add(t[1]!);
+  }
+  return [...seen];
+}
+
+function ruleText(texts: IptablesTexts, space: string, l: Extract<TraceLine, { kind: 'rule' }>): string {
+  if (space === 'host' && l.family === 'ip' && l.handle !== undefined) {
+    const t = texts.get(`${l.table} ${l.chain} ${l.handle}`);
+    if (t) return t;
+  }
+  if (l.family === 'inet' && l.table === 'netlab') return `add rule inet netlab ${l.chain} ${l.text}`;
+  return l.text;
+}
+
+function dedupe<T extends { ns: string | undefined }>(xs: T[]): T[] {
+  return xs.filter((x, i) => xs.findIndex((y) => y.ns === x.ns) === i);
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let p: Promise<void> | undefined;
+  return () => (p ??= fn());
+}
