@@ -1,0 +1,168 @@
+/**
+ * `netlab trace` on real packets, under both firewall backends: what the kernel's own tracing
+ * saw of one probe (the rule that decided, the NAT, the end), and that nothing of the trace is
+ * left, also when it is interrupted or killed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { existsSync, readdirSync } from 'node:fs';
+import { up, down, parseTopology } from '../../src/index.js';
+import { CLI, cli, uniqueLab } from '../helpers/kernel.js';
+import { servers } from '../helpers/vhost.js';
+import type { TraceResult } from '../../src/trace/model.js';
+
+const BACKENDS = [
+  { firewall: 'iptables', net: 11, port: 45101 },
+  { firewall: 'nftables', net: 13, port: 45102 },
+] as const;
+
+const topology = (lab: string, b: (typeof BACKENDS)[number]) =>
+  parseTopology(
+    `firewall: ${b.firewall}
+networks:
+  a: { subnet: 10.245.${b.net}.0/24, icc: false }
+  b: { subnet: 10.245.${b.net + 1}.0/24 }
+containers:
+  web:
+    networks: [a]
+    expose: [80, 53/udp]
+    publish: ["${b.port}:80"]
+    command: ${servers('tcp:80', 'udp:53')}
+  client:
+    networks: [a]
+    links: ["web:www"]
+  stranger:
+    networks: [a]
+  other:
+    networks: [b]
+`,
+    { source: 'trace.yaml', defaultName: lab },
+  );
+
+async function trace(lab: string, ...args: string[]): Promise<TraceResult> {
+  const r = await cli(['trace', '-l', lab, '--json', ...args], { timeoutMs: 30_000 });
+  if (r.exitCode !== 0) throw new Error(`netlab trace ${args.join(' ')}: ${r.all}`);
+  return JSON.parse(r.stdout) as TraceResult;
+}
+
+const rules = (leg: TraceResult['forward'] | undefined) => (leg?.steps ?? []).flatMap((s) => s.rules);
+const nats = (leg: TraceResult['forward'] | undefined) => (leg?.steps ?? []).flatMap((s) => s.nat);
+
+/** What of lab's traces is in the kernel: tables in the host and the lab's namespaces, outside namespaces, records. */
+async function traceLeftovers(lab: string, namespaces: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const ns of [undefined, ...namespaces]) {
+    const r = await execa(ns ? 'ip' : 'nft', ns ? ['netns', 'exec', ns, 'nft', 'list', 'tables'] : ['list', 'tables'], { reject: false });
+    for (const l of r.stdout.split('\n')) if (l.includes(`nltrace-${lab}-`)) out.push(`${ns ?? 'host'}: ${l}`);
+  }
+  for (const n of readdirSync('/run/netns')) if (n.startsWith(`nltrace-${lab}-`)) out.push(`netns ${n}`);
+  if (existsSync('/run/netlab/.traces')) for (const f of readdirSync('/run/netlab/.traces')) out.push(`record ${f}`);
+  return out;
+}
+
+describe.each(BACKENDS)('netlab trace, firewall $firewall', (b) => {
+  const lab = uniqueLab();
+  const nss = ['web', 'client', 'stranger', 'other'].map((c) => `netlab-${lab}-${c}`);
+  beforeAll(async () => {
+    await up({ topology: topology(lab, b) });
+  });
+  afterAll(async () => {
+    await down({ lab });
+  });
+
+  it('host → a published port: delivered, through the DNAT rule, with the addresses before and after', async () => {
+    const r = await trace(lab, 'host', `host:${b.port}`);
+    expect(r.end.kind).toBe('delivered');
+    expect(r.end.namespace).toBe('web');
+    const dnat = rules(r.forward).find((h) => h.lab === lab && /DNAT --to-destination|dnat ip to/.test(h.rule));
+    expect(dnat?.rule).toContain(`${b.port}`);
+    expect(dnat?.rule).toContain(`10.245.${b.net}.2:80`);
+    expect(nats(r.forward)).toContainEqual({ namespace: 'host', kind: 'DNAT', before: `127.0.0.1:${b.port}`, after: `10.245.${b.net}.2:80` });
+    expect(nats(r.forward)).toContainEqual(expect.objectContaining({ kind: 'SNAT', after: `10.245.${b.net}.1:${r.probe.sourcePort}` }));
+    expect(r.reply?.packet).toBe('SYN-ACK');
+    expect(r.forward.steps.map((s) => `${s.namespace} ${s.hook}`)).toEqual(expect.arrayContaining(['host OUTPUT', 'host POSTROUTING', 'web PREROUTING', 'web INPUT']));
+  });
+
+  it('a linked container → an exposed port with icc off: delivered by the link rule', async () => {
+    const r = await trace(lab, 'client', 'web:80');
+    expect(r.end.kind).toBe('delivered');
+    const accept = rules(r.forward).find((h) => h.verdict === 'accept');
+    expect(accept?.rule).toMatch(new RegExp(`10\\.245\\.${b.net}\\.3.*10\\.245\\.${b.net}\\.2.*dport 80`));
+  });
+
+  it('an unlinked container with icc off: dropped, the DROP rule named', async () => {
+    const r = await trace(lab, 'stranger', 'web:80');
+    expect(r.end.kind).toBe('dropped');
+    expect(r.end.rule?.lab).toBe(lab);
+    expect(r.end.rule?.chain).toBe(`NL-${lab}-FWD`);
+    expect(r.reply).toBeUndefined();
+  });
+
+  it('a container of another network: dropped by the isolation rule', async () => {
+    const r = await trace(lab, 'other', 'web:80');
+    expect(r.end.kind).toBe('dropped');
+    expect(r.end.rule?.chain).toMatch(/NL-ISOLATION-2|isolation-2/);
+  });
+
+  it('a port nothing listens on: refused by a RST', async () => {
+    const r = await trace(lab, 'host', 'web:81');
+    expect(r.end).toMatchObject({ kind: 'refused', namespace: 'web' });
+    expect(r.reply?.packet).toBe('RST-ACK');
+  });
+
+  it('UDP: answered by a listener, and ICMP port unreachable without one', async () => {
+    expect((await trace(lab, 'client', 'web:53', '--udp')).end.kind).toBe('delivered');
+    const none = await trace(lab, 'host', 'web:54', '--udp');
+    expect(none.end.kind).toBe('no-listener');
+    expect(none.reply?.packet).toBe('destination-unreachable/port-unreachable');
+  });
+
+  it('ICMP: an echo answered, and one dropped with icc off', async () => {
+    const ok = await trace(lab, 'host', 'web', '--icmp');
+    expect(ok.end.kind).toBe('delivered');
+    expect(ok.reply?.packet).toBe('echo-reply');
+    expect((await trace(lab, 'stranger', 'web', '--icmp')).end.kind).toBe('dropped');
+  });
+
+  it('outside → a published port: delivered with its source kept; → an unpublished port of the container directly: dropped', async () => {
+    const r = await trace(lab, 'outside', `host:${b.port}`);
+    expect(r.end.kind).toBe('delivered');
+    const atWeb = r.forward.steps.find((s) => s.namespace === 'web')!;
+    expect(atWeb.src).toBe(`${r.from.address}:${r.probe.sourcePort}`);
+    const direct = await trace(lab, 'outside', 'web:81');
+    expect(direct.end.kind).toBe('dropped');
+    expect(direct.end.rule?.chain).toBe(`NL-${lab}-PORTS`);
+    expect(await traceLeftovers(lab, nss)).toEqual([]);
+  });
+
+  it('an interrupted trace (Ctrl-C) leaves nothing; a killed one is cleared by the next netlab run', async () => {
+    const interrupted = execa(process.execPath, [CLI, 'trace', '-l', lab, 'stranger', 'web:80'], { reject: false });
+    await waitFor(async () => (await traceLeftovers(lab, nss)).some((l) => l.includes('stranger')));
+    interrupted.kill('SIGINT');
+    expect((await interrupted).exitCode).toBe(130);
+    expect(await traceLeftovers(lab, nss)).toEqual([]);
+
+    const killed = execa(process.execPath, [CLI, 'trace', '-l', lab, 'outside', 'web:80'], { reject: false });
+    await waitFor(async () => (await traceLeftovers(lab, nss)).some((l) => l.includes('web')));
+    killed.kill('SIGKILL');
+    await killed;
+    expect((await traceLeftovers(lab, nss)).length).toBeGreaterThan(0);
+    expect((await cli(['ps', '-l', lab])).exitCode).toBe(0);
+    expect(await traceLeftovers(lab, nss)).toEqual([]);
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+it('a trace of a lab that is not up says so', async () => {
+  const lab = uniqueLab();
+  const r = await cli(['trace', '-l', lab, 'host', 'web:80']);
+  expect(r.exitCode).not.toBe(0);
+  expect(r.all).toContain(`lab "${lab}" is not up`);
+});
