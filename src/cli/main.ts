@@ -361,6 +361,39 @@ withCommonOptions(program.command('trace'))
     process.stdout.write((await import('../trace/format.js')).traceText(r));
   });
 
+withCommonOptions(program.command('stats'))
+  .description("the kernel's counters: per container interface rx/tx packets, bytes, drops; per published port its DNAT rule's hits; per link its ACCEPT rule's hits")
+  .argument('[name]', 'only this container')
+  .option('--json', 'print JSON')
+  .option('--watch', 'refresh every 2 s until Ctrl-C, like docker stats')
+  .action(async (name: string | undefined, _o, cmd: Command) => {
+    const o = globals(cmd);
+    const { labStats, statsText } = await import('../trace/stats.js');
+    const lab = await labOf(o);
+    for (;;) {
+      const s = await labStats(lab, name);
+      const text = o.json ? JSON.stringify(s, null, 2) + '\n' : statsText(s);
+      process.stdout.write(o.watch && process.stdout.isTTY ? `\x1b[H\x1b[2J${text}` : text);
+      if (!o.watch) return;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  });
+
+withCommonOptions(program.command('capture'))
+  .description("tcpdump on a container's interface, addresses shown as container names; -w writes a pcap (Wireshark opens it)")
+  .argument('<target>', 'NAME or NAME:IFACE (default eth0)')
+  .argument('[filter...]', "a tcpdump filter, e.g. 'tcp port 80'")
+  .option('-c, --count <n>', 'stop after this many packets')
+  .option('-w, --write <file>', 'write the packets to this pcap file instead of printing them')
+  .option('--host-side', "capture on the host's end of the veth (in the host's namespace) instead of inside the container")
+  .action(async (target: string, filter: string[], _o, cmd: Command) => {
+    const o = globals(cmd);
+    const count = o.count === undefined ? undefined : Number(o.count);
+    if (count !== undefined && !(Number.isInteger(count) && count > 0)) throw new InputError([{ path: '--count', message: `"${o.count}" is not a positive whole number` }]);
+    const { capture } = await import('../trace/capture.js');
+    process.exitCode = await capture({ lab: await labOf(o), target, count, write: o.write as string | undefined, hostSide: !!o.hostSide, filter }, (l) => console.log(l));
+  });
+
 program
   .command('serve')
   .description("netlab's built-in web server (what the demo lab's web container runs)")
