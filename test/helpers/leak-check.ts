@@ -23,6 +23,9 @@ export function netlabObjects(): string[] {
     for (const line of sh('iptables-save', ['-t', t]).split('\n')) if (/netlab|^:NL-|-A NL-/.test(line)) out.push(`iptables ${t}: ${line}`);
   }
   if (sh('nft', ['list', 'tables']).includes('netlab')) out.push('nft table netlab');
+  // A trace's temporary table and `outside` namespace carry the lab's name (src/trace/marks.ts).
+  for (const line of sh('nft', ['list', 'tables']).split('\n')) if (line.includes('nltrace-')) out.push(`nft ${line.trim()}`);
+  for (const ns of existsSync('/run/netns') ? readdirSync('/run/netns') : []) if (ns.startsWith('nltrace-')) out.push(`netns ${ns}`);
   for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (d.startsWith('netlab-')) out.push(`/etc/netns/${d}`);
   for (const d of existsSync('/run/netlab') ? readdirSync('/run/netlab') : []) if (!d.startsWith('.')) out.push(`/run/netlab/${d}`);
   return out;

@@ -5,9 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { up, down, parseTopology } from '../../src/index.js';
-import { CLI, cli, uniqueLab } from '../helpers/kernel.js';
+import { CLI, cli, curlIn, httpGet, uniqueLab } from '../helpers/kernel.js';
 import { servers } from '../helpers/vhost.js';
 import type { TraceResult } from '../../src/trace/model.js';
 
@@ -133,6 +135,42 @@ describe.each(BACKENDS)('netlab trace, firewall $firewall', (b) => {
     expect(direct.end.kind).toBe('dropped');
     expect(direct.end.rule?.chain).toBe(`NL-${lab}-PORTS`);
     expect(await traceLeftovers(lab, nss)).toEqual([]);
+  });
+
+  it('stats: the counters grow with traffic (rule counters under iptables; none on netlab\'s nftables rules)', async () => {
+    const stats = async () => JSON.parse((await cli(['stats', '-l', lab, '--json'])).stdout) as import('../../src/trace/stats.js').LabStats;
+    const before = await stats();
+    expect(await curlIn(`netlab-${lab}-client`, 'http://www/')).toContain('web');
+    expect(await httpGet(`http://127.0.0.1:${b.port}/`)).toContain('web');
+    const after = await stats();
+    const tx = (s: typeof before, c: string) => s.interfaces.find((i) => i.container === c && i.ifname === 'eth0')!.tx.packets;
+    expect(tx(after, 'client')).toBeGreaterThan(tx(before, 'client'));
+    expect(tx(after, 'web')).toBeGreaterThan(tx(before, 'web'));
+    const port = (s: typeof before) => s.ports.find((p) => p.port === `0.0.0.0:${b.port}->80/tcp`)!;
+    const link = (s: typeof before) => s.links.find((l) => l.from === 'client' && l.to === 'web' && l.port === '80/tcp')!;
+    if (b.firewall === 'iptables') {
+      expect(port(after).packets!).toBeGreaterThan(port(before).packets!);
+      expect(link(after).packets!).toBeGreaterThan(link(before).packets!);
+    } else expect(port(after).packets).toBeNull();
+  });
+
+  it('capture: writes a pcap that tcpdump reads, with the packets asked for; text mode names the containers', async () => {
+    const file = join(tmpdir(), `netlab-capture-${lab}.pcap`);
+    try {
+      const cap = cli(['capture', '-l', lab, 'web', '-c', '2', '-w', file, 'tcp', 'port', '80'], { timeoutMs: 20_000 });
+      const text = cli(['capture', '-l', lab, 'web:eth0', '-c', '1', 'tcp', 'port', '80'], { timeoutMs: 20_000 });
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await curlIn(`netlab-${lab}-client`, 'http://www/', { retryMs: 3000 })).toContain('web');
+      expect((await cap).exitCode).toBe(0);
+      expect((await text).stdout).toMatch(/IP client\.\d+ > web\.80: Flags \[S\]/);
+      const read = await execa('tcpdump', ['-n', '-r', file], { reject: false });
+      const lines = read.stdout.trim().split('\n');
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(new RegExp(`10\\.245\\.${b.net}\\.3\\.\\d+ > 10\\.245\\.${b.net}\\.2\\.80: Flags \\[S\\]`));
+      expect(lines[1]).toMatch(/Flags \[S\.\]/);
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 
   it('an interrupted trace (Ctrl-C) leaves nothing; a killed one is cleared by the next netlab run', async () => {
