@@ -6,14 +6,15 @@ if [ "$(id -u)" -ne 0 ]; then echo "install-deps.sh: run as root (sudo)" >&2; ex
 packages=(
   iproute2        # ip: namespaces, veth, bridges, addresses, routes
   iptables        # iptables-save / iptables-restore (nf_tables backend)
-  nftables        # nft, for firewall: nftables
+  nftables        # nft, for firewall: nftables, and nft monitor trace for netlab trace (both backends)
+  coreutils       # stdbuf: netlab trace reads nft monitor's lines as they come
   util-linux      # nsenter, unshare: UTS namespaces and exec
   procps          # sysctl
   curl            # the demo's client, and the tests
   iputils-ping    # ping inside containers
   conntrack       # flushing stale UDP flows, and inspecting NAT
   kmod            # modprobe br_netfilter where the module is not loaded
-  tcpdump         # the tests prove that overlay traffic crosses the underlay
+  tcpdump         # netlab capture; the tests prove that overlay traffic crosses the underlay
   openvswitch-switch  # driver: ovs (netlab starts its own daemons where the service is not running)
 )
 export DEBIAN_FRONTEND=noninteractive

@@ -12,6 +12,7 @@ import { up, down, parseTopology } from '../../src/index.js';
 import { CLI, cli, curlIn, httpGet, uniqueLab } from '../helpers/kernel.js';
 import { servers } from '../helpers/vhost.js';
 import type { TraceResult } from '../../src/trace/model.js';
+import { traceResultSchema } from '../../src/trace/schema.js';
 
 const BACKENDS = [
   { firewall: 'iptables', net: 11, port: 45101 },
@@ -44,7 +45,8 @@ containers:
 async function trace(lab: string, ...args: string[]): Promise<TraceResult> {
   const r = await cli(['trace', '-l', lab, '--json', ...args], { timeoutMs: 30_000 });
   if (r.exitCode !== 0) throw new Error(`netlab trace ${args.join(' ')}: ${r.all}`);
-  return JSON.parse(r.stdout) as TraceResult;
+  // The documented shape (docs/trace.md), strictly: no key more, none missing.
+  return traceResultSchema.parse(JSON.parse(r.stdout)) as TraceResult;
 }
 
 const rules = (leg: TraceResult['forward'] | undefined) => (leg?.steps ?? []).flatMap((s) => s.rules);
@@ -137,6 +139,19 @@ describe.each(BACKENDS)('netlab trace, firewall $firewall', (b) => {
     expect(await traceLeftovers(lab, nss)).toEqual([]);
   });
 
+  it('bad input names its place and changes nothing: an unknown container, no port for TCP, both --udp and --icmp', async () => {
+    const bad = async (...args: string[]) => {
+      const r = await cli(['trace', '-l', lab, ...args]);
+      expect(r.exitCode).toBe(2);
+      return r.all;
+    };
+    expect(await bad('nobody', 'web:80')).toContain('SRC: "nobody" is not a container of lab');
+    expect(await bad('host', 'web')).toContain('DST: a tcp trace needs a port: web:PORT');
+    expect(await bad('host', 'web:70000')).toContain('port 70000 is out of range');
+    expect(await bad('host', 'web:80', '--udp', '--icmp')).toContain('--udp/--icmp');
+    expect(await traceLeftovers(lab, nss)).toEqual([]);
+  });
+
   it('stats: the counters grow with traffic (rule counters under iptables; none on netlab\'s nftables rules)', async () => {
     const stats = async () => JSON.parse((await cli(['stats', '-l', lab, '--json'])).stdout) as import('../../src/trace/stats.js').LabStats;
     const before = await stats();
@@ -159,8 +174,13 @@ describe.each(BACKENDS)('netlab trace, firewall $firewall', (b) => {
     try {
       const cap = cli(['capture', '-l', lab, 'web', '-c', '2', '-w', file, 'tcp', 'port', '80'], { timeoutMs: 20_000 });
       const text = cli(['capture', '-l', lab, 'web:eth0', '-c', '1', 'tcp', 'port', '80'], { timeoutMs: 20_000 });
-      await new Promise((r) => setTimeout(r, 1000));
-      expect(await curlIn(`netlab-${lab}-client`, 'http://www/', { retryMs: 3000 })).toContain('web');
+      // Connections until both captures have what they asked for (tcpdump takes a moment to start).
+      let done = false;
+      void Promise.all([cap, text]).finally(() => (done = true));
+      while (!done) {
+        await curlIn(`netlab-${lab}-client`, 'http://www/');
+        await new Promise((r) => setTimeout(r, 300));
+      }
       expect((await cap).exitCode).toBe(0);
       expect((await text).stdout).toMatch(/IP client\.\d+ > web\.80: Flags \[S\]/);
       const read = await execa('tcpdump', ['-n', '-r', file], { reject: false });
