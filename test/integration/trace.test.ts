@@ -49,6 +49,8 @@ async function trace(lab: string, ...args: string[]): Promise<TraceResult> {
   return traceResultSchema.parse(JSON.parse(r.stdout)) as TraceResult;
 }
 
+/** A tcpdump filter: the SYN and SYN-ACK of connections to port 80, however late tcpdump starts. */
+const SYNS = ['tcp port 80 and tcp[tcpflags] & tcp-syn != 0'];
 const rules = (leg: TraceResult['forward'] | undefined) => (leg?.steps ?? []).flatMap((s) => s.rules);
 const nats = (leg: TraceResult['forward'] | undefined) => (leg?.steps ?? []).flatMap((s) => s.nat);
 
@@ -172,8 +174,8 @@ describe.each(BACKENDS)('netlab trace, firewall $firewall', (b) => {
   it('capture: writes a pcap that tcpdump reads, with the packets asked for; text mode names the containers', async () => {
     const file = join(tmpdir(), `netlab-capture-${lab}.pcap`);
     try {
-      const cap = cli(['capture', '-l', lab, 'web', '-c', '2', '-w', file, 'tcp', 'port', '80'], { timeoutMs: 20_000 });
-      const text = cli(['capture', '-l', lab, 'web:eth0', '-c', '1', 'tcp', 'port', '80'], { timeoutMs: 20_000 });
+      const cap = cli(['capture', '-l', lab, 'web', '-c', '2', '-w', file, ...SYNS], { timeoutMs: 20_000 });
+      const text = cli(['capture', '-l', lab, 'web:eth0', '-c', '1', ...SYNS], { timeoutMs: 20_000 });
       // Connections until both captures have what they asked for (tcpdump takes a moment to start).
       let done = false;
       void Promise.all([cap, text]).finally(() => (done = true));
