@@ -4,7 +4,7 @@
  * and clears the trace bit when the packet changes namespace), the `outside` namespace.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../kernel/run.js';
 import { NETNS_DIR } from '../paths.js';
@@ -31,6 +31,8 @@ export interface StampedLine {
 }
 
 export interface Monitor {
+  /** Its process group (the record lists it: a killed netlab's monitors are stopped by the next run). */
+  pid: number;
   lines: StampedLine[];
   stop(): Promise<void>;
 }
@@ -47,7 +49,7 @@ export function startMonitor(ns: string | undefined): Monitor {
     const at = performance.now();
     for (const line of parts) if (line.trim()) lines.push({ at, line });
   });
-  return { lines, stop: () => stopChild(child) };
+  return { pid: child.pid!, lines, stop: () => stopChild(child) };
 }
 
 function stopChild(child: ChildProcess): Promise<void> {
@@ -103,9 +105,25 @@ export async function removeOutside(o: { netns: string; veth: string }): Promise
 
 /** Removes everything a trace made, as its record lists it. */
 export async function removeTraced(r: TraceRecord): Promise<void> {
+  for (const pid of (r.monitors ?? []).filter(isTraceMonitor)) {
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      /* ended meanwhile */
+    }
+  }
   if (r.lab) for (const ns of r.tables) await removeTable(ns ?? undefined, traceName(r.lab, r.pid));
   if (r.outside) await removeOutside(r.outside);
   await dropRecord(r.pid);
+}
+
+/** Whether pid is still a trace monitor (and not a process that got its pid since). */
+function isTraceMonitor(pid: number): boolean {
+  try {
+    return /monitor\0trace/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 /** What traces of netlab runs that died (SIGKILL) left behind: removed now. */

@@ -6,7 +6,7 @@
  * netlab command removes them.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RUN_DIR } from '../paths.js';
 
@@ -25,15 +25,26 @@ export interface TraceRecord {
   /** Namespaces (undefined: the host's own) that hold the trace's table. */
   tables: (string | undefined)[];
   outside?: { netns: string; veth: string };
+  /** Process groups of its `nft monitor trace` processes. */
+  monitors?: number[];
 }
 
 export async function writeRecord(r: TraceRecord): Promise<void> {
-  await mkdir(tracesDir(), { recursive: true, mode: 0o700 });
-  await writeFile(join(tracesDir(), `${r.pid}.json`), JSON.stringify(r));
+  // Twice: another trace may remove the folder, empty, between the two steps.
+  for (let attempt = 0; ; attempt++) {
+    await mkdir(tracesDir(), { recursive: true, mode: 0o700 });
+    try {
+      return await writeFile(join(tracesDir(), `${r.pid}.json`), JSON.stringify(r));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw e;
+    }
+  }
 }
 
 export async function dropRecord(pid = process.pid): Promise<void> {
   await rm(join(tracesDir(), `${pid}.json`), { force: true });
+  // An empty folder goes, so that netlab's other commands need not look into it.
+  await rmdir(tracesDir()).catch(() => undefined);
 }
 
 /** The records of traces whose netlab is gone. */

@@ -7,7 +7,7 @@ import { NetlabError, InputError } from '../errors.js';
 import { requireShares } from '../engine/query.js';
 import type { Lab, LabContainer } from '../model/lab.js';
 import { addTable, makeOutside, removeTraced, startMonitor, sweepStaleTraces, type Monitor, type Outside } from './kernel.js';
-import { traceName, traceTableScript, writeRecord, type TraceRecord } from './marks.js';
+import { outsideVeth, traceName, traceTableScript, writeRecord, type TraceRecord } from './marks.js';
 import { buildLegs, endOf } from './path.js';
 import { probeKey, sendProbe } from './probe.js';
 import { iptablesTexts, type IptablesTexts } from './rules.js';
@@ -35,7 +35,11 @@ export async function trace(o: TraceOptions): Promise<TraceResult> {
   const to = parseEndpoint(lab, target.name, 'DST');
   if (o.proto !== 'icmp' && target.port === undefined) throw new InputError([{ path: 'DST', message: `a ${o.proto} trace needs a port: ${o.to}:PORT` }]);
   const record: TraceRecord = { pid: process.pid, lab: lab.name, tables: [] };
-  const cleanup = once(() => removeTraced(record));
+  const monitors: Monitor[] = [];
+  const cleanup = once(async () => {
+    await Promise.all(monitors.map((m) => m.stop()));
+    await removeTraced(record);
+  });
   const onSignal = () => void cleanup().finally(() => process.exit(130));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -43,44 +47,62 @@ export async function trace(o: TraceOptions): Promise<TraceResult> {
     await writeRecord(record);
     let outside: Outside | undefined;
     if (from.kind === 'outside' || to.kind === 'outside') {
-      record.outside = { netns: traceName(lab.name), veth: `nltr${process.pid}` };
+      record.outside = { netns: traceName(lab.name), veth: outsideVeth() };
       await writeRecord(record);
       outside = await makeOutside(lab.name);
     }
-    const nsOf = (e: Endpoint) => (e.kind === 'outside' ? outside!.netns : e.netns);
-    // A published port leads on to the container behind it.
-    const behind = target.port === undefined || to.kind === 'container' ? [] : publishedBy(lab, target.port, o.proto).map((c) => ({ label: c.name, ns: c.netns }));
-    const spaces = dedupe([{ label: from.name, ns: nsOf(from) }, { label: 'host', ns: undefined }, ...behind, { label: to.name, ns: nsOf(to) }]);
-    const daddr = destinationAddress(from, to, outside);
-    const key = probeKey();
-    const dports = target.port === undefined ? [] : [target.port, ...publishedTargets(lab, target.port, o.proto)];
-    record.tables = spaces.map((s) => s.ns);
-    await writeRecord(record);
-    const script = traceTableScript(traceName(lab.name), lab.name, { proto: o.proto, key, dports });
-    for (const s of spaces) await addTable(s.ns, script);
-    const monitors = spaces.map((s) => ({ label: s.label, monitor: startMonitor(s.ns) }));
-    await sleep(SETTLE_MS);
-    const probe = await sendProbe({ proto: o.proto, ns: nsOf(from), daddr, dport: target.port, key, timeoutMs: o.timeoutMs ?? 2000 });
-    await sleep(SETTLE_MS);
-    await Promise.all(monitors.map((m) => m.monitor.stop()));
-    const texts = await iptablesTexts(undefined, seenIpTables(monitors.map((m) => m.monitor)));
-    const legs = buildLegs({ lab: lab.name, proto: o.proto, key, spaces: monitors.map((m) => ({ label: m.label, lines: m.monitor.lines })), ruleText: (space, l) => ruleText(texts, space, l) });
-    return {
-      schema: 1,
-      lab: lab.name,
-      firewall: lab.firewall,
-      proto: o.proto,
-      from: { name: from.name, ...(nsOf(from) ? { netns: nsOf(from) } : {}), address: sourceAddress(from, outside) },
-      to: { name: to.name, ...(nsOf(to) ? { netns: nsOf(to) } : {}), address: daddr, ...(target.port !== undefined && o.proto !== 'icmp' ? { port: target.port } : {}) },
-      probe: { ...(o.proto === 'icmp' ? { echoId: key } : { sourcePort: key }), outcome: probe.outcome },
-      ...legs,
-      end: endOf(legs.forward, legs.reply, probe.outcome),
-    };
+    return await follow({ lab, from, to, port: target.port, proto: o.proto, timeoutMs: o.timeoutMs ?? 2000, outside }, record, monitors);
   } finally {
     await cleanup();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+interface Probe {
+  lab: Lab;
+  from: Endpoint;
+  to: Endpoint;
+  port?: number;
+  proto: TraceOptions['proto'];
+  timeoutMs: number;
+  outside?: Outside;
+}
+
+/** Marks, monitors, sends, reads: the trace proper, once its endpoints exist. */
+async function follow(p: Probe, record: TraceRecord, monitors: Monitor[]): Promise<TraceResult> {
+  const { lab, from, to, port, proto, outside } = p;
+  const nsOf = (e: Endpoint) => (e.kind === 'outside' ? outside!.netns : e.netns);
+  // A published port leads on to the container behind it.
+  const behind = port === undefined || to.kind === 'container' ? [] : publishedBy(lab, port, proto).map((c) => ({ label: c.name, ns: c.netns }));
+  const spaces = dedupe([{ label: from.name, ns: nsOf(from) }, { label: 'host', ns: undefined }, ...behind, { label: to.name, ns: nsOf(to) }]);
+  const daddr = destinationAddress(from, to, outside);
+  const key = probeKey();
+  const dports = port === undefined ? [] : [port, ...publishedTargets(lab, port, proto)];
+  record.tables = spaces.map((s) => s.ns);
+  await writeRecord(record);
+  const script = traceTableScript(traceName(lab.name), lab.name, { proto, key, dports });
+  for (const s of spaces) await addTable(s.ns, script);
+  monitors.push(...spaces.map((s) => startMonitor(s.ns)));
+  record.monitors = monitors.map((m) => m.pid);
+  await writeRecord(record);
+  await sleep(SETTLE_MS);
+  const probe = await sendProbe({ proto, ns: nsOf(from), daddr, dport: port, key, timeoutMs: p.timeoutMs });
+  await sleep(SETTLE_MS);
+  await Promise.all(monitors.map((m) => m.stop()));
+  const texts = await iptablesTexts(undefined, seenIpTables(monitors));
+  const legs = buildLegs({ lab: lab.name, proto, key, spaces: spaces.map((s, i) => ({ label: s.label, lines: monitors[i]!.lines })), ruleText: (space, l) => ruleText(texts, space, l) });
+  return {
+    schema: 1,
+    lab: lab.name,
+    firewall: lab.firewall,
+    proto,
+    from: { name: from.name, ...(nsOf(from) ? { netns: nsOf(from) } : {}), address: sourceAddress(from, outside) },
+    to: { name: to.name, ...(nsOf(to) ? { netns: nsOf(to) } : {}), address: daddr, ...(port !== undefined && proto !== 'icmp' ? { port } : {}) },
+    probe: { ...(proto === 'icmp' ? { echoId: key } : { sourcePort: key }), outcome: probe.outcome },
+    ...legs,
+    end: endOf(legs.forward, legs.reply, probe.outcome),
+  };
 }
 
 async function singleHostLab(name: string): Promise<Lab> {

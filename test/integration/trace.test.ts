@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { up, down, parseTopology } from '../../src/index.js';
@@ -54,7 +54,10 @@ const SYNS = ['tcp port 80 and tcp[tcpflags] & tcp-syn != 0'];
 const rules = (leg: TraceResult['forward'] | undefined) => (leg?.steps ?? []).flatMap((s) => s.rules);
 const nats = (leg: TraceResult['forward'] | undefined) => (leg?.steps ?? []).flatMap((s) => s.nat);
 
-/** What of lab's traces is in the kernel: tables in the host and the lab's namespaces, outside namespaces, records. */
+/** Trace monitors that ran before these tests (another user's): not ours to judge. */
+const monitorsBefore = new Set(readdirSync('/proc').filter((d) => /^\d+$/.test(d)));
+
+/** What of lab's traces is left: tables in the host and the lab's namespaces, outside namespaces, monitor processes, records. */
 async function traceLeftovers(lab: string, namespaces: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const ns of [undefined, ...namespaces]) {
@@ -62,6 +65,16 @@ async function traceLeftovers(lab: string, namespaces: string[]): Promise<string
     for (const l of r.stdout.split('\n')) if (l.includes(`nltrace-${lab}-`)) out.push(`${ns ?? 'host'}: ${l}`);
   }
   for (const n of readdirSync('/run/netns')) if (n.startsWith(`nltrace-${lab}-`)) out.push(`netns ${n}`);
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d) && !monitorsBefore.has(d))) {
+    const cmd = (() => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        return '';
+      }
+    })();
+    if (cmd.includes('monitor\0trace')) out.push(`monitor process ${pid}`);
+  }
   if (existsSync('/run/netlab/.traces')) for (const f of readdirSync('/run/netlab/.traces')) out.push(`record ${f}`);
   return out;
 }
@@ -197,13 +210,14 @@ describe.each(BACKENDS)('netlab trace, firewall $firewall', (b) => {
 
   it('an interrupted trace (Ctrl-C) leaves nothing; a killed one is cleared by the next netlab run', async () => {
     const interrupted = execa(process.execPath, [CLI, 'trace', '-l', lab, 'stranger', 'web:80'], { reject: false });
-    await waitFor(async () => (await traceLeftovers(lab, nss)).some((l) => l.includes('stranger')));
+    // Once its monitors run: every kind of object it makes exists then.
+    await waitFor(async () => (await traceLeftovers(lab, nss)).some((l) => l.startsWith('monitor process')));
     interrupted.kill('SIGINT');
     expect((await interrupted).exitCode).toBe(130);
     expect(await traceLeftovers(lab, nss)).toEqual([]);
 
     const killed = execa(process.execPath, [CLI, 'trace', '-l', lab, 'outside', 'web:80'], { reject: false });
-    await waitFor(async () => (await traceLeftovers(lab, nss)).some((l) => l.includes('web')));
+    await waitFor(async () => (await traceLeftovers(lab, nss)).some((l) => l.startsWith('monitor process')));
     killed.kill('SIGKILL');
     await killed;
     expect((await traceLeftovers(lab, nss)).length).toBeGreaterThan(0);
