@@ -22,7 +22,7 @@ function legText(arrow: string, leg: TraceLeg): string[] {
 
 function stepText(s: TraceStep): string[] {
   const ifs = [s.in ? `in ${s.in}` : '', s.out ? `out ${s.out}` : ''].filter(Boolean).join(' ');
-  const lines = [`  ${s.namespace.padEnd(10)} ${s.hook.padEnd(11)} ${ifs.padEnd(28)} ${s.src} → ${s.dst}`];
+  const lines = [`  ${s.namespace.padEnd(10)} ${s.hook.padEnd(11)} ${ifs.padEnd(28)} ${s.src} → ${s.dst}${s.tunnel ? `  (VXLAN VNI ${s.tunnel.vni}, on the underlay)` : ''}`];
   for (const r of s.rules) lines.push(`      ${r.table} ${r.chain}: ${r.rule}  [${r.verdict}]`);
   for (const n of s.nat) lines.push(`      ${n.kind}: ${n.before} → ${n.after}`);
   return lines;

@@ -79,6 +79,8 @@ export interface ProbeMatch {
   key: number;
   /** The ports the probe may be sent to before and after DNAT (TCP, UDP). */
   dports: number[];
+  /** UDP ports of the lab's VXLAN tunnels: the probe crossing one is matched inside its envelope too. */
+  tunnelPorts?: number[];
 }
 
 /**
@@ -104,6 +106,22 @@ export function traceTableScript(name: string, lab: string, m: ProbeMatch): stri
 
 /** The matches of the probe, its answer, and an ICMP error about either (which quotes the probe's header). */
 export function matchExprs(m: ProbeMatch): string[] {
+  return [...plainExprs(m), ...tunnelExprs(m)];
+}
+
+/**
+ * The probe inside a VXLAN envelope: UDP (8 bytes), VXLAN (8), Ethernet (14), IP (20), then the
+ * probe's own header at byte 50. The expression names the direction: bit 400 holds the probe's
+ * source port, 416 its answer's destination port; for ICMP, bit 400 the echo type and 432 its id.
+ */
+export function tunnelExprs(m: ProbeMatch): string[] {
+  if (!m.tunnelPorts?.length) return [];
+  const udp = `udp dport ${m.tunnelPorts.length === 1 ? m.tunnelPorts[0] : `{ ${[...new Set(m.tunnelPorts)].join(', ')} }`}`;
+  if (m.proto === 'icmp') return [`${udp} @th,400,8 8 @th,432,16 ${m.key}`, `${udp} @th,400,8 0 @th,432,16 ${m.key}`];
+  return [`${udp} @th,400,16 ${m.key}`, `${udp} @th,416,16 ${m.key}`];
+}
+
+function plainExprs(m: ProbeMatch): string[] {
   if (m.proto === 'icmp') {
     // An ICMP error quotes the echo's header: its identifier is 4 bytes into it, 28 past the error's own.
     return [`icmp type { echo-request, echo-reply } icmp id ${m.key}`, `icmp type { destination-unreachable, time-exceeded } @th,256,16 ${m.key}`];

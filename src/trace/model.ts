@@ -40,6 +40,8 @@ export interface TraceStep {
   dst: string;
   rules: RuleHit[];
   nat: NatRewrite[];
+  /** The packet inside a VXLAN envelope on the underlay: src and dst are then the hosts' underlay addresses. */
+  tunnel?: { kind: 'vxlan'; vni: number };
 }
 
 export interface TraceLeg {

@@ -22,6 +22,8 @@ export interface TracedPacket {
   icmpType?: string;
   icmpCode?: string;
   icmpId?: number;
+  /** The VNI, when the UDP payload starts like a VXLAN header (flags 0x08): an overlay's encapsulated packet. */
+  vni?: number;
 }
 
 export type TraceLine =
@@ -87,6 +89,11 @@ export function parsePacket(text: string): TracedPacket {
     p.icmpType = icmpType;
     p.icmpCode = word(/\bicmp code (\S+)/);
     p.icmpId = num(/\bicmp id (\d+)/);
+  }
+  const payload = p.proto === 'udp' ? word(/@th,64,96 0x([0-9a-f]+)/) : undefined;
+  if (payload) {
+    const hex = payload.padStart(24, '0');
+    if (hex.startsWith('08')) p.vni = parseInt(hex.slice(8, 14), 16);
   }
   if (p.iif) p.iif = unquote(p.iif);
   if (p.oif) p.oif = unquote(p.oif);

@@ -20,6 +20,8 @@ interface Pass {
   chain: string;
   packet: TracedPacket;
   rules: Extract<TraceLine, { kind: 'rule' | 'policy' }>[];
+  /** The trace's own rule that marked the packet here, if it was marked here. */
+  mark?: string;
 }
 
 export interface PathInput {
@@ -28,6 +30,8 @@ export interface PathInput {
   key: number;
   /** The namespaces in the order the probe crosses them. */
   spaces: SpaceLines[];
+  /** UDP ports of the lab's VXLAN tunnels. */
+  tunnelPorts?: number[];
   /** The text of a rule as explain prints it (iptables rules are looked up by handle). */
   ruleText: (space: string, line: Extract<TraceLine, { kind: 'rule' }>) => string;
 }
@@ -42,6 +46,9 @@ export function passesOf(space: SpaceLines): Pass[] {
       const p: Pass = { space: space.label, at, table: `${l.family} ${l.table}`, chain: l.chain, packet: l.packet, rules: [] };
       open.set(l.id, p);
       passes.push(p);
+    } else if (l.kind === 'rule' && l.table.startsWith(`${TRACE_PREFIX}-`)) {
+      const p = open.get(l.id);
+      if (p) p.mark = l.text;
     } else if (l.kind === 'rule' || l.kind === 'policy') open.get(l.id)?.rules.push(l);
   }
   return passes;
@@ -55,15 +62,40 @@ export function direction(p: TracedPacket, proto: PathInput['proto'], key: numbe
   return undefined;
 }
 
-/** The passes of the first packet that went one way: the same IP id (and TCP flags) in every namespace. */
+const isTunnel = (p: Pass, input: PathInput) => p.packet.vni !== undefined && !!input.tunnelPorts?.includes(p.packet.dport ?? -1);
+
+/** Which way each encapsulated packet went, from the rule that marked it in its namespace (see tunnelExprs). */
+function tunnelDirections(all: Pass[], input: PathInput): Map<Pass, 'forward' | 'reply'> {
+  const groups = new Map<string, Pass[]>();
+  for (const p of all.filter((x) => isTunnel(x, input))) {
+    const k = `${p.space} ${p.packet.ipId}`;
+    groups.set(k, [...(groups.get(k) ?? []), p]);
+  }
+  const out = new Map<Pass, 'forward' | 'reply'>();
+  for (const g of groups.values()) {
+    const mark = g.find((p) => p.mark)?.mark ?? '';
+    const dir = /@th,400,16 |@th,400,8 (0x)?0*8 /.test(mark) ? 'forward' : /@th,416,16 |@th,400,8 (0x)?0 /.test(mark) ? 'reply' : undefined;
+    if (dir) for (const p of g) out.set(p, dir);
+  }
+  return out;
+}
+
+/**
+ * The passes of the first packet that went one way: the same IP id (and TCP flags) in every
+ * namespace, and in each namespace the first envelope that carried it over a tunnel.
+ */
 function firstPacket(all: Pass[], dir: 'forward' | 'reply', input: PathInput): Pass[] {
-  const mine = all.filter((p) => direction(p.packet, input.proto, input.key) === dir);
-  const first = [...mine].sort((a, b) => a.at - b.at)[0];
+  const tunnel = tunnelDirections(all, input);
+  const mine = all.filter((p) => (isTunnel(p, input) ? tunnel.get(p) : direction(p.packet, input.proto, input.key)) === dir);
+  const first = mine.filter((p) => !isTunnel(p, input)).sort((a, b) => a.at - b.at)[0];
   if (!first) return [];
   const same = (p: Pass) => p.packet.ipId === first.packet.ipId && p.packet.tcpFlags === first.packet.tcpFlags && p.packet.icmpType === first.packet.icmpType;
+  const envelope = new Map<string, number | undefined>();
+  for (const p of mine) if (isTunnel(p, input) && !envelope.has(p.space)) envelope.set(p.space, p.packet.ipId);
+  const keep = (p: Pass) => (isTunnel(p, input) ? envelope.get(p.space) === p.packet.ipId : same(p));
   const order = input.spaces.map((s) => s.label);
   if (dir === 'reply') order.reverse();
-  return order.flatMap((space) => mine.filter((p) => p.space === space && same(p)));
+  return order.flatMap((space) => mine.filter((p) => p.space === space && keep(p)));
 }
 
 const HOOKS = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
@@ -106,13 +138,14 @@ export function legOf(input: PathInput, passes: Pass[], reply = false): TraceLeg
   for (const p of passes) {
     const hook = hookOf(p);
     let step = steps[steps.length - 1];
-    if (!step || step.namespace !== p.space || step.hook !== hook) {
-      step = { namespace: p.space, hook, ...(p.packet.iif ? { in: p.packet.iif } : {}), ...(p.packet.oif ? { out: p.packet.oif } : {}), src: at(p.packet.saddr, p.packet.sport), dst: at(p.packet.daddr, p.packet.dport), rules: [], nat: [] };
+    const vxlan = isTunnel(p, input) ? { tunnel: { kind: 'vxlan' as const, vni: p.packet.vni! } } : {};
+    if (!step || step.namespace !== p.space || step.hook !== hook || !!step.tunnel !== !!vxlan.tunnel) {
+      step = { namespace: p.space, hook, ...vxlan, ...(p.packet.iif ? { in: p.packet.iif } : {}), ...(p.packet.oif ? { out: p.packet.oif } : {}), src: at(p.packet.saddr, p.packet.sport), dst: at(p.packet.daddr, p.packet.dport), rules: [], nat: [] };
       steps.push(step);
     }
     if (p.packet.oif && !step.out) step.out = p.packet.oif;
     // NAT rewrites the packet in the hook of the pass before the change shows.
-    if (prev && prev.pass.space === p.space) prev.step.nat.push(...natBetween(p.space, prev.pass.packet, p.packet, reply));
+    if (prev && prev.pass.space === p.space && isTunnel(prev.pass, input) === isTunnel(p, input)) prev.step.nat.push(...natBetween(p.space, prev.pass.packet, p.packet, reply));
     for (const l of p.rules) {
       const hit = hitOf(input, p, l);
       const seen = step.rules.some((r) => r.table === hit.table && r.chain === hit.chain && r.rule === hit.rule && r.verdict === hit.verdict);
@@ -142,7 +175,8 @@ export function buildLegs(input: PathInput): { forward: TraceLeg; reply?: TraceL
 export function endOf(forward: TraceLeg, reply: TraceLeg | undefined, outcome: string): TraceEnd {
   const dropped = forward.steps.flatMap((s) => s.rules).find((r) => r.verdict === 'drop' || r.verdict.startsWith('policy drop') || r.rule === 'policy drop');
   if (dropped) return { kind: 'dropped', namespace: dropped.namespace, detail: `dropped in ${dropped.namespace} by ${dropped.table} ${dropped.chain}: ${dropped.rule}`, rule: dropped };
-  const input = forward.steps.find((s) => s.hook === 'INPUT');
+  // The destination's INPUT: not a host's, where a tunnel's envelope ends.
+  const input = forward.steps.filter((s) => s.hook === 'INPUT' && !s.tunnel).at(-1);
   const r = reply?.packet ?? '';
   if (input) {
     const where = { namespace: input.namespace };

@@ -8,7 +8,7 @@ const endpoint = z.object({ name: z.string(), netns: z.string().optional(), addr
 const rule = z.object({ namespace: z.string(), table: z.string(), chain: z.string(), rule: z.string(), verdict: z.string(), lab: z.string().optional() }).strict();
 const nat = z.object({ namespace: z.string(), kind: z.enum(['DNAT', 'SNAT', 'un-DNAT', 'un-SNAT']), before: z.string(), after: z.string() }).strict();
 const step = z
-  .object({ namespace: z.string(), hook: z.string(), in: z.string().optional(), out: z.string().optional(), src: z.string(), dst: z.string(), rules: z.array(rule), nat: z.array(nat) })
+  .object({ namespace: z.string(), hook: z.string(), in: z.string().optional(), out: z.string().optional(), src: z.string(), dst: z.string(), rules: z.array(rule), nat: z.array(nat), tunnel: z.object({ kind: z.literal('vxlan'), vni: z.number().int() }).strict().optional() })
   .strict();
 const leg = z.object({ packet: z.string(), steps: z.array(step) }).strict();
 

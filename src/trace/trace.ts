@@ -3,7 +3,10 @@
  * temporary table in every namespace it crosses, followed by a monitor in each, then every
  * temporary object removed (also on Ctrl-C; after a SIGKILL, by the next netlab run).
  */
+import { existsSync } from 'node:fs';
 import { NetlabError, InputError } from '../errors.js';
+import { simulateFile } from '../paths.js';
+import { simName } from '../model/names.js';
 import { requireShares } from '../engine/query.js';
 import type { Lab, LabContainer } from '../model/lab.js';
 import { addTable, makeOutside, removeTraced, startMonitor, sweepStaleTraces, type Monitor, type Outside } from './kernel.js';
@@ -29,10 +32,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function trace(o: TraceOptions): Promise<TraceResult> {
   await sweepStaleTraces();
-  const lab = await singleHostLab(o.lab);
+  const { lab, hostOf } = await labForTrace(o.lab);
   const target = splitTarget(o.to);
   const from = parseEndpoint(lab, o.from, 'SRC');
   const to = parseEndpoint(lab, target.name, 'DST');
+  if (lab.hosts.length > 0 && (from.kind !== 'container' || to.kind !== 'container')) throw new InputError([{ path: from.kind !== 'container' ? 'SRC' : 'DST', message: 'in a multi-host lab, a trace goes from a container to a container' }]);
   if (o.proto !== 'icmp' && target.port === undefined) throw new InputError([{ path: 'DST', message: `a ${o.proto} trace needs a port: ${o.to}:PORT` }]);
   const record: TraceRecord = { pid: process.pid, lab: lab.name, tables: [] };
   const monitors: Monitor[] = [];
@@ -51,7 +55,7 @@ export async function trace(o: TraceOptions): Promise<TraceResult> {
       await writeRecord(record);
       outside = await makeOutside(lab.name);
     }
-    return await follow({ lab, from, to, port: target.port, proto: o.proto, timeoutMs: o.timeoutMs ?? 2000, outside }, record, monitors);
+    return await follow({ lab, hostOf, from, to, port: target.port, proto: o.proto, timeoutMs: o.timeoutMs ?? 2000, outside }, record, monitors);
   } finally {
     await cleanup();
     process.off('SIGINT', onSignal);
@@ -59,8 +63,15 @@ export async function trace(o: TraceOptions): Promise<TraceResult> {
   }
 }
 
+/** A namespace the probe crosses, by the name the trace shows (a container, `host`, `outside`, a simulated machine). */
+interface Space {
+  label: string;
+  ns?: string;
+}
+
 interface Probe {
   lab: Lab;
+  hostOf: (c: LabContainer) => { label: string; ns?: string };
   from: Endpoint;
   to: Endpoint;
   port?: number;
@@ -75,13 +86,15 @@ async function follow(p: Probe, record: TraceRecord, monitors: Monitor[]): Promi
   const nsOf = (e: Endpoint) => (e.kind === 'outside' ? outside!.netns : e.netns);
   // A published port leads on to the container behind it.
   const behind = port === undefined || to.kind === 'container' ? [] : publishedBy(lab, port, proto).map((c) => ({ label: c.name, ns: c.netns }));
-  const spaces = dedupe([{ label: from.name, ns: nsOf(from) }, { label: 'host', ns: undefined }, ...behind, { label: to.name, ns: nsOf(to) }]);
+  const hosts: Space[] = lab.hosts.length === 0 ? [{ label: 'host' }] : [p.hostOf(from.container!), p.hostOf(to.container!)];
+  const spaces = dedupe<Space>([{ label: from.name, ns: nsOf(from) }, ...hosts, ...behind, { label: to.name, ns: nsOf(to) }]);
   const daddr = destinationAddress(from, to, outside);
   const key = probeKey();
   const dports = port === undefined ? [] : [port, ...publishedTargets(lab, port, proto)];
   record.tables = spaces.map((s) => s.ns);
   await writeRecord(record);
-  const script = traceTableScript(traceName(lab.name), lab.name, { proto, key, dports });
+  const tunnelPorts = lab.networks.flatMap((n) => (n.vxlan ? [n.vxlan.port] : []));
+  const script = traceTableScript(traceName(lab.name), lab.name, { proto, key, dports, tunnelPorts });
   for (const s of spaces) await addTable(s.ns, script);
   monitors.push(...spaces.map((s) => startMonitor(s.ns)));
   record.monitors = monitors.map((m) => m.pid);
@@ -90,8 +103,10 @@ async function follow(p: Probe, record: TraceRecord, monitors: Monitor[]): Promi
   const probe = await sendProbe({ proto, ns: nsOf(from), daddr, dport: port, key, timeoutMs: p.timeoutMs });
   await sleep(SETTLE_MS);
   await Promise.all(monitors.map((m) => m.stop()));
-  const texts = await iptablesTexts(undefined, seenIpTables(monitors));
-  const legs = buildLegs({ lab: lab.name, proto, key, spaces: spaces.map((s, i) => ({ label: s.label, lines: monitors[i]!.lines })), ruleText: (space, l) => ruleText(texts, space, l) });
+  const texts = new Map<string, IptablesTexts>();
+  for (const [i, s] of spaces.entries()) if (hosts.some((h) => h.label === s.label)) texts.set(s.label, await iptablesTexts(s.ns, seenIpTables(monitors[i]!)));
+  const lines = spaces.map((s, i) => ({ label: s.label, lines: monitors[i]!.lines }));
+  const legs = buildLegs({ lab: lab.name, proto, key, tunnelPorts, spaces: lines, ruleText: (space, l) => ruleText(texts.get(space), l) });
   return {
     schema: 1,
     lab: lab.name,
@@ -105,11 +120,13 @@ async function follow(p: Probe, record: TraceRecord, monitors: Monitor[]): Promi
   };
 }
 
-async function singleHostLab(name: string): Promise<Lab> {
+/** The lab, and the namespace of each container's host: the host's own, or in a simulated multi-host lab its machine's. */
+async function labForTrace(name: string): Promise<{ lab: Lab; hostOf: (c: LabContainer) => { label: string; ns?: string } }> {
   const shares = await requireShares(name);
   const lab = shares[0]!.resolved;
-  if (shares.length > 1 || lab.hosts.length > 0) throw new NetlabError(`lab "${name}" spans several hosts: netlab trace follows single-host labs only (for now)`);
-  return lab;
+  if (lab.hosts.length === 0) return { lab, hostOf: () => ({ label: 'host' }) };
+  if (!existsSync(simulateFile(name))) throw new NetlabError(`lab "${name}" spans several machines: netlab trace follows a multi-host lab only when it is simulated on this one (netlab up --simulate)`);
+  return { lab, hostOf: (c) => ({ label: c.host!, ns: simName.hostNetns(name, c.host!) }) };
 }
 
 function publishedBy(lab: Lab, port: number, proto: string): LabContainer[] {
@@ -121,17 +138,17 @@ function publishedTargets(lab: Lab, port: number, proto: string): number[] {
   return lab.containers.flatMap((c) => c.ports.filter((p) => p.hostPort === port && p.proto === proto).map((p) => p.containerPort));
 }
 
-function seenIpTables(monitors: Monitor[]): string[] {
+function seenIpTables(m: Monitor): string[] {
   const seen = new Set<string>();
-  for (const m of monitors) for (const { line } of m.lines) {
+  for (const { line } of m.lines) {
     const t = /^trace id \S+ ip (raw|mangle|nat|filter) /.exec(line.trim());
     if (t) seen.add(t[1]!);
   }
   return [...seen];
 }
 
-function ruleText(texts: IptablesTexts, space: string, l: Extract<TraceLine, { kind: 'rule' }>): string {
-  if (space === 'host' && l.family === 'ip' && l.handle !== undefined) {
+function ruleText(texts: IptablesTexts | undefined, l: Extract<TraceLine, { kind: 'rule' }>): string {
+  if (texts && l.family === 'ip' && l.handle !== undefined) {
     const t = texts.get(`${l.table} ${l.chain} ${l.handle}`);
     if (t) return t;
   }
@@ -139,7 +156,7 @@ function ruleText(texts: IptablesTexts, space: string, l: Extract<TraceLine, { k
   return l.text;
 }
 
-function dedupe<T extends { ns: string | undefined }>(xs: T[]): T[] {
+function dedupe<T extends { ns?: string }>(xs: T[]): T[] {
   return xs.filter((x, i) => xs.findIndex((y) => y.ns === x.ns) === i);
 }
 
