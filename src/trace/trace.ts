@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { NetlabError, InputError } from '../errors.js';
 import { simulateFile } from '../paths.js';
 import { simName } from '../model/names.js';
+import { linuxVxlanPort } from '../plan/desired.js';
 import { requireShares } from '../engine/query.js';
 import type { Lab, LabContainer } from '../model/lab.js';
 import { addTable, makeOutside, removeTraced, startMonitor, sweepStaleTraces, type Monitor, type Outside } from './kernel.js';
@@ -93,7 +94,8 @@ async function follow(p: Probe, record: TraceRecord, monitors: Monitor[]): Promi
   const dports = port === undefined ? [] : [port, ...publishedTargets(lab, port, proto)];
   record.tables = spaces.map((s) => s.ns);
   await writeRecord(record);
-  const tunnelPorts = lab.networks.flatMap((n) => (n.vxlan ? [n.vxlan.port] : []));
+  // The port a Linux VXLAN device really uses (it yields OVS's port to OVS, see linuxVxlanPort).
+  const tunnelPorts = lab.networks.flatMap((n) => (n.vxlan ? [n.driver === 'ovs' ? n.vxlan.port : linuxVxlanPort(lab, n.vxlan.port)] : []));
   const script = traceTableScript(traceName(lab.name), lab.name, { proto, key, dports, tunnelPorts });
   for (const s of spaces) await addTable(s.ns, script);
   monitors.push(...spaces.map((s) => startMonitor(s.ns)));

@@ -99,3 +99,25 @@ it('pairs iptables-save lines with nft handles by their place in each chain', ()
   zipRules('filter', '*filter\n-A FWD -j A\n-A FWD -j B\n-A OTHER -j C\nCOMMIT\n', JSON.stringify({ nftables: [{ rule: { chain: 'FWD', handle: 5 } }, { rule: { chain: 'FWD', handle: 9 } }, { rule: { chain: 'OTHER', handle: 2 } }] }), out);
   expect([...out]).toEqual([['filter FWD 5', '-A FWD -j A'], ['filter FWD 9', '-A FWD -j B'], ['filter OTHER 2', '-A OTHER -j C']]);
 });
+
+describe('a probe across a VXLAN tunnel', () => {
+  const env = (id: string, ipId: number) =>
+    `trace id ${id} ip nltrace-x-1 t_out packet: oif "eth0" ip saddr 192.168.56.12 ip daddr 192.168.56.11 ip id ${ipId} udp sport 53658 udp dport 4789 udp length 90 @th,64,96 0x800000000002a0002420af5`;
+  it('reads the VNI from the VXLAN header nft prints', () => {
+    expect(parseTraceLine(env('e', 7))).toMatchObject({ packet: { proto: 'udp', dport: 4789, vni: 42 } });
+  });
+  it('puts the envelope in the leg the marking rule names, with its VNI, and no NAT between it and the packet it carries', () => {
+    const inner = 'trace id i ip nltrace-x-1 t_pre packet: iif "br0" ip saddr 10.0.0.4 ip daddr 10.0.0.3 ip id 9 tcp sport 45555 tcp dport 80 tcp flags == syn';
+    const lines = [inner, env('e', 7), 'trace id e ip nltrace-x-1 t_out rule udp dport 4789 @th,400,16 0xb1f3 meta nftrace set 1 # handle 2 (verdict continue)'];
+    const legs = buildLegs({ lab: 'x', proto: 'tcp', key: 45555, tunnelPorts: [4789], ruleText: (_s, l) => l.text, spaces: [{ label: 'vm2', lines: lines.map((line, at) => ({ at, line })) }] });
+    expect(legs.forward.steps.map((s) => [s.hook, s.tunnel?.vni, s.src])).toEqual([
+      ['PREROUTING', undefined, '10.0.0.4:45555'],
+      ['OUTPUT', 42, '192.168.56.12:53658'],
+    ]);
+    expect(legs.forward.steps.flatMap((s) => s.nat)).toEqual([]);
+  });
+  it('matches the probe inside the envelope by its own ports (or ICMP type and id)', () => {
+    expect(matchExprs({ proto: 'tcp', key: 41000, dports: [80], tunnelPorts: [4789] }).slice(-2)).toEqual(['udp dport 4789 @th,400,16 41000', 'udp dport 4789 @th,416,16 41000']);
+    expect(matchExprs({ proto: 'icmp', key: 7, dports: [], tunnelPorts: [4789, 4790] }).slice(-1)).toEqual(['udp dport { 4789, 4790 } @th,400,8 0 @th,432,16 7']);
+  });
+});
