@@ -37,10 +37,13 @@ export interface Monitor {
   stop(): Promise<void>;
 }
 
-/** Starts `nft -a monitor trace` in a namespace; line-buffered so that each line is stamped on arrival. */
+/**
+ * Starts `nft -a monitor trace` in a namespace, line-buffered so that each line is stamped on
+ * arrival. A shell holds it and stops it when its stdin closes: when netlab ends, even by SIGKILL.
+ */
 export function startMonitor(ns: string | undefined): Monitor {
-  const [f, a] = inNs(ns, 'stdbuf', ['-oL', 'nft', '-a', 'monitor', 'trace']);
-  const child = spawn(f, a, { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+  const [f, a] = inNs(ns, 'sh', ['-c', 'stdbuf -oL nft -a monitor trace & read _; kill $!']);
+  const child = spawn(f, a, { stdio: ['pipe', 'pipe', 'ignore'], detached: true });
   const lines: StampedLine[] = [];
   let rest = '';
   child.stdout!.on('data', (d: Buffer) => {
@@ -120,7 +123,7 @@ export async function removeTraced(r: TraceRecord): Promise<void> {
 /** Whether pid is still a trace monitor (and not a process that got its pid since). */
 function isTraceMonitor(pid: number): boolean {
   try {
-    return /monitor\0trace/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+    return /monitor[\0 ]trace/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
   } catch {
     return false;
   }
