@@ -8,7 +8,7 @@ import type { SimulateResult } from '../engine/simulate.js';
 import type { ExplainSection } from '../plan/explain.js';
 import type { Op } from '../plan/ops.js';
 import type { BackendName } from '../kernel/backend.js';
-import { simulateFile } from '../paths.js';
+import { RUN_DIR, simulateFile } from '../paths.js';
 
 // Each command loads only what it uses: a converged `up` must not pay for the graph renderer,
 // the doctor or the web server (module loading is a good part of a short run's wall time).
@@ -59,12 +59,13 @@ withCommonOptions(program)
   .hook('preAction', (_program, action) => {
     const o = action.optsWithGlobals() as Partial<GlobalOpts>;
     configureLogging(o.logLevel ?? 'warn', o.logFormat ?? 'pretty');
-    return sweepTraces();
+    // Not from a container's server or a simulated machine's netlab: another namespace than the trace's.
+    if (action.name() !== 'serve' && process.env.NETLAB_SIMULATED_HOST !== '1') return sweepTraces();
   });
 
 /** What a trace killed by SIGKILL left (its record in /run/netlab/.traces): removed by the next run. */
 async function sweepTraces(): Promise<void> {
-  if (!existsSync(`${process.env.NETLAB_RUN_DIR ?? '/run/netlab'}/.traces`)) return;
+  if (!existsSync(`${RUN_DIR}/.traces`)) return;
   const { sweepStaleTraces } = await import('../trace/kernel.js');
   await sweepStaleTraces().catch((e: Error) => log().warn({ err: e.message }, 'could not remove what a killed trace left'));
 }

@@ -5,7 +5,7 @@
  * /run/netlab/.traces/<pid>.json lists them, so that when that netlab dies (SIGKILL) the next
  * netlab command removes them.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RUN_DIR } from '../paths.js';
@@ -27,14 +27,19 @@ export interface TraceRecord {
   outside?: { netns: string; veth: string };
   /** Process groups of its `nft monitor trace` processes. */
   monitors?: number[];
+  /** Inode of the network namespace the trace ran in: only a netlab there removes what it left. */
+  hostNetns?: number;
 }
+
+/** The network namespace this process runs in, as its inode. */
+export const ownNetns = () => statSync('/proc/self/ns/net').ino;
 
 export async function writeRecord(r: TraceRecord): Promise<void> {
   // Twice: another trace may remove the folder, empty, between the two steps.
   for (let attempt = 0; ; attempt++) {
     await mkdir(tracesDir(), { recursive: true, mode: 0o700 });
     try {
-      return await writeFile(join(tracesDir(), `${r.pid}.json`), JSON.stringify(r));
+      return await writeFile(join(tracesDir(), `${r.pid}.json`), JSON.stringify({ ...r, hostNetns: ownNetns() }));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw e;
     }
@@ -47,16 +52,18 @@ export async function dropRecord(pid = process.pid): Promise<void> {
   await rmdir(tracesDir()).catch(() => undefined);
 }
 
-/** The records of traces whose netlab is gone. */
+/** The records of traces run in this network namespace whose netlab is gone. */
 export function staleRecords(): TraceRecord[] {
   const dir = tracesDir();
   if (!existsSync(dir)) return [];
+  const here = ownNetns();
   const out: TraceRecord[] = [];
   for (const f of readdirSync(dir)) {
     const pid = Number(f.replace(/\.json$/, ''));
     if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
     try {
-      out.push(JSON.parse(readFileSync(join(dir, f), 'utf8')) as TraceRecord);
+      const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as TraceRecord;
+      if (r.hostNetns === undefined || r.hostNetns === here) out.push(r);
     } catch {
       out.push({ pid, lab: '', tables: [] });
     }

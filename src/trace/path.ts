@@ -173,7 +173,7 @@ export function buildLegs(input: PathInput): { forward: TraceLeg; reply?: TraceL
 
 /** How the probe ended, from its path and what its socket saw. */
 export function endOf(forward: TraceLeg, reply: TraceLeg | undefined, outcome: string): TraceEnd {
-  const dropped = forward.steps.flatMap((s) => s.rules).find((r) => r.verdict === 'drop' || r.verdict.startsWith('policy drop') || r.rule === 'policy drop');
+  const dropped = forward.steps.flatMap((s) => s.rules).find((r) => r.verdict === 'drop');
   if (dropped) return { kind: 'dropped', namespace: dropped.namespace, detail: `dropped in ${dropped.namespace} by ${dropped.table} ${dropped.chain}: ${dropped.rule}`, rule: dropped };
   // The destination's INPUT: not a host's, where a tunnel's envelope ends.
   const input = forward.steps.filter((s) => s.hook === 'INPUT' && !s.tunnel).at(-1);
