@@ -38,6 +38,24 @@ export interface Monitor {
 }
 
 /**
+ * Waits until every monitor's nft sleeps on its netlink socket (subscribed: it reports from then
+ * on), or `ms` passed. The nft process is the child of the monitor's shell.
+ */
+export async function monitorsReady(monitors: Monitor[], ms = 3000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline && !monitors.every((m) => nftWaiting(m.pid))) await new Promise((r) => setTimeout(r, 20));
+}
+
+function nftWaiting(shellPid: number): boolean {
+  try {
+    const kids = readFileSync(`/proc/${shellPid}/task/${shellPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return kids.some((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('nft\0') && /^\d+ \(nft\) S /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')));
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Starts `nft -a monitor trace` in a namespace, line-buffered so that each line is stamped on
  * arrival. A shell holds it and stops it when its stdin closes: when netlab ends, even by SIGKILL.
  */

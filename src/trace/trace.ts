@@ -10,7 +10,7 @@ import { simName } from '../model/names.js';
 import { linuxVxlanPort } from '../plan/desired.js';
 import { requireShares } from '../engine/query.js';
 import type { Lab, LabContainer } from '../model/lab.js';
-import { addTable, makeOutside, removeTraced, startMonitor, sweepStaleTraces, type Monitor, type Outside } from './kernel.js';
+import { addTable, makeOutside, monitorsReady, removeTraced, startMonitor, sweepStaleTraces, type Monitor, type Outside } from './kernel.js';
 import { outsideVeth, traceName, traceTableScript, writeRecord, type TraceRecord } from './marks.js';
 import { buildLegs, endOf } from './path.js';
 import { probeKey, sendProbe } from './probe.js';
@@ -27,7 +27,7 @@ export interface TraceOptions {
   timeoutMs?: number;
 }
 
-/** How long the monitors get to subscribe before the probe goes, and to print after it. */
+/** How long the monitors get to print what the probe and its answer did. */
 const SETTLE_MS = 300;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -101,7 +101,7 @@ async function follow(p: Probe, record: TraceRecord, monitors: Monitor[]): Promi
   monitors.push(...spaces.map((s) => startMonitor(s.ns)));
   record.monitors = monitors.map((m) => m.pid);
   await writeRecord(record);
-  await sleep(SETTLE_MS);
+  await monitorsReady(monitors);
   const probe = await sendProbe({ proto, ns: nsOf(from), daddr, dport: port, key, timeoutMs: p.timeoutMs });
   await sleep(SETTLE_MS);
   await Promise.all(monitors.map((m) => m.stop()));
