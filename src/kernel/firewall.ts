@@ -8,7 +8,7 @@ import type { FirewallState } from '../plan/state.js';
 import { applyIptables, iptablesRestoreInput } from './iptables.js';
 import { applyNftables, nftScript } from './nftables.js';
 
-/** The programs and their input that turn `have` into `want`, in the order `applyFirewall` runs them. */
+/** The programs and their input that turn `have` into `want` (one after the other in a script). */
 export function firewallInputs(want: FirewallState | undefined, have: FirewallState | undefined): { command: string; input: string }[] {
   return [
     { command: 'nft -f -', input: nftScript(want, have) },
@@ -16,7 +16,9 @@ export function firewallInputs(want: FirewallState | undefined, have: FirewallSt
   ].filter((p) => p.input !== '');
 }
 
+/** Both parts at once: they touch different tables, and an nftables lab would otherwise wait for two programs in turn. */
 export async function applyFirewall(want: FirewallState | undefined, have: FirewallState | undefined): Promise<void> {
-  await applyNftables(want, have);
-  await applyIptables(want, have);
+  // Both finish before a failure is reported, so that no program still runs when netlab exits.
+  const results = await Promise.allSettled([applyNftables(want, have), applyIptables(want, have)]);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
 }
