@@ -161,9 +161,10 @@ export function moveIsolation(ipt: FirewallState, nft: FirewallState): [Firewall
   const filter = ipt.tables.filter;
   if (!filter) return [ipt, nft];
   const inShared = (rule: string) => SHARED.includes(rule.split(' ')[1]!);
-  const others = Object.entries(filter.others ?? {});
-  const isolation: FirewallTable = { chains: [], jumps: filter.jumps.filter(inShared), rules: [], shared: filter.shared ?? [], others: Object.fromEntries(others.filter(([c]) => SHARED.includes(c))) };
-  const rest: FirewallTable = { ...filter, jumps: filter.jumps.filter((j) => !inShared(j)), shared: [], others: Object.fromEntries(others.filter(([c]) => !SHARED.includes(c))) };
+  const counts = (shared: boolean) => Object.fromEntries(Object.entries(filter.others ?? {}).filter(([c]) => SHARED.includes(c) === shared));
+  const isolation: FirewallTable = { chains: [], jumps: filter.jumps.filter(inShared), rules: [], shared: filter.shared ?? [], others: counts(true) };
+  // The shared chains are the nftables state's to remove now: not named here, they are never dropped twice.
+  const rest: FirewallTable = { ...filter, jumps: filter.jumps.filter((j) => !inShared(j)), shared: [], others: counts(false) };
   return [{ ...ipt, tables: { ...ipt.tables, filter: rest } }, { ...nft, tables: { ...nft.tables, filter: isolation } }];
 }
 
