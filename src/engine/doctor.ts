@@ -62,7 +62,7 @@ const WHY: Record<string, string> = {
   ip: 'namespaces, links, addresses, routes',
   iptables: 'the lab firewall (NAT, published ports)',
   'iptables-save': 'reading the lab firewall back',
-  'iptables-restore': 'writing the lab firewall in one transaction',
+  'iptables-restore': 'writing the lab firewall in one transaction (with nftables: the isolation from labs on iptables)',
   nft: 'the nftables firewall backend',
   nsenter: 'entering a container (exec, hostnames)',
   unshare: "containers' own hostnames (UTS namespaces)",
@@ -93,8 +93,9 @@ export function judge(facts: HostFacts, needs: Needs): DoctorReport {
   );
 
   const required = new Set(['ip', 'nsenter', 'unshare', 'setsid']);
-  if (needs.firewall === 'iptables') for (const p of ['iptables', 'iptables-save', 'iptables-restore']) required.add(p);
-  else required.add('nft');
+  // An nftables lab reads iptables too, and lists its bridges in iptables' shared isolation chains.
+  for (const p of ['iptables', 'iptables-save', 'iptables-restore']) required.add(p);
+  if (needs.firewall === 'nftables') required.add('nft');
   if (needs.ovs) for (const p of ['ovs-vsctl', 'ovs-ofctl', 'ovsdb-server', 'ovs-vswitchd']) required.add(p);
   for (const [program, path] of Object.entries(facts.programs)) {
     const need = required.has(program);

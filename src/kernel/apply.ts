@@ -12,8 +12,7 @@ import { dirname } from 'node:path';
 import { log } from '../log.js';
 import { isLinkOp, isOvsOp, type LinkOp, type Op, type OvsOp } from '../plan/ops.js';
 import { applyOvs } from './ovs.js';
-import { applyIptables } from './iptables.js';
-import { applyNftables } from './nftables.js';
+import { applyFirewall } from './firewall.js';
 import { flushConntrack } from './conntrack.js';
 import { removePath, writeSysctl } from './host.js';
 import { writeStamped } from './filewrite.js';
@@ -289,9 +288,9 @@ async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mount
     case 'uts.del':
       return backend.removeUts(op.path);
     case 'firewall.apply':
-      return op.want.backend === 'nftables' ? applyNftables(op.want, op.have) : applyIptables(op.want, op.have);
+      return applyFirewall(op.want, op.have);
     case 'firewall.remove':
-      return op.have.backend === 'nftables' ? applyNftables(undefined, op.have) : applyIptables(undefined, op.have);
+      return applyFirewall(undefined, op.have);
     case 'kernel.reap':
       return reap(op.links, backend);
     case 'conntrack.flush':

@@ -126,7 +126,8 @@ export function iptablesRestoreInput(want: FirewallState | undefined, have: Fire
   const out: string[] = [];
   for (const table of IPTABLES_TABLES) {
     const w = want?.tables[table] ?? EMPTY;
-    const h = have?.backend === 'iptables' ? (have.tables[table] ?? EMPTY) : EMPTY;
+    // An nftables lab has an iptables part too: its bridges in the shared isolation chains.
+    const h = have?.tables[table] ?? EMPTY;
     if (w.chains.length + h.chains.length + w.jumps.length + h.jumps.length === 0) continue;
     out.push(`*${table}`);
     // Declaring a chain creates it, or flushes it when it exists: only the lab's own chains.
@@ -149,6 +150,22 @@ export function iptablesRestoreInput(want: FirewallState | undefined, have: Fire
 /** Stage 2 must stay while another lab's stage-1 rules still jump to it. */
 function otherRulesJumpTo(h: FirewallTable, chain: string): boolean {
   return chain === SHARED_IPTABLES_CHAIN.isolation2 && (h.others?.[SHARED_IPTABLES_CHAIN.isolation1] ?? 0) > 0;
+}
+
+/**
+ * Moves the lab's rules in the shared isolation chains (and those chains) from what iptables
+ * holds of the lab into its nftables state, where an nftables lab keeps them (nft-rules.ts):
+ * what is left in `ipt` is what a switch of `firewall:` left behind, to remove.
+ */
+export function moveIsolation(ipt: FirewallState, nft: FirewallState): [FirewallState, FirewallState] {
+  const filter = ipt.tables.filter;
+  if (!filter) return [ipt, nft];
+  const inShared = (rule: string) => SHARED.includes(rule.split(' ')[1]!);
+  const counts = (shared: boolean) => Object.fromEntries(Object.entries(filter.others ?? {}).filter(([c]) => SHARED.includes(c) === shared));
+  const isolation: FirewallTable = { chains: [], jumps: filter.jumps.filter(inShared), rules: [], shared: filter.shared ?? [], others: counts(true) };
+  // The shared chains are the nftables state's to remove now: not named here, they are never dropped twice.
+  const rest: FirewallTable = { ...filter, jumps: filter.jumps.filter((j) => !inShared(j)), shared: [], others: counts(false) };
+  return [{ ...ipt, tables: { ...ipt.tables, filter: rest } }, { ...nft, tables: { ...nft.tables, filter: isolation } }];
 }
 
 export async function applyIptables(want: FirewallState | undefined, have: FirewallState | undefined): Promise<void> {

@@ -86,7 +86,7 @@ const split = (entry: string) => {
 /** The `nft -f` script that turns `have` into `want` (either may be absent), as one transaction. */
 export function nftScript(want: FirewallState | undefined, have: FirewallState | undefined): string {
   const w = want?.tables[NFT_TABLE_KEY] ?? EMPTY;
-  const h = have?.backend === 'nftables' ? (have.tables[NFT_TABLE_KEY] ?? EMPTY) : EMPTY;
+  const h = have?.tables[NFT_TABLE_KEY] ?? EMPTY;
   const haveTable = (h.shared?.length ?? 0) + h.chains.length + Object.keys(h.others ?? {}).length > 0;
   if (w.chains.length + w.jumps.length === 0 && !haveTable) return '';
   const out: string[] = [];

@@ -11,7 +11,7 @@ import { emptyState, type FirewallState, type HostLinkState, type IfaceState, ty
 import { readdirSync, type Dirent } from 'node:fs';
 import { listDir, readSysctl } from './host.js';
 import { readStamped, type Stamps } from './stamps.js';
-import { iptablesSaveAll, labsInIptables, observeIptables } from './iptables.js';
+import { iptablesSaveAll, labsInIptables, moveIsolation, observeIptables } from './iptables.js';
 import { observeNftables } from './nftables.js';
 import { pidsByNamespace, specMark } from './processes.js';
 import type { KernelBackend } from './backend.js';
@@ -238,7 +238,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   const hasAny = (f: FirewallState) => Object.values(f.tables).some((t) => t.chains.length + t.jumps.length + t.rules.length > 0);
   const { foreign: _alien, labs: iptLabs, ...ipt } = iptables!;
   const labsHere = new Set([...labsOfLinks(hostJson), ...iptLabs]);
-  const [primary, other] = want.firewall?.backend === 'nftables' || (!want.firewall && !hasAny(ipt) && hasAny(nftables!)) ? [nftables!, ipt] : [ipt, nftables!];
+  const [primary, other] = want.firewall?.backend === 'nftables' ? nftablesFirst(ipt, nftables!) : !want.firewall && !hasAny(ipt) && hasAny(nftables!) ? [nftables!, ipt] : [ipt, nftables!];
   if (hasAny(primary) || want.firewall) s.firewall = primary;
   if (hasAny(other)) s.otherFirewall = other;
   const warnings: string[] = [];
@@ -250,6 +250,12 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   mark('processes');
   log().debug({ backend: backend.name, namespaces: candidates.length, ...lap }, 'observed (ms since start)');
   return { state: s, foreign, warnings, stamps, labsHere };
+}
+
+/** An nftables lab's firewall, with its rules in the iptables isolation chains (model/firewall.ts), and what else it has in iptables. */
+function nftablesFirst(ipt: FirewallState, nft: FirewallState): [FirewallState, FirewallState] {
+  const [rest, withIsolation] = moveIsolation(ipt, nft);
+  return [withIsolation, rest];
 }
 
 const labsOfLinks = (links: IpLink[]) => links.flatMap((l) => parseMark(l.ifalias)?.lab ?? []);

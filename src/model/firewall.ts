@@ -20,6 +20,11 @@ export const CHAIN_TABLE: Record<ChainRole, TableName> = { dnat: 'nat', post: 'n
  * leaves a netlab bridge for another interface to stage 2, which drops it when that interface
  * is a netlab bridge too. Each lab adds only its own rules (commented with its name) and
  * removes only those; the chain goes with the last rule.
+ *
+ * A packet passes the iptables and the nftables forward hooks both, and is dropped if either
+ * drops it; but each backend's stages list only the bridges that were put in them. So the
+ * iptables stages list every lab's bridges, an nftables lab's too: a pair of labs with one on
+ * the iptables backend is isolated there, a pair of nftables labs in the nftables stages.
  */
 export type SharedChain = 'isolation1' | 'isolation2';
 

@@ -4,6 +4,7 @@
  */
 import { chain as chainName, mark } from './names.js';
 import { CHAIN_TABLE, type ChainRole, type Hook, type Neg, type Rule, type Ruleset, type SharedChain, type TableName } from './firewall.js';
+import type { FirewallTable } from '../plan/state.js';
 
 export type Table = TableName;
 export const IPTABLES_TABLES: readonly Table[] = ['raw', 'nat', 'filter'];
@@ -70,13 +71,26 @@ export function renderIptables(rs: Ruleset): IptablesRules {
     for (const r of rs.chains[role]) t.rules.push(`-A ${name} ${ruleText(rs.lab, r)}`);
   }
   for (const h of rs.hooks) tables[h.table].jumps.push(hookText(rs.lab, h));
-  for (const s of rs.shared) {
-    const name = chainOf(rs.lab, s.chain);
-    if (!tables.filter.shared.includes(name)) tables.filter.shared.push(name);
-    tables.filter.jumps.push(`-A ${name} ${ruleText(rs.lab, s.rule)}`);
-  }
+  const isolation = iptablesIsolation(rs);
+  tables.filter.jumps.push(...isolation.jumps);
+  tables.filter.shared.push(...isolation.shared!);
   if (tables.raw.chains.length === 0) delete (tables as Partial<IptablesRules['tables']>).raw;
   return { tables };
+}
+
+/**
+ * The lab's rules in the shared isolation chains of the filter table, and those chains. Every
+ * lab has them, whatever its backend: a lab on the iptables backend drops there the traffic
+ * between its bridges and those of every other lab, an nftables lab's too (see firewall.ts).
+ */
+export function iptablesIsolation(rs: Ruleset): FirewallTable {
+  const t: FirewallTable = { chains: [], jumps: [], rules: [], shared: [] };
+  for (const s of rs.shared) {
+    const name = chainOf(rs.lab, s.chain);
+    if (!t.shared!.includes(name)) t.shared!.push(name);
+    t.jumps.push(`-A ${name} ${ruleText(rs.lab, s.rule)}`);
+  }
+  return t;
 }
 
 export function hookText(lab: string, h: Hook): string {

@@ -6,7 +6,7 @@
  * text is exactly what `nft list` prints, so desired and observed compare as plain strings.
  */
 import { mark } from './names.js';
-import { chainOf } from './iptables-rules.js';
+import { chainOf, iptablesIsolation } from './iptables-rules.js';
 import { type ChainRole, type Hook, type Neg, type Rule, type Ruleset, type SharedChain } from './firewall.js';
 import type { FirewallTable } from '../plan/state.js';
 
@@ -68,7 +68,10 @@ export function nftRuleText(lab: string, r: Rule): string {
 
 /**
  * The lab's share of the table: its own chains and their rules (`CHAIN text`), its rules in
- * shared chains (`CHAIN text`), and the shared chains it needs.
+ * shared chains (`CHAIN text`), and the shared chains it needs. Beside it, under the key
+ * `filter`, the lab's bridges in the iptables isolation chains: a packet passes both iptables'
+ * and nftables' forward hooks, and a lab on the iptables backend isolates itself there only from
+ * the bridges it finds listed.
  */
 export function renderNft(rs: Ruleset): Record<string, FirewallTable> {
   const t: FirewallTable = { chains: [], jumps: [], rules: [], shared: [] };
@@ -91,5 +94,6 @@ export function renderNft(rs: Ruleset): Record<string, FirewallTable> {
     need(name);
     t.jumps.push(`${name} ${nftRuleText(rs.lab, s.rule)}`);
   }
-  return { [NFT_TABLE_KEY]: t };
+  const isolation = iptablesIsolation(rs);
+  return { [NFT_TABLE_KEY]: t, ...(isolation.jumps.length > 0 ? { filter: isolation } : {}) };
 }

@@ -141,7 +141,7 @@ export function titleOf(s: Subject, lab: Lab): string {
       return `container ${c.name}: ${c.interfaces.map((i) => `${i.ifname} ${i.ip}`).join(', ')}`;
     }
     case 'firewall':
-      return `firewall: iptables chains NL-${lab.name}-*`;
+      return lab.firewall === 'nftables' ? `firewall: chains NL-${lab.name}-* in table inet netlab` : `firewall: iptables chains NL-${lab.name}-*`;
     case 'other':
       return 'other';
   }
@@ -209,6 +209,11 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
         if (n.ipMasquerade && !n.internal) out.push(`MASQUERADE of ${formatCidr(n.subnet)} leaving by any other interface than ${n.bridge} is Docker's outbound NAT (-A POSTROUTING -s ${formatCidr(n.subnet)} ! -o ${n.bridge} -j MASQUERADE).`);
       }
       out.push(`The FORWARD rules are Docker's DOCKER and DOCKER-ISOLATION chains: answers come back in, published ports come in, containers of a network talk to each other${lab.networks.some((n) => !n.icc) ? ' (unless icc: false)' : ''}, nothing else from outside gets in.`);
+      if (lab.firewall === 'nftables' && lab.networks.length > 0) {
+        out.push(
+          "Its bridges are listed in iptables' shared NL-ISOLATION chains too: a packet passes both iptables' and nftables' forward hooks, and a lab on the iptables backend drops there the traffic between its bridges and those listed, so labs on different backends stay isolated.",
+        );
+      }
       if (lab.containers.some((c) => c.ports.some((b) => b.proto === 'udp'))) out.push('For a published UDP port, conntrack forgets the flows it saw before the DNAT existed, so a client that kept sending is forwarded at once (Docker does the same).');
       return out;
     }

@@ -1,7 +1,6 @@
 /** Renders an Op as the shell command that does the same thing: what `explain` and `--dry-run` print. */
 import { ipArgs } from '../kernel/iproute2.js';
-import { iptablesRestoreInput } from '../kernel/iptables.js';
-import { nftScript } from '../kernel/nftables.js';
+import { firewallInputs } from '../kernel/firewall.js';
 import { conntrackArgs } from '../kernel/conntrack.js';
 import { containerArgv, SPEC_MARK } from '../kernel/processes.js';
 import { isLinkOp, isOvsOp, type Op } from './ops.js';
@@ -36,9 +35,10 @@ export function renderOp(op: Op): string {
     case 'uts.del':
       return `umount ${shellQuote(op.path)} && rm -f ${shellQuote(op.path)}`;
     case 'firewall.apply':
-      return op.want.backend === 'nftables' ? heredoc('nft -f -', nftScript(op.want, op.have)) : heredoc('iptables-restore -w --noflush', iptablesRestoreInput(op.want, op.have));
     case 'firewall.remove':
-      return op.have.backend === 'nftables' ? heredoc('nft -f -', nftScript(undefined, op.have)) : heredoc('iptables-restore -w --noflush', iptablesRestoreInput(undefined, op.have));
+      return firewallInputs(op.kind === 'firewall.apply' ? op.want : undefined, op.have)
+        .map((p) => heredoc(p.command, p.input))
+        .join('\n');
     case 'conntrack.flush':
       return ['conntrack', ...conntrackArgs(op.proto, op.port)].join(' ') + ' || true';
     case 'process.start': {

@@ -70,6 +70,23 @@ containers:
       expect(await curlIn(`netlab-${lab}-app`, 'http://edge/whoami')).toBe('10.103.20.2');
     },
   },
+  {
+    name: 'a lab on the nftables backend (its bridge also in the iptables isolation chains)',
+    yaml: `firewall: nftables
+networks:
+  n: { subnet: 10.242.200.0/24 }
+containers:
+  web:
+    publish: ["42900:80"]
+    command: [netlab, serve, --port, "80"]
+  client: { links: [web] }
+`,
+    compareWithUp: true,
+    works: async (lab, hostNs) => {
+      expect(await curlIn(hostNs, 'http://127.0.0.1:42900/whoami', { retryMs: 8000 })).toBe('10.242.200.1');
+      expect(await curlIn(`netlab-${lab}-client`, 'http://web/whoami', { retryMs: 3000 })).toBe('10.242.200.3');
+    },
+  },
 ];
 
 const RUN_DIR = mkdtempSync(join(tmpdir(), 'netlab-run-'));
@@ -150,6 +167,7 @@ async function snapshot(hostNs: string, lab: string): Promise<Record<string, unk
     hostRoutes: routeSummary(await ipj(hostNs, ['route', 'show', 'table', 'all'])),
     nat: await iptablesOf(hostNs, 'nat'),
     filter: await iptablesOf(hostNs, 'filter'),
+    nft: (await nsenter(hostNs, ['nft', 'list', 'table', 'inet', 'netlab'])).stdout,
     ipForward: (await nsenter(hostNs, ['sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim(),
   };
   for (const ns of labNamespaces(lab)) out[ns] = await namespaceSnapshot(lab, ns, randomMac);

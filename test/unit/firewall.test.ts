@@ -11,7 +11,8 @@ import { emptyHostContext } from '../helpers/context.js';
 import { desiredState } from '../../src/plan/desired.js';
 import { diff } from '../../src/plan/diff.js';
 import { emptyState, type FirewallState } from '../../src/plan/state.js';
-import { iptablesRestoreInput, parseIptablesSave } from '../../src/kernel/iptables.js';
+import { iptablesRestoreInput, moveIsolation, parseIptablesSave } from '../../src/kernel/iptables.js';
+import { firewallInputs } from '../../src/kernel/firewall.js';
 import { nftScript, parseNftList } from '../../src/kernel/nftables.js';
 import { expectGolden } from '../helpers/golden.js';
 
@@ -127,6 +128,59 @@ ${withOther ? '\tchain NL-b-FWD { # handle 4\n\t\toifname "nlb" accept comment "
     const keep = nftScript(undefined, have(true));
     expect(keep).toBe('flush chain inet netlab NL-a-FWD\ndelete rule inet netlab filter-forward handle 10\ndelete chain inet netlab NL-a-FWD\n');
     expect(nftScript(undefined, have(false))).toMatch(/delete table inet netlab\n$/);
+  });
+});
+
+describe('isolation across backends', () => {
+  it('an nftables lab lists its bridges in the iptables isolation chains, with the very rules an iptables lab writes', () => {
+    const nft = want(COMBOS['multi-network']!, 'nftables').firewall!;
+    const ipt = want(COMBOS['multi-network']!, 'iptables').firewall!;
+    expect(iptablesRestoreInput(nft, undefined)).toBe(`*filter
+-N NL-ISOLATION-1
+-N NL-ISOLATION-2
+-I NL-ISOLATION-1 1 -i nltest0 ! -o nltest0 -m comment --comment "netlab:lab" -j NL-ISOLATION-2
+-I NL-ISOLATION-2 1 -o nltest0 -m comment --comment "netlab:lab" -j DROP
+-I NL-ISOLATION-1 1 -i nltest1 ! -o nltest1 -m comment --comment "netlab:lab" -j NL-ISOLATION-2
+-I NL-ISOLATION-2 1 -o nltest1 -m comment --comment "netlab:lab" -j DROP
+COMMIT
+`);
+    expect(nft.tables.filter!.jumps).toEqual(ipt.tables.filter!.jumps.filter((j) => j.startsWith('-A NL-ISOLATION-')));
+    // explain and apply: the nft transaction, then the iptables one.
+    expect(firewallInputs(nft, undefined).map((p) => p.command)).toEqual(['nft -f -', 'iptables-restore -w --noflush']);
+    expect(firewallInputs(ipt, undefined).map((p) => p.command)).toEqual(['iptables-restore -w --noflush']);
+  });
+
+  it("observed: an nftables lab's isolation rules in iptables are its own; what a switch left there goes, the shared chains stay for the others", () => {
+    const save = `*filter
+:FORWARD ACCEPT [0:0]
+:NL-ISOLATION-1 - [0:0]
+:NL-ISOLATION-2 - [0:0]
+:NL-a-FWD - [0:0]
+-A FORWARD -m comment --comment "netlab:a" -j NL-a-FWD
+-A NL-ISOLATION-1 -i nlb ! -o nlb -m comment --comment "netlab:b" -j NL-ISOLATION-2
+-A NL-ISOLATION-2 -o nlb -m comment --comment "netlab:b" -j DROP
+-A NL-ISOLATION-1 -i nla ! -o nla -m comment --comment "netlab:a" -j NL-ISOLATION-2
+-A NL-ISOLATION-2 -o nla -m comment --comment "netlab:a" -j DROP
+-A NL-a-FWD -m comment --comment "netlab:a" -j NL-ISOLATION-1
+COMMIT
+`;
+    const ipt: FirewallState = { backend: 'iptables', tables: { filter: parseIptablesSave('a', save) } };
+    const [rest, nft] = moveIsolation(ipt, { backend: 'nftables', tables: { 'inet netlab': { chains: [], jumps: [], rules: [] } } });
+    expect(nft.tables.filter).toEqual({
+      chains: [],
+      jumps: ['-A NL-ISOLATION-1 -i nla ! -o nla -m comment --comment "netlab:a" -j NL-ISOLATION-2', '-A NL-ISOLATION-2 -o nla -m comment --comment "netlab:a" -j DROP'],
+      rules: [],
+      shared: ['NL-ISOLATION-1', 'NL-ISOLATION-2'],
+      others: { 'NL-ISOLATION-1': 1, 'NL-ISOLATION-2': 1 },
+    });
+    const leftover = iptablesRestoreInput(undefined, rest);
+    expect(leftover).toContain('-D FORWARD -m comment --comment "netlab:a" -j NL-a-FWD');
+    expect(leftover).toContain('-X NL-a-FWD');
+    expect(leftover).not.toContain('NL-ISOLATION');
+    const down = iptablesRestoreInput(undefined, nft);
+    expect(down).toContain('-D NL-ISOLATION-2 -o nla -m comment --comment "netlab:a" -j DROP');
+    expect(down).not.toContain('netlab:b');
+    expect(down).not.toContain('-X NL-ISOLATION');
   });
 });
 

@@ -231,6 +231,11 @@ describe('doctor', () => {
     expect(r.checks.find((c) => c.id === 'program:iptables-restore')).toMatchObject({ status: 'fail', fix: 'apt-get install iptables' });
   });
 
+  it('needs iptables-restore for an nftables lab too: its bridges go into the shared iptables isolation chains', () => {
+    const r = judge(facts({ programs: { ...facts().programs, 'iptables-restore': undefined } }), needs({ firewall: 'nftables' }));
+    expect(r.checks.find((c) => c.id === 'program:iptables-restore')).toMatchObject({ status: 'fail', fix: 'apt-get install iptables' });
+  });
+
   it('needs ovs-vsctl only when the topology uses Open vSwitch, br_netfilter only with icc: false', () => {
     expect(judge(facts(), needs({ ovs: true })).checks.find((c) => c.id === 'program:ovs-vsctl')).toMatchObject({ status: 'fail', fix: 'apt-get install openvswitch-switch' });
     const icc = judge(facts(), needs({ iccOff: true }));
