@@ -63,6 +63,10 @@ async function show(lab: string): Promise<void> {
 function draw(p: LabPicture): void {
   const box = $('picture');
   box.innerHTML = p.svg.replace(/^[\s\S]*?(<svg)/, '$1');
+  // Graphviz fixes the size in points; the viewBox alone lets the picture fill the panel.
+  const svg = box.querySelector('svg');
+  svg?.removeAttribute('width');
+  svg?.removeAttribute('height');
   elements.clear();
   const nodes = new Map(p.nodes.map((n) => [n.id, n]));
   for (const g of box.querySelectorAll<SVGGElement>('g.node, g.cluster, g.edge')) {
@@ -158,10 +162,9 @@ function label(key: string, text: string, cls: string, id: string): SVGTextEleme
     const shape = g.querySelector<SVGGeometryElement>('path, polygon, ellipse');
     if (shape) {
       const b = shape.getBBox();
-      t.setAttribute('x', String(b.x + b.width / 2));
+      t.setAttribute('x', String(b.x));
       const stacked = g.querySelectorAll('text[data-counter]').length;
       t.setAttribute('y', String(b.y + b.height + 11 * (stacked + 1)));
-      t.setAttribute('text-anchor', 'middle');
     }
     g.append(t);
   }
