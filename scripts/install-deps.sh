@@ -24,4 +24,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# netlab ui's browser tests drive a headless Chromium (Debian: chromium; Ubuntu: chromium-browser).
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium 2>/dev/null || apt-get install -y -qq --no-install-recommends chromium-browser || echo "install-deps.sh: no Chromium package here: netlab ui works, its browser tests need one (set CHROMIUM=/path)" >&2
+fi
 node -e 'const [maj] = process.versions.node.split("."); if (+maj < 20) { console.error(`netlab needs Node.js >= 20, this is ${process.version}`); process.exit(1); }'

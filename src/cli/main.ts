@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The netlab command line: parses arguments, calls the engine, prints. Nothing else. */
 import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_BAD_INPUT, EXIT_FAILED, InputError, NetlabError } from '../errors.js';
 import { configureLogging, log, type LogFormat } from '../log.js';
@@ -334,6 +335,32 @@ withCommonOptions(program.command('graph'))
     else process.stdout.write(text);
   });
 
+withCommonOptions(program.command('ui'))
+  .description('the lab as a live picture in the browser: counters every second, click a part for its commands, run a trace and watch it (serves on 127.0.0.1)')
+  .option('--all', 'every lab up on this host')
+  .option('--port <port>', 'TCP port to serve on (0: any free one)', '7878')
+  .option('--address <addr>', 'address to serve on: loopback only (see --listen)', '127.0.0.1')
+  .option('--listen <addr>', 'serve on this address even if it is not loopback (anyone reaching it sees the lab)')
+  .option('--open', 'open the page in a browser (xdg-open)')
+  .action(async (_o, cmd: Command) => {
+    const o = globals(cmd) as unknown as GlobalOpts & { all?: boolean; port: string; address: string; listen?: string; open?: boolean };
+    const port = Number(o.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InputError([{ path: '--port', message: `"${o.port}" is not a port (0-65535)` }]);
+    const { startUi } = await import('../ui/server.js');
+    const { server, url } = await startUi({ file: o.file, lab: o.lab, all: !!o.all, port, address: o.listen ?? o.address, listen: o.listen !== undefined });
+    console.log(`netlab ui: ${url} (Ctrl-C stops it)`);
+    if (o.open) spawnDetached('xdg-open', [url]);
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    console.log('netlab ui: stopped');
+  });
+
 withCommonOptions(program.command('doctor'))
   .description('check what netlab needs on this host (root, kernel features, programs, sysctls, Docker or firewalld, subnets) and how to fix each miss')
   .option('--json', 'print the checks as JSON')
@@ -422,3 +449,10 @@ async function main(): Promise<void> {
 }
 
 await main();
+
+/** Starts a program and lets it go (a browser opened for the user). */
+function spawnDetached(cmd: string, args: string[]): void {
+  const child = spawn(cmd, args, { detached: true, stdio: 'ignore' });
+  child.on('error', () => log().warn(`could not run ${cmd}: open the address yourself`));
+  child.unref();
+}
