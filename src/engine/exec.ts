@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetlabError } from '../errors.js';
 import { NETNS_DIR, utsPath } from '../paths.js';
-import { containerArgv, containerEnv } from '../kernel/processes.js';
+import { containerArgv, hostProgramEnv } from '../kernel/processes.js';
 import { requireContainer } from './query.js';
 import { requireRoot } from './root.js';
 
@@ -12,12 +12,12 @@ export async function execIn(lab: string, name: string, argv: string[], opts: { 
   requireRoot('exec');
   const { container: c } = await requireContainer(lab, name);
   if (!existsSync(join(NETNS_DIR, c.netns))) throw new NetlabError(`container "${name}" has no network namespace ${c.netns}; run "netlab up" to repair the lab`);
-  const env = containerEnv([['HOSTNAME', c.hostname], ...c.env]);
-  if (process.env.TERM) env.TERM = process.env.TERM;
-  const [file, ...args] = containerArgv(c.netns, utsPath(lab, name), argv);
+  // The caller's terminal type wins over the container's: it describes the terminal exec runs on.
+  const env: [string, string][] = [['HOSTNAME', c.hostname], ...c.env, ...(process.env.TERM ? [['TERM', process.env.TERM] as [string, string]] : [])];
+  const [file, ...args] = containerArgv(c.netns, utsPath(lab, name), env, argv);
   const stdio = opts.stdio ?? 'inherit';
   return new Promise((resolve, reject) => {
-    const child = spawn(file!, args, { stdio: stdio === 'inherit' ? 'inherit' : ['ignore', 'pipe', 'pipe'], env });
+    const child = spawn(file!, args, { stdio: stdio === 'inherit' ? 'inherit' : ['ignore', 'pipe', 'pipe'], env: hostProgramEnv() });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d) => (stdout += d));

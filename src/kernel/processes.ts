@@ -34,14 +34,22 @@ export async function pidsByNamespace(namespaces: string[]): Promise<Map<string,
   return result;
 }
 
-/** The argv that runs `argv` inside a container, as `explain` also prints it. */
-export function containerArgv(ns: string, uts: string, argv: string[]): string[] {
-  return ['ip', 'netns', 'exec', ns, 'nsenter', `--uts=${uts}`, '--', ...argv];
+/** The PATH netlab started with (or a fixed safe list): it finds the host programs netlab runs, never a container's. */
+const HOST_PATH = process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * The argv that runs `argv` inside a container with its environment, as `explain` also prints it.
+ * The host programs that enter the container (ip, nsenter, env) run with netlab's environment;
+ * `env` sets the container's variables last, so the container's PATH (or LD_PRELOAD...) reaches
+ * only its own command.
+ */
+export function containerArgv(ns: string, uts: string, env: [string, string][], argv: string[]): string[] {
+  return ['ip', 'netns', 'exec', ns, 'nsenter', `--uts=${uts}`, '--', 'env', ...env.map(([k, v]) => `${k}=${v}`), ...argv];
 }
 
-/** The environment of a container process: a PATH to find programs, then the container's variables. */
-export function containerEnv(env: [string, string][]): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...Object.fromEntries(env) };
+/** The environment of the host programs that enter a container: netlab's PATH, which the container's command also gets unless its env has one. */
+export function hostProgramEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { PATH: HOST_PATH, ...extra };
 }
 
 /**
@@ -65,8 +73,8 @@ export function specMark(pid: number): string | undefined {
 export function startProcess(ns: string, uts: string, logFile: string, spec: ProcessSpec, specHash: string): number {
   mkdirSync(dirname(logFile), { recursive: true, mode: 0o755 });
   const fd = openSync(logFile, 'a', 0o640);
-  const [file, ...args] = containerArgv(ns, uts, spec.argv);
-  const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...containerEnv(spec.env), [SPEC_MARK]: specHash }, cwd: '/' });
+  const [file, ...args] = containerArgv(ns, uts, [...spec.env, [SPEC_MARK, specHash]], spec.argv);
+  const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd], env: hostProgramEnv(), cwd: '/' });
   closeSync(fd);
   child.unref();
   log().debug({ ns, pid: child.pid, argv: spec.argv }, 'started');

@@ -42,8 +42,7 @@ export function renderOp(op: Op): string {
     case 'conntrack.flush':
       return ['conntrack', ...conntrackArgs(op.proto, op.port)].join(' ') + ' || true';
     case 'process.start': {
-      const env = [...op.spec.env.map(([k, v]) => `${k}=${v}`), `${SPEC_MARK}=${op.specHash}`];
-      const argv = containerArgv(op.ns, op.uts, ['env', ...env, ...op.spec.argv]);
+      const argv = containerArgv(op.ns, op.uts, [...op.spec.env, [SPEC_MARK, op.specHash]], op.spec.argv);
       // In a subshell, so that no process of the calling shell keeps its stdout open (a pipe would never close).
       return `mkdir -p ${shellQuote(op.log.slice(0, op.log.lastIndexOf('/')))} && (setsid ${argv.map(shellQuote).join(' ')} >>${shellQuote(op.log)} 2>&1 </dev/null &)`;
     }
