@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { NetlabError, InputError } from '../errors.js';
 import type { Lab, LabContainer } from '../model/lab.js';
 import { formatBinding, portKey } from '../model/ports.js';
-import { NETNS_DIR, logPath } from '../paths.js';
+import { NETNS_DIR, labDir, logPath } from '../paths.js';
 import { readText } from '../kernel/host.js';
 import { pidsByNamespace } from '../kernel/processes.js';
-import { readShares, type StateFile } from './state.js';
+import { shareReads, type StateFile } from './state.js';
 
 export type ContainerStatus = 'running' | 'exited' | 'up' | 'missing';
 
@@ -25,9 +25,11 @@ export interface ContainerRow {
 
 /** Every share of the lab on this machine (one, or one per simulated host). */
 export async function requireShares(lab: string): Promise<StateFile[]> {
-  const shares = await readShares(lab);
-  if (shares.length === 0) throw new NetlabError(`lab "${lab}" is not up (no state in /run/netlab/${lab}); run "netlab up" first`);
-  return shares;
+  const reads = await shareReads(lab);
+  const broken = reads.find((r) => r.problem);
+  if (broken) throw new NetlabError(`the state of lab "${lab}" in ${broken.path} is unusable: ${broken.problem}. "netlab up" rebuilds it from the lab's marks in the kernel; "netlab down" removes the lab`);
+  if (reads.length === 0) throw new NetlabError(`lab "${lab}" is not up (no state in ${labDir(lab)}); run "netlab up" first`);
+  return reads.map((r) => r.state!);
 }
 
 /** The share that runs `name`, with the lab as that share resolved it. */
