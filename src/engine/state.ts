@@ -8,7 +8,7 @@ import { lstat, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { labDir, stateFile } from '../paths.js';
 import { writeAtomic } from '../kernel/host.js';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { buildId } from '../build.js';
 import { fillHostsFiles, type Lab, type PreviousAllocation } from '../model/lab.js';
 import type { Stamps } from '../kernel/stamps.js';
@@ -50,10 +50,23 @@ export function labJson(lab: Lab): string {
   return JSON.stringify(lab, (key, value) => (key === 'hosts' && typeof value === 'string' ? undefined : value));
 }
 
-/** This build of the state's shape: a file it stamped is read without the schema check (stateschema.ts). */
-const STATE_BUILD = buildId(['./engine/state.js', './engine/stateschema.js', './model/lab.js']);
+/**
+ * The state's shape, as the text of its schema (stateschema.ts, which the compiler holds to the
+ * types): a file stamped by a netlab with the same schema is read without checking it again,
+ * whichever build or copy of netlab wrote it (another lab's state is read by every `up`).
+ */
+const STATE_SHAPE = (() => {
+  for (const name of ['./stateschema.js', './stateschema.ts']) {
+    try {
+      return createHash('sha256').update(readFileSync(new URL(name, import.meta.url))).digest('hex');
+    } catch {
+      /* the other one */
+    }
+  }
+  return 'unknown';
+})();
 const CHECK_LINE = /^\{\n  "check": "([0-9a-f]{64})",\n/;
-const checkOf = (body: string) => createHash('sha256').update(STATE_BUILD).update(body).digest('hex');
+const checkOf = (body: string) => createHash('sha256').update(STATE_SHAPE).update(body).digest('hex');
 
 /** What reading a share's state found: the state (trusted: stamped by this build), none, or a broken file and what is wrong with it. */
 export interface StateRead {
@@ -107,6 +120,7 @@ export async function loadState(lab: string, host?: string, opts: { hosts?: bool
     return { path, problem: IO_PROBLEMS[code] ?? (e as Error).message };
   }
   const r = await parseStateText(text);
+  if (r.state && !r.trusted) log().debug({ path }, 'state checked by its schema (not stamped by this one)');
   if (r.state && opts.hosts !== false && r.state.resolved.containers.some((c) => c.files.hosts === undefined)) fillHostsFiles(r.state.resolved.containers, r.state.hostsIpv6 ?? existsSync('/proc/sys/net/ipv6'));
   return { path, ...r };
 }
