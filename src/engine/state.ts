@@ -153,6 +153,9 @@ export async function readShares(lab: string, opts: { hosts?: boolean } = {}): P
 
 const WRITE_PROBLEMS: Record<string, string> = { ENOSPC: 'no space left on the device', EROFS: 'the file system is read-only', EIO: 'an I/O error', EDQUOT: 'the disk quota is used up', EACCES: 'permission denied' };
 
+/** Why a file could not be written, in words. */
+export const writeProblem = (e: unknown) => WRITE_PROBLEMS[(e as NodeJS.ErrnoException).code ?? ''] ?? (e as Error).message;
+
 /** Writes the state atomically; a full or read-only disk is a clear error, and leaves no temporary file. */
 export async function writeState(s: StateFile): Promise<void> {
   const path = stateFile(s.lab, s.host);
@@ -161,7 +164,6 @@ export async function writeState(s: StateFile): Promise<void> {
     if ((await lstat(path).catch(() => undefined))?.isDirectory()) await rm(path, { recursive: true, force: true });
     await writeAtomic(path, stateText(s), 0o600);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? '';
-    throw new NetlabError(`cannot write the state of lab ${s.lab} to ${path}: ${WRITE_PROBLEMS[code] ?? (e as Error).message}`);
+    throw new NetlabError(`cannot write the state of lab ${s.lab} to ${path}: ${writeProblem(e)}`);
   }
 }

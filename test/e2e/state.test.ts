@@ -82,6 +82,35 @@ describe('a broken state file', () => {
   });
 });
 
+describe('a broken host record', () => {
+  it('is treated as empty with a warning: up records the sysctls anew and down puts them back', async () => {
+    const lab = uniqueLab();
+    const ns = `test-host-${lab}`;
+    await sh('ip', ['netns', 'add', ns]);
+    await sh('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=0']);
+    // The record of the namespace netlab runs in: a fresh one, so no other lab shares it.
+    const { statSync } = await import('node:fs');
+    const record = `/run/netlab/.host-${statSync(`/run/netns/${ns}`).ino}.json`;
+    const file = labFile(`record-${lab}`, `name: ${lab}\ncontainers:\n  a: {}\n`);
+    const inNs = (...args: string[]) => execa('nsenter', [`--net=/run/netns/${ns}`, process.execPath, CLI, ...args], { reject: false, all: true, env: { NETLAB_LOG_LEVEL: 'warn' } });
+    try {
+      writeFileSync(record, '{"version": 1}\n');
+      const up = await inNs('up', '-f', file);
+      expect(up.exitCode, up.all).toBe(0);
+      expect(up.stderr).toContain(`${record} is not a netlab host record: treated as empty`);
+      expect(JSON.parse(readFileSync(record, 'utf8')).sysctls).toEqual({ 'net.ipv4.ip_forward': '0' });
+      const down = await inNs('down', '-f', file);
+      expect(down.exitCode, down.all).toBe(0);
+      expect((await execa('ip', ['netns', 'exec', ns, 'sysctl', '-n', 'net.ipv4.ip_forward'])).stdout).toBe('0');
+      expect(existsSync(record)).toBe(false);
+    } finally {
+      await inNs('down', '--lab', lab);
+      await sh('ip', ['netns', 'del', ns]);
+      rmSync(record, { force: true });
+    }
+  });
+});
+
 describe('a disk that takes no state', () => {
   it.each([
     ['full (ENOSPC)', 'size=16k', 'no space left on the device'],
