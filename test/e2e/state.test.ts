@@ -152,6 +152,7 @@ describe('two files that name one lab', () => {
     const made = await run(first, 'up');
     expect(made.exitCode, made.all).toBe(0);
     const before = await run(first, 'ps');
+    expect(before.exitCode, before.all).toBe(0);
 
     for (const args of [['up'], ['down'], ['up', '--dry-run']]) {
       const r = await run(second, ...args);
