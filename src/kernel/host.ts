@@ -1,6 +1,6 @@
 /** sysctls and the per-container /etc files. */
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { existsSync, rmdirSync, unlinkSync } from 'node:fs';
+import { existsSync, rmdirSync, unlinkSync, type Dirent } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { log } from '../log.js';
 import { run } from './run.js';
@@ -67,6 +67,15 @@ export async function removePath(path: string): Promise<void> {
         /* not empty, or gone */
       }
     } else throw e;
+  }
+}
+
+/** A folder's entries with their types (a symbolic link is told from what it points to); absent is empty. */
+export async function listEntries(path: string): Promise<Dirent[]> {
+  try {
+    return await readdir(path, { withFileTypes: true });
+  } catch {
+    return [];
   }
 }
 

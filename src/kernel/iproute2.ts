@@ -50,6 +50,17 @@ export function ipArgs(op: LinkOp): { ns?: string; args: string[]; program?: 'br
 }
 
 /**
+ * `ip netns add` with the namespace marked before it is bound to its name: `ip` in a fresh
+ * namespace of its own (unshare) sets the alias of its `lo`, then binds that namespace on
+ * /run/netns/<ns> (`netns attach` with its own pid). Killed before the bind, it leaves at most
+ * an empty file, which the next run clears.
+ */
+async function addMarkedNetns(op: NetnsAdd): Promise<void> {
+  const input = (pid: number) => [batchLine(['link', 'set', 'dev', 'lo', 'alias', op.mark!]), batchLine(['netns', 'attach', op.ns, String(pid)])].join('\n') + '\n';
+  await run('unshare', ['--net', 'ip', '-batch', '-'], { input });
+}
+
+/**
  * One line of `ip -batch` input. The batch parser splits on blanks and reads quotes, `#` and
  * newlines, so a word holding one could change the command: every value is validated long
  * before this, and a word that would still carry one is a bug, refused here.
@@ -59,18 +70,34 @@ export function batchLine(args: string[]): string {
   return args.join(' ');
 }
 
-/** Host Ops first, in order, in one batch; then every namespace's batch, concurrently. */
+type NetnsAdd = Extract<LinkOp, { kind: 'netns.add' }>;
+
+/**
+ * Host Ops first, in order, in batches (a marked namespace is made by a process of its own
+ * between two batches); then every namespace's batch, concurrently.
+ */
 export async function applyWithIproute2(ops: LinkOp[], concurrency = 8): Promise<void> {
   const host: string[] = [];
   const fdb: string[] = [];
   const perNs = new Map<string, string[]>();
+  let marked: NetnsAdd[] = [];
+  const flushHost = async () => {
+    if (host.length > 0) await run('ip', ['-batch', '-'], { input: host.splice(0).join('\n') + '\n' });
+    await mapLimit(marked.splice(0), concurrency, addMarkedNetns);
+  };
   for (const op of ops) {
     const { ns, args, program } = ipArgs(op);
+    if (op.kind === 'netns.add' && op.mark !== undefined) {
+      if (host.length > 0) await flushHost();
+      marked.push(op);
+      continue;
+    }
+    if (marked.length > 0 && ns === undefined && program === undefined) await flushHost();
     if (program === 'bridge') fdb.push(batchLine(args));
     else if (ns === undefined) host.push(batchLine(args));
     else perNs.set(ns, [...(perNs.get(ns) ?? []), batchLine(args)]);
   }
-  if (host.length > 0) await run('ip', ['-batch', '-'], { input: host.join('\n') + '\n' });
+  await flushHost();
   if (fdb.length > 0) await run('bridge', ['-batch', '-'], { input: fdb.join('\n') + '\n' });
   await mapLimit([...perNs], concurrency, ([ns, lines]) => run('ip', ['-n', ns, '-batch', '-'], { input: lines.join('\n') + '\n' }));
 }

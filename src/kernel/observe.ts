@@ -3,20 +3,20 @@
  * alias of `lo` in a namespace, rule comments) or by the names the last `up` planned, and
  * reports objects that carry a wanted name but are not the lab's: those are never touched.
  */
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { log } from '../log.js';
 import { parseMark, netnsPrefix } from '../model/names.js';
 import { ETC_NETNS_DIR, NETNS_DIR, labDir } from '../paths.js';
 import { emptyState, type FirewallState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from '../plan/state.js';
-import { readdirSync, type Dirent } from 'node:fs';
-import { listDir, readSysctl } from './host.js';
+import { lstatSync, readdirSync, type Dirent } from 'node:fs';
+import { listDir, listEntries, readSysctl } from './host.js';
 import { readStamped, type Stamps } from './stamps.js';
 import { iptablesSaveAll, labsInIptables, moveIsolation, observeIptables } from './iptables.js';
 import { observeNftables } from './nftables.js';
 import { pidsByNamespace, specMark } from './processes.js';
 import type { KernelBackend } from './backend.js';
 import type { IpLink } from './linkview.js';
-import { mountedUts } from './uts.js';
+import { mountedUts, mountPoints } from './uts.js';
 import { observeOvs } from './ovs.js';
 import { run } from './run.js';
 
@@ -131,19 +131,26 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   const candidates = nsNames.filter((n) => n.startsWith(netnsPrefix(lab)) || want.namespaces[n]);
   // A namespace the lab does not want goes whole: only its mark (the alias of lo) is read.
   const whole = (ns: string) => want.namespaces[ns] !== undefined;
-  for (const [ns, { links, routes }] of await backend.readNamespaces(candidates, whole)) {
+  const views = await backend.readNamespaces(candidates, whole);
+  const unread = candidates.filter((ns) => !views.has(ns));
+  if (unread.length > 0) {
+    const { unbound, alien } = unboundNetnsFiles(unread, (ns) => want.namespaces[ns] !== undefined || ns.startsWith(netnsPrefix(lab)));
+    if (unbound.length > 0) s.unboundNetns = unbound;
+    foreign.push(...alien.filter((ns) => want.namespaces[ns]).map((ns) => `${join(NETNS_DIR, ns)} (not a namespace netlab made: a symbolic link, or a file that is not empty)`));
+  }
+  for (const [ns, { links, routes }] of views) {
     const lo = links.find((l) => l.ifname === 'lo');
     const m = parseMark(lo?.ifalias);
-    const planned = plannedNetns.has(ns);
-    // Ours: a container namespace of this lab on this host, or one the last run planned before it could mark it.
+    // Ours: a container namespace of this lab on this host, by its mark alone (netlab marks a
+    // namespace before binding it to its name, so an unmarked one was made by someone else).
     const role = underlay ? 'host' : 'ctr';
-    const owned = m ? m.lab === lab && m.role === role && m.names[1] === input.host : planned;
+    const owned = m !== undefined && m.lab === lab && m.role === role && m.names[1] === input.host;
     if (!owned) {
       if (want.namespaces[ns]) foreign.push(`network namespace ${ns} (${lo?.ifalias ? `mark "${lo.ifalias}"` : 'no netlab mark'})`);
       continue;
     }
     // A namespace of this lab whose mark names another container would be a bug or tampering.
-    if (m && want.namespaces[ns] && lo?.ifalias !== want.namespaces[ns]!.mark) {
+    if (want.namespaces[ns] && lo?.ifalias !== want.namespaces[ns]!.mark) {
       foreign.push(`network namespace ${ns} (mark "${lo?.ifalias}")`);
       continue;
     }
@@ -173,8 +180,15 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     if (v !== undefined) s.sysctls[key] = v;
   }
 
-  // /etc files of the lab's own namespaces, and of those the last `up` planned.
-  const dirs = (await listDir(ETC_NETNS_DIR)).filter((dir) => s.namespaces[dir] || plannedNetns.has(dir));
+  // /etc files of the lab's own namespaces, and of the namespaces it wants or last planned that
+  // are gone (the folder of a namespace that exists but is not the lab's is never touched).
+  const named = new Set(nsNames);
+  const dirs: string[] = [];
+  for (const e of await listEntries(ETC_NETNS_DIR)) {
+    if (!s.namespaces[e.name] && (named.has(e.name) || !(want.namespaces[e.name] || plannedNetns.has(e.name)))) continue;
+    if (e.isDirectory()) dirs.push(e.name);
+    else foreign.push(`${join(ETC_NETNS_DIR, e.name)} (${e.isSymbolicLink() ? 'a symbolic link' : 'not a folder'} where netlab keeps its own folder)`);
+  }
   if (dirs.length > 0) s.etcDirs = dirs.map((dir) => join(ETC_NETNS_DIR, dir));
   // Each file is stat'ed, and read only when its stamp moved since the last run (stamps.ts).
   const stamps: Stamps = {};
@@ -188,6 +202,10 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     }
     for (const e of entries) {
       const path = join(ETC_NETNS_DIR, dir, e.name);
+      if (e.isSymbolicLink()) {
+        foreign.push(`${path} (a symbolic link where netlab keeps its own file)`);
+        continue;
+      }
       // A regular file the lab does not want goes whatever it holds: the folder's entry tells enough.
       if (want.files[path] === undefined && e.isFile()) {
         s.files[path] = '';
@@ -256,6 +274,26 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
 function nftablesFirst(ipt: FirewallState, nft: FirewallState): [FirewallState, FirewallState] {
   const [rest, withIsolation] = moveIsolation(ipt, nft);
   return [withIsolation, rest];
+}
+
+/**
+ * Of names in /run/netns that could not be read as namespaces: the empty regular files that no
+ * namespace is bound on (an interrupted `ip netns add`: netlab's own leftover when `ours` says
+ * the name is the lab's), and the rest (a symbolic link, a file with content), never touched.
+ */
+export function unboundNetnsFiles(names: string[], ours: (ns: string) => boolean): { unbound: string[]; alien: string[] } {
+  const bound = new Set(mountPoints().filter((p) => dirname(p) === NETNS_DIR));
+  const unbound: string[] = [];
+  const alien: string[] = [];
+  for (const ns of names) {
+    const path = join(NETNS_DIR, ns);
+    if (bound.has(path)) continue; // a namespace that could not be read just now
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) continue;
+    if (st.isFile() && st.size === 0 && ours(ns)) unbound.push(ns);
+    else alien.push(ns);
+  }
+  return { unbound, alien };
 }
 
 const labsOfLinks = (links: IpLink[]) => links.flatMap((l) => parseMark(l.ifalias)?.lab ?? []);

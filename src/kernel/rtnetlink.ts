@@ -303,7 +303,7 @@ export class Rtnl {
         // Synchronous, in-process: everything sent before must be done first.
         await this.flush();
         try {
-          if (op.kind === 'netns.add') addNetns(op.ns);
+          if (op.kind === 'netns.add') addNetns(op.ns, op.mark === undefined ? undefined : () => markLoopback(op.mark!));
           else delNetns(op.ns);
         } catch (e) {
           throw await kernelError(req, (e as Error).message);
@@ -414,6 +414,18 @@ async function applyInNamespace(ns: string, requests: LinkRequest[]): Promise<vo
     return i < 0 ? undefined : { req: sent[i]!, message: errnoName(errnos[i]!) };
   });
   if (failed) throw await kernelError(failed.req, failed.message);
+}
+
+/** Sets the alias of `lo` in this thread's namespace (a fresh one, before it is bound to its name). */
+function markLoopback(mark: string): void {
+  const sock = NetlinkSocket.open();
+  let errno: number | undefined;
+  try {
+    [errno] = sock.requestAll([encode(plainMessage({ kind: 'link.set', name: 'lo', alias: mark }, () => 0), 1)]);
+  } finally {
+    sock.close();
+  }
+  if (errno) throw new Error(`lo alias ${mark}: ${errnoName(errno)}`);
 }
 
 /** What the package reports for a failed request: the errno's name (EEXIST). */

@@ -8,14 +8,19 @@ import { dirname } from 'node:path';
 import { removePath } from './host.js';
 import { run } from './run.js';
 
-/** Mount points of UTS namespace files under `dir` (read synchronously: one /proc file). */
-export function mountedUts(dir: string): string[] {
+/** Mount points of namespace files (nsfs), from this process's mount table (one /proc file, read synchronously). */
+export function mountPoints(): string[] {
   const info = readFileSync('/proc/self/mountinfo', 'utf8');
   return info
     .split('\n')
     .map((l) => l.split(' '))
-    .filter((f) => f[4]?.startsWith(dir + '/') && f.includes('nsfs'))
+    .filter((f) => f[4] !== undefined && f.includes('nsfs'))
     .map((f) => f[4]!.replace(/\\040/g, ' '));
+}
+
+/** Mount points of UTS namespace files under `dir`. */
+export function mountedUts(dir: string): string[] {
+  return mountPoints().filter((p) => p.startsWith(dir + '/'));
 }
 
 export async function readUtsHostname(path: string): Promise<string | undefined> {

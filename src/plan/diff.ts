@@ -38,6 +38,8 @@ export function diff(want: LabState, have: LabState): Op[] {
     if (want.namespaces[ns]) continue;
     remove.push({ kind: 'netns.del', ns });
   }
+  // Names left by a run killed before it bound its namespace: cleared, and made again if wanted.
+  for (const ns of have.unboundNetns ?? []) remove.push({ kind: 'netns.del', ns });
 
   // Host links: bridges before veths, so a veth's master exists.
   const recreatedPeers = new Set<string>();
@@ -87,8 +89,8 @@ export function diff(want: LabState, have: LabState): Op[] {
   // Inside each namespace: lo, interfaces, addresses, routes.
   for (const [ns, w] of Object.entries(want.namespaces)) {
     const h0 = have.namespaces[ns];
-    if (!h0) addNs.push({ kind: 'netns.add', ns });
-    const h: NamespaceState = h0 ?? { loUp: false, ifaces: {}, routes: [] };
+    if (!h0) addNs.push(w.mark ? { kind: 'netns.add', ns, mark: w.mark } : { kind: 'netns.add', ns });
+    const h: NamespaceState = h0 ?? { mark: w.mark, loUp: false, ifaces: {}, routes: [] };
     if (w.mark !== h.mark) nsOps.push({ kind: 'link.set', ns, name: 'lo', alias: w.mark });
     if (w.loUp && !h.loUp) nsOps.push({ kind: 'link.set', ns, name: 'lo', up: true });
     for (const [ifname, wi] of Object.entries(w.ifaces)) {

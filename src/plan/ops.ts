@@ -6,7 +6,8 @@ import type { FirewallState, ProcessSpec } from './state.js';
 import type { TextPiece } from '../model/etcfiles.js';
 
 export type Op =
-  | { kind: 'netns.add'; ns: string }
+  /** `mark`: the alias of its `lo`, set before the namespace is bound to its name (no moment when it is named but unmarked). */
+  | { kind: 'netns.add'; ns: string; mark?: string }
   | { kind: 'netns.del'; ns: string }
   | { kind: 'bridge.add'; name: string; mtu: number }
   | { kind: 'veth.add'; name: string; mtu: number; peer: { ns: string; name: string } }

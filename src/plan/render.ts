@@ -14,6 +14,10 @@ export function shellQuote(word: string): string {
 const heredoc = (cmd: string, body: string) => `${cmd} <<'EOF'\n${body.endsWith('\n') ? body : body + '\n'}EOF`;
 
 export function renderOp(op: Op): string {
+  if (op.kind === 'netns.add' && op.mark !== undefined) {
+    // What the iproute2 executor does in one step (the namespace marked before it is named), as two commands.
+    return [renderOp({ kind: 'netns.add', ns: op.ns }), renderOp({ kind: 'link.set', ns: op.ns, name: 'lo', alias: op.mark })].join('\n');
+  }
   if (isLinkOp(op)) {
     const { ns, args, program } = ipArgs(op);
     return [program ?? 'ip', ...(ns ? ['-n', ns] : []), ...args].map(shellQuote).join(' ');

@@ -115,6 +115,11 @@ export interface LabState {
   filePieces?: Record<string, TextPiece[]>;
   /** Observed only: the lab's /etc/netns/<netns> folders, so that an empty one left by an interrupted run goes too. */
   etcDirs?: string[];
+  /**
+   * Observed only: empty files in /run/netns with the lab's names and no namespace bound on them,
+   * left by a run killed between making the file and binding the namespace.
+   */
+  unboundNetns?: string[];
   /** Path of the persistent UTS namespace → host name. */
   uts: Record<string, string>;
   firewall?: FirewallState;
