@@ -49,7 +49,7 @@ export function findContainer(lab: Lab, name: string): LabContainer {
 }
 
 export async function statuses(s: StateFile): Promise<Map<string, { status: ContainerStatus; pid?: number }>> {
-  const pids = await pidsByNamespace(localTo(s).map((c) => c.netns));
+  const { inside: pids } = await pidsByNamespace(localTo(s).map((c) => c.netns));
   const out = new Map<string, { status: ContainerStatus; pid?: number }>();
   for (const c of localTo(s)) {
     const rec = s.started[c.name];

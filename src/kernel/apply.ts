@@ -301,7 +301,7 @@ async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mount
     case 'process.stop':
       return stopProcesses(op.pids);
     case 'process.start': {
-      const pid = startProcess(op.ns, op.uts, op.log, op.spec, op.specHash);
+      const pid = startProcess(op.ns, op.uts, op.log, op.spec, op.specHash, op.mark);
       hooks.onStarted?.(op.container, pid, op.specHash);
       return;
     }

@@ -5,12 +5,14 @@
 import type { LinkOp } from '../plan/ops.js';
 import { mapLimit, run } from './run.js';
 
+const group = (g: number | undefined) => (g === undefined ? [] : ['group', String(g)]);
+
 /** The arguments of one Op for `ip` (or `bridge`, for FDB entries), and the namespace they run in. Also what `explain` prints. */
 export function ipArgs(op: LinkOp): { ns?: string; args: string[]; program?: 'bridge' } {
   switch (op.kind) {
     case 'vxlan.add':
       // An explicit dstport: without it Linux uses the legacy 8472, not IANA's 4789.
-      return { args: ['link', 'add', op.name, 'mtu', String(op.mtu), 'type', 'vxlan', 'id', String(op.vni), 'dstport', String(op.port), 'local', op.local] };
+      return { args: ['link', 'add', op.name, 'mtu', String(op.mtu), ...group(op.group), 'type', 'vxlan', 'id', String(op.vni), 'dstport', String(op.port), 'local', op.local] };
     case 'fdb.append':
       return { program: 'bridge', args: ['fdb', 'append', '00:00:00:00:00:00', 'dev', op.dev, 'dst', op.dst] };
     case 'fdb.del':
@@ -23,9 +25,9 @@ export function ipArgs(op: LinkOp): { ns?: string; args: string[]; program?: 'br
       // Run from the host's batch (`ip -batch` forks for `netns exec`): no `ip` command writes a sysctl.
       return { args: ['netns', 'exec', op.ns, 'sysctl', '-qw', `${op.key}=${op.value}`] };
     case 'bridge.add':
-      return { args: ['link', 'add', op.name, 'mtu', String(op.mtu), 'type', 'bridge'] };
+      return { args: ['link', 'add', op.name, 'mtu', String(op.mtu), ...group(op.group), 'type', 'bridge'] };
     case 'veth.add':
-      return { args: ['link', 'add', op.name, 'mtu', String(op.mtu), 'type', 'veth', 'peer', 'name', op.peer.name, 'mtu', String(op.mtu), 'netns', op.peer.ns] };
+      return { args: ['link', 'add', op.name, 'mtu', String(op.mtu), ...group(op.group), 'type', 'veth', 'peer', 'name', op.peer.name, 'mtu', String(op.mtu), 'netns', op.peer.ns] };
     case 'link.del':
       return { ns: op.ns, args: ['link', 'del', op.name] };
     case 'link.set': {

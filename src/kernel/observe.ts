@@ -5,7 +5,7 @@
  */
 import { basename, dirname, join } from 'node:path';
 import { log } from '../log.js';
-import { parseMark, netnsPrefix } from '../model/names.js';
+import { linkGroup, netnsName, parseMark, netnsPrefix } from '../model/names.js';
 import { ETC_NETNS_DIR, NETNS_DIR, labDir } from '../paths.js';
 import { emptyState, type FirewallState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from '../plan/state.js';
 import { lstatSync, readdirSync, type Dirent } from 'node:fs';
@@ -109,11 +109,15 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   // Which marked links belong to this scope: a share's bridges, veths and VXLAN devices, or the simulated machines' underlay.
   const roles = underlay ? ['underlay', 'uplink'] : ['bridge', 'veth', 'vxlan'];
   const inScope = (alias: string | undefined) => ours(alias) && roles.includes(parseMark(alias)!.role);
+  const group = linkGroup(lab);
+  // A link made by this lab in a run killed before it set the alias: no alias, the lab's group
+  // (the simulated underlay's links only by the names it wants or planned, not a share's).
+  const unaliased = (l: IpLink) => !l.ifalias && Number(l.group) === group && (!underlay || !!want.hostLinks[l.ifname] || plannedLinks.has(l.ifname));
   for (const l of hostJson) {
     const wanted = want.hostLinks[l.ifname];
-    if (!inScope(l.ifalias)) {
-      if (wanted && !plannedLinks.has(l.ifname)) foreign.push(`link ${l.ifname} (${l.ifalias ? `alias "${l.ifalias}"` : 'no netlab mark'})`);
-      if (!wanted || !plannedLinks.has(l.ifname)) continue;
+    if (!inScope(l.ifalias) && !unaliased(l)) {
+      if (wanted) foreign.push(`link ${l.ifname} (${l.ifalias ? `alias "${l.ifalias}"` : 'no netlab mark'})`);
+      continue;
     }
     const k = l.linkinfo?.info_kind;
     const kind = k === 'bridge' || k === 'veth' || k === 'vxlan' ? k : 'other';
@@ -232,7 +236,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   }
 
   mark('uts');
-  const pids = await pidsByNamespace(Object.keys(s.namespaces));
+  const { inside: pids, strays } = await pidsByNamespace(Object.keys(s.namespaces), underlay ? undefined : { lab, host: input.host });
   const containerOf = (ns: string) => ns.slice(netnsPrefix(lab).length);
   for (const [ns, list] of pids) {
     const name = containerOf(ns);
@@ -246,6 +250,10 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     const marked = recorded ? undefined : list.map((pid) => ({ pid, specHash: specMark(pid) })).find((m) => m.specHash !== undefined);
     const vouched = recorded ?? marked;
     s.processes[name] = { running: vouched !== undefined, pids: list, pid: vouched?.pid, specHash: vouched?.specHash ?? rec?.specHash, ns, uts: w?.uts ?? '', log: w?.log ?? '' };
+  }
+  for (const [name, list] of strays) {
+    const p = (s.processes[name] ??= { running: false, pids: [], ns: netnsName(lab, name), uts: '', log: '' });
+    p.strays = list;
   }
 
   // Open vSwitch, when the lab wants it or an OVS answers here (its bridges may outlive a changed file).

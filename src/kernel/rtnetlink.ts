@@ -269,7 +269,7 @@ export class Rtnl {
     const op = req.op;
     switch (op.kind) {
       case 'bridge.add':
-        return this.submit(req, () => s.newLink({}, { ifname: op.name, mtu: op.mtu, linkinfo: nla(IFLA_INFO_KIND, str('bridge')) }, this.sendOptions(NLM_F_CREATE | NLM_F_EXCL)));
+        return this.submit(req, () => s.newLink({}, { ifname: op.name, mtu: op.mtu, ...(op.group === undefined ? {} : { group: op.group }), linkinfo: nla(IFLA_INFO_KIND, str('bridge')) }, this.sendOptions(NLM_F_CREATE | NLM_F_EXCL)));
       case 'veth.add': {
         const master = op.master === undefined ? undefined : await this.indexOf(op.master);
         const data = upFlags(op.up);
@@ -283,6 +283,7 @@ export class Rtnl {
           // Kept open until the answer: the request may wait in the socket's queue before sendmsg.
           const attrs: Parameters<RtSocket['newLink']>[1] = { ifname: op.name, mtu: op.mtu, linkinfo };
           if (master !== undefined) attrs.master = master;
+          if (op.group !== undefined) attrs.group = op.group;
           return s.newLink(data, attrs, this.sendOptions(NLM_F_CREATE | NLM_F_EXCL)).finally(() => closeSync(fd));
         });
       }

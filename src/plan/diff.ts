@@ -7,7 +7,7 @@ import { basename, dirname } from 'node:path';
 import type { Op } from './ops.js';
 import { ovsName } from '../model/names.js';
 import { disableIpv6Key, type FirewallState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from './state.js';
-import { netnsName, parseMark } from '../model/names.js';
+import { linkGroup, netnsName, parseMark } from '../model/names.js';
 
 export function diff(want: LabState, have: LabState): Op[] {
   const stop: Op[] = [];
@@ -23,13 +23,16 @@ export function diff(want: LabState, have: LabState): Op[] {
   for (const [name, p] of Object.entries(have.processes)) {
     const w = want.processes[name];
     const restart = w && (!p.running || (p.specHash !== undefined && p.specHash !== w.specHash));
-    if (p.pids.length > 0 && (!w || restart)) stop.push({ kind: 'process.stop', container: name, ns: p.ns, pids: p.pids });
+    const pids = [...(p.pids.length > 0 && (!w || restart) ? p.pids : []), ...(p.strays ?? [])];
+    if (pids.length > 0) stop.push({ kind: 'process.stop', container: name, ns: p.ns, pids });
   }
   for (const [name, w] of Object.entries(want.processes)) {
     const p = have.processes[name];
     const namespaceNew = !have.namespaces[w.ns];
     if (!p || !p.running || namespaceNew || (p.specHash !== undefined && p.specHash !== w.specHash)) {
-      start.push({ kind: 'process.start', container: name, ns: w.ns, uts: w.uts, log: w.log, spec: w.spec!, specHash: w.specHash! });
+      const host = parseMark(want.namespaces[w.ns]?.mark)?.names[1];
+      const mark = host === undefined ? { lab: want.lab, container: name } : { lab: want.lab, container: name, host };
+      start.push({ kind: 'process.start', container: name, ns: w.ns, uts: w.uts, log: w.log, spec: w.spec!, specHash: w.specHash!, mark });
     }
   }
 
@@ -67,10 +70,11 @@ export function diff(want: LabState, have: LabState): Op[] {
     const fresh = !h0 || removedLinks.has(name);
     const h: HostLinkState = fresh ? { kind: w.kind, mtu: 0, up: false, addrs: [] } : h0;
     if (fresh) {
-      if (w.kind === 'bridge') hostLinks.push({ kind: 'bridge.add', name, mtu: w.mtu });
-      else if (w.kind === 'vxlan' && w.vxlan) hostLinks.push({ kind: 'vxlan.add', name, mtu: w.mtu, ...w.vxlan });
+      const group = linkGroup(want.lab);
+      if (w.kind === 'bridge') hostLinks.push({ kind: 'bridge.add', name, mtu: w.mtu, group });
+      else if (w.kind === 'vxlan' && w.vxlan) hostLinks.push({ kind: 'vxlan.add', name, mtu: w.mtu, ...w.vxlan, group });
       else if (w.kind === 'veth' && w.peer) {
-        hostLinks.push({ kind: 'veth.add', name, mtu: w.mtu, peer: { ns: w.peer.ns, name: w.peer.name } });
+        hostLinks.push({ kind: 'veth.add', name, mtu: w.mtu, peer: { ns: w.peer.ns, name: w.peer.name }, group });
         recreatedPeers.add(`${w.peer.ns}/${w.peer.name}`);
       }
     }

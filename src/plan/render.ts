@@ -2,7 +2,7 @@
 import { ipArgs } from '../kernel/iproute2.js';
 import { firewallInputs } from '../kernel/firewall.js';
 import { conntrackArgs } from '../kernel/conntrack.js';
-import { containerArgv, SPEC_MARK } from '../kernel/processes.js';
+import { containerArgv, markEnv, SPEC_MARK } from '../kernel/processes.js';
 import { isLinkOp, isOvsOp, type Op } from './ops.js';
 import { ovsCommands } from '../kernel/ovs.js';
 
@@ -46,7 +46,7 @@ export function renderOp(op: Op): string {
     case 'conntrack.flush':
       return ['conntrack', ...conntrackArgs(op.proto, op.port)].join(' ') + ' || true';
     case 'process.start': {
-      const argv = containerArgv(op.ns, op.uts, [...op.spec.env, [SPEC_MARK, op.specHash]], op.spec.argv);
+      const argv = containerArgv(op.ns, op.uts, [...op.spec.env, [SPEC_MARK, op.specHash], ...markEnv(op.mark)], op.spec.argv);
       // In a subshell, so that no process of the calling shell keeps its stdout open (a pipe would never close).
       return `mkdir -p ${shellQuote(op.log.slice(0, op.log.lastIndexOf('/')))} && (setsid ${argv.map(shellQuote).join(' ')} >>${shellQuote(op.log)} 2>&1 </dev/null &)`;
     }

@@ -69,9 +69,22 @@ export interface ProcessSpec {
   env: [string, string][];
 }
 
+/** Whose a container's process is: it carries this in its environment, and keeps it wherever it runs. */
+export interface ProcessMark {
+  lab: string;
+  container: string;
+  /** The host share, in a multi-host lab. */
+  host?: string;
+}
+
 export interface ProcessState {
   running: boolean;
   pids: number[];
+  /**
+   * Observed: processes carrying the container's mark outside its namespace (left running in a
+   * namespace that was deleted by hand): never the container's, always stopped.
+   */
+  strays?: number[];
   /** Hash of argv + env of what was started (from the state file), to restart on change. */
   specHash?: string;
   /** The process netlab vouches for (recorded in the state file, or marked with its spec hash). */
