@@ -2,8 +2,9 @@
  * Network and UTS namespaces made, entered and removed in-process (libc through koffi), the
  * way `ip netns add/del` and `unshare --uts=FILE` do it, without a process per namespace.
  */
-import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, constants, mkdirSync, openSync, unlinkSync } from 'node:fs';
+import { openOwn } from './ownfs.js';
+import { join } from 'node:path';
 import { NETNS_DIR } from '../paths.js';
 import { CLONE_NEWNET, CLONE_NEWUTS, LibcError, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, UMOUNT_NOFOLLOW, libc } from '../native/libc.js';
 
@@ -95,8 +96,8 @@ export function delNetns(ns: string): void {
 
 /** `unshare --uts=PATH hostname NAME`: a persistent UTS namespace bound on a file. */
 export function addUts(path: string, hostname: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  closeSync(openSync(path, 'a'));
+  // The file the namespace is bound on: netlab's own, never a link (the bind would land on its target).
+  closeSync(openOwn(path, constants.O_WRONLY | constants.O_CREAT, 0o600));
   bindNew('uts', path, () => libc().sethostname(hostname));
 }
 

@@ -6,7 +6,8 @@
 import { basename, dirname, join } from 'node:path';
 import { log } from '../log.js';
 import { linkGroup, netnsName, parseMark, netnsPrefix } from '../model/names.js';
-import { ETC_NETNS_DIR, NETNS_DIR, labDir } from '../paths.js';
+import { ETC_NETNS_DIR, NETNS_DIR, RUN_DIR, labDir, shareDir } from '../paths.js';
+import { notOwn } from './ownfs.js';
 import { emptyState, type FirewallState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from '../plan/state.js';
 import { lstatSync, readdirSync, type Dirent } from 'node:fs';
 import { listDir, listEntries, readSysctl } from './host.js';
@@ -256,6 +257,8 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     p.strays = list;
   }
 
+  foreign.push(...notOwnPaths(input, s));
+
   // Open vSwitch, when the lab wants it or an OVS answers here (its bridges may outlive a changed file).
   const ovs = await observeOvs(lab, (port) => ({ master: byName.get(port)?.master, mtu: byName.get(port)?.mtu }));
   if (ovs && (Object.keys(ovs).length > 0 || want.ovs)) s.ovs = ovs;
@@ -282,6 +285,21 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
 function nftablesFirst(ipt: FirewallState, nft: FirewallState): [FirewallState, FirewallState] {
   const [rest, withIsolation] = moveIsolation(ipt, nft);
   return [withIsolation, rest];
+}
+
+/**
+ * netlab's own folders of the lab, and the files it is about to make in them (UTS namespace
+ * files, logs of commands to start), that are something else: a symbolic link above all. Looked
+ * at before any change; files only for what is not there yet (none in a converged lab).
+ */
+function notOwnPaths(input: ObserveInput, s: LabState): string[] {
+  const dir = labDir(input.lab);
+  const folders = [RUN_DIR, dir, join(dir, 'uts'), join(dir, 'logs'), ...(input.host === undefined ? [] : [join(dir, 'hosts'), shareDir(input.lab, input.host)])];
+  const files = [
+    ...Object.keys(input.want.uts).filter((path) => s.uts[path] === undefined),
+    ...Object.entries(input.want.processes).flatMap(([name, w]) => (s.processes[name]?.running ? [] : [w.log])),
+  ];
+  return [...folders.map((f) => notOwn(f, 'folder')), ...files.map((f) => notOwn(f, 'file'))].filter((p): p is string => p !== undefined);
 }
 
 /**

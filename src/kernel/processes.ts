@@ -4,8 +4,9 @@
  * in a log file for `netlab logs`, stopped with SIGTERM then SIGKILL.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, constants, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { openOwn } from './ownfs.js';
 import { NETNS_DIR } from '../paths.js';
 import type { ProcessMark, ProcessSpec } from '../plan/state.js';
 import { log } from '../log.js';
@@ -110,8 +111,7 @@ export function processMark(pid: number): ProcessMark | undefined {
 }
 
 export function startProcess(ns: string, uts: string, logFile: string, spec: ProcessSpec, specHash: string, mark: ProcessMark): number {
-  mkdirSync(dirname(logFile), { recursive: true, mode: 0o755 });
-  const fd = openSync(logFile, 'a', 0o640);
+  const fd = openOwn(logFile, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o640);
   const [file, ...args] = containerArgv(ns, uts, [...spec.env, [SPEC_MARK, specHash], ...markEnv(mark)], spec.argv);
   const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd], env: hostProgramEnv(), cwd: '/' });
   closeSync(fd);

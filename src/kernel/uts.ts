@@ -2,9 +2,8 @@
  * Persistent UTS namespaces, one per container, bind-mounted on a file the way `ip netns`
  * keeps network namespaces, so `hostname` inside a container prints its own name.
  */
-import { readFileSync } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { closeSync, constants, readFileSync } from 'node:fs';
+import { openOwn } from './ownfs.js';
 import { removePath } from './host.js';
 import { run } from './run.js';
 
@@ -33,8 +32,8 @@ export async function ensureUts(path: string, hostname: string, mounted: boolean
     await run('nsenter', [`--uts=${path}`, 'hostname', hostname]);
     return;
   }
-  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-  await (await open(path, 'a', 0o600)).close();
+  // The file the namespace is bound on: netlab's own, never a link (the bind would land on its target).
+  closeSync(openOwn(path, constants.O_WRONLY | constants.O_CREAT, 0o600));
   await run('unshare', [`--uts=${path}`, 'hostname', hostname]);
 }
 
