@@ -117,7 +117,8 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   for (const l of hostJson) {
     const wanted = want.hostLinks[l.ifname];
     if (!inScope(l.ifalias) && !unaliased(l)) {
-      if (wanted) foreign.push(`link ${l.ifname} (${l.ifalias ? `alias "${l.ifalias}"` : 'no netlab mark'})`);
+      // Named also for `down` (which wants nothing) when the last `up` made a link of that name.
+      if (wanted || plannedLinks.has(l.ifname)) foreign.push(`link ${l.ifname} (${l.ifalias ? `alias "${l.ifalias}"` : 'no netlab mark'})`);
       continue;
     }
     const k = l.linkinfo?.info_kind;
@@ -151,7 +152,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     const role = underlay ? 'host' : 'ctr';
     const owned = m !== undefined && m.lab === lab && m.role === role && m.names[1] === input.host;
     if (!owned) {
-      if (want.namespaces[ns]) foreign.push(`network namespace ${ns} (${lo?.ifalias ? `mark "${lo.ifalias}"` : 'no netlab mark'})`);
+      if (want.namespaces[ns] || plannedNetns.has(ns)) foreign.push(`network namespace ${ns} (${lo?.ifalias ? `mark "${lo.ifalias}"` : 'no netlab mark'})`);
       continue;
     }
     // A namespace of this lab whose mark names another container would be a bug or tampering.
@@ -297,7 +298,7 @@ function notOwnPaths(input: ObserveInput, s: LabState): string[] {
   const folders = [RUN_DIR, dir, join(dir, 'uts'), join(dir, 'logs'), ...(input.host === undefined ? [] : [join(dir, 'hosts'), shareDir(input.lab, input.host)])];
   const files = [
     ...Object.keys(input.want.uts).filter((path) => s.uts[path] === undefined),
-    ...Object.entries(input.want.processes).flatMap(([name, w]) => (s.processes[name]?.running ? [] : [w.log])),
+    ...Object.entries(input.want.processes).flatMap(([name, w]) => (s.processes[name]?.running && s.processes[name].specHash === w.specHash ? [] : [w.log])),
   ];
   return [...folders.map((f) => notOwn(f, 'folder')), ...files.map((f) => notOwn(f, 'file'))].filter((p): p is string => p !== undefined);
 }

@@ -51,20 +51,28 @@ export function diff(want: LabState, have: LabState): Op[] {
   const reaped: string[] = [];
   for (const [name, h] of Object.entries(have.hostLinks)) {
     const w = want.hostLinks[name];
-    if (!w && h.kind === 'veth' && goneNs.has(peerNamespace(have.lab, h) ?? '')) {
+    const peerNs = peerNamespace(have.lab, h);
+    if (!w && h.kind === 'veth' && goneNs.has(peerNs ?? '')) {
       // Deleting the namespace takes the pair with it, all pairs in one batch in the kernel,
       // much faster than one deletion each (each waits for an RCU grace period).
       reaped.push(name);
       continue;
     }
     const vxlanChanged = w?.vxlan && JSON.stringify(w.vxlan) !== JSON.stringify(h.vxlan);
+    if (h.kind === 'veth' && peerNs !== undefined && !have.namespaces[peerNs] && (!w || w.kind === 'veth')) {
+      // Its namespace was deleted by hand: the kernel takes the pair once nothing holds that
+      // namespace (the stray commands stopped first), so it is waited for, not deleted in a race.
+      reaped.push(name);
+      if (w?.peer) recreatedPeers.add(`${w.peer.ns}/${w.peer.name}`);
+      continue;
+    }
     if (!w || w.kind !== h.kind || (w.kind === 'veth' && !vethIntact(w, h, have)) || vxlanChanged) {
       remove.unshift({ kind: 'link.del', name });
       if (w?.peer) recreatedPeers.add(`${w.peer.ns}/${w.peer.name}`);
     }
   }
   if (reaped.length > 0) remove.push({ kind: 'kernel.reap', links: reaped });
-  const removedLinks = new Set(remove.flatMap((o) => (o.kind === 'link.del' ? [o.name] : [])));
+  const removedLinks = new Set([...reaped, ...remove.flatMap((o) => (o.kind === 'link.del' ? [o.name] : []))]);
   for (const [name, w] of ordered) {
     const h0 = have.hostLinks[name];
     const fresh = !h0 || removedLinks.has(name);
