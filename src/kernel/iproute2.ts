@@ -3,6 +3,10 @@
  * one process for the host and one per namespace, run side by side.
  */
 import type { LinkOp } from '../plan/ops.js';
+import { closeSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { NETNS_DIR } from '../paths.js';
+import { faultPoint, NETNS_FILE_FAULT } from './fault.js';
 import { mapLimit, run } from './run.js';
 
 const group = (g: number | undefined) => (g === undefined ? [] : ['group', String(g)]);
@@ -58,6 +62,9 @@ export function ipArgs(op: LinkOp): { ns?: string; args: string[]; program?: 'br
  * an empty file, which the next run clears.
  */
 async function addMarkedNetns(op: NetnsAdd): Promise<void> {
+  // The crash test's fault point: what `ip` leaves when killed between making the file and binding.
+  if (process.env.NETLAB_FAULT_AFTER === NETNS_FILE_FAULT) closeSync(openSync(join(NETNS_DIR, op.ns), 'wx', 0));
+  faultPoint(NETNS_FILE_FAULT);
   const input = (pid: number) => [batchLine(['link', 'set', 'dev', 'lo', 'alias', op.mark!]), batchLine(['netns', 'attach', op.ns, String(pid)])].join('\n') + '\n';
   await run('unshare', ['--net', 'ip', '-batch', '-'], { input });
 }

@@ -4,6 +4,7 @@
  */
 import { closeSync, constants, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { openOwn } from './ownfs.js';
+import { faultPoint, NETNS_FILE_FAULT } from './fault.js';
 import { join } from 'node:path';
 import { NETNS_DIR } from '../paths.js';
 import { CLONE_NEWNET, CLONE_NEWUTS, LibcError, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, UMOUNT_NOFOLLOW, libc } from '../native/libc.js';
@@ -72,6 +73,7 @@ export function addNetns(ns: string, prepare: () => void = () => undefined): voi
   prepareNetnsDir();
   const path = join(NETNS_DIR, ns);
   closeSync(openSync(path, 'wx', 0));
+  faultPoint(NETNS_FILE_FAULT);
   try {
     bindNew('net', path, prepare);
   } catch (e) {

@@ -1,7 +1,8 @@
 /**
- * Reads what of a lab exists in the kernel, recognised by netlab's marks (link aliases, the
- * alias of `lo` in a namespace, rule comments) or by the names the last `up` planned, and
- * reports objects that carry a wanted name but are not the lab's: those are never touched.
+ * Reads what of a lab exists in the kernel, recognised by netlab's marks alone (link aliases, or
+ * the lab's device group on a link whose alias a killed run did not set; the alias of `lo` in a
+ * namespace; rule comments; process environments), and reports objects that carry a wanted name
+ * but are not the lab's, and symbolic links where netlab keeps its own files: those are never touched.
  */
 import { basename, dirname, join } from 'node:path';
 import { log } from '../log.js';
@@ -261,8 +262,9 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   foreign.push(...notOwnPaths(input, s));
 
   // Open vSwitch, when the lab wants it or an OVS answers here (its bridges may outlive a changed file).
-  const ovs = await observeOvs(lab, (port) => ({ master: byName.get(port)?.master, mtu: byName.get(port)?.mtu }));
-  if (ovs && (Object.keys(ovs).length > 0 || want.ovs)) s.ovs = ovs;
+  const ovs = await observeOvs(lab, (port) => ({ master: byName.get(port)?.master, mtu: byName.get(port)?.mtu }), want.ovs);
+  if (ovs && (Object.keys(ovs.bridges).length > 0 || want.ovs)) s.ovs = ovs.bridges;
+  foreign.push(...(ovs?.foreign ?? []));
 
   // Both backends are read: a lab that switched `firewall:` still has rules in the other one.
   const hasAny = (f: FirewallState) => Object.values(f.tables).some((t) => t.chains.length + t.jumps.length + t.rules.length > 0);
