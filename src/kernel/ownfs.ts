@@ -20,6 +20,8 @@ export class NotOwnPathError extends ConflictError {
 
 /** Folders whose parents netlab trusts as they are (root's own): below them, every folder is checked. */
 const roots = () => [dirname(RUN_DIR), dirname(ETC_NETNS_DIR)];
+/** Trusted roots made (or found) in this process: each once, not once per file. */
+const made = new Set<string>();
 
 /**
  * `mkdir -p` that refuses a symbolic link (or anything else but a folder) at each step below
@@ -28,7 +30,8 @@ const roots = () => [dirname(RUN_DIR), dirname(ETC_NETNS_DIR)];
 export function ownDir(path: string, mode = 0o755): void {
   const root = roots().find((r) => path === r || path.startsWith(r === '/' ? r : `${r}/`));
   if (root === undefined || path === root) {
-    mkdirSync(path, { recursive: true, mode });
+    if (!made.has(path)) mkdirSync(path, { recursive: true, mode });
+    if (root !== undefined) made.add(path);
     return;
   }
   ownDir(dirname(path), mode);
