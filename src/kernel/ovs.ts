@@ -92,7 +92,7 @@ export function ovsDbSocket(): string {
 /**
  * The lab's OVS bridges and their ports, by their marks (external_ids:netlab-lab, set in the
  * transaction that makes each one); undefined when no OVS runs here. A bridge or port with a name
- * the lab wants, or a port on the lab's bridge, that does not carry the mark is named in `foreign`.
+ * the lab wants that does not carry the mark is named in `foreign`.
  */
 export async function observeOvs(
   lab: string,
@@ -121,10 +121,8 @@ export async function observeOvs(
     for (const p of ports.filter((x) => portIds.includes(x._uuid as string))) {
       const iface = ifaces.find((i) => [p.interfaces].flat().includes(i._uuid));
       if (!iface || p.name === name) continue; // the bridge's own local port
-      if (markOf(iface) !== lab) {
-        if (!wantedPorts.has(p.name as string)) foreign.push(`Open vSwitch port ${p.name as string} on bridge ${name} (${described(iface)})`);
-        continue;
-      }
+      // Someone else's port on the lab's bridge: never the lab's to change (as a link plugged into its Linux bridge).
+      if (markOf(iface) !== lab) continue;
       const type = iface.type === 'vxlan' ? 'vxlan' : 'internal';
       state.ports[p.name as string] = { type, options: (iface.options as Record<string, string>) ?? {}, ...(type === 'internal' ? masters(p.name as string) : {}) };
     }

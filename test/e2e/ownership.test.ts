@@ -3,7 +3,8 @@
  * /run/netns file left by a killed `ip netns add` is cleared; a link or namespace with the lab's
  * name but not its mark stops `up` (exit 2, named) and is left by `down`; a symbolic link planted
  * where netlab keeps its own file or folder is refused, never written through or removed behind;
- * a container's command left running in a namespace deleted by hand is stopped.
+ * a container's command left running in a namespace deleted by hand is stopped; an Open vSwitch
+ * bridge with the lab's name but not its mark is not taken over.
  */
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
@@ -11,7 +12,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { etcNetnsDir, labDir, logPath, stateFile, utsPath } from '../../src/paths.js';
+import { etcNetnsDir, labDir, logPath, ovsRunDir, stateFile, utsPath } from '../../src/paths.js';
+import { ovsName } from '../../src/model/names.js';
 import { CLI, uniqueLab } from '../helpers/kernel.js';
 import { netlabObjects } from '../helpers/leak-check.js';
 
@@ -242,4 +244,43 @@ describe('a symbolic link where netlab keeps its own file or folder', () => {
     expect(readFileSync(join(t, 'keep'), 'utf8')).toBe('mine\n');
     await downClean();
   });
+});
+
+const haveOvs = (await execa('ovs-vsctl', ['--version'], { reject: false })).exitCode === 0;
+
+describe.skipIf(!haveOvs)('an Open vSwitch bridge with the lab name that the lab did not make', () => {
+  it('up stops naming it, and does not take it over', async () => {
+    const ovsLab = uniqueLab();
+    const ovsFile = join(dir, 'ovs.yaml');
+    writeFileSync(
+      ovsFile,
+      `name: ${ovsLab}
+hosts:
+  h1: { underlay: 10.241.30.11 }
+  h2: { underlay: 10.241.30.12 }
+networks:
+  over: { subnet: 10.241.31.0/24, driver: ovs, vxlan: { vni: 241 } }
+containers:
+  a: { host: h1 }
+  b: { host: h2 }
+`,
+    );
+    const sim = (...args: string[]) => execa(process.execPath, [CLI, ...args, '-f', ovsFile], { reject: false, all: true, env: { NETLAB_LOG_LEVEL: 'warn' }, timeout: 60_000 });
+    try {
+      const up = await sim('up', '--simulate');
+      expect(up.exitCode, up.all).toBe(0);
+      // The bridge stays, but loses netlab's mark: someone else's bridge with the name the lab needs.
+      const bridge = ovsName.bridge(ovsLab, 'over');
+      const vsctl = (...args: string[]) => execa('ovs-vsctl', args, { reject: false, all: true, env: { OVS_RUNDIR: ovsRunDir(ovsLab, 'h1') } });
+      expect((await vsctl('remove', 'bridge', bridge, 'external_ids', 'netlab-lab')).exitCode).toBe(0);
+      const again = await sim('up', '--simulate');
+      expect(again.exitCode, again.all).not.toBe(0);
+      expect(again.all).toContain(`Open vSwitch bridge ${bridge} (no netlab mark)`);
+      expect((await vsctl('br-exists', bridge)).exitCode).toBe(0);
+    } finally {
+      const down = await sim('down');
+      expect(down.exitCode, down.all).toBe(0);
+    }
+    expect(netlabObjects().filter((o) => o.includes(ovsLab))).toEqual([]);
+  }, 180_000);
 });
