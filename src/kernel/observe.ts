@@ -239,7 +239,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   }
 
   mark('uts');
-  const { inside: pids, strays } = await pidsByNamespace(Object.keys(s.namespaces), underlay ? undefined : { lab, host: input.host });
+  const { inside: pids, strays, nested } = await pidsByNamespace(Object.keys(s.namespaces), underlay ? undefined : { lab, host: input.host });
   const containerOf = (ns: string) => ns.slice(netnsPrefix(lab).length);
   for (const [ns, list] of pids) {
     const name = containerOf(ns);
@@ -254,10 +254,8 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     const vouched = recorded ?? marked;
     s.processes[name] = { running: vouched !== undefined, pids: list, pid: vouched?.pid, specHash: vouched?.specHash ?? rec?.specHash, ns, uts: w?.uts ?? '', log: w?.log ?? '' };
   }
-  for (const [name, list] of strays) {
-    const p = (s.processes[name] ??= { running: false, pids: [], ns: netnsName(lab, name), uts: '', log: '' });
-    p.strays = list;
-  }
+  for (const [name, list] of strays) (s.processes[name] ??= { running: false, pids: [], ns: netnsName(lab, name), uts: '', log: '' }).strays = list;
+  for (const [name, list] of nested) if (s.processes[name]) s.processes[name].nested = list;
 
   foreign.push(...notOwnPaths(input, s));
 

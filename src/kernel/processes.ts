@@ -14,11 +14,15 @@ import { log } from '../log.js';
 /**
  * Pids of every process whose network namespace is one of `namespaces`, by namespace name; and
  * those of the processes in any other namespace but the host's that carry `mark`'s lab (and host
- * share) in their environment, by container: a container's command left running in a namespace
- * deleted by hand. Synchronous system calls: a few thousand small ones cost less than a
+ * share) in their environment, by container: `strays` descend from no process in those namespaces
+ * (a container's command left running in a namespace deleted by hand), `nested` do (a container's
+ * own processes in a namespace of their own). Synchronous system calls: a few thousand small ones cost less than a
  * thread-pool hop each; only processes outside the lab's namespaces and the host's are read.
  */
-export async function pidsByNamespace(namespaces: string[], mark?: Omit<ProcessMark, 'container'>): Promise<{ inside: Map<string, number[]>; strays: Map<string, number[]> }> {
+export async function pidsByNamespace(
+  namespaces: string[],
+  mark?: Omit<ProcessMark, 'container'>,
+): Promise<{ inside: Map<string, number[]>; strays: Map<string, number[]>; nested: Map<string, number[]> }> {
   const byInode = new Map<string, string>();
   for (const ns of namespaces) {
     const s = statSync(join(NETNS_DIR, ns), { throwIfNoEntry: false });
@@ -26,8 +30,10 @@ export async function pidsByNamespace(namespaces: string[], mark?: Omit<ProcessM
   }
   const inside = new Map<string, number[]>(namespaces.map((ns) => [ns, []]));
   const strays = new Map<string, number[]>();
-  if (byInode.size === 0 && !mark) return { inside, strays };
+  const nested = new Map<string, number[]>();
+  if (byInode.size === 0 && !mark) return { inside, strays, nested };
   const host = readlinkSync('/proc/self/ns/net');
+  const marked: { pid: number; container: string }[] = [];
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
@@ -36,13 +42,35 @@ export async function pidsByNamespace(namespaces: string[], mark?: Omit<ProcessM
       if (ns) inside.get(ns)!.push(Number(pid));
       else if (mark && net !== host) {
         const m = processMark(Number(pid));
-        if (m?.lab === mark.lab && m.host === mark.host) strays.set(m.container, [...(strays.get(m.container) ?? []), Number(pid)]);
+        if (m?.lab === mark.lab && m.host === mark.host) marked.push({ pid: Number(pid), container: m.container });
       }
     } catch {
       /* exited meanwhile */
     }
   }
-  return { inside, strays };
+  // A process a container started in a namespace of its own (`unshare -n`) is still the container's.
+  const ours = new Set([...inside.values()].flat());
+  for (const { pid, container } of marked) {
+    const into = ancestors(pid).some((p) => ours.has(p)) ? nested : strays;
+    into.set(container, [...(into.get(container) ?? []), pid]);
+  }
+  return { inside, strays, nested };
+}
+
+/** The parents of a process, up to init (or as far as they can be read). */
+function ancestors(pid: number): number[] {
+  const out: number[] = [];
+  for (let p = pid; out.length < 64; ) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      p = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      break;
+    }
+    if (p <= 1) break;
+    out.push(p);
+  }
+  return out;
 }
 
 /** The PATH netlab started with (or a fixed safe list): it finds the host programs netlab runs, never a container's. */

@@ -23,7 +23,7 @@ export function diff(want: LabState, have: LabState): Op[] {
   for (const [name, p] of Object.entries(have.processes)) {
     const w = want.processes[name];
     const restart = w && (!p.running || (p.specHash !== undefined && p.specHash !== w.specHash));
-    const pids = [...(p.pids.length > 0 && (!w || restart) ? p.pids : []), ...(p.strays ?? [])];
+    const pids = [...(!w || restart ? [...p.pids, ...(p.nested ?? [])] : []), ...(p.strays ?? [])];
     if (pids.length > 0) stop.push({ kind: 'process.stop', container: name, ns: p.ns, pids });
   }
   for (const [name, w] of Object.entries(want.processes)) {

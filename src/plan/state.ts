@@ -85,6 +85,8 @@ export interface ProcessState {
    * namespace that was deleted by hand): never the container's, always stopped.
    */
   strays?: number[];
+  /** Observed: processes the container's own started in a namespace of their own: stopped with its command. */
+  nested?: number[];
   /** Hash of argv + env of what was started (from the state file), to restart on change. */
   specHash?: string;
   /** The process netlab vouches for (recorded in the state file, or marked with its spec hash). */

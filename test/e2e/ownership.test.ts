@@ -159,6 +159,29 @@ describe('a container command left running in a namespace deleted by hand', () =
   });
 });
 
+describe('a container\'s own process in a namespace of its own', () => {
+  it('is the container\'s: up leaves it running, down stops it with the command', async () => {
+    writeFileSync(file, yaml('unshare -n sleep 700 & exec sleep 600'));
+    expect((await run(['up'])).exitCode).toBe(0);
+    try {
+      let nested: number | undefined;
+      for (let i = 0; i < 40 && nested === undefined; i++) {
+        nested = markedPids().find((p) => readFileSync(`/proc/${p}/cmdline`, 'latin1').split('\0').join(' ').trim() === 'sleep 700');
+        if (nested === undefined) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(nested).toBeDefined();
+      const again = await run(['up']);
+      expect(again.all).toContain('up to date');
+      expect(alive(nested!)).toBe(true);
+      await downClean();
+      expect(alive(nested!)).toBe(false);
+    } finally {
+      await downClean();
+    }
+    expect(markedPids()).toEqual([]);
+  });
+});
+
 describe('a symbolic link where netlab keeps its own file or folder', () => {
   /** A folder of the test's own, with one file in it, to plant links to. */
   const target = () => {
