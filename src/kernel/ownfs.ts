@@ -47,9 +47,13 @@ export function ownDir(path: string, mode = 0o755): void {
   if (!st.isDirectory()) throw new NotOwnPathError(path, 'folder');
 }
 
-/** Opens netlab's own file (flags as numbers), never through a symbolic link. */
+/** Opens netlab's own file (flags as numbers) in its own folder, never through a symbolic link. */
 export function openOwn(path: string, flags: number, mode = 0o644): number {
   ownDir(dirname(path));
+  return openNoFollow(path, flags, mode);
+}
+
+function openNoFollow(path: string, flags: number, mode: number): number {
   try {
     return openSync(path, flags | constants.O_NOFOLLOW, mode);
   } catch (e) {
@@ -65,14 +69,15 @@ export function openOwn(path: string, flags: number, mode = 0o644): number {
 export function writeOwnAtomic(path: string, content: string | Uint8Array, mode = 0o644): void {
   const tmp = `${path}.netlab-tmp`;
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+  ownDir(dirname(path));
   let fd: number;
   try {
-    fd = openOwn(tmp, flags, mode);
+    fd = openNoFollow(tmp, flags, mode);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     if (!lstatSync(tmp).isFile()) throw new NotOwnPathError(tmp, 'file');
     unlinkSync(tmp);
-    fd = openOwn(tmp, flags, mode);
+    fd = openNoFollow(tmp, flags, mode);
   }
   let written = false;
   try {
