@@ -66,10 +66,10 @@ function openNoFollow(path: string, flags: number, mode: number): number {
  * Writes `path` atomically: a new temporary file beside it (never one that exists: a regular
  * one left by an interrupted run is removed first, a symbolic link is refused), renamed over it.
  */
-export function writeOwnAtomic(path: string, content: string | Uint8Array, mode = 0o644): void {
+export function writeOwnAtomic(path: string, content: string | Uint8Array, mode = 0o644, dirMode = 0o755): void {
   const tmp = `${path}.netlab-tmp`;
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
-  ownDir(dirname(path));
+  ownDir(dirname(path), dirMode);
   let fd: number;
   try {
     fd = openNoFollow(tmp, flags, mode);
