@@ -16,8 +16,9 @@ import { log } from '../log.js';
  * those of the processes in any other namespace but the host's that carry `mark`'s lab (and host
  * share) in their environment, by container: `strays` descend from no process in those namespaces
  * (a container's command left running in a namespace deleted by hand), `nested` do (a container's
- * own processes in a namespace of their own). Synchronous system calls: a few thousand small ones cost less than a
- * thread-pool hop each; only processes outside the lab's namespaces and the host's are read.
+ * own processes in a namespace of their own). Synchronous system calls: a few thousand small ones
+ * cost less than a thread-pool hop each; only processes outside the lab's namespaces and the
+ * host's have their environment read.
  */
 export async function pidsByNamespace(
   namespaces: string[],
