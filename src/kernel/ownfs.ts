@@ -86,9 +86,15 @@ export function writeOwnAtomic(path: string, content: string | Uint8Array, mode 
     written = true;
   } finally {
     closeSync(fd);
+    // A full disk leaves a part of the file: it goes, the old file stays.
     if (!written) unlinkSync(tmp);
   }
-  renameSync(tmp, path);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    unlinkSync(tmp);
+    throw e;
+  }
 }
 
 /**
