@@ -21,8 +21,9 @@ const dir = mkdtempSync(join(tmpdir(), 'netlab-bad-'));
 let counter = 0;
 
 const inHost = (cmd: string, ...args: string[]) => execa('ip', ['netns', 'exec', hostNs, cmd, ...args], { reject: false, all: true });
-const netlab = (args: string[]) =>
-  execa('nsenter', [`--net=/run/netns/${hostNs}`, process.execPath, CLI, ...args], { cwd: dir, reject: false, all: true, env: { NETLAB_LOG_LEVEL: 'warn' }, timeout: 30_000 });
+/** A refusal must come without hanging; the setup's own `up` may wait for the host lock. */
+const netlab = (args: string[], timeout = 30_000) =>
+  execa('nsenter', [`--net=/run/netns/${hostNs}`, process.execPath, CLI, ...args], { cwd: dir, reject: false, all: true, env: { NETLAB_LOG_LEVEL: 'warn' }, timeout });
 
 async function snapshot(lab: string): Promise<string> {
   const parts = await Promise.all([
@@ -179,7 +180,7 @@ beforeAll(async () => {
   await inHost('ip', 'addr', 'add', '10.104.200.1/24', 'dev', 'thost0');
   await inHost('ip', 'link', 'set', 'thost0', 'up');
   writeFileSync(join(dir, 'other.yaml'), `name: ${other}\nnetworks:\n  n: { subnet: 10.104.201.0/24 }\ncontainers:\n  web: { publish: ["20540:80"] }\n`);
-  const r = await netlab(['up', '-f', 'other.yaml']);
+  const r = await netlab(['up', '-f', 'other.yaml'], 300_000);
   if (r.exitCode !== 0) throw new Error(r.all);
   const br = await inHost('ip', 'link', 'show', 'dev', 'thost0');
   if (br.exitCode !== 0) throw new Error(br.all);
