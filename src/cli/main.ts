@@ -223,6 +223,7 @@ withChangeOptions(withCommonOptions(program.command('down')))
 withCommonOptions(program.command('ps'))
   .description("list the lab's containers: status, addresses, ports, links")
   .option('--json', 'print JSON')
+  .option('-a, --all', 'accepted as docker ps -a: netlab lists stopped containers too, always')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
     const { ps } = await engineQuery();
@@ -243,7 +244,7 @@ withCommonOptions(program.command('status'))
     console.log(`lab ${s.lab} (firewall: ${s.firewall}): ${s.inSync ? 'in sync with its topology' : `drifted: "netlab up" would make ${s.ops.length} changes (${s.changes.join(', ')})`}`);
     for (const r of s.firewallDrift.missing) console.log(`  missing rule: ${r}`);
     for (const r of s.firewallDrift.extra) console.log(`  unexpected rule: ${r}`);
-    console.log(table([['CONTAINER', 'STATUS', 'PID'], ...s.containers.map((c) => [c.name, c.status, c.pid ? String(c.pid) : ''])]));
+    console.log(table([['CONTAINER', 'STATUS', 'PID', 'RESTARTS'], ...s.containers.map((c) => [c.name, c.statusText, c.pid ? String(c.pid) : '', c.restarts === undefined ? '' : String(c.restarts)])]));
     // Like `git diff --exit-code`: scripts can tell drift from sync.
     if (!s.inSync) process.exitCode = 3;
   });
@@ -263,16 +264,41 @@ withCommonOptions(program.command('exec'))
   .description('run a command inside a container (its network, hostname, /etc/hosts and link variables)')
   .argument('<name>', 'container')
   .argument('<command...>', 'the command and its arguments (put them after --)')
+  .option('-u, --user <user>', 'run as this user of the host (name, uid, name:group), like docker exec -u')
+  .option('-w, --workdir <dir>', 'working folder inside the container')
+  .option('-e, --env <VAR=value>', 'set an environment variable (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('-i, --interactive', "keep stdin open (accepted as docker's; netlab always passes its stdin)")
+  .option('-t, --tty', "the command runs on netlab's own terminal, with TERM set")
   .passThroughOptions()
-  .action(async (name: string, command: string[], _o, cmd: Command) => {
+  .action(async (name: string, command: string[], eo: { user?: string; workdir?: string; env: string[]; tty?: boolean }, cmd: Command) => {
     const o = globals(cmd);
     // With pass-through options commander keeps the `--` that ends netlab's own options.
     const argv = command[0] === '--' ? command.slice(1) : command;
     if (argv.length === 0) throw new InputError([{ path: 'exec', message: 'give the command to run after "--"' }]);
     const { execIn } = await import('../engine/exec.js');
-    const r = await execIn(await labOf(o), name, argv);
+    const r = await execIn(await labOf(o), name, argv, { user: eo.user, workdir: eo.workdir, env: eo.env, tty: eo.tty });
     process.exitCode = r.exitCode;
   });
+
+for (const [verb, what] of [
+  ['stop', 'stop the command of containers (SIGTERM, then SIGKILL after --time), as docker stop; the network stays'],
+  ['start', 'start the command of stopped containers again, as docker start'],
+  ['restart', 'stop, then start the command of containers, as docker restart'],
+] as const) {
+  const c = withCommonOptions(program.command(verb)).description(what).argument('<names...>', 'containers');
+  if (verb !== 'start') c.option('-t, --time <seconds>', 'seconds to wait for the command to exit before killing it', '10');
+  c.action(async (names: string[], lo: { time?: string }, cmd: Command) => {
+    const o = globals(cmd);
+    const time = Number(lo.time ?? '10');
+    if (!Number.isInteger(time) || time < 0) throw new InputError([{ path: '--time', message: `"${lo.time}" is not a whole number of seconds` }]);
+    const life = await import('../engine/lifecycle.js');
+    const lab = await labOf(o);
+    if (verb === 'stop') await life.stopContainers(lab, names, time);
+    else if (verb === 'start') await life.startContainers(lab, names);
+    else await life.restartContainers(lab, names, time);
+    for (const n of names) console.log(n);
+  });
+}
 
 withCommonOptions(program.command('shell'))
   .description('an interactive shell inside a container')

@@ -4,18 +4,32 @@ import { join } from 'node:path';
 import { NetlabError, InputError } from '../errors.js';
 import type { Lab, LabContainer } from '../model/lab.js';
 import { formatBinding, portKey } from '../model/ports.js';
-import { NETNS_DIR, logPath } from '../paths.js';
+import { ctrDir, NETNS_DIR, logPath } from '../paths.js';
 import { readText } from '../kernel/host.js';
-import { pidsByNamespace } from '../kernel/processes.js';
+import { isAlive } from '../kernel/processes.js';
+import { dockerStatus } from '../model/humanize.js';
+import { containerEnvOf } from '../plan/desired.js';
+import { monitorPid, readMonitorState, type MonitorState } from '../kernel/monitor.js';
 import { readShares, type StateFile } from './state.js';
 
-export type ContainerStatus = 'running' | 'exited' | 'up' | 'missing';
+export type ContainerStatus = 'running' | 'restarting' | 'exited' | 'up' | 'missing';
+
+/** A container's status as `statuses` reads it: the monitor's record of its command, when it has one. */
+export interface ContainerState {
+  status: ContainerStatus;
+  pid?: number;
+  state?: MonitorState;
+}
 
 export interface ContainerRow {
   name: string;
   /** Host that runs it, in a multi-host lab. */
   host?: string;
   status: ContainerStatus;
+  /** docker ps's STATUS: `Up 3 minutes`, `Exited (1) 5 seconds ago`; `up` for a container without a command. */
+  statusText: string;
+  /** The monitor's record: exit code, times, restarts (containers with a command). */
+  state?: MonitorState;
   pid?: number;
   ip: string;
   ports: string[];
@@ -46,15 +60,17 @@ export function findContainer(lab: Lab, name: string): LabContainer {
   return c;
 }
 
-export async function statuses(s: StateFile): Promise<Map<string, { status: ContainerStatus; pid?: number }>> {
-  const pids = await pidsByNamespace(localTo(s).map((c) => c.netns));
-  const out = new Map<string, { status: ContainerStatus; pid?: number }>();
+export async function statuses(s: StateFile): Promise<Map<string, ContainerState>> {
+  const out = new Map<string, ContainerState>();
   for (const c of localTo(s)) {
-    const rec = s.started[c.name];
+    const dir = ctrDir(s.lab, c.name);
+    const state = c.command === undefined ? undefined : readMonitorState(dir);
+    const watched = state !== undefined && monitorPid(dir) !== undefined;
     if (!existsSync(join(NETNS_DIR, c.netns))) out.set(c.name, { status: 'missing' });
     else if (c.command === undefined) out.set(c.name, { status: 'up' });
-    else if (rec && pids.get(c.netns)?.includes(rec.pid)) out.set(c.name, { status: 'running', pid: rec.pid });
-    else out.set(c.name, { status: 'exited' });
+    else if (watched && state.Status === 'running' && isAlive(state.Pid)) out.set(c.name, { status: 'running', pid: state.Pid, state });
+    else if (watched && state.Status === 'restarting') out.set(c.name, { status: 'restarting', state });
+    else out.set(c.name, { status: 'exited', state: state && { ...state, Status: 'exited', Pid: 0 } });
   }
   return out;
 }
@@ -74,6 +90,8 @@ export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
       name: c.name,
       ...(c.host ? { host: c.host } : {}),
       status: st.get(c.name)!.status,
+      statusText: textOf(st.get(c.name)!),
+      ...(st.get(c.name)!.state ? { state: st.get(c.name)!.state } : {}),
       pid: st.get(c.name)!.pid,
       ip: c.interfaces.map((i) => i.ip).join(','),
       ports: [...c.ports.map(formatBinding), ...c.expose.filter((p) => !published.has(portKey(p))).map(portKey)],
@@ -81,6 +99,12 @@ export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
       netns: c.netns,
     };
   });
+}
+
+/** docker ps's STATUS words. */
+export function textOf(st: ContainerState): string {
+  if (st.state) return dockerStatus(st.state);
+  return st.status === 'exited' ? 'Exited' : st.status;
 }
 
 /** Docker's `docker inspect` shape, with NetworkSettings as the classic bridge driver fills it. */
@@ -97,16 +121,30 @@ export async function inspect(lab: string, name: string): Promise<Record<string,
     Name: `/${c.name}`,
     Lab: s.lab,
     ...(c.host ? { Host: c.host } : {}),
-    State: { Status: st.status, Running: st.status === 'running', Pid: st.pid ?? 0 },
+    State: {
+      Status: st.status,
+      Running: st.status === 'running',
+      Restarting: st.status === 'restarting',
+      Pid: st.pid ?? 0,
+      ExitCode: st.state?.ExitCode ?? 0,
+      StartedAt: st.state?.StartedAt ?? '0001-01-01T00:00:00Z',
+      FinishedAt: st.state?.FinishedAt ?? '0001-01-01T00:00:00Z',
+    },
+    RestartCount: st.state?.RestartCount ?? 0,
     Config: {
       Hostname: c.hostname,
-      Env: [`HOSTNAME=${c.hostname}`, ...c.env.map(([k, v]) => `${k}=${v}`)],
+      Env: containerEnvOf(c).map(([k, v]) => `${k}=${v}`),
+      User: c.runtime?.user ?? '',
+      WorkingDir: c.runtime?.workdir ?? '',
       Cmd: c.command === undefined ? null : typeof c.command === 'string' ? ['/bin/sh', '-c', c.command] : c.command,
       ExposedPorts: Object.fromEntries(c.expose.map((p) => [portKey(p), {}])),
     },
     HostConfig: {
       Links: c.links.length ? c.links.map((l) => `/${l.target}:/${c.name}/${l.alias}`) : null,
       PortBindings: bindings,
+      RestartPolicy: { Name: c.runtime?.restart.policy ?? 'no', MaximumRetryCount: c.runtime?.restart.policy === 'on-failure' ? c.runtime.restart.maxRetries : 0 },
+      Binds: c.runtime?.volumes.length ? c.runtime.volumes.map((v) => `${v.source}:${v.target}${v.readOnly ? ':ro' : ''}`) : null,
+      Tmpfs: c.runtime?.tmpfs.length ? Object.fromEntries(c.runtime.tmpfs.map((t) => [t.target, t.options])) : null,
     },
     NetworkSettings: {
       SandboxKey: join(NETNS_DIR, c.netns),

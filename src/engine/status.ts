@@ -9,7 +9,7 @@ import type { Op } from '../plan/ops.js';
 import type { FirewallState } from '../plan/state.js';
 import { observe } from '../kernel/observe.js';
 import { requireRoot } from './root.js';
-import { requireShares, statuses, type ContainerStatus } from './query.js';
+import { requireShares, statuses, textOf, type ContainerState, type ContainerStatus } from './query.js';
 import { ovsDatapath, SELF_ARGV } from './up.js';
 import { selectBackend, type BackendName } from '../kernel/backend.js';
 import { NetlabError } from '../errors.js';
@@ -20,7 +20,7 @@ export interface LabStatus {
   firewall: 'iptables' | 'nftables';
   /** True when `up` would change nothing. */
   inSync: boolean;
-  containers: { name: string; status: ContainerStatus; pid?: number }[];
+  containers: { name: string; status: ContainerStatus; statusText: string; pid?: number; restarts?: number; exitCode?: number }[];
   /** Firewall rules the lab should have and does not, and rules it has that it should not. */
   firewallDrift: { missing: string[]; extra: string[] };
   /** What `up` would do, one line per Op kind: `2 veth.add`. */
@@ -45,7 +45,7 @@ export async function status(lab: string, opts: { backend?: BackendName } = {}):
     lab,
     firewall: s.resolved.firewall,
     inSync: ops.length === 0,
-    containers: s.resolved.containers.filter((c) => st.has(c.name)).map((c) => ({ name: c.name, ...st.get(c.name)! })),
+    containers: s.resolved.containers.filter((c) => st.has(c.name)).map((c) => ({ ...containerLine(c.name, st.get(c.name)!) })),
     firewallDrift: firewallDrift(want.firewall, seen.state.firewall?.backend === want.firewall?.backend ? seen.state.firewall : undefined),
     changes: [...counts].map(([k, n]) => `${n} ${k}`),
     ops,
@@ -58,4 +58,9 @@ function firewallDrift(want: FirewallState | undefined, have: FirewallState | un
   const w = lines(want);
   const h = lines(have);
   return { missing: [...w].filter((l) => !h.has(l)), extra: [...h].filter((l) => !w.has(l)) };
+}
+
+function containerLine(name: string, st: ContainerState): LabStatus['containers'][number] {
+  const { status, pid, state } = st;
+  return { name, status, statusText: textOf(st), ...(pid ? { pid } : {}), ...(state ? { restarts: state.RestartCount, exitCode: state.ExitCode } : {}) };
 }

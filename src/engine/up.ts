@@ -21,6 +21,7 @@ import { gatherContext, readHostView } from './context.js';
 import { withHostLock } from './lock.js';
 import { labJson, readState, RENDERER, writeState, type StateFile } from './state.js';
 import { requireRoot } from './root.js';
+import { hostPathProblems } from '../topology/runtime.js';
 import { log } from '../log.js';
 import type { Stamps } from '../kernel/stamps.js';
 
@@ -57,6 +58,9 @@ export const SELF_ARGV = [process.execPath, fileURLToPath(new URL('../../dist/cl
 export async function up(opts: UpOptions = {}): Promise<UpResult> {
   const topo = opts.topology ?? (await loadTopologyCached(opts));
   const backend = selectBackend(opts.backend);
+  // Read where it runs (a cached parse may be older than the host), before any change.
+  const missing = hostPathProblems(topo.containers.filter((c) => !opts.host || c.host === opts.host));
+  if (missing.length > 0) throw new InputError(missing, topo.source);
   requireRoot('up');
   return withHostLock('bring the lab up', async () => {
     const started = performance.now();

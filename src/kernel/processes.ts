@@ -1,6 +1,6 @@
 /**
- * A container's command: started detached inside its namespaces (network through
- * `ip netns exec`, which also mounts its /etc/netns files; UTS through nsenter), output kept
+ * A container's command: started detached inside its namespaces (network, UTS and mount, where
+ * its /etc files, tmpfs and volumes are), output kept
  * in a log file for `netlab logs`, stopped with SIGTERM then SIGKILL.
  */
 import { spawn } from 'node:child_process';
@@ -34,9 +34,15 @@ export async function pidsByNamespace(namespaces: string[]): Promise<Map<string,
   return result;
 }
 
-/** The argv that runs `argv` inside a container, as `explain` also prints it. */
-export function containerArgv(ns: string, uts: string, argv: string[]): string[] {
-  return ['ip', 'netns', 'exec', ns, 'nsenter', `--uts=${uts}`, '--', ...argv];
+/**
+ * The argv that runs `argv` inside a container, as `explain` also prints it: in its network,
+ * UTS and mount namespaces (as `docker exec` joins them), in its working folder, as its user.
+ * nsenter opens every namespace file before it enters any: the container's private /run hides
+ * /run/netns and /run/netlab only once inside.
+ */
+export function containerArgv(ns: string, uts: string, mnt: string, argv: string[], as: Pick<ProcessSpec, 'user' | 'workdir'> = {}): string[] {
+  const user = as.user ? ['setpriv', `--reuid=${as.user.uid}`, `--regid=${as.user.gid}`, as.user.name ? '--init-groups' : '--clear-groups', '--'] : [];
+  return ['nsenter', `--net=${join(NETNS_DIR, ns)}`, `--uts=${uts}`, `--mount=${mnt}`, `--wdns=${as.workdir ?? '/'}`, '--', ...user, ...argv];
 }
 
 /** The environment of a container process: a PATH to find programs, then the container's variables. */
@@ -62,10 +68,10 @@ export function specMark(pid: number): string | undefined {
   }
 }
 
-export function startProcess(ns: string, uts: string, logFile: string, spec: ProcessSpec, specHash: string): number {
+export function startProcess(ns: string, uts: string, mnt: string, logFile: string, spec: ProcessSpec, specHash: string): number {
   mkdirSync(dirname(logFile), { recursive: true, mode: 0o755 });
   const fd = openSync(logFile, 'a', 0o640);
-  const [file, ...args] = containerArgv(ns, uts, spec.argv);
+  const [file, ...args] = containerArgv(ns, uts, mnt, spec.argv, spec);
   const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...containerEnv(spec.env), [SPEC_MARK]: specHash }, cwd: '/' });
   closeSync(fd);
   child.unref();
@@ -83,9 +89,17 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-export async function stopProcesses(pids: number[], graceMs = 3000): Promise<void> {
+export async function stopProcesses(pids: number[], graceMs = 3000, monitor?: number): Promise<void> {
   const alive = isAlive;
-  log().debug({ pids }, 'stopping');
+  log().debug({ pids, monitor }, 'stopping');
+  // The monitor first, or it would restart what is stopped.
+  if (monitor) {
+    try {
+      process.kill(monitor, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGTERM');

@@ -1,0 +1,80 @@
+/**
+ * A container's monitor (assets/monitor.sh): started by `up` for each command, it runs the
+ * command, holds its log, records its state in the container's folder and applies the restart
+ * policy. netlab finds it by the pid file beside that state, checked against /proc.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NETNS_DIR } from '../paths.js';
+import type { ProcessSpec } from '../plan/state.js';
+import { containerArgv, containerEnv, SPEC_MARK } from './processes.js';
+import { log } from '../log.js';
+
+export const MONITOR_SCRIPT = fileURLToPath(new URL('../../assets/monitor.sh', import.meta.url));
+
+/** docker inspect's State, as the monitor records it. */
+export interface MonitorState {
+  Status: 'running' | 'exited' | 'restarting';
+  Pid: number;
+  ExitCode: number;
+  StartedAt: string;
+  FinishedAt: string;
+  RestartCount: number;
+}
+
+const pidFile = (dir: string) => join(dir, 'monitor.pid');
+/** Written by `netlab stop`: the command was stopped on purpose, no restart. */
+export const stoppedFlag = (dir: string) => join(dir, 'stopped');
+
+/** The argv of a container's monitor: the script, its folder, the restart policy, then the command in the container's namespaces. */
+export function monitorArgv(dir: string, ns: string, uts: string, mnt: string, spec: ProcessSpec): string[] {
+  const policy = spec.restart?.policy ?? 'no';
+  return ['/bin/sh', MONITOR_SCRIPT, dir, policy, String(spec.restart?.maxRetries ?? 0), join(NETNS_DIR, ns), ...containerArgv(ns, uts, mnt, spec.argv, spec)];
+}
+
+export interface MonitorStart {
+  dir: string;
+  ns: string;
+  uts: string;
+  mnt: string;
+  log: string;
+  spec: ProcessSpec;
+  specHash: string;
+}
+
+/** Starts the monitor, detached, its output in the log; returns its pid. */
+export function startMonitor(m: MonitorStart): number {
+  mkdirSync(dirname(m.log), { recursive: true, mode: 0o755 });
+  mkdirSync(m.dir, { recursive: true, mode: 0o755 });
+  rmSync(stoppedFlag(m.dir), { force: true });
+  rmSync(join(m.dir, 'state'), { force: true });
+  const fd = openSync(m.log, 'a', 0o640);
+  const [file, ...args] = monitorArgv(m.dir, m.ns, m.uts, m.mnt, m.spec);
+  const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...containerEnv(m.spec.env), [SPEC_MARK]: m.specHash }, cwd: '/' });
+  closeSync(fd);
+  child.unref();
+  writeFileSync(pidFile(m.dir), `${child.pid}\n`, { mode: 0o644 });
+  log().debug({ ns: m.ns, monitor: child.pid, argv: m.spec.argv }, 'started');
+  return child.pid ?? 0;
+}
+
+/** The pid of the container's monitor when it runs (its pid file, and /proc says it is this very monitor). */
+export function monitorPid(dir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile(dir), 'utf8'));
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv[1] === MONITOR_SCRIPT && argv[2] === dir ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function readMonitorState(dir: string): MonitorState | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'state'), 'utf8')) as MonitorState;
+  } catch {
+    return undefined;
+  }
+}
