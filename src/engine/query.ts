@@ -65,9 +65,12 @@ export async function statuses(s: StateFile): Promise<Map<string, ContainerState
   for (const c of localTo(s)) {
     const dir = ctrDir(s.lab, c.name);
     const state = c.command === undefined ? undefined : readMonitorState(dir);
-    const watched = state !== undefined && monitorPid(dir) !== undefined;
+    const monitor = c.command === undefined ? undefined : monitorPid(dir);
+    const watched = state !== undefined && monitor !== undefined;
     if (!existsSync(join(NETNS_DIR, c.netns))) out.set(c.name, { status: 'missing' });
     else if (c.command === undefined) out.set(c.name, { status: 'up' });
+    // A monitor that has not yet recorded its first start.
+    else if (monitor !== undefined && state === undefined) out.set(c.name, { status: 'running', state: { Status: 'running', Pid: 0, ExitCode: 0, StartedAt: new Date().toISOString(), FinishedAt: '0001-01-01T00:00:00Z', RestartCount: 0 } });
     else if (watched && state.Status === 'running' && isAlive(state.Pid)) out.set(c.name, { status: 'running', pid: state.Pid, state });
     else if (watched && state.Status === 'restarting') out.set(c.name, { status: 'restarting', state });
     else out.set(c.name, { status: 'exited', state: state && { ...state, Status: 'exited', Pid: 0 } });

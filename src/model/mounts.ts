@@ -34,6 +34,8 @@ export function mountScript(etcDir: string, runtime: ContainerRuntime | undefine
     // A mount point under a tmpfs is made there; on the host's own file system it must exist.
     if (inTmpfs(m.target)) lines.push(`mkdir -p ${q(m.target)}`);
     lines.push(m.line);
+    // /var/lock leads to /run/lock, which every Debian /run has (Apache's apache2ctl needs it).
+    if (m.target === '/run') lines.push('mkdir -m 1777 /run/lock');
   }
   for (const f of ['hosts', 'resolv.conf', 'hostname']) {
     // A symlink into /run (systemd-resolved's resolv.conf) leads into the private /run now: its target is made there.
