@@ -290,7 +290,7 @@ async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mount
     case 'uts.del':
       return backend.removeUts(op.path);
     case 'mnt.add':
-      return addMnt(op.path, op.ns, op.script, op.hash);
+      return addMnt(op.path, op.ns, op.script, op.fstab, op.hash);
     case 'mnt.del':
       return removeMnt(op.path);
     case 'firewall.apply':

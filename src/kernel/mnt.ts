@@ -38,6 +38,8 @@ export function mountsUnder(dir: string): string[] {
 
 /** The file beside a namespace that holds the hash of the mounts it was made with. */
 export const specFileOf = (path: string) => `${path}.spec`;
+/** The container's fstab, beside its namespace. */
+export const fstabFileOf = (path: string) => `${path}.fstab`;
 
 export async function readMntHash(path: string): Promise<string> {
   return (await readFile(specFileOf(path), 'utf8').catch(() => '')).trim();
@@ -66,9 +68,10 @@ export function mntAddArgv(path: string, ns: string): string[] {
   return ['unshare', `--mount=${path}`, '--propagation', 'private', 'nsenter', `--net=${join(NETNS_DIR, ns)}`, 'bash', '-e'];
 }
 
-export async function addMnt(path: string, ns: string, script: string[], hash: string): Promise<void> {
+export async function addMnt(path: string, ns: string, script: string[], fstab: string, hash: string): Promise<void> {
   await ensurePrivateDir(dirname(path));
   await (await open(path, 'a', 0o600)).close();
+  await writeFile(fstabFileOf(path), fstab, { mode: 0o644 });
   const r = await run(mntAddArgv(path, ns)[0]!, mntAddArgv(path, ns).slice(1), { input: script.join('\n') + '\n', allowFail: true });
   if (r.exitCode !== 0) {
     await removeMnt(path);
@@ -81,6 +84,7 @@ export async function removeMnt(path: string): Promise<void> {
   await run('umount', [path], { allowFail: true });
   await removePath(path);
   await removePath(specFileOf(path));
+  await removePath(fstabFileOf(path));
 }
 
 /** After the last namespace of the folder went: the folder's own bind, so that no mount of the lab is left. */

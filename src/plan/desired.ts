@@ -8,7 +8,8 @@ import { labRuleset } from '../model/firewall.js';
 import { chainOf, renderIptables, ruleText } from '../model/iptables-rules.js';
 import { nftRuleText, renderNft } from '../model/nft-rules.js';
 import { ctrDir, etcNetnsDir, logPath, mntPath, utsPath } from '../paths.js';
-import { mountScript } from '../model/mounts.js';
+import { containerFstab, mountScript } from '../model/mounts.js';
+import { fstabFileOf } from '../kernel/mnt.js';
 import { lookupUser, type ContainerRuntime } from '../topology/runtime.js';
 import { emptyState, type LabState, type OvsBridgeState, type ProcessSpec } from './state.js';
 
@@ -78,9 +79,10 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
     const uts = utsPath(lab.name, c.name);
     s.uts[uts] = c.hostname;
     const mnt = mntPath(lab.name, c.name);
-    const script = mountScript(etc, c.runtime);
-    const mntHash = createHash('sha256').update(script.join('\n')).digest('hex').slice(0, 16);
-    s.mnts[mnt] = { ns: c.netns, hash: mntHash, script };
+    const fstab = containerFstab(etc, c.runtime);
+    const script = mountScript(fstabFileOf(mnt), c.runtime);
+    const mntHash = createHash('sha256').update(fstab + script.join('\n')).digest('hex').slice(0, 16);
+    s.mnts[mnt] = { ns: c.netns, hash: mntHash, script, fstab };
     if (c.command !== undefined) {
       const spec = processSpec(c.command, containerEnvOf(c), opts.selfArgv, c.runtime);
       // Other mounts restart the command too: it runs in the namespace made anew.

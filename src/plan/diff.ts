@@ -123,7 +123,7 @@ export function diff(want: LabState, have: LabState): Op[] {
   // After the /etc files, which they bind.
   const mnts: Op[] = [];
   for (const path of Object.keys(have.mnts)) if (!want.mnts[path] || freshMnt.has(path)) remove.push({ kind: 'mnt.del', path });
-  for (const path of freshMnt) mnts.push({ kind: 'mnt.add', path, ns: want.mnts[path]!.ns, script: want.mnts[path]!.script ?? [], hash: want.mnts[path]!.hash });
+  for (const path of freshMnt) mnts.push({ kind: 'mnt.add', path, ns: want.mnts[path]!.ns, script: want.mnts[path]!.script ?? [], fstab: want.mnts[path]!.fstab ?? '', hash: want.mnts[path]!.hash });
 
   const haveSame = have.firewall && have.firewall.backend === want.firewall?.backend ? have.firewall : undefined;
   if (want.firewall && !sameFirewall(want.firewall, haveSame)) {

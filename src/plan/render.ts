@@ -6,7 +6,7 @@ import { SPEC_MARK } from '../kernel/processes.js';
 import { monitorArgv } from '../kernel/monitor.js';
 import { isLinkOp, isOvsOp, type Op } from './ops.js';
 import { ovsCommands } from '../kernel/ovs.js';
-import { mntAddArgv, specFileOf } from '../kernel/mnt.js';
+import { fstabFileOf, mntAddArgv, specFileOf } from '../kernel/mnt.js';
 
 /** Quotes a word for a POSIX shell only when it needs it. */
 export function shellQuote(word: string): string {
@@ -40,10 +40,10 @@ export function renderOp(op: Op): string {
       const dir = shellQuote(op.path.slice(0, op.path.lastIndexOf('/')));
       // The kernel binds a mount namespace only on a mount that is not shared: the folder is bound on itself, private.
       const privateDir = `mkdir -p ${dir} && { mountpoint -q ${dir} || { mount --bind ${dir} ${dir} && mount --make-private ${dir}; }; }`;
-      return `${privateDir} && touch ${shellQuote(op.path)} && echo ${op.hash} > ${shellQuote(specFileOf(op.path))}\n${heredoc(mntAddArgv(op.path, op.ns).map(shellQuote).join(' '), op.script.join('\n'))}`;
+      return `${privateDir} && touch ${shellQuote(op.path)} && echo ${op.hash} > ${shellQuote(specFileOf(op.path))}\n${heredoc(`cat > ${shellQuote(fstabFileOf(op.path))}`, op.fstab)}\n${heredoc(mntAddArgv(op.path, op.ns).map(shellQuote).join(' '), op.script.join('\n'))}`;
     }
     case 'mnt.del':
-      return `umount ${shellQuote(op.path)} && rm -f ${shellQuote(op.path)} ${shellQuote(specFileOf(op.path))}`;
+      return `umount ${shellQuote(op.path)} && rm -f ${shellQuote(op.path)} ${shellQuote(specFileOf(op.path))} ${shellQuote(fstabFileOf(op.path))}`;
     case 'firewall.apply':
     case 'firewall.remove':
       return firewallInputs(op.kind === 'firewall.apply' ? op.want : undefined, op.have)

@@ -79,6 +79,7 @@ export interface MntState {
   ns: string;
   hash: string;
   script?: string[];
+  fstab?: string;
 }
 
 export interface ProcessState {
