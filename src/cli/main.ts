@@ -135,6 +135,8 @@ withChangeOptions(withCommonOptions(program.command('up')))
   .option('--dry-run', 'print the commands that would change the host, and change nothing')
   .option('--host <name>', "build this host's share of a multi-host lab (default: the host whose underlay address this machine has)")
   .option('--simulate', 'build every host of a multi-host lab here, each as a network namespace joined by an underlay bridge')
+  .option('--wait', 'return when every command runs and listens on its published TCP ports (docker compose up --wait); exit 1 naming those that do not')
+  .option('--wait-timeout <seconds>', 'how long --wait waits', '60')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
     // A simulated host's own netlab uses the same backend.
@@ -171,8 +173,31 @@ withChangeOptions(withCommonOptions(program.command('up')))
     );
     // A single-host lab has one share: the state this run left, not read back from its file.
     const { shareRows } = await engineQuery();
+    if (result.state) await reportReadiness(result, o);
     console.log(psTable(result.state && result.lab.hosts.length === 0 ? await shareRows(result.state) : await ps(result.lab.name)));
   });
+
+/**
+ * After `up`: the commands it started are given a moment to listen on their published ports
+ * (so that `netlab up && curl localhost:8080` works in a script), and one that exited is
+ * reported with its log's last lines; with --wait, every command, and exit 1 unless all are ready.
+ */
+async function reportReadiness(result: Awaited<ReturnType<Awaited<ReturnType<typeof engineUp>>['up']>>, o: Record<string, unknown>): Promise<void> {
+  const strict = !!o.wait;
+  const timeout = Number(o.waitTimeout ?? 60);
+  if (strict && !(timeout > 0)) throw new InputError([{ path: '--wait-timeout', message: `"${o.waitTimeout}" is not a number of seconds` }]);
+  const started = result.ops.flatMap((op) => (op.kind === 'process.start' ? [op.container] : []));
+  const names = strict ? result.lab.containers.filter((c) => c.command !== undefined).map((c) => c.name) : started;
+  if (names.length === 0) return;
+  const { waitReady } = await import('../engine/wait.js');
+  const left = await waitReady(result.state!, names, (strict ? timeout : 10) * 1000);
+  for (const l of left) {
+    const failed = strict || (l.exited && l.exitCode !== 0);
+    const head = `${failed ? 'netlab: ' : 'note: '}container ${l.name}: ${l.reason}${strict && !l.exited ? ` after ${timeout} s` : ''}`;
+    console.error([head, ...l.logTail.map((t) => `  | ${t}`)].join('\n'));
+    if (failed) process.exitCode = 1;
+  }
+}
 
 withChangeOptions(withCommonOptions(program.command('down')))
   .description("remove every kernel object of the lab (found by netlab's marks, even without a state file)")
