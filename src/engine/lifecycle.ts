@@ -39,9 +39,10 @@ export async function stopContainers(lab: string, names: string[], timeS = 10): 
         process.kill(pid, 'SIGTERM');
         await waitFor(() => !isAlive(pid), timeS * 1000);
       }
-      // Whatever is left in the container goes, as with Docker once its init has exited.
+      // Whatever is left in the container goes, as with Docker once its init has exited (a moment
+      // for SIGTERM first: a shell form's sh dies at once and leaves its server running).
       const left = (await pidsByNamespace([c.netns])).get(c.netns) ?? [];
-      if (left.length > 0) await stopProcesses(left, 0);
+      if (left.length > 0) await stopProcesses(left, 1000);
       if (monitor) await waitFor(() => monitorPid(dir) === undefined, 3000);
     }
   });
