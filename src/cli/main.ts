@@ -336,12 +336,30 @@ withCommonOptions(program.command('shell'))
     process.exitCode = r.exitCode;
   });
 
-withCommonOptions(program.command('logs'))
-  .description("print the output of a container's command")
+withCommonOptions(program.command('port'))
+  .description("list a container's published ports, or where one of its ports is published (docker port)")
   .argument('<name>', 'container')
-  .action(async (name: string, _o, cmd: Command) => {
-    const { logs } = await engineQuery();
-    process.stdout.write(await logs(await labOf(globals(cmd)), name));
+  .argument('[port]', 'a container port, as 80 or 80/tcp')
+  .action(async (name: string, port: string | undefined, _o, cmd: Command) => {
+    const { portLines } = await engineQuery();
+    const lines = await portLines(await labOf(globals(cmd)), name, port);
+    if (port !== undefined && lines.length === 0) throw new NetlabError(`no public port '${port.includes('/') ? port : `${port}/tcp`}' published for ${name}`);
+    if (lines.length > 0) console.log(lines.join('\n'));
+  });
+
+withCommonOptions(program.command('logs'))
+  .description("print the output of a container's command (docker logs)")
+  .argument('<name>', 'container')
+  .option('--follow', 'keep printing what the command writes, until Ctrl-C (docker logs -f: here -f is --file)')
+  .option('-n, --tail <lines>', 'only the last lines ("all": every line)', 'all')
+  .action(async (name: string, lo: { follow?: boolean; tail: string }, cmd: Command) => {
+    if (lo.tail !== 'all' && !/^\d+$/.test(lo.tail)) throw new InputError([{ path: '--tail', message: `"${lo.tail}" is not a number of lines or "all"` }]);
+    const { logs, followLogs } = await engineQuery();
+    const lab = await labOf(globals(cmd));
+    const text = await logs(lab, name);
+    const lines = text.split(/(?<=\n)/);
+    process.stdout.write(lo.tail === 'all' ? text : lines.slice(Math.max(0, lines.length - Number(lo.tail))).join(''));
+    if (lo.follow) await followLogs(lab, name, Buffer.byteLength(text), (chunk) => process.stdout.write(chunk));
   });
 
 withCommonOptions(program.command('explain'))

@@ -1,5 +1,6 @@
 /** Read-only views of a running lab: ps, inspect, logs. */
 import { existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NetlabError, InputError } from '../errors.js';
 import type { Lab, LabContainer } from '../model/lab.js';
@@ -104,6 +105,15 @@ export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
   });
 }
 
+/** docker port: `80/tcp -> 0.0.0.0:8080` per binding, or only `0.0.0.0:8080` for the one port asked. */
+export async function portLines(lab: string, name: string, port?: string): Promise<string[]> {
+  const { container: c } = await requireContainer(lab, name);
+  const want = port === undefined ? undefined : port.includes('/') ? port : `${port}/tcp`;
+  return c.ports
+    .filter((p) => want === undefined || `${p.containerPort}/${p.proto}` === want)
+    .map((p) => (want ? `${p.hostIp}:${p.hostPort}` : `${p.containerPort}/${p.proto} -> ${p.hostIp}:${p.hostPort}`));
+}
+
 /** docker ps's STATUS words. */
 export function textOf(st: ContainerState): string {
   if (st.state) return dockerStatus(st.state);
@@ -178,6 +188,35 @@ export async function inspect(lab: string, name: string): Promise<Record<string,
 
 export async function logs(lab: string, name: string): Promise<string> {
   const { container: c } = await requireContainer(lab, name);
-  if (c.command === undefined) return '';
+  if (c.command === undefined) throw new NetlabError(`container "${name}" has no command, so no log: its "command:" key would start one`);
   return (await readText(logPath(lab, name))) ?? '';
+}
+
+/** docker logs -f: what the log gets after `from` bytes, as it comes, until `signal` aborts (default: Ctrl-C). */
+export async function followLogs(lab: string, name: string, from: number, write: (chunk: Buffer) => void, signal?: AbortSignal): Promise<void> {
+  const file = logPath(lab, name);
+  let at = from;
+  let stop = signal?.aborted ?? false;
+  const onInt = () => (stop = true);
+  signal?.addEventListener('abort', onInt);
+  if (!signal) process.once('SIGINT', onInt);
+  try {
+    while (!stop) {
+      const fh = await open(file, 'r').catch(() => undefined);
+      if (fh) {
+        const { size } = await fh.stat();
+        if (size < at) at = 0; // the log started anew
+        if (size > at) {
+          const buf = Buffer.alloc(size - at);
+          await fh.read(buf, 0, buf.length, at);
+          at = size;
+          write(buf);
+        }
+        await fh.close();
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    process.off('SIGINT', onInt);
+  }
 }

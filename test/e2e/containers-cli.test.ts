@@ -75,4 +75,25 @@ describe('containers through the CLI', () => {
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toContain('container "client" has no command to stop');
   });
+
+  it('logs --tail and -f, logs of a container without a command, and port', async () => {
+    const { dir } = labFile(
+      `networks:\n  n: { subnet: 10.246.35.0/24 }\ncontainers:\n  web:\n    publish: ["46035:80"]\n    command: "for i in 1 2 3 4 5; do echo line $i; done; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo later; exec sleep 1000"\n  client: {}\n`,
+    );
+    expect((await netlab(dir, ['up'])).exitCode).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await netlab(dir, ['logs', '--tail', '2', 'web'])).stdout).toBe('line 4\nline 5');
+    const following = execa(process.execPath, [CLI, 'logs', '--follow', '-n', '1', 'web'], { cwd: dir, reject: false });
+    await new Promise((r) => setTimeout(r, 1000));
+    await netlab(dir, ['exec', 'web', '--', 'touch', '/tmp/go']);
+    await new Promise((r) => setTimeout(r, 1000));
+    following.kill('SIGINT');
+    expect((await following).stdout).toBe('line 5\nlater');
+    const none = await netlab(dir, ['logs', 'client']);
+    expect(none.exitCode).toBe(1);
+    expect(none.stderr).toContain('container "client" has no command');
+    expect((await netlab(dir, ['port', 'web'])).stdout).toBe('80/tcp -> 0.0.0.0:46035');
+    expect((await netlab(dir, ['port', 'web', '80'])).stdout).toBe('0.0.0.0:46035');
+    expect((await netlab(dir, ['port', 'web', '81'])).stderr).toContain("no public port '81/tcp' published for web");
+  });
 });
