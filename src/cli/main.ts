@@ -336,6 +336,19 @@ withCommonOptions(program.command('shell'))
     process.exitCode = r.exitCode;
   });
 
+program
+  .command('ls')
+  .description('list the labs of this host: file, containers running/total, networks, published ports (docker compose ls)')
+  .option('--json', 'print JSON')
+  .action(async (lo: { json?: boolean }) => {
+    const { listLabs } = await import('../engine/labs.js');
+    const { table } = await cliFormat();
+    const labs = await listLabs();
+    if (lo.json) return console.log(JSON.stringify(labs, null, 2));
+    const rows = labs.map((l) => [l.name, `running(${l.running}/${l.total})`, l.networks.map((n) => `${n.bridge} ${n.subnet}`).join(', '), l.ports.join(', '), l.file]);
+    console.log(table([['NAME', 'STATUS', 'NETWORKS', 'PORTS', 'FILE'], ...rows], 160));
+  });
+
 withCommonOptions(program.command('port'))
   .description("list a container's published ports, or where one of its ports is published (docker port)")
   .argument('<name>', 'container')

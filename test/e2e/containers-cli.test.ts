@@ -76,8 +76,8 @@ describe('containers through the CLI', () => {
     expect(bad.stderr).toContain('container "client" has no command to stop');
   });
 
-  it('logs --tail and -f, logs of a container without a command, and port', async () => {
-    const { dir } = labFile(
+  it('logs --tail and --follow, logs of a container without a command, port, ls', async () => {
+    const { dir, lab } = labFile(
       `networks:\n  n: { subnet: 10.246.35.0/24 }\ncontainers:\n  web:\n    publish: ["46035:80"]\n    command: "for i in 1 2 3 4 5; do echo line $i; done; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo later; exec sleep 1000"\n  client: {}\n`,
     );
     expect((await netlab(dir, ['up'])).exitCode).toBe(0);
@@ -93,6 +93,8 @@ describe('containers through the CLI', () => {
     expect(none.exitCode).toBe(1);
     expect(none.stderr).toContain('container "client" has no command');
     expect((await netlab(dir, ['port', 'web'])).stdout).toBe('80/tcp -> 0.0.0.0:46035');
+    const listed = (JSON.parse((await netlab(dir, ['ls', '--json'])).stdout) as { name: string; running: number; total: number; ports: string[]; file: string }[]).find((l) => l.name === lab);
+    expect(listed).toMatchObject({ running: 2, total: 2, ports: ['0.0.0.0:46035->80/tcp (web)'], file: 'netlab.yaml' });
     expect((await netlab(dir, ['port', 'web', '80'])).stdout).toBe('0.0.0.0:46035');
     expect((await netlab(dir, ['port', 'web', '81'])).stderr).toContain("no public port '81/tcp' published for web");
   });
