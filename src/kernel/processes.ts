@@ -3,9 +3,8 @@
  * its /etc files, tmpfs and volumes are), output kept
  * in a log file for `netlab logs`, stopped with SIGTERM then SIGKILL.
  */
-import { spawn } from 'node:child_process';
-import { openSync, closeSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { NETNS_DIR } from '../paths.js';
 import type { ProcessSpec } from '../plan/state.js';
 import { log } from '../log.js';
@@ -66,17 +65,6 @@ export function specMark(pid: number): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-export function startProcess(ns: string, uts: string, mnt: string, logFile: string, spec: ProcessSpec, specHash: string): number {
-  mkdirSync(dirname(logFile), { recursive: true, mode: 0o755 });
-  const fd = openSync(logFile, 'a', 0o640);
-  const [file, ...args] = containerArgv(ns, uts, mnt, spec.argv, spec);
-  const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...containerEnv(spec.env), [SPEC_MARK]: specHash }, cwd: '/' });
-  closeSync(fd);
-  child.unref();
-  log().debug({ ns, pid: child.pid, argv: spec.argv }, 'started');
-  return child.pid ?? 0;
 }
 
 /** Alive means neither gone nor a zombie: an exited child whose parent (sometimes an init that never reaps) has not collected it. */
