@@ -10,7 +10,7 @@ import { readText } from '../kernel/host.js';
 import { isAlive } from '../kernel/processes.js';
 import { dockerStatus } from '../model/humanize.js';
 import { containerEnvOf } from '../plan/desired.js';
-import { monitorPid, readMonitorState, type MonitorState } from '../kernel/monitor.js';
+import { monitorPid, readHealth, readMonitorState, type MonitorState } from '../kernel/monitor.js';
 import { readShares, type StateFile } from './state.js';
 
 export type ContainerStatus = 'running' | 'restarting' | 'exited' | 'up' | 'missing';
@@ -20,6 +20,8 @@ export interface ContainerState {
   status: ContainerStatus;
   pid?: number;
   state?: MonitorState;
+  /** State.Health, for a running command with a healthcheck. */
+  health?: { Status: string; FailingStreak: number };
 }
 
 export interface ContainerRow {
@@ -72,7 +74,10 @@ export async function statuses(s: StateFile): Promise<Map<string, ContainerState
     else if (c.command === undefined) out.set(c.name, { status: 'up' });
     // A monitor that has not yet recorded its first start.
     else if (monitor !== undefined && state === undefined) out.set(c.name, { status: 'running', state: { Status: 'running', Pid: 0, ExitCode: 0, StartedAt: new Date().toISOString(), FinishedAt: '0001-01-01T00:00:00Z', RestartCount: 0 } });
-    else if (watched && state.Status === 'running' && isAlive(state.Pid)) out.set(c.name, { status: 'running', pid: state.Pid, state });
+    else if (watched && state.Status === 'running' && isAlive(state.Pid)) {
+      const health = c.runtime?.health ? (readHealth(dir) ?? { Status: 'starting', FailingStreak: 0 }) : undefined;
+      out.set(c.name, { status: 'running', pid: state.Pid, state, ...(health ? { health } : {}) });
+    }
     else if (watched && state.Status === 'restarting') out.set(c.name, { status: 'restarting', state });
     else out.set(c.name, { status: 'exited', state: state && { ...state, Status: 'exited', Pid: 0 } });
   }
@@ -116,7 +121,7 @@ export async function portLines(lab: string, name: string, port?: string): Promi
 
 /** docker ps's STATUS words. */
 export function textOf(st: ContainerState): string {
-  if (st.state) return dockerStatus(st.state);
+  if (st.state) return dockerStatus(st.state) + (st.health ? ` (${st.health.Status === 'starting' ? 'health: starting' : st.health.Status})` : '');
   return st.status === 'exited' ? 'Exited' : st.status;
 }
 
@@ -142,6 +147,7 @@ export async function inspect(lab: string, name: string): Promise<Record<string,
       ExitCode: st.state?.ExitCode ?? 0,
       StartedAt: st.state?.StartedAt ?? '0001-01-01T00:00:00Z',
       FinishedAt: st.state?.FinishedAt ?? '0001-01-01T00:00:00Z',
+      ...(st.health ? { Health: st.health } : {}),
     },
     RestartCount: st.state?.RestartCount ?? 0,
     Config: {

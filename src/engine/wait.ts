@@ -41,7 +41,8 @@ export function listeningPorts(pid: number): Set<number> {
 
 export function logTail(lab: string, name: string, n = 10): string[] {
   try {
-    return readFileSync(logPath(lab, name), 'utf8').trimEnd().split('\n').slice(-n);
+    const text = readFileSync(logPath(lab, name), 'utf8').trimEnd();
+    return text ? text.split('\n').slice(-n) : [];
   } catch {
     return [];
   }
@@ -53,6 +54,7 @@ function reasonOf(lab: string, c: LabContainer, st: ContainerState | undefined):
   if (st.status === 'exited') return { ...base, exited: true, exitCode: st.state?.ExitCode, reason: `its command exited with code ${st.state?.ExitCode ?? '?'}`, logTail: logTail(lab, c.name) };
   if (st.status === 'restarting') return { ...base, reason: `its command exited with code ${st.state?.ExitCode ?? '?'} and is restarting`, logTail: logTail(lab, c.name) };
   if (!st.pid) return { ...base, reason: 'its command is starting' };
+  if (st.health && st.health.Status !== 'healthy') return { ...base, reason: `its healthcheck is ${st.health.Status === 'starting' ? 'starting' : `unhealthy (${st.health.FailingStreak} failures in a row)`}`, logTail: logTail(lab, c.name) };
   const listening = listeningPorts(st.pid);
   const missing = [...new Set(c.ports.filter((p) => p.proto === 'tcp').map((p) => p.containerPort))].filter((p) => !listening.has(p));
   return missing.length > 0 ? { ...base, reason: `port ${missing.map((p) => `${p}/tcp`).join(', ')} not listening yet`, logTail: logTail(lab, c.name) } : undefined;

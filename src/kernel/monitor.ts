@@ -31,7 +31,9 @@ export const stoppedFlag = (dir: string) => join(dir, 'stopped');
 /** The argv of a container's monitor: the script, its folder, the restart policy, then the command in the container's namespaces. */
 export function monitorArgv(dir: string, ns: string, uts: string, mnt: string, spec: ProcessSpec): string[] {
   const policy = spec.restart?.policy ?? 'no';
-  return ['/bin/sh', MONITOR_SCRIPT, dir, policy, String(spec.restart?.maxRetries ?? 0), join(NETNS_DIR, ns), ...containerArgv(ns, uts, mnt, spec.argv, spec)];
+  const h = spec.health;
+  const times = h ? [h.intervalMs / 1000, h.timeoutMs / 1000, h.retries, h.startPeriodMs / 1000].join(':') : '';
+  return ['/bin/sh', MONITOR_SCRIPT, dir, policy, String(spec.restart?.maxRetries ?? 0), join(NETNS_DIR, ns), h?.shell ?? '', times, ...containerArgv(ns, uts, mnt, spec.argv, spec)];
 }
 
 export interface MonitorStart {
@@ -50,6 +52,7 @@ export function startMonitor(m: MonitorStart): number {
   mkdirSync(m.dir, { recursive: true, mode: 0o755 });
   rmSync(stoppedFlag(m.dir), { force: true });
   rmSync(join(m.dir, 'state'), { force: true });
+  rmSync(join(m.dir, 'health'), { force: true });
   const fd = openSync(m.log, 'a', 0o640);
   const [file, ...args] = monitorArgv(m.dir, m.ns, m.uts, m.mnt, m.spec);
   const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...containerEnv(m.spec.env), [SPEC_MARK]: m.specHash }, cwd: '/' });
@@ -66,6 +69,15 @@ export function monitorPid(dir: string): number | undefined {
     const pid = Number(readFileSync(pidFile(dir), 'utf8'));
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     return argv[1] === MONITOR_SCRIPT && argv[2] === dir ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** docker inspect's State.Health, as the monitor records it (undefined without a healthcheck). */
+export function readHealth(dir: string): { Status: 'starting' | 'healthy' | 'unhealthy'; FailingStreak: number } | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'health'), 'utf8'));
   } catch {
     return undefined;
   }

@@ -158,6 +158,7 @@ export function processSpec(command: string | string[], env: [string, string][],
   if (user) spec.user = { uid: user.uid, gid: user.gid, ...(user.name ? { name: user.name } : {}) };
   if (runtime?.workdir) spec.workdir = runtime.workdir;
   if (runtime && runtime.restart.policy !== 'no') spec.restart = runtime.restart;
+  if (runtime?.health) spec.health = runtime.health;
   return spec;
 }
 

@@ -3,6 +3,7 @@
  * the host has (kernel/observe.ts), so that planning is a plain comparison (diff.ts).
  */
 import type { TextPiece } from '../model/etcfiles.js';
+import type { HealthCheck } from '../topology/health.js';
 
 export interface HostLinkState {
   kind: 'bridge' | 'veth' | 'vxlan' | 'other';
@@ -72,6 +73,7 @@ export interface ProcessSpec {
   workdir?: string;
   /** Docker's --restart, applied by the container's monitor. */
   restart?: { policy: string; maxRetries?: number };
+  health?: HealthCheck;
 }
 
 /** A container's mount namespace: desired, with the script that sets it up; observed, with the hash it was made with. */

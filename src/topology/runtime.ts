@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, normalize, resolve } from 'node:path';
 import type { PathSegment } from './yamlpos.js';
 import type { InputProblem } from '../errors.js';
+import { parseHealth, type HealthCheck, type RawHealth } from './health.js';
 
 export interface TmpfsMount {
   target: string;
@@ -32,6 +33,8 @@ export interface ContainerRuntime {
   user?: string;
   workdir?: string;
   restart: RestartPolicy;
+  /** Docker's HEALTHCHECK, run by the container's monitor. */
+  health?: HealthCheck;
 }
 
 /** What every container gets besides its own `tmpfs`: a private /run (so /var/run too on Debian), /tmp and /var/tmp. */
@@ -47,6 +50,7 @@ export interface RawRuntime {
   user?: string | number;
   workdir?: string;
   restart?: string;
+  healthcheck?: RawHealth;
 }
 
 type Problem = (path: PathSegment[], message: string) => void;
@@ -82,7 +86,8 @@ export function parseRuntime(raw: RawRuntime, at: (...p: PathSegment[]) => PathS
   if (user !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/.test(user)) problem(at('user'), `"${user}" is not a user (name or uid, optionally :group or :gid)`);
   else if (user !== undefined && lookupUser(user) === undefined) problem(at('user'), `no user "${user.split(':')[0]}" in this host's /etc/passwd (containers share the host's users)`);
   if (raw.workdir !== undefined && !PATH_OK.test(raw.workdir)) problem(at('workdir'), `"${raw.workdir}" must be an absolute path`);
-  return { tmpfs, volumes, user, workdir: raw.workdir && normalize(raw.workdir), restart: parseRestart(raw.restart, () => problem(at('restart'), `"${raw.restart}" is not a restart policy (no, always, unless-stopped, on-failure[:N])`)) };
+  const health = parseHealth(raw.healthcheck, at, problem);
+  return { tmpfs, volumes, user, workdir: raw.workdir && normalize(raw.workdir), ...(health ? { health } : {}), restart: parseRestart(raw.restart, () => problem(at('restart'), `"${raw.restart}" is not a restart policy (no, always, unless-stopped, on-failure[:N])`)) };
 }
 
 export function parseRestart(text: string | undefined, bad: () => void): RestartPolicy {

@@ -55,6 +55,16 @@ export const containerSchema = z.strictObject({
   user: z.union([z.string().min(1), z.number().int().min(0)]).optional(),
   workdir: z.string().optional(),
   restart: z.string().optional(),
+  healthcheck: z
+    .strictObject({
+      test: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
+      interval: z.string().optional(),
+      timeout: z.string().optional(),
+      retries: z.number().int().min(1).max(1000).optional(),
+      start_period: z.string().optional(),
+      disable: z.boolean().optional(),
+    })
+    .optional(),
 });
 
 export const topologySchema = z.strictObject({

@@ -47,7 +47,7 @@ export function readTopologyText(opts: LoadOptions): { text: string; source: str
 }
 
 /** The parser's own build: a new netlab (other rules, other defaults) never reuses an old result. */
-const PARSER_BUILD = buildId(['./topology/load.js', './topology/schema.js', './topology/runtime.js', './topology/types.js', './model/names.js', './model/ports.js', './model/links.js', './model/ipv4.js']);
+const PARSER_BUILD = buildId(['./topology/load.js', './topology/schema.js', './topology/runtime.js', './topology/health.js', './topology/types.js', './model/names.js', './model/ports.js', './model/links.js', './model/ipv4.js']);
 
 const cacheFile = (key: string) => join(RUN_DIR, '.topology', `${key}.json`);
 

@@ -98,4 +98,19 @@ describe('containers through the CLI', () => {
     expect((await netlab(dir, ['port', 'web', '80'])).stdout).toBe('0.0.0.0:46035');
     expect((await netlab(dir, ['port', 'web', '81'])).stderr).toContain("no public port '81/tcp' published for web");
   });
+
+  it('a healthcheck turns healthy and up --wait returns only then; an unhealthy one fails the wait', async () => {
+    const { dir, lab } = labFile(
+      `networks:\n  n: { subnet: 10.246.36.0/24 }\ncontainers:\n  h:\n    command: "sleep 1.5; touch /tmp/ready; exec sleep 1000"\n    healthcheck: { test: ["CMD-SHELL", "test -e /tmp/ready"], interval: 200ms, retries: 2 }\n`,
+    );
+    const r = await netlab(dir, ['up', '--wait']);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toMatch(/h\s+Up .*\(healthy\)/);
+    const doc = JSON.parse((await netlab(dir, ['inspect', 'h', '--json'])).stdout)[0];
+    expect(doc.State.Health).toEqual({ Status: 'healthy', FailingStreak: 0 });
+    writeFileSync(join(dir, 'netlab.yaml'), `name: ${lab}\nnetworks:\n  n: { subnet: 10.246.36.0/24 }\ncontainers:\n  h:\n    command: "exec sleep 1000"\n    healthcheck: { test: ["CMD", "false"], interval: 200ms, retries: 2 }\n`);
+    const bad = await netlab(dir, ['up', '--wait', '--wait-timeout', '3']);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toMatch(/container h: its healthcheck is unhealthy \(\d+ failures in a row\) after 3 s/);
+  });
 });

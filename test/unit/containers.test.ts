@@ -43,6 +43,16 @@ describe('runtime keys', () => {
     expect(errorOf('containers:\n  a: { user: nobodyatall }\n')).toContain("no user \"nobodyatall\" in this host's /etc/passwd");
   });
 
+  it("healthcheck: Docker's test forms, Go durations, defaults", () => {
+    const h = (y: string) => parse(`containers:\n  a:\n    healthcheck: ${y}\n`).containers[0]!.runtime?.health;
+    expect(h('{ test: ["CMD", "curl", "-f", "http://localhost/a b"], interval: 1m30s, start_period: 500ms }')).toEqual({ shell: "curl -f 'http://localhost/a b'", intervalMs: 90_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 500 });
+    expect(h('{ test: ["CMD-SHELL", "test -e /x"], retries: 5 }')).toMatchObject({ shell: 'test -e /x', retries: 5 });
+    expect(h('{ test: ["NONE"] }')).toBeUndefined();
+    expect(h('{ test: "true", disable: true }')).toBeUndefined();
+    expect(errorOf('containers:\n  a:\n    healthcheck: { test: ["RUN", "x"] }\n')).toContain('containers.a.healthcheck.test: must be a string, ["CMD", program, args...]');
+    expect(errorOf('containers:\n  a:\n    healthcheck: { test: "true", interval: soon }\n')).toContain('containers.a.healthcheck.interval: "soon" is not a duration');
+  });
+
   it('restart policies', () => {
     const bad = () => {
       throw new Error('bad');
