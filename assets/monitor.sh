@@ -30,6 +30,7 @@ TIMES
       streak=$((streak + 1))
       [ $streak -ge "$retries" ] && status=unhealthy
     fi
+    kill -0 $$ 2>/dev/null || exit 0 # the monitor was killed: a new one may own DIR now
   done
 }
 while :; do

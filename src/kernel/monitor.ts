@@ -83,6 +83,27 @@ export function readHealth(dir: string): { Status: 'starting' | 'healthy' | 'unh
   }
 }
 
+/**
+ * Kills a monitor and its healthcheck loop (a fork of it, which would go on writing the health
+ * of a container a new monitor now runs); the command it runs is left to the caller to stop.
+ */
+export function killMonitor(pid: number): void {
+  let forks: number[] = [];
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    forks = children.filter((c) => readFileSync(`/proc/${c}/cmdline`, 'utf8').split('\0')[1] === MONITOR_SCRIPT);
+  } catch {
+    /* gone, or no children */
+  }
+  for (const p of [pid, ...forks]) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
 export function readMonitorState(dir: string): MonitorState | undefined {
   try {
     return JSON.parse(readFileSync(join(dir, 'state'), 'utf8')) as MonitorState;

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { NETNS_DIR } from '../paths.js';
 import type { ProcessSpec } from '../plan/state.js';
 import { log } from '../log.js';
+import { killMonitor } from './monitor.js';
 
 /**
  * Pids of every process whose network namespace is one of `namespaces`, by namespace name.
@@ -81,13 +82,7 @@ export async function stopProcesses(pids: number[], graceMs = 3000, monitor?: nu
   const alive = isAlive;
   log().debug({ pids, monitor }, 'stopping');
   // The monitor first, or it would restart what is stopped.
-  if (monitor) {
-    try {
-      process.kill(monitor, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  if (monitor) killMonitor(monitor);
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGTERM');
