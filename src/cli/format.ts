@@ -46,3 +46,6 @@ export function doctorText(r: DoctorReport): string {
   lines.push('', r.ok ? 'netlab can run here.' : `${fails} problem${fails === 1 ? '' : 's'} to fix before netlab can run here.`);
   return lines.join('\n');
 }
+
+/** `1 change`, `2 changes`. */
+export const counted = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;

@@ -137,15 +137,16 @@ withChangeOptions(withCommonOptions(program.command('up')))
   .option('--simulate', 'build every host of a multi-host lab here, each as a network namespace joined by an underlay bridge')
   .option('--wait', 'return when every command runs and listens on its published TCP ports (docker compose up --wait); exit 1 naming those that do not')
   .option('--wait-timeout <seconds>', 'how long --wait waits', '60')
+  .option('--force', 'replace a running lab of the same name that was built from another file')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
     // A simulated host's own netlab uses the same backend.
     if (o.backend) process.env.NETLAB_BACKEND = o.backend as string;
-    const { psTable, opSummary } = await cliFormat();
+    const { psTable, opSummary, counted } = await cliFormat();
     const { ps } = await engineQuery();
     if (o.simulate) {
       const { simulateUp } = await engineSimulate();
-      const r = await simulateUp({ file: o.file, name: o.lab, dryRun: !!o.dryRun, onStep: (ops) => log().info({ step: opSummary(ops) }, 'applying') });
+      const r = await simulateUp({ file: o.file, name: o.lab, dryRun: !!o.dryRun, force: !!o.force, onStep: (ops) => log().info({ step: opSummary(ops) }, 'applying') });
       if (await printSimulated(o, r, '\n', async () => ({ containers: o.dryRun ? [] : await ps(r.lab) }))) return;
       if (!o.dryRun) {
         console.log(`lab ${r.lab} is up on ${r.hosts.length} simulated hosts (${Math.round(r.ms)} ms)`);
@@ -156,7 +157,7 @@ withChangeOptions(withCommonOptions(program.command('up')))
     const signal = interruptible();
     const progress = await progressFor(o);
     const { up } = await engineUp();
-    const result = await up({ file: o.file, name: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, signal, backend: o.backend as BackendName | undefined, onPlan: progress.onPlan, onStep: progress.onStep });
+    const result = await up({ file: o.file, name: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, force: !!o.force, signal, backend: o.backend as BackendName | undefined, onPlan: progress.onPlan, onStep: progress.onStep });
     progress.finish();
     if (o.json) {
       const containers = o.dryRun ? [] : await ps(result.lab.name);
@@ -169,7 +170,7 @@ withChangeOptions(withCommonOptions(program.command('up')))
     console.log(
       result.ops.length === 0
         ? `lab ${result.lab.name} is up to date: nothing to change (${ms} ms)`
-        : `lab ${result.lab.name} is up: ${result.lab.containers.length} containers on ${nets}; ${result.ops.length} changes in ${ms} ms`,
+        : `lab ${result.lab.name} is up: ${counted(result.lab.containers.length, 'container')} on ${nets}; ${counted(result.ops.length, 'change')} in ${ms} ms`,
     );
     // A single-host lab has one share: the state this run left, not read back from its file.
     const { shareRows } = await engineQuery();
@@ -205,6 +206,7 @@ withChangeOptions(withCommonOptions(program.command('down')))
   .option('--host <name>', "remove this host's share of a multi-host lab")
   .option('--simulate', 'remove the simulated hosts too (the default when the lab was simulated here)')
   .option('--all', 'remove every lab on this host, found by their marks in the kernel')
+  .option('--force', 'take down the lab the file names even when it was built from another file')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
     if (o.backend) process.env.NETLAB_BACKEND = o.backend as string;
@@ -224,9 +226,10 @@ withChangeOptions(withCommonOptions(program.command('down')))
     }
     const backend = o.backend as BackendName | undefined;
     const progress = await progressFor(o);
+    const { counted } = await cliFormat();
     const results = o.all
       ? await downAll({ dryRun: !!o.dryRun, signal, onPlan: progress.onPlan, onStep: progress.onStep, backend })
-      : [await down({ file: o.file, lab: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, signal, onPlan: progress.onPlan, onStep: progress.onStep, backend })];
+      : [await down({ file: o.file, lab: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, force: !!o.force, signal, onPlan: progress.onPlan, onStep: progress.onStep, backend })];
     progress.finish();
     if (o.json) {
       const docs = await Promise.all(results.map(async (r) => ({ lab: r.lab, dryRun: !!o.dryRun, changes: r.ops.length, ms: Math.round(r.ms), ops: await opsJson(r.ops), foreign: r.foreign })));
@@ -241,7 +244,7 @@ withChangeOptions(withCommonOptions(program.command('down')))
         continue;
       }
       const ms = Math.round(result.ms);
-      console.log(result.ops.length === 0 ? `lab ${result.lab}: nothing was up (${ms} ms)` : `lab ${result.lab} is down: ${result.ops.length} changes in ${ms} ms`);
+      console.log(result.ops.length === 0 ? `lab ${result.lab}: nothing was up (${ms} ms)` : `lab ${result.lab} is down: ${counted(result.ops.length, 'change')} in ${ms} ms`);
     }
   });
 
@@ -263,15 +266,23 @@ withCommonOptions(program.command('status'))
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
     const { status } = await import('../engine/status.js');
-    const { table } = await cliFormat();
-    const s = await status(await labOf(o));
+    const { namingSource } = await import('../engine/labsource.js');
+    const { table, counted } = await cliFormat();
+    const s = await status(await labOf(o), { source: await namingSource({ file: o.file, lab: o.lab }) });
+    // Like `up`, which would refuse with exit code 2: a script learns the same from either.
+    if (s.refusal) process.exitCode = EXIT_BAD_INPUT;
     if (o.json) return console.log(JSON.stringify({ ...s, ops: undefined }, null, 2));
-    console.log(`lab ${s.lab} (firewall: ${s.firewall}): ${s.inSync ? 'in sync with its topology' : `drifted: "netlab up" would make ${s.ops.length} changes (${s.changes.join(', ')})`}`);
+    const verdict = s.refusal
+      ? `"netlab up" would refuse: ${s.refusal}`
+      : s.inSync
+        ? 'in sync with its topology'
+        : `drifted: "netlab up" would make ${counted(s.ops.length, 'change')} (${s.changes.join(', ')})`;
+    console.log(`lab ${s.lab} (firewall: ${s.firewall}): ${verdict}`);
     for (const r of s.firewallDrift.missing) console.log(`  missing rule: ${r}`);
     for (const r of s.firewallDrift.extra) console.log(`  unexpected rule: ${r}`);
     console.log(table([['CONTAINER', 'STATUS', 'PID', 'RESTARTS'], ...s.containers.map((c) => [c.name, c.statusText, c.pid ? String(c.pid) : '', c.restarts === undefined ? '' : String(c.restarts)])]));
     // Like `git diff --exit-code`: scripts can tell drift from sync.
-    if (!s.inSync) process.exitCode = 3;
+    if (!s.inSync && !s.refusal) process.exitCode = 3;
   });
 
 withCommonOptions(program.command('inspect'))
@@ -413,8 +424,12 @@ withCommonOptions(program.command('graph'))
     const g = labGraph(view.lab, { live: view.live });
     const dot = toDot(g);
     const text = o.format === 'dot' ? dot : o.format === 'mermaid' ? toMermaid(g) : o.format === 'json' ? JSON.stringify(g, null, 2) + '\n' : await (await import('../graph/svg.js')).dotToSvg(dot);
-    if (o.output) await writeFile(o.output, text);
-    else process.stdout.write(text);
+    if (!o.output) return void process.stdout.write(text);
+    try {
+      await writeFile(o.output, text);
+    } catch (e) {
+      throw new InputError([{ path: '-o/--output', message: `cannot write ${o.output}: ${(e as Error).message.replace(/^[A-Z]+: /, '')}` }]);
+    }
   });
 
 withCommonOptions(program.command('ui'))

@@ -54,7 +54,7 @@ export function describeStep(ops: Op[]): string {
     case 'uts.del':
       return `remove the UTS namespace of ${basename(op.path)}`;
     case 'firewall.apply':
-      return `firewall: ${firewallRules(op)} rules in one iptables-restore`;
+      return `firewall: ${firewallRules(op)} rule${firewallRules(op) === 1 ? '' : 's'} in one ${op.want.backend === 'nftables' ? 'nft' : 'iptables-restore'} transaction`;
     case 'firewall.remove':
       return 'firewall: remove the lab chains and jumps';
     case 'process.start':

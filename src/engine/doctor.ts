@@ -9,7 +9,7 @@ import { PoolExhaustedError } from '../model/ipam.js';
 import { formatCidr } from '../model/ipv4.js';
 import { probeHost, type FeatureName, type HostFacts } from '../kernel/probe.js';
 import { gatherContext } from './context.js';
-import { readState } from './state.js';
+import { loadState } from './state.js';
 import { NetlabError } from '../errors.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -155,7 +155,7 @@ export function judge(facts: HostFacts, needs: Needs): DoctorReport {
 
 /** Would the topology's subnets collide with the host's routes, addresses or another lab? */
 async function subnetCheck(topo: Topology): Promise<Check> {
-  const prev = await readState(topo.name);
+  const prev = (await loadState(topo.name)).state;
   const ctx = await gatherContext(topo.name, prev?.allocation);
   try {
     const lab = resolveLab(topo, ctx);

@@ -16,6 +16,7 @@ import { mountedMnt, releasePrivateDir } from '../kernel/mnt.js';
 import { labDir, RUN_DIR, shareDir, stateFile } from '../paths.js';
 import { withHostLock } from './lock.js';
 import { readShares, readState } from './state.js';
+import { labSource, requireSameSource } from './labsource.js';
 import { readHostRecord, writeHostRecord } from './hostrecord.js';
 import { requireRoot } from './root.js';
 import { LAB_NAME } from '../model/names.js';
@@ -34,6 +35,8 @@ export interface DownOptions extends LoadOptions {
   onStep?: (ops: Op[]) => void;
   /** Aborting it (Ctrl-C) stops the run after the step in hand. */
   signal?: AbortSignal;
+  /** Take the lab the file names down even when it was built from another file. */
+  force?: boolean;
 }
 
 export interface DownResult {
@@ -60,7 +63,9 @@ export async function down(opts: DownOptions = {}): Promise<DownResult> {
   requireRoot('down');
   return withHostLock('take the lab down', async () => {
     const host = opts.host ?? (topo ? await hostOfFile(topo) : undefined);
-    return downLocked(name, host, opts, backend);
+    // Named by a file, the lab must be that file's (a lab named with --lab is the user's choice).
+    const source = topo && !opts.force ? labSource(opts, topo) : undefined;
+    return downLocked(name, host, opts, backend, source);
   });
 }
 
@@ -98,12 +103,13 @@ async function allLabs(): Promise<Map<string, string | undefined>> {
   return labs;
 }
 
-async function downLocked(name: string, host: string | undefined, opts: DownOptions, backend: KernelBackend): Promise<DownResult> {
+async function downLocked(name: string, host: string | undefined, opts: DownOptions, backend: KernelBackend, source?: string): Promise<DownResult> {
   const started = performance.now();
   // Only what the last run planned and started is used: not the /etc/hosts texts (N² bytes) rebuilt.
   // The firewall programs (iptables-save: the longest read of a large lab) start first.
   const firewallReads = readFirewalls(name, existsSync(stateFile(name, host)));
   const prev = await readState(name, host, { hosts: false });
+  if (source !== undefined) requireSameSource(name, prev?.source, source, 'down');
   const want = emptyState(name);
   const seen = await observe({ lab: name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev, firewallReads }, backend);
   const ops = diff(want, seen.state);

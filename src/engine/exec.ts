@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, NetlabError } from '../errors.js';
 import { labDir, mntPath, NETNS_DIR, utsPath } from '../paths.js';
-import { containerArgv, containerEnv } from '../kernel/processes.js';
+import { containerArgv, hostProgramEnv } from '../kernel/processes.js';
 import { mountedMnt } from '../kernel/mnt.js';
 import { containerEnvOf, processSpec } from '../plan/desired.js';
 import { lookupUser, type ContainerRuntime } from '../topology/runtime.js';
@@ -32,19 +32,19 @@ export async function execIn(lab: string, name: string, argv: string[], opts: Ex
   if (user !== undefined && !lookupUser(user)) throw new InputError([{ path: '--user', message: `no user "${user}" in this host's /etc/passwd` }]);
   if (opts.workdir !== undefined && !opts.workdir.startsWith('/')) throw new InputError([{ path: '--workdir', message: `"${opts.workdir}" must be an absolute path` }]);
   const runtime: ContainerRuntime = { tmpfs: [], volumes: [], restart: { policy: 'no' }, user, workdir: opts.workdir ?? c.runtime?.workdir };
-  const env = containerEnv(containerEnvOf({ ...c, runtime }));
-  // Docker gives an exec LANG only from the image; a terminal gets TERM (docker exec -t sets xterm).
-  if (opts.tty || process.env.TERM) env.TERM = process.env.TERM ?? 'xterm';
+  const env = new Map(containerEnvOf({ ...c, runtime }));
+  // The caller's terminal type wins over the container's: it describes the terminal exec runs on (docker exec -t sets xterm).
+  if (opts.tty || process.env.TERM) env.set('TERM', process.env.TERM ?? 'xterm');
   for (const kv of opts.env ?? []) {
     const eq = kv.indexOf('=');
     if (eq <= 0) throw new InputError([{ path: '--env', message: `"${kv}" is not VAR=value` }]);
-    env[kv.slice(0, eq)] = kv.slice(eq + 1);
+    env.set(kv.slice(0, eq), kv.slice(eq + 1));
   }
   const spec = processSpec(argv, [], [], runtime);
-  const [file, ...args] = containerArgv(c.netns, utsPath(lab, name), mntPath(lab, name), argv, spec);
+  const [file, ...args] = containerArgv(c.netns, utsPath(lab, name), mntPath(lab, name), [...env], argv, spec);
   const stdio = opts.stdio ?? 'inherit';
   return new Promise((resolve, reject) => {
-    const child = spawn(file!, args, { stdio: stdio === 'inherit' ? 'inherit' : ['ignore', 'pipe', 'pipe'], env });
+    const child = spawn(file!, args, { stdio: stdio === 'inherit' ? 'inherit' : ['ignore', 'pipe', 'pipe'], env: hostProgramEnv() });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d) => (stdout += d));

@@ -8,6 +8,9 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RUN_DIR } from '../paths.js';
 import { hostNetnsId, writeAtomic } from '../kernel/host.js';
+import { NetlabError } from '../errors.js';
+import { log } from '../log.js';
+import { writeProblem } from './state.js';
 
 export interface HostRecord {
   version: 1;
@@ -24,18 +27,32 @@ export async function hostRecordFile(): Promise<string> {
   return join(RUN_DIR, `.host-${await hostNetnsId()}.json`);
 }
 
+/** The record, or an empty one when there is none; a broken one (wrong shape, not JSON) is as good as none, with a warning. */
 export async function readHostRecord(): Promise<HostRecord> {
+  const file = await hostRecordFile();
+  let text: string;
   try {
-    const r = JSON.parse(await readFile(await hostRecordFile(), 'utf8')) as HostRecord;
-    if (r.version === 1) return r;
-  } catch {
-    /* none yet */
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log().warn(`cannot read ${file} (${(e as Error).message}): the host's sysctls netlab changed will not be put back`);
+    return { version: 1, sysctls: {} };
   }
+  try {
+    const r = JSON.parse(text) as HostRecord;
+    if (r?.version === 1 && r.sysctls && typeof r.sysctls === 'object' && Object.values(r.sysctls).every((v) => typeof v === 'string')) return r;
+  } catch {
+    /* reported below */
+  }
+  log().warn(`${file} is not a netlab host record: treated as empty (the host's sysctls netlab changed will not be put back)`);
   return { version: 1, sysctls: {} };
 }
 
 export async function writeHostRecord(r: HostRecord): Promise<void> {
   const file = await hostRecordFile();
-  if (Object.keys(r.sysctls).length === 0) await rm(file, { force: true });
-  else await writeAtomic(file, JSON.stringify(r, null, 2) + '\n', 0o600);
+  try {
+    if (Object.keys(r.sysctls).length === 0) await rm(file, { recursive: true, force: true });
+    else await writeAtomic(file, JSON.stringify(r, null, 2) + '\n', 0o600);
+  } catch (e) {
+    throw new NetlabError(`cannot write ${file}: ${writeProblem(e)}`);
+  }
 }

@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { NetlabError, InputError } from '../errors.js';
 import type { Lab, LabContainer } from '../model/lab.js';
 import { formatBinding, portKey } from '../model/ports.js';
-import { ctrDir, NETNS_DIR, logPath } from '../paths.js';
+import { ctrDir, NETNS_DIR, labDir, logPath } from '../paths.js';
 import { readText } from '../kernel/host.js';
 import { isAlive } from '../kernel/processes.js';
 import { dockerStatus } from '../model/humanize.js';
 import { containerEnvOf } from '../plan/desired.js';
 import { monitorPid, readHealth, readMonitorState, type MonitorState } from '../kernel/monitor.js';
-import { readShares, type StateFile } from './state.js';
+import { shareReads, type StateFile } from './state.js';
 
 export type ContainerStatus = 'running' | 'restarting' | 'exited' | 'up' | 'missing';
 
@@ -42,9 +42,11 @@ export interface ContainerRow {
 
 /** Every share of the lab on this machine (one, or one per simulated host). */
 export async function requireShares(lab: string): Promise<StateFile[]> {
-  const shares = await readShares(lab);
-  if (shares.length === 0) throw new NetlabError(`lab "${lab}" is not up (no state in /run/netlab/${lab}); run "netlab up" first`);
-  return shares;
+  const reads = await shareReads(lab);
+  const broken = reads.find((r) => r.problem);
+  if (broken) throw new NetlabError(`the state of lab "${lab}" in ${broken.path} is unusable: ${broken.problem}. "netlab up" rebuilds it from the lab's marks in the kernel; "netlab down" removes the lab`);
+  if (reads.length === 0) throw new NetlabError(`lab "${lab}" is not up (no state in ${labDir(lab)}); run "netlab up" first`);
+  return reads.map((r) => r.state!);
 }
 
 /** The share that runs `name`, with the lab as that share resolved it. */

@@ -33,6 +33,8 @@ export const OVS_SCRIPT = fileURLToPath(new URL('../../scripts/ovs-daemons.sh', 
 
 export interface SimulateOptions extends LoadOptions {
   dryRun?: boolean;
+  /** Each host's `up --force`: replace a running lab of the same name built from another file. */
+  force?: boolean;
   onStep?: (ops: Op[]) => void;
 }
 
@@ -112,7 +114,7 @@ export async function simulateUp(opts: SimulateOptions): Promise<SimulateResult>
   if (topo.hosts.length === 0) throw new InputError([{ path: 'hosts', message: '--simulate runs the hosts of a multi-host lab: the lab has no "hosts:"' }], topo.source);
   requireRoot('up --simulate');
   const file = resolveTopologyFile(opts).path;
-  const nameArgs = opts.name ? ['-l', opts.name] : [];
+  const nameArgs = [...(opts.name ? ['-l', opts.name] : []), ...(opts.force ? ['--force'] : [])];
   const usesOvs = topo.networks.some((n) => n.driver === 'ovs');
   const backend = selectBackend();
   return withHostLock('simulate the lab', async () => {

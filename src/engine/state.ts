@@ -3,14 +3,17 @@
  * (chosen subnets, addresses and host ports, pids, the names an interrupted `up` was about to
  * create). Written atomically, root-only.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstat, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { labDir, stateFile } from '../paths.js';
 import { writeAtomic } from '../kernel/host.js';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { buildId } from '../build.js';
 import { fillHostsFiles, type Lab, type PreviousAllocation } from '../model/lab.js';
 import type { Stamps } from '../kernel/stamps.js';
+import { NetlabError } from '../errors.js';
+import { log } from '../log.js';
 
 export interface StateFile {
   version: 1;
@@ -47,30 +50,120 @@ export function labJson(lab: Lab): string {
   return JSON.stringify(lab, (key, value) => (key === 'hosts' && typeof value === 'string' ? undefined : value));
 }
 
-/** The state of a lab's share; `hosts: false` leaves the /etc/hosts texts out (up does not need them). */
-export async function readState(lab: string, host?: string, opts: { hosts?: boolean } = {}): Promise<StateFile | undefined> {
-  try {
-    const s = JSON.parse(await readFile(stateFile(lab, host), 'utf8')) as StateFile;
-    if (s.version !== 1) return undefined;
-    if (opts.hosts !== false && s.resolved.containers.some((c) => c.files.hosts === undefined)) fillHostsFiles(s.resolved.containers, s.hostsIpv6 ?? existsSync('/proc/sys/net/ipv6'));
-    return s;
-  } catch {
-    return undefined;
+/**
+ * The state's shape, as the text of its schema (stateschema.ts, which the compiler holds to the
+ * types): a file stamped by a netlab with the same schema is read without checking it again,
+ * whichever build or copy of netlab wrote it (another lab's state is read by every `up`).
+ */
+const STATE_SHAPE = (() => {
+  for (const name of ['./stateschema.js', './stateschema.ts']) {
+    try {
+      return createHash('sha256').update(readFileSync(new URL(name, import.meta.url))).digest('hex');
+    } catch {
+      /* the other one */
+    }
   }
+  return 'unknown';
+})();
+const CHECK_LINE = /^\{\n  "check": "([0-9a-f]{64})",\n/;
+const checkOf = (body: string) => createHash('sha256').update(STATE_SHAPE).update(body).digest('hex');
+
+/** What reading a share's state found: the state (trusted: stamped by this build), none, or a broken file and what is wrong with it. */
+export interface StateRead {
+  path: string;
+  state?: StateFile;
+  trusted?: boolean;
+  problem?: string;
 }
 
-/** Every share of a lab on this machine: the single-host state, or one per (simulated) host. */
-export async function readShares(lab: string, opts: { hosts?: boolean } = {}): Promise<StateFile[]> {
-  const single = await readState(lab, undefined, opts);
-  if (single) return [single];
-  const hosts = await readdir(join(labDir(lab), 'hosts')).catch(() => [] as string[]);
-  const shares = await Promise.all(hosts.map((h) => readState(lab, h, opts)));
-  return shares.filter((s): s is StateFile => s !== undefined);
-}
-
-export async function writeState(s: StateFile): Promise<void> {
-  // The lab on one line (it is most of the file); the rest indented for a reader.
+/** The state's text. Its first line stamps the rest with this build, so the next read can trust it without loading the schema. */
+export function stateText(s: StateFile, now = new Date()): string {
   const { resolved, ...rest } = s;
-  const head = JSON.stringify({ ...rest, updatedAt: new Date().toISOString() }, null, 2);
-  await writeAtomic(stateFile(s.lab, s.host), `${head.slice(0, -2)},\n  "resolved": ${labJson(resolved)}\n}\n`, 0o600);
+  // The lab on one line (it is most of the file); the rest indented for a reader.
+  const head = JSON.stringify({ ...rest, check: undefined, updatedAt: now.toISOString() }, null, 2);
+  const body = `${head.slice(0, -2)},\n  "resolved": ${labJson(resolved)}\n}\n`;
+  return `{\n  "check": "${checkOf(body)}",\n${body.slice(2)}`;
+}
+
+/** The state in a file's text, or what is wrong with it: checked by the schema unless this build stamped it. */
+export async function parseStateText(text: string): Promise<Omit<StateRead, 'path'>> {
+  let data: Record<string, unknown>;
+  try {
+    data = JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    return { problem: `it is not JSON (${(e as Error).message})` };
+  }
+  const stamp = CHECK_LINE.exec(text);
+  if (stamp && checkOf(`{\n${text.slice(stamp[0].length)}`) === stamp[1]) {
+    delete data.check;
+    return { state: data as unknown as StateFile, trusted: true };
+  }
+  if (data && typeof data === 'object' && 'version' in data && data.version !== 1) return { problem: `it is of another version of netlab (state version ${JSON.stringify(data.version)}; this netlab reads 1)` };
+  const { checkState } = await import('./stateschema.js');
+  const r = checkState(data);
+  if (!r.ok) return { problem: `it is not a netlab state: ${r.problem}` };
+  delete (r.state as Partial<{ check: unknown }>).check;
+  return { state: r.state, trusted: false };
+}
+
+const IO_PROBLEMS: Record<string, string> = { EISDIR: 'it is a directory', ENOTDIR: 'a folder on its path is a file', EACCES: 'permission denied', EIO: 'an I/O error' };
+
+/** The state of a lab's share as read; `hosts: false` leaves the /etc/hosts texts out (up and down do not need them). */
+export async function loadState(lab: string, host?: string, opts: { hosts?: boolean } = {}): Promise<StateRead> {
+  const path = stateFile(lab, host);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    if (code === 'ENOENT') return { path };
+    return { path, problem: IO_PROBLEMS[code] ?? (e as Error).message };
+  }
+  const r = await parseStateText(text);
+  if (r.state && !r.trusted) log().debug({ path }, 'state checked by its schema (not stamped by this one)');
+  if (r.state && opts.hosts !== false && r.state.resolved.containers.some((c) => c.files.hosts === undefined)) fillHostsFiles(r.state.resolved.containers, r.state.hostsIpv6 ?? existsSync('/proc/sys/net/ipv6'));
+  return { path, ...r };
+}
+
+/** A broken state is as good as none: the lab is found by its marks in the kernel, and the next `up` writes a new one. */
+export function warnBroken(r: StateRead): void {
+  if (r.problem) log().warn(`the state file ${r.path} is unusable (${r.problem}): treated as lost; the lab is found by its marks in the kernel`);
+}
+
+/** The state of a lab's share, or undefined when there is none or it is broken (with a warning). */
+export async function readState(lab: string, host?: string, opts: { hosts?: boolean } = {}): Promise<StateFile | undefined> {
+  const r = await loadState(lab, host, opts);
+  warnBroken(r);
+  return r.state;
+}
+
+/** What each share of a lab on this machine has: the single-host state, or one per (simulated) host. */
+export async function shareReads(lab: string, opts: { hosts?: boolean } = {}): Promise<StateRead[]> {
+  const single = await loadState(lab, undefined, opts);
+  if (single.state || single.problem) return [single];
+  const hosts = await readdir(join(labDir(lab), 'hosts')).catch(() => [] as string[]);
+  const reads = await Promise.all(hosts.map((h) => loadState(lab, h, opts)));
+  return reads.filter((r) => r.state || r.problem);
+}
+
+/** Every readable share of a lab on this machine (broken ones left out). */
+export async function readShares(lab: string, opts: { hosts?: boolean } = {}): Promise<StateFile[]> {
+  return (await shareReads(lab, opts)).flatMap((r) => (r.state ? [r.state] : []));
+}
+
+const WRITE_PROBLEMS: Record<string, string> = { ENOSPC: 'no space left on the device', EROFS: 'the file system is read-only', EIO: 'an I/O error', EDQUOT: 'the disk quota is used up', EACCES: 'permission denied' };
+
+/** Why a file could not be written, in words. */
+export const writeProblem = (e: unknown) => WRITE_PROBLEMS[(e as NodeJS.ErrnoException).code ?? ''] ?? (e as Error).message;
+
+/** Writes the state atomically; a full or read-only disk is a clear error, and leaves no temporary file. */
+export async function writeState(s: StateFile): Promise<void> {
+  const path = stateFile(s.lab, s.host);
+  try {
+    // A directory where the file goes is a broken state (loadState said so): the new state replaces it.
+    if ((await lstat(path).catch(() => undefined))?.isDirectory()) await rm(path, { recursive: true, force: true });
+    await writeAtomic(path, stateText(s), 0o600);
+  } catch (e) {
+    throw new NetlabError(`cannot write the state of lab ${s.lab} to ${path}: ${writeProblem(e)}`);
+  }
 }

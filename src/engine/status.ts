@@ -10,7 +10,8 @@ import type { FirewallState } from '../plan/state.js';
 import { observe } from '../kernel/observe.js';
 import { requireRoot } from './root.js';
 import { requireShares, statuses, textOf, type ContainerState, type ContainerStatus } from './query.js';
-import { ovsDatapath, SELF_ARGV } from './up.js';
+import { foreignMessage, ovsDatapath, SELF_ARGV } from './up.js';
+import { otherSourceMessage, sameSource } from './labsource.js';
 import { selectBackend, type BackendName } from '../kernel/backend.js';
 import { NetlabError } from '../errors.js';
 import { kernelHasIpv6 } from '../kernel/host.js';
@@ -23,12 +24,18 @@ export interface LabStatus {
   containers: { name: string; status: ContainerStatus; statusText: string; pid?: number; restarts?: number; exitCode?: number }[];
   /** Firewall rules the lab should have and does not, and rules it has that it should not. */
   firewallDrift: { missing: string[]; extra: string[] };
-  /** What `up` would do, one line per Op kind: `2 veth.add`. */
+  /** What `up` would do, in words, one entry per kind of change: `2 veth pairs to make`. */
   changes: string[];
+  /** Why `up` would refuse to change the lab (exit code 2), in the words it would use. */
+  refusal?: string;
   ops: Op[];
 }
 
-export async function status(lab: string, opts: { backend?: BackendName } = {}): Promise<LabStatus> {
+/**
+ * `source`: the file the lab was named by (not given when named with --lab); a lab built from
+ * another file is reported as `up` would refuse it.
+ */
+export async function status(lab: string, opts: { backend?: BackendName; source?: string } = {}): Promise<LabStatus> {
   requireRoot('status');
   const shares = await requireShares(lab);
   if (shares.length > 1) {
@@ -39,15 +46,16 @@ export async function status(lab: string, opts: { backend?: BackendName } = {}):
   const seen = await observe({ lab, host: s.host, want, planned: s.planned, started: s.started, known: true }, selectBackend(opts.backend));
   const ops = diff(want, seen.state);
   const st = await statuses(s);
-  const counts = new Map<string, number>();
-  for (const op of ops) counts.set(op.kind, (counts.get(op.kind) ?? 0) + 1);
+  const refusal =
+    opts.source !== undefined && !sameSource(s.source, opts.source) ? otherSourceMessage(lab, s.source, opts.source, 'up') : seen.foreign.length > 0 ? foreignMessage(lab, seen.foreign) : undefined;
   return {
     lab,
     firewall: s.resolved.firewall,
-    inSync: ops.length === 0,
+    inSync: ops.length === 0 && !refusal,
     containers: s.resolved.containers.filter((c) => st.has(c.name)).map((c) => ({ ...containerLine(c.name, st.get(c.name)!) })),
     firewallDrift: firewallDrift(want.firewall, seen.state.firewall?.backend === want.firewall?.backend ? seen.state.firewall : undefined),
-    changes: [...counts].map(([k, n]) => `${n} ${k}`),
+    changes: changeWords(ops),
+    ...(refusal ? { refusal } : {}),
     ops,
   };
 }
@@ -63,4 +71,48 @@ function firewallDrift(want: FirewallState | undefined, have: FirewallState | un
 function containerLine(name: string, st: ContainerState): LabStatus['containers'][number] {
   const { status, pid, state } = st;
   return { name, status, statusText: textOf(st), ...(pid ? { pid } : {}), ...(state ? { restarts: state.RestartCount, exitCode: state.ExitCode } : {}) };
+}
+
+/** Each kind of change in words, singular and plural. */
+const WORDS: Record<Op['kind'], [string, string]> = {
+  'netns.add': ['network namespace to make', 'network namespaces to make'],
+  'netns.del': ['network namespace to remove', 'network namespaces to remove'],
+  'bridge.add': ['bridge to make', 'bridges to make'],
+  'veth.add': ['veth pair to make', 'veth pairs to make'],
+  'vxlan.add': ['VXLAN device to make', 'VXLAN devices to make'],
+  'fdb.append': ['VXLAN peer to add', 'VXLAN peers to add'],
+  'fdb.del': ['VXLAN peer to remove', 'VXLAN peers to remove'],
+  'link.del': ['link to remove', 'links to remove'],
+  'link.set': ['link setting to fix', 'link settings to fix'],
+  'addr.add': ['address to add', 'addresses to add'],
+  'addr.del': ['address to remove', 'addresses to remove'],
+  'route.replace': ['route to set', 'routes to set'],
+  'route.del': ['route to remove', 'routes to remove'],
+  'netns.sysctl': ['namespace sysctl to set', 'namespace sysctls to set'],
+  'kernel.reap': ['wait for the kernel to remove veths', 'waits for the kernel to remove veths'],
+  'sysctl.set': ['host sysctl to set', 'host sysctls to set'],
+  'file.write': ['/etc file to write', '/etc files to write'],
+  'file.del': ['file to remove', 'files to remove'],
+  'uts.add': ['hostname to set', 'hostnames to set'],
+  'uts.del': ['UTS namespace to remove', 'UTS namespaces to remove'],
+  'mnt.add': ['mount namespace to make', 'mount namespaces to make'],
+  'mnt.del': ['mount namespace to remove', 'mount namespaces to remove'],
+  'firewall.apply': ['firewall update', 'firewall updates'],
+  'firewall.remove': ['firewall removal', 'firewall removals'],
+  'conntrack.flush': ['conntrack flush', 'conntrack flushes'],
+  'process.start': ['container command to start', 'container commands to start'],
+  'process.stop': ['container command to stop', 'container commands to stop'],
+  'ovs.bridge.add': ['Open vSwitch bridge to make', 'Open vSwitch bridges to make'],
+  'ovs.bridge.del': ['Open vSwitch bridge to remove', 'Open vSwitch bridges to remove'],
+  'ovs.port.add': ['Open vSwitch port to add', 'Open vSwitch ports to add'],
+  'ovs.port.del': ['Open vSwitch port to remove', 'Open vSwitch ports to remove'],
+  'ovs.plug': ['Open vSwitch plug to set', 'Open vSwitch plugs to set'],
+  'ovs.flows': ['Open vSwitch flow table to set', 'Open vSwitch flow tables to set'],
+};
+
+/** What `up` would do, one entry per kind of change: `1 container command to start`. */
+export function changeWords(ops: Op[]): string[] {
+  const counts = new Map<Op['kind'], number>();
+  for (const op of ops) counts.set(op.kind, (counts.get(op.kind) ?? 0) + 1);
+  return [...counts].map(([k, n]) => `${n} ${WORDS[k][n === 1 ? 0 : 1]}`);
 }

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { formatIp } from '../model/ipv4.js';
-import { ConflictError, InputError, InterruptedError } from '../errors.js';
+import { ConflictError, InputError, InterruptedError, NetlabError } from '../errors.js';
 import { loadTopologyCached, type LoadOptions } from '../topology/source.js';
 import type { Topology } from '../topology/types.js';
 import { allocationOf, resolveLab, SubnetTakenError, type Lab } from '../model/lab.js';
@@ -19,7 +19,8 @@ import { isHostWideSysctl, readHostRecord, writeHostRecord } from './hostrecord.
 import { stateFile } from '../paths.js';
 import { gatherContext, readHostView } from './context.js';
 import { withHostLock } from './lock.js';
-import { labJson, readState, RENDERER, writeState, type StateFile } from './state.js';
+import { labJson, loadState, RENDERER, warnBroken, writeState, type StateFile } from './state.js';
+import { labSource, requireSameSource } from './labsource.js';
 import { requireRoot } from './root.js';
 import { hostPathProblems } from '../topology/runtime.js';
 import { log } from '../log.js';
@@ -39,6 +40,8 @@ export interface UpOptions extends LoadOptions {
   onStep?: (ops: Op[]) => void;
   /** Aborting it (Ctrl-C) stops the run after the step in hand, with the state file written. */
   signal?: AbortSignal;
+  /** Replace a running lab of the same name that was built from another file. */
+  force?: boolean;
 }
 
 export interface UpResult {
@@ -67,7 +70,11 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const lap: Record<string, number> = {};
     const mark = (what: string) => (lap[what] = Math.round(performance.now() - started));
     const host = await shareHost(topo, opts.host);
-    const prev = await readState(topo.name, host, { hosts: false });
+    const read = await loadState(topo.name, host, { hosts: false });
+    warnBroken(read);
+    const prev = read.state;
+    const source = labSource(opts, topo);
+    if (!opts.force) requireSameSource(topo.name, prev?.source, source, 'up');
     // The firewall programs run while this process gathers the context and plans.
     const firewallReads = readFirewalls(topo.name, !!prev);
     const hostRead = readHostView();
@@ -100,9 +107,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const labText = labJson(lab);
     const sameWant = !!prev && prev.hostsIpv6 === ctx.ipv6 && prev.renderer === RENDERER && labJson(prev.resolved) === labText;
     const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev, stamps: prev?.stamps, sameWant, firewallReads, hostLinks: hostView.inProcess && backend.hostInProcess ? hostView.links : undefined }, backend);
-    if (seen.foreign.length > 0) {
-      throw new ConflictError(`these objects carry names lab "${lab.name}" needs but were not made by it; netlab leaves them alone:\n  ${seen.foreign.join('\n  ')}`);
-    }
+    if (seen.foreign.length > 0) throw new ConflictError(foreignMessage(lab.name, seen.foreign));
     for (const w of seen.warnings) log().warn(w);
     mark('observed');
     const ops = diff(want, seen.state);
@@ -125,7 +130,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       version: 1,
       lab: lab.name,
       host,
-      source: topo.source,
+      source,
       allocation: allocationOf(lab),
       // Until this run completes, both the old and the new names are the lab's.
       planned: { netns: union(planned.netns, prev?.planned.netns), links: union(planned.links, prev?.planned.links) },
@@ -138,7 +143,8 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       updatedAt: '',
     };
     // Metadata such as `expose` changes no kernel object but must reach ps and inspect.
-    if (ops.length > 0 || !prev || adopted || !sameStamps(prev.stamps, state.stamps) || !sameWant) await writeState(state);
+    // A state this build did not stamp (another version's, edited) is written again, so the next run trusts it.
+    if (ops.length > 0 || !prev || !read.trusted || adopted || !sameStamps(prev.stamps, state.stamps) || !sameWant) await writeState(state).catch(noted('nothing was changed'));
     await recordHostSysctls(ops, seen.state.sysctls);
     if (ops.length > 0) {
       opts.onPlan?.(ops, lab.name);
@@ -160,10 +166,20 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       }
       state.planned = planned;
       state.stamps = restamp(state.stamps ?? {}, want.files, written);
-      await writeState(state);
+      await writeState(state).catch(noted(`lab ${lab.name} is up, with the state of the run before; the next "netlab up" records it`));
     }
     return { lab, ops, ms: performance.now() - started, state };
   });
+}
+
+/** A state that cannot be written, with what that means for the lab. */
+const noted = (note: string) => (e: unknown) => {
+  throw e instanceof NetlabError ? new NetlabError(`${e.message}; ${note}`) : e;
+};
+
+/** Why `up` refuses: objects with the lab's names that it did not make (status reports the same). */
+export function foreignMessage(lab: string, foreign: string[]): string {
+  return `these objects carry names lab "${lab}" needs but were not made by it; netlab leaves them alone:\n  ${foreign.join('\n  ')}`;
 }
 
 /**

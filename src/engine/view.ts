@@ -21,7 +21,8 @@ import { simName } from '../model/names.js';
 import { ovsRunDir, simulateFile } from '../paths.js';
 import { gatherContext } from './context.js';
 import { kernelHasIpv6 } from '../kernel/host.js';
-import { readState } from './state.js';
+import { loadState } from './state.js';
+import { labSource, sameSource } from './labsource.js';
 import { ovsDatapath, SELF_ARGV, shareHost } from './up.js';
 import { ovsUnderlayCommands, simulateRecord, underlayState } from './simulate.js';
 
@@ -34,8 +35,9 @@ export interface LabView {
 /** `live`: when the lab is up from this same file, show it as applied rather than as the file says. */
 export async function viewLab(opts: LoadOptions & { live?: boolean; topology?: Topology; host?: string }): Promise<LabView> {
   const topo = opts.topology ?? loadTopology(opts);
-  const prev = await readState(topo.name, opts.host);
-  if (opts.live && prev && prev.source === topo.source) return { lab: prev.resolved, live: true };
+  // Read without a word when it cannot be (a user without root, a broken file): the view is then the file's.
+  const prev = (await loadState(topo.name, opts.host)).state;
+  if (opts.live && prev && sameSource(prev.source, labSource(opts, topo))) return { lab: prev.resolved, live: true };
   const ctx = await gatherContext(topo.name, prev?.allocation);
   try {
     const lab = resolveLab(topo, ctx, opts.host);

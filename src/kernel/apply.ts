@@ -67,7 +67,8 @@ function injectFault(): void {
 
 /** Kinds whose consecutive Ops are independent of each other (a folder's removal is its own group, after its files). */
 const SIDE_BY_SIDE = new Set(['file.write', 'file.del', 'uts.add', 'uts.del', 'mnt.add', 'mnt.del']);
-const groupKey = (op: Op) => (isLinkOp(op) ? 'link' : isOvsOp(op) ? 'ovs' : SIDE_BY_SIDE.has(op.kind) ? `${op.kind}${'dir' in op && op.dir ? '/dir' : ''}` : undefined);
+const groupKey = (op: Op) =>
+  isLinkOp(op) ? 'link' : isOvsOp(op) ? 'ovs' : op.kind === 'process.stop' ? 'stop' : SIDE_BY_SIDE.has(op.kind) ? `${op.kind}${'dir' in op && op.dir ? '/dir' : ''}` : undefined;
 
 /** What may run while the kernel removes the veths of deleted namespaces (kernel.reap): it touches no link. */
 const BESIDE_REAP = new Set(['uts.del', 'file.del']);
@@ -212,6 +213,8 @@ async function applyGroup(ops: Op[], i: number, fault: number | undefined, hooks
   const started = performance.now();
   if (key === 'link') await backend.applyLinks(group as LinkOp[]);
   else if (key === 'ovs') await applyOvs(group as OvsOp[]);
+  // Every container's command gets its SIGTERM at once, and they are waited for together.
+  else if (key === 'stop') await stopProcesses(group.flatMap((o) => (o as Extract<Op, { kind: 'process.stop' }>).pids));
   else if (group.length === 1) await applyOne(op, hooks, backend, undefined);
   else {
     const mounted = op.kind === 'uts.add' ? mountedUtsIn(group) : undefined;

@@ -1,5 +1,5 @@
 /** sysctls and the per-container /etc files. */
-import { mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync, rmdirSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { log } from '../log.js';
@@ -42,8 +42,14 @@ export async function readText(path: string): Promise<string | undefined> {
 export async function writeAtomic(path: string, content: string, mode = 0o644): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
   const tmp = `${path}.netlab-tmp`;
-  await writeFile(tmp, content, { mode });
-  await rename(tmp, path);
+  try {
+    await writeFile(tmp, content, { mode });
+    await rename(tmp, path);
+  } catch (e) {
+    // A full disk leaves a part of the file: it goes, the old file stays.
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
+  }
 }
 
 /** Removes a file, or an empty folder; absent is fine. */

@@ -34,20 +34,25 @@ export async function pidsByNamespace(namespaces: string[]): Promise<Map<string,
   return result;
 }
 
+/** The PATH netlab started with (or a fixed safe list): it finds the host programs netlab runs, never a container's. */
+const HOST_PATH = process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 /**
  * The argv that runs `argv` inside a container, as `explain` also prints it: in its network,
  * UTS and mount namespaces (as `docker exec` joins them), in its working folder, as its user.
  * nsenter opens every namespace file before it enters any: the container's private /run hides
- * /run/netns and /run/netlab only once inside.
+ * /run/netns and /run/netlab only once inside. The host programs that enter the container
+ * (nsenter, setpriv, env) run with netlab's environment; `env` sets the container's variables
+ * last, so the container's PATH (or LD_PRELOAD...) reaches only its own command.
  */
-export function containerArgv(ns: string, uts: string, mnt: string, argv: string[], as: Pick<ProcessSpec, 'user' | 'workdir'> = {}): string[] {
+export function containerArgv(ns: string, uts: string, mnt: string, env: [string, string][], argv: string[], as: Pick<ProcessSpec, 'user' | 'workdir'> = {}): string[] {
   const user = as.user ? ['setpriv', `--reuid=${as.user.uid}`, `--regid=${as.user.gid}`, as.user.name ? '--init-groups' : '--clear-groups', '--'] : [];
-  return ['nsenter', `--net=${join(NETNS_DIR, ns)}`, `--uts=${uts}`, `--mount=${mnt}`, `--wdns=${as.workdir ?? '/'}`, '--', ...user, ...argv];
+  return ['nsenter', `--net=${join(NETNS_DIR, ns)}`, `--uts=${uts}`, `--mount=${mnt}`, `--wdns=${as.workdir ?? '/'}`, '--', ...user, 'env', ...env.map(([k, v]) => `${k}=${v}`), ...argv];
 }
 
-/** The environment of a container process: a PATH to find programs, then the container's variables. */
-export function containerEnv(env: [string, string][]): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...Object.fromEntries(env) };
+/** The environment of the host programs that enter a container: netlab's PATH, which the container's command also gets unless its env has one. */
+export function hostProgramEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { PATH: HOST_PATH, ...extra };
 }
 
 /**

@@ -52,8 +52,8 @@ export function renderOp(op: Op): string {
     case 'conntrack.flush':
       return ['conntrack', ...conntrackArgs(op.proto, op.port)].join(' ') + ' || true';
     case 'process.start': {
-      const env = [...op.spec.env.map(([k, v]) => `${k}=${v}`), `${SPEC_MARK}=${op.specHash}`];
-      const argv = ['env', ...env, ...monitorArgv(op.dir, op.ns, op.uts, op.mnt, op.spec)];
+      // The monitor carries the spec's mark too: netlab finds it by it.
+      const argv = ['env', `${SPEC_MARK}=${op.specHash}`, ...monitorArgv(op.dir, op.ns, op.uts, op.mnt, op.spec, op.specHash)];
       const dirs = [op.log.slice(0, op.log.lastIndexOf('/')), op.dir].map(shellQuote).join(' ');
       // In a subshell, so that no process of the calling shell keeps its stdout open (a pipe would never close).
       return `mkdir -p ${dirs} && (setsid ${argv.map(shellQuote).join(' ')} >>${shellQuote(op.log)} 2>&1 </dev/null & echo $! > ${shellQuote(op.dir + '/monitor.pid')})`;

@@ -152,6 +152,22 @@ const cases: Case[] = [
   { what: 'an overlay without a subnet', file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\nnetworks:\n  n: { vxlan: { vni: 5 } }\ncontainers: { a: {} }\n`), where: 'networks.n.vxlan', why: 'needs a "subnet"' },
   { what: 'an overlay in a lab without hosts', file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.40.0/24, vxlan: { vni: 5 } }\ncontainers: { a: {} }\n`), where: 'networks.n.vxlan', why: 'needs "hosts:"' },
   { what: 'a --host that is not in the file', args: () => ['up', '-f', 'lab.yaml', '--host', 'vm9'], file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\ncontainers: { a: {} }\n`), where: '--host', why: 'unknown host "vm9"' },
+  // Another file for a running lab, and an output path that cannot be written
+  {
+    what: 'up from another file that names a running lab (a copy of its file elsewhere)',
+    file: raw(() => `name: ${other}\nnetworks:\n  n: { subnet: 10.104.201.0/24 }\ncontainers:\n  web: { publish: ["20540:80"] }\n`),
+    where: new RegExp(`lab "${other}" is up from \\S+/other\\.yaml, not from \\S+/lab\\.yaml`),
+    why: /-l\/--lab NAME.*--force/,
+  },
+  {
+    what: 'down from another file that names a running lab',
+    args: () => ['down', '-f', 'lab.yaml'],
+    file: raw(() => `name: ${other}\ncontainers:\n  web: {}\n`),
+    where: new RegExp(`lab "${other}" is up from \\S+/other\\.yaml, not from \\S+/lab\\.yaml`),
+    why: `netlab down -l ${other}`,
+  },
+  { what: 'graph -o into a folder that does not exist', args: () => ['graph', '-f', 'other.yaml', '--format', 'dot', '-o', '/nonexistent-netlab/lab.dot'], where: '-o/--output: cannot write /nonexistent-netlab/lab.dot', why: 'no such file or directory' },
+  { what: 'graph -o onto a folder', args: () => ['graph', '-f', 'other.yaml', '--format', 'dot', '-o', '/tmp'], where: '-o/--output: cannot write /tmp', why: 'illegal operation on a directory' },
   { what: 'a multi-host lab on a machine with none of its underlay addresses', file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\ncontainers: { a: {} }\n`), where: 'hosts', why: 'none of the hosts\' underlay addresses' },
 ];
 

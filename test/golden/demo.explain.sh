@@ -132,4 +132,4 @@ COMMIT
 -A NL-demo-PORTS ! -i netlab0 -o netlab0 -m comment --comment "netlab:demo" -j DROP
 COMMIT
 EOF
-mkdir -p /run/netlab/demo/logs /run/netlab/demo/containers/web && (setsid env HOSTNAME=web HOME=/root NETLAB_SPEC=53710b134442dd24 /bin/sh /opt/netlab/assets/monitor.sh /run/netlab/demo/containers/web no 0 /run/netns/netlab-demo-web nsenter --net=/run/netns/netlab-demo-web --uts=/run/netlab/demo/uts/web --mount=/run/netlab/demo/mnt/web --wdns=/ -- /usr/bin/node /opt/netlab/cli.js serve --port 80 >>/run/netlab/demo/logs/web.log 2>&1 </dev/null & echo $! > /run/netlab/demo/containers/web/monitor.pid)
+mkdir -p /run/netlab/demo/logs /run/netlab/demo/containers/web && (setsid env NETLAB_SPEC=53710b134442dd24 /bin/sh /opt/netlab/assets/monitor.sh /run/netlab/demo/containers/web no 0 /run/netns/netlab-demo-web '' '' nsenter --net=/run/netns/netlab-demo-web --uts=/run/netlab/demo/uts/web --mount=/run/netlab/demo/mnt/web --wdns=/ -- env HOSTNAME=web HOME=/root NETLAB_SPEC=53710b134442dd24 /usr/bin/node /opt/netlab/cli.js serve --port 80 >>/run/netlab/demo/logs/web.log 2>&1 </dev/null & echo $! > /run/netlab/demo/containers/web/monitor.pid)

@@ -325,7 +325,7 @@ containers:
       expect((await h.run(['nft', 'flush', 'ruleset'])).exitCode).toBe(0);
       const drift = await h.netlab(['status', '--lab', lab]);
       expect(drift.exitCode).toBe(3);
-      expect(drift.stdout).toMatch(/drifted: "netlab up" would make \d+ changes \(.*firewall\.apply/);
+      expect(drift.stdout).toMatch(/drifted: "netlab up" would make \d+ changes? \(.*firewall update/);
       expect(await curl(h, h.lan.ns, url, { timeoutS: 1 })).toBeUndefined();
       const repair = await h.netlab(['up', '-f', `/tmp/netlab-${lab}.yaml`, '--lab', lab]);
       expect(repair.exitCode, repair.all).toBe(0);
