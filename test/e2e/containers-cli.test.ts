@@ -94,7 +94,7 @@ describe('containers through the CLI', () => {
     expect(none.stderr).toContain('container "client" has no command');
     expect((await netlab(dir, ['port', 'web'])).stdout).toBe('80/tcp -> 0.0.0.0:46035');
     const listed = (JSON.parse((await netlab(dir, ['ls', '--json'])).stdout) as { name: string; running: number; total: number; ports: string[]; file: string }[]).find((l) => l.name === lab);
-    expect(listed).toMatchObject({ running: 2, total: 2, ports: ['0.0.0.0:46035->80/tcp (web)'], file: 'netlab.yaml' });
+    expect(listed).toMatchObject({ running: 2, total: 2, ports: ['0.0.0.0:46035->80/tcp (web)'], file: join(dir, 'netlab.yaml') });
     expect((await netlab(dir, ['port', 'web', '80'])).stdout).toBe('0.0.0.0:46035');
     expect((await netlab(dir, ['port', 'web', '81'])).stderr).toContain("no public port '81/tcp' published for web");
   });

@@ -103,14 +103,15 @@ describe('real servers in containers', () => {
   it('a killed monitor is repaired by the next up; down leaves no monitor and no process', async () => {
     const lab = uniqueLab();
     const body = `networks:\n  n: { subnet: 10.246.22.0/24 }\ncontainers:\n  a: { command: "exec sleep 1000", restart: always }\n`;
-    await up({ topology: topology(lab, body) });
+    const topo = topology(lab, body);
+    await up({ topology: topo });
     const dir = ctrDir(lab, 'a');
     const first = await until(async () => monitorPid(dir), (p) => p !== undefined);
     const cmd = (await until(() => statusOf(lab, 'a'), (r) => !!r.pid)).pid!;
     process.kill(first!, 'SIGKILL');
     await until(async () => isAlive(first!), (alive) => !alive);
     expect((await statusOf(lab, 'a')).status).toBe('exited');
-    const repaired = await up({ topology: topology(lab, body) });
+    const repaired = await up({ topology: topo });
     expect(repaired.ops.map((o) => o.kind)).toEqual(['process.stop', 'process.start']);
     const second = await until(async () => monitorPid(dir), (p) => p !== undefined);
     expect(second).not.toBe(first);
