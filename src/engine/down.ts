@@ -13,6 +13,7 @@ import { selectBackend, type BackendName, type KernelBackend } from '../kernel/b
 import { hostNetnsId, readSysctl } from '../kernel/host.js';
 import { mountedUts } from '../kernel/uts.js';
 import { mountedMnt, releasePrivateDir } from '../kernel/mnt.js';
+import { notOwn } from '../kernel/ownfs.js';
 import { labDir, RUN_DIR, shareDir, stateFile } from '../paths.js';
 import { withHostLock } from './lock.js';
 import { readShares, readState } from './state.js';
@@ -125,9 +126,10 @@ async function downLocked(name: string, host: string | undefined, opts: DownOpti
   }
   // The folder of the mount namespaces is bound on itself: unbound once it holds none.
   await releasePrivateDir(join(labDir(name), 'mnt'));
-  await rm(shareDir(name, host), { recursive: true, force: true });
+  // A symbolic link planted in the folder's place is left (observe named it): never removed behind.
+  if (!notOwn(shareDir(name, host), 'folder')) await rm(shareDir(name, host), { recursive: true, force: true });
   // The lab's folder goes with its last share (uts and logs of its containers are in it).
-  if (!host || !(await otherHostsLeft(name, host))) await rm(labDir(name), { recursive: true, force: true });
+  if ((!host || !(await otherHostsLeft(name, host))) && !notOwn(labDir(name), 'folder')) await rm(labDir(name), { recursive: true, force: true });
   if (restore.length > 0) await applyOps(restore, { onStep: opts.onStep }, backend);
   if (last) await writeHostRecord({ version: 1, sysctls: {} });
   return { lab: name, ops: all, ms: performance.now() - started, foreign: seen.foreign };

@@ -41,7 +41,7 @@ export async function stopContainers(lab: string, names: string[], timeS = 10): 
       }
       // Whatever is left in the container goes, as with Docker once its init has exited (a moment
       // for SIGTERM first: a shell form's sh dies at once and leaves its server running).
-      const left = (await pidsByNamespace([c.netns])).get(c.netns) ?? [];
+      const left = (await pidsByNamespace([c.netns])).inside.get(c.netns) ?? [];
       if (left.length > 0) await stopProcesses(left, 1000);
       if (monitor) await waitFor(() => monitorPid(dir) === undefined, 3000);
     }
@@ -63,7 +63,7 @@ export async function startContainers(lab: string, names: string[]): Promise<voi
       const stale = monitorPid(ctrDir(lab, name));
       if (stale) await stopProcesses([], 0, stale);
       const p = desiredState(share.resolved, { selfArgv: SELF_ARGV }).processes[name]!;
-      startMonitor({ dir: p.dir, ns: p.ns, uts: p.uts, mnt: p.mnt, log: p.log, spec: p.spec!, specHash: p.specHash! });
+      startMonitor({ dir: p.dir, ns: p.ns, uts: p.uts, mnt: p.mnt, log: p.log, spec: p.spec!, specHash: p.specHash!, mark: { lab, container: name, ...(c.host ? { host: c.host } : {}) } });
     }
   });
 }

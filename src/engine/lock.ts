@@ -7,7 +7,7 @@
 import { chmodSync, closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, constants, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RUN_DIR } from '../paths.js';
-import { NetlabError } from '../errors.js';
+import { ConflictError, NetlabError } from '../errors.js';
 import { tryLockExclusive } from '../kernel/flock.js';
 import { log } from '../log.js';
 
@@ -25,7 +25,7 @@ export async function withHostLock<T>(what: string, fn: () => Promise<T>): Promi
   if (process.env.NETLAB_HOST_LOCK_HELD === '1') return fn();
   ensureRunDir(RUN_DIR);
   ensureRunDir(dirname(LOCK_FILE));
-  const fd = openSync(LOCK_FILE, constants.O_RDWR | constants.O_CREAT, 0o600);
+  const fd = openLockFile();
   try {
     const deadline = Date.now() + LOCK_TIMEOUT_MS;
     let told = false;
@@ -48,6 +48,16 @@ export async function withHostLock<T>(what: string, fn: () => Promise<T>): Promi
   } finally {
     // Closing the last descriptor releases the lock.
     closeSync(fd);
+  }
+}
+
+/** The lock file, never through a symbolic link (the holder truncates and writes it). */
+function openLockFile(): number {
+  try {
+    return openSync(LOCK_FILE, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new ConflictError(`${LOCK_FILE} is a symbolic link where netlab keeps its lock file; remove it and try again`);
+    throw e;
   }
 }
 

@@ -24,6 +24,7 @@ import { startMonitor } from './monitor.js';
 import type { KernelBackend } from './backend.js';
 import { mapLimit } from './run.js';
 import { KernelError } from '../errors.js';
+import { NotOwnPathError } from './ownfs.js';
 
 export interface ApplyHooks {
   /** Called before each group of Ops runs. */
@@ -281,7 +282,7 @@ async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mount
       try {
         stamp = writeStamped(op.path, op.content);
       } catch (e) {
-        throw fileError(op.path, (e as Error).message);
+        throw e instanceof NotOwnPathError ? e : fileError(op.path, (e as Error).message);
       }
       if (stamp !== undefined) hooks.onFilesWritten?.({ [op.path]: stamp });
       return;

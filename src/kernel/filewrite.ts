@@ -3,8 +3,7 @@
  * stamped as it is written (kernel/stamps.ts), so that no pass reads them back. The files that
  * follow a link step are written on another thread meanwhile (beside.ts).
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { writeOwnAtomic } from './ownfs.js';
 import { contentHash, statKey } from './stamps.js';
 import type { TextPiece } from '../model/etcfiles.js';
 
@@ -15,19 +14,12 @@ export interface FileToWrite {
   pieces?: TextPiece[];
 }
 
-function writeAtomicSync(path: string, content: string | Uint8Array, mode = 0o644): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  const tmp = `${path}.netlab-tmp`;
-  writeFileSync(tmp, content, { mode });
-  renameSync(tmp, path);
-}
-
 /**
  * Writes the file and returns its stamp. Stamped by a stat right after the rename: a write by
  * someone else in between (the lab's lock keeps netlab out) would be taken for netlab's own.
  */
 export function writeStamped(path: string, content: string | Uint8Array): string | undefined {
-  writeAtomicSync(path, content);
+  writeOwnAtomic(path, content);
   const key = statKey(path);
   return key === undefined ? undefined : `${key}:${contentHash(content)}`;
 }

@@ -1,7 +1,8 @@
 /** sysctls and the per-container /etc files. */
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { existsSync, rmdirSync, unlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { writeOwnAtomic } from './ownfs.js';
+import { existsSync, rmdirSync, unlinkSync, type Dirent } from 'node:fs';
+import { join } from 'node:path';
 import { log } from '../log.js';
 import { run } from './run.js';
 
@@ -38,18 +39,9 @@ export async function readText(path: string): Promise<string | undefined> {
   }
 }
 
-/** Written atomically: a reader sees the old file or the new one, never half of it. */
+/** Written atomically: a reader sees the old file or the new one, never half of it; never through a symbolic link (ownfs.ts). */
 export async function writeAtomic(path: string, content: string, mode = 0o644): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-  const tmp = `${path}.netlab-tmp`;
-  try {
-    await writeFile(tmp, content, { mode });
-    await rename(tmp, path);
-  } catch (e) {
-    // A full disk leaves a part of the file: it goes, the old file stays.
-    await rm(tmp, { force: true }).catch(() => undefined);
-    throw e;
-  }
+  writeOwnAtomic(path, content, mode);
 }
 
 /** Removes a file, or an empty folder; absent is fine. */
@@ -67,6 +59,15 @@ export async function removePath(path: string): Promise<void> {
         /* not empty, or gone */
       }
     } else throw e;
+  }
+}
+
+/** A folder's entries with their types (a symbolic link is told from what it points to); absent is empty. */
+export async function listEntries(path: string): Promise<Dirent[]> {
+  try {
+    return await readdir(path, { withFileTypes: true });
+  } catch {
+    return [];
   }
 }
 

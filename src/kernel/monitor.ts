@@ -8,8 +8,8 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NETNS_DIR } from '../paths.js';
-import type { ProcessSpec } from '../plan/state.js';
-import { containerArgv, hostProgramEnv, SPEC_MARK } from './processes.js';
+import type { ProcessMark, ProcessSpec } from '../plan/state.js';
+import { containerArgv, hostProgramEnv, markEnv, SPEC_MARK } from './processes.js';
 import { log } from '../log.js';
 
 export const MONITOR_SCRIPT = fileURLToPath(new URL('../../assets/monitor.sh', import.meta.url));
@@ -29,11 +29,11 @@ const pidFile = (dir: string) => join(dir, 'monitor.pid');
 export const stoppedFlag = (dir: string) => join(dir, 'stopped');
 
 /** The argv of a container's monitor: the script, its folder, the restart policy, then the command in the container's namespaces. */
-export function monitorArgv(dir: string, ns: string, uts: string, mnt: string, spec: ProcessSpec, specHash: string): string[] {
+export function monitorArgv(dir: string, ns: string, uts: string, mnt: string, spec: ProcessSpec, specHash: string, mark: ProcessMark): string[] {
   const policy = spec.restart?.policy ?? 'no';
   const h = spec.health;
   const times = h ? [h.intervalMs / 1000, h.timeoutMs / 1000, h.retries, h.startPeriodMs / 1000].join(':') : '';
-  return ['/bin/sh', MONITOR_SCRIPT, dir, policy, String(spec.restart?.maxRetries ?? 0), join(NETNS_DIR, ns), h?.shell ?? '', times, ...containerArgv(ns, uts, mnt, [...spec.env, [SPEC_MARK, specHash]], spec.argv, spec)];
+  return ['/bin/sh', MONITOR_SCRIPT, dir, policy, String(spec.restart?.maxRetries ?? 0), join(NETNS_DIR, ns), h?.shell ?? '', times, ...containerArgv(ns, uts, mnt, [...spec.env, [SPEC_MARK, specHash], ...markEnv(mark)], spec.argv, spec)];
 }
 
 export interface MonitorStart {
@@ -44,6 +44,8 @@ export interface MonitorStart {
   log: string;
   spec: ProcessSpec;
   specHash: string;
+  /** The lab, container and host share the command carries (processMark); not the monitor, which is no stray of the lab. */
+  mark: ProcessMark;
 }
 
 /** Starts the monitor, detached, its output in the log; returns its pid. */
@@ -54,7 +56,7 @@ export function startMonitor(m: MonitorStart): number {
   rmSync(join(m.dir, 'state'), { force: true });
   rmSync(join(m.dir, 'health'), { force: true });
   const fd = openSync(m.log, 'a', 0o640);
-  const [file, ...args] = monitorArgv(m.dir, m.ns, m.uts, m.mnt, m.spec, m.specHash);
+  const [file, ...args] = monitorArgv(m.dir, m.ns, m.uts, m.mnt, m.spec, m.specHash, m.mark);
   const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd], env: hostProgramEnv({ [SPEC_MARK]: m.specHash }), cwd: '/' });
   closeSync(fd);
   child.unref();

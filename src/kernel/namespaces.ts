@@ -2,10 +2,12 @@
  * Network and UTS namespaces made, entered and removed in-process (libc through koffi), the
  * way `ip netns add/del` and `unshare --uts=FILE` do it, without a process per namespace.
  */
-import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, constants, mkdirSync, openSync, unlinkSync } from 'node:fs';
+import { openOwn } from './ownfs.js';
+import { faultPoint, NETNS_FILE_FAULT } from './fault.js';
+import { join } from 'node:path';
 import { NETNS_DIR } from '../paths.js';
-import { CLONE_NEWNET, CLONE_NEWUTS, LibcError, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, libc } from '../native/libc.js';
+import { CLONE_NEWNET, CLONE_NEWUTS, LibcError, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, UMOUNT_NOFOLLOW, libc } from '../native/libc.js';
 
 /** fds of the namespaces this thread started in, to come back to after each visit. */
 const home: { net?: number; uts?: number } = {};
@@ -62,30 +64,42 @@ function prepareNetnsDir(): void {
   netnsDirReady = true;
 }
 
-/** `ip netns add NAME`. */
-export function addNetns(ns: string): void {
+/**
+ * `ip netns add NAME`; `prepare` runs inside the new namespace before it is bound to its name
+ * (to mark it: a namespace is never seen named but unmarked). A run killed before the bind
+ * leaves an empty file, which the next run clears (observe.ts).
+ */
+export function addNetns(ns: string, prepare: () => void = () => undefined): void {
   prepareNetnsDir();
   const path = join(NETNS_DIR, ns);
   closeSync(openSync(path, 'wx', 0));
+  faultPoint(NETNS_FILE_FAULT);
   try {
-    bindNew('net', path, () => undefined);
+    bindNew('net', path, prepare);
   } catch (e) {
     unlinkSync(path);
     throw e;
   }
 }
 
-/** `ip netns del NAME`: the namespace itself goes when its last user does (the kernel's cleanup_net). */
+/**
+ * `ip netns del NAME`: the namespace itself goes when its last user does (the kernel's
+ * cleanup_net). A file with no namespace bound on it (an interrupted add) is just removed.
+ */
 export function delNetns(ns: string): void {
   const path = join(NETNS_DIR, ns);
-  libc().umount2(path, MNT_DETACH);
+  try {
+    libc().umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW);
+  } catch (e) {
+    if (!(e instanceof LibcError && e.code === 'EINVAL')) throw e;
+  }
   unlinkSync(path);
 }
 
 /** `unshare --uts=PATH hostname NAME`: a persistent UTS namespace bound on a file. */
 export function addUts(path: string, hostname: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  closeSync(openSync(path, 'a'));
+  // The file the namespace is bound on: netlab's own, never a link (the bind would land on its target).
+  closeSync(openOwn(path, constants.O_WRONLY | constants.O_CREAT, 0o600));
   bindNew('uts', path, () => libc().sethostname(hostname));
 }
 

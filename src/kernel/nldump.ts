@@ -27,6 +27,7 @@ const IFLA_MASTER = 10;
 const IFLA_LINKINFO = 18;
 const IFLA_IFALIAS = 20;
 const IFLA_LINK_NETNSID = 37;
+const IFLA_GROUP = 27;
 const IFLA_AF_SPEC = 26;
 const AF_INET6 = 10;
 const IFLA_INET6_CONF = 2;
@@ -65,6 +66,7 @@ function parseLink(m: Buffer): { index: number; link: IpLink; master?: number } 
     else if (t === IFLA_IFALIAS) link.ifalias = cstr(m, s, e);
     else if (t === IFLA_MASTER) master = m.readUInt32LE(s);
     else if (t === IFLA_LINK_NETNSID) link.link_netnsid = m.readInt32LE(s);
+    else if (t === IFLA_GROUP) link.group = m.readUInt32LE(s);
     else if (t === IFLA_ADDRESS) {
       const parts: string[] = [];
       for (let i = s; i < e; i++) parts.push(hex(m[i]!));

@@ -1,22 +1,24 @@
 /**
- * Reads what of a lab exists in the kernel, recognised by netlab's marks (link aliases, the
- * alias of `lo` in a namespace, rule comments) or by the names the last `up` planned, and
- * reports objects that carry a wanted name but are not the lab's: those are never touched.
+ * Reads what of a lab exists in the kernel, recognised by netlab's marks alone (link aliases, or
+ * the lab's device group on a link whose alias a killed run did not set; the alias of `lo` in a
+ * namespace; rule comments; process environments), and reports objects that carry a wanted name
+ * but are not the lab's, and symbolic links where netlab keeps its own files: those are never touched.
  */
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { log } from '../log.js';
-import { parseMark, netnsPrefix } from '../model/names.js';
-import { ctrDir, ETC_NETNS_DIR, NETNS_DIR, labDir } from '../paths.js';
+import { linkGroup, netnsName, parseMark, netnsPrefix } from '../model/names.js';
+import { ctrDir, ETC_NETNS_DIR, NETNS_DIR, RUN_DIR, labDir, shareDir } from '../paths.js';
+import { notOwn } from './ownfs.js';
 import { emptyState, type FirewallState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from '../plan/state.js';
-import { readdirSync, type Dirent } from 'node:fs';
-import { listDir, readSysctl } from './host.js';
+import { lstatSync, readdirSync, type Dirent } from 'node:fs';
+import { listDir, listEntries, readSysctl } from './host.js';
 import { readStamped, type Stamps } from './stamps.js';
 import { iptablesSaveAll, labsInIptables, moveIsolation, observeIptables } from './iptables.js';
 import { observeNftables } from './nftables.js';
 import { pidsByNamespace, specMark } from './processes.js';
 import type { KernelBackend } from './backend.js';
 import type { IpLink } from './linkview.js';
-import { mountedUts } from './uts.js';
+import { mountedUts, mountPoints } from './uts.js';
 import { mountedMnt, readMntHash } from './mnt.js';
 import { monitorPid, readMonitorState } from './monitor.js';
 import { observeOvs } from './ovs.js';
@@ -111,11 +113,16 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   // Which marked links belong to this scope: a share's bridges, veths and VXLAN devices, or the simulated machines' underlay.
   const roles = underlay ? ['underlay', 'uplink'] : ['bridge', 'veth', 'vxlan'];
   const inScope = (alias: string | undefined) => ours(alias) && roles.includes(parseMark(alias)!.role);
+  const group = linkGroup(lab);
+  // A link made by this lab in a run killed before it set the alias: no alias, the lab's group
+  // (the simulated underlay's links only by the names it wants or planned, not a share's).
+  const unaliased = (l: IpLink) => !l.ifalias && Number(l.group) === group && (!underlay || !!want.hostLinks[l.ifname] || plannedLinks.has(l.ifname));
   for (const l of hostJson) {
     const wanted = want.hostLinks[l.ifname];
-    if (!inScope(l.ifalias)) {
-      if (wanted && !plannedLinks.has(l.ifname)) foreign.push(`link ${l.ifname} (${l.ifalias ? `alias "${l.ifalias}"` : 'no netlab mark'})`);
-      if (!wanted || !plannedLinks.has(l.ifname)) continue;
+    if (!inScope(l.ifalias) && !unaliased(l)) {
+      // Named also for `down` (which wants nothing) when the last `up` made a link of that name.
+      if (wanted || plannedLinks.has(l.ifname)) foreign.push(`link ${l.ifname} (${l.ifalias ? `alias "${l.ifalias}"` : 'no netlab mark'})`);
+      continue;
     }
     const k = l.linkinfo?.info_kind;
     const kind = k === 'bridge' || k === 'veth' || k === 'vxlan' ? k : 'other';
@@ -133,19 +140,26 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   const candidates = nsNames.filter((n) => n.startsWith(netnsPrefix(lab)) || want.namespaces[n]);
   // A namespace the lab does not want goes whole: only its mark (the alias of lo) is read.
   const whole = (ns: string) => want.namespaces[ns] !== undefined;
-  for (const [ns, { links, routes }] of await backend.readNamespaces(candidates, whole)) {
+  const views = await backend.readNamespaces(candidates, whole);
+  const unread = candidates.filter((ns) => !views.has(ns));
+  if (unread.length > 0) {
+    const { unbound, alien } = unboundNetnsFiles(unread, (ns) => want.namespaces[ns] !== undefined || ns.startsWith(netnsPrefix(lab)));
+    if (unbound.length > 0) s.unboundNetns = unbound;
+    foreign.push(...alien.filter((ns) => want.namespaces[ns]).map((ns) => `${join(NETNS_DIR, ns)} (not a namespace netlab made: a symbolic link, or a file that is not empty)`));
+  }
+  for (const [ns, { links, routes }] of views) {
     const lo = links.find((l) => l.ifname === 'lo');
     const m = parseMark(lo?.ifalias);
-    const planned = plannedNetns.has(ns);
-    // Ours: a container namespace of this lab on this host, or one the last run planned before it could mark it.
+    // Ours: a container namespace of this lab on this host, by its mark alone (netlab marks a
+    // namespace before binding it to its name, so an unmarked one was made by someone else).
     const role = underlay ? 'host' : 'ctr';
-    const owned = m ? m.lab === lab && m.role === role && m.names[1] === input.host : planned;
+    const owned = m !== undefined && m.lab === lab && m.role === role && m.names[1] === input.host;
     if (!owned) {
-      if (want.namespaces[ns]) foreign.push(`network namespace ${ns} (${lo?.ifalias ? `mark "${lo.ifalias}"` : 'no netlab mark'})`);
+      if (want.namespaces[ns] || plannedNetns.has(ns)) foreign.push(`network namespace ${ns} (${lo?.ifalias ? `mark "${lo.ifalias}"` : 'no netlab mark'})`);
       continue;
     }
     // A namespace of this lab whose mark names another container would be a bug or tampering.
-    if (m && want.namespaces[ns] && lo?.ifalias !== want.namespaces[ns]!.mark) {
+    if (want.namespaces[ns] && lo?.ifalias !== want.namespaces[ns]!.mark) {
       foreign.push(`network namespace ${ns} (mark "${lo?.ifalias}")`);
       continue;
     }
@@ -175,8 +189,15 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     if (v !== undefined) s.sysctls[key] = v;
   }
 
-  // /etc files of the lab's own namespaces, and of those the last `up` planned.
-  const dirs = (await listDir(ETC_NETNS_DIR)).filter((dir) => s.namespaces[dir] || plannedNetns.has(dir));
+  // /etc files of the lab's own namespaces, and of the namespaces it wants or last planned that
+  // are gone (the folder of a namespace that exists but is not the lab's is never touched).
+  const named = new Set(nsNames);
+  const dirs: string[] = [];
+  for (const e of await listEntries(ETC_NETNS_DIR)) {
+    if (!s.namespaces[e.name] && (named.has(e.name) || !(want.namespaces[e.name] || plannedNetns.has(e.name)))) continue;
+    if (e.isDirectory()) dirs.push(e.name);
+    else foreign.push(`${join(ETC_NETNS_DIR, e.name)} (${e.isSymbolicLink() ? 'a symbolic link' : 'not a folder'} where netlab keeps its own folder)`);
+  }
   if (dirs.length > 0) s.etcDirs = dirs.map((dir) => join(ETC_NETNS_DIR, dir));
   // Each file is stat'ed, and read only when its stamp moved since the last run (stamps.ts).
   const stamps: Stamps = {};
@@ -190,6 +211,10 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     }
     for (const e of entries) {
       const path = join(ETC_NETNS_DIR, dir, e.name);
+      if (e.isSymbolicLink()) {
+        foreign.push(`${path} (a symbolic link where netlab keeps its own file)`);
+        continue;
+      }
       // A regular file the lab does not want goes whatever it holds: the folder's entry tells enough.
       if (want.files[path] === undefined && e.isFile()) {
         s.files[path] = '';
@@ -220,7 +245,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     if (input.host !== undefined && !mine.has(basename(path))) continue;
     s.mnts[path] = { ns: '', hash: want.mnts[path] ? await readMntHash(path) : '' };
   }
-  const pids = await pidsByNamespace(Object.keys(s.namespaces));
+  const { inside: pids, strays, nested } = await pidsByNamespace(Object.keys(s.namespaces), underlay ? undefined : { lab, host: input.host });
   const containerOf = (ns: string) => ns.slice(netnsPrefix(lab).length);
   for (const [ns, list] of pids) {
     const name = containerOf(ns);
@@ -237,10 +262,15 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     const specHash = (monitor ? specMark(monitor) : undefined) ?? rec?.specHash;
     s.processes[name] = { running, pids: list, pid: monitor, monitor, specHash, ns, uts: w?.uts ?? '', mnt: w?.mnt ?? '', dir: w?.dir ?? '', log: w?.log ?? '' };
   }
+  for (const [name, list] of strays) (s.processes[name] ??= { running: false, pids: [], ns: netnsName(lab, name), uts: '', mnt: '', dir: '', log: '' }).strays = list;
+  for (const [name, list] of nested) if (s.processes[name]) s.processes[name].nested = list;
+
+  foreign.push(...notOwnPaths(input, s));
 
   // Open vSwitch, when the lab wants it or an OVS answers here (its bridges may outlive a changed file).
-  const ovs = await observeOvs(lab, (port) => ({ master: byName.get(port)?.master, mtu: byName.get(port)?.mtu }));
-  if (ovs && (Object.keys(ovs).length > 0 || want.ovs)) s.ovs = ovs;
+  const ovs = await observeOvs(lab, (port) => ({ master: byName.get(port)?.master, mtu: byName.get(port)?.mtu }), want.ovs);
+  if (ovs && (Object.keys(ovs.bridges).length > 0 || want.ovs)) s.ovs = ovs.bridges;
+  foreign.push(...(ovs?.foreign ?? []));
 
   // Both backends are read: a lab that switched `firewall:` still has rules in the other one.
   const hasAny = (f: FirewallState) => Object.values(f.tables).some((t) => t.chains.length + t.jumps.length + t.rules.length > 0);
@@ -264,6 +294,41 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
 function nftablesFirst(ipt: FirewallState, nft: FirewallState): [FirewallState, FirewallState] {
   const [rest, withIsolation] = moveIsolation(ipt, nft);
   return [withIsolation, rest];
+}
+
+/**
+ * netlab's own folders of the lab, and the files it is about to make in them (UTS namespace
+ * files, logs of commands to start), that are something else: a symbolic link above all. Looked
+ * at before any change; files only for what is not there yet (none in a converged lab).
+ */
+function notOwnPaths(input: ObserveInput, s: LabState): string[] {
+  const dir = labDir(input.lab);
+  const folders = [RUN_DIR, dir, join(dir, 'uts'), join(dir, 'logs'), ...(input.host === undefined ? [] : [join(dir, 'hosts'), shareDir(input.lab, input.host)])];
+  const files = [
+    ...Object.keys(input.want.uts).filter((path) => s.uts[path] === undefined),
+    ...Object.entries(input.want.processes).flatMap(([name, w]) => (s.processes[name]?.running && s.processes[name].specHash === w.specHash ? [] : [w.log])),
+  ];
+  return [...folders.map((f) => notOwn(f, 'folder')), ...files.map((f) => notOwn(f, 'file'))].filter((p): p is string => p !== undefined);
+}
+
+/**
+ * Of names in /run/netns that could not be read as namespaces: the empty regular files that no
+ * namespace is bound on (an interrupted `ip netns add`: netlab's own leftover when `ours` says
+ * the name is the lab's), and the rest (a symbolic link, a file with content), never touched.
+ */
+export function unboundNetnsFiles(names: string[], ours: (ns: string) => boolean): { unbound: string[]; alien: string[] } {
+  const bound = new Set(mountPoints().filter((p) => dirname(p) === NETNS_DIR));
+  const unbound: string[] = [];
+  const alien: string[] = [];
+  for (const ns of names) {
+    const path = join(NETNS_DIR, ns);
+    if (bound.has(path)) continue; // a namespace that could not be read just now
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) continue;
+    if (st.isFile() && st.size === 0 && ours(ns)) unbound.push(ns);
+    else alien.push(ns);
+  }
+  return { unbound, alien };
 }
 
 const labsOfLinks = (links: IpLink[]) => links.flatMap((l) => parseMark(l.ifalias)?.lab ?? []);

@@ -89,22 +89,40 @@ export function ovsDbSocket(): string {
   return `${process.env.OVS_RUNDIR ?? '/var/run/openvswitch'}/db.sock`;
 }
 
-/** The lab's OVS bridges, or undefined when no OVS runs here. */
-export async function observeOvs(lab: string, masters: (port: string) => { master?: string; mtu?: number }): Promise<Record<string, OvsBridgeState> | undefined> {
+/**
+ * The lab's OVS bridges and their ports, by their marks (external_ids:netlab-lab, set in the
+ * transaction that makes each one); undefined when no OVS runs here. A bridge or port with a name
+ * the lab wants that does not carry the mark is named in `foreign`.
+ */
+export async function observeOvs(
+  lab: string,
+  masters: (port: string) => { master?: string; mtu?: number },
+  want: Record<string, OvsBridgeState> = {},
+): Promise<{ bridges: Record<string, OvsBridgeState>; foreign: string[] } | undefined> {
   if (!existsSync(ovsDbSocket())) return undefined;
   const bridges = await listTable('Bridge', ['_uuid', 'name', 'datapath_type', 'external_ids', 'ports']);
   if (!bridges) return undefined;
   const ports = (await listTable('Port', ['_uuid', 'name', 'interfaces'])) ?? [];
-  const ifaces = (await listTable('Interface', ['_uuid', 'name', 'type', 'options'])) ?? [];
+  const ifaces = (await listTable('Interface', ['_uuid', 'name', 'type', 'options', 'external_ids'])) ?? [];
+  const markOf = (row: Record<string, unknown>) => (row.external_ids as Record<string, string> | undefined)?.['netlab-lab'];
+  const described = (row: Record<string, unknown>) => (markOf(row) ? `marked for lab "${markOf(row)}"` : 'no netlab mark');
   const out: Record<string, OvsBridgeState> = {};
+  const foreign: string[] = [];
+  const wantedPorts = new Set(Object.values(want).flatMap((b) => Object.keys(b.ports)));
+  for (const i of ifaces) if (wantedPorts.has(i.name as string) && markOf(i) !== lab) foreign.push(`Open vSwitch port ${i.name as string} (${described(i)})`);
   for (const b of bridges) {
-    if ((b.external_ids as Record<string, string>)['netlab-lab'] !== lab) continue;
     const name = b.name as string;
+    if (markOf(b) !== lab) {
+      if (want[name]) foreign.push(`Open vSwitch bridge ${name} (${described(b)})`);
+      continue;
+    }
     const state: OvsBridgeState = { datapath: b.datapath_type === 'system' || b.datapath_type === '' ? 'system' : 'netdev', ports: {}, flows: [] };
     const portIds = [b.ports].flat() as string[];
     for (const p of ports.filter((x) => portIds.includes(x._uuid as string))) {
       const iface = ifaces.find((i) => [p.interfaces].flat().includes(i._uuid));
       if (!iface || p.name === name) continue; // the bridge's own local port
+      // Someone else's port on the lab's bridge: never the lab's to change (as a link plugged into its Linux bridge).
+      if (markOf(iface) !== lab) continue;
       const type = iface.type === 'vxlan' ? 'vxlan' : 'internal';
       state.ports[p.name as string] = { type, options: (iface.options as Record<string, string>) ?? {}, ...(type === 'internal' ? masters(p.name as string) : {}) };
     }
@@ -116,7 +134,7 @@ export async function observeOvs(lab: string, masters: (port: string) => { maste
       .map(normaliseFlow);
     out[name] = state;
   }
-  return out;
+  return { bridges: out, foreign };
 }
 
 /** ` cookie=0x1, duration=1s, table=0, n_packets=3, n_bytes=4, priority=100,in_port=x actions=output:y` → `priority=100,in_port=x actions=output:y`. */

@@ -6,32 +6,71 @@
 import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { NETNS_DIR } from '../paths.js';
-import type { ProcessSpec } from '../plan/state.js';
+import type { ProcessMark, ProcessSpec } from '../plan/state.js';
 import { log } from '../log.js';
 import { killMonitor } from './monitor.js';
 
 /**
- * Pids of every process whose network namespace is one of `namespaces`, by namespace name.
- * Synchronous system calls: a few thousand small ones cost less than a thread-pool hop each.
+ * Pids of every process whose network namespace is one of `namespaces`, by namespace name; and
+ * those of the processes in any other namespace but the host's that carry `mark`'s lab (and host
+ * share) in their environment, by container: `strays` descend from no process in those namespaces
+ * (a container's command left running in a namespace deleted by hand), `nested` do (a container's
+ * own processes in a namespace of their own). Synchronous system calls: a few thousand small ones
+ * cost less than a thread-pool hop each; only processes outside the lab's namespaces and the
+ * host's have their environment read.
  */
-export async function pidsByNamespace(namespaces: string[]): Promise<Map<string, number[]>> {
+export async function pidsByNamespace(
+  namespaces: string[],
+  mark?: Omit<ProcessMark, 'container'>,
+): Promise<{ inside: Map<string, number[]>; strays: Map<string, number[]>; nested: Map<string, number[]> }> {
   const byInode = new Map<string, string>();
   for (const ns of namespaces) {
     const s = statSync(join(NETNS_DIR, ns), { throwIfNoEntry: false });
     if (s) byInode.set(`net:[${s.ino}]`, ns);
   }
-  const result = new Map<string, number[]>(namespaces.map((ns) => [ns, []]));
-  if (byInode.size === 0) return result;
+  const inside = new Map<string, number[]>(namespaces.map((ns) => [ns, []]));
+  const strays = new Map<string, number[]>();
+  const nested = new Map<string, number[]>();
+  if (byInode.size === 0 && !mark) return { inside, strays, nested };
+  const host = readlinkSync('/proc/self/ns/net');
+  const marked: { pid: number; container: string }[] = [];
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
-      const ns = byInode.get(readlinkSync(`/proc/${pid}/ns/net`));
-      if (ns) result.get(ns)!.push(Number(pid));
+      const net = readlinkSync(`/proc/${pid}/ns/net`);
+      const ns = byInode.get(net);
+      if (ns) inside.get(ns)!.push(Number(pid));
+      else if (mark && net !== host) {
+        const m = processMark(Number(pid));
+        if (m?.lab === mark.lab && m.host === mark.host) marked.push({ pid: Number(pid), container: m.container });
+      }
     } catch {
       /* exited meanwhile */
     }
   }
-  return result;
+  // A process a container started in a namespace of its own (`unshare -n`) is still the container's.
+  const ours = new Set([...inside.values()].flat());
+  for (const { pid, container } of marked) {
+    const into = ancestors(pid).some((p) => ours.has(p)) ? nested : strays;
+    into.set(container, [...(into.get(container) ?? []), pid]);
+  }
+  return { inside, strays, nested };
+}
+
+/** The parents of a process, up to init (or as far as they can be read). */
+function ancestors(pid: number): number[] {
+  const out: number[] = [];
+  for (let p = pid; out.length < 64; ) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      p = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      break;
+    }
+    if (p <= 1) break;
+    out.push(p);
+  }
+  return out;
 }
 
 /** The PATH netlab started with (or a fixed safe list): it finds the host programs netlab runs, never a container's. */
@@ -62,15 +101,44 @@ export function hostProgramEnv(extra: Record<string, string> = {}): Record<strin
  */
 export const SPEC_MARK = 'NETLAB_SPEC';
 
-/** The spec hash a process carries in its environment, if it is one of netlab's commands. */
-export function specMark(pid: number): string | undefined {
+/** The variables that mark a container's command (and all it starts) as the lab's: see processMark. */
+export const LAB_MARK = 'NETLAB_LAB';
+export const CONTAINER_MARK = 'NETLAB_CONTAINER';
+export const HOST_MARK = 'NETLAB_HOST';
+
+/** The marking variables of a container's command, set last (after the container's own). */
+export function markEnv(mark: ProcessMark): [string, string][] {
+  return [[LAB_MARK, mark.lab], [CONTAINER_MARK, mark.container], ...(mark.host === undefined ? [] : [[HOST_MARK, mark.host] as [string, string]])];
+}
+
+/** A process's environment variables netlab reads (its marks), or undefined when it cannot be read. */
+function environ(pid: number): Map<string, string> | undefined {
   try {
-    const environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
-    const entry = environ.split('\0').find((e) => e.startsWith(`${SPEC_MARK}=`));
-    return entry?.slice(SPEC_MARK.length + 1);
+    const vars = new Map<string, string>();
+    for (const e of readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0')) {
+      if (!e.startsWith('NETLAB_')) continue;
+      const eq = e.indexOf('=');
+      vars.set(e.slice(0, eq), e.slice(eq + 1));
+    }
+    return vars;
   } catch {
     return undefined;
   }
+}
+
+/** The spec hash a process carries in its environment, if it is one of netlab's commands. */
+export function specMark(pid: number): string | undefined {
+  return environ(pid)?.get(SPEC_MARK);
+}
+
+/** The lab, container and host share a process carries in its environment, if it is a container's. */
+export function processMark(pid: number): ProcessMark | undefined {
+  const vars = environ(pid);
+  const lab = vars?.get(LAB_MARK);
+  const container = vars?.get(CONTAINER_MARK);
+  if (lab === undefined || container === undefined) return undefined;
+  const host = vars!.get(HOST_MARK);
+  return host === undefined ? { lab, container } : { lab, container, host };
 }
 
 /** Alive means neither gone nor a zombie: an exited child whose parent (sometimes an init that never reaps) has not collected it. */

@@ -269,7 +269,7 @@ export class Rtnl {
     const op = req.op;
     switch (op.kind) {
       case 'bridge.add':
-        return this.submit(req, () => s.newLink({}, { ifname: op.name, mtu: op.mtu, linkinfo: nla(IFLA_INFO_KIND, str('bridge')) }, this.sendOptions(NLM_F_CREATE | NLM_F_EXCL)));
+        return this.submit(req, () => s.newLink({}, { ifname: op.name, mtu: op.mtu, ...(op.group === undefined ? {} : { group: op.group }), linkinfo: nla(IFLA_INFO_KIND, str('bridge')) }, this.sendOptions(NLM_F_CREATE | NLM_F_EXCL)));
       case 'veth.add': {
         const master = op.master === undefined ? undefined : await this.indexOf(op.master);
         const data = upFlags(op.up);
@@ -283,6 +283,7 @@ export class Rtnl {
           // Kept open until the answer: the request may wait in the socket's queue before sendmsg.
           const attrs: Parameters<RtSocket['newLink']>[1] = { ifname: op.name, mtu: op.mtu, linkinfo };
           if (master !== undefined) attrs.master = master;
+          if (op.group !== undefined) attrs.group = op.group;
           return s.newLink(data, attrs, this.sendOptions(NLM_F_CREATE | NLM_F_EXCL)).finally(() => closeSync(fd));
         });
       }
@@ -303,7 +304,7 @@ export class Rtnl {
         // Synchronous, in-process: everything sent before must be done first.
         await this.flush();
         try {
-          if (op.kind === 'netns.add') addNetns(op.ns);
+          if (op.kind === 'netns.add') addNetns(op.ns, op.mark === undefined ? undefined : () => markLoopback(op.mark!));
           else delNetns(op.ns);
         } catch (e) {
           throw await kernelError(req, (e as Error).message);
@@ -414,6 +415,18 @@ async function applyInNamespace(ns: string, requests: LinkRequest[]): Promise<vo
     return i < 0 ? undefined : { req: sent[i]!, message: errnoName(errnos[i]!) };
   });
   if (failed) throw await kernelError(failed.req, failed.message);
+}
+
+/** Sets the alias of `lo` in this thread's namespace (a fresh one, before it is bound to its name). */
+function markLoopback(mark: string): void {
+  const sock = NetlinkSocket.open();
+  let errno: number | undefined;
+  try {
+    [errno] = sock.requestAll([encode(plainMessage({ kind: 'link.set', name: 'lo', alias: mark }, () => 0), 1)]);
+  } finally {
+    sock.close();
+  }
+  if (errno) throw new Error(`lo alias ${mark}: ${errnoName(errno)}`);
 }
 
 /** What the package reports for a failed request: the errno's name (EEXIST). */

@@ -13,7 +13,10 @@ export interface RunResult {
  * node's own child_process, not execa: execa costs about 150 ms of module loading and a few ms
  * of work per call, which a converged `up` (a handful of calls) pays on every run.
  */
-function spawnCollect(file: string, args: string[], input: string | undefined): Promise<RunResult & { missing: boolean }> {
+/** A program's standard input: a text, or one written from its pid (the program names itself in it). */
+export type RunInput = string | ((pid: number) => string);
+
+function spawnCollect(file: string, args: string[], input: RunInput | undefined): Promise<RunResult & { missing: boolean }> {
   return new Promise((resolve) => {
     // Its own process group: a terminal's Ctrl-C reaches netlab, which lets the command in hand finish.
     const child = spawn(file, args, { env: { ...process.env, LC_ALL: 'C' }, detached: true, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
@@ -29,7 +32,7 @@ function spawnCollect(file: string, args: string[], input: string | undefined): 
     });
     if (input !== undefined) {
       child.stdin!.on('error', () => undefined); // a program that exits without reading all of it
-      child.stdin!.end(input);
+      child.stdin!.end(typeof input === 'function' ? input(child.pid ?? 0) : input);
     }
     child.on('close', (code, signal) => {
       const stderr = Buffer.concat(err).toString() || (spawnError && !missing ? spawnError.message : '');
@@ -38,7 +41,7 @@ function spawnCollect(file: string, args: string[], input: string | undefined): 
   });
 }
 
-export async function run(file: string, args: string[], opts: { input?: string; allowFail?: boolean } = {}): Promise<RunResult> {
+export async function run(file: string, args: string[], opts: { input?: RunInput; allowFail?: boolean } = {}): Promise<RunResult> {
   const started = performance.now();
   const r = await spawnCollect(file, args, opts.input);
   const ms = Math.round((performance.now() - started) * 10) / 10;

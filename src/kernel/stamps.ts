@@ -5,17 +5,17 @@
  * editors and netlab itself do) changes the change time, which no user can set back.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 
 export type Stamps = Record<string, string>;
 
 /** Of the text, or of its UTF-8 bytes (the same hash). */
 export const contentHash = (text: string | Uint8Array) => createHash('sha1').update(text).digest('base64').slice(0, 22);
 
-/** `ino:size:mtime:ctime` of a file, or undefined when it is not a readable regular file. */
+/** `ino:size:mtime:ctime` of a file, or undefined when it is not a regular file (a symbolic link is not followed). */
 export function statKey(path: string): string | undefined {
   // Times as doubles of milliseconds keep sub-microsecond detail (bigint stats cost more).
-  const st = statSync(path, { throwIfNoEntry: false });
+  const st = lstatSync(path, { throwIfNoEntry: false });
   if (!st?.isFile()) return undefined;
   return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 }

@@ -2,20 +2,24 @@
  * Persistent UTS namespaces, one per container, bind-mounted on a file the way `ip netns`
  * keeps network namespaces, so `hostname` inside a container prints its own name.
  */
-import { readFileSync } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { closeSync, constants, readFileSync } from 'node:fs';
+import { openOwn } from './ownfs.js';
 import { removePath } from './host.js';
 import { run } from './run.js';
 
-/** Mount points of UTS namespace files under `dir` (read synchronously: one /proc file). */
-export function mountedUts(dir: string): string[] {
+/** Mount points of namespace files (nsfs), from this process's mount table (one /proc file, read synchronously). */
+export function mountPoints(): string[] {
   const info = readFileSync('/proc/self/mountinfo', 'utf8');
   return info
     .split('\n')
     .map((l) => l.split(' '))
-    .filter((f) => f[4]?.startsWith(dir + '/') && f.includes('nsfs'))
+    .filter((f) => f[4] !== undefined && f.includes('nsfs'))
     .map((f) => f[4]!.replace(/\\040/g, ' '));
+}
+
+/** Mount points of UTS namespace files under `dir`. */
+export function mountedUts(dir: string): string[] {
+  return mountPoints().filter((p) => p.startsWith(dir + '/'));
 }
 
 export async function readUtsHostname(path: string): Promise<string | undefined> {
@@ -28,8 +32,8 @@ export async function ensureUts(path: string, hostname: string, mounted: boolean
     await run('nsenter', [`--uts=${path}`, 'hostname', hostname]);
     return;
   }
-  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-  await (await open(path, 'a', 0o600)).close();
+  // The file the namespace is bound on: netlab's own, never a link (the bind would land on its target).
+  closeSync(openOwn(path, constants.O_WRONLY | constants.O_CREAT, 0o600));
   await run('unshare', [`--uts=${path}`, 'hostname', hostname]);
 }
 

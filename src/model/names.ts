@@ -95,6 +95,16 @@ export const mark = {
   rule: (lab: string) => `netlab:${lab}`,
 };
 
+/**
+ * The device group (`ip link ... group N`) of every link a lab makes, given when the link is
+ * created: the kernel takes no alias then, so a run killed between making a link and setting
+ * its alias leaves a link that only this group tells from one someone else made. Never 0 (the
+ * default group every other link is in).
+ */
+export function linkGroup(lab: string): number {
+  return (parseInt(shortHash('group', lab), 16) & 0x7fffffff) || 1;
+}
+
 /** Parses a mark back into its parts, or undefined when the text is not netlab's. */
 export function parseMark(text: string | undefined): { lab: string; role: string; names: string[] } | undefined {
   if (!text?.startsWith('netlab:')) return undefined;

@@ -18,6 +18,8 @@ export const MNT_DETACH = 2;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const EWOULDBLOCK = 11;
+/** umount2: a symbolic link at the target is not followed (it is refused). */
+export const UMOUNT_NOFOLLOW = 8;
 /** The loopback device's index in every network namespace (include/net/net_namespace.h). */
 const LOOPBACK_IFINDEX = 1;
 

@@ -7,7 +7,7 @@ import { basename, dirname } from 'node:path';
 import type { Op } from './ops.js';
 import { ovsName } from '../model/names.js';
 import { disableIpv6Key, type FirewallState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from './state.js';
-import { netnsName, parseMark } from '../model/names.js';
+import { linkGroup, netnsName, parseMark } from '../model/names.js';
 
 export function diff(want: LabState, have: LabState): Op[] {
   const stop: Op[] = [];
@@ -26,13 +26,16 @@ export function diff(want: LabState, have: LabState): Op[] {
   for (const [name, p] of Object.entries(have.processes)) {
     const w = want.processes[name];
     const restart = w && (!p.running || (p.specHash !== undefined && p.specHash !== w.specHash) || freshMnt.has(w.mnt));
-    if ((p.pids.length > 0 || p.monitor) && (!w || restart)) stop.push({ kind: 'process.stop', container: name, ns: p.ns, pids: p.pids, ...(p.monitor ? { monitor: p.monitor } : {}) });
+    const pids = [...(!w || restart ? [...p.pids, ...(p.nested ?? [])] : []), ...(p.strays ?? [])];
+    if (pids.length > 0 || (p.monitor && (!w || restart))) stop.push({ kind: 'process.stop', container: name, ns: p.ns, pids, ...(p.monitor && (!w || restart) ? { monitor: p.monitor } : {}) });
   }
   for (const [name, w] of Object.entries(want.processes)) {
     const p = have.processes[name];
     const namespaceNew = !have.namespaces[w.ns];
     if (!p || !p.running || namespaceNew || freshMnt.has(w.mnt) || (p.specHash !== undefined && p.specHash !== w.specHash)) {
-      start.push({ kind: 'process.start', container: name, ns: w.ns, uts: w.uts, mnt: w.mnt, dir: w.dir, log: w.log, spec: w.spec!, specHash: w.specHash! });
+      const host = parseMark(want.namespaces[w.ns]?.mark)?.names[1];
+      const mark = host === undefined ? { lab: want.lab, container: name } : { lab: want.lab, container: name, host };
+      start.push({ kind: 'process.start', container: name, ns: w.ns, uts: w.uts, mnt: w.mnt, dir: w.dir, log: w.log, spec: w.spec!, specHash: w.specHash!, mark });
     }
   }
 
@@ -41,6 +44,8 @@ export function diff(want: LabState, have: LabState): Op[] {
     if (want.namespaces[ns]) continue;
     remove.push({ kind: 'netns.del', ns });
   }
+  // Names left by a run killed before it bound its namespace: cleared, and made again if wanted.
+  for (const ns of have.unboundNetns ?? []) remove.push({ kind: 'netns.del', ns });
 
   // Host links: bridges before veths, so a veth's master exists.
   const recreatedPeers = new Set<string>();
@@ -49,29 +54,38 @@ export function diff(want: LabState, have: LabState): Op[] {
   const reaped: string[] = [];
   for (const [name, h] of Object.entries(have.hostLinks)) {
     const w = want.hostLinks[name];
-    if (!w && h.kind === 'veth' && goneNs.has(peerNamespace(have.lab, h) ?? '')) {
+    const peerNs = peerNamespace(have.lab, h);
+    if (!w && h.kind === 'veth' && goneNs.has(peerNs ?? '')) {
       // Deleting the namespace takes the pair with it, all pairs in one batch in the kernel,
       // much faster than one deletion each (each waits for an RCU grace period).
       reaped.push(name);
       continue;
     }
     const vxlanChanged = w?.vxlan && JSON.stringify(w.vxlan) !== JSON.stringify(h.vxlan);
+    if (h.kind === 'veth' && peerNs !== undefined && !have.namespaces[peerNs] && (!w || w.kind === 'veth')) {
+      // Its namespace was deleted by hand: the kernel takes the pair once nothing holds that
+      // namespace (the stray commands stopped first), so it is waited for, not deleted in a race.
+      reaped.push(name);
+      if (w?.peer) recreatedPeers.add(`${w.peer.ns}/${w.peer.name}`);
+      continue;
+    }
     if (!w || w.kind !== h.kind || (w.kind === 'veth' && !vethIntact(w, h, have)) || vxlanChanged) {
       remove.unshift({ kind: 'link.del', name });
       if (w?.peer) recreatedPeers.add(`${w.peer.ns}/${w.peer.name}`);
     }
   }
   if (reaped.length > 0) remove.push({ kind: 'kernel.reap', links: reaped });
-  const removedLinks = new Set(remove.flatMap((o) => (o.kind === 'link.del' ? [o.name] : [])));
+  const removedLinks = new Set([...reaped, ...remove.flatMap((o) => (o.kind === 'link.del' ? [o.name] : []))]);
   for (const [name, w] of ordered) {
     const h0 = have.hostLinks[name];
     const fresh = !h0 || removedLinks.has(name);
     const h: HostLinkState = fresh ? { kind: w.kind, mtu: 0, up: false, addrs: [] } : h0;
     if (fresh) {
-      if (w.kind === 'bridge') hostLinks.push({ kind: 'bridge.add', name, mtu: w.mtu });
-      else if (w.kind === 'vxlan' && w.vxlan) hostLinks.push({ kind: 'vxlan.add', name, mtu: w.mtu, ...w.vxlan });
+      const group = linkGroup(want.lab);
+      if (w.kind === 'bridge') hostLinks.push({ kind: 'bridge.add', name, mtu: w.mtu, group });
+      else if (w.kind === 'vxlan' && w.vxlan) hostLinks.push({ kind: 'vxlan.add', name, mtu: w.mtu, ...w.vxlan, group });
       else if (w.kind === 'veth' && w.peer) {
-        hostLinks.push({ kind: 'veth.add', name, mtu: w.mtu, peer: { ns: w.peer.ns, name: w.peer.name } });
+        hostLinks.push({ kind: 'veth.add', name, mtu: w.mtu, peer: { ns: w.peer.ns, name: w.peer.name }, group });
         recreatedPeers.add(`${w.peer.ns}/${w.peer.name}`);
       }
     }
@@ -90,8 +104,8 @@ export function diff(want: LabState, have: LabState): Op[] {
   // Inside each namespace: lo, interfaces, addresses, routes.
   for (const [ns, w] of Object.entries(want.namespaces)) {
     const h0 = have.namespaces[ns];
-    if (!h0) addNs.push({ kind: 'netns.add', ns });
-    const h: NamespaceState = h0 ?? { loUp: false, ifaces: {}, routes: [] };
+    if (!h0) addNs.push(w.mark ? { kind: 'netns.add', ns, mark: w.mark } : { kind: 'netns.add', ns });
+    const h: NamespaceState = h0 ?? { mark: w.mark, loUp: false, ifaces: {}, routes: [] };
     if (w.mark !== h.mark) nsOps.push({ kind: 'link.set', ns, name: 'lo', alias: w.mark });
     if (w.loUp && !h.loUp) nsOps.push({ kind: 'link.set', ns, name: 'lo', up: true });
     for (const [ifname, wi] of Object.entries(w.ifaces)) {

@@ -2,15 +2,20 @@
  * Ops: the small steps that change the kernel. The plan produces them, the kernel layer
  * applies them, and `explain` prints each as the command that does the same thing.
  */
-import type { FirewallState, ProcessSpec } from './state.js';
+import type { FirewallState, ProcessMark, ProcessSpec } from './state.js';
 import type { TextPiece } from '../model/etcfiles.js';
 
 export type Op =
-  | { kind: 'netns.add'; ns: string }
+  /** `mark`: the alias of its `lo`, set before the namespace is bound to its name (no moment when it is named but unmarked). */
+  | { kind: 'netns.add'; ns: string; mark?: string }
   | { kind: 'netns.del'; ns: string }
-  | { kind: 'bridge.add'; name: string; mtu: number }
-  | { kind: 'veth.add'; name: string; mtu: number; peer: { ns: string; name: string } }
-  | { kind: 'vxlan.add'; name: string; vni: number; port: number; local: string; mtu: number }
+  /**
+   * `group`: the lab's device group (linkGroup), given at creation: it marks a link the lab made
+   * and a run killed before it could set the link's alias (the kernel takes no alias at creation).
+   */
+  | { kind: 'bridge.add'; name: string; mtu: number; group?: number }
+  | { kind: 'veth.add'; name: string; mtu: number; peer: { ns: string; name: string }; group?: number }
+  | { kind: 'vxlan.add'; name: string; vni: number; port: number; local: string; mtu: number; group?: number }
   | { kind: 'fdb.append'; dev: string; dst: string }
   | { kind: 'fdb.del'; dev: string; dst: string }
   | { kind: 'link.del'; name: string; ns?: string }
@@ -36,7 +41,8 @@ export type Op =
   | { kind: 'firewall.remove'; lab: string; have: FirewallState }
   /** Forget the conntrack entries of a UDP host port whose DNAT is new: old flows would stay black-holed (moby#8795). */
   | { kind: 'conntrack.flush'; proto: 'udp'; port: number }
-  | { kind: 'process.start'; container: string; ns: string; uts: string; mnt: string; dir: string; log: string; spec: ProcessSpec; specHash: string }
+  /** `mark`: the lab, container and host share the command carries in its environment (processMark). */
+  | { kind: 'process.start'; container: string; ns: string; uts: string; mnt: string; dir: string; log: string; spec: ProcessSpec; specHash: string; mark: ProcessMark }
   /** `monitor`: the container's monitor, stopped first so that it restarts nothing. */
   | { kind: 'process.stop'; container: string; ns: string; pids: number[]; monitor?: number }
   | { kind: 'ovs.bridge.add'; bridge: string; datapath: 'system' | 'netdev'; lab: string }

@@ -16,6 +16,10 @@ export function shellQuote(word: string): string {
 const heredoc = (cmd: string, body: string) => `${cmd} <<'EOF'\n${body.endsWith('\n') ? body : body + '\n'}EOF`;
 
 export function renderOp(op: Op): string {
+  if (op.kind === 'netns.add' && op.mark !== undefined) {
+    // What the iproute2 executor does in one step (the namespace marked before it is named), as two commands.
+    return [renderOp({ kind: 'netns.add', ns: op.ns }), renderOp({ kind: 'link.set', ns: op.ns, name: 'lo', alias: op.mark })].join('\n');
+  }
   if (isLinkOp(op)) {
     const { ns, args, program } = ipArgs(op);
     return [program ?? 'ip', ...(ns ? ['-n', ns] : []), ...args].map(shellQuote).join(' ');
@@ -53,7 +57,7 @@ export function renderOp(op: Op): string {
       return ['conntrack', ...conntrackArgs(op.proto, op.port)].join(' ') + ' || true';
     case 'process.start': {
       // The monitor carries the spec's mark too: netlab finds it by it.
-      const argv = ['env', `${SPEC_MARK}=${op.specHash}`, ...monitorArgv(op.dir, op.ns, op.uts, op.mnt, op.spec, op.specHash)];
+      const argv = ['env', `${SPEC_MARK}=${op.specHash}`, ...monitorArgv(op.dir, op.ns, op.uts, op.mnt, op.spec, op.specHash, op.mark)];
       const dirs = [op.log.slice(0, op.log.lastIndexOf('/')), op.dir].map(shellQuote).join(' ');
       // In a subshell, so that no process of the calling shell keeps its stdout open (a pipe would never close).
       return `mkdir -p ${dirs} && (setsid ${argv.map(shellQuote).join(' ')} >>${shellQuote(op.log)} 2>&1 </dev/null & echo $! > ${shellQuote(op.dir + '/monitor.pid')})`;

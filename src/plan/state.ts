@@ -84,9 +84,24 @@ export interface MntState {
   fstab?: string;
 }
 
+/** Whose a container's process is: it carries this in its environment, and keeps it wherever it runs. */
+export interface ProcessMark {
+  lab: string;
+  container: string;
+  /** The host share, in a multi-host lab. */
+  host?: string;
+}
+
 export interface ProcessState {
   running: boolean;
   pids: number[];
+  /**
+   * Observed: processes carrying the container's mark outside its namespace (left running in a
+   * namespace that was deleted by hand): never the container's, always stopped.
+   */
+  strays?: number[];
+  /** Observed: processes the container's own started in a namespace of their own: stopped with its command. */
+  nested?: number[];
   /** Hash of argv + env of what was started (from the state file), to restart on change. */
   specHash?: string;
   /** The monitor netlab vouches for (recorded in the state file as the pid it started). */
@@ -132,6 +147,11 @@ export interface LabState {
   filePieces?: Record<string, TextPiece[]>;
   /** Observed only: the lab's /etc/netns/<netns> folders, so that an empty one left by an interrupted run goes too. */
   etcDirs?: string[];
+  /**
+   * Observed only: empty files in /run/netns with the lab's names and no namespace bound on them,
+   * left by a run killed between making the file and binding the namespace.
+   */
+  unboundNetns?: string[];
   /** Path of the persistent UTS namespace → host name. */
   uts: Record<string, string>;
   /** Path of the persistent mount namespace → what it holds. */

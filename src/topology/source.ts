@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
+import { writeOwnAtomic } from '../kernel/ownfs.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../errors.js';
@@ -78,10 +79,8 @@ export async function loadTopologyCached(opts: LoadOptions = {}): Promise<Topolo
   const topology = parseTopology(text, { source, defaultName, name: opts.name, dir });
   if (process.getuid?.() === 0) {
     try {
-      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-      const tmp = `${file}.${process.pid}.tmp`;
-      await writeFile(tmp, JSON.stringify({ key, topology }), { mode: 0o600 });
-      await rename(tmp, file);
+      // Never through a symbolic link planted in netlab's folder (kernel/ownfs.ts).
+      writeOwnAtomic(file, JSON.stringify({ key, topology }), 0o600, 0o700);
       await prune(dirname(file));
     } catch {
       /* a cache only */

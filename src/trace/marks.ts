@@ -6,7 +6,8 @@
  * netlab command removes them.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { rm, rmdir } from 'node:fs/promises';
+import { writeOwnAtomic } from '../kernel/ownfs.js';
 import { join } from 'node:path';
 import { RUN_DIR } from '../paths.js';
 
@@ -37,9 +38,9 @@ export const ownNetns = () => statSync('/proc/self/ns/net').ino;
 export async function writeRecord(r: TraceRecord): Promise<void> {
   // Twice: another trace may remove the folder, empty, between the two steps.
   for (let attempt = 0; ; attempt++) {
-    await mkdir(tracesDir(), { recursive: true, mode: 0o700 });
     try {
-      return await writeFile(join(tracesDir(), `${r.pid}.json`), JSON.stringify({ ...r, hostNetns: ownNetns() }));
+      // Never through a symbolic link planted in netlab's folder (kernel/ownfs.ts).
+      return writeOwnAtomic(join(tracesDir(), `${r.pid}.json`), JSON.stringify({ ...r, hostNetns: ownNetns() }), 0o600, 0o700);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw e;
     }

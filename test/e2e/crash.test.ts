@@ -1,12 +1,13 @@
 /**
  * Interrupted runs, through the real CLI: `netlab up` and `netlab down` are killed (SIGKILL)
  * right after each kind of Op (the first and the last of each), then the next run must repair
- * the lab (full lab, real traffic, a further `up` changes nothing) and `down` must leave nothing.
+ * the lab (full lab, real traffic, a further `up` changes nothing) and `down` must leave nothing;
+ * likewise killed inside `ip netns add`, between the namespace's file and its bind.
  * Ctrl-C (SIGINT to the process group, as a terminal sends it) stops `up` between two steps.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { down, up, parseTopology, type Op } from '../../src/index.js';
@@ -76,6 +77,25 @@ describe('netlab up killed after each kind of Op', () => {
     const repaired = await run(['up']);
     expect(repaired.exitCode, repaired.all).toBe(0);
     await expectWorkingLab();
+    expect((await run(['down'])).exitCode).toBe(0);
+    expect(leftovers()).toEqual([]);
+  });
+});
+
+describe('netlab up killed inside an Op', () => {
+  it('between a namespace file and its bind: the empty file is cleared, the next up repairs the lab and down leaves nothing', async () => {
+    const killed = await run(['up'], { NETLAB_FAULT_AFTER: 'netns.file' });
+    expect(killed.signal, killed.all).toBe('SIGKILL');
+    expect(readdirSync('/run/netns').filter((ns) => ns.startsWith(`netlab-${lab}-`))).toHaveLength(1);
+    const repaired = await run(['up']);
+    expect(repaired.exitCode, repaired.all).toBe(0);
+    await expectWorkingLab();
+    expect((await run(['down'])).exitCode).toBe(0);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('between a namespace file and its bind: down clears the empty file', async () => {
+    expect((await run(['up'], { NETLAB_FAULT_AFTER: 'netns.file' })).signal).toBe('SIGKILL');
     expect((await run(['down'])).exitCode).toBe(0);
     expect(leftovers()).toEqual([]);
   });

@@ -1,24 +1,24 @@
 ip netns add netlab-demo-web
+ip -n netlab-demo-web link set dev lo alias netlab:demo:ctr:web
 ip netns add netlab-demo-client
-ip link add netlab0 mtu 1500 type bridge
+ip -n netlab-demo-client link set dev lo alias netlab:demo:ctr:client
+ip link add netlab0 mtu 1500 group 888993975 type bridge
 ip link set dev netlab0 alias netlab:demo:bridge:netlab0 mtu 1500
 ip addr add 172.31.0.1/24 brd + dev netlab0
 ip link set dev netlab0 up
-ip link add nlve06350eb mtu 1500 type veth peer name eth0 mtu 1500 netns netlab-demo-web
+ip link add nlve06350eb mtu 1500 group 888993975 type veth peer name eth0 mtu 1500 netns netlab-demo-web
 ip link set dev nlve06350eb alias netlab:demo:veth:web:netlab0 master netlab0
 ip link set dev nlve06350eb type bridge_slave hairpin on
 ip link set dev nlve06350eb up
-ip link add nlv0a098d92 mtu 1500 type veth peer name eth0 mtu 1500 netns netlab-demo-client
+ip link add nlv0a098d92 mtu 1500 group 888993975 type veth peer name eth0 mtu 1500 netns netlab-demo-client
 ip link set dev nlv0a098d92 alias netlab:demo:veth:client:netlab0 master netlab0
 ip link set dev nlv0a098d92 type bridge_slave hairpin on
 ip link set dev nlv0a098d92 up
-ip -n netlab-demo-web link set dev lo alias netlab:demo:ctr:web
 ip -n netlab-demo-web link set dev lo up
 ip -n netlab-demo-web link set dev eth0 address 02:42:ac:1f:00:02
 ip -n netlab-demo-web addr add 172.31.0.2/24 brd + dev eth0
 ip -n netlab-demo-web link set dev eth0 up
 ip -n netlab-demo-web route replace default via 172.31.0.1 dev eth0
-ip -n netlab-demo-client link set dev lo alias netlab:demo:ctr:client
 ip -n netlab-demo-client link set dev lo up
 ip -n netlab-demo-client link set dev eth0 address 02:42:ac:1f:00:03
 ip -n netlab-demo-client addr add 172.31.0.3/24 brd + dev eth0
@@ -132,4 +132,4 @@ COMMIT
 -A NL-demo-PORTS ! -i netlab0 -o netlab0 -m comment --comment "netlab:demo" -j DROP
 COMMIT
 EOF
-mkdir -p /run/netlab/demo/logs /run/netlab/demo/containers/web && (setsid env NETLAB_SPEC=53710b134442dd24 /bin/sh /opt/netlab/assets/monitor.sh /run/netlab/demo/containers/web no 0 /run/netns/netlab-demo-web '' '' nsenter --net=/run/netns/netlab-demo-web --uts=/run/netlab/demo/uts/web --mount=/run/netlab/demo/mnt/web --wdns=/ -- env HOSTNAME=web HOME=/root NETLAB_SPEC=53710b134442dd24 /usr/bin/node /opt/netlab/cli.js serve --port 80 >>/run/netlab/demo/logs/web.log 2>&1 </dev/null & echo $! > /run/netlab/demo/containers/web/monitor.pid)
+mkdir -p /run/netlab/demo/logs /run/netlab/demo/containers/web && (setsid env NETLAB_SPEC=53710b134442dd24 /bin/sh /opt/netlab/assets/monitor.sh /run/netlab/demo/containers/web no 0 /run/netns/netlab-demo-web '' '' nsenter --net=/run/netns/netlab-demo-web --uts=/run/netlab/demo/uts/web --mount=/run/netlab/demo/mnt/web --wdns=/ -- env HOSTNAME=web HOME=/root NETLAB_SPEC=53710b134442dd24 NETLAB_LAB=demo NETLAB_CONTAINER=web /usr/bin/node /opt/netlab/cli.js serve --port 80 >>/run/netlab/demo/logs/web.log 2>&1 </dev/null & echo $! > /run/netlab/demo/containers/web/monitor.pid)

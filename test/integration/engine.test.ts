@@ -3,7 +3,7 @@
  * convergence, edits applied in place, a lost state file, foreign objects, repair.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { up, down, ps, execIn, parseTopology, ConflictError } from '../../src/index.js';
@@ -99,18 +99,20 @@ describe('engine on the kernel', () => {
 
   it('names the /etc file it cannot write, and the next up finishes the lab once the obstacle is gone', async () => {
     const lab = uniqueLab();
-    // A plain file where the container's /etc/netns folder goes.
-    const obstacle = `/etc/netns/netlab-${lab}-app`;
-    writeFileSync(obstacle, 'in the way');
+    // A folder where the container's /etc/hostname goes (a file or link where netlab's own
+    // folder goes is refused before any change: see test/e2e/ownership.test.ts).
+    const etc = `/etc/netns/netlab-${lab}-app`;
+    const obstacle = `${etc}/hostname`;
+    mkdirSync(`${obstacle}/in-the-way`, { recursive: true });
     try {
-      await expect(up({ topology: appLab(lab, 18185) })).rejects.toThrow(`cannot write ${obstacle}/`);
+      await expect(up({ topology: appLab(lab, 18185) })).rejects.toThrow(`cannot write ${obstacle}`);
     } finally {
-      rmSync(obstacle, { force: true });
+      rmSync(obstacle, { recursive: true, force: true });
     }
     const again = await up({ topology: appLab(lab, 18185) });
     expect(again.ops.map((o) => o.kind)).toEqual(expect.arrayContaining(['file.write']));
     expect(again.ops.some((o) => o.kind === 'veth.add')).toBe(false);
-    expect(readFileSync(`${obstacle}/hostname`, 'utf8')).toBe('app.example.org\n');
+    expect(readFileSync(obstacle, 'utf8')).toBe('app.example.org\n');
     expect(await httpGet('http://127.0.0.1:18185/whoami')).toBe('10.100.250.1\n');
     expect((await up({ topology: appLab(lab, 18185) })).ops).toEqual([]);
   });

@@ -272,12 +272,12 @@ describe('progress', () => {
 
   it('describes each step in words', () => {
     const links = ops.filter((o) => /^(netns|bridge|veth|link|addr|route)\./.test(o.kind));
-    expect(describeStep(links)).toBe('links: 2 namespaces, 1 bridge, 2 veth pairs, 21 settings');
+    expect(describeStep(links)).toBe('links: 2 namespaces, 1 bridge, 2 veth pairs, 19 settings');
     // The files written beside the link step are named apart from its settings.
-    expect(describeStep([...links, ...ops.filter((o) => o.kind === 'file.write')])).toBe('links: 2 namespaces, 1 bridge, 2 veth pairs, 21 settings; 6 /etc files beside');
+    expect(describeStep([...links, ...ops.filter((o) => o.kind === 'file.write')])).toBe('links: 2 namespaces, 1 bridge, 2 veth pairs, 19 settings; 6 /etc files beside');
     // With the netlink backend the hostnames go beside too, and the firewall does with either.
     const beside = ops.filter((o) => ['file.write', 'uts.add', 'firewall.apply'].includes(o.kind));
-    expect(describeStep([...links, ...beside])).toMatch(/^links: 2 namespaces, 1 bridge, 2 veth pairs, 21 settings; 6 \/etc files, 2 hostnames and the firewall \(\d+ rules\) beside$/);
+    expect(describeStep([...links, ...beside])).toMatch(/^links: 2 namespaces, 1 bridge, 2 veth pairs, 19 settings; 6 \/etc files, 2 hostnames and the firewall \(\d+ rules\) beside$/);
     expect(describeStep([...links, ...ops.filter((o) => o.kind === 'firewall.apply')])).toMatch(/; the firewall \(\d+ rules\) beside$/);
     expect(describeStep([ops.at(-1)!])).toMatch(/^start web: .*serve --port 80$/);
     // A group of one kind run side by side is named for what it is, not as links.
