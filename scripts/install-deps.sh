@@ -16,13 +16,24 @@ packages=(
   kmod            # modprobe br_netfilter where the module is not loaded
   tcpdump         # netlab capture; the tests prove that overlay traffic crosses the underlay
   openvswitch-switch  # driver: ovs (netlab starts its own daemons where the service is not running)
+  apache2         # the Apache lesson (examples/apache.yaml): run inside containers, never as the host's service
+  nginx           # the nginx lesson (examples/nginx.yaml), likewise
 )
 export DEBIAN_FRONTEND=noninteractive
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The web servers are for containers: their packages must not start them on the host (port 80
+  # taken, a service left running). policy-rc.d refuses every start during this install only.
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" || { [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d; exit 1; }
+  [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
+  # Where systemd runs, the services stay off at boot too.
+  if [ -d /run/systemd/system ]; then systemctl disable --now apache2 nginx >/dev/null 2>&1 || true; fi
 fi
 # netlab ui's browser tests drive a headless Chromium (Debian: chromium; Ubuntu: chromium-browser).
 if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then

@@ -2,7 +2,8 @@
 export { up, type UpOptions, type UpResult } from './engine/up.js';
 export { down, downAll, type DownOptions, type DownResult } from './engine/down.js';
 export { ps, inspect, logs, type ContainerRow, type ContainerStatus } from './engine/query.js';
-export { execIn } from './engine/exec.js';
+export { execIn, type ExecOptions } from './engine/exec.js';
+export { stopContainers, startContainers, restartContainers } from './engine/lifecycle.js';
 export { status, type LabStatus } from './engine/status.js';
 export { loadTopology, parseTopology, type LoadOptions } from './topology/load.js';
 export type { Topology, NetworkDef, ContainerDef } from './topology/types.js';

@@ -14,5 +14,8 @@ export const stateFile = (lab: string, host?: string) => join(shareDir(lab, host
 export const ovsRunDir = (lab: string, host: string) => join(labDir(lab), 'ovs', host);
 export const simulateFile = (lab: string) => join(labDir(lab), 'simulate.json');
 export const utsPath = (lab: string, container: string) => join(labDir(lab), 'uts', container);
+/** A container's monitor: its pid file, the state it records, the stop flag. */
+export const ctrDir = (lab: string, container: string) => join(labDir(lab), 'containers', container);
+export const mntPath = (lab: string, container: string) => join(labDir(lab), 'mnt', container);
 export const logPath = (lab: string, container: string) => join(labDir(lab), 'logs', `${container}.log`);
 export const etcNetnsDir = (ns: string) => join(ETC_NETNS_DIR, ns);

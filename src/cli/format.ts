@@ -25,7 +25,7 @@ export function psTable(rows: ContainerRow[]): string {
   for (const r of rows) {
     const n = Math.max(1, r.ports.length);
     for (let i = 0; i < n; i++) {
-      const row = i === 0 ? [r.name, r.status, r.ip, r.ports[0] ?? '', r.links.join(',')] : ['', '', '', r.ports[i]!, ''];
+      const row = i === 0 ? [r.name, r.statusText, r.ip, r.ports[0] ?? '', r.links.join(',')] : ['', '', '', r.ports[i]!, ''];
       lines.push([...(hosts ? [i === 0 ? (r.host ?? '') : ''] : []), ...row]);
     }
   }

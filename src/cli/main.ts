@@ -135,6 +135,8 @@ withChangeOptions(withCommonOptions(program.command('up')))
   .option('--dry-run', 'print the commands that would change the host, and change nothing')
   .option('--host <name>', "build this host's share of a multi-host lab (default: the host whose underlay address this machine has)")
   .option('--simulate', 'build every host of a multi-host lab here, each as a network namespace joined by an underlay bridge')
+  .option('--wait', 'return when every command runs and listens on its published TCP ports (docker compose up --wait); exit 1 naming those that do not')
+  .option('--wait-timeout <seconds>', 'how long --wait waits', '60')
   .option('--force', 'replace a running lab of the same name that was built from another file')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
@@ -172,8 +174,31 @@ withChangeOptions(withCommonOptions(program.command('up')))
     );
     // A single-host lab has one share: the state this run left, not read back from its file.
     const { shareRows } = await engineQuery();
+    if (result.state) await reportReadiness(result, o);
     console.log(psTable(result.state && result.lab.hosts.length === 0 ? await shareRows(result.state) : await ps(result.lab.name)));
   });
+
+/**
+ * After `up`: the commands it started are given a moment to listen on their published ports
+ * (so that `netlab up && curl localhost:8080` works in a script), and one that exited is
+ * reported with its log's last lines; with --wait, every command, and exit 1 unless all are ready.
+ */
+async function reportReadiness(result: Awaited<ReturnType<Awaited<ReturnType<typeof engineUp>>['up']>>, o: Record<string, unknown>): Promise<void> {
+  const strict = !!o.wait;
+  const timeout = Number(o.waitTimeout ?? 60);
+  if (strict && !(timeout > 0)) throw new InputError([{ path: '--wait-timeout', message: `"${o.waitTimeout}" is not a number of seconds` }]);
+  const started = result.ops.flatMap((op) => (op.kind === 'process.start' ? [op.container] : []));
+  const names = strict ? result.lab.containers.filter((c) => c.command !== undefined).map((c) => c.name) : started;
+  if (names.length === 0) return;
+  const { waitReady } = await import('../engine/wait.js');
+  const left = await waitReady(result.state!, names, (strict ? timeout : 10) * 1000);
+  for (const l of left) {
+    const failed = strict || (l.exited && l.exitCode !== 0);
+    const head = `${failed ? 'netlab: ' : 'note: '}container ${l.name}: ${l.reason}${strict && !l.exited ? ` after ${timeout} s` : ''}`;
+    console.error([head, ...l.logTail.map((t) => `  | ${t}`)].join('\n'));
+    if (failed) process.exitCode = 1;
+  }
+}
 
 withChangeOptions(withCommonOptions(program.command('down')))
   .description("remove every kernel object of the lab (found by netlab's marks, even without a state file)")
@@ -226,6 +251,7 @@ withChangeOptions(withCommonOptions(program.command('down')))
 withCommonOptions(program.command('ps'))
   .description("list the lab's containers: status, addresses, ports, links")
   .option('--json', 'print JSON')
+  .option('-a, --all', 'accepted as docker ps -a: netlab lists stopped containers too, always')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
     const { ps } = await engineQuery();
@@ -254,7 +280,7 @@ withCommonOptions(program.command('status'))
     console.log(`lab ${s.lab} (firewall: ${s.firewall}): ${verdict}`);
     for (const r of s.firewallDrift.missing) console.log(`  missing rule: ${r}`);
     for (const r of s.firewallDrift.extra) console.log(`  unexpected rule: ${r}`);
-    console.log(table([['CONTAINER', 'STATUS', 'PID'], ...s.containers.map((c) => [c.name, c.status, c.pid ? String(c.pid) : ''])]));
+    console.log(table([['CONTAINER', 'STATUS', 'PID', 'RESTARTS'], ...s.containers.map((c) => [c.name, c.statusText, c.pid ? String(c.pid) : '', c.restarts === undefined ? '' : String(c.restarts)])]));
     // Like `git diff --exit-code`: scripts can tell drift from sync.
     if (!s.inSync && !s.refusal) process.exitCode = 3;
   });
@@ -274,16 +300,41 @@ withCommonOptions(program.command('exec'))
   .description('run a command inside a container (its network, hostname, /etc/hosts and link variables)')
   .argument('<name>', 'container')
   .argument('<command...>', 'the command and its arguments (put them after --)')
+  .option('-u, --user <user>', 'run as this user of the host (name, uid, name:group), like docker exec -u')
+  .option('-w, --workdir <dir>', 'working folder inside the container')
+  .option('-e, --env <VAR=value>', 'set an environment variable (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('-i, --interactive', "keep stdin open (accepted as docker's; netlab always passes its stdin)")
+  .option('-t, --tty', "the command runs on netlab's own terminal, with TERM set")
   .passThroughOptions()
-  .action(async (name: string, command: string[], _o, cmd: Command) => {
+  .action(async (name: string, command: string[], eo: { user?: string; workdir?: string; env: string[]; tty?: boolean }, cmd: Command) => {
     const o = globals(cmd);
     // With pass-through options commander keeps the `--` that ends netlab's own options.
     const argv = command[0] === '--' ? command.slice(1) : command;
     if (argv.length === 0) throw new InputError([{ path: 'exec', message: 'give the command to run after "--"' }]);
     const { execIn } = await import('../engine/exec.js');
-    const r = await execIn(await labOf(o), name, argv);
+    const r = await execIn(await labOf(o), name, argv, { user: eo.user, workdir: eo.workdir, env: eo.env, tty: eo.tty });
     process.exitCode = r.exitCode;
   });
+
+for (const [verb, what] of [
+  ['stop', 'stop the command of containers (SIGTERM, then SIGKILL after --time), as docker stop; the network stays'],
+  ['start', 'start the command of stopped containers again, as docker start'],
+  ['restart', 'stop, then start the command of containers, as docker restart'],
+] as const) {
+  const c = withCommonOptions(program.command(verb)).description(what).argument('<names...>', 'containers');
+  if (verb !== 'start') c.option('-t, --time <seconds>', 'seconds to wait for the command to exit before killing it', '10');
+  c.action(async (names: string[], lo: { time?: string }, cmd: Command) => {
+    const o = globals(cmd);
+    const time = Number(lo.time ?? '10');
+    if (!Number.isInteger(time) || time < 0) throw new InputError([{ path: '--time', message: `"${lo.time}" is not a whole number of seconds` }]);
+    const life = await import('../engine/lifecycle.js');
+    const lab = await labOf(o);
+    if (verb === 'stop') await life.stopContainers(lab, names, time);
+    else if (verb === 'start') await life.startContainers(lab, names);
+    else await life.restartContainers(lab, names, time);
+    for (const n of names) console.log(n);
+  });
+}
 
 withCommonOptions(program.command('shell'))
   .description('an interactive shell inside a container')
@@ -296,12 +347,43 @@ withCommonOptions(program.command('shell'))
     process.exitCode = r.exitCode;
   });
 
-withCommonOptions(program.command('logs'))
-  .description("print the output of a container's command")
+program
+  .command('ls')
+  .description('list the labs of this host: file, containers running/total, networks, published ports (docker compose ls)')
+  .option('--json', 'print JSON')
+  .action(async (lo: { json?: boolean }) => {
+    const { listLabs } = await import('../engine/labs.js');
+    const { table } = await cliFormat();
+    const labs = await listLabs();
+    if (lo.json) return console.log(JSON.stringify(labs, null, 2));
+    const rows = labs.map((l) => [l.name, `running(${l.running}/${l.total})`, l.networks.map((n) => `${n.bridge} ${n.subnet}`).join(', '), l.ports.join(', '), l.file]);
+    console.log(table([['NAME', 'STATUS', 'NETWORKS', 'PORTS', 'FILE'], ...rows], 160));
+  });
+
+withCommonOptions(program.command('port'))
+  .description("list a container's published ports, or where one of its ports is published (docker port)")
   .argument('<name>', 'container')
-  .action(async (name: string, _o, cmd: Command) => {
-    const { logs } = await engineQuery();
-    process.stdout.write(await logs(await labOf(globals(cmd)), name));
+  .argument('[port]', 'a container port, as 80 or 80/tcp')
+  .action(async (name: string, port: string | undefined, _o, cmd: Command) => {
+    const { portLines } = await engineQuery();
+    const lines = await portLines(await labOf(globals(cmd)), name, port);
+    if (port !== undefined && lines.length === 0) throw new NetlabError(`no public port '${port.includes('/') ? port : `${port}/tcp`}' published for ${name}`);
+    if (lines.length > 0) console.log(lines.join('\n'));
+  });
+
+withCommonOptions(program.command('logs'))
+  .description("print the output of a container's command (docker logs)")
+  .argument('<name>', 'container')
+  .option('--follow', 'keep printing what the command writes, until Ctrl-C (docker logs -f: here -f is --file)')
+  .option('-n, --tail <lines>', 'only the last lines ("all": every line)', 'all')
+  .action(async (name: string, lo: { follow?: boolean; tail: string }, cmd: Command) => {
+    if (lo.tail !== 'all' && !/^\d+$/.test(lo.tail)) throw new InputError([{ path: '--tail', message: `"${lo.tail}" is not a number of lines or "all"` }]);
+    const { logs, followLogs } = await engineQuery();
+    const lab = await labOf(globals(cmd));
+    const text = await logs(lab, name);
+    const lines = text.split(/(?<=\n)/);
+    process.stdout.write(lo.tail === 'all' ? text : lines.slice(Math.max(0, lines.length - Number(lo.tail))).join(''));
+    if (lo.follow) await followLogs(lab, name, Buffer.byteLength(text), (chunk) => process.stdout.write(chunk));
   });
 
 withCommonOptions(program.command('explain'))

@@ -12,6 +12,7 @@ import { applyOps, ApplyInterrupted } from '../kernel/apply.js';
 import { selectBackend, type BackendName, type KernelBackend } from '../kernel/backend.js';
 import { hostNetnsId, readSysctl } from '../kernel/host.js';
 import { mountedUts } from '../kernel/uts.js';
+import { mountedMnt, releasePrivateDir } from '../kernel/mnt.js';
 import { notOwn } from '../kernel/ownfs.js';
 import { labDir, RUN_DIR, shareDir, stateFile } from '../paths.js';
 import { withHostLock } from './lock.js';
@@ -123,6 +124,8 @@ async function downLocked(name: string, host: string | undefined, opts: DownOpti
     if (!(e instanceof ApplyInterrupted)) throw e;
     throw new InterruptedError(`${e.message}: lab ${name} is partly down. Run "netlab down" to finish removing it, or "netlab up" to restore it.`);
   }
+  // The folder of the mount namespaces is bound on itself: unbound once it holds none.
+  await releasePrivateDir(join(labDir(name), 'mnt'));
   // A symbolic link planted in the folder's place is left (observe named it): never removed behind.
   if (!notOwn(shareDir(name, host), 'folder')) await rm(shareDir(name, host), { recursive: true, force: true });
   // The lab's folder goes with its last share (uts and logs of its containers are in it).
@@ -140,7 +143,7 @@ async function downLocked(name: string, host: string | undefined, opts: DownOpti
 async function otherHostsLeft(lab: string, host: string): Promise<boolean> {
   if ((await readdir(join(labDir(lab), 'hosts')).catch(() => [])).length > 0) return true;
   if ((await readdir(join(labDir(lab), 'ovs')).catch(() => [])).some((h) => h !== host)) return true;
-  return mountedUts(join(labDir(lab), 'uts')).length > 0;
+  return mountedUts(join(labDir(lab), 'uts')).length > 0 || mountedMnt(join(labDir(lab), 'mnt')).length > 0;
 }
 
 /** When no other lab is left on this host: put back the host-wide sysctls the first lab changed. */

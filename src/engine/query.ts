@@ -1,21 +1,38 @@
 /** Read-only views of a running lab: ps, inspect, logs. */
 import { existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NetlabError, InputError } from '../errors.js';
 import type { Lab, LabContainer } from '../model/lab.js';
 import { formatBinding, portKey } from '../model/ports.js';
-import { NETNS_DIR, labDir, logPath } from '../paths.js';
+import { ctrDir, NETNS_DIR, labDir, logPath } from '../paths.js';
 import { readText } from '../kernel/host.js';
-import { pidsByNamespace } from '../kernel/processes.js';
+import { isAlive } from '../kernel/processes.js';
+import { dockerStatus } from '../model/humanize.js';
+import { containerEnvOf } from '../plan/desired.js';
+import { monitorPid, readHealth, readMonitorState, type MonitorState } from '../kernel/monitor.js';
 import { shareReads, type StateFile } from './state.js';
 
-export type ContainerStatus = 'running' | 'exited' | 'up' | 'missing';
+export type ContainerStatus = 'running' | 'restarting' | 'exited' | 'up' | 'missing';
+
+/** A container's status as `statuses` reads it: the monitor's record of its command, when it has one. */
+export interface ContainerState {
+  status: ContainerStatus;
+  pid?: number;
+  state?: MonitorState;
+  /** State.Health, for a running command with a healthcheck. */
+  health?: { Status: string; FailingStreak: number };
+}
 
 export interface ContainerRow {
   name: string;
   /** Host that runs it, in a multi-host lab. */
   host?: string;
   status: ContainerStatus;
+  /** docker ps's STATUS: `Up 3 minutes`, `Exited (1) 5 seconds ago`; `up` for a container without a command. */
+  statusText: string;
+  /** The monitor's record: exit code, times, restarts (containers with a command). */
+  state?: MonitorState;
   pid?: number;
   ip: string;
   ports: string[];
@@ -48,15 +65,23 @@ export function findContainer(lab: Lab, name: string): LabContainer {
   return c;
 }
 
-export async function statuses(s: StateFile): Promise<Map<string, { status: ContainerStatus; pid?: number }>> {
-  const { inside: pids } = await pidsByNamespace(localTo(s).map((c) => c.netns));
-  const out = new Map<string, { status: ContainerStatus; pid?: number }>();
+export async function statuses(s: StateFile): Promise<Map<string, ContainerState>> {
+  const out = new Map<string, ContainerState>();
   for (const c of localTo(s)) {
-    const rec = s.started[c.name];
+    const dir = ctrDir(s.lab, c.name);
+    const state = c.command === undefined ? undefined : readMonitorState(dir);
+    const monitor = c.command === undefined ? undefined : monitorPid(dir);
+    const watched = state !== undefined && monitor !== undefined;
     if (!existsSync(join(NETNS_DIR, c.netns))) out.set(c.name, { status: 'missing' });
     else if (c.command === undefined) out.set(c.name, { status: 'up' });
-    else if (rec && pids.get(c.netns)?.includes(rec.pid)) out.set(c.name, { status: 'running', pid: rec.pid });
-    else out.set(c.name, { status: 'exited' });
+    // A monitor that has not yet recorded its first start.
+    else if (monitor !== undefined && state === undefined) out.set(c.name, { status: 'running', state: { Status: 'running', Pid: 0, ExitCode: 0, StartedAt: new Date().toISOString(), FinishedAt: '0001-01-01T00:00:00Z', RestartCount: 0 } });
+    else if (watched && state.Status === 'running' && isAlive(state.Pid)) {
+      const health = c.runtime?.health ? (readHealth(dir) ?? { Status: 'starting', FailingStreak: 0 }) : undefined;
+      out.set(c.name, { status: 'running', pid: state.Pid, state, ...(health ? { health } : {}) });
+    }
+    else if (watched && state.Status === 'restarting') out.set(c.name, { status: 'restarting', state });
+    else out.set(c.name, { status: 'exited', state: state && { ...state, Status: 'exited', Pid: 0 } });
   }
   return out;
 }
@@ -76,6 +101,8 @@ export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
       name: c.name,
       ...(c.host ? { host: c.host } : {}),
       status: st.get(c.name)!.status,
+      statusText: textOf(st.get(c.name)!),
+      ...(st.get(c.name)!.state ? { state: st.get(c.name)!.state } : {}),
       pid: st.get(c.name)!.pid,
       ip: c.interfaces.map((i) => i.ip).join(','),
       ports: [...c.ports.map(formatBinding), ...c.expose.filter((p) => !published.has(portKey(p))).map(portKey)],
@@ -83,6 +110,21 @@ export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
       netns: c.netns,
     };
   });
+}
+
+/** docker port: `80/tcp -> 0.0.0.0:8080` per binding, or only `0.0.0.0:8080` for the one port asked. */
+export async function portLines(lab: string, name: string, port?: string): Promise<string[]> {
+  const { container: c } = await requireContainer(lab, name);
+  const want = port === undefined ? undefined : port.includes('/') ? port : `${port}/tcp`;
+  return c.ports
+    .filter((p) => want === undefined || `${p.containerPort}/${p.proto}` === want)
+    .map((p) => (want ? `${p.hostIp}:${p.hostPort}` : `${p.containerPort}/${p.proto} -> ${p.hostIp}:${p.hostPort}`));
+}
+
+/** docker ps's STATUS words. */
+export function textOf(st: ContainerState): string {
+  if (st.state) return dockerStatus(st.state) + (st.health ? ` (${st.health.Status === 'starting' ? 'health: starting' : st.health.Status})` : '');
+  return st.status === 'exited' ? 'Exited' : st.status;
 }
 
 /** Docker's `docker inspect` shape, with NetworkSettings as the classic bridge driver fills it. */
@@ -99,16 +141,31 @@ export async function inspect(lab: string, name: string): Promise<Record<string,
     Name: `/${c.name}`,
     Lab: s.lab,
     ...(c.host ? { Host: c.host } : {}),
-    State: { Status: st.status, Running: st.status === 'running', Pid: st.pid ?? 0 },
+    State: {
+      Status: st.status,
+      Running: st.status === 'running',
+      Restarting: st.status === 'restarting',
+      Pid: st.pid ?? 0,
+      ExitCode: st.state?.ExitCode ?? 0,
+      StartedAt: st.state?.StartedAt ?? '0001-01-01T00:00:00Z',
+      FinishedAt: st.state?.FinishedAt ?? '0001-01-01T00:00:00Z',
+      ...(st.health ? { Health: st.health } : {}),
+    },
+    RestartCount: st.state?.RestartCount ?? 0,
     Config: {
       Hostname: c.hostname,
-      Env: [`HOSTNAME=${c.hostname}`, ...c.env.map(([k, v]) => `${k}=${v}`)],
+      Env: containerEnvOf(c).map(([k, v]) => `${k}=${v}`),
+      User: c.runtime?.user ?? '',
+      WorkingDir: c.runtime?.workdir ?? '',
       Cmd: c.command === undefined ? null : typeof c.command === 'string' ? ['/bin/sh', '-c', c.command] : c.command,
       ExposedPorts: Object.fromEntries(c.expose.map((p) => [portKey(p), {}])),
     },
     HostConfig: {
       Links: c.links.length ? c.links.map((l) => `/${l.target}:/${c.name}/${l.alias}`) : null,
       PortBindings: bindings,
+      RestartPolicy: { Name: c.runtime?.restart.policy ?? 'no', MaximumRetryCount: c.runtime?.restart.policy === 'on-failure' ? c.runtime.restart.maxRetries : 0 },
+      Binds: c.runtime?.volumes.length ? c.runtime.volumes.map((v) => `${v.source}:${v.target}${v.readOnly ? ':ro' : ''}`) : null,
+      Tmpfs: c.runtime?.tmpfs.length ? Object.fromEntries(c.runtime.tmpfs.map((t) => [t.target, t.options])) : null,
     },
     NetworkSettings: {
       SandboxKey: join(NETNS_DIR, c.netns),
@@ -139,6 +196,35 @@ export async function inspect(lab: string, name: string): Promise<Record<string,
 
 export async function logs(lab: string, name: string): Promise<string> {
   const { container: c } = await requireContainer(lab, name);
-  if (c.command === undefined) return '';
+  if (c.command === undefined) throw new NetlabError(`container "${name}" has no command, so no log: its "command:" key would start one`);
   return (await readText(logPath(lab, name))) ?? '';
+}
+
+/** docker logs -f: what the log gets after `from` bytes, as it comes, until `signal` aborts (default: Ctrl-C). */
+export async function followLogs(lab: string, name: string, from: number, write: (chunk: Buffer) => void, signal?: AbortSignal): Promise<void> {
+  const file = logPath(lab, name);
+  let at = from;
+  let stop = signal?.aborted ?? false;
+  const onInt = () => (stop = true);
+  signal?.addEventListener('abort', onInt);
+  if (!signal) process.once('SIGINT', onInt);
+  try {
+    while (!stop) {
+      const fh = await open(file, 'r').catch(() => undefined);
+      if (fh) {
+        const { size } = await fh.stat();
+        if (size < at) at = 0; // the log started anew
+        if (size > at) {
+          const buf = Buffer.alloc(size - at);
+          await fh.read(buf, 0, buf.length, at);
+          at = size;
+          write(buf);
+        }
+        await fh.close();
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    process.off('SIGINT', onInt);
+  }
 }

@@ -9,7 +9,7 @@ import type { Op } from '../plan/ops.js';
 import type { FirewallState } from '../plan/state.js';
 import { observe } from '../kernel/observe.js';
 import { requireRoot } from './root.js';
-import { requireShares, statuses, type ContainerStatus } from './query.js';
+import { requireShares, statuses, textOf, type ContainerState, type ContainerStatus } from './query.js';
 import { foreignMessage, ovsDatapath, SELF_ARGV } from './up.js';
 import { otherSourceMessage, sameSource } from './labsource.js';
 import { selectBackend, type BackendName } from '../kernel/backend.js';
@@ -21,7 +21,7 @@ export interface LabStatus {
   firewall: 'iptables' | 'nftables';
   /** True when `up` would change nothing. */
   inSync: boolean;
-  containers: { name: string; status: ContainerStatus; pid?: number }[];
+  containers: { name: string; status: ContainerStatus; statusText: string; pid?: number; restarts?: number; exitCode?: number }[];
   /** Firewall rules the lab should have and does not, and rules it has that it should not. */
   firewallDrift: { missing: string[]; extra: string[] };
   /** What `up` would do, in words, one entry per kind of change: `2 veth pairs to make`. */
@@ -52,7 +52,7 @@ export async function status(lab: string, opts: { backend?: BackendName; source?
     lab,
     firewall: s.resolved.firewall,
     inSync: ops.length === 0 && !refusal,
-    containers: s.resolved.containers.filter((c) => st.has(c.name)).map((c) => ({ name: c.name, ...st.get(c.name)! })),
+    containers: s.resolved.containers.filter((c) => st.has(c.name)).map((c) => ({ ...containerLine(c.name, st.get(c.name)!) })),
     firewallDrift: firewallDrift(want.firewall, seen.state.firewall?.backend === want.firewall?.backend ? seen.state.firewall : undefined),
     changes: changeWords(ops),
     ...(refusal ? { refusal } : {}),
@@ -66,6 +66,11 @@ function firewallDrift(want: FirewallState | undefined, have: FirewallState | un
   const w = lines(want);
   const h = lines(have);
   return { missing: [...w].filter((l) => !h.has(l)), extra: [...h].filter((l) => !w.has(l)) };
+}
+
+function containerLine(name: string, st: ContainerState): LabStatus['containers'][number] {
+  const { status, pid, state } = st;
+  return { name, status, statusText: textOf(st), ...(pid ? { pid } : {}), ...(state ? { restarts: state.RestartCount, exitCode: state.ExitCode } : {}) };
 }
 
 /** Each kind of change in words, singular and plural. */
@@ -90,6 +95,8 @@ const WORDS: Record<Op['kind'], [string, string]> = {
   'file.del': ['file to remove', 'files to remove'],
   'uts.add': ['hostname to set', 'hostnames to set'],
   'uts.del': ['UTS namespace to remove', 'UTS namespaces to remove'],
+  'mnt.add': ['mount namespace to make', 'mount namespaces to make'],
+  'mnt.del': ['mount namespace to remove', 'mount namespaces to remove'],
   'firewall.apply': ['firewall update', 'firewall updates'],
   'firewall.remove': ['firewall removal', 'firewall removals'],
   'conntrack.flush': ['conntrack flush', 'conntrack flushes'],

@@ -22,6 +22,7 @@ import { withHostLock } from './lock.js';
 import { labJson, loadState, RENDERER, warnBroken, writeState, type StateFile } from './state.js';
 import { labSource, requireSameSource } from './labsource.js';
 import { requireRoot } from './root.js';
+import { hostPathProblems } from '../topology/runtime.js';
 import { log } from '../log.js';
 import type { Stamps } from '../kernel/stamps.js';
 
@@ -60,6 +61,9 @@ export const SELF_ARGV = [process.execPath, fileURLToPath(new URL('../../dist/cl
 export async function up(opts: UpOptions = {}): Promise<UpResult> {
   const topo = opts.topology ?? (await loadTopologyCached(opts));
   const backend = selectBackend(opts.backend);
+  // Read where it runs (a cached parse may be older than the host), before any change.
+  const missing = hostPathProblems(topo.containers.filter((c) => !opts.host || c.host === opts.host));
+  if (missing.length > 0) throw new InputError(missing, topo.source);
   requireRoot('up');
   return withHostLock('bring the lab up', async () => {
     const started = performance.now();

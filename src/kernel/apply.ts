@@ -18,7 +18,9 @@ import { removePath, writeSysctl } from './host.js';
 import { writeStamped } from './filewrite.js';
 import { runBeside, type BesideDone, type UtsToMake } from './beside.js';
 import { mountedUts } from './uts.js';
-import { startProcess, stopProcesses } from './processes.js';
+import { addMnt, removeMnt } from './mnt.js';
+import { stopProcesses } from './processes.js';
+import { startMonitor } from './monitor.js';
 import type { KernelBackend } from './backend.js';
 import { mapLimit } from './run.js';
 import { KernelError } from '../errors.js';
@@ -65,7 +67,7 @@ function injectFault(): void {
 }
 
 /** Kinds whose consecutive Ops are independent of each other (a folder's removal is its own group, after its files). */
-const SIDE_BY_SIDE = new Set(['file.write', 'file.del', 'uts.add', 'uts.del']);
+const SIDE_BY_SIDE = new Set(['file.write', 'file.del', 'uts.add', 'uts.del', 'mnt.add', 'mnt.del']);
 const groupKey = (op: Op) =>
   isLinkOp(op) ? 'link' : isOvsOp(op) ? 'ovs' : op.kind === 'process.stop' ? 'stop' : SIDE_BY_SIDE.has(op.kind) ? `${op.kind}${'dir' in op && op.dir ? '/dir' : ''}` : undefined;
 
@@ -291,6 +293,10 @@ async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mount
       return backend.setUts(op.path, op.hostname, (mounted ?? mountedUtsIn([op])).has(op.path));
     case 'uts.del':
       return backend.removeUts(op.path);
+    case 'mnt.add':
+      return addMnt(op.path, op.ns, op.script, op.fstab, op.hash);
+    case 'mnt.del':
+      return removeMnt(op.path);
     case 'firewall.apply':
       return applyFirewall(op.want, op.have);
     case 'firewall.remove':
@@ -300,9 +306,9 @@ async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mount
     case 'conntrack.flush':
       return flushConntrack(op.proto, op.port);
     case 'process.stop':
-      return stopProcesses(op.pids);
+      return stopProcesses(op.pids, undefined, op.monitor);
     case 'process.start': {
-      const pid = startProcess(op.ns, op.uts, op.log, op.spec, op.specHash, op.mark);
+      const pid = startMonitor(op);
       hooks.onStarted?.(op.container, pid, op.specHash);
       return;
     }

@@ -7,7 +7,7 @@
 import { basename, dirname, join } from 'node:path';
 import { log } from '../log.js';
 import { linkGroup, netnsName, parseMark, netnsPrefix } from '../model/names.js';
-import { ETC_NETNS_DIR, NETNS_DIR, RUN_DIR, labDir, shareDir } from '../paths.js';
+import { ctrDir, ETC_NETNS_DIR, NETNS_DIR, RUN_DIR, labDir, shareDir } from '../paths.js';
 import { notOwn } from './ownfs.js';
 import { emptyState, type FirewallState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from '../plan/state.js';
 import { lstatSync, readdirSync, type Dirent } from 'node:fs';
@@ -19,6 +19,8 @@ import { pidsByNamespace, specMark } from './processes.js';
 import type { KernelBackend } from './backend.js';
 import type { IpLink } from './linkview.js';
 import { mountedUts, mountPoints } from './uts.js';
+import { mountedMnt, readMntHash } from './mnt.js';
+import { monitorPid, readMonitorState } from './monitor.js';
 import { observeOvs } from './ovs.js';
 import { run } from './run.js';
 
@@ -239,22 +241,28 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   }
 
   mark('uts');
+  for (const path of mountedMnt(join(labDir(lab), 'mnt'))) {
+    if (input.host !== undefined && !mine.has(basename(path))) continue;
+    s.mnts[path] = { ns: '', hash: want.mnts[path] ? await readMntHash(path) : '' };
+  }
   const { inside: pids, strays, nested } = await pidsByNamespace(Object.keys(s.namespaces), underlay ? undefined : { lab, host: input.host });
   const containerOf = (ns: string) => ns.slice(netnsPrefix(lab).length);
   for (const [ns, list] of pids) {
     const name = containerOf(ns);
     const w = want.processes[name];
     const rec = input.started[name];
-    if (list.length === 0 && !w) continue;
-    // Without a record (a run killed right after starting it, a lost state file, a replayed
-    // explain script) netlab vouches only for a process marked with its spec hash; anything else
-    // counts as not running, and `up` restarts it with the current spec.
-    const recorded = rec !== undefined && list.includes(rec.pid) ? rec : undefined;
-    const marked = recorded ? undefined : list.map((pid) => ({ pid, specHash: specMark(pid) })).find((m) => m.specHash !== undefined);
-    const vouched = recorded ?? marked;
-    s.processes[name] = { running: vouched !== undefined, pids: list, pid: vouched?.pid, specHash: vouched?.specHash ?? rec?.specHash, ns, uts: w?.uts ?? '', log: w?.log ?? '' };
+    const dir = ctrDir(lab, name);
+    const monitor = monitorPid(dir);
+    if (list.length === 0 && !w && !monitor) continue;
+    // A command is the lab's while its monitor runs it (or waits to restart it): the monitor is
+    // found by its pid file and /proc, and carries the spec hash it was started with. A command
+    // without one (its monitor killed, a netlab from before monitors) is started anew under a new one.
+    const state = monitor ? readMonitorState(dir) : undefined;
+    const running = monitor !== undefined && state?.Status !== 'exited';
+    const specHash = (monitor ? specMark(monitor) : undefined) ?? rec?.specHash;
+    s.processes[name] = { running, pids: list, pid: monitor, monitor, specHash, ns, uts: w?.uts ?? '', mnt: w?.mnt ?? '', dir: w?.dir ?? '', log: w?.log ?? '' };
   }
-  for (const [name, list] of strays) (s.processes[name] ??= { running: false, pids: [], ns: netnsName(lab, name), uts: '', log: '' }).strays = list;
+  for (const [name, list] of strays) (s.processes[name] ??= { running: false, pids: [], ns: netnsName(lab, name), uts: '', mnt: '', dir: '', log: '' }).strays = list;
   for (const [name, list] of nested) if (s.processes[name]) s.processes[name].nested = list;
 
   foreign.push(...notOwnPaths(input, s));

@@ -1,15 +1,14 @@
 /**
- * A container's command: started detached inside its namespaces (network through
- * `ip netns exec`, which also mounts its /etc/netns files; UTS through nsenter), output kept
+ * A container's command: started detached inside its namespaces (network, UTS and mount, where
+ * its /etc files, tmpfs and volumes are), output kept
  * in a log file for `netlab logs`, stopped with SIGTERM then SIGKILL.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, constants, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { openOwn } from './ownfs.js';
 import { NETNS_DIR } from '../paths.js';
 import type { ProcessMark, ProcessSpec } from '../plan/state.js';
 import { log } from '../log.js';
+import { killMonitor } from './monitor.js';
 
 /**
  * Pids of every process whose network namespace is one of `namespaces`, by namespace name; and
@@ -78,13 +77,16 @@ function ancestors(pid: number): number[] {
 const HOST_PATH = process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
- * The argv that runs `argv` inside a container with its environment, as `explain` also prints it.
- * The host programs that enter the container (ip, nsenter, env) run with netlab's environment;
- * `env` sets the container's variables last, so the container's PATH (or LD_PRELOAD...) reaches
- * only its own command.
+ * The argv that runs `argv` inside a container, as `explain` also prints it: in its network,
+ * UTS and mount namespaces (as `docker exec` joins them), in its working folder, as its user.
+ * nsenter opens every namespace file before it enters any: the container's private /run hides
+ * /run/netns and /run/netlab only once inside. The host programs that enter the container
+ * (nsenter, setpriv, env) run with netlab's environment; `env` sets the container's variables
+ * last, so the container's PATH (or LD_PRELOAD...) reaches only its own command.
  */
-export function containerArgv(ns: string, uts: string, env: [string, string][], argv: string[]): string[] {
-  return ['ip', 'netns', 'exec', ns, 'nsenter', `--uts=${uts}`, '--', 'env', ...env.map(([k, v]) => `${k}=${v}`), ...argv];
+export function containerArgv(ns: string, uts: string, mnt: string, env: [string, string][], argv: string[], as: Pick<ProcessSpec, 'user' | 'workdir'> = {}): string[] {
+  const user = as.user ? ['setpriv', `--reuid=${as.user.uid}`, `--regid=${as.user.gid}`, as.user.name ? '--init-groups' : '--clear-groups', '--'] : [];
+  return ['nsenter', `--net=${join(NETNS_DIR, ns)}`, `--uts=${uts}`, `--mount=${mnt}`, `--wdns=${as.workdir ?? '/'}`, '--', ...user, 'env', ...env.map(([k, v]) => `${k}=${v}`), ...argv];
 }
 
 /** The environment of the host programs that enter a container: netlab's PATH, which the container's command also gets unless its env has one. */
@@ -139,16 +141,6 @@ export function processMark(pid: number): ProcessMark | undefined {
   return host === undefined ? { lab, container } : { lab, container, host };
 }
 
-export function startProcess(ns: string, uts: string, logFile: string, spec: ProcessSpec, specHash: string, mark: ProcessMark): number {
-  const fd = openOwn(logFile, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o640);
-  const [file, ...args] = containerArgv(ns, uts, [...spec.env, [SPEC_MARK, specHash], ...markEnv(mark)], spec.argv);
-  const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd], env: hostProgramEnv(), cwd: '/' });
-  closeSync(fd);
-  child.unref();
-  log().debug({ ns, pid: child.pid, argv: spec.argv }, 'started');
-  return child.pid ?? 0;
-}
-
 /** Alive means neither gone nor a zombie: an exited child whose parent (sometimes an init that never reaps) has not collected it. */
 export function isAlive(pid: number): boolean {
   try {
@@ -159,9 +151,11 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-export async function stopProcesses(pids: number[], graceMs = 3000): Promise<void> {
+export async function stopProcesses(pids: number[], graceMs = 3000, monitor?: number): Promise<void> {
   const alive = isAlive;
-  log().debug({ pids }, 'stopping');
+  log().debug({ pids, monitor }, 'stopping');
+  // The monitor first, or it would restart what is stopped.
+  if (monitor) killMonitor(monitor);
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGTERM');

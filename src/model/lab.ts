@@ -2,6 +2,7 @@
  * Topology + what the host already has → Lab: every address, name, MAC, port and file
  * decided. Pure: the engine gathers the context, this decides.
  */
+import type { ContainerRuntime } from '../topology/runtime.js';
 import type { ContainerDef, NetworkDef, Topology } from '../topology/types.js';
 import { formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr } from './ipv4.js';
 import { allocateAddresses, pickHostPort, pickSubnet } from './ipam.js';
@@ -62,6 +63,8 @@ export interface LabContainer {
   /** The container's own `env` (what a link to it shows as _ENV_ variables). */
   ownEnv: Record<string, string>;
   command?: string | string[];
+  /** Mounts, user, workdir, restart policy (topology/runtime.ts). */
+  runtime?: ContainerRuntime;
   files: { hosts: string; resolv: string; hostname: string };
 }
 
@@ -212,6 +215,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
       env,
       ownEnv: def.env,
       command: def.command,
+      runtime: def.runtime,
       files: {
         hosts: '',
         resolv: resolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, false),

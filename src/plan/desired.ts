@@ -7,7 +7,10 @@ import { formatIp } from '../model/ipv4.js';
 import { labRuleset } from '../model/firewall.js';
 import { chainOf, renderIptables, ruleText } from '../model/iptables-rules.js';
 import { nftRuleText, renderNft } from '../model/nft-rules.js';
-import { etcNetnsDir, logPath, utsPath } from '../paths.js';
+import { ctrDir, etcNetnsDir, logPath, mntPath, utsPath } from '../paths.js';
+import { containerFstab, mountScript } from '../model/mounts.js';
+import { fstabFileOf } from '../kernel/mnt.js';
+import { lookupUser, type ContainerRuntime } from '../topology/runtime.js';
 import { emptyState, type LabState, type OvsBridgeState, type ProcessSpec } from './state.js';
 
 export interface DesiredOptions {
@@ -75,9 +78,15 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
     s.files[join(etc, 'hostname')] = c.files.hostname;
     const uts = utsPath(lab.name, c.name);
     s.uts[uts] = c.hostname;
+    const mnt = mntPath(lab.name, c.name);
+    const fstab = containerFstab(etc, c.runtime);
+    const script = mountScript(fstabFileOf(mnt), c.runtime);
+    const mntHash = createHash('sha256').update(fstab + script.join('\n')).digest('hex').slice(0, 16);
+    s.mnts[mnt] = { ns: c.netns, hash: mntHash, script, fstab };
     if (c.command !== undefined) {
-      const spec = processSpec(c.command, [['HOSTNAME', c.hostname], ...c.env], opts.selfArgv);
-      s.processes[c.name] = { running: true, pids: [], spec, specHash: specHash(spec), ns: c.netns, uts, log: logPath(lab.name, c.name) };
+      const spec = processSpec(c.command, containerEnvOf(c), opts.selfArgv, c.runtime);
+      // Other mounts restart the command too: it runs in the namespace made anew.
+      s.processes[c.name] = { running: true, pids: [], spec, specHash: specHash(spec, mntHash), ns: c.netns, uts, mnt, dir: ctrDir(lab.name, c.name), log: logPath(lab.name, c.name) };
     }
   }
   const rs = labRuleset({ ...lab, networks }, local);
@@ -142,11 +151,26 @@ export function linuxVxlanPort(lab: Lab, port: number): number {
 }
 
 /** A string is Docker's shell form (`sh -c`); `netlab ...` runs this very netlab. */
-export function processSpec(command: string | string[], env: [string, string][], selfArgv: string[]): ProcessSpec {
+export function processSpec(command: string | string[], env: [string, string][], selfArgv: string[], runtime?: ContainerRuntime): ProcessSpec {
   const argv = typeof command === 'string' ? ['/bin/sh', '-c', command] : command[0] === 'netlab' ? [...selfArgv, ...command.slice(1)] : [...command];
-  return { argv, env };
+  const spec: ProcessSpec = { argv, env };
+  const user = runtime?.user !== undefined ? lookupUser(runtime.user) : undefined;
+  if (user) spec.user = { uid: user.uid, gid: user.gid, ...(user.name ? { name: user.name } : {}) };
+  if (runtime?.workdir) spec.workdir = runtime.workdir;
+  if (runtime && runtime.restart.policy !== 'no') spec.restart = runtime.restart;
+  if (runtime?.health) spec.health = runtime.health;
+  return spec;
 }
 
-export function specHash(spec: ProcessSpec): string {
-  return createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
+/**
+ * The environment of every process of a container, as Docker gives it: HOSTNAME, HOME (the
+ * user's, from the host's passwd), then the link variables and its own `env`.
+ */
+export function containerEnvOf(c: { hostname: string; env: [string, string][]; runtime?: ContainerRuntime }): [string, string][] {
+  const home = c.runtime?.user !== undefined ? (lookupUser(c.runtime.user)?.home ?? '/') : '/root';
+  return [['HOSTNAME', c.hostname], ['HOME', home], ...c.env];
+}
+
+export function specHash(spec: ProcessSpec, mntHash = ''): string {
+  return createHash('sha256').update(JSON.stringify(spec) + mntHash).digest('hex').slice(0, 16);
 }

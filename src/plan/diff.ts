@@ -19,20 +19,23 @@ export function diff(want: LabState, have: LabState): Op[] {
   const firewall: Op[] = [];
   const start: Op[] = [];
 
+  // Mount namespaces made anew: one with other mounts, or whose network namespace is new (its sysfs shows the old one).
+  const freshMnt = new Set(Object.entries(want.mnts).filter(([path, w]) => have.mnts[path]?.hash !== w.hash || !have.namespaces[w.ns]).map(([path]) => path));
+
   // Processes: (re)start what is not running or was started with another spec.
   for (const [name, p] of Object.entries(have.processes)) {
     const w = want.processes[name];
-    const restart = w && (!p.running || (p.specHash !== undefined && p.specHash !== w.specHash));
+    const restart = w && (!p.running || (p.specHash !== undefined && p.specHash !== w.specHash) || freshMnt.has(w.mnt));
     const pids = [...(!w || restart ? [...p.pids, ...(p.nested ?? [])] : []), ...(p.strays ?? [])];
-    if (pids.length > 0) stop.push({ kind: 'process.stop', container: name, ns: p.ns, pids });
+    if (pids.length > 0 || (p.monitor && (!w || restart))) stop.push({ kind: 'process.stop', container: name, ns: p.ns, pids, ...(p.monitor && (!w || restart) ? { monitor: p.monitor } : {}) });
   }
   for (const [name, w] of Object.entries(want.processes)) {
     const p = have.processes[name];
     const namespaceNew = !have.namespaces[w.ns];
-    if (!p || !p.running || namespaceNew || (p.specHash !== undefined && p.specHash !== w.specHash)) {
+    if (!p || !p.running || namespaceNew || freshMnt.has(w.mnt) || (p.specHash !== undefined && p.specHash !== w.specHash)) {
       const host = parseMark(want.namespaces[w.ns]?.mark)?.names[1];
       const mark = host === undefined ? { lab: want.lab, container: name } : { lab: want.lab, container: name, host };
-      start.push({ kind: 'process.start', container: name, ns: w.ns, uts: w.uts, log: w.log, spec: w.spec!, specHash: w.specHash!, mark });
+      start.push({ kind: 'process.start', container: name, ns: w.ns, uts: w.uts, mnt: w.mnt, dir: w.dir, log: w.log, spec: w.spec!, specHash: w.specHash!, mark });
     }
   }
 
@@ -131,6 +134,10 @@ export function diff(want: LabState, have: LabState): Op[] {
   for (const path of Object.keys(have.files)) if (!(path in want.files)) remove.push({ kind: 'file.del', path });
   for (const [path, hostname] of Object.entries(want.uts)) if (have.uts[path] !== hostname) config.push({ kind: 'uts.add', path, hostname });
   for (const path of Object.keys(have.uts)) if (!(path in want.uts)) remove.push({ kind: 'uts.del', path });
+  // After the /etc files, which they bind.
+  const mnts: Op[] = [];
+  for (const path of Object.keys(have.mnts)) if (!want.mnts[path] || freshMnt.has(path)) remove.push({ kind: 'mnt.del', path });
+  for (const path of freshMnt) mnts.push({ kind: 'mnt.add', path, ns: want.mnts[path]!.ns, script: want.mnts[path]!.script ?? [], fstab: want.mnts[path]!.fstab ?? '', hash: want.mnts[path]!.hash });
 
   const haveSame = have.firewall && have.firewall.backend === want.firewall?.backend ? have.firewall : undefined;
   if (want.firewall && !sameFirewall(want.firewall, haveSame)) {
@@ -153,7 +160,7 @@ export function diff(want: LabState, have: LabState): Op[] {
     .map((bridge) => ({ kind: 'ovs.bridge.del', bridge }));
   // The /etc/netns folder of every namespace that is not wanted, also when the namespace itself is already gone.
   const goneDirs = new Set([...Object.keys(have.files).map((f) => dirname(f)), ...(have.etcDirs ?? [])].filter((d) => !want.namespaces[basename(d)]));
-  return [...stop, ...removeFw, ...ovsGone, ...sortRemovals(remove, goneDirs), ...addNs, ...hostLinks, ...nsOps, ...config, ...applyFw, ...start];
+  return [...stop, ...removeFw, ...ovsGone, ...sortRemovals(remove, goneDirs), ...addNs, ...hostLinks, ...nsOps, ...config, ...mnts, ...applyFw, ...start];
 }
 
 /** Bridges, ports, the plug into the Linux bridge, and the split-horizon flows of each wanted OVS bridge. */
@@ -196,12 +203,13 @@ function addrOps(dev: string, want: string[], have: string[], ns: string | undef
 }
 
 /**
- * Links before namespaces (deleting the host end of a veth removes its peer at once, while a
+ * Mount namespaces first (their sysfs holds the network namespace). Links before namespaces
+ * (deleting the host end of a veth removes its peer at once, while a
  * namespace is torn down asynchronously), then the wait for the veths the namespaces take
  * with them, files before the /etc/netns folder of a namespace that goes.
  */
 function sortRemovals(ops: Op[], goneDirs: Set<string>): Op[] {
-  const rank = (o: Op) => ({ 'link.del': 0, 'netns.del': 1, 'kernel.reap': 2, 'uts.del': 3, 'file.del': 4 })[o.kind as string] ?? 5;
+  const rank = (o: Op) => ({ 'mnt.del': -1, 'link.del': 0, 'netns.del': 1, 'kernel.reap': 2, 'uts.del': 3, 'file.del': 4 })[o.kind as string] ?? 5;
   const dirs = [...goneDirs].map((path) => ({ kind: 'file.del' as const, path, dir: true }));
   return [...ops.sort((a, b) => rank(a) - rank(b)), ...dirs];
 }

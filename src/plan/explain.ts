@@ -81,6 +81,8 @@ export function subjectOf(op: Op, lab: Lab): Subject {
       return container(lab.containers.find((c) => op.path.includes(`/${c.netns}/`) || op.path.endsWith(`/${c.netns}`))) ?? { kind: 'other' };
     case 'uts.add':
     case 'uts.del':
+    case 'mnt.add':
+    case 'mnt.del':
       return container(lab.containers.find((c) => c.name === basename(op.path))) ?? { kind: 'other' };
     case 'firewall.apply':
     case 'firewall.remove':
@@ -182,7 +184,11 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
         out.push('disable_ipv6=1 on its interfaces, as Docker sets it on an endpoint that has no IPv6 address: without it each interface would send IPv6 neighbour discovery and MLD packets as it comes up, which the bridge floods to every other container.');
       }
       if (ops.some((o) => o.kind === 'link.set' && o.hairpin)) out.push('hairpin on, on the bridge port, lets a container reach its own published port through the host, as Docker sets it when its userland proxy is off.');
-      out.push(`Its /etc/hosts, resolv.conf and hostname live in /etc/netns/${c.netns}/, which "ip netns exec" mounts over /etc (Docker bind-mounts its own copies); a UTS namespace gives it the hostname ${c.hostname} (docker run --hostname).`);
+      out.push(`Its /etc/hosts, resolv.conf and hostname live in /etc/netns/${c.netns}/; a UTS namespace gives it the hostname ${c.hostname} (docker run --hostname).`);
+      const own = [...(c.runtime?.tmpfs.map((t) => `--tmpfs ${t.target}`) ?? []), ...(c.runtime?.volumes.map((v) => `-v ${v.source}:${v.target}${v.readOnly ? ':ro' : ''}`) ?? [])];
+      out.push(
+        `A mount namespace of its own, kept on a file like the others, binds those three files over /etc (as Docker binds its copies) and gives it a private /run, /tmp and /var/tmp${own.length ? ` and ${own.join(', ')}` : ''}; the rest of the file system is the host's (netlab is a networking lab, not a sandbox). Its command, exec and shell run inside it.`,
+      );
       for (const l of c.links) {
         const port = lab.containers.find((x) => x.name === l.target)?.expose[0];
         const vars = port ? `${envAlias(l.alias)}_PORT_${port.port}_${port.proto.toUpperCase()}_ADDR=${l.ip} and the rest of that family` : `${envAlias(l.alias)}_NAME=/${c.name}/${l.alias}`;
@@ -193,7 +199,7 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
         const remote = lab.containers.filter((x) => x.host !== c.host).map((x) => `${x.name} on ${x.host}`);
         if (remote.length > 0) out.push(`Its /etc/hosts also names the containers on other hosts (${remote.join(', ')}): names and links resolve across the tunnel, as on one Docker overlay network.`);
       }
-      if (c.command !== undefined) out.push("Then its command starts inside both namespaces, like a container's entrypoint; its output goes to a log file (docker logs = netlab logs).");
+      if (c.command !== undefined) out.push("Then its command starts inside its namespaces, like a container's entrypoint; its output goes to a log file (docker logs = netlab logs).");
       return out;
     }
     case 'firewall': {

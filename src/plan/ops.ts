@@ -34,13 +34,17 @@ export type Op =
   | { kind: 'file.del'; path: string; dir?: boolean }
   | { kind: 'uts.add'; path: string; hostname: string }
   | { kind: 'uts.del'; path: string }
+  /** A container's mount namespace, bound on `path`, set up by `script` (model/mounts.ts); `hash` names the mounts. */
+  | { kind: 'mnt.add'; path: string; ns: string; script: string[]; fstab: string; hash: string }
+  | { kind: 'mnt.del'; path: string }
   | { kind: 'firewall.apply'; lab: string; want: FirewallState; have?: FirewallState }
   | { kind: 'firewall.remove'; lab: string; have: FirewallState }
   /** Forget the conntrack entries of a UDP host port whose DNAT is new: old flows would stay black-holed (moby#8795). */
   | { kind: 'conntrack.flush'; proto: 'udp'; port: number }
-  /** `mark`: the lab, container and host share the process carries in its environment (processMark). */
-  | { kind: 'process.start'; container: string; ns: string; uts: string; log: string; spec: ProcessSpec; specHash: string; mark: ProcessMark }
-  | { kind: 'process.stop'; container: string; ns: string; pids: number[] }
+  /** `mark`: the lab, container and host share the command carries in its environment (processMark). */
+  | { kind: 'process.start'; container: string; ns: string; uts: string; mnt: string; dir: string; log: string; spec: ProcessSpec; specHash: string; mark: ProcessMark }
+  /** `monitor`: the container's monitor, stopped first so that it restarts nothing. */
+  | { kind: 'process.stop'; container: string; ns: string; pids: number[]; monitor?: number }
   | { kind: 'ovs.bridge.add'; bridge: string; datapath: 'system' | 'netdev'; lab: string }
   | { kind: 'ovs.bridge.del'; bridge: string }
   | { kind: 'ovs.port.add'; bridge: string; port: string; type: 'vxlan' | 'internal'; options: Record<string, string>; lab: string }

@@ -2,9 +2,11 @@
 import { ipArgs } from '../kernel/iproute2.js';
 import { firewallInputs } from '../kernel/firewall.js';
 import { conntrackArgs } from '../kernel/conntrack.js';
-import { containerArgv, markEnv, SPEC_MARK } from '../kernel/processes.js';
+import { SPEC_MARK } from '../kernel/processes.js';
+import { monitorArgv } from '../kernel/monitor.js';
 import { isLinkOp, isOvsOp, type Op } from './ops.js';
 import { ovsCommands } from '../kernel/ovs.js';
+import { fstabFileOf, mntAddArgv, specFileOf } from '../kernel/mnt.js';
 
 /** Quotes a word for a POSIX shell only when it needs it. */
 export function shellQuote(word: string): string {
@@ -38,6 +40,14 @@ export function renderOp(op: Op): string {
       return `mkdir -p ${shellQuote(op.path.slice(0, op.path.lastIndexOf('/')))} && touch ${shellQuote(op.path)} && { nsenter --uts=${shellQuote(op.path)} hostname ${shellQuote(op.hostname)} 2>/dev/null || unshare --uts=${shellQuote(op.path)} hostname ${shellQuote(op.hostname)}; }`;
     case 'uts.del':
       return `umount ${shellQuote(op.path)} && rm -f ${shellQuote(op.path)}`;
+    case 'mnt.add': {
+      const dir = shellQuote(op.path.slice(0, op.path.lastIndexOf('/')));
+      // The kernel binds a mount namespace only on a mount that is not shared: the folder is bound on itself, private.
+      const privateDir = `mkdir -p ${dir} && { mountpoint -q ${dir} || { mount --bind ${dir} ${dir} && mount --make-private ${dir}; }; }`;
+      return `${privateDir} && touch ${shellQuote(op.path)} && echo ${op.hash} > ${shellQuote(specFileOf(op.path))}\n${heredoc(`cat > ${shellQuote(fstabFileOf(op.path))}`, op.fstab)}\n${heredoc(mntAddArgv(op.path, op.ns).map(shellQuote).join(' '), op.script.join('\n'))}`;
+    }
+    case 'mnt.del':
+      return `umount ${shellQuote(op.path)} && rm -f ${shellQuote(op.path)} ${shellQuote(specFileOf(op.path))} ${shellQuote(fstabFileOf(op.path))}`;
     case 'firewall.apply':
     case 'firewall.remove':
       return firewallInputs(op.kind === 'firewall.apply' ? op.want : undefined, op.have)
@@ -46,14 +56,16 @@ export function renderOp(op: Op): string {
     case 'conntrack.flush':
       return ['conntrack', ...conntrackArgs(op.proto, op.port)].join(' ') + ' || true';
     case 'process.start': {
-      const argv = containerArgv(op.ns, op.uts, [...op.spec.env, [SPEC_MARK, op.specHash], ...markEnv(op.mark)], op.spec.argv);
+      // The monitor carries the spec's mark too: netlab finds it by it.
+      const argv = ['env', `${SPEC_MARK}=${op.specHash}`, ...monitorArgv(op.dir, op.ns, op.uts, op.mnt, op.spec, op.specHash, op.mark)];
+      const dirs = [op.log.slice(0, op.log.lastIndexOf('/')), op.dir].map(shellQuote).join(' ');
       // In a subshell, so that no process of the calling shell keeps its stdout open (a pipe would never close).
-      return `mkdir -p ${shellQuote(op.log.slice(0, op.log.lastIndexOf('/')))} && (setsid ${argv.map(shellQuote).join(' ')} >>${shellQuote(op.log)} 2>&1 </dev/null &)`;
+      return `mkdir -p ${dirs} && (setsid ${argv.map(shellQuote).join(' ')} >>${shellQuote(op.log)} 2>&1 </dev/null & echo $! > ${shellQuote(op.dir + '/monitor.pid')})`;
     }
     case 'kernel.reap':
       return `# the kernel removes these veth pairs with their namespaces, in the background; wait for it\nfor l in ${op.links.join(' ')}; do while [ -e /sys/class/net/$l ]; do sleep 0.05; done; done`;
     case 'process.stop':
-      return `kill ${op.pids.join(' ')}`;
+      return `kill ${op.monitor ? `-KILL ${op.monitor}; kill ` : ''}${op.pids.join(' ')}`;
   }
   return `# ${(op as Op).kind}`;
 }

@@ -3,6 +3,7 @@
  * the host has (kernel/observe.ts), so that planning is a plain comparison (diff.ts).
  */
 import type { TextPiece } from '../model/etcfiles.js';
+import type { HealthCheck } from '../topology/health.js';
 
 export interface HostLinkState {
   kind: 'bridge' | 'veth' | 'vxlan' | 'other';
@@ -67,6 +68,20 @@ export interface NamespaceState {
 export interface ProcessSpec {
   argv: string[];
   env: [string, string][];
+  /** Docker's --user (resolved: uid, gid) and --workdir. */
+  user?: { uid: number; gid: number; name?: string };
+  workdir?: string;
+  /** Docker's --restart, applied by the container's monitor. */
+  restart?: { policy: string; maxRetries?: number };
+  health?: HealthCheck;
+}
+
+/** A container's mount namespace: desired, with the script that sets it up; observed, with the hash it was made with. */
+export interface MntState {
+  ns: string;
+  hash: string;
+  script?: string[];
+  fstab?: string;
 }
 
 /** Whose a container's process is: it carries this in its environment, and keeps it wherever it runs. */
@@ -89,8 +104,10 @@ export interface ProcessState {
   nested?: number[];
   /** Hash of argv + env of what was started (from the state file), to restart on change. */
   specHash?: string;
-  /** The process netlab vouches for (recorded in the state file, or marked with its spec hash). */
+  /** The monitor netlab vouches for (recorded in the state file as the pid it started). */
   pid?: number;
+  /** Observed: the pid of the container's monitor, when it runs. */
+  monitor?: number;
 }
 
 export interface FirewallTable {
@@ -137,15 +154,17 @@ export interface LabState {
   unboundNetns?: string[];
   /** Path of the persistent UTS namespace → host name. */
   uts: Record<string, string>;
+  /** Path of the persistent mount namespace → what it holds. */
+  mnts: Record<string, MntState>;
   firewall?: FirewallState;
   /** Open vSwitch bridges by name (absent when the lab uses none and none is found). */
   ovs?: Record<string, OvsBridgeState>;
   /** Observed: the lab's rules in the backend it does not use now (left by a switch of `firewall:`). */
   otherFirewall?: FirewallState;
   /** By container name. */
-  processes: Record<string, ProcessState & { spec?: ProcessSpec; ns: string; uts: string; log: string }>;
+  processes: Record<string, ProcessState & { spec?: ProcessSpec; ns: string; uts: string; mnt: string; dir: string; log: string }>;
 }
 
 export function emptyState(lab: string): LabState {
-  return { lab, namespaces: {}, hostLinks: {}, sysctls: {}, files: {}, uts: {}, processes: {} };
+  return { lab, namespaces: {}, hostLinks: {}, sysctls: {}, files: {}, uts: {}, mnts: {}, processes: {} };
 }

@@ -13,6 +13,7 @@ import { readTopologyText, type LoadOptions } from './source.js';
 
 export { DEFAULT_FILE, DEMO_FILE, DEMO_SOURCE, resolveTopologyFile, type LoadOptions } from './source.js';
 import { formatPath, lineOf, type PathSegment } from './yamlpos.js';
+import { parseRuntime } from './runtime.js';
 import type { ContainerDef, HostDef, NetworkDef, Topology } from './types.js';
 
 
@@ -23,11 +24,11 @@ import type { ContainerDef, HostDef, NetworkDef, Topology } from './types.js';
  */
 export const LIMITS = { containers: 1000, networks: 64, fileBytes: 1 << 20, depth: 32, aliases: 100 } as const;
 export function loadTopology(opts: LoadOptions = {}): Topology {
-  const { text, source, defaultName } = readTopologyText(opts);
-  return parseTopology(text, { source, defaultName, name: opts.name });
+  const { text, source, defaultName, dir } = readTopologyText(opts);
+  return parseTopology(text, { source, defaultName, name: opts.name, dir });
 }
 
-export function parseTopology(text: string, ctx: { source: string; defaultName: string; name?: string }): Topology {
+export function parseTopology(text: string, ctx: { source: string; defaultName: string; name?: string; dir?: string }): Topology {
   if (Buffer.byteLength(text) > LIMITS.fileBytes) {
     throw new InputError([{ path: '', message: `the file is larger than ${LIMITS.fileBytes} bytes, netlab's limit for a topology` }], ctx.source);
   }
@@ -72,7 +73,7 @@ export function parseTopology(text: string, ctx: { source: string; defaultName: 
   return validate(parsed.data, doc, lc, ctx);
 }
 
-function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { source: string; defaultName: string; name?: string }): Topology {
+function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { source: string; defaultName: string; name?: string; dir?: string }): Topology {
   const problems: InputProblem[] = [];
   const problem = (path: PathSegment[], message: string) => problems.push({ path: formatPath(path), message, line: lineOf(doc, lc, path) });
 
@@ -233,6 +234,7 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { sourc
       links,
       env: c.env,
       command: c.command,
+      runtime: parseRuntime(c, at, problem, (p) => ({ path: formatPath(p), line: lineOf(doc, lc, p) }), ctx.dir ?? process.cwd()),
     });
   }
 

@@ -49,6 +49,22 @@ export const containerSchema = z.strictObject({
   links: z.array(z.string()).default([]),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'is not a variable name'), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
   command: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
+  /** Docker's --tmpfs, -v, --user, --workdir, --restart (topology/runtime.ts). */
+  tmpfs: z.array(z.string()).optional(),
+  volumes: z.array(z.string()).optional(),
+  user: z.union([z.string().min(1), z.number().int().min(0)]).optional(),
+  workdir: z.string().optional(),
+  restart: z.string().optional(),
+  healthcheck: z
+    .strictObject({
+      test: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
+      interval: z.string().optional(),
+      timeout: z.string().optional(),
+      retries: z.number().int().min(1).max(1000).optional(),
+      start_period: z.string().optional(),
+      disable: z.boolean().optional(),
+    })
+    .optional(),
 });
 
 export const topologySchema = z.strictObject({

@@ -37,18 +37,18 @@ export function resolveTopologyFile(opts: LoadOptions): { path: string; source: 
 }
 
 /** The text of the topology `opts` names, its source as the user gave it, and the lab name its folder gives. */
-export function readTopologyText(opts: LoadOptions): { text: string; source: string; defaultName: string } {
+export function readTopologyText(opts: LoadOptions): { text: string; source: string; defaultName: string; dir: string } {
   const { path, source } = resolveTopologyFile(opts);
   try {
     const text = readFileSync(path, 'utf8');
-    return { text, source, defaultName: source === DEMO_SOURCE ? 'demo' : labNameFromFolder(basename(dirname(path))) };
+    return { text, source, dir: dirname(path), defaultName: source === DEMO_SOURCE ? 'demo' : labNameFromFolder(basename(dirname(path))) };
   } catch (e) {
     throw new InputError([{ path: '', message: `cannot read the topology file: ${(e as Error).message}` }], source);
   }
 }
 
 /** The parser's own build: a new netlab (other rules, other defaults) never reuses an old result. */
-const PARSER_BUILD = buildId(['./topology/load.js', './topology/schema.js', './topology/types.js', './model/names.js', './model/ports.js', './model/links.js', './model/ipv4.js']);
+const PARSER_BUILD = buildId(['./topology/load.js', './topology/schema.js', './topology/runtime.js', './topology/health.js', './topology/types.js', './model/names.js', './model/ports.js', './model/links.js', './model/ipv4.js']);
 
 const cacheFile = (key: string) => join(RUN_DIR, '.topology', `${key}.json`);
 
@@ -58,8 +58,9 @@ const cacheFile = (key: string) => join(RUN_DIR, '.topology', `${key}.json`);
  * A file with errors is never cached: it is parsed, and reported, every time.
  */
 export async function loadTopologyCached(opts: LoadOptions = {}): Promise<Topology> {
-  const { text, source, defaultName } = readTopologyText(opts);
-  const key = createHash('sha256').update(JSON.stringify([text, source, defaultName, opts.name ?? null, PARSER_BUILD])).digest('hex').slice(0, 32);
+  const { text, source, defaultName, dir } = readTopologyText(opts);
+  // The folder too: relative volume paths start from it.
+  const key = createHash('sha256').update(JSON.stringify([text, source, defaultName, dir, opts.name ?? null, PARSER_BUILD])).digest('hex').slice(0, 32);
   const file = cacheFile(key);
   try {
     // Only a file root made and only root can change (the cache decides what `up` builds).
@@ -75,7 +76,7 @@ export async function loadTopologyCached(opts: LoadOptions = {}): Promise<Topolo
     /* not cached, or unreadable: parse */
   }
   const { parseTopology } = await import('./load.js');
-  const topology = parseTopology(text, { source, defaultName, name: opts.name });
+  const topology = parseTopology(text, { source, defaultName, name: opts.name, dir });
   if (process.getuid?.() === 0) {
     try {
       // Never through a symbolic link planted in netlab's folder (kernel/ownfs.ts).

@@ -1,6 +1,7 @@
 import type { Cidr } from '../model/ipv4.js';
 import type { PortBinding, PortProto } from '../model/ports.js';
 import type { LinkSpec } from '../model/links.js';
+import type { ContainerRuntime } from './runtime.js';
 
 /** A validated topology with every default filled in. Addresses are not allocated yet. */
 export interface Topology {
@@ -51,4 +52,6 @@ export interface ContainerDef {
   env: Record<string, string>;
   /** A string runs through `sh -c` (Docker's shell form); an array is the program and its arguments. */
   command?: string | string[];
+  /** Mounts, user, workdir, restart policy; absent in a topology cached by an older netlab. */
+  runtime?: ContainerRuntime;
 }

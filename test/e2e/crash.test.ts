@@ -55,8 +55,8 @@ async function expectWorkingLab(): Promise<void> {
   expect(await httpGet(`http://127.0.0.1:${PORT}/whoami`)).toBe('10.104.10.1\n');
   expect(await curlIn(`netlab-${lab}-client`, 'http://w/whoami', { retryMs: 5000 })).toBe('10.104.10.3');
   const ps = (await cli(['ps', '--lab', lab])).stdout;
-  expect(ps).toMatch(/web\s+running/);
-  expect(ps).toMatch(/client\s+running/);
+  expect(ps).toMatch(/web\s+Up /);
+  expect(ps).toMatch(/client\s+Up /);
 }
 
 const topo = parseTopology(yaml, { source: file, defaultName: lab });

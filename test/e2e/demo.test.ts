@@ -49,7 +49,7 @@ describe('the demo lab, as the README shows it', () => {
 
   it('shows containers, addresses, ports and links in ps and inspect', async () => {
     const ps = (await cli(['ps'], { cwd: dir })).stdout;
-    expect(ps).toMatch(/web\s+running\s+172\.31\.\d+\.2\s+0\.0\.0\.0:8080->80\/tcp/);
+    expect(ps).toMatch(/web\s+Up [A-Za-z0-9 ]+?\s+172\.31\.\d+\.2\s+0\.0\.0\.0:8080->80\/tcp/);
     expect(ps).toMatch(/client\s+up\s+172\.31\.\d+\.3\s+web:webalias/);
     expect(ps.split('\n').every((l) => l.length <= 80)).toBe(true);
     const doc = JSON.parse((await cli(['inspect', 'web', '--json'], { cwd: dir })).stdout)[0];

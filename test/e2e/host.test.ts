@@ -270,7 +270,7 @@ describe('host-wide settings', () => {
           await downQuiet(h, b);
         }
       });
-      expect((await cli(['ps', '--lab', elsewhere])).stdout).toMatch(/web\s+running/);
+      expect((await cli(['ps', '--lab', elsewhere])).stdout).toMatch(/web\s+Up /);
     } finally {
       await cli(['down', '--lab', elsewhere]);
     }

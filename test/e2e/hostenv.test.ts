@@ -28,18 +28,19 @@ describe("a container's PATH", () => {
       chmodSync(join(fake, prog), 0o755);
     }
     const file = join(dir, 'netlab.yaml');
-    writeFileSync(file, `name: ${lab}\ncontainers:\n  a:\n    command: [sleep, "1000"]\n    env: { PATH: "${fake}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }\n`);
+    writeFileSync(file, `name: ${lab}\ncontainers:\n  a:\n    command: [sleep, "1000"]\n    volumes: ["${dir}:${dir}"]\n    env: { PATH: "${fake}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }\n`);
     const up = await cli(['up', '-f', file]);
     expect(up.exitCode, up.all).toBe(0);
     expect(existsSync(marker) ? readFileSync(marker, 'utf8') : '', 'a fake host program ran during up').toBe('');
     const ps = await cli(['ps', '--lab', lab]);
-    expect(ps.stdout).toMatch(/a\s+running/);
+    expect(ps.stdout).toMatch(/a\s+Up /);
 
     const ex = await cli(['exec', '--lab', lab, 'a', '--', 'true']);
     expect(ex.exitCode, ex.all).toBe(0);
     expect(existsSync(marker) ? readFileSync(marker, 'utf8') : '', 'a fake host program ran during exec').toBe('');
 
-    // Inside, the container's PATH is the one that finds programs (as in Docker).
+    // Inside, the container's PATH is the one that finds programs (as in Docker); its folder is a
+    // volume, as the container's /tmp is its own.
     const inside = await cli(['exec', '--lab', lab, 'a', '--', 'ip', 'link']);
     expect(inside.exitCode, inside.all).toBe(0);
     expect(readFileSync(marker, 'utf8')).toBe('ip link\n');

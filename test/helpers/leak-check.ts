@@ -3,7 +3,7 @@
  * run if anything named netlab appeared in the kernel that was not there before.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, existsSync } from 'node:fs';
+import { readdirSync, existsSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 
 export function netlabObjects(): string[] {
@@ -28,6 +28,11 @@ export function netlabObjects(): string[] {
   for (const ns of existsSync('/run/netns') ? readdirSync('/run/netns') : []) if (ns.startsWith('nltrace-')) out.push(`netns ${ns}`);
   for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (d.startsWith('netlab-')) out.push(`/etc/netns/${d}`);
   for (const d of existsSync('/run/netlab') ? readdirSync('/run/netlab') : []) if (!d.startsWith('.')) out.push(`/run/netlab/${d}`);
+  // Mount and UTS namespaces bound under a lab's folder, and the folder of its mount namespaces.
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const target = line.split(' ')[4];
+    if (target?.startsWith('/run/netlab/')) out.push(`mount ${target}`);
+  }
   return out;
 }
 

@@ -100,7 +100,7 @@ for (const driver of ['bridge', 'ovs'] as const) {
           expect(seen).toMatch(new RegExp(`10\\.105\\.${third}\\.12\\.\\d+ > 10\\.105\\.${third}\\.11\\.4789: VXLAN.*vni ${100 + third}`));
 
           expect((await cli(['up', '--simulate', '-f', file], { timeoutMs: RUN_MS })).stdout.match(/nothing to change/g)?.length).toBe(n);
-          expect((await cli(['ps', '-l', lab])).stdout).toMatch(/h1\s+c1\s+running/);
+          expect((await cli(['ps', '-l', lab])).stdout).toMatch(/h1\s+c1\s+Up /);
         } finally {
           const down = await cli(['down', '-f', file], { timeoutMs: RUN_MS });
           expect(down.exitCode, down.all).toBe(0);

@@ -302,7 +302,7 @@ containers:
       const inSync = await h.netlab(['status', '--lab', lab]);
       expect(inSync.exitCode, inSync.all).toBe(0);
       expect(inSync.stdout).toContain('in sync');
-      expect(inSync.stdout).toMatch(/web\s+running/);
+      expect(inSync.stdout).toMatch(/web\s+Up /);
 
       // `iptables -F` (all chains of the nat, filter and raw tables): drift for both backends
       // (an nftables lab's bridges are in iptables' isolation chains too), but the nftables

@@ -1,0 +1,115 @@
+/**
+ * A container's monitor (assets/monitor.sh): started by `up` for each command, it runs the
+ * command, holds its log, records its state in the container's folder and applies the restart
+ * policy. netlab finds it by the pid file beside that state, checked against /proc.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NETNS_DIR } from '../paths.js';
+import type { ProcessMark, ProcessSpec } from '../plan/state.js';
+import { containerArgv, hostProgramEnv, markEnv, SPEC_MARK } from './processes.js';
+import { log } from '../log.js';
+
+export const MONITOR_SCRIPT = fileURLToPath(new URL('../../assets/monitor.sh', import.meta.url));
+
+/** docker inspect's State, as the monitor records it. */
+export interface MonitorState {
+  Status: 'running' | 'exited' | 'restarting';
+  Pid: number;
+  ExitCode: number;
+  StartedAt: string;
+  FinishedAt: string;
+  RestartCount: number;
+}
+
+const pidFile = (dir: string) => join(dir, 'monitor.pid');
+/** Written by `netlab stop`: the command was stopped on purpose, no restart. */
+export const stoppedFlag = (dir: string) => join(dir, 'stopped');
+
+/** The argv of a container's monitor: the script, its folder, the restart policy, then the command in the container's namespaces. */
+export function monitorArgv(dir: string, ns: string, uts: string, mnt: string, spec: ProcessSpec, specHash: string, mark: ProcessMark): string[] {
+  const policy = spec.restart?.policy ?? 'no';
+  const h = spec.health;
+  const times = h ? [h.intervalMs / 1000, h.timeoutMs / 1000, h.retries, h.startPeriodMs / 1000].join(':') : '';
+  return ['/bin/sh', MONITOR_SCRIPT, dir, policy, String(spec.restart?.maxRetries ?? 0), join(NETNS_DIR, ns), h?.shell ?? '', times, ...containerArgv(ns, uts, mnt, [...spec.env, [SPEC_MARK, specHash], ...markEnv(mark)], spec.argv, spec)];
+}
+
+export interface MonitorStart {
+  dir: string;
+  ns: string;
+  uts: string;
+  mnt: string;
+  log: string;
+  spec: ProcessSpec;
+  specHash: string;
+  /** The lab, container and host share the command carries (processMark); not the monitor, which is no stray of the lab. */
+  mark: ProcessMark;
+}
+
+/** Starts the monitor, detached, its output in the log; returns its pid. */
+export function startMonitor(m: MonitorStart): number {
+  mkdirSync(dirname(m.log), { recursive: true, mode: 0o755 });
+  mkdirSync(m.dir, { recursive: true, mode: 0o755 });
+  rmSync(stoppedFlag(m.dir), { force: true });
+  rmSync(join(m.dir, 'state'), { force: true });
+  rmSync(join(m.dir, 'health'), { force: true });
+  const fd = openSync(m.log, 'a', 0o640);
+  const [file, ...args] = monitorArgv(m.dir, m.ns, m.uts, m.mnt, m.spec, m.specHash, m.mark);
+  const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd], env: hostProgramEnv({ [SPEC_MARK]: m.specHash }), cwd: '/' });
+  closeSync(fd);
+  child.unref();
+  writeFileSync(pidFile(m.dir), `${child.pid}\n`, { mode: 0o644 });
+  log().debug({ ns: m.ns, monitor: child.pid, argv: m.spec.argv }, 'started');
+  return child.pid ?? 0;
+}
+
+/** The pid of the container's monitor when it runs (its pid file, and /proc says it is this very monitor). */
+export function monitorPid(dir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile(dir), 'utf8'));
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv[1] === MONITOR_SCRIPT && argv[2] === dir ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** docker inspect's State.Health, as the monitor records it (undefined without a healthcheck). */
+export function readHealth(dir: string): { Status: 'starting' | 'healthy' | 'unhealthy'; FailingStreak: number } | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'health'), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Kills a monitor and its healthcheck loop (a fork of it, which would go on writing the health
+ * of a container a new monitor now runs); the command it runs is left to the caller to stop.
+ */
+export function killMonitor(pid: number): void {
+  let forks: number[] = [];
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    forks = children.filter((c) => readFileSync(`/proc/${c}/cmdline`, 'utf8').split('\0')[1] === MONITOR_SCRIPT);
+  } catch {
+    /* gone, or no children */
+  }
+  for (const p of [pid, ...forks]) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+export function readMonitorState(dir: string): MonitorState | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'state'), 'utf8')) as MonitorState;
+  } catch {
+    return undefined;
+  }
+}

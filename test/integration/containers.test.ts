@@ -1,0 +1,113 @@
+/**
+ * Containers as Docker's: a mount namespace of their own (private /run, /tmp, /var/tmp, the
+ * container's /etc files, tmpfs and volumes), in which the command, exec and shell run.
+ * Real namespaces, real mounts; run under both link backends (NETLAB_BACKEND=iproute2).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { up, down, execIn, parseTopology, InputError } from '../../src/index.js';
+import { uniqueLab } from '../helpers/kernel.js';
+
+const labs: string[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const lab of labs.splice(0)) await down({ lab }).catch(() => undefined);
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** A folder for a topology file and its volumes, removed after the test. */
+function labDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'netlab-ctr-'));
+  dirs.push(d);
+  return d;
+}
+
+function topology(lab: string, dir: string, body: string) {
+  labs.push(lab);
+  return parseTopology(body, { source: join(dir, 'netlab.yaml'), defaultName: lab, dir });
+}
+
+const labMounts = (lab: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`/run/netlab/${lab}/`) || l.includes(`/run/netlab/${lab} `));
+const run = async (lab: string, name: string, script: string, as: { user?: string } = {}) => (await execIn(lab, name, ['sh', '-c', script], { stdio: 'pipe', ...as })).stdout.trim();
+
+describe('a container has a mount namespace of its own', () => {
+  it('private /run, /tmp and /var/tmp, its own /etc files, tmpfs and volumes; exec joins it; down leaves no mount', async () => {
+    const lab = uniqueLab();
+    const dir = labDir();
+    mkdirSync(join(dir, 'site'));
+    writeFileSync(join(dir, 'site', 'index.html'), 'page of a\n');
+    mkdirSync(join(dir, 'data'));
+    const topo = topology(
+      lab,
+      dir,
+      `networks:
+  n: { subnet: 10.246.10.0/24 }
+containers:
+  a:
+    tmpfs: ["/var/log:size=1m"]
+    volumes: ["./site:/tmp/www:ro", "${join(dir, 'data')}:/mnt"]
+    workdir: /tmp/www
+    command: "echo started > /run/mark; exec sleep 1000"
+  b: { links: ["a:alias"] }
+`,
+    );
+    await up({ topology: topo });
+    // The command's /run is the one exec sees, and no other container's.
+    expect(await run(lab, 'a', 'for i in 1 2 3 4 5 6 7 8 9 10; do [ -e /run/mark ] && break; sleep 0.2; done; cat /run/mark')).toBe('started');
+    expect(await run(lab, 'b', 'ls -A /run /tmp /var/tmp | grep -v -e "^/" -e "^mount$" -e "^lock$" -e "^$" | wc -l')).toBe('0');
+    await run(lab, 'b', 'echo b > /tmp/t');
+    expect(await run(lab, 'a', 'cat /tmp/t 2>/dev/null || echo none')).toBe('none');
+    // The host's /run is not the container's: its namespaces and netlab's folder are hidden inside.
+    expect(await run(lab, 'a', '[ -e /run/netns ] || [ -e /run/netlab ] && echo host || echo private')).toBe('private');
+    // /etc files are the container's, bound over the host's.
+    expect(await run(lab, 'b', 'cat /etc/hostname; grep -c alias /etc/hosts')).toBe('b\n1');
+    expect(readFileSync('/etc/hostname', 'utf8').trim()).not.toBe('b');
+    // workdir, a read-only volume, a writable one, a sized tmpfs, the container's own sysfs.
+    expect(await run(lab, 'a', 'pwd; cat index.html; touch x 2>/dev/null && echo writable || echo read-only')).toBe('/tmp/www\npage of a\nread-only');
+    await run(lab, 'a', 'echo from-a > /mnt/f');
+    expect(readFileSync(join(dir, 'data', 'f'), 'utf8')).toBe('from-a\n');
+    expect(await run(lab, 'a', "df -k /var/log | awk 'NR==2 { print $2 }'")).toBe('1024');
+    expect(await run(lab, 'a', 'ls /sys/class/net | sort | tr "\\n" " "')).toBe('eth0 lo');
+    // The host's /var/log is untouched.
+    expect(await run(lab, 'a', 'ls -A /var/log | wc -l')).toBe('0');
+    expect(labMounts(lab).length).toBeGreaterThan(0);
+    await down({ lab });
+    expect(labMounts(lab)).toEqual([]);
+  });
+
+  it('runs the command and exec as the container\'s user, with its HOME', async () => {
+    const lab = uniqueLab();
+    const dir = labDir();
+    const topo = topology(lab, dir, `networks:\n  n: { subnet: 10.246.11.0/24 }\ncontainers:\n  a: { user: nobody, command: "id -un > /tmp/who; echo $HOME >> /tmp/who; exec sleep 1000" }\n`);
+    await up({ topology: topo });
+    expect(await run(lab, 'a', 'for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /tmp/who ] && break; sleep 0.2; done; cat /tmp/who')).toBe('nobody\n/nonexistent');
+    expect(await run(lab, 'a', 'id -un')).toBe('nobody');
+    expect(await run(lab, 'a', 'id -un', { user: 'root' })).toBe('root');
+  });
+
+  it('refuses a volume whose host path is missing, naming its place in the file, before any change', async () => {
+    const lab = uniqueLab();
+    const dir = labDir();
+    const topo = topology(lab, dir, `networks:\n  n: { subnet: 10.246.12.0/24 }\ncontainers:\n  a:\n    volumes:\n      - ./nothing:/srv\n`);
+    const err = await up({ topology: topo }).catch((e) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toMatch(/netlab\.yaml:6: containers\.a\.volumes\[0\]: host path .*\/nothing does not exist/);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(lab);
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(`/run/netns/netlab-${lab}-a`)).toBe(false);
+  });
+
+  it('makes the mount namespace anew, and restarts the command, when its mounts change', async () => {
+    const lab = uniqueLab();
+    const dir = labDir();
+    const body = (t: string) => `networks:\n  n: { subnet: 10.246.13.0/24 }\ncontainers:\n  a: { tmpfs: ["${t}"], command: "exec sleep 1000" }\n`;
+    await up({ topology: topology(lab, dir, body('/var/log:size=1m')) });
+    const again = await up({ topology: topology(lab, dir, body('/var/log:size=1m')) });
+    expect(again.ops).toEqual([]);
+    const changed = await up({ topology: topology(lab, dir, body('/var/log:size=2m')) });
+    expect(changed.ops.map((o) => o.kind)).toEqual(expect.arrayContaining(['process.stop', 'mnt.del', 'mnt.add', 'process.start']));
+    expect(await run(lab, 'a', "df -k /var/log | awk 'NR==2 { print $2 }'")).toBe('2048');
+  });
+});
