@@ -16,6 +16,7 @@ packages=(
   kmod            # modprobe br_netfilter where the module is not loaded
   tcpdump         # netlab capture; the tests prove that overlay traffic crosses the underlay
   openvswitch-switch  # driver: ovs (netlab starts its own daemons where the service is not running)
+  bind9-dnsutils  # dig: the tests ask the embedded DNS at 127.0.0.11 as a user would
 )
 export DEBIAN_FRONTEND=noninteractive
 missing=()

@@ -24,6 +24,8 @@ import { labSource, requireSameSource } from './labsource.js';
 import { requireRoot } from './root.js';
 import { log } from '../log.js';
 import type { Stamps } from '../kernel/stamps.js';
+import { resolverConfig } from '../dns/records.js';
+import { ensureResolver, releaseNamespaces, type EnsureResult } from '../dns/lifecycle.js';
 
 export interface UpOptions extends LoadOptions {
   /** A topology already loaded (the library API); otherwise it is read from `file`. */
@@ -49,6 +51,8 @@ export interface UpResult {
   ms: number;
   /** The state file as this run left it (not on a dry run). */
   state?: StateFile;
+  /** What this run did to the lab's DNS resolver (not on a dry run). */
+  resolver?: EnsureResult;
 }
 
 /**
@@ -142,6 +146,8 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     // A state this build did not stamp (another version's, edited) is written again, so the next run trusts it.
     if (ops.length > 0 || !prev || !read.trusted || adopted || !sameStamps(prev.stamps, state.stamps) || !sameWant) await writeState(state).catch(noted('nothing was changed'));
     await recordHostSysctls(ops, seen.state.sysctls);
+    const dns = resolverConfig(lab);
+    await releaseNamespaces(lab.name, host, new Set(ops.flatMap((o) => (o.kind === 'netns.del' ? [o.ns] : []))));
     if (ops.length > 0) {
       opts.onPlan?.(ops, lab.name);
       const written: Stamps = {};
@@ -164,7 +170,9 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       state.stamps = restamp(state.stamps ?? {}, want.files, written);
       await writeState(state).catch(noted(`lab ${lab.name} is up, with the state of the run before; the next "netlab up" records it`));
     }
-    return { lab, ops, ms: performance.now() - started, state };
+    // Started, reloaded or left alone; a namespace made anew needs its sockets opened again.
+    const resolver = await ensureResolver(lab.name, host, dns, ops.some((o) => o.kind === 'netns.add'));
+    return { lab, ops, ms: performance.now() - started, state, resolver };
   });
 }
 

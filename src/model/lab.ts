@@ -7,7 +7,7 @@ import { formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr } from '.
 import { allocateAddresses, pickHostPort, pickSubnet } from './ipam.js';
 import { containerIfName, macFromIp, netnsName, vethHostNames } from './names.js';
 import { linkEnv, hostsNames } from './links.js';
-import { hostsLine, hostsPieces, joinPieces, resolvConf, type HostsEntry, type TextPiece } from './etcfiles.js';
+import { hostsLine, hostsPieces, internalResolvConf, joinPieces, resolvConf, upstreamServers, type HostsEntry, type TextPiece } from './etcfiles.js';
 import { portKey, type PortBinding, type PortProto } from './ports.js';
 
 /** A subnet given in the topology collides with the host or another lab. */
@@ -62,6 +62,14 @@ export interface LabContainer {
   /** The container's own `env` (what a link to it shows as _ENV_ variables). */
   ownEnv: Record<string, string>;
   command?: string | string[];
+  /** Network-scoped aliases, by network name. */
+  aliases: Record<string, string[]>;
+  /**
+   * Set when the container is on a user-defined network and resolves through the lab's embedded
+   * DNS: the servers it forwards other names to, and whether it also keeps the hosts-file peer
+   * lines (it is also on a network without DNS).
+   */
+  resolver?: { upstreams: string[]; hostsPeers: boolean };
   files: { hosts: string; resolv: string; hostname: string };
 }
 
@@ -200,6 +208,9 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     }
     env.push(...Object.entries(def.env));
 
+    const overrides = { servers: def.dns, search: def.dnsSearch, options: def.dnsOptions };
+    const onDns = def.networks.map((n) => netByName.get(n)!.dns);
+    const resolver = onDns.some(Boolean) ? { upstreams: upstreamServers(ctx.hostResolvConf.text, overrides), hostsPeers: !onDns.every(Boolean) } : undefined;
     return {
       name: def.name,
       host: def.host,
@@ -212,9 +223,13 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
       env,
       ownEnv: def.env,
       command: def.command,
+      aliases: def.aliases,
+      ...(resolver ? { resolver } : {}),
       files: {
         hosts: '',
-        resolv: resolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, false),
+        resolv: resolver
+          ? internalResolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, overrides)
+          : resolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, false, overrides),
         hostname: `${def.hostname}\n`,
       },
     };
@@ -227,7 +242,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
 
 /**
  * Writes every container's /etc/hosts text (files.hosts): the defaults, its links, every other
- * container of the lab (as user-defined networks' DNS knows them), then its own line. It follows
+ * container of the lab unless only the embedded DNS names them, then its own line. It follows
  * from the resolved containers alone, so the state file leaves it out and this rebuilds it.
  */
 export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void {
@@ -235,7 +250,8 @@ export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void 
   const peers = peerLines(containers);
   for (const c of containers) {
     const entries: HostsEntry[] = c.links.map((l) => ({ ip: l.ip, names: hostsNames(l.alias, byName.get(l.target)?.hostname, l.target) }));
-    const others = peers(c.interfaces.map((i) => i.network), [c.name, ...c.links.map((l) => l.target)]);
+    // On user-defined networks the embedded DNS knows the peers; the file holds what Docker's does.
+    const others = c.resolver && !c.resolver.hostsPeers ? [] : peers(c.interfaces.map((i) => i.network), [c.name, ...c.links.map((l) => l.target)]);
     const own = { ip: c.interfaces[0]?.ip ?? '127.0.1.1', names: hostsNames(c.hostname, c.hostname.split('.')[0], c.name) };
     const pieces = hostsPieces(entries, own, ipv6, others);
     c.files.hosts = joinPieces(pieces);

@@ -32,6 +32,8 @@ export interface NetworkDef {
   mtu: number;
   driver: 'bridge' | 'ovs';
   vxlan?: { vni: number; port: number };
+  /** A user-defined network: names by the embedded DNS (127.0.0.11). False for the default bridge and `dns: false`. */
+  dns: boolean;
 }
 
 export interface ContainerDef {
@@ -51,4 +53,10 @@ export interface ContainerDef {
   env: Record<string, string>;
   /** A string runs through `sh -c` (Docker's shell form); an array is the program and its arguments. */
   command?: string | string[];
+  /** Network-scoped aliases (docker --network-alias), by network name. */
+  aliases: Record<string, string[]>;
+  /** docker --dns, --dns-search, --dns-option. */
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
 }

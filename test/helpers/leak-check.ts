@@ -3,7 +3,7 @@
  * run if anything named netlab appeared in the kernel that was not there before.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 
 export function netlabObjects(): string[] {
@@ -28,6 +28,21 @@ export function netlabObjects(): string[] {
   for (const ns of existsSync('/run/netns') ? readdirSync('/run/netns') : []) if (ns.startsWith('nltrace-')) out.push(`netns ${ns}`);
   for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (d.startsWith('netlab-')) out.push(`/etc/netns/${d}`);
   for (const d of existsSync('/run/netlab') ? readdirSync('/run/netlab') : []) if (!d.startsWith('.')) out.push(`/run/netlab/${d}`);
+  out.push(...resolverProcesses());
+  return out;
+}
+
+/** The labs' DNS resolvers still running, by the mark in their environment. */
+function resolverProcesses(): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const mark = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').find((e) => e.startsWith('NETLAB_DNS='));
+      if (mark) out.push(`DNS resolver ${mark} (pid ${pid})`);
+    } catch {
+      /* gone */
+    }
+  }
   return out;
 }
 
