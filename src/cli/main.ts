@@ -272,6 +272,20 @@ withCommonOptions(program.command('inspect'))
     console.log(JSON.stringify([doc], null, o.json ? 2 : 2));
   });
 
+withCommonOptions(program.command('dns'))
+  .description("list the names a container's embedded DNS (127.0.0.11) answers, and where the rest go")
+  .argument('<name>', 'container')
+  .option('--json', 'print JSON')
+  .action(async (name: string, _o, cmd: Command) => {
+    const o = globals(cmd);
+    const { dnsOf } = await import('../dns/query.js');
+    const { table } = await cliFormat();
+    const t = await dnsOf(await labOf(o), name);
+    if (o.json) return console.log(JSON.stringify(t, null, 2));
+    console.log(table([['NAME', 'TYPE', 'ANSWER', 'FROM'], ...t.records.map((r) => [r.name, r.type, r.data.join(' '), r.from])]));
+    console.log(`other names: forwarded to ${t.upstreams.length ? t.upstreams.join(', ') : 'no server (SERVFAIL)'}; names of the lab's other networks: NXDOMAIN`);
+  });
+
 withCommonOptions(program.command('exec'))
   .description('run a command inside a container (its network, hostname, /etc/hosts and link variables)')
   .argument('<name>', 'container')

@@ -97,3 +97,28 @@ export function lookup(config: Pick<ResolverConfig, 'networks'>, view: DnsView, 
   }
   return labNames.has(name) ? { kind: 'nxdomain' } : { kind: 'upstream' };
 }
+
+export interface SeenRecord {
+  name: string;
+  type: 'A' | 'PTR';
+  data: string[];
+  /** `link`, or the network it comes from. */
+  from: string;
+}
+
+/** Every record a container's view answers, in the order lookup() tries them (a name seen once). */
+export function recordsSeen(config: Pick<ResolverConfig, 'networks'>, view: DnsView): SeenRecord[] {
+  const out: SeenRecord[] = [];
+  const seen = new Set<string>();
+  for (const [name, ips] of Object.entries(view.links)) {
+    seen.add(name);
+    out.push({ name, type: 'A', data: ips, from: 'link' });
+  }
+  for (const net of view.networks) {
+    const records = config.networks[net];
+    if (!records) continue;
+    for (const [name, ips] of Object.entries(records.names)) if (!seen.has(name)) seen.add(name), out.push({ name, type: 'A', data: ips, from: net });
+    for (const [name, target] of Object.entries(records.ptr)) if (!seen.has(name)) seen.add(name), out.push({ name, type: 'PTR', data: [target], from: net });
+  }
+  return out;
+}

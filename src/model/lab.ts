@@ -210,7 +210,10 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
 
     const overrides = { servers: def.dns, search: def.dnsSearch, options: def.dnsOptions };
     const onDns = def.networks.map((n) => netByName.get(n)!.dns);
-    const resolver = onDns.some(Boolean) ? { upstreams: upstreamServers(ctx.hostResolvConf.text, overrides), hostsPeers: !onDns.every(Boolean) } : undefined;
+    // Docker 26+: a container on internal networks only gets no forwarding to external servers.
+    const isolated = def.networks.every((n) => netByName.get(n)!.internal);
+    const upstreams = isolated ? [] : upstreamServers(ctx.hostResolvConf.text, overrides);
+    const resolver = onDns.some(Boolean) ? { upstreams, hostsPeers: !onDns.every(Boolean) } : undefined;
     return {
       name: def.name,
       host: def.host,

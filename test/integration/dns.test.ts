@@ -5,12 +5,14 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { up, down, execIn, status, parseTopology } from '../../src/index.js';
 import { resolverFiles, resolverPid } from '../../src/dns/lifecycle.js';
 import { labDir } from '../../src/paths.js';
-import { uniqueLab } from '../helpers/kernel.js';
+import { cli, uniqueLab } from '../helpers/kernel.js';
 
 const UPSTREAM = fileURLToPath(new URL('../fixtures/dns-upstream.mjs', import.meta.url));
 const labs: string[] = [];
@@ -179,6 +181,35 @@ containers:
     expect(resolverPid(lab)).toBeUndefined();
     expect(existsSync(`/proc/${pid2}`) && readFileSync(`/proc/${pid2}/cmdline`, 'latin1').includes('dns/server.js')).toBe(false);
     expect(existsSync(labDir(lab))).toBe(false);
+  });
+
+  it('resolves across the hosts of a multi-host lab (--simulate): each host\'s resolver knows the whole lab', async () => {
+    const lab = uniqueLab();
+    const dir = mkdtempSync(join(tmpdir(), 'netlab-dns-'));
+    const file = join(dir, 'netlab.yaml');
+    writeFileSync(
+      file,
+      `name: ${lab}
+hosts:
+  vm1: { underlay: 10.247.70.11 }
+  vm2: { underlay: 10.247.70.12 }
+networks:
+  overlay: { subnet: 10.247.71.0/24, vxlan: { vni: 4247 } }
+containers:
+  alpha: { host: vm1, networks: { overlay: { aliases: [svc] } } }
+  beta: { host: vm2, networks: [overlay] }
+`,
+    );
+    cleanups.push(() => cli(['down', '-f', file]));
+    const upped = await cli(['up', '--simulate', '-f', file]);
+    expect(upped.exitCode, upped.all).toBe(0);
+    const digIn = async (ctr: string, name: string) => (await cli(['exec', '-l', lab, ctr, '--', 'dig', '+short', '+time=3', '+tries=1', '@127.0.0.11', name])).stdout.trim();
+    expect(await digIn('beta', 'alpha')).toBe('10.247.71.3');
+    expect(await digIn('beta', 'svc')).toBe('10.247.71.3');
+    expect(await digIn('alpha', 'beta')).toBe('10.247.71.4');
+    const downed = await cli(['down', '-f', file]);
+    expect(downed.exitCode, downed.all).toBe(0);
+    expect(resolverPid(lab, 'vm1') ?? resolverPid(lab, 'vm2')).toBeUndefined();
   });
 
   it('serves 100 containers on one network, each resolving the others', async () => {

@@ -54,6 +54,8 @@ describe('what each container sees', () => {
     expect(view('web').upstreams).toEqual(['192.0.2.53']);
     const stub = resolverConfig(labOf(LAB, 'nameserver 127.0.0.53\nnameserver ::1\n'))!;
     expect(stub.views[0]!.upstreams).toEqual(['127.0.0.53']);
+    const internal = resolverConfig(labOf('networks:\n  i: { internal: true }\ncontainers:\n  a: {}\n'))!;
+    expect(internal.views[0]!.upstreams).toEqual([]);
   });
 
   it('keeps the default bridge\'s files for a network without DNS, and Docker\'s user-defined ones otherwise', () => {
