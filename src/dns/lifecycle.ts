@@ -58,8 +58,18 @@ export interface EnsureResult {
  * Makes the running resolver match `config`: starts it when missing, reloads it when the config
  * changed or `renewed` (namespaces it serves were made anew), stops it when there is none.
  */
-export async function ensureResolver(lab: string, host: string | undefined, config: ResolverConfig | undefined, renewed = false): Promise<EnsureResult> {
+export async function ensureResolver(lab: string, host: string | undefined, config: ResolverConfig | undefined, renewed = false, early?: number): Promise<EnsureResult> {
   const files = resolverFiles(lab, host);
+  if (early !== undefined && config && resolverPid(lab, host) === early) {
+    // Started before the namespaces were all there: once it has loaded (its SIGHUP handler is
+    // in place), it opens the sockets of the rest.
+    const text = `${JSON.stringify(config)}\n`;
+    await waitLoaded(files.config, text);
+    rmSync(`${files.config}.loaded`, { force: true });
+    process.kill(early, 'SIGHUP');
+    await waitLoaded(files.config, text);
+    return { action: 'started', pid: early };
+  }
   const pid = resolverPid(lab, host);
   if (!config) {
     if (pid === undefined && !exists(files.config)) return { action: 'none' };
@@ -80,6 +90,19 @@ export async function ensureResolver(lab: string, host: string | undefined, conf
   process.kill(pid, 'SIGHUP');
   await waitLoaded(files.config, text);
   return { action: 'reloaded', pid };
+}
+
+/**
+ * Before the apply: when the lab needs a resolver and none runs, writes its config and starts
+ * it, so that its start overlaps the apply. Its pid, for ensureResolver to finish the start.
+ */
+export function startResolverEarly(lab: string, host: string | undefined, config: ResolverConfig | undefined): number | undefined {
+  if (!config || resolverPid(lab, host) !== undefined) return undefined;
+  const files = resolverFiles(lab, host);
+  const text = `${JSON.stringify(config)}\n`;
+  if (readText(files.config) !== text) writeAtomic(files.config, text);
+  rmSync(`${files.config}.loaded`, { force: true });
+  return startResolver(lab, host);
 }
 
 /** Before namespaces go: the resolver closes its sockets in them (they would keep each namespace, and its veth, alive). */

@@ -42,6 +42,7 @@ function say(msg: string): void {
 }
 
 function reload(): void {
+  const t0 = performance.now();
   const text = readFileSync(configPath!, 'utf8');
   const config = JSON.parse(text) as ResolverConfig;
   current = answerer(config);
@@ -55,7 +56,7 @@ function reload(): void {
   const hash = createHash('sha256').update(text).digest('hex');
   writeFileSync(`${configPath}.loaded.tmp`, `${hash}\n`);
   renameSync(`${configPath}.loaded.tmp`, `${configPath}.loaded`);
-  say(`loaded: ${listeners.size} of ${config.views.length} namespaces`);
+  say(`loaded: ${listeners.size} of ${config.views.length} namespaces (${Math.round(performance.now() - t0)} ms)`);
 }
 
 function close(ns: string, l: Listener): void {
@@ -67,8 +68,10 @@ function close(ns: string, l: Listener): void {
 
 function open(view: DnsView): void {
   const path = join(NETNS_DIR, view.ns);
+  // Not made yet (the resolver starts while up builds the lab): the next SIGHUP opens it.
+  const ino = statSync(path, { throwIfNoEntry: false })?.ino;
+  if (ino === undefined) return;
   try {
-    const ino = statSync(path).ino;
     const fds = bindInNamespace(path, EMBEDDED_DNS, 53);
     const l: Listener = { ino, view, udp: dgram.createSocket('udp4'), tcp: net.createServer((c) => serveTcp(l, c)), conns: new Set() };
     l.udp.on('message', (msg, from) => void serveUdp(l, msg, from));

@@ -25,7 +25,7 @@ import { requireRoot } from './root.js';
 import { log } from '../log.js';
 import type { Stamps } from '../kernel/stamps.js';
 import { resolverConfig } from '../dns/records.js';
-import { ensureResolver, releaseNamespaces, type EnsureResult } from '../dns/lifecycle.js';
+import { ensureResolver, releaseNamespaces, startResolverEarly, type EnsureResult } from '../dns/lifecycle.js';
 
 export interface UpOptions extends LoadOptions {
   /** A topology already loaded (the library API); otherwise it is read from `file`. */
@@ -148,6 +148,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     await recordHostSysctls(ops, seen.state.sysctls);
     const dns = resolverConfig(lab);
     await releaseNamespaces(lab.name, host, new Set(ops.flatMap((o) => (o.kind === 'netns.del' ? [o.ns] : []))));
+    const early = ops.length > 0 ? startResolverEarly(lab.name, host, dns) : undefined;
     if (ops.length > 0) {
       opts.onPlan?.(ops, lab.name);
       const written: Stamps = {};
@@ -171,7 +172,9 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       await writeState(state).catch(noted(`lab ${lab.name} is up, with the state of the run before; the next "netlab up" records it`));
     }
     // Started, reloaded or left alone; a namespace made anew needs its sockets opened again.
-    const resolver = await ensureResolver(lab.name, host, dns, ops.some((o) => o.kind === 'netns.add'));
+    const dnsStarted = performance.now();
+    const resolver = await ensureResolver(lab.name, host, dns, ops.some((o) => o.kind === 'netns.add'), early);
+    if (resolver.action !== 'none') log().debug({ action: resolver.action, ms: Math.round(performance.now() - dnsStarted) }, 'DNS resolver');
     return { lab, ops, ms: performance.now() - started, state, resolver };
   });
 }

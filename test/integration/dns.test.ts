@@ -174,10 +174,13 @@ containers:
     // Removed again: its namespace goes (the resolver let go of its socket there first).
     const shrunk = await up({ topology: topology(lab, body) });
     expect(shrunk.resolver?.action).toBe('reloaded');
+    // Its socket would keep the namespace, and its veth, alive: up would wait 5 s for the kernel to reap the veth.
+    expect(shrunk.ms).toBeLessThan(4000);
     expect(existsSync(`/run/netns/netlab-${lab}-gamma`)).toBe(false);
     expect(statusOf(await dig(lab, 'alpha', 'gamma'))).toBe('NXDOMAIN');
 
-    await down({ lab });
+    const downed = await down({ lab });
+    expect(downed.ms).toBeLessThan(4000);
     expect(resolverPid(lab)).toBeUndefined();
     expect(existsSync(`/proc/${pid2}`) && readFileSync(`/proc/${pid2}/cmdline`, 'latin1').includes('dns/server.js')).toBe(false);
     expect(existsSync(labDir(lab))).toBe(false);
