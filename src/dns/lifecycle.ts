@@ -7,10 +7,10 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
-import { labDir, shareDir } from '../paths.js';
+import { dirname, join } from 'node:path';
+import { labDir, NETNS_DIR, shareDir } from '../paths.js';
 import { isAlive, stopProcesses } from '../kernel/processes.js';
 import type { ResolverConfig } from './records.js';
 
@@ -78,7 +78,7 @@ export async function ensureResolver(lab: string, host: string | undefined, conf
   }
   const text = `${JSON.stringify(config)}\n`;
   const changed = readText(files.config) !== text;
-  if (pid !== undefined && !changed && !renewed) return { action: 'none', pid };
+  if (pid !== undefined && !changed && !renewed && !servesLess(files.config)) return { action: 'none', pid };
   if (changed) writeAtomic(files.config, text);
   // What an earlier process said it loaded must not pass for this one's answer.
   rmSync(`${files.config}.loaded`, { force: true });
@@ -120,10 +120,9 @@ export async function releaseNamespaces(lab: string, host: string | undefined, g
   await waitLoaded(files.config, text);
 }
 
-/** Stops the lab's resolver: the one its pid file names, or any process carrying its mark (the pid file lost). */
+/** Stops the lab's resolver: every process carrying its mark (also one whose pid file was lost). */
 export async function stopResolver(lab: string, host?: string): Promise<void> {
-  const pid = resolverPid(lab, host);
-  const pids = pid !== undefined ? [pid] : markedResolvers(markOf(lab, host));
+  const pids = markedResolvers(markOf(lab, host));
   if (pids.length > 0) await stopProcesses(pids, 2000);
   const files = resolverFiles(lab, host);
   for (const f of [files.pid, files.config, `${files.config}.loaded`]) rmSync(f, { force: true });
@@ -147,6 +146,8 @@ function markedResolvers(mark: string): number[] {
 
 function startResolver(lab: string, host: string | undefined): number {
   const files = resolverFiles(lab, host);
+  // One a killed run started but did not record would hold 127.0.0.11:53 with an old config.
+  for (const orphan of markedResolvers(markOf(lab, host))) process.kill(orphan, 'SIGKILL');
   mkdirSync(join(labDir(lab), 'logs'), { recursive: true, mode: 0o755 });
   const fd = openSync(files.log, 'a', 0o640);
   const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', [RESOLVER_MARK]: markOf(lab, host) };
@@ -157,12 +158,18 @@ function startResolver(lab: string, host: string | undefined): number {
   return child.pid ?? 0;
 }
 
+/** Whether a namespace the resolver could not serve when it last loaded exists now (a run killed before it told the resolver). */
+function servesLess(configPath: string): boolean {
+  const missing = (readText(`${configPath}.loaded`) ?? '').split('\n').slice(1).filter(Boolean);
+  return missing.some((ns) => existsSync(join(NETNS_DIR, ns)));
+}
+
 /** Waits (at most 5 s) until the resolver says it loaded `text`. */
 async function waitLoaded(configPath: string, text: string): Promise<void> {
   const hash = createHash('sha256').update(text).digest('hex');
   const deadline = Date.now() + 5000;
   while (Date.now() < deadline) {
-    if (readText(`${configPath}.loaded`)?.trim() === hash) return;
+    if (readText(`${configPath}.loaded`)?.split('\n')[0] === hash) return;
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`the lab's DNS resolver did not load ${configPath} within 5 s (see its log)`);
@@ -180,6 +187,7 @@ const exists = (path: string) => readText(path) !== undefined;
 
 /** Written beside and renamed over: a reader sees the old file or the new; a symlink in the way is replaced, never followed. */
 function writeAtomic(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   const tmp = `${path}.netlab-tmp`;
   rmSync(tmp, { force: true });
   writeFileSync(tmp, text, { mode: 0o644, flag: 'wx' });

@@ -6,7 +6,8 @@
  *   node dist/dns/server.js <config.json>
  *
  * SIGHUP re-reads the config: sockets for namespaces that went are closed, new (or recreated)
- * namespaces get theirs, and `<config>.loaded` then holds the config's hash. SIGTERM stops it.
+ * namespaces get theirs, and `<config>.loaded` then holds the config's hash and, a line each, the
+ * namespaces it could not serve (not there yet). SIGTERM stops it.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -54,7 +55,9 @@ function reload(): void {
   }
   for (const view of config.views) if (!listeners.has(view.ns)) open(view);
   const hash = createHash('sha256').update(text).digest('hex');
-  writeFileSync(`${configPath}.loaded.tmp`, `${hash}\n`);
+  // The namespaces it could not serve yet: up tells it to try again once they exist.
+  const missing = config.views.filter((v) => !listeners.has(v.ns)).map((v) => v.ns);
+  writeFileSync(`${configPath}.loaded.tmp`, `${hash}\n${missing.join('\n')}`);
   renameSync(`${configPath}.loaded.tmp`, `${configPath}.loaded`);
   say(`loaded: ${listeners.size} of ${config.views.length} namespaces (${Math.round(performance.now() - t0)} ms)`);
 }

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -179,6 +179,15 @@ containers:
     expect(existsSync(`/run/netns/netlab-${lab}-gamma`)).toBe(false);
     expect(statusOf(await dig(lab, 'alpha', 'gamma'))).toBe('NXDOMAIN');
 
+    // Its pid file lost (a run killed between the start and the record): replaced, never doubled.
+    const orphan = resolverPid(lab)!;
+    rmSync(resolverFiles(lab).pid);
+    expect((await status(lab)).resolver?.status).toBe('missing');
+    expect((await up({ topology: topology(lab, body) })).resolver?.action).toBe('started');
+    expect(markedResolvers(lab)).toEqual([resolverPid(lab)]);
+    expect(resolverPid(lab)).not.toBe(orphan);
+    expect(await digShort(lab, 'alpha', 'beta')).toEqual(['10.247.5.3']);
+
     const downed = await down({ lab });
     expect(downed.ms).toBeLessThan(4000);
     expect(resolverPid(lab)).toBeUndefined();
@@ -252,6 +261,20 @@ async function startUpstream(argv: string[]): Promise<{ child: ResultPromise; se
   });
   await waitFor(() => out.includes('ready'));
   return { child, seen: () => out };
+}
+
+/** Pids of the processes that carry this lab's resolver mark. */
+function markedResolvers(lab: string): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/environ`, 'latin1').split('\0').includes(`NETLAB_DNS=${lab}`);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 async function waitFor(ok: () => boolean, ms = 5000): Promise<void> {
