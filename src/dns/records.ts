@@ -48,10 +48,12 @@ export function resolverConfig(lab: Lab): ResolverConfig | undefined {
 export function networkRecords(containers: LabContainer[], network: string): NetworkRecords {
   const names: Record<string, string[]> = {};
   const ptr: Record<string, string> = {};
+  // Each name also qualified by the network's (`web.back`), as Docker's resolver takes it, and as the PTR answers.
   const add = (name: string, ip: string) => {
-    const key = name.toLowerCase();
-    const list = (names[key] ??= []);
-    if (!list.includes(ip)) list.push(ip);
+    for (const key of [name.toLowerCase(), `${name}.${network}`.toLowerCase()]) {
+      const list = (names[key] ??= []);
+      if (!list.includes(ip)) list.push(ip);
+    }
   };
   for (const c of containers) {
     const iface = c.interfaces.find((i) => i.network === network);

@@ -39,6 +39,8 @@ describe('what each container sees', () => {
     expect(see('db', 'api')).toEqual({ kind: 'a', ips: ['10.1.2.2', '10.1.2.3'] });
     expect(see('client', 'site')).toEqual({ kind: 'a', ips: ['10.1.1.2'] });
     expect(see('web', 'site')).toEqual({ kind: 'nxdomain' });
+    expect(see('web', 'db.back')).toEqual({ kind: 'a', ips: ['10.1.2.3'] });
+    expect(see('client', 'db.back')).toEqual({ kind: 'nxdomain' });
   });
 
   it('NXDOMAIN for a name of the lab on a network the container is not on; the rest goes upstream', () => {
@@ -66,6 +68,10 @@ describe('what each container sees', () => {
     expect(c('web').files.hosts).toBe('127.0.0.1\tlocalhost\n10.1.1.2\tweb\n');
     expect(c('client').files.hosts).toBe('127.0.0.1\tlocalhost\n10.1.1.2\tsite web\n10.1.1.3\tclient\n');
     expect(resolverConfig(labOf('containers:\n  a: {}\n  b: {}\n'))).toBeUndefined();
+    // On a DNS network and one without: the embedded DNS, and the hosts-file peers for the other.
+    const mixed = labOf(LAB.replace('  legacy: { networks: [old] }', '  legacy: { networks: [old] }\n  both: { networks: [front, old] }')).containers.find((x) => x.name === 'both')!;
+    expect(mixed.resolver).toMatchObject({ hostsPeers: true });
+    expect(mixed.files.hosts).toContain('10.1.3.2\tlegacy\n');
   });
 });
 
