@@ -25,7 +25,7 @@ export function dnsSection(lab: Lab, nodePath = process.execPath): ExplainSectio
   ];
   const nets = lab.networks.filter((n) => n.dns).map((n) => n.name);
   return {
-    subject: { kind: 'other' },
+    subject: { kind: 'dns' },
     title: `the embedded DNS at ${EMBEDDED_DNS} (networks ${nets.join(', ')})`,
     why: [
       `Docker: on a user-defined network the daemon's embedded DNS server answers at ${EMBEDDED_DNS} inside every container, with the names, hostnames and --network-alias names of the containers that share a network with it (round robin when several hold one), PTR records for their addresses, a --link alias for the linking container only, and everything else forwarded to the host's resolvers or --dns.`,
