@@ -61,10 +61,11 @@ export interface EnsureResult {
 export async function ensureResolver(lab: string, host: string | undefined, config: ResolverConfig | undefined, renewed = false, early?: number): Promise<EnsureResult> {
   const files = resolverFiles(lab, host);
   if (early !== undefined && config && resolverPid(lab, host) === early) {
-    // Started before the namespaces were all there: once it has loaded (its SIGHUP handler is
-    // in place), it opens the sockets of the rest.
+    // Started with no namespaces while up built them: once it has loaded (its SIGHUP handler is
+    // in place), it gets the real config and opens its sockets in the finished namespaces.
+    await waitLoaded(files.config, idleConfig(config));
     const text = `${JSON.stringify(config)}\n`;
-    await waitLoaded(files.config, text);
+    writeAtomic(files.config, text);
     rmSync(`${files.config}.loaded`, { force: true });
     process.kill(early, 'SIGHUP');
     await waitLoaded(files.config, text);
@@ -99,11 +100,14 @@ export async function ensureResolver(lab: string, host: string | undefined, conf
 export function startResolverEarly(lab: string, host: string | undefined, config: ResolverConfig | undefined): number | undefined {
   if (!config || resolverPid(lab, host) !== undefined) return undefined;
   const files = resolverFiles(lab, host);
-  const text = `${JSON.stringify(config)}\n`;
-  if (readText(files.config) !== text) writeAtomic(files.config, text);
+  // No namespaces yet: a socket bound while its namespace is being built answered from the
+  // wrong source address (127.0.0.1), which resolvers drop.
+  writeAtomic(files.config, idleConfig(config));
   rmSync(`${files.config}.loaded`, { force: true });
   return startResolver(lab, host);
 }
+
+const idleConfig = (config: ResolverConfig) => `${JSON.stringify({ ...config, views: [] })}\n`;
 
 /** Before namespaces go: the resolver closes its sockets in them (they would keep each namespace, and its veth, alive). */
 export async function releaseNamespaces(lab: string, host: string | undefined, going: Set<string>): Promise<void> {
