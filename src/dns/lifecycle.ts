@@ -68,7 +68,7 @@ export async function ensureResolver(lab: string, host: string | undefined, conf
     writeAtomic(files.config, text);
     rmSync(`${files.config}.loaded`, { force: true });
     process.kill(early, 'SIGHUP');
-    await waitLoaded(files.config, text);
+    await waitLoaded(files.config, text, early);
     return { action: 'started', pid: early };
   }
   const pid = resolverPid(lab, host);
@@ -89,7 +89,7 @@ export async function ensureResolver(lab: string, host: string | undefined, conf
     return { action: 'started', pid: started };
   }
   process.kill(pid, 'SIGHUP');
-  await waitLoaded(files.config, text);
+  await waitLoaded(files.config, text, pid);
   return { action: 'reloaded', pid };
 }
 
@@ -100,8 +100,8 @@ export async function ensureResolver(lab: string, host: string | undefined, conf
 export function startResolverEarly(lab: string, host: string | undefined, config: ResolverConfig | undefined): number | undefined {
   if (!config || resolverPid(lab, host) !== undefined) return undefined;
   const files = resolverFiles(lab, host);
-  // No namespaces yet: a socket bound while its namespace is being built answered from the
-  // wrong source address (127.0.0.1), which resolvers drop.
+  // No namespaces yet: the kernel lets a socket bind 127.0.0.11 before the namespace's lo is
+  // up, and such a socket answers from 127.0.0.1, which resolvers drop.
   writeAtomic(files.config, idleConfig(config));
   rmSync(`${files.config}.loaded`, { force: true });
   return startResolver(lab, host);
@@ -121,7 +121,7 @@ export async function releaseNamespaces(lab: string, host: string | undefined, g
   writeAtomic(files.config, text);
   rmSync(`${files.config}.loaded`, { force: true });
   process.kill(pid, 'SIGHUP');
-  await waitLoaded(files.config, text);
+  await waitLoaded(files.config, text, pid);
 }
 
 /** Stops the lab's resolver: every process carrying its mark (also one whose pid file was lost). */
@@ -168,15 +168,23 @@ function servesLess(configPath: string): boolean {
   return missing.some((ns) => existsSync(join(NETNS_DIR, ns)));
 }
 
-/** Waits (at most 5 s) until the resolver says it loaded `text`. */
-async function waitLoaded(configPath: string, text: string): Promise<void> {
+/**
+ * Waits (at most 5 s) until the resolver says it loaded `text`. With the pid of a resolver that
+ * was told to reload, tells it again each second it has not (a reload is safe to repeat).
+ */
+async function waitLoaded(configPath: string, text: string, reloading?: number): Promise<void> {
   const hash = createHash('sha256').update(text).digest('hex');
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
+  const started = Date.now();
+  let told = started;
+  while (Date.now() < started + 5000) {
     if (readText(`${configPath}.loaded`)?.split('\n')[0] === hash) return;
     await new Promise((r) => setTimeout(r, 10));
+    if (reloading !== undefined && Date.now() - told >= 1000 && isAlive(reloading)) {
+      process.kill(reloading, 'SIGHUP');
+      told = Date.now();
+    }
   }
-  throw new Error(`the lab's DNS resolver did not load ${configPath} within 5 s (see its log)`);
+  throw new Error(`the lab's DNS resolver did not load ${configPath} within 5 s (see its log in the lab's logs folder)`);
 }
 
 function readText(path: string): string | undefined {

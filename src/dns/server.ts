@@ -128,4 +128,7 @@ process.on('SIGTERM', () => {
   for (const [ns, l] of listeners) close(ns, l);
   process.exit(0);
 });
+// Signal handlers do not keep Node running: with no socket open yet (started while up builds
+// the lab) the process would end before the SIGHUP that gives it its namespaces.
+setInterval(() => undefined, 1 << 30);
 reload();
