@@ -194,6 +194,9 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
   });
   const byName = new Map(partial.map((p) => [p.def.name, p]));
 
+  // The resolv.conf texts and upstream lists: one per set of overrides (most containers have none).
+  const made = new Map<string, unknown>();
+  const once = <T>(key: string, make: () => T): T => (made.has(key) ? (made.get(key) as T) : (made.set(key, make()), made.get(key) as T));
   const containers: LabContainer[] = partial.map(({ def, interfaces, ports }) => {
     // A link resolves to the child's address on the first network the two share.
     const links = def.links.map((l) => {
@@ -212,7 +215,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     const onDns = def.networks.map((n) => netByName.get(n)!.dns);
     // Docker 26+: a container on internal networks only gets no forwarding to external servers.
     const isolated = def.networks.every((n) => netByName.get(n)!.internal);
-    const upstreams = isolated ? [] : upstreamServers(ctx.hostResolvConf.text, overrides);
+    const upstreams = isolated ? [] : once(`up|${JSON.stringify(overrides)}`, () => upstreamServers(ctx.hostResolvConf.text, overrides));
     const resolver = onDns.some(Boolean) ? { upstreams, hostsPeers: !onDns.every(Boolean) } : undefined;
     return {
       name: def.name,
@@ -231,8 +234,8 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
       files: {
         hosts: '',
         resolv: resolver
-          ? internalResolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, overrides)
-          : resolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, false, overrides),
+          ? once(`int|${JSON.stringify(overrides)}`, () => internalResolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, overrides))
+          : once(`leg|${JSON.stringify(overrides)}`, () => resolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, false, overrides)),
         hostname: `${def.hostname}\n`,
       },
     };
