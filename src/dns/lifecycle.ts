@@ -80,6 +80,8 @@ export async function ensureResolver(lab: string, host: string | undefined, conf
   const text = `${JSON.stringify(config)}\n`;
   const changed = readText(files.config) !== text;
   if (pid !== undefined && !changed && !renewed && !servesLess(files.config)) return { action: 'none', pid };
+  // One still starting (a run that started it failed at once) would die of a SIGHUP before its handler is in place.
+  if (pid !== undefined) await waitStarted(files.config);
   if (changed) writeAtomic(files.config, text);
   // What an earlier process said it loaded must not pass for this one's answer.
   rmSync(`${files.config}.loaded`, { force: true });
@@ -117,6 +119,7 @@ export async function releaseNamespaces(lab: string, host: string | undefined, g
   if (pid === undefined || old === undefined) return;
   const config = JSON.parse(old) as ResolverConfig;
   if (!config.views.some((v) => going.has(v.ns))) return;
+  await waitStarted(files.config);
   const text = `${JSON.stringify({ ...config, views: config.views.filter((v) => !going.has(v.ns)) })}\n`;
   writeAtomic(files.config, text);
   rmSync(`${files.config}.loaded`, { force: true });
@@ -166,6 +169,12 @@ function startResolver(lab: string, host: string | undefined): number {
 function servesLess(configPath: string): boolean {
   const missing = (readText(`${configPath}.loaded`) ?? '').split('\n').slice(1).filter(Boolean);
   return missing.some((ns) => existsSync(join(NETNS_DIR, ns)));
+}
+
+/** Waits (at most 5 s) until a resolver has loaded some config: its SIGHUP handler is then in place. */
+async function waitStarted(configPath: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!existsSync(`${configPath}.loaded`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
 
 /**
