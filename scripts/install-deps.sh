@@ -18,6 +18,7 @@ packages=(
   openvswitch-switch  # driver: ovs (netlab starts its own daemons where the service is not running)
   apache2         # the Apache lesson (examples/apache.yaml): run inside containers, never as the host's service
   nginx           # the nginx lesson (examples/nginx.yaml), likewise
+  bind9-dnsutils  # dig: the tests ask the embedded DNS at 127.0.0.11 as a user would
 )
 export DEBIAN_FRONTEND=noninteractive
 missing=()

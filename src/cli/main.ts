@@ -172,6 +172,7 @@ withChangeOptions(withCommonOptions(program.command('up')))
         ? `lab ${result.lab.name} is up to date: nothing to change (${ms} ms)`
         : `lab ${result.lab.name} is up: ${counted(result.lab.containers.length, 'container')} on ${nets}; ${counted(result.ops.length, 'change')} in ${ms} ms`,
     );
+    if (result.resolver && result.resolver.action !== 'none') console.log(`DNS resolver (127.0.0.11): ${result.resolver.action}${result.resolver.pid ? `, pid ${result.resolver.pid}` : ''}`);
     // A single-host lab has one share: the state this run left, not read back from its file.
     const { shareRows } = await engineQuery();
     if (result.state) await reportReadiness(result, o);
@@ -276,8 +277,9 @@ withCommonOptions(program.command('status'))
       ? `"netlab up" would refuse: ${s.refusal}`
       : s.inSync
         ? 'in sync with its topology'
-        : `drifted: "netlab up" would make ${counted(s.ops.length, 'change')} (${s.changes.join(', ')})`;
+        : `drifted: "netlab up" would make ${counted(s.ops.length + (s.resolver?.status === 'missing' ? 1 : 0), 'change')} (${s.changes.join(', ')})`;
     console.log(`lab ${s.lab} (firewall: ${s.firewall}): ${verdict}`);
+    if (s.resolver) console.log(`  DNS resolver (127.0.0.11): ${s.resolver.status === 'running' ? `running, pid ${s.resolver.pid}` : 'missing'}`);
     for (const r of s.firewallDrift.missing) console.log(`  missing rule: ${r}`);
     for (const r of s.firewallDrift.extra) console.log(`  unexpected rule: ${r}`);
     console.log(table([['CONTAINER', 'STATUS', 'PID', 'RESTARTS'], ...s.containers.map((c) => [c.name, c.statusText, c.pid ? String(c.pid) : '', c.restarts === undefined ? '' : String(c.restarts)])]));
@@ -294,6 +296,20 @@ withCommonOptions(program.command('inspect'))
     const { inspect } = await engineQuery();
     const doc = await inspect(await labOf(o), name);
     console.log(JSON.stringify([doc], null, o.json ? 2 : 2));
+  });
+
+withCommonOptions(program.command('dns'))
+  .description("list the names a container's embedded DNS (127.0.0.11) answers, and where the rest go")
+  .argument('<name>', 'container')
+  .option('--json', 'print JSON')
+  .action(async (name: string, _o, cmd: Command) => {
+    const o = globals(cmd);
+    const { dnsOf } = await import('../dns/query.js');
+    const { table } = await cliFormat();
+    const t = await dnsOf(await labOf(o), name);
+    if (o.json) return console.log(JSON.stringify(t, null, 2));
+    console.log(table([['NAME', 'TYPE', 'ANSWER', 'FROM'], ...t.records.map((r) => [r.name, r.type, r.data.join(' '), r.from])]));
+    console.log(`other names: forwarded to ${t.upstreams.length ? t.upstreams.join(', ') : 'no server (SERVFAIL)'}; names of the lab's other networks: NXDOMAIN`);
   });
 
 withCommonOptions(program.command('exec'))

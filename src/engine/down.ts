@@ -22,6 +22,7 @@ import { readHostRecord, writeHostRecord } from './hostrecord.js';
 import { requireRoot } from './root.js';
 import { LAB_NAME } from '../model/names.js';
 import { InputError, InterruptedError } from '../errors.js';
+import { stopResolver } from '../dns/lifecycle.js';
 
 export interface DownOptions extends LoadOptions {
   /** The lab to remove, instead of the one the topology file names. */
@@ -118,6 +119,8 @@ async function downLocked(name: string, host: string | undefined, opts: DownOpti
   const all = [...ops, ...restore];
   if (opts.dryRun) return { lab: name, ops: all, ms: performance.now() - started, foreign: seen.foreign };
   opts.onPlan?.(ops, name);
+  // First the resolver: its sockets would keep the containers' namespaces alive.
+  await stopResolver(name, host);
   try {
     await applyOps(ops, { onStep: opts.onStep, signal: opts.signal }, backend);
   } catch (e) {

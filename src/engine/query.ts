@@ -132,6 +132,7 @@ export async function inspect(lab: string, name: string): Promise<Record<string,
   const { share: s, container: c } = await requireContainer(lab, name);
   const st = (await statuses(s)).get(name) ?? { status: 'missing' as const };
   const primary = c.interfaces[0];
+  const dnsNets = new Set(s.resolved.networks.filter((n) => n.dns).map((n) => n.name));
   const ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
   for (const p of c.expose) ports[portKey(p)] = null;
   for (const p of c.ports) (ports[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
@@ -179,6 +180,9 @@ export async function inspect(lab: string, name: string): Promise<Record<string,
           i.network,
           {
             Links: i === primary && c.links.length ? c.links.map((l) => `${l.target}:${l.alias}`) : null,
+            // Docker 26+: the names the embedded DNS gives this endpoint (none on the default bridge).
+            Aliases: dnsNets.has(i.network) ? (c.aliases?.[i.network] ?? []) : null,
+            DNSNames: dnsNets.has(i.network) ? [...new Set([c.name, c.hostname, ...(c.aliases?.[i.network] ?? [])])] : null,
             IPAddress: i.ip,
             IPPrefixLen: i.prefix,
             Gateway: i.gateway,

@@ -24,6 +24,8 @@ const network = z.looseObject({
   mtu: int,
   driver: z.enum(['bridge', 'ovs']),
   vxlan: z.looseObject({ vni: int, port: int }).optional(),
+  // A state written before the embedded DNS: its networks were built with /etc/hosts names.
+  dns: z.boolean().default(false),
 });
 
 const iface = z.looseObject({ network: name, ifname: name, hostVeth: name, bridge: name, ip: z.string(), prefix: int, gateway: z.string(), mac: z.string(), mtu: int });
@@ -50,6 +52,8 @@ const container = z.looseObject({
   env: z.array(z.tuple([z.string(), z.string()])),
   ownEnv: z.record(z.string(), z.string()),
   command: z.union([z.string(), z.array(z.string())]).optional(),
+  aliases: z.record(z.string(), z.array(z.string())).default({}),
+  resolver: z.looseObject({ upstreams: z.array(z.string()), hostsPeers: z.boolean() }).optional(),
   // The /etc/hosts text is left out of the file (state.ts, labJson) and rebuilt when read.
   files: z.looseObject({ hosts: z.string().optional(), resolv: z.string(), hostname: z.string() }),
 });

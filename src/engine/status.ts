@@ -15,6 +15,8 @@ import { otherSourceMessage, sameSource } from './labsource.js';
 import { selectBackend, type BackendName } from '../kernel/backend.js';
 import { NetlabError } from '../errors.js';
 import { kernelHasIpv6 } from '../kernel/host.js';
+import { resolverConfig } from '../dns/records.js';
+import { resolverPid } from '../dns/lifecycle.js';
 
 export interface LabStatus {
   lab: string;
@@ -29,6 +31,8 @@ export interface LabStatus {
   /** Why `up` would refuse to change the lab (exit code 2), in the words it would use. */
   refusal?: string;
   ops: Op[];
+  /** The lab's embedded DNS resolver, when a container here is on a user-defined network. */
+  resolver?: { status: 'running' | 'missing'; pid?: number };
 }
 
 /**
@@ -48,16 +52,23 @@ export async function status(lab: string, opts: { backend?: BackendName; source?
   const st = await statuses(s);
   const refusal =
     opts.source !== undefined && !sameSource(s.source, opts.source) ? otherSourceMessage(lab, s.source, opts.source, 'up') : seen.foreign.length > 0 ? foreignMessage(lab, seen.foreign) : undefined;
+  const resolver = resolverConfig(s.resolved) ? resolverStatus(lab, s.host) : undefined;
   return {
     lab,
     firewall: s.resolved.firewall,
-    inSync: ops.length === 0 && !refusal,
+    inSync: ops.length === 0 && !refusal && resolver?.status !== 'missing',
+    ...(resolver ? { resolver } : {}),
     containers: s.resolved.containers.filter((c) => st.has(c.name)).map((c) => ({ ...containerLine(c.name, st.get(c.name)!) })),
     firewallDrift: firewallDrift(want.firewall, seen.state.firewall?.backend === want.firewall?.backend ? seen.state.firewall : undefined),
-    changes: changeWords(ops),
+    changes: [...changeWords(ops), ...(resolver?.status === 'missing' ? ['the DNS resolver to start'] : [])],
     ...(refusal ? { refusal } : {}),
     ops,
   };
+}
+
+function resolverStatus(lab: string, host: string | undefined): NonNullable<LabStatus['resolver']> {
+  const pid = resolverPid(lab, host);
+  return pid === undefined ? { status: 'missing' } : { status: 'running', pid };
 }
 
 function firewallDrift(want: FirewallState | undefined, have: FirewallState | undefined): { missing: string[]; extra: string[] } {

@@ -25,6 +25,8 @@ import { requireRoot } from './root.js';
 import { hostPathProblems } from '../topology/runtime.js';
 import { log } from '../log.js';
 import type { Stamps } from '../kernel/stamps.js';
+import { resolverConfig } from '../dns/records.js';
+import { ensureResolver, releaseNamespaces, startResolverEarly, type EnsureResult } from '../dns/lifecycle.js';
 
 export interface UpOptions extends LoadOptions {
   /** A topology already loaded (the library API); otherwise it is read from `file`. */
@@ -50,6 +52,8 @@ export interface UpResult {
   ms: number;
   /** The state file as this run left it (not on a dry run). */
   state?: StateFile;
+  /** What this run did to the lab's DNS resolver (not on a dry run). */
+  resolver?: EnsureResult;
 }
 
 /**
@@ -146,6 +150,9 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     // A state this build did not stamp (another version's, edited) is written again, so the next run trusts it.
     if (ops.length > 0 || !prev || !read.trusted || adopted || !sameStamps(prev.stamps, state.stamps) || !sameWant) await writeState(state).catch(noted('nothing was changed'));
     await recordHostSysctls(ops, seen.state.sysctls);
+    const dns = resolverConfig(lab);
+    await releaseNamespaces(lab.name, host, new Set(ops.flatMap((o) => (o.kind === 'netns.del' ? [o.ns] : []))));
+    const early = ops.length > 0 ? startResolverEarly(lab.name, host, dns) : undefined;
     if (ops.length > 0) {
       opts.onPlan?.(ops, lab.name);
       const written: Stamps = {};
@@ -168,7 +175,11 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       state.stamps = restamp(state.stamps ?? {}, want.files, written);
       await writeState(state).catch(noted(`lab ${lab.name} is up, with the state of the run before; the next "netlab up" records it`));
     }
-    return { lab, ops, ms: performance.now() - started, state };
+    // Started, reloaded or left alone; a namespace made anew needs its sockets opened again.
+    const dnsStarted = performance.now();
+    const resolver = await ensureResolver(lab.name, host, dns, ops.some((o) => o.kind === 'netns.add'), early);
+    if (resolver.action !== 'none') log().debug({ action: resolver.action, ms: Math.round(performance.now() - dnsStarted) }, 'DNS resolver');
+    return { lab, ops, ms: performance.now() - started, state, resolver };
   });
 }
 

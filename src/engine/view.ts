@@ -10,6 +10,7 @@ import { PoolExhaustedError } from '../model/ipam.js';
 import { desiredState } from '../plan/desired.js';
 import { diff } from '../plan/diff.js';
 import { emptyState } from '../plan/state.js';
+import { dnsSection } from '../dns/explain.js';
 import { explainSections, type ExplainSection, type HostShare, type SimulatedMachines } from '../plan/explain.js';
 import type { Op } from '../plan/ops.js';
 import { renderOp, shellQuote } from '../plan/render.js';
@@ -73,7 +74,7 @@ export async function explain(opts: ExplainOptions): Promise<ExplainView> {
     }
     const view = await viewLab({ ...opts, topology: topo });
     const ops = diff(desiredState(view.lab, { selfArgv: SELF_ARGV, ipv6: kernelHasIpv6() }), emptyState(view.lab.name));
-    return { ...view, sections: explainSections(view.lab, ops), shares: [] };
+    return { ...view, sections: withDns(view.lab, explainSections(view.lab, ops)), shares: [] };
   }
   if (opts.host !== undefined) await shareHost(topo, opts.host);
   const usesOvs = topo.networks.some((n) => n.driver === 'ovs');
@@ -87,12 +88,18 @@ export async function explain(opts: ExplainOptions): Promise<ExplainView> {
     first ??= view;
     const ops = diff(desiredState(view.lab, { selfArgv: SELF_ARGV, ovsDatapath: datapath, ipv6: kernelHasIpv6() }), emptyState(view.lab.name));
     const host = view.lab.hosts.find((x) => x.name === h.name)!;
-    const share: HostShare = { host, sections: explainSections(view.lab, ops) };
+    const share: HostShare = { host, sections: withDns(view.lab, explainSections(view.lab, ops)) };
     if (opts.simulate && usesOvs) share.machine = [ovsMachineSection(topo.name, host)];
     shares.push(share);
   }
   const simulated = opts.simulate ? simulatedMachines(topo, resolveTopologyFile(opts).path) : undefined;
   return { ...first!, sections: [], shares, ...(simulated ? { simulated } : {}) };
+}
+
+/** The sections, then the embedded DNS's part when the lab has a user-defined network here. */
+function withDns(lab: Lab, sections: ExplainSection[]): ExplainSection[] {
+  const dns = dnsSection(lab);
+  return dns ? [...sections, dns] : sections;
 }
 
 /** The namespaces that play the hosts, the underlay bridge that joins them, and the record `down` reads. */

@@ -8,7 +8,7 @@ import { formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr } from '.
 import { allocateAddresses, pickHostPort, pickSubnet } from './ipam.js';
 import { containerIfName, macFromIp, netnsName, vethHostNames } from './names.js';
 import { linkEnv, hostsNames } from './links.js';
-import { hostsLine, hostsPieces, joinPieces, resolvConf, type HostsEntry, type TextPiece } from './etcfiles.js';
+import { hostsLine, hostsPieces, internalResolvConf, joinPieces, resolvConf, upstreamServers, type HostsEntry, type TextPiece } from './etcfiles.js';
 import { portKey, type PortBinding, type PortProto } from './ports.js';
 
 /** A subnet given in the topology collides with the host or another lab. */
@@ -65,6 +65,14 @@ export interface LabContainer {
   command?: string | string[];
   /** Mounts, user, workdir, restart policy (topology/runtime.ts). */
   runtime?: ContainerRuntime;
+  /** Network-scoped aliases, by network name. */
+  aliases: Record<string, string[]>;
+  /**
+   * Set when the container is on a user-defined network and resolves through the lab's embedded
+   * DNS: the servers it forwards other names to, and whether it also keeps the hosts-file peer
+   * lines (it is also on a network without DNS).
+   */
+  resolver?: { upstreams: string[]; hostsPeers: boolean };
   files: { hosts: string; resolv: string; hostname: string };
 }
 
@@ -189,6 +197,9 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
   });
   const byName = new Map(partial.map((p) => [p.def.name, p]));
 
+  // The resolv.conf texts and upstream lists: one per set of overrides (most containers have none).
+  const made = new Map<string, unknown>();
+  const once = <T>(key: string, make: () => T): T => (made.has(key) ? (made.get(key) as T) : (made.set(key, make()), made.get(key) as T));
   const containers: LabContainer[] = partial.map(({ def, interfaces, ports }) => {
     // A link resolves to the child's address on the first network the two share.
     const links = def.links.map((l) => {
@@ -203,6 +214,12 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     }
     env.push(...Object.entries(def.env));
 
+    const overrides = { servers: def.dns, search: def.dnsSearch, options: def.dnsOptions };
+    const onDns = def.networks.map((n) => netByName.get(n)!.dns);
+    // Docker 26+: a container on internal networks only gets no forwarding to external servers.
+    const isolated = def.networks.every((n) => netByName.get(n)!.internal);
+    const upstreams = isolated ? [] : once(`up|${JSON.stringify(overrides)}`, () => upstreamServers(ctx.hostResolvConf.text, overrides));
+    const resolver = onDns.some(Boolean) ? { upstreams, hostsPeers: !onDns.every(Boolean) } : undefined;
     return {
       name: def.name,
       host: def.host,
@@ -216,9 +233,13 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
       ownEnv: def.env,
       command: def.command,
       runtime: def.runtime,
+      aliases: def.aliases,
+      ...(resolver ? { resolver } : {}),
       files: {
         hosts: '',
-        resolv: resolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, false),
+        resolv: resolver
+          ? once(`int|${JSON.stringify(overrides)}`, () => internalResolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, overrides))
+          : once(`leg|${JSON.stringify(overrides)}`, () => resolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, false, overrides)),
         hostname: `${def.hostname}\n`,
       },
     };
@@ -231,7 +252,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
 
 /**
  * Writes every container's /etc/hosts text (files.hosts): the defaults, its links, every other
- * container of the lab (as user-defined networks' DNS knows them), then its own line. It follows
+ * container of the lab unless only the embedded DNS names them, then its own line. It follows
  * from the resolved containers alone, so the state file leaves it out and this rebuilds it.
  */
 export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void {
@@ -239,7 +260,8 @@ export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void 
   const peers = peerLines(containers);
   for (const c of containers) {
     const entries: HostsEntry[] = c.links.map((l) => ({ ip: l.ip, names: hostsNames(l.alias, byName.get(l.target)?.hostname, l.target) }));
-    const others = peers(c.interfaces.map((i) => i.network), [c.name, ...c.links.map((l) => l.target)]);
+    // On user-defined networks the embedded DNS knows the peers; the file holds what Docker's does.
+    const others = c.resolver && !c.resolver.hostsPeers ? [] : peers(c.interfaces.map((i) => i.network), [c.name, ...c.links.map((l) => l.target)]);
     const own = { ip: c.interfaces[0]?.ip ?? '127.0.1.1', names: hostsNames(c.hostname, c.hostname.split('.')[0], c.name) };
     const pieces = hostsPieces(entries, own, ipv6, others);
     c.files.hosts = joinPieces(pieces);

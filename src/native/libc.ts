@@ -1,7 +1,7 @@
 /**
  * Every call netlab makes into C, through one koffi binding of libc: entering namespaces (setns,
  * unshare), bind-mounting a namespace onto a file as `ip netns add` does, host names, flock, and
- * the socket calls of the netlink socket (netlink.ts). Nothing outside native/ imports koffi.
+ * the socket calls of the netlink socket (netlink.ts) and of the DNS resolver (kernel/nssocket.ts). Nothing outside native/ imports koffi.
  * Loaded lazily, so a machine without koffi's binary still runs netlab with `ip` and friends.
  *
  * setns and unshare act on the calling thread only. Node runs JavaScript on one thread, so a
@@ -39,6 +39,10 @@ export interface Libc {
   send(fd: number, buf: Buffer, len: number, flags: number): number;
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
   close(fd: number): void;
+  /** bind(2), listen(2), setsockopt(2): 0, or a LibcError. */
+  bind(fd: number, addr: Buffer): void;
+  listen(fd: number, backlog: number): void;
+  setsockopt(fd: number, level: number, name: number, value: Buffer): void;
   errno(): number;
 }
 
@@ -91,6 +95,9 @@ function bind(): Libc {
   const send = lib.func('long send(int fd, const void *buf, size_t len, int flags)');
   const recv = lib.func('long recv(int fd, void *buf, size_t len, int flags)');
   const close = lib.func('int close(int fd)');
+  const bindFn = lib.func('int bind(int fd, const void *addr, uint32_t len)');
+  const listen = lib.func('int listen(int fd, int backlog)');
+  const setsockopt = lib.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)');
   return {
     setns: (fd, nstype) => void check('setns', setns(fd, nstype)),
     unshare: (flags) => void check('unshare', unshare(flags)),
@@ -119,6 +126,9 @@ function bind(): Libc {
     send: (fd, buf, len, flags) => send(fd, buf, len, flags) as number,
     recv: (fd, buf, len, flags) => recv(fd, buf, len, flags) as number,
     close: (fd) => void check('close', close(fd)),
+    bind: (fd, addr) => void check('bind', bindFn(fd, addr, addr.length)),
+    listen: (fd, backlog) => void check('listen', listen(fd, backlog)),
+    setsockopt: (fd, level, name, value) => void check('setsockopt', setsockopt(fd, level, name, value, value.length)),
     errno: () => koffi.errno(),
   };
 }

@@ -19,6 +19,8 @@ export type Subject =
   | { kind: 'overlay'; network: string }
   | { kind: 'container'; container: string }
   | { kind: 'firewall' }
+  /** The lab's embedded DNS resolver (src/dns/explain.ts). */
+  | { kind: 'dns' }
   | { kind: 'other' };
 
 export interface ExplainSection {
@@ -144,6 +146,8 @@ export function titleOf(s: Subject, lab: Lab): string {
     }
     case 'firewall':
       return lab.firewall === 'nftables' ? `firewall: chains NL-${lab.name}-* in table inet netlab` : `firewall: iptables chains NL-${lab.name}-*`;
+    case 'dns':
+      return 'the embedded DNS at 127.0.0.11';
     case 'other':
       return 'other';
   }
@@ -223,6 +227,8 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
       if (lab.containers.some((c) => c.ports.some((b) => b.proto === 'udp'))) out.push('For a published UDP port, conntrack forgets the flows it saw before the DNAT existed, so a client that kept sending is forwarded at once (Docker does the same).');
       return out;
     }
+    case 'dns':
+      return ["The lab's embedded DNS resolver (src/dns/explain.ts says why)."];
     case 'other':
       return ['Steps that belong to no single part of the lab.'];
   }

@@ -132,6 +132,8 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { sourc
       mtu: n.mtu ?? (n.vxlan ? 1450 : 1500),
       driver: n.driver,
       vxlan: n.vxlan,
+      // The network made when the file declares none is Docker's default bridge: no embedded DNS.
+      dns: raw.networks ? n.dns : false,
     });
   }
   const netByName = new Map(networks.map((n) => [n.name, n]));
@@ -145,7 +147,9 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { sourc
     let host = c.host;
     if (host !== undefined && !raw.hosts?.[host]) problem(at('host'), `unknown host "${host}"${raw.hosts ? ` (hosts: ${Object.keys(raw.hosts).join(', ')})` : ': the lab has no "hosts:"'}`);
     if (host === undefined && hosts.length > 0) host = hosts[0]!.name;
-    let nets = c.networks;
+    const attached = c.networks === undefined || Array.isArray(c.networks) ? undefined : c.networks;
+    let nets = attached ? Object.keys(attached) : (c.networks as string[] | undefined);
+    const netPath = (i: number) => (attached ? at('networks', nets![i]!) : at('networks', i));
     if (!nets) {
       if (networks.length === 1) nets = [networks[0]!.name];
       else {
@@ -154,8 +158,19 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { sourc
       }
     }
     nets.forEach((n, i) => {
-      if (!netByName.has(n)) problem(at('networks', i), `unknown network "${n}"`);
-      if (nets!.indexOf(n) !== i) problem(at('networks', i), `network "${n}" is listed twice`);
+      if (!netByName.has(n)) problem(netPath(i), `unknown network "${n}"`);
+      if (nets!.indexOf(n) !== i) problem(netPath(i), `network "${n}" is listed twice`);
+    });
+    if (attached && nets.length === 0) problem(at('networks'), 'must name at least one network');
+    const aliases: Record<string, string[]> = {};
+    for (const [netName, a] of Object.entries(attached ?? {})) {
+      if (a.aliases.length === 0) continue;
+      // Docker: "network-scoped alias is supported only for containers in user defined networks".
+      if (netByName.get(netName)?.dns === false) problem(at('networks', netName, 'aliases'), `network "${netName}" has no embedded DNS (the default bridge, or "dns: false"): aliases need a user-defined network`);
+      aliases[netName] = a.aliases;
+    }
+    (c.dns ?? []).forEach((server, i) => {
+      if (parseIp(server) === undefined) problem(at('dns', i), `"${server}" is not an IPv4 address`);
     });
 
     const staticIps: Record<string, number> = {};
@@ -235,6 +250,10 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: { sourc
       env: c.env,
       command: c.command,
       runtime: parseRuntime(c, at, problem, (p) => ({ path: formatPath(p), line: lineOf(doc, lc, p) }), ctx.dir ?? process.cwd()),
+      aliases,
+      ...(c.dns ? { dns: c.dns } : {}),
+      ...(c.dnsSearch ? { dnsSearch: c.dnsSearch } : {}),
+      ...(c.dnsOptions ? { dnsOptions: c.dnsOptions } : {}),
     });
   }
 

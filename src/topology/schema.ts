@@ -19,6 +19,8 @@ export const networkSchema = z.strictObject({
   mtu: z.number().int().min(576).max(9000).optional(),
   /** `bridge`: a Linux bridge; `ovs`: a Linux bridge joined to an Open vSwitch bridge that carries the tunnels. */
   driver: z.enum(['bridge', 'ovs']).default('bridge'),
+  /** A user-defined network's embedded DNS at 127.0.0.11; `false` keeps the default bridge's /etc/hosts names. */
+  dns: z.boolean().default(true),
   /** Joins this network's bridges on every host into one L2 segment. */
   vxlan: z
     .strictObject({
@@ -33,10 +35,18 @@ export const hostSchema = z.strictObject({
   underlay: z.string(),
 });
 
+const hostName = z
+  .string()
+  .regex(/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/, 'is not a valid host name')
+  .max(253);
+/** A container's place on one network: `docker run --network-alias`. */
+const attachment = z.strictObject({ aliases: z.array(hostName).default([]) });
+
 export const containerSchema = z.strictObject({
   /** The host that runs it, in a lab with `hosts`. */
   host: name.optional(),
-  networks: z.array(name).min(1).optional(),
+  /** Network names in interface order, or a map of them to their per-network settings (`aliases`). */
+  networks: z.union([z.array(name).min(1), z.record(name, attachment.nullable().transform((a) => a ?? attachment.parse({})))]).optional(),
   ip: z.union([z.string(), z.record(z.string(), z.string())]).optional(),
   hostname: z
     .string()
@@ -65,6 +75,10 @@ export const containerSchema = z.strictObject({
       disable: z.boolean().optional(),
     })
     .optional(),
+  /** Upstream name servers (docker --dns): the embedded DNS forwards to them, or resolv.conf lists them on the default bridge. */
+  dns: z.array(z.string()).optional(),
+  dnsSearch: z.array(hostName).optional(),
+  dnsOptions: z.array(z.string().regex(/^[a-z][a-z0-9-]*(:\d+)?$/, 'is not a resolver option (e.g. ndots:2, rotate)')).optional(),
 });
 
 export const topologySchema = z.strictObject({

@@ -33,6 +33,8 @@ export interface NetworkDef {
   mtu: number;
   driver: 'bridge' | 'ovs';
   vxlan?: { vni: number; port: number };
+  /** A user-defined network: names by the embedded DNS (127.0.0.11). False for the default bridge and `dns: false`. */
+  dns: boolean;
 }
 
 export interface ContainerDef {
@@ -54,4 +56,10 @@ export interface ContainerDef {
   command?: string | string[];
   /** Mounts, user, workdir, restart policy; absent in a topology cached by an older netlab. */
   runtime?: ContainerRuntime;
+  /** Network-scoped aliases (docker --network-alias), by network name. */
+  aliases: Record<string, string[]>;
+  /** docker --dns, --dns-search, --dns-option. */
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
 }

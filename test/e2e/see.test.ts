@@ -72,7 +72,7 @@ describe('explain and graph need no root', () => {
     expect(r.stdout).toContain('this is what -p 20030:80 becomes');
     expect(r.stdout).toContain('ip -n netlab-' + lab + '-web addr add 10.103.30.2/24 brd + dev eth0');
     const json = JSON.parse((await asNobody(['explain', '--json'])).stdout);
-    expect(json.sections.map((s: { subject: { kind: string } }) => s.subject.kind)).toEqual(['host', 'network', 'container', 'container', 'firewall']);
+    expect(json.sections.map((s: { subject: { kind: string } }) => s.subject.kind)).toEqual(['host', 'network', 'container', 'container', 'firewall', 'dns']);
   });
 
   it("explains a multi-host lab as a user: each host's share, one host, or the whole simulation", async () => {

@@ -33,6 +33,21 @@ export function netlabObjects(): string[] {
     const target = line.split(' ')[4];
     if (target?.startsWith('/run/netlab/')) out.push(`mount ${target}`);
   }
+  out.push(...resolverProcesses());
+  return out;
+}
+
+/** The labs' DNS resolvers still running, by the mark in their environment. */
+function resolverProcesses(): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const mark = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').find((e) => e.startsWith('NETLAB_DNS='));
+      if (mark) out.push(`DNS resolver ${mark} (pid ${pid})`);
+    } catch {
+      /* gone */
+    }
+  }
   return out;
 }
 

@@ -1,0 +1,216 @@
+/**
+ * The resolver process's life, driven by up, down and status: started when the lab has a
+ * container on a user-defined network, told to reload (SIGHUP) when its config changes or a
+ * namespace it serves was made anew, stopped with the lab. netlab finds it by its pid file and
+ * trusts that pid only when the process carries the lab's mark in its environment and runs
+ * the resolver's script.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { labDir, NETNS_DIR, shareDir } from '../paths.js';
+import { isAlive, stopProcesses } from '../kernel/processes.js';
+import type { ResolverConfig } from './records.js';
+
+/** The resolver's script, reached the same way from dist/ and from src/. */
+export const RESOLVER_SCRIPT = fileURLToPath(new URL('../../dist/dns/server.js', import.meta.url));
+/** The variable that marks a lab's resolver: `<lab>` or `<lab>/<host>`. */
+export const RESOLVER_MARK = 'NETLAB_DNS';
+
+export const resolverFiles = (lab: string, host?: string) => {
+  const dir = shareDir(lab, host);
+  return {
+    config: join(dir, 'dns.json'),
+    pid: join(dir, 'dns.pid'),
+    log: join(labDir(lab), 'logs', host ? `dns-${host}.log` : 'dns.log'),
+  };
+};
+
+const markOf = (lab: string, host?: string) => (host ? `${lab}/${host}` : lab);
+
+/** The resolver's pid when it runs and is verifiably this lab's. */
+export function resolverPid(lab: string, host?: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(resolverFiles(lab, host).pid, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 1 || !isAlive(pid)) return undefined;
+  try {
+    const environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+    if (!environ.includes(`${RESOLVER_MARK}=${markOf(lab, host)}`) || !cmdline.some((a) => a.endsWith('/dns/server.js'))) return undefined;
+  } catch {
+    return undefined;
+  }
+  return pid;
+}
+
+export interface EnsureResult {
+  action: 'none' | 'started' | 'reloaded' | 'stopped';
+  pid?: number;
+}
+
+/**
+ * Makes the running resolver match `config`: starts it when missing, reloads it when the config
+ * changed or `renewed` (namespaces it serves were made anew), stops it when there is none.
+ */
+export async function ensureResolver(lab: string, host: string | undefined, config: ResolverConfig | undefined, renewed = false, early?: number): Promise<EnsureResult> {
+  const files = resolverFiles(lab, host);
+  if (early !== undefined && config && resolverPid(lab, host) === early) {
+    // Started with no namespaces while up built them: once it has loaded (its SIGHUP handler is
+    // in place), it gets the real config and opens its sockets in the finished namespaces.
+    await waitLoaded(files.config, idleConfig(config));
+    const text = `${JSON.stringify(config)}\n`;
+    writeAtomic(files.config, text);
+    rmSync(`${files.config}.loaded`, { force: true });
+    process.kill(early, 'SIGHUP');
+    await waitLoaded(files.config, text, early);
+    return { action: 'started', pid: early };
+  }
+  const pid = resolverPid(lab, host);
+  if (!config) {
+    if (pid === undefined && !exists(files.config)) return { action: 'none' };
+    await stopResolver(lab, host);
+    return { action: 'stopped' };
+  }
+  const text = `${JSON.stringify(config)}\n`;
+  const changed = readText(files.config) !== text;
+  if (pid !== undefined && !changed && !renewed && !servesLess(files.config)) return { action: 'none', pid };
+  // One still starting (a run that started it failed at once) would die of a SIGHUP before its handler is in place.
+  if (pid !== undefined) await waitStarted(files.config);
+  if (changed) writeAtomic(files.config, text);
+  // What an earlier process said it loaded must not pass for this one's answer.
+  rmSync(`${files.config}.loaded`, { force: true });
+  if (pid === undefined) {
+    const started = startResolver(lab, host);
+    await waitLoaded(files.config, text);
+    return { action: 'started', pid: started };
+  }
+  process.kill(pid, 'SIGHUP');
+  await waitLoaded(files.config, text, pid);
+  return { action: 'reloaded', pid };
+}
+
+/**
+ * Before the apply: when the lab needs a resolver and none runs, writes its config and starts
+ * it, so that its start overlaps the apply. Its pid, for ensureResolver to finish the start.
+ */
+export function startResolverEarly(lab: string, host: string | undefined, config: ResolverConfig | undefined): number | undefined {
+  if (!config || resolverPid(lab, host) !== undefined) return undefined;
+  const files = resolverFiles(lab, host);
+  // No namespaces yet: the kernel lets a socket bind 127.0.0.11 before the namespace's lo is
+  // up, and such a socket answers from 127.0.0.1, which resolvers drop.
+  writeAtomic(files.config, idleConfig(config));
+  rmSync(`${files.config}.loaded`, { force: true });
+  return startResolver(lab, host);
+}
+
+const idleConfig = (config: ResolverConfig) => `${JSON.stringify({ ...config, views: [] })}\n`;
+
+/** Before namespaces go: the resolver closes its sockets in them (they would keep each namespace, and its veth, alive). */
+export async function releaseNamespaces(lab: string, host: string | undefined, going: Set<string>): Promise<void> {
+  const pid = resolverPid(lab, host);
+  const files = resolverFiles(lab, host);
+  const old = readText(files.config);
+  if (pid === undefined || old === undefined) return;
+  const config = JSON.parse(old) as ResolverConfig;
+  if (!config.views.some((v) => going.has(v.ns))) return;
+  await waitStarted(files.config);
+  const text = `${JSON.stringify({ ...config, views: config.views.filter((v) => !going.has(v.ns)) })}\n`;
+  writeAtomic(files.config, text);
+  rmSync(`${files.config}.loaded`, { force: true });
+  process.kill(pid, 'SIGHUP');
+  await waitLoaded(files.config, text, pid);
+}
+
+/** Stops the lab's resolver: every process carrying its mark (also one whose pid file was lost). */
+export async function stopResolver(lab: string, host?: string): Promise<void> {
+  const pids = markedResolvers(markOf(lab, host));
+  if (pids.length > 0) await stopProcesses(pids, 2000);
+  const files = resolverFiles(lab, host);
+  for (const f of [files.pid, files.config, `${files.config}.loaded`]) rmSync(f, { force: true });
+}
+
+/** Processes whose environment carries this resolver mark and that run the resolver's script. */
+function markedResolvers(mark: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'latin1').split('\0');
+      if (!cmdline.some((a) => a.endsWith('/dns/server.js'))) continue;
+      if (readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').includes(`${RESOLVER_MARK}=${mark}`)) out.push(Number(entry));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
+}
+
+function startResolver(lab: string, host: string | undefined): number {
+  const files = resolverFiles(lab, host);
+  // One a killed run started but did not record would hold 127.0.0.11:53 with an old config.
+  for (const orphan of markedResolvers(markOf(lab, host))) process.kill(orphan, 'SIGKILL');
+  mkdirSync(join(labDir(lab), 'logs'), { recursive: true, mode: 0o755 });
+  const fd = openSync(files.log, 'a', 0o640);
+  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', [RESOLVER_MARK]: markOf(lab, host) };
+  const child = spawn(process.execPath, [RESOLVER_SCRIPT, files.config], { detached: true, stdio: ['ignore', fd, fd], env, cwd: '/' });
+  closeSync(fd);
+  child.unref();
+  writeAtomic(files.pid, `${child.pid}\n`);
+  return child.pid ?? 0;
+}
+
+/** Whether a namespace the resolver could not serve when it last loaded exists now (a run killed before it told the resolver). */
+function servesLess(configPath: string): boolean {
+  const missing = (readText(`${configPath}.loaded`) ?? '').split('\n').slice(1).filter(Boolean);
+  return missing.some((ns) => existsSync(join(NETNS_DIR, ns)));
+}
+
+/** Waits (at most 5 s) until a resolver has loaded some config: its SIGHUP handler is then in place. */
+async function waitStarted(configPath: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!existsSync(`${configPath}.loaded`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
+/**
+ * Waits (at most 5 s) until the resolver says it loaded `text`. With the pid of a resolver that
+ * was told to reload, tells it again each second it has not (a reload is safe to repeat).
+ */
+async function waitLoaded(configPath: string, text: string, reloading?: number): Promise<void> {
+  const hash = createHash('sha256').update(text).digest('hex');
+  const started = Date.now();
+  let told = started;
+  while (Date.now() < started + 5000) {
+    if (readText(`${configPath}.loaded`)?.split('\n')[0] === hash) return;
+    await new Promise((r) => setTimeout(r, 10));
+    if (reloading !== undefined && Date.now() - told >= 1000 && isAlive(reloading)) {
+      process.kill(reloading, 'SIGHUP');
+      told = Date.now();
+    }
+  }
+  throw new Error(`the lab's DNS resolver did not load ${configPath} within 5 s (see its log in the lab's logs folder)`);
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+const exists = (path: string) => readText(path) !== undefined;
+
+/** Written beside and renamed over: a reader sees the old file or the new; a symlink in the way is replaced, never followed. */
+function writeAtomic(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const tmp = `${path}.netlab-tmp`;
+  rmSync(tmp, { force: true });
+  writeFileSync(tmp, text, { mode: 0o644, flag: 'wx' });
+  renameSync(tmp, path);
+}
