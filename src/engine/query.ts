@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetlabError, InputError } from '../errors.js';
 import type { Lab, LabContainer } from '../model/lab.js';
-import { formatBinding, portKey } from '../model/ports.js';
+import { portKey } from '../model/ports.js';
+import { exposeRuns, formatExposeRun, formatRun, portRuns } from '../model/port-runs.js';
 import { NETNS_DIR, labDir, logPath } from '../paths.js';
 import { readText } from '../kernel/host.js';
 import { pidsByNamespace } from '../kernel/processes.js';
@@ -78,7 +79,7 @@ export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
       status: st.get(c.name)!.status,
       pid: st.get(c.name)!.pid,
       ip: c.interfaces.map((i) => i.ip).join(','),
-      ports: [...c.ports.map(formatBinding), ...c.expose.filter((p) => !published.has(portKey(p))).map(portKey)],
+      ports: [...portRuns(c.ports).map(formatRun), ...exposeRuns(c.expose.filter((p) => !published.has(portKey(p)))).map(formatExposeRun)],
       links: c.links.map((l) => (l.alias === l.target ? l.target : `${l.target}:${l.alias}`)),
       netns: c.netns,
     };
