@@ -59,3 +59,33 @@ describe.each(['iptables', 'nftables'])('a published port range (%s)', (firewall
     await down({ lab });
   });
 });
+
+describe('separately published ports under nftables', () => {
+  it('live in one map: a 1,000-port lab answers on a random sample of its ports, and a second up changes nothing', async () => {
+    const lab = uniqueLab();
+    labs.push(lab);
+    // Every other port from 21000: no two follow one another, so none merge into a range.
+    // Each to its own container port (host port + 1), so that the ACCEPT set has 1,000 elements too.
+    const ports = Array.from({ length: 1000 }, (_, i) => 21000 + 2 * i);
+    const sample = [...new Set([ports[0]!, ports[999]!, ...Array.from({ length: 6 }, () => ports[1 + Math.floor(Math.random() * 998)]!)])];
+    const yaml = `firewall: nftables
+networks:
+  net: { subnet: 10.249.24.0/24 }
+containers:
+  many:
+    networks: [net]
+    publish: [${ports.map((p) => `"${p}:${p + 1}"`).join(', ')}]
+    command: ${servers(...sample.map((p) => `tcp:${p + 1}`))}
+`;
+    const topo = () => parseTopology(yaml, { source: 'map.yaml', defaultName: lab });
+    await up({ topology: topo() });
+    const listed = (await execa('nft', ['list', 'chain', 'inet', 'netlab', `NL-${lab}-DNAT`])).stdout.split('\n').filter((l) => l.includes('dnat'));
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatch(/dnat ip to tcp dport map \{ 21000 : 10\.249\.24\.2 \. 21001, 21002 : /);
+    for (const port of sample) expect(await httpGet(`http://127.0.0.1:${port}/`)).toMatch(/^many /);
+    // A port between two published ones is not published.
+    await expect(fetch('http://127.0.0.1:21001/', { signal: AbortSignal.timeout(1500) })).rejects.toThrow();
+    expect((await up({ topology: topo() })).ops).toEqual([]);
+    await down({ lab });
+  });
+});
