@@ -16,6 +16,7 @@ packages=(
   kmod            # modprobe br_netfilter where the module is not loaded
   tcpdump         # netlab capture; the tests prove that overlay traffic crosses the underlay
   openvswitch-switch  # driver: ovs (netlab starts its own daemons where the service is not running)
+  iperf3          # npm run bench: the data-plane rows (BENCH_DATAPLANE=1) and the tiny server of the command rows
 )
 export DEBIAN_FRONTEND=noninteractive
 missing=()
