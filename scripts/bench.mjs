@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { cniRun, findCni, findNetavark, netavarkRun } from './bench-peers.mjs';
 import { commandLabFile, processFloor } from './bench-commands.mjs';
 import { dataplaneRows } from './bench-dataplane.mjs';
+import { connRateRows } from './bench-connrate.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'cli', 'main.js');
@@ -270,7 +271,7 @@ try {
     if (peers.cni.setup.length) rows.push({ n, who: 'CNI bridge+portmap (exec per container)', setup: best(peers.cni.setup), teardown: best(peers.cni.teardown), fs, ft, fxs, fxt });
     if (peers.netavark.setup.length) rows.push({ n, who: 'netavark (exec per container)', setup: best(peers.netavark.setup), teardown: best(peers.netavark.teardown), fs, ft, fxs, fxt });
   }
-  if (withDataplane) dataLines = await dataplaneRows({ work, id, net, port0, netlab });
+  if (withDataplane) dataLines = [...(await dataplaneRows({ work, id, net, port0, netlab })), ...(await connRateRows({ work, id, net, netlab }))];
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
