@@ -91,22 +91,16 @@ containers:
       // A range maps port for port.
       for (let i = 0; i < 3; i++) expect(await curl(h, h.lan.ns, `http://${hostAddr}:${P + 3 + i}/`)).toBe(`web ${peerAddr}`);
       const web = (await psJson(h, lab)).find((r) => r.name === 'web')!;
-      expect(web.ports.slice(0, 6)).toEqual([
-        `0.0.0.0:${P}->80/tcp`,
-        `127.0.0.1:${P + 1}->80/tcp`,
-        `${hostAddr}:${P + 2}->80/tcp`,
-        `0.0.0.0:${P + 3}->80/tcp`,
-        `0.0.0.0:${P + 4}->81/tcp`,
-        `0.0.0.0:${P + 5}->82/tcp`,
-      ]);
+      // A range is one entry, as Docker's ps prints it.
+      expect(web.ports.slice(0, 4)).toEqual([`0.0.0.0:${P}->80/tcp`, `127.0.0.1:${P + 1}->80/tcp`, `${hostAddr}:${P + 2}->80/tcp`, `0.0.0.0:${P + 3}-${P + 5}->80-82/tcp`]);
 
       // A host range to one container port: one free port of the range. A container port alone:
       // one from ip_local_port_range (19400-19499 in the virtual host).
-      const one = Number(/:(\d+)->80\/tcp/.exec(web.ports[6]!)![1]);
+      const one = Number(/:(\d+)->80\/tcp/.exec(web.ports[4]!)![1]);
       expect(one).toBeGreaterThanOrEqual(P + 10);
       expect(one).toBeLessThanOrEqual(P + 19);
       expect(await curl(h, h.lan.ns, `http://${hostAddr}:${one}/`)).toBe(`web ${peerAddr}`);
-      const random = Number(/:(\d+)->81\/tcp/.exec(web.ports[7]!)![1]);
+      const random = Number(/:(\d+)->81\/tcp/.exec(web.ports[5]!)![1]);
       expect(random).toBeGreaterThanOrEqual(19400);
       expect(await curl(h, h.lan.ns, `http://${hostAddr}:${random}/`)).toBe(`web ${peerAddr}`);
 
