@@ -133,7 +133,11 @@ containers:
     });
   });
 
-  it('flushes conntrack when a UDP port is published, so an earlier flow is not black-holed', async () => {
+  // A range's flows are found by listing them: conntrack -D takes one port, not a range.
+  it.each([
+    ['a UDP port', (P: number) => `${P}:53/udp`],
+    ['a UDP range', (P: number) => `${P - 1}-${P}:52-53/udp`],
+  ])('flushes conntrack when %s is published, so an earlier flow is not black-holed', async (_what, spec) => {
     await withVirtualHost(lan(1), async (h) => {
       const lab = uniqueLab();
       const P = port(20);
@@ -144,7 +148,7 @@ containers:
       // ...so a client that talks to the port before anything listens leaves a flow in conntrack.
       expect((await send()).exitCode).toBe(1);
       expect((await h.run(['conntrack', '-L', '-p', 'udp', '--orig-port-dst', String(P)])).all).toContain(`dport=${P}`);
-      const up = await h.up(lab, `firewall: ${backend}\nnetworks:\n  n: { subnet: ${net(1)}.0/24 }\ncontainers:\n  dns:\n    publish: ["${P}:53/udp"]\n    command: ${servers('udp:53')}\n`);
+      const up = await h.up(lab, `firewall: ${backend}\nnetworks:\n  n: { subnet: ${net(1)}.0/24 }\ncontainers:\n  dns:\n    publish: ["${spec(P)}"]\n    command: ${servers('udp:53')}\n`);
       expect(up.exitCode, up.all).toBe(0);
       expect(up.all).not.toContain('error');
       // The same flow (same ports) now reaches the container at once, with its source address.
