@@ -9,7 +9,9 @@
 // NET.64.0/22 for netlab, NET.68.0/22 for the warm row's warm-up lab, NET.0.0/22 for the floor), BENCH_PORT0=30000 (container i publishes
 // PORT0+i; the floor uses the same ports after netlab is down), BENCH_NOOP=1 (no-op ups per run),
 // BENCH_PEERS=1 (0: no peer rows), BENCH_PEER_REPEAT=1 (runs of each peer, best of; they take minutes),
-// BENCH_RESIDENT=1 (0: no row for the engine already loaded and warm, scripts/bench-resident.mjs).
+// BENCH_RESIDENT=1 (0: no row for the engine already loaded and warm, scripts/bench-resident.mjs),
+// BENCH_COMMANDS=1 (0: no rows for containers that run a command, scripts/bench-commands.mjs),
+// BENCH_DATAPLANE=0 (1: throughput and connection-rate rows, scripts/bench-dataplane.mjs; iperf3).
 // Peer rows (scripts/bench-peers.mjs says exactly what they time): the same lab made by the CNI
 // bridge+portmap plugins and by netavark, one exec per container as a runtime does, on NET.128.0/22
 // and NET.192.0/22, the same ports after the floor is down. Only when installed; on Debian:
@@ -20,6 +22,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cniRun, findCni, findNetavark, netavarkRun } from './bench-peers.mjs';
+import { commandLabFile, processFloor } from './bench-commands.mjs';
+import { dataplaneRows } from './bench-dataplane.mjs';
+import { connRateRows } from './bench-connrate.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'cli', 'main.js');
@@ -33,6 +38,8 @@ const noops = Math.max(1, Number(process.env.BENCH_NOOP ?? 1));
 const withPeers = process.env.BENCH_PEERS !== '0';
 const peerRepeat = Number(process.env.BENCH_PEER_REPEAT ?? 1);
 const withResident = process.env.BENCH_RESIDENT !== '0';
+const withCommands = process.env.BENCH_COMMANDS !== '0';
+const withDataplane = process.env.BENCH_DATAPLANE === '1';
 const cniDir = withPeers ? findCni() : undefined;
 const netavarkBin = withPeers ? findNetavark() : undefined;
 if (!/^\d+\.\d+$/.test(net) || !(port0 > 0 && port0 + Math.max(...sizes) < 65536)) throw new Error('bad BENCH_NET or BENCH_PORT0');
@@ -144,10 +151,35 @@ async function fixedCosts() {
   return { nodeStart: best(nodeStart), nodeStartCa: nodeStartCa.length ? best(nodeStartCa) : undefined, dryRun: best(dryRun), downNothing: best(downNothing) };
 }
 
+/**
+ * Rows for labs whose containers run a command (sleep, a tiny server), beside the floor's own
+ * process start and stop; their ratios are to the floors plus that process start (stop).
+ */
+async function commandRows(n, floors) {
+  const out = [];
+  for (const kind of ['sleep', 'server']) {
+    const file = commandLabFile(work, { n, kind, id, net, port0 });
+    await netlab(['up', '--dry-run', '-f', file]);
+    const upR = await netlab(['up', '-f', file, '--backend', backends[0]]).catch(async (e) => {
+      await netlab(['down', '-f', file]).catch(() => undefined);
+      throw e;
+    });
+    const downR = await netlab(['down', '-f', file, '--backend', backends[0]]);
+    const pf = await processFloor(n, kind, id);
+    process.stderr.write(`bench: N=${n} every container runs ${kind}: up ${Math.round(upR.ms)} ms, down ${Math.round(downR.ms)} ms; floor's process start ${Math.round(pf.start)} ms, stop ${Math.round(pf.stop)} ms\n`);
+    const plus = (a, b) => (a === undefined ? undefined : a + b);
+    const f = { fs: plus(floors.fs, pf.start), ft: plus(floors.ft, pf.stop), fxs: plus(floors.fxs, pf.start), fxt: plus(floors.fxt, pf.stop) };
+    out.push({ n, who: `floor's own start/stop of ${kind} in N namespaces (nsenter)`, setup: pf.start, teardown: pf.stop });
+    out.push({ n, who: `netlab --backend ${backends[0]}, every container runs ${kind} (ratios: floors + process start/stop)`, setup: upR.ms, teardown: downR.ms, rss: Math.max(upR.rssMb, downR.rssMb), ...f });
+  }
+  return out;
+}
+
 const loadAtStart = `${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}, ${background()}`;
 const rows = [];
 const peerFailures = [];
 let fixed;
+let dataLines = [];
 try {
   fixed = await fixedCosts();
   for (const n of sizes) {
@@ -234,10 +266,12 @@ try {
       const b = nl[backend];
       rows.push({ n, who: `netlab --backend ${backend}`, setup: best(b.setup), teardown: best(b.teardown), noop: best(b.noop), rss: b.rss, fs, ft, fxs, fxt });
     }
+    if (withCommands) rows.push(...(await commandRows(n, { fs, ft, fxs, fxt })));
     if (warm.setup.length) rows.push({ n, who: `netlab's engine loaded and warm (--backend ${backends[0]}; no CLI)`, setup: best(warm.setup), teardown: best(warm.teardown), noop: best(warm.noop), fs, ft, fxs, fxt });
     if (peers.cni.setup.length) rows.push({ n, who: 'CNI bridge+portmap (exec per container)', setup: best(peers.cni.setup), teardown: best(peers.cni.teardown), fs, ft, fxs, fxt });
     if (peers.netavark.setup.length) rows.push({ n, who: 'netavark (exec per container)', setup: best(peers.netavark.setup), teardown: best(peers.netavark.teardown), fs, ft, fxs, fxt });
   }
+  if (withDataplane) dataLines = [...(await dataplaneRows({ work, id, net, port0, netlab })), ...(await connRateRows({ work, id, net, netlab }))];
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
@@ -272,4 +306,6 @@ if (withPeers && !cniDir) lines.push('', '(the CNI plugins loopback, bridge, por
 if (withPeers && !netavarkBin) lines.push('', '(netavark is not installed here: no netavark line; Debian: apt-get install netavark)');
 for (const f of peerFailures) lines.push('', f);
 if (cniDir || netavarkBin) lines.push('', 'peer rows: wall time of `ip netns add` (one ip -batch) + one exec per container of each CNI plugin (loopback, bridge, portmap) or of netavark, and back; see scripts/bench-peers.mjs');
+if (withCommands) lines.push('', `command rows: the lab's containers each run \`sleep 3600\` or \`iperf3 -s\` (started by up, stopped by down), --backend ${backends[0]}, one run; the floor's process start/stop: the same command started in N bare namespaces with nsenter all at once, then SIGTERM and waited for (scripts/bench-commands.mjs).`);
+lines.push(...dataLines);
 console.log(lines.join('\n'));

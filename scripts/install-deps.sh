@@ -19,6 +19,7 @@ packages=(
   apache2         # the Apache lesson (examples/apache.yaml): run inside containers, never as the host's service
   nginx           # the nginx lesson (examples/nginx.yaml), likewise
   bind9-dnsutils  # dig: the tests ask the embedded DNS at 127.0.0.11 as a user would
+  iperf3          # npm run bench: the data-plane rows (BENCH_DATAPLANE=1) and the tiny server of the command rows
 )
 export DEBIAN_FRONTEND=noninteractive
 missing=()

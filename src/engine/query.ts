@@ -4,7 +4,8 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NetlabError, InputError } from '../errors.js';
 import type { Lab, LabContainer } from '../model/lab.js';
-import { formatBinding, portKey } from '../model/ports.js';
+import { portKey } from '../model/ports.js';
+import { exposeRuns, formatExposeRun, formatRun, portRuns } from '../model/port-runs.js';
 import { ctrDir, NETNS_DIR, labDir, logPath } from '../paths.js';
 import { readText } from '../kernel/host.js';
 import { isAlive } from '../kernel/processes.js';
@@ -105,7 +106,7 @@ export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
       ...(st.get(c.name)!.state ? { state: st.get(c.name)!.state } : {}),
       pid: st.get(c.name)!.pid,
       ip: c.interfaces.map((i) => i.ip).join(','),
-      ports: [...c.ports.map(formatBinding), ...c.expose.filter((p) => !published.has(portKey(p))).map(portKey)],
+      ports: [...portRuns(c.ports).map(formatRun), ...exposeRuns(c.expose.filter((p) => !published.has(portKey(p)))).map(formatExposeRun)],
       links: c.links.map((l) => (l.alias === l.target ? l.target : `${l.target}:${l.alias}`)),
       netns: c.netns,
     };

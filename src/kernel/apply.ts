@@ -13,7 +13,7 @@ import { log } from '../log.js';
 import { isLinkOp, isOvsOp, type LinkOp, type Op, type OvsOp } from '../plan/ops.js';
 import { applyOvs } from './ovs.js';
 import { applyFirewall } from './firewall.js';
-import { flushConntrack } from './conntrack.js';
+import { flushConntrack, flushConntrackRange } from './conntrack.js';
 import { removePath, writeSysctl } from './host.js';
 import { writeStamped } from './filewrite.js';
 import { runBeside, type BesideDone, type UtsToMake } from './beside.js';
@@ -304,7 +304,7 @@ async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mount
     case 'kernel.reap':
       return reap(op.links, backend);
     case 'conntrack.flush':
-      return flushConntrack(op.proto, op.port);
+      return op.portEnd === undefined ? flushConntrack(op.proto, op.port) : flushConntrackRange(op.proto, op.port, op.portEnd);
     case 'process.stop':
       return stopProcesses(op.pids, undefined, op.monitor);
     case 'process.start': {

@@ -12,3 +12,18 @@ export async function flushConntrack(proto: 'udp', port: number): Promise<void> 
   const r = await run('conntrack', conntrackArgs(proto, port), { allowFail: true });
   if (r.exitCode !== 0 && !/0 flow entries/.test(r.stderr)) log().warn({ port, stderr: r.stderr.trim() }, 'conntrack -D failed');
 }
+
+/**
+ * conntrack -D takes one port, not a range: list the UDP flows once and delete those whose
+ * original destination port is in the range, port by port (few: only ports that had flows).
+ */
+export async function flushConntrackRange(proto: 'udp', start: number, end: number): Promise<void> {
+  const listed = await run('conntrack', ['-L', '-p', proto], { allowFail: true });
+  const ports = new Set<number>();
+  for (const line of listed.stdout.split('\n')) {
+    const m = / dport=(\d+)/.exec(line);
+    const port = m ? Number(m[1]) : NaN;
+    if (port >= start && port <= end) ports.add(port);
+  }
+  for (const port of ports) await flushConntrack(proto, port);
+}

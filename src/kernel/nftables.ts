@@ -10,6 +10,7 @@ import { chainOf } from '../model/iptables-rules.js';
 import { mark } from '../model/names.js';
 import { NFT_BASE_CHAINS, NFT_FAMILY, NFT_SHARED, NFT_SHARED_CHAIN, NFT_TABLE, NFT_TABLE_KEY } from '../model/nft-rules.js';
 import { run } from './run.js';
+import { canonicalSets } from '../model/nft-maps.js';
 
 const ROLES = ['dnat', 'post', 'fwd', 'ports', 'raw'] as const;
 /** Key in `others` for chains of the table that belong to no lab's share (another lab's chains). */
@@ -47,7 +48,7 @@ export function parseNftList(lab: string, text: string): FirewallTable {
     }
     const rule = /^(.*) # handle (\d+)$/.exec(line);
     if (!chain || !rule || line.startsWith('type ') || line.startsWith('table ')) continue;
-    const body = rule[1]!;
+    const body = canonicalSets(rule[1]!);
     if (own.has(chain)) t.rules.push(`${chain} ${body}`);
     else if (NFT_SHARED.includes(chain) && body.endsWith(comment)) {
       t.jumps.push(`${chain} ${body}`);

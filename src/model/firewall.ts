@@ -11,6 +11,7 @@
 import { formatCidr } from './ipv4.js';
 import type { Lab } from './lab.js';
 import type { Proto } from './ports.js';
+import { exposeRuns, portRuns, type PortRun } from './port-runs.js';
 
 export type ChainRole = 'dnat' | 'post' | 'fwd' | 'ports' | 'raw';
 export type TableName = 'raw' | 'nat' | 'filter';
@@ -41,11 +42,25 @@ export interface Rule {
   out?: Neg;
   proto?: Proto;
   dport?: number;
+  /** With dport: the last port of a range `dport-dportEnd`. */
+  dportEnd?: number;
   sport?: number;
+  sportEnd?: number;
   srcType?: 'LOCAL';
   dstType?: 'LOCAL';
   ctstate?: ('RELATED' | 'ESTABLISHED' | 'DNAT')[];
-  target: { kind: 'ACCEPT' | 'DROP' | 'RETURN' | 'MASQUERADE' } | { kind: 'DNAT'; to: string } | { kind: 'JUMP'; chain: ChainRole | SharedChain };
+  target: { kind: 'ACCEPT' | 'DROP' | 'RETURN' | 'MASQUERADE' } | DnatTarget | { kind: 'JUMP'; chain: ChainRole | SharedChain };
+}
+
+/**
+ * DNAT to `ip`, keeping the destination port when `port` is absent (a range published onto the
+ * same range); to `port`, or for a rule over a port range, to `port-portEnd` shifted port for port.
+ */
+export interface DnatTarget {
+  kind: 'DNAT';
+  ip: string;
+  port?: number;
+  portEnd?: number;
 }
 
 /** Where a built-in hook enters a lab chain. */
@@ -106,20 +121,7 @@ export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers):
     chains.fwd.push({ in: is(br), out: is(br), target: { kind: net.icc ? 'ACCEPT' : 'DROP' } });
   }
 
-  for (const c of local) {
-    for (const p of c.ports) {
-      chains.dnat.push({
-        dst: p.hostIp === '0.0.0.0' ? undefined : is(`${p.hostIp}/32`),
-        proto: p.proto,
-        dport: p.hostPort,
-        target: { kind: 'DNAT', to: `${p.containerIp}:${p.containerPort}` },
-      });
-      chains.ports.push({ dst: is(`${p.containerIp}/32`), in: not(p.bridge), out: is(p.bridge), proto: p.proto, dport: p.containerPort, target: { kind: 'ACCEPT' } });
-      // Docker 28: a port published on a loopback address is for this host only. Without this,
-      // a LAN neighbour that sends packets for 127.0.0.1 to the host reaches it (moby#45610).
-      if (p.hostIp.startsWith('127.')) chains.raw.push({ dst: is(`${p.hostIp}/32`), in: not('lo'), proto: p.proto, dport: p.hostPort, target: { kind: 'DROP' } });
-    }
-  }
+  for (const c of local) for (const run of portRuns(c.ports)) publishRun(chains, run);
   // Docker's link rules: with icc off, these are the only holes between two containers.
   // A link between two hosts crosses both hosts' bridges: both get its rules.
   const byName = new Map(lab.containers.map((c) => [c.name, c]));
@@ -132,10 +134,11 @@ export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers):
       const childIf = child.interfaces.find((i) => i.ip === link.ip)!;
       const parentIf = parent.interfaces.find((i) => i.network === childIf.network)!;
       if (!bridges.has(childIf.bridge)) continue;
-      for (const p of child.expose) {
+      for (const p of exposeRuns(child.expose)) {
         const br = childIf.bridge;
-        chains.ports.push({ src: is(`${parentIf.ip}/32`), dst: is(`${childIf.ip}/32`), in: is(br), out: is(br), proto: p.proto, dport: p.port, target: { kind: 'ACCEPT' } });
-        chains.ports.push({ src: is(`${childIf.ip}/32`), dst: is(`${parentIf.ip}/32`), in: is(br), out: is(br), proto: p.proto, sport: p.port, target: { kind: 'ACCEPT' } });
+        const end = p.end === p.start ? undefined : p.end;
+        chains.ports.push({ src: is(`${parentIf.ip}/32`), dst: is(`${childIf.ip}/32`), in: is(br), out: is(br), proto: p.proto, dport: p.start, dportEnd: end, target: { kind: 'ACCEPT' } });
+        chains.ports.push({ src: is(`${childIf.ip}/32`), dst: is(`${parentIf.ip}/32`), in: is(br), out: is(br), proto: p.proto, sport: p.start, sportEnd: end, target: { kind: 'ACCEPT' } });
       }
     }
   }
@@ -144,4 +147,22 @@ export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers):
 
   if (chains.raw.length > 0) hooks.push({ table: 'raw', builtin: 'PREROUTING', rule: { target: { kind: 'JUMP', chain: 'raw' } } });
   return { lab: lab.name, hooks, chains, shared };
+}
+
+/**
+ * One published run: a DNAT from the host ports, an ACCEPT of the container ports, and for a
+ * loopback address the raw DROP; one rule each whatever the run's length.
+ */
+function publishRun(chains: Record<ChainRole, Rule[]>, p: PortRun): void {
+  const single = p.host.start === p.host.end;
+  const hostEnd = single ? undefined : p.host.end;
+  const ctrEnd = single ? undefined : p.container.end;
+  // A range onto the same range keeps the port; a shifted one maps port for port from its start.
+  const keep = !single && p.host.start === p.container.start;
+  const to: DnatTarget = keep ? { kind: 'DNAT', ip: p.containerIp } : { kind: 'DNAT', ip: p.containerIp, port: p.container.start, portEnd: ctrEnd };
+  chains.dnat.push({ dst: p.hostIp === '0.0.0.0' ? undefined : is(`${p.hostIp}/32`), proto: p.proto, dport: p.host.start, dportEnd: hostEnd, target: to });
+  chains.ports.push({ dst: is(`${p.containerIp}/32`), in: not(p.bridge), out: is(p.bridge), proto: p.proto, dport: p.container.start, dportEnd: ctrEnd, target: { kind: 'ACCEPT' } });
+  // Docker 28: a port published on a loopback address is for this host only. Without this,
+  // a LAN neighbour that sends packets for 127.0.0.1 to the host reaches it (moby#45610).
+  if (p.hostIp.startsWith('127.')) chains.raw.push({ dst: is(`${p.hostIp}/32`), in: not('lo'), proto: p.proto, dport: p.host.start, dportEnd: hostEnd, target: { kind: 'DROP' } });
 }

@@ -3,7 +3,7 @@
  * prints, so that what netlab wants and what the kernel has compare as plain strings.
  */
 import { chain as chainName, mark } from './names.js';
-import { CHAIN_TABLE, type ChainRole, type Hook, type Neg, type Rule, type Ruleset, type SharedChain, type TableName } from './firewall.js';
+import { CHAIN_TABLE, type ChainRole, type DnatTarget, type Hook, type Neg, type Rule, type Ruleset, type SharedChain, type TableName } from './firewall.js';
 import type { FirewallTable } from '../plan/state.js';
 
 export type Table = TableName;
@@ -40,8 +40,8 @@ export function ruleText(lab: string, r: Rule): string {
     parts.push(`-p ${r.proto}`);
     if (r.dport !== undefined || r.sport !== undefined) {
       parts.push(`-m ${r.proto}`);
-      if (r.sport !== undefined) parts.push(`--sport ${r.sport}`);
-      if (r.dport !== undefined) parts.push(`--dport ${r.dport}`);
+      if (r.sport !== undefined) parts.push(`--sport ${r.sport}${r.sportEnd !== undefined ? `:${r.sportEnd}` : ''}`);
+      if (r.dport !== undefined) parts.push(`--dport ${r.dport}${r.dportEnd !== undefined ? `:${r.dportEnd}` : ''}`);
     }
   }
   if (r.srcType) parts.push(`-m addrtype --src-type ${r.srcType}`);
@@ -50,9 +50,16 @@ export function ruleText(lab: string, r: Rule): string {
   parts.push(`-m comment --comment "${mark.rule(lab)}"`);
   const t = r.target;
   if (t.kind === 'JUMP') parts.push(`-j ${chainOf(lab, t.chain)}`);
-  else if (t.kind === 'DNAT') parts.push(`-j DNAT --to-destination ${t.to}`);
+  else if (t.kind === 'DNAT') parts.push(`-j DNAT --to-destination ${dnatTo(t, r.dport)}`);
   else parts.push(`-j ${t.kind}`);
   return parts.join(' ');
+}
+
+/** `ip`, `ip:port`, or a shifted range in the base-port form: `ip:80-89/20000` maps 20000 to 80. */
+function dnatTo(t: DnatTarget, base: number | undefined): string {
+  if (t.port === undefined) return t.ip;
+  if (t.portEnd === undefined) return `${t.ip}:${t.port}`;
+  return `${t.ip}:${t.port}-${t.portEnd}/${base}`;
 }
 
 function withMask(addr: string): string {

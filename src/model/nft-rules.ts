@@ -6,6 +6,7 @@
  * text is exactly what `nft list` prints, so desired and observed compare as plain strings.
  */
 import { mark } from './names.js';
+import { acceptSets, dnatMaps } from './nft-maps.js';
 import { chainOf, iptablesIsolation } from './iptables-rules.js';
 import { type ChainRole, type Hook, type Neg, type Rule, type Ruleset, type SharedChain } from './firewall.js';
 import type { FirewallTable } from '../plan/state.js';
@@ -38,6 +39,8 @@ function nftChainOf(lab: string, target: ChainRole | SharedChain): string {
 const addr = (a: string) => (a.endsWith('/32') ? a.slice(0, -3) : a);
 const cmp = (n: Neg, value: string) => `${n.not ? '!= ' : ''}${value}`;
 
+const span = (a: number, b: number | undefined) => (b === undefined ? String(a) : `${a}-${b}`);
+
 /** One rule as `nft list` prints it. */
 export function nftRuleText(lab: string, r: Rule): string {
   const parts: string[] = [];
@@ -48,8 +51,8 @@ export function nftRuleText(lab: string, r: Rule): string {
   if (r.srcType) parts.push(`fib saddr type local`);
   if (r.dstType) parts.push(`fib daddr type local`);
   if (r.proto) {
-    if (r.sport !== undefined) parts.push(`${r.proto} sport ${r.sport}`);
-    if (r.dport !== undefined) parts.push(`${r.proto} dport ${r.dport}`);
+    if (r.sport !== undefined) parts.push(`${r.proto} sport ${span(r.sport, r.sportEnd)}`);
+    if (r.dport !== undefined) parts.push(`${r.proto} dport ${span(r.dport, r.dportEnd)}`);
     if (r.sport === undefined && r.dport === undefined) parts.push(`meta l4proto ${r.proto}`);
   }
   if (r.ctstate) {
@@ -60,7 +63,7 @@ export function nftRuleText(lab: string, r: Rule): string {
   }
   const t = r.target;
   if (t.kind === 'JUMP') parts.push(`jump ${nftChainOf(lab, t.chain)}`);
-  else if (t.kind === 'DNAT') parts.push(`dnat ip to ${t.to}`);
+  else if (t.kind === 'DNAT') parts.push(`dnat ip to ${t.port === undefined ? t.ip : `${t.ip}:${span(t.port, t.portEnd)}`}`);
   else parts.push(t.kind.toLowerCase());
   parts.push(`comment "${mark.rule(lab)}"`);
   return parts.join(' ');
@@ -82,7 +85,8 @@ export function renderNft(rs: Ruleset): Record<string, FirewallTable> {
     if (role === 'raw' && rs.chains.raw.length === 0) continue;
     const name = chainOf(rs.lab, role);
     t.chains.push(name);
-    for (const r of rs.chains[role]) t.rules.push(`${name} ${nftRuleText(rs.lab, r)}`);
+    const texts = role === 'dnat' ? dnatMaps(rs.lab, rs.chains.dnat) : role === 'ports' ? acceptSets(rs.lab, rs.chains.ports) : rs.chains[role].map((r) => nftRuleText(rs.lab, r));
+    for (const text of texts) t.rules.push(`${name} ${text}`);
   }
   for (const h of rs.hooks) {
     const base = nftBaseChain(h);

@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { hostsPiecesOf, type Lab, type LabHost, type LabNetwork } from '../model/lab.js';
 import { mark, ovsName, vxlanName } from '../model/names.js';
 import { formatIp } from '../model/ipv4.js';
-import { labRuleset } from '../model/firewall.js';
+import { labRuleset, type Rule, type Ruleset } from '../model/firewall.js';
 import { chainOf, renderIptables, ruleText } from '../model/iptables-rules.js';
 import { nftRuleText, renderNft } from '../model/nft-rules.js';
 import { ctrDir, etcNetnsDir, logPath, mntPath, utsPath } from '../paths.js';
 import { containerFstab, mountScript } from '../model/mounts.js';
 import { fstabFileOf } from '../kernel/mnt.js';
 import { lookupUser, type ContainerRuntime } from '../topology/runtime.js';
-import { emptyState, type LabState, type OvsBridgeState, type ProcessSpec } from './state.js';
+import { emptyState, type FirewallState, type FirewallTable, type LabState, type OvsBridgeState, type ProcessSpec } from './state.js';
 
 export interface DesiredOptions {
   /** How to run netlab itself, for commands that start with `netlab` (the built-in server). */
@@ -90,13 +90,8 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
     }
   }
   const rs = labRuleset({ ...lab, networks }, local);
-  const text = lab.firewall === 'nftables' ? (r: typeof rs.chains.dnat[number]) => nftRuleText(lab.name, r) : (r: typeof rs.chains.dnat[number]) => ruleText(lab.name, r);
-  // The DNAT rule as the backend lists it in FirewallState.rules, to tell a new one from an old one.
-  const dnatChain = lab.firewall === 'nftables' ? chainOf(lab.name, 'dnat') : `-A ${chainOf(lab.name, 'dnat')}`;
-  const udpDnat = rs.chains.dnat
-    .filter((r) => r.proto === 'udp' && r.dport !== undefined)
-    .map((r) => ({ port: r.dport!, rule: `${dnatChain} ${text(r)}`, netns: local.find((c) => c.ports.some((p) => p.proto === 'udp' && p.hostPort === r.dport))!.netns }));
   s.firewall = lab.firewall === 'nftables' ? { backend: 'nftables', tables: renderNft(rs) } : { backend: 'iptables', tables: renderIptables(rs).tables };
+  const udpDnat = udpDnatRules(lab, rs, local, s.firewall.tables);
   if (udpDnat.length > 0) s.firewall.udpDnat = udpDnat;
   return s;
 }
@@ -173,4 +168,28 @@ export function containerEnvOf(c: { hostname: string; env: [string, string][]; r
 
 export function specHash(spec: ProcessSpec, mntHash = ''): string {
   return createHash('sha256').update(JSON.stringify(spec) + mntHash).digest('hex').slice(0, 16);
+}
+
+/**
+ * Each UDP DNAT with the rule text that carries it, as the backend lists it in
+ * FirewallState.rules (with nftables, the map of its address), to tell a new one from an old one.
+ */
+function udpDnatRules(lab: Lab, rs: Ruleset, local: Lab['containers'], tables: Record<string, FirewallTable>): NonNullable<FirewallState['udpDnat']> {
+  const chainName = chainOf(lab.name, 'dnat');
+  const rendered = Object.values(tables).flatMap((t) => t.rules);
+  const carrier = (r: Rule): string => {
+    if (lab.firewall !== 'nftables') return `-A ${chainName} ${ruleText(lab.name, r)}`;
+    const own = `${chainName} ${nftRuleText(lab.name, r)}`;
+    if (rendered.includes(own)) return own;
+    const head = r.dst ? `${chainName} ip daddr ${r.dst.value.replace(/\/32$/, '')} dnat ip to udp dport map ` : `${chainName} dnat ip to udp dport map `;
+    return rendered.find((t) => t.startsWith(head)) ?? own;
+  };
+  return rs.chains.dnat
+    .filter((r) => r.proto === 'udp' && r.dport !== undefined)
+    .map((r) => ({
+      port: r.dport!,
+      ...(r.dportEnd !== undefined ? { portEnd: r.dportEnd } : {}),
+      rule: carrier(r),
+      netns: local.find((c) => c.ports.some((p) => p.proto === 'udp' && p.hostPort === r.dport))!.netns,
+    }));
 }

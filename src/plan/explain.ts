@@ -4,6 +4,7 @@
  * Pure: the commands themselves come from render.ts, so the teaching text cannot drift from
  * what the engine runs.
  */
+import { portRuns } from '../model/port-runs.js';
 import { basename } from 'node:path';
 import type { Lab, LabContainer, LabHost, LabNetwork, ResolvedBinding } from '../model/lab.js';
 import { formatCidr, formatIp } from '../model/ipv4.js';
@@ -154,6 +155,8 @@ export function titleOf(s: Subject, lab: Lab): string {
 }
 
 /** Docker's `-p` flag for a binding: `8080:80`, `127.0.0.1:8080:80`, `5353:53/udp`. */
+const span = (r: { start: number; end: number }) => (r.start === r.end ? String(r.start) : `${r.start}-${r.end}`);
+
 export function dockerPublishFlag(b: ResolvedBinding): string {
   return `-p ${b.hostIp !== '0.0.0.0' ? `${b.hostIp}:` : ''}${b.hostPort}:${b.containerPort}${b.proto !== 'tcp' ? `/${b.proto}` : ''}`;
 }
@@ -209,9 +212,10 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
     case 'firewall': {
       const out = [`Docker's iptables rules, in the lab's own chains NL-${lab.name}-* (jumped to from the built-in chains), so that no other rule on the host is touched:`];
       for (const c of lab.containers) {
-        for (const b of c.ports) {
+        for (const b of portRuns(c.ports)) {
+          const [host, ctr] = [span(b.host), span(b.container)];
           out.push(
-            `this is what ${dockerPublishFlag(b)} becomes: a DNAT of ${b.hostIp === '0.0.0.0' ? 'any host address' : b.hostIp} port ${b.hostPort}/${b.proto} to ${c.name} ${b.containerIp}:${b.containerPort}, reached from PREROUTING (other machines) and OUTPUT (the host itself), and an ACCEPT for it in NL-${lab.name}-PORTS (Docker's DOCKER chain).`,
+            `this is what -p ${b.hostIp !== '0.0.0.0' ? `${b.hostIp}:` : ''}${host}:${ctr}${b.proto !== 'tcp' ? `/${b.proto}` : ''} becomes: a DNAT of ${b.hostIp === '0.0.0.0' ? 'any host address' : b.hostIp} port${host.includes('-') ? 's' : ''} ${host}/${b.proto} to ${c.name} ${b.containerIp}:${ctr}${host.includes('-') ? ' (one rule for the whole range)' : ''}, reached from PREROUTING (other machines) and OUTPUT (the host itself), and an ACCEPT for it in NL-${lab.name}-PORTS (Docker's DOCKER chain).`,
           );
         }
       }

@@ -54,7 +54,9 @@ export function renderOp(op: Op): string {
         .map((p) => heredoc(p.command, p.input))
         .join('\n');
     case 'conntrack.flush':
-      return ['conntrack', ...conntrackArgs(op.proto, op.port)].join(' ') + ' || true';
+      if (op.portEnd === undefined) return ['conntrack', ...conntrackArgs(op.proto, op.port)].join(' ') + ' || true';
+      // conntrack -D takes one port: a range is each of its ports that has a flow.
+      return `for p in $(conntrack -L -p ${op.proto} 2>/dev/null | sed -n 's/^[^=]*dst=[^ ]* sport=[0-9]* dport=\\([0-9]*\\).*/\\1/p' | sort -un); do [ "$p" -ge ${op.port} ] && [ "$p" -le ${op.portEnd} ] && conntrack ${conntrackArgs(op.proto, 0).slice(0, -1).join(' ')} "$p"; done; true`;
     case 'process.start': {
       // The monitor carries the spec's mark too: netlab finds it by it.
       const argv = ['env', `${SPEC_MARK}=${op.specHash}`, ...monitorArgv(op.dir, op.ns, op.uts, op.mnt, op.spec, op.specHash, op.mark)];

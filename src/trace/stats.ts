@@ -8,6 +8,7 @@
 import { requireShares } from '../engine/query.js';
 import { run } from '../kernel/run.js';
 import { chain } from '../model/names.js';
+import { exposeRuns, formatExposeRun, formatRun, portRuns, type PortRun } from '../model/port-runs.js';
 import type { Lab, LabContainer } from '../model/lab.js';
 
 export interface InterfaceStats {
@@ -40,17 +41,26 @@ export async function labStats(labName: string, only?: string): Promise<LabStats
   const saved = lab.firewall === 'iptables' ? await savedWithCounters() : [];
   const counted = (chainName: string, ...needles: string[]) => counter(saved, chainName, needles, lab.firewall);
   const ports = containers.flatMap((c) =>
-    c.ports.map((p) => ({ container: c.name, port: `${p.hostIp}:${p.hostPort}->${p.containerPort}/${p.proto}`, ...counted(chain.dnat(lab.name), `-p ${p.proto} `, `--dport ${p.hostPort} `, `--to-destination ${p.containerIp}:${p.containerPort}`) })),
+    portRuns(c.ports).map((p) => ({ container: c.name, port: formatRun(p), ...counted(chain.dnat(lab.name), `-p ${p.proto} `, `--dport ${colon(p.host)} `, `--to-destination ${dnatDestination(p)} `) })),
   );
   const links = lab.containers.flatMap((parent) =>
     parent.links.flatMap((l) => {
       const child = lab.containers.find((c) => c.name === l.target)!;
       if (only && only !== parent.name && only !== child.name) return [];
       const from = parent.interfaces.find((i) => child.interfaces.some((j) => j.ip === l.ip && j.network === i.network));
-      return child.expose.map((e) => ({ from: parent.name, to: child.name, port: `${e.port}/${e.proto}`, ...counted(chain.ports(lab.name), `-s ${from?.ip}/32 -d ${l.ip}/32 `, `-p ${e.proto} `, `--dport ${e.port} `) }));
+      return exposeRuns(child.expose).map((e) => ({ from: parent.name, to: child.name, port: formatExposeRun(e), ...counted(chain.ports(lab.name), `-s ${from?.ip}/32 -d ${l.ip}/32 `, `-p ${e.proto} `, `--dport ${colon(e)} `) }));
     }),
   );
   return { lab: lab.name, firewall: lab.firewall, interfaces, ports, links };
+}
+
+const colon = (r: { start: number; end: number }) => (r.start === r.end ? String(r.start) : `${r.start}:${r.end}`);
+
+/** The DNAT's --to-destination as iptables-rules.ts renders it for a run. */
+function dnatDestination(p: PortRun): string {
+  if (p.host.start === p.host.end) return `${p.containerIp}:${p.container.start}`;
+  if (p.host.start === p.container.start) return p.containerIp;
+  return `${p.containerIp}:${p.container.start}-${p.container.end}/${p.host.start}`;
 }
 
 async function interfaceStats(c: LabContainer): Promise<InterfaceStats[]> {

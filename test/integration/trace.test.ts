@@ -95,7 +95,8 @@ describe.each(BACKENDS)('netlab trace, firewall $firewall', (b) => {
     expect(r.end.namespace).toBe('web');
     const dnat = rules(r.forward).find((h) => h.lab === lab && /DNAT --to-destination|dnat ip to/.test(h.rule));
     expect(dnat?.rule).toContain(`${b.port}`);
-    expect(dnat?.rule).toContain(`10.245.${b.net}.2:80`);
+    // iptables: `--to-destination 10.245.N.2:80`; nftables: the lab's map, `45102 : 10.245.N.2 . 80`.
+    expect(dnat?.rule).toContain(b.firewall === 'iptables' ? `10.245.${b.net}.2:80` : `${b.port} : 10.245.${b.net}.2 . 80`);
     expect(nats(r.forward)).toContainEqual({ namespace: 'host', kind: 'DNAT', before: `127.0.0.1:${b.port}`, after: `10.245.${b.net}.2:80` });
     expect(nats(r.forward)).toContainEqual(expect.objectContaining({ kind: 'SNAT', after: `10.245.${b.net}.1:${r.probe.sourcePort}` }));
     expect(r.reply?.packet).toBe('SYN-ACK');

@@ -67,7 +67,7 @@ describe('rendered rule sets (golden)', () => {
     expect(ipt('publish-forms')).toContain('-A NL-lab-DNAT -d 192.0.2.10/32 -p tcp -m tcp --dport 8082 -m comment --comment "netlab:lab" -j DNAT --to-destination 172.31.9.2:80');
     expect(ipt('icc-false-links')).toContain('-A NL-lab-FWD -i nltest0 -o nltest0 -m comment --comment "netlab:lab" -j DROP');
     expect(ipt('icc-false-links')).toContain(
-      '-A NL-lab-PORTS -s 172.31.9.3/32 -d 172.31.9.2/32 -i nltest0 -o nltest0 -p tcp -m tcp --dport 7001 -m comment --comment "netlab:lab" -j ACCEPT',
+      '-A NL-lab-PORTS -s 172.31.9.3/32 -d 172.31.9.2/32 -i nltest0 -o nltest0 -p tcp -m tcp --dport 7000:7002 -m comment --comment "netlab:lab" -j ACCEPT',
     );
     expect(ipt('internal')).not.toContain('-s 172.31.9.0/24 ! -o nltest0');
     expect(ipt('internal')).toContain('-A NL-lab-FWD ! -d 172.31.9.0/24 -i nltest0 -m comment --comment "netlab:lab" -j DROP');
