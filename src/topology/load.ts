@@ -10,7 +10,7 @@ import { specialAddress } from '../model/special.js';
 import { topologySchema, type RawTopology } from './schema.js';
 import { FILE_LIMIT, readTopologyText, type LoadOptions } from './source.js';
 import { escapeControls, quoteKey, quoteValue, yamlMessage } from './quote.js';
-import { findLinkCycle, nestingBeyond, tooMany } from './shape.js';
+import { duplicateKeys, findLinkCycle, nestingBeyond, tooMany } from './shape.js';
 import { argumentProblems, environmentProblems, ruleProblem } from './limits.js';
 import { checkNetworks } from './networks.js';
 import { containerDef, type ContainerScope, type LinkCheck } from './container.js';
@@ -42,10 +42,12 @@ export function parseTopology(text: string, ctx: Ctx): Topology {
   const deep = nestingBeyond(text, LIMITS.depth);
   if (deep) refuse([{ path: '', message: `YAML nested deeper than ${LIMITS.depth} levels`, line: deep }], ctx.source);
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
   if (doc.errors.length > 0) {
     refuse(doc.errors.map((e) => ({ path: '', message: `YAML syntax: ${yamlMessage(e.message)}`, line: lc.linePos(e.pos[0]).line })), ctx.source);
   }
+  const twice = duplicateKeys(doc, lc);
+  if (twice.length > 0) refuse(twice, ctx.source);
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: LIMITS.aliases }) ?? {};

@@ -243,3 +243,13 @@ describe('reading -f', () => {
     expect(process.memoryUsage().rss - rss).toBeLessThan(64 << 20);
   });
 });
+
+describe('keys given twice', () => {
+  it('are found in linear time, also 1 and "1" (one key once read)', () => {
+    expect(problems('containers:\n  a: {}\n  b: {}\n  "1": {}\n  1: {}\n')).toEqual(['netlab.yaml:5: YAML syntax: Map keys must be unique']);
+    const many = `containers:\n${Array.from({ length: 20_000 }, (_, i) => `  c${i}: {}\n`).join('')}  c0: {}\n`;
+    const started = performance.now();
+    expect(problems(many)).toEqual(['netlab.yaml:20002: YAML syntax: Map keys must be unique']);
+    expect(performance.now() - started).toBeLessThan(4000);
+  });
+});
