@@ -244,6 +244,26 @@ describe(`bad input: ${cases.length} cases, each refused with exit code 2, its p
 
 });
 
+describe('the limits hold what the kernel takes', () => {
+  it('a container whose environment is just under 1 MiB starts its command', async () => {
+    const lab = `${base}env`;
+    const env = Array.from({ length: 8 }, (_, i) => `V${i}: "${'x'.repeat(120_000)}"`).join(', ');
+    writeFileSync(join(dir, 'env.yaml'), `name: ${lab}\nnetworks:\n  n: { subnet: 10.243.40.0/24 }\ncontainers:\n  a: { env: { ${env} }, command: "echo started $(printenv | wc -c); exec sleep 600" }\n`);
+    try {
+      const r = await netlab(['up', '-f', 'env.yaml']);
+      expect(r.exitCode, r.all).toBe(0);
+      let log = '';
+      for (let i = 0; i < 50 && !log.includes('started'); i++) {
+        await new Promise((done) => setTimeout(done, 100));
+        log = (await netlab(['logs', '--lab', lab, 'a'])).stdout;
+      }
+      expect(Number(/started (\d+)/.exec(log)?.[1])).toBeGreaterThan(960_000);
+    } finally {
+      await netlab(['down', '--lab', lab]);
+    }
+  });
+});
+
 /** -f of what is no topology file: special files (made in beforeAll), a huge one, empty ones, secrets. */
 function fileCases(): Case[] {
   const f = (what: string, file: string, why: string): Case => ({ what: `-f of ${what}`, args: () => ['up', '-f', file], where: `${file}: ${why}` });
