@@ -46,7 +46,8 @@ export function readTopologyText(opts: LoadOptions): { text: string; source: str
   let fd: number;
   try {
     // Looked at before opening: opening a device can act (a tape rewinds, a watchdog starts).
-    if (!statSync(path).isFile()) throw refuse(`is ${kindOf(statSync(path))}, not a regular file: give a topology file`);
+    const st = statSync(path);
+    if (!st.isFile()) throw refuse(`is ${kindOf(st)}, not a regular file: give a topology file`);
     // O_NONBLOCK: a FIFO put in its place meanwhile opens at once (then is refused) instead of hanging.
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (e) {
