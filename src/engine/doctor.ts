@@ -161,7 +161,7 @@ async function subnetCheck(topo: Topology): Promise<Check> {
     const lab = resolveLab(topo, ctx);
     return { id: 'subnets', status: 'ok', message: `lab ${lab.name}: ${lab.networks.map((n) => `${n.name} ${formatCidr(n.subnet)}${n.subnet === topo.networks.find((t) => t.name === n.name)?.subnet ? '' : ' (picked)'}`).join(', ')} collide with no route or address of the host and no other lab` };
   } catch (e) {
-    if (e instanceof SubnetTakenError) return { id: 'subnets', status: 'fail', message: e.message, fix: `give ${e.message.split(':')[0]} a free subnet in ${topo.source}, or remove it and netlab picks a free one` };
+    if (e instanceof SubnetTakenError) return { id: 'subnets', status: 'fail', message: e.message, fix: `give ${e.path} a free subnet in ${topo.source}, or remove it and netlab picks a free one` };
     if (e instanceof PoolExhaustedError) return { id: 'subnets', status: 'fail', message: e.message, fix: `give the networks of ${topo.source} explicit subnets that no host route uses` };
     throw e;
   }

@@ -6,7 +6,7 @@ import { formatIp } from '../model/ipv4.js';
 import { ConflictError, InputError, InterruptedError, NetlabError } from '../errors.js';
 import { loadTopologyCached, type LoadOptions } from '../topology/source.js';
 import type { Topology } from '../topology/types.js';
-import { allocationOf, resolveLab, SubnetTakenError, type Lab } from '../model/lab.js';
+import { allocationOf, placeIn, publishPath, resolveLab, SubnetTakenError, type Lab } from '../model/lab.js';
 import { PoolExhaustedError } from '../model/ipam.js';
 import { desiredState } from '../plan/desired.js';
 import { diff } from '../plan/diff.js';
@@ -88,9 +88,10 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
 
     const previousPorts = new Set(prev?.resolved.containers.flatMap((c) => c.ports.map((p) => `${p.hostPort}/${p.proto}`)) ?? []);
     const busy = topo.containers.filter((c) => c.host === host).flatMap((c) =>
-      c.publish.filter((b) => b.hostPort && ctx.usedHostPorts.has(`${b.hostPort}/${b.proto}`) && !previousPorts.has(`${b.hostPort}/${b.proto}`)).map((b) => {
+      c.publish.flatMap((b, i) => {
         const port = `${b.hostPort}/${b.proto}`;
-        return `containers.${c.name}.publish: host port ${port} is already in use on this host (${ctx.usedHostPorts.get(port)})`;
+        if (!b.hostPort || !ctx.usedHostPorts.has(port) || previousPorts.has(port)) return [];
+        return [placeIn(topo, publishPath(c, i), `host port ${port} is already in use on this host (${ctx.usedHostPorts.get(port)})`)];
       }),
     );
     if (busy.length > 0) throw new ConflictError(firstLines(busy, 5));

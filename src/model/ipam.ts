@@ -59,6 +59,50 @@ export function allocateAddresses(subnet: Cidr, gateways: number | number[], req
 
 /** A host port for `publish` entries without one: sequential from the range start, skipping used ones. */
 export function pickHostPort(range: { start: number; end: number }, used: Set<number>): number {
-  for (let p = range.start; p <= range.end; p++) if (!used.has(p)) return p;
-  throw new PoolExhaustedError(`no free host port in ${range.start}-${range.end}`);
+  const got = new HostPortPicker([]).pick(range, 'tcp', used);
+  if (got === undefined) throw new PoolExhaustedError(`no free host port in ${range.start}-${range.end}`);
+  return got;
+}
+
+/**
+ * Host ports of one lab: those in use, by protocol, and a cursor per range that only moves
+ * forward (ports only ever become used), so that picking N ports costs O(N + range), not O(N²).
+ */
+export class HostPortPicker {
+  private readonly used = new Map<string, Set<number>>();
+  private readonly cursors = new Map<string, number>();
+
+  /** `used`: `port/proto` keys. */
+  constructor(used: Iterable<string>) {
+    for (const key of used) {
+      const [port, proto] = key.split('/');
+      this.take(Number(port), proto!);
+    }
+  }
+
+  isFree(port: number, proto: string): boolean {
+    return !this.usedOf(proto).has(port);
+  }
+
+  take(port: number, proto: string): void {
+    this.usedOf(proto).add(port);
+  }
+
+  /** The first free port of `range` (also free in `alsoUsed`), taken; undefined when none is left. */
+  pick(range: { start: number; end: number }, proto: string, alsoUsed?: Set<number>): number | undefined {
+    const key = `${proto}:${range.start}-${range.end}`;
+    const used = this.usedOf(proto);
+    let p = Math.max(range.start, this.cursors.get(key) ?? range.start);
+    while (p <= range.end && (used.has(p) || alsoUsed?.has(p))) p++;
+    this.cursors.set(key, p);
+    if (p > range.end) return undefined;
+    used.add(p);
+    return p;
+  }
+
+  private usedOf(proto: string): Set<number> {
+    let set = this.used.get(proto);
+    if (!set) this.used.set(proto, (set = new Set()));
+    return set;
+  }
 }

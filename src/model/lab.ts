@@ -5,14 +5,35 @@
 import type { ContainerRuntime } from '../topology/runtime.js';
 import type { ContainerDef, NetworkDef, Topology } from '../topology/types.js';
 import { formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr } from './ipv4.js';
-import { allocateAddresses, pickHostPort, pickSubnet } from './ipam.js';
+import { allocateAddresses, HostPortPicker, pickSubnet } from './ipam.js';
 import { containerIfName, macFromIp, netnsName, vethHostNames } from './names.js';
 import { linkEnv, hostsNames } from './links.js';
 import { hostsLine, hostsPieces, internalResolvConf, joinPieces, resolvConf, upstreamServers, type HostsEntry, type TextPiece } from './etcfiles.js';
 import { portKey, type PortBinding, type PortProto } from './ports.js';
+import { formatProblem, InputError } from '../errors.js';
 
 /** A subnet given in the topology collides with the host or another lab. */
-export class SubnetTakenError extends Error {}
+export class SubnetTakenError extends Error {
+  constructor(
+    /** The YAML path of the subnet, `networks.NAME.subnet`. */
+    readonly path: string,
+    /** `file:line: path: reason`. */
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Where an entry of the topology is: `file:line: path: ` as every message starts (topo.lines knows the line). */
+export function placeIn(topo: Pick<Topology, 'source' | 'lines'>, path: string, message: string): string {
+  return formatProblem({ path, message, line: topo.lines?.[path] }, topo.source);
+}
+
+/** The YAML path of the `publish:` entry binding `i` of `c` comes from (past them, `publishAll`). */
+export function publishPath(c: Pick<ContainerDef, 'name' | 'publish' | 'publishEntries'>, i: number): string {
+  if (i >= c.publish.length) return `containers.${c.name}.publishAll`;
+  return `containers.${c.name}.publish[${c.publishEntries?.[i] ?? i}]`;
+}
 
 export interface LabNetwork extends NetworkDef {
   subnet: Cidr;
@@ -122,17 +143,20 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
   if (multi) host ??= topo.hosts[0]!.name;
   // Every host of a multi-host lab must compute the same addresses from the file alone.
   if (multi) ctx = { ...ctx, previous: undefined };
-  const taken = ctx.takenSubnets.map((t) => t.cidr);
+  // The lab's own given subnets are taken too: a picked or kept subnet must not overlap them.
+  const given = topo.networks.flatMap((n) => (n.subnet ? [n.subnet] : []));
+  const taken = [...ctx.takenSubnets.map((t) => t.cidr), ...given];
   const networks: LabNetwork[] = topo.networks.map((n) => {
-    const previous = ctx.previous?.subnets[n.name];
     let subnet = n.subnet;
     if (subnet) {
       const clash = ctx.takenSubnets.find((t) => overlaps(t.cidr, subnet!));
-      if (clash) throw new SubnetTakenError(`networks.${n.name}.subnet: ${formatCidr(subnet)} overlaps ${clash.by}`);
+      const path = `networks.${n.name}.subnet`;
+      if (clash) throw new SubnetTakenError(path, placeIn(topo, path, `${formatCidr(subnet)} overlaps ${clash.by}`));
     }
-    if (!subnet && previous) subnet = parseCidr(previous);
+    const previous = ctx.previous?.subnets[n.name] ? parseCidr(ctx.previous.subnets[n.name]!) : undefined;
+    if (!subnet && previous && !given.some((g) => overlaps(g, previous))) subnet = previous;
     subnet ??= pickSubnet(taken);
-    taken.push(subnet);
+    if (!n.subnet) taken.push(subnet);
     const gateways: Record<string, number> = multi
       ? Object.fromEntries(topo.hosts.map((h, i) => [h.name, subnet!.network + 1 + i]))
       : { '': n.gateway ?? subnet.network + 1 };
@@ -155,8 +179,8 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     for (const [name, ip] of got) addresses.set(`${name}/${net.name}`, ip);
   }
 
-  const usedPorts = new Set(ctx.usedHostPorts.keys());
-  for (const c of topo.containers) for (const b of c.publish) if (b.hostPort) usedPorts.add(`${b.hostPort}/${b.proto}`);
+  const ports = new HostPortPicker(ctx.usedHostPorts.keys());
+  for (const c of topo.containers) for (const b of c.publish) if (b.hostPort) ports.take(b.hostPort, b.proto);
 
   const veths = vethHostNames(topo.name, topo.containers.flatMap((c) => c.networks.map((network) => ({ container: c.name, network }))));
   const partial = topo.containers.map((c) => {
@@ -181,19 +205,11 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
       const published = new Set(c.publish.map((b) => `${b.containerPort}/${b.proto}`));
       for (const p of c.expose) if (!published.has(portKey(p))) bindings.push({ hostIp: '0.0.0.0', hostPort: 0, containerPort: p.port, proto: p.proto });
     }
-    const ports: ResolvedBinding[] = bindings.map((b, i) => {
-      let hostPort = b.hostPort;
-      if (!hostPort) {
-        const key = `${c.name}/${b.containerPort}/${b.proto}/${i}`;
-        const before = ctx.previous?.hostPorts[key];
-        const range = b.hostRange ?? ctx.ephemeralRange;
-        const usedForProto = new Set([...usedPorts].filter((k) => k.endsWith(`/${b.proto}`)).map((k) => Number(k.split('/')[0])));
-        hostPort = before && before >= range.start && before <= range.end && !usedForProto.has(before) ? before : pickHostPort(range, usedForProto);
-        usedPorts.add(`${hostPort}/${b.proto}`);
-      }
+    const resolved: ResolvedBinding[] = bindings.map((b, i) => {
+      const hostPort = b.hostPort || autoHostPort(topo, ctx, ports, c, b, i);
       return { ...b, hostPort, containerIp: primary?.ip ?? '', bridge: primary?.bridge ?? '' };
     });
-    return { def: c, interfaces, ports };
+    return { def: c, interfaces, ports: resolved };
   });
   const byName = new Map(partial.map((p) => [p.def.name, p]));
 
@@ -210,9 +226,9 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     const env: [string, string][] = [];
     for (const l of links) {
       const child = byName.get(l.target)!.def;
-      env.push(...linkEnv(def.name, l.alias, { name: child.name, ip: l.ip, ports: child.expose, env: child.env }));
+      for (const v of linkEnv(def.name, l.alias, { name: child.name, ip: l.ip, ports: child.expose, env: child.env })) env.push(v);
     }
-    env.push(...Object.entries(def.env));
+    for (const v of Object.entries(def.env)) env.push(v);
 
     const overrides = { servers: def.dns, search: def.dnsSearch, options: def.dnsOptions };
     const onDns = def.networks.map((n) => netByName.get(n)!.dns);
@@ -248,6 +264,24 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
 
   const hosts = topo.hosts.map((h) => ({ name: h.name, underlay: formatIp(h.underlay), prefix: h.prefix }));
   return { name: topo.name, source: topo.source, firewall: topo.firewall, hosts, host, networks, containers };
+}
+
+/**
+ * The host port of binding `i` of `c`, which names none: the one it had before when still free
+ * and in range, else the first free one of its range. None left: refused, naming the entry.
+ */
+function autoHostPort(topo: Topology, ctx: LabContext, ports: HostPortPicker, c: ContainerDef, b: PortBinding, i: number): number {
+  const before = ctx.previous?.hostPorts[`${c.name}/${b.containerPort}/${b.proto}/${i}`];
+  const range = b.hostRange ?? ctx.ephemeralRange;
+  if (before && before >= range.start && before <= range.end && ports.isFree(before, b.proto)) {
+    ports.take(before, b.proto);
+    return before;
+  }
+  const got = ports.pick(range, b.proto);
+  if (got !== undefined) return got;
+  const path = publishPath(c, i);
+  const why = b.hostRange ? `its host range ${range.start}-${range.end}` : `the host's range for automatic ports (ip_local_port_range ${range.start}-${range.end})`;
+  throw new InputError([{ path, message: `no free host port left for container port ${b.containerPort}/${b.proto} in ${why}`, line: topo.lines?.[path] }], topo.source);
 }
 
 /**

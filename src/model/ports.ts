@@ -4,6 +4,7 @@
  * PortSpecError with a message that the loader prefixes with the YAML path.
  */
 import { parseIp } from './ipv4.js';
+import { specialAddress } from './special.js';
 
 export type Proto = 'tcp' | 'udp' | 'sctp';
 export const PROTOS: readonly Proto[] = ['tcp', 'udp', 'sctp'];
@@ -74,7 +75,11 @@ export function parsePublish(spec: string | number): PortBinding[] {
     [hostText, ctrText] = parts as [string, string];
   } else if (parts.length === 3) {
     const ip = parts[0]!;
-    if (parseIp(ip) === undefined) throw new PortSpecError(`host address "${ip}" is not an IPv4 address`);
+    const addr = parseIp(ip);
+    if (addr === undefined) throw new PortSpecError(`host address "${ip}" is not an IPv4 address`);
+    // 0.0.0.0 is Docker's "every address"; any other special address is no host's own.
+    const special = addr === 0 ? undefined : specialAddress(addr, true);
+    if (special) throw new PortSpecError(`host address ${ip} ${special}: publish on one of the host's addresses, or 0.0.0.0 for all`);
     hostIp = ip;
     hostText = parts[1] || undefined;
     ctrText = parts[2]!;

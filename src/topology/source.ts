@@ -4,7 +4,7 @@
  * more than all its kernel reads, so an unchanged file is not parsed again.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import { writeOwnAtomic } from '../kernel/ownfs.js';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -36,19 +36,64 @@ export function resolveTopologyFile(opts: LoadOptions): { path: string; source: 
   return { path: DEMO_FILE, source: DEMO_SOURCE };
 }
 
+/** netlab's limit for a topology file (1 MiB): a larger one is refused unread. */
+export const FILE_LIMIT = 1 << 20;
+
 /** The text of the topology `opts` names, its source as the user gave it, and the lab name its folder gives. */
 export function readTopologyText(opts: LoadOptions): { text: string; source: string; defaultName: string; dir: string } {
   const { path, source } = resolveTopologyFile(opts);
+  const refuse = (message: string) => new InputError([{ path: '', message }], source);
+  let fd: number;
   try {
-    const text = readFileSync(path, 'utf8');
-    return { text, source, dir: dirname(path), defaultName: source === DEMO_SOURCE ? 'demo' : labNameFromFolder(basename(dirname(path))) };
+    // Looked at before opening: opening a device can act (a tape rewinds, a watchdog starts).
+    const st = statSync(path);
+    if (!st.isFile()) throw refuse(`is ${kindOf(st)}, not a regular file: give a topology file`);
+    // O_NONBLOCK: a FIFO put in its place meanwhile opens at once (then is refused) instead of hanging.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (e) {
-    throw new InputError([{ path: '', message: `cannot read the topology file: ${(e as Error).message}` }], source);
+    if (e instanceof InputError) throw e;
+    throw refuse(`cannot read the topology file: ${(e as Error).message}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw refuse(`is ${kindOf(st)}, not a regular file: give a topology file`);
+    const text = readAtMost(fd, FILE_LIMIT + 1);
+    if (text.length > FILE_LIMIT) throw refuse(`the file is larger than ${FILE_LIMIT} bytes, netlab's limit for a topology`);
+    return { text: text.toString('utf8'), source, dir: dirname(path), defaultName: source === DEMO_SOURCE ? 'demo' : labNameFromFolder(basename(dirname(path))) };
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    throw refuse(`cannot read the topology file: ${(e as Error).message}`);
+  } finally {
+    closeSync(fd);
   }
 }
 
+/** Up to `max` bytes of the file, however large it is (or claims to be). */
+function readAtMost(fd: number, max: number): Buffer {
+  const buf = Buffer.alloc(max);
+  let got = 0;
+  while (got < max) {
+    const n = readSync(fd, buf, got, max - got, null);
+    if (n === 0) break;
+    got += n;
+  }
+  return buf.subarray(0, got);
+}
+
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'a special file';
+}
+
 /** The parser's own build: a new netlab (other rules, other defaults) never reuses an old result. */
-const PARSER_BUILD = buildId(['./topology/load.js', './topology/schema.js', './topology/runtime.js', './topology/health.js', './topology/types.js', './model/names.js', './model/ports.js', './model/links.js', './model/ipv4.js']);
+const PARSER_BUILD = buildId([
+  ...['load', 'schema', 'types', 'container', 'networks', 'hostnames', 'limits', 'shape', 'quote', 'yamlpos', 'runtime', 'health'].map((m) => `./topology/${m}.js`),
+  ...['names', 'ports', 'links', 'ipv4', 'special'].map((m) => `./model/${m}.js`),
+]);
 
 const cacheFile = (key: string) => join(RUN_DIR, '.topology', `${key}.json`);
 

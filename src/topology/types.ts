@@ -13,6 +13,12 @@ export interface Topology {
   hosts: HostDef[];
   networks: NetworkDef[];
   containers: ContainerDef[];
+  /**
+   * Lines of the entries whose conflicts only the host shows (`networks.n.subnet`,
+   * `containers.web.publish[0]`), so that those messages name the line too. Absent for a
+   * topology made in code.
+   */
+  lines?: Record<string, number>;
 }
 
 export interface HostDef {
@@ -49,6 +55,8 @@ export interface ContainerDef {
   /** Exposed ports: the `expose` list plus every published container port, as Docker's CLI adds them. */
   expose: PortProto[];
   publish: PortBinding[];
+  /** For each binding of `publish`, the index of the `publish:` entry it comes from (absent: one binding per entry). */
+  publishEntries?: number[];
   publishAll: boolean;
   links: LinkSpec[];
   env: Record<string, string>;

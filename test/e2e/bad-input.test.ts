@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -47,6 +48,11 @@ interface Case {
   /** Text that names the place (path, line), and the reason. */
   where: string | RegExp;
   why?: string | RegExp;
+  /** Text the output must not hold (a secret of a file that is not a topology, a raw control character). */
+  hidden?: string | RegExp;
+  /** Changes the throwaway host before the run, and `undo` after it. */
+  setup?: () => Promise<unknown>;
+  undo?: () => Promise<unknown>;
 }
 
 const header = (lab: string) => `name: ${lab}\nnetworks:\n  n: { subnet: 10.104.40.0/24 }\ncontainers:\n`;
@@ -94,10 +100,10 @@ const cases: Case[] = [
   // Duplicates
   { what: 'a network listed twice', file: body('  web: { networks: [n, n] }\n'), where: 'lab.yaml:5: containers.web.networks[1]', why: 'listed twice' },
   { what: 'one static address for two containers', file: body('  a: { ip: 10.104.40.9 }\n  b: { ip: 10.104.40.9 }\n'), where: 'lab.yaml:6: containers.b.ip', why: 'already given to container "a"' },
-  { what: 'one host port published twice', file: body('  a: { publish: ["20550:80"] }\n  b: { publish: ["20550:81"] }\n'), where: 'lab.yaml:6: containers.b.publish[0]', why: 'already published by a' },
+  { what: 'one host port published twice', file: body('  a: { publish: ["20550:80"] }\n  b: { publish: ["20550:81"] }\n'), where: 'lab.yaml:6: containers.b.publish[0]', why: 'already published by a (lab.yaml:5)' },
   // Subnets and addresses
-  { what: "a subnet that overlaps a host route", file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.200.0/25 }\ncontainers: { a: {} }\n`), where: 'networks.n.subnet', why: 'thost0' },
-  { what: 'a subnet that overlaps another lab', file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.201.128/25 }\ncontainers: { a: {} }\n`), where: 'networks.n.subnet', why: `lab ${other}` },
+  { what: "a subnet that overlaps a host route", file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.200.0/25 }\ncontainers: { a: {} }\n`), where: 'lab.yaml:3: networks.n.subnet', why: 'thost0' },
+  { what: 'a subnet that overlaps another lab', file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.201.128/25 }\ncontainers: { a: {} }\n`), where: 'lab.yaml:3: networks.n.subnet', why: `lab ${other}` },
   { what: 'a /33 subnet', file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.40.0/33 }\ncontainers: { a: {} }\n`), where: 'lab.yaml:3: networks.n.subnet' },
   { what: 'a subnet with host bits set', file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.40.1/24 }\ncontainers: { a: {} }\n`), where: 'networks.n.subnet', why: 'host bits zero' },
   { what: 'a /31 subnet', file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.40.0/31 }\ncontainers: { a: {} }\n`), where: 'networks.n.subnet', why: 'between /8 and /30' },
@@ -117,7 +123,7 @@ const cases: Case[] = [
   { what: 'port 0 exposed', file: body('  a: { expose: [0] }\n'), where: 'containers.a.expose[0]', why: 'out of range' },
   { what: 'a negative port', file: body('  a: { expose: [-1] }\n'), where: 'containers.a.expose[0]' },
   { what: 'a host address that is not IPv4', file: body('  a: { publish: ["1.2.3:20556:80"] }\n'), where: 'containers.a.publish[0]', why: 'not an IPv4 address' },
-  { what: "a host port another lab publishes", file: body('  a: { publish: ["20540:80"] }\n'), where: 'containers.a.publish', why: 'already in use' },
+  { what: "a host port another lab publishes", file: body('  a: { publish: ["20540:80"] }\n'), where: 'lab.yaml:5: containers.a.publish[0]', why: 'already in use' },
   // Links
   { what: 'a link to itself', file: body('  a: { links: [a] }\n'), where: 'lab.yaml:5: containers.a.links[0]', why: 'itself' },
   { what: 'a cycle of links', file: body('  a: { links: [b] }\n  b: { links: [c] }\n  c: { links: [a] }\n'), where: 'containers.a.links', why: 'cycle: a -> b -> c -> a' },
@@ -170,9 +176,24 @@ const cases: Case[] = [
   { what: 'graph -o into a folder that does not exist', args: () => ['graph', '-f', 'other.yaml', '--format', 'dot', '-o', '/nonexistent-netlab/lab.dot'], where: '-o/--output: cannot write /nonexistent-netlab/lab.dot', why: 'no such file or directory' },
   { what: 'graph -o onto a folder', args: () => ['graph', '-f', 'other.yaml', '--format', 'dot', '-o', '/tmp'], where: '-o/--output: cannot write /tmp', why: 'illegal operation on a directory' },
   { what: 'a multi-host lab on a machine with none of its underlay addresses', file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\ncontainers: { a: {} }\n`), where: 'hosts', why: 'none of the hosts\' underlay addresses' },
+  ...fileCases(),
+  ...limitCases(),
+  ...addressCases(),
+  ...nameCases(),
 ];
 
+let socketServer: Server | undefined;
+
 beforeAll(async () => {
+  // What -f must refuse without reading: a FIFO, a folder, a socket, a block device node, a link to /dev/zero, a sparse file.
+  await execa('mkfifo', [join(dir, 'fifo')]);
+  mkdirSync(join(dir, 'adir'));
+  await execa('mknod', [join(dir, 'blk'), 'b', '7', '250']);
+  symlinkSync('/dev/zero', join(dir, 'zero-link'));
+  writeFileSync(join(dir, 'sparse.yaml'), 'containers:\n  a: {}\n');
+  truncateSync(join(dir, 'sparse.yaml'), 300 << 20);
+  socketServer = createServer();
+  await new Promise<void>((done) => socketServer!.listen(join(dir, 'sock'), done));
   await execa('ip', ['netns', 'add', hostNs]);
   await inHost('ip', 'link', 'set', 'lo', 'up');
   // A route of the host, and another lab, for the cases that collide with them.
@@ -187,31 +208,158 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  socketServer?.close();
   await netlab(['down', '--lab', other]);
   await execa('ip', ['netns', 'del', hostNs], { reject: false });
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe(`bad input: ${cases.length} cases, each refused with exit code 2, its place named, the kernel unchanged`, () => {
-  it('has at least 40 cases', () => expect(cases.length).toBeGreaterThanOrEqual(40));
+  it('has more than 120 cases', () => expect(cases.length).toBeGreaterThan(120));
 
   it.each(cases.map((c) => [c.what, c] as const))('%s', async (_what, c) => {
     const lab = `${base}${(counter++).toString(36)}`;
     const args = c.args ? c.args(lab) : ['up', '-f', 'lab.yaml'];
     if (c.file) writeFileSync(join(dir, 'lab.yaml'), c.file(lab));
-    const before = await snapshot(lab);
-    const r = await netlab(args);
-    expect(r.timedOut, 'refused without hanging (30 s)').toBe(false);
-    expect(r.exitCode, r.all).toBe(2);
-    if (typeof c.where === 'string') expect(r.stderr).toContain(c.where);
-    else expect(r.stderr).toMatch(c.where);
-    if (c.why !== undefined) {
-      if (typeof c.why === 'string') expect(r.stderr).toContain(c.why);
-      else expect(r.stderr).toMatch(c.why);
+    await c.setup?.();
+    try {
+      const before = await snapshot(lab);
+      const r = await netlab(args);
+      expect(r.timedOut, 'refused without hanging (30 s)').toBe(false);
+      expect(r.exitCode, r.all).toBe(2);
+      if (typeof c.where === 'string') expect(r.stderr).toContain(c.where);
+      else expect(r.stderr).toMatch(c.where);
+      if (c.why !== undefined) {
+        if (typeof c.why === 'string') expect(r.stderr).toContain(c.why);
+        else expect(r.stderr).toMatch(c.why);
+      }
+      if (typeof c.hidden === 'string') expect(r.all).not.toContain(c.hidden);
+      else if (c.hidden) expect(r.all).not.toMatch(c.hidden);
+      expect(r.stderr).not.toContain('unexpected error');
+      expect(r.stdout).toBe('');
+      expect(await snapshot(lab)).toBe(before);
+    } finally {
+      await c.undo?.();
     }
-    expect(r.stderr).not.toContain('unexpected error');
-    expect(r.stdout).toBe('');
-    expect(await snapshot(lab)).toBe(before);
   });
 
 });
+
+describe('the limits hold what the kernel takes', () => {
+  it('a container whose environment is just under 1 MiB starts its command', async () => {
+    const lab = `${base}env`;
+    const env = Array.from({ length: 8 }, (_, i) => `V${i}: "${'x'.repeat(120_000)}"`).join(', ');
+    writeFileSync(join(dir, 'env.yaml'), `name: ${lab}\nnetworks:\n  n: { subnet: 10.243.40.0/24 }\ncontainers:\n  a: { env: { ${env} }, command: "echo started $(printenv | wc -c); exec sleep 600" }\n`);
+    try {
+      const r = await netlab(['up', '-f', 'env.yaml']);
+      expect(r.exitCode, r.all).toBe(0);
+      let log = '';
+      for (let i = 0; i < 50 && !log.includes('started'); i++) {
+        await new Promise((done) => setTimeout(done, 100));
+        log = (await netlab(['logs', '--lab', lab, 'a'])).stdout;
+      }
+      expect(Number(/started (\d+)/.exec(log)?.[1])).toBeGreaterThan(960_000);
+    } finally {
+      await netlab(['down', '--lab', lab]);
+    }
+  });
+});
+
+/** -f of what is no topology file: special files (made in beforeAll), a huge one, empty ones, secrets. */
+function fileCases(): Case[] {
+  const f = (what: string, file: string, why: string): Case => ({ what: `-f of ${what}`, args: () => ['up', '-f', file], where: `${file}: ${why}` });
+  const shadow = 'root:$6$saltSECRET$hashSECRET:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\nbob:$6$x$bobSECRET:19000:0:99999:7:::\n';
+  return [
+    f('/dev/zero (no memory eaten)', '/dev/zero', 'is a character device, not a regular file'),
+    f('/dev/null', '/dev/null', 'is a character device, not a regular file'),
+    f('a FIFO (no hang)', 'fifo', 'is a FIFO (named pipe), not a regular file'),
+    f('a directory', 'adir', 'is a directory, not a regular file'),
+    f('a UNIX socket', 'sock', 'is a socket, not a regular file'),
+    f('a block device node', 'blk', 'is a block device, not a regular file'),
+    f('a symlink to /dev/zero', 'zero-link', 'is a character device, not a regular file'),
+    f('a 300 MB sparse file (only 1 MiB + 1 byte read)', 'sparse.yaml', 'the file is larger than 1048576 bytes'),
+    { what: 'an empty file', file: raw(() => ''), where: 'lab.yaml: containers: a lab needs at least one container' },
+    { what: 'a file of comments only', file: raw(() => '# nothing here\n'), where: 'lab.yaml: containers: a lab needs at least one container' },
+    { what: 'a lab name and nothing else', file: raw((l) => `name: ${l}\n`), where: 'containers: a lab needs at least one container' },
+    { what: 'an empty containers map', file: raw((l) => `name: ${l}\ncontainers: {}\n`), where: 'lab.yaml:2: containers: a lab needs at least one container' },
+    { what: 'an /etc/shadow (no line of it shown)', file: raw(() => shadow), where: 'lab.yaml:1: (top level): unknown key "root…"', hidden: 'SECRET' },
+    { what: 'an /etc/passwd', file: raw(() => 'root:x:0:0:root SECRET:/root:/bin/bash\n'), where: 'lab.yaml:1:', hidden: 'SECRET' },
+    { what: 'an INI file with a password', file: raw(() => '[client]\npassword = pwSECRET\nuser: admin\n'), where: 'lab.yaml:2: YAML syntax', hidden: 'SECRET' },
+    { what: 'a JSON file with a token and a syntax error', file: raw(() => '{"token": "tokSECRET", "x": [1,2}\n'), where: 'lab.yaml:1: YAML syntax', hidden: 'SECRET' },
+    { what: 'a private key', file: raw(() => '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktSECRET\n-----END OPENSSH PRIVATE KEY-----\n'), where: 'lab.yaml:1: (top level)', hidden: 'SECRET' },
+    { what: 'a newline in a key (escaped)', file: body('  "we\\nb": {}\n'), where: 'lab.yaml:5: containers: the name "we\\nb"', hidden: /we\nb/ },
+    { what: 'an escape sequence in a key (escaped)', file: body('  a: { "x\\e[2Jy": 1 }\n'), where: 'containers.a["x\\u001b[2Jy"]: unknown key', hidden: '\u001b' },
+    { what: '20,000 keys in one map, one of them twice (no quadratic check)', file: raw((l) => `name: ${l}\nx:\n${Array.from({ length: 20_000 }, (_, i) => `  k${i}: 1\n`).join('')}  k7: 2\n`), where: 'lab.yaml:20003: YAML syntax', why: 'unique' },
+    { what: 'networks: {}', file: raw((l) => `name: ${l}\nnetworks: {}\ncontainers:\n  a: {}\n`), where: 'lab.yaml:2: networks: names no network', hidden: 'more than one' },
+  ];
+}
+
+/** What execve(2) or the firewall would refuse once the lab is half built. */
+function limitCases(): Case[] {
+  const fan = (n: number) => Array.from({ length: n }, (_, i) => `  p${i}: { links: [big] }\n`).join('');
+  const bigEnv = Array.from({ length: 5 }, (_, i) => `V${i}: "${'x'.repeat(120_000)}"`).join(', ');
+  const narrow = (range: string) => () => inHost('sysctl', '-qw', `net.ipv4.ip_local_port_range=${range}`);
+  return [
+    { what: 'a NUL byte in an env value', file: body('  a: { env: { X: "a\\0b" } }\n'), where: 'lab.yaml:5: containers.a.env.X', why: 'NUL byte' },
+    { what: 'a NUL byte in a command string', file: body('  a: { command: "sleep 1\\0; reboot" }\n'), where: 'lab.yaml:5: containers.a.command', why: 'NUL byte' },
+    { what: 'a NUL byte in a command argument', file: body('  a: { command: [sleep, "1\\0"] }\n'), where: 'lab.yaml:5: containers.a.command[1]', why: 'NUL byte' },
+    { what: 'an env value past MAX_ARG_STRLEN', file: body(`  a: { env: { X: "${'v'.repeat(200_000)}" } }\n`), where: 'containers.a.env.X', why: 'longer than the kernel takes for one variable' },
+    { what: 'a command string past MAX_ARG_STRLEN', file: body(`  a: { command: "${'v'.repeat(200_000)}" }\n`), where: 'containers.a.command', why: 'longer than the kernel takes for one argument' },
+    { what: "a child's 600 kB env linked twice (1.2 MB of link variables)", file: body(`  child: { env: { ${bigEnv} } }\n  parent: { links: [child, "child:again"] }\n`), where: 'lab.yaml:6: containers.parent.links[0]', why: 'more than the 1048576 netlab allows' },
+    { what: '3000 exposed ports linked three times by one container', file: body('  a: { expose: ["1-3000"] }\n  b: { links: [a, "a:x", "a:y"] }\n'), where: 'lab.yaml:6: containers.b.links[0]', why: 'the environment of "b" would take' },
+    { what: 'expose 1-20000 and a link (E2BIG)', file: body('  a: { expose: ["1-20000"] }\n  b: { links: [a] }\n'), where: 'lab.yaml:5: containers.a.expose', why: '40000 firewall rules' },
+    { what: 'expose 1-65535 and a link (stack overflow)', file: body('  a: { expose: ["1-65535"] }\n  b: { links: [a] }\n'), where: 'lab.yaml:5: containers.a.expose', why: "more than netlab's limit of 20000" },
+    { what: '2000 exposed ports linked by 50 containers', file: body(`  big: { expose: ["1-2000"] }\n${fan(50)}`), where: 'lab.yaml:5: containers.big.expose', why: 'linked 50 times, make 200000 firewall rules' },
+    { what: 'publish 1-30000', file: body('  a: { publish: ["1-30000"] }\n'), where: 'lab.yaml:5: containers.a.publish', why: '60000 firewall rules' },
+    { what: 'publish 1-65535', file: body('  a: { publish: ["1-65535"] }\n'), where: 'lab.yaml:5: containers.a.publish', why: "more than netlab's limit of 20000" },
+    { what: 'publishAll of 15000 exposed ports', file: body('  a: { expose: ["1-15000"], publishAll: true }\n'), where: 'lab.yaml:5: containers.a.publish', why: '15000 published ports' },
+    { what: 'three entries on a host range of two ports', file: body('  a:\n    publish:\n      - "43000-43001:80"\n      - "43000-43001:81"\n      - "43000-43001:82"\n'), where: 'lab.yaml:9: containers.a.publish[2]', why: 'no free host port left for container port 82/tcp in its host range 43000-43001' },
+    {
+      what: 'more automatic host ports than ip_local_port_range has',
+      file: body('  a: { publish: ["80", "81"] }\n  b: { publish: ["82"] }\n'),
+      setup: narrow('43000 43001'),
+      undo: narrow('32768 60999'),
+      where: 'lab.yaml:6: containers.b.publish[0]',
+      why: 'ip_local_port_range 43000-43001',
+    },
+  ];
+}
+
+/** Overlapping and special subnets, and special addresses. */
+function addressCases(): Case[] {
+  const nets = (a: string, b: string) => raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: ${a} }\n  m: { subnet: ${b} }\ncontainers:\n  a: { networks: [n] }\n`);
+  const subnet = (s: string, what: string): Case => ({ what: `the ${what} subnet ${s}`, file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: ${s} }\ncontainers: { a: {} }\n`), where: 'lab.yaml:3: networks.n.subnet', why: `is in the ${what} range` });
+  const underlay = (ip: string, what: string): Case => ({ what: `a ${what} underlay`, file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: ${ip} }\ncontainers: { a: {} }\n`), where: 'lab.yaml:3: hosts.vm1.underlay', why: `is in the ${what} range` });
+  const publish = (ip: string, what: string): Case => ({ what: `a port published on the ${what} address ${ip}`, file: body(`  a: { publish: ["${ip}:43010:80"] }\n`), where: 'lab.yaml:5: containers.a.publish[0]', why: `is in the ${what} range` });
+  return [
+    { what: 'two networks on one subnet', file: nets('10.243.1.0/24', '10.243.1.0/24'), where: 'lab.yaml:4: networks.m.subnet', why: 'overlaps 10.243.1.0/24, the subnet of network "n" (lab.yaml:3)' },
+    { what: 'a subnet inside another network\'s', file: nets('10.243.1.0/24', '10.243.1.128/25'), where: 'lab.yaml:4: networks.m.subnet', why: 'the subnet of network "n" (lab.yaml:3)' },
+    { what: 'a subnet around another network\'s', file: nets('10.243.1.0/24', '10.243.0.0/16'), where: 'lab.yaml:4: networks.m.subnet', why: '10.243.0.0/16 overlaps 10.243.1.0/24' },
+    subnet('127.0.0.0/8', 'loopback'),
+    subnet('127.1.0.0/24', 'loopback'),
+    subnet('224.0.0.0/24', 'multicast'),
+    subnet('239.1.0.0/16', 'multicast'),
+    subnet('0.0.0.0/8', '"this network"'),
+    subnet('240.0.0.0/24', 'reserved'),
+    subnet('255.255.255.0/30', 'reserved'),
+    subnet('169.254.0.0/16', 'link-local'),
+    subnet('169.254.169.0/24', 'link-local'),
+    underlay('127.0.0.1', 'loopback'),
+    underlay('239.1.1.1', 'multicast'),
+    underlay('0.1.2.3', '"this network"'),
+    publish('224.0.0.1', 'multicast'),
+    publish('255.255.255.255', 'reserved'),
+    publish('0.1.2.3', '"this network"'),
+  ];
+}
+
+/** Names that would resolve to the wrong container. */
+function nameCases(): Case[] {
+  return [
+    { what: "a hostname equal to another container's name", file: body('  db: {}\n  app: { hostname: db }\n'), where: 'lab.yaml:6: containers.app.hostname', why: '"db" is also the name of container "db" (lab.yaml:5)' },
+    { what: "a hostname before the container of that name", file: body('  app: { hostname: db }\n  db: {}\n'), where: 'lab.yaml:5: containers.app.hostname', why: 'the name of container "db" (lab.yaml:6)' },
+    { what: "a hostname equal to another container's hostname", file: body('  a: { hostname: web.example }\n  b: { hostname: web.example }\n'), where: 'lab.yaml:6: containers.b.hostname', why: 'the host name of container "a" (lab.yaml:5)' },
+    { what: 'a hostname that differs from a name only in case', file: body('  db: {}\n  app: { hostname: DB }\n'), where: 'lab.yaml:6: containers.app.hostname', why: 'the name of container "db"' },
+    { what: 'two container names that differ only in case', file: body('  web: {}\n  Web: {}\n'), where: 'lab.yaml:6: containers.Web', why: 'the name of container "web" (lab.yaml:5)' },
+  ];
+}

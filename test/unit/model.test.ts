@@ -5,6 +5,11 @@ import { IFNAMSIZ_MAX, labNameFromFolder, macFromIp, vethHostName, defaultBridge
 import { parseExpose, parsePublish, PortSpecError } from '../../src/model/ports.js';
 import { linkEnv, parseLink } from '../../src/model/links.js';
 import { hostsFile, resolvConf } from '../../src/model/etcfiles.js';
+import { resolveLab, SubnetTakenError } from '../../src/model/lab.js';
+import { parseTopology } from '../../src/topology/load.js';
+import type { Topology } from '../../src/topology/types.js';
+import { InputError } from '../../src/errors.js';
+import { emptyHostContext } from '../helpers/context.js';
 
 const cidr = (t: string) => parseCidr(t)!;
 
@@ -121,5 +126,66 @@ describe('/etc files', () => {
     expect(out).toContain('nameserver 8.8.8.8\nnameserver 8.8.4.4\nsearch example.org\noptions edns0');
     expect(out).toContain('# Used default nameservers.');
     expect(resolvConf('nameserver 192.0.2.53\nnameserver fd00::1\n', 'x')).toMatch(/nameserver 192\.0\.2\.53\n(?!nameserver)/);
+  });
+});
+
+describe('resolveLab on long inputs', () => {
+  const topo = (text: string) => parseTopology(text, { source: 'lab.yaml', defaultName: 'big' });
+  /** A topology the loader would refuse (over its limits), to show resolveLab itself holds. */
+  const unchecked = (expose: number, links: number): Topology => {
+    const ports = Array.from({ length: expose }, (_, i) => ({ port: i + 1, proto: 'tcp' as const }));
+    const c = (name: string, extra: Partial<Topology['containers'][number]>) => ({ name, hostname: name, networks: ['n'], staticIps: {}, expose: [], publish: [], publishAll: false, links: [], env: {}, ...extra });
+    return {
+      name: 'big',
+      source: 'lab.yaml',
+      firewall: 'iptables',
+      hosts: [],
+      networks: [{ name: 'n', bridge: 'nlbig', icc: true, ipMasquerade: true, internal: false, mtu: 1500, driver: 'bridge' }],
+      containers: [c('a', { expose: ports }), ...Array.from({ length: links }, (_, i) => c(`p${i}`, { links: [{ target: 'a', alias: 'a' }] }))],
+    };
+  };
+
+  it('picks automatic host ports in linear time (60,000 ports)', () => {
+    const t = topo('networks:\n  n: { subnet: 10.243.0.0/24 }\ncontainers:\n  a: {}\n');
+    t.containers[0]!.publish = [...parsePublish('1-30000'), ...parsePublish('30001-60000/udp')]; // past the loader's limit of rules
+    // CPU time, not wall time: other work on the machine must not fail it (quadratic took minutes).
+    const cpu = process.cpuUsage();
+    const lab = resolveLab(t, { ...emptyHostContext, ephemeralRange: { start: 1024, end: 65535 }, usedHostPorts: new Map([['1024/tcp', 'a listening socket']]) });
+    const { user, system } = process.cpuUsage(cpu);
+    expect((user + system) / 1000).toBeLessThan(3000);
+    const ports = lab.containers[0]!.ports;
+    expect(ports).toHaveLength(60000);
+    expect(ports[0]!.hostPort).toBe(1025);
+    expect(ports[29999]!.hostPort).toBe(31024);
+    expect(ports[30000]).toMatchObject({ proto: 'udp', hostPort: 1024 });
+    expect(new Set(ports.map((p) => `${p.hostPort}/${p.proto}`)).size).toBe(60000);
+  }, 30_000);
+
+  it('names the publish entry and its line when a range has no free host port left', () => {
+    const t = topo('networks:\n  n: { subnet: 10.243.0.0/24 }\ncontainers:\n  a:\n    publish:\n      - "43000-43001:80"\n      - "43000-43001:81"\n      - "43000-43001:82"\n');
+    expect(() => resolveLab(t, emptyHostContext)).toThrow(new InputError([{ path: 'containers.a.publish[2]', line: 8, message: 'no free host port left for container port 82/tcp in its host range 43000-43001' }], 'lab.yaml'));
+    const auto = topo('networks:\n  n: { subnet: 10.243.0.0/24 }\ncontainers:\n  a: { expose: [1, 2], publish: ["80"] }\n  b: { publish: ["9"], publishAll: true, expose: [7] }\n');
+    const narrow = { ...emptyHostContext, ephemeralRange: { start: 43000, end: 43001 } };
+    expect(() => resolveLab(auto, narrow)).toThrow(/^lab\.yaml: containers\.b\.publishAll: no free host port left for container port 7\/tcp in the host's range for automatic ports \(ip_local_port_range 43000-43001\)$/);
+  });
+
+  it('names file:line of a subnet that overlaps the host', () => {
+    const t = topo('networks:\n  n: {}\n  m: { subnet: 10.243.5.0/24 }\ncontainers:\n  a: { networks: [n] }\n');
+    expect(() => resolveLab(t, { ...emptyHostContext, takenSubnets: [{ cidr: cidr('10.243.0.0/16'), by: 'route 10.243.0.0/16 dev eth0' }] })).toThrow(
+      new SubnetTakenError('networks.m.subnet', 'lab.yaml:3: networks.m.subnet: 10.243.5.0/24 overlaps route 10.243.0.0/16 dev eth0'),
+    );
+  });
+
+  it("picks (or keeps) no subnet that overlaps one the lab gives another network", () => {
+    const t = topo('networks:\n  auto: {}\n  given: { subnet: 172.31.0.0/24 }\ncontainers:\n  a: { networks: [auto, given] }\n');
+    const lab = resolveLab(t, emptyHostContext);
+    expect(lab.networks.map((n) => formatCidr(n.subnet))).toEqual(['172.31.1.0/24', '172.31.0.0/24']);
+    const kept = resolveLab(t, { ...emptyHostContext, previous: { subnets: { auto: '172.31.0.0/24' }, addresses: {}, hostPorts: {} } });
+    expect(formatCidr(kept.networks[0]!.subnet)).toBe('172.31.1.0/24');
+  });
+
+  it('builds link variables for 65,535 ports without overflowing the stack', () => {
+    const lab = resolveLab(unchecked(65535, 1), emptyHostContext);
+    expect(lab.containers[1]!.env.length).toBe(4 * 65535 + 8); // and _PORT, six range variables, _NAME
   });
 });

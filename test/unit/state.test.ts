@@ -53,9 +53,9 @@ describe("a lab's file", () => {
     const dir = mkdtempSync(join(tmpdir(), 'netlab-src-'));
     try {
       mkdirSync(join(dir, 'a'));
-      writeFileSync(join(dir, 'a', 'netlab.yaml'), 'containers: {}\n');
+      writeFileSync(join(dir, 'a', 'netlab.yaml'), 'containers: { a: {} }\n');
       symlinkSync(join(dir, 'a'), join(dir, 'b'));
-      const topo = parseTopology('containers: {}\n', { source: 'netlab.yaml', defaultName: 'x' });
+      const topo = parseTopology('containers: { a: {} }\n', { source: 'netlab.yaml', defaultName: 'x' });
       const viaLink = labSource({ cwd: join(dir, 'b') }, topo);
       expect(viaLink).toBe(labSource({ file: join(dir, 'a', 'netlab.yaml') }, topo));
       expect(viaLink.startsWith('/')).toBe(true);
