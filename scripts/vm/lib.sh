@@ -19,7 +19,7 @@ GUEST_PACKAGES=(
   openvswitch-switch
 )
 
-VM_T0=$(date +%s)
+export VM_T0="${VM_T0:-$(date +%s)}"
 PHASE_T0=$VM_T0
 log() { printf '[vm %4ds] %s\n' "$(( $(date +%s) - VM_T0 ))" "$*"; }
 die() { printf 'vm: %s\n' "$*" >&2; exit 1; }
@@ -38,9 +38,11 @@ vm_addr() { echo "$VM_NET_PREFIX.$(( 10 + $1 ))"; }   # vm1 -> .11, vm2 -> .12
 vm_underlay() { echo "192.168.56.$(( 10 + $1 ))"; }
 VM_COUNT="${NETLAB_VM_COUNT:-2}"
 
+# Emulated guests on a busy host answer slowly: Open vSwitch's tools get minutes, not seconds.
+GUEST_ENV="NETLAB_OVS_TIMEOUT=${NETLAB_VM_OVS_TIMEOUT:-300}"
 # ssh as root into VM number $1; the key is made with the image.
 vm_ssh() {
   local n=$1; shift
   ssh -q -i "$(image_dir)/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no \
-    -o UserKnownHostsFile=/dev/null -o ConnectTimeout=30 -o LogLevel=ERROR "root@$(vm_addr "$n")" "$@"
+    -o UserKnownHostsFile=/dev/null -o ConnectTimeout=30 -o LogLevel=ERROR "root@$(vm_addr "$n")" "export $GUEST_ENV;" "$@"
 }

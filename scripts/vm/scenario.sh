@@ -8,6 +8,12 @@ LAB_FILE=/netlab/examples/multihost.yaml
 on() { local n=$1; shift; echo "vm$n# $*"; vm_ssh "$n" "$@" 2>&1 | sed 's/^/    /'; return "${PIPESTATUS[0]}"; }
 expect() { grep -q -- "$2" <<<"$1" || die "expected \"$2\" in: $1"; echo "    ok: $3"; }
 
+# netlab picks Open vSwitch's kernel datapath when the openvswitch module is loaded.
+scenario_prepare() {
+  local n
+  for n in $(seq 1 "$VM_COUNT"); do on "$n" "modprobe openvswitch && systemctl start openvswitch-switch && lsmod | grep -E '^(openvswitch|vxlan)'"; done
+}
+
 scenario_up() {
   local n pids=()
   for n in $(seq 1 "$VM_COUNT"); do
@@ -29,14 +35,14 @@ scenario_ovs() {
 # The tunnel on the host bridge while vm2 talks to vm1: curl over the Linux VXLAN network,
 # a DF ping of a full frame over the Open vSwitch one.
 scenario_traffic() {
-  timeout 120 tcpdump -l -ni "$VM_BRIDGE" -T vxlan -c 12 'udp and (port 4789 or port 4790)' > "$RUN_DIR/tcpdump.txt" 2>/dev/null &
+  timeout 120 tcpdump -l -ni "$VM_BRIDGE" -T vxlan -c 200 'udp and (port 4789 or port 4790)' > "$RUN_DIR/tcpdump.txt" 2>/dev/null &
   local dump=$!; sleep 2
-  local out; out=$(vm_ssh 2 netlab exec b -- curl -s -m 20 http://alpha/whoami)
-  echo "vm2# netlab exec b -- curl -s http://alpha/whoami"; echo "    $out"
+  local out; out=$(vm_ssh 2 netlab exec -l multihost b -- curl -s -m 120 http://alpha/whoami)
+  echo "vm2# netlab exec -l multihost b -- curl -s http://alpha/whoami"; echo "    $out"
   expect "$out" "10.200.0." "a on vm1 answered b on vm2 by its link alias across VXLAN"
-  local ip; ip=$(vm_ssh 1 netlab inspect a --json | grep -o '"IPAddress": *"10\.201\.[0-9.]*"' | grep -o '10\.201\.[0-9.]*')
-  out=$(vm_ssh 2 netlab exec b -- ping -c 3 -M do -s 1422 "$ip" 2>&1) || true
-  echo "vm2# netlab exec b -- ping -c 3 -M do -s 1422 $ip   # 1450-byte packets, DF set, over OVS"; sed 's/^/    /' <<<"$out"
+  local ip; ip=$(vm_ssh 1 netlab inspect -l multihost a --json | grep -o '"IPAddress": *"10\.201\.[0-9.]*"' | grep -o '10\.201\.[0-9.]*' | head -1)
+  out=$(vm_ssh 2 netlab exec -l multihost b -- ping -c 3 -M do -s 1422 "$ip" 2>&1) || true
+  echo "vm2# netlab exec -l multihost b -- ping -c 3 -M do -s 1422 $ip   # 1450-byte packets, DF set, over OVS"; sed 's/^/    /' <<<"$out"
   expect "$out" " 0% packet loss" "full-size DF packets crossed the OVS network"
   sleep 1; kill "$dump" 2>/dev/null || true; wait "$dump" 2>/dev/null || true
   echo "host# tcpdump -ni $VM_BRIDGE -T vxlan 'udp and (port 4789 or port 4790)'"
@@ -48,14 +54,14 @@ scenario_traffic() {
 
 # netem on b's interface inside vm2 (the guest kernel has it): RTT and loss measured by ping.
 scenario_netem() {
-  local a; a=$(vm_ssh 1 netlab inspect a --json | grep -o '"IPAddress": *"10\.200\.[0-9.]*"' | grep -o '10\.200\.[0-9.]*')
+  local a; a=$(vm_ssh 1 netlab inspect -l multihost a --json | grep -o '"IPAddress": *"10\.200\.[0-9.]*"' | grep -o '10\.200\.[0-9.]*' | head -1)
   local ping="ping -q -c 20 -i 0.2 $a"
-  on 2 netlab exec b -- "$ping" | grep -E 'rtt|loss'
-  on 2 netlab exec b -- tc qdisc add dev eth0 root netem delay 20ms
-  on 2 netlab exec b -- "$ping" | grep -E 'rtt|loss'
-  on 2 netlab exec b -- tc qdisc change dev eth0 root netem delay 20ms loss 25%
-  on 2 netlab exec b -- "ping -q -c 60 -i 0.1 $a" | grep -E 'rtt|loss' || true
-  on 2 netlab exec b -- tc qdisc del dev eth0 root
+  on 2 netlab exec -l multihost b -- "$ping" | grep -E 'rtt|loss'
+  on 2 netlab exec -l multihost b -- tc qdisc add dev eth0 root netem delay 20ms
+  on 2 netlab exec -l multihost b -- "$ping" | grep -E 'rtt|loss'
+  on 2 netlab exec -l multihost b -- tc qdisc change dev eth0 root netem delay 20ms loss 25%
+  on 2 netlab exec -l multihost b -- "ping -q -c 60 -i 0.1 $a" | grep -E 'rtt|loss' || true
+  on 2 netlab exec -l multihost b -- tc qdisc del dev eth0 root
 }
 
 scenario_down() {

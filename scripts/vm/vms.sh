@@ -13,6 +13,19 @@ accel_args() {
   if [ "$1" = kvm ]; then echo "-accel kvm -cpu host"; else echo "-accel tcg,thread=multi -cpu max"; fi
 }
 
+# Why this host cannot boot the VMs (empty when it can): QEMU starts an empty machine, the
+# kernel gives taps and bridges.
+boot_blocker() {
+  [ -c /dev/net/tun ] || { echo "no /dev/net/tun for the VMs' taps"; return; }
+  command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86_64 is not installed"; return; }
+  # shellcheck disable=SC2046
+  local out; out=$(timeout 3 qemu-system-x86_64 $(accel_args "$(detect_accel)") -m 64 -nodefaults \
+    -display none -monitor none -serial none -S 2>&1); local rc=$?
+  [ "$rc" -eq 124 ] || { echo "QEMU cannot start a machine here: ${out:-exit $rc}"; return; }
+  ip link add nlvmprobe0 type bridge 2>/dev/null || { echo "cannot create a bridge (not root, or no CAP_NET_ADMIN)"; return; }
+  ip link del nlvmprobe0
+}
+
 # The bridge the VMs' taps hang on: the host has an address on it (for ssh) and forwards
 # nothing that arrives on it elsewhere (its own nftables table, removed with the bridge).
 net_create() {
