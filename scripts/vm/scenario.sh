@@ -56,11 +56,11 @@ scenario_traffic() {
 scenario_netem() {
   local a; a=$(vm_ssh 1 netlab inspect -l multihost a --json | grep -o '"IPAddress": *"10\.200\.[0-9.]*"' | grep -o '10\.200\.[0-9.]*' | head -1)
   local ping="ping -q -c 20 -i 0.2 $a"
-  on 2 netlab exec -l multihost b -- "$ping" | grep -E 'rtt|loss'
+  on 2 netlab exec -l multihost b -- "$ping" | grep -E '^vm|rtt|loss'
   on 2 netlab exec -l multihost b -- tc qdisc add dev eth0 root netem delay 20ms
-  on 2 netlab exec -l multihost b -- "$ping" | grep -E 'rtt|loss'
+  on 2 netlab exec -l multihost b -- "$ping" | grep -E '^vm|rtt|loss'
   on 2 netlab exec -l multihost b -- tc qdisc change dev eth0 root netem delay 20ms loss 25%
-  on 2 netlab exec -l multihost b -- "ping -q -c 60 -i 0.1 $a" | grep -E 'rtt|loss' || true
+  on 2 netlab exec -l multihost b -- "ping -q -c 60 -i 0.1 $a" | grep -E '^vm|rtt|loss' || true
   on 2 netlab exec -l multihost b -- tc qdisc del dev eth0 root
 }
 
