@@ -9,9 +9,17 @@ import { ovsName } from '../model/names.js';
 import { existsSync } from 'node:fs';
 import { run } from './run.js';
 
-// A switch that does not answer fails the call instead of holding the run (added when run, not in explain's text).
-const VSCTL = ['--timeout=10'];
-const OFCTL = ['--timeout=10'];
+/**
+ * How long an OVS tool waits for the switch: a switch that does not answer fails the call instead
+ * of holding the run. NETLAB_OVS_TIMEOUT (seconds, default 10) gives a slow machine, e.g. an
+ * emulated VM on a busy host, more. Added when run, not in explain's text.
+ */
+export function ovsTimeoutArgs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const raw = env.NETLAB_OVS_TIMEOUT;
+  if (raw === undefined || raw === '') return ['--timeout=10'];
+  if (!/^[1-9][0-9]*$/.test(raw)) throw new Error(`NETLAB_OVS_TIMEOUT: "${raw}" is not a whole number of seconds above 0`);
+  return [`--timeout=${raw}`];
+}
 
 /** The commands that carry out one Op, as argv lists (also what `explain` prints). */
 export function ovsCommands(op: OvsOp): string[][] {
@@ -50,14 +58,14 @@ export async function applyOvs(ops: OvsOp[]): Promise<void> {
   const commands = ops.flatMap(ovsCommands);
   let vsctl: string[] = [];
   const flush = async () => {
-    if (vsctl.length) await run('ovs-vsctl', [...VSCTL, ...vsctl]);
+    if (vsctl.length) await run('ovs-vsctl', [...ovsTimeoutArgs(), ...vsctl]);
     vsctl = [];
   };
   for (const [program, ...args] of commands) {
     if (program === 'ovs-vsctl') vsctl.push(...(vsctl.length ? ['--'] : []), ...args);
     else {
       await flush();
-      await run(program!, program === 'ovs-ofctl' ? [...OFCTL, ...args] : args);
+      await run(program!, program === 'ovs-ofctl' ? [...ovsTimeoutArgs(), ...args] : args);
     }
   }
   await flush();
@@ -126,7 +134,7 @@ export async function observeOvs(
       const type = iface.type === 'vxlan' ? 'vxlan' : 'internal';
       state.ports[p.name as string] = { type, options: (iface.options as Record<string, string>) ?? {}, ...(type === 'internal' ? masters(p.name as string) : {}) };
     }
-    const flows = await run('ovs-ofctl', [...OFCTL, '--names', 'dump-flows', name, `cookie=${ovsName.cookie(lab)}/-1`], { allowFail: true });
+    const flows = await run('ovs-ofctl', [...ovsTimeoutArgs(), '--names', 'dump-flows', name, `cookie=${ovsName.cookie(lab)}/-1`], { allowFail: true });
     state.flows = flows.stdout
       .split('\n')
       .map((l) => l.trim())
