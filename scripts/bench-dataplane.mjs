@@ -20,7 +20,10 @@ function iperf(prefix, host, port) {
 function bare(id, net) {
   const [a, b, br] = [`nldpa${id}`, `nldpb${id}`, `nldpbr${id}`];
   const cmds = [`netns add ${a}`, `netns add ${b}`, `link add ${br} type bridge`, `addr add ${net}.80.1/24 dev ${br}`, `link set ${br} up`];
-  for (const [ns, ip, v] of [[a, 2, `nldpva${id}`], [b, 3, `nldpvb${id}`]]) {
+  for (const [ns, _ip, v] of [
+    [a, 2, `nldpva${id}`],
+    [b, 3, `nldpvb${id}`],
+  ]) {
     cmds.push(`link add ${v} type veth peer name eth0 netns ${ns}`, `link set ${v} master ${br} up`);
   }
   const down = () => {
@@ -32,10 +35,13 @@ function bare(id, net) {
     execFileSync('ip', ['-force', '-batch', '-'], { input: `netns del ${a}\nnetns del ${b}\nlink del ${br}\n`, stdio: ['pipe', 'ignore', 'ignore'] });
   };
   try {
-    execFileSync('ip', ['-batch', '-'], { input: cmds.join('\n') + '\n' });
-    for (const [ns, ip] of [[a, 2], [b, 3]]) {
+    execFileSync('ip', ['-batch', '-'], { input: `${cmds.join('\n')}\n` });
+    for (const [ns, ip] of [
+      [a, 2],
+      [b, 3],
+    ]) {
       const inNs = [`addr add ${net}.80.${ip}/24 dev eth0`, 'link set eth0 up', 'link set lo up', `route add default via ${net}.80.1`];
-      execFileSync('ip', ['-n', ns, '-batch', '-'], { input: inNs.join('\n') + '\n' });
+      execFileSync('ip', ['-n', ns, '-batch', '-'], { input: `${inNs.join('\n')}\n` });
     }
     sh('ip', ['netns', 'exec', b, 'iperf3', '-s', '-D', '-p', '5201', '-I', `/run/nldp${id}.pid`]);
   } catch (e) {
@@ -79,7 +85,11 @@ export async function dataplaneRows({ work, id, net, port0, netlab }) {
       best.c2c.netlab = Math.max(best.c2c.netlab, got.labC2c);
       best.host.bare = Math.max(best.host.bare, got.bareHost);
       best.host.netlab = Math.max(best.host.netlab, got.labHost);
-      process.stderr.write(`bench: data plane round ${r + 1}: ${Object.entries(got).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')} Gbit/s\n`);
+      process.stderr.write(
+        `bench: data plane round ${r + 1}: ${Object.entries(got)
+          .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+          .join(', ')} Gbit/s\n`,
+      );
     }
   } finally {
     if (lab) await netlab(['down', '-f', lab.file]).catch(() => undefined);

@@ -61,7 +61,11 @@ const tryRun = (cmd, args, opts) => {
 };
 
 const ipOf = (net, third0, i) => `${net}.${third0 + ((i + 1) >> 8)}.${(i + 1) & 255}`; // container i: host number i+1
-const nsAll = () => run('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
+const nsAll = () =>
+  run('ip', ['netns', 'list'])
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter(Boolean);
 const nsList = (prefix) => nsAll().filter((n) => n.startsWith(`${prefix}-`) && /^\d+$/.test(n.slice(prefix.length + 1)));
 const linkExists = (name) => spawnSync('ip', ['link', 'show', 'dev', name], { stdio: 'ignore' }).status === 0;
 const bridgePorts = (br) => (linkExists(br) ? run('ip', ['-o', 'link', 'show', 'master', br]).split('\n').filter(Boolean).length : 0);
@@ -81,7 +85,12 @@ function chains() {
 function iptablesClean(prefix, mark, before) {
   for (const t of ['nat', 'filter']) {
     const lines = run('iptables', ['-t', t, '-S']).split('\n');
-    const mine = new Set(lines.filter((l) => l.startsWith('-N ')).map((l) => l.slice(3)).filter((c) => prefix.test(c) && !before.has(`${t}:${c}`)));
+    const mine = new Set(
+      lines
+        .filter((l) => l.startsWith('-N '))
+        .map((l) => l.slice(3))
+        .filter((c) => prefix.test(c) && !before.has(`${t}:${c}`)),
+    );
     const del = [];
     for (const l of lines) {
       const m = /^-A (\S+) .*?(?:-j (\S+))?$/.exec(l);
@@ -111,7 +120,8 @@ function verify({ n, prefix, br, addrOf, gw, port0, destPrefix }) {
     if (!JSON.parse(run('ip', ['-n', ns, '-j', 'link', 'show', 'dev', 'lo']))[0]?.flags.includes('UP')) throw new Error(`${ns}: lo is not up`);
     const addrs = JSON.parse(run('ip', ['-n', ns, '-j', 'addr', 'show', 'dev', 'eth0']));
     const want = addrOf(i);
-    if (!addrs[0]?.flags.includes('UP') || !addrs[0].addr_info.some((a) => a.family === 'inet' && `${a.local}/${a.prefixlen}` === want)) throw new Error(`${ns}: eth0 is not up with ${want}: ${JSON.stringify(addrs)}`);
+    if (!addrs[0]?.flags.includes('UP') || !addrs[0].addr_info.some((a) => a.family === 'inet' && `${a.local}/${a.prefixlen}` === want))
+      throw new Error(`${ns}: eth0 is not up with ${want}: ${JSON.stringify(addrs)}`);
     const routes = JSON.parse(run('ip', ['-n', ns, '-j', 'route', 'show', 'default']));
     if (routes.length !== 1 || routes[0].gateway !== gw || routes[0].dev !== 'eth0') throw new Error(`${ns}: no default route via ${gw}: ${JSON.stringify(routes)}`);
   }
@@ -131,7 +141,7 @@ function waitGone(br, what) {
   }
 }
 
-const ipBatch = (lines) => run('ip', ['-force', '-batch', '-'], { input: lines.join('\n') + '\n' });
+const ipBatch = (lines) => run('ip', ['-force', '-batch', '-'], { input: `${lines.join('\n')}\n` });
 
 /**
  * One peer run: setup (timed), verify, teardown (timed), and in `finally` the removal of anything
@@ -140,7 +150,13 @@ const ipBatch = (lines) => run('ip', ['-force', '-batch', '-'], { input: lines.j
  * teardownExtra (names for the ip batch after the DELs).
  */
 function peerRun(n, p) {
-  if (run('ip', ['-4', 'route', 'show', 'root', p.subnet]).trim() || run('ip', ['-4', 'route', 'show', 'match', p.subnet]).split('\n').some((l) => l && !l.startsWith('default'))) throw new Error(`${p.subnet} overlaps an existing route`);
+  if (
+    run('ip', ['-4', 'route', 'show', 'root', p.subnet]).trim() ||
+    run('ip', ['-4', 'route', 'show', 'match', p.subnet])
+      .split('\n')
+      .some((l) => l && !l.startsWith('default'))
+  )
+    throw new Error(`${p.subnet} overlaps an existing route`);
   const forward = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
   const before = chains();
   const added = new Set();
@@ -181,8 +197,13 @@ function peerRun(n, p) {
     if (readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() !== forward && !nsAll().some((ns) => ns.startsWith('netlab-'))) writeFileSync('/proc/sys/net/ipv4/ip_forward', forward);
     p.cleanup?.();
     const leftChains = [...chains()].filter((c) => !before.has(c) && p.chainPrefix.test(c.split(':')[1]));
-    const leftRules = ['nat', 'filter'].flatMap((t) => run('iptables', ['-t', t, '-S']).split('\n').filter((l) => l.includes(p.mark)));
-    if (nsList(p.prefix).length || linkExists(p.br) || leftChains.length || leftRules.length) process.stderr.write(`bench: WARNING: ${p.what} left ${nsList(p.prefix).join(' ')} ${linkExists(p.br) ? p.br : ''} ${leftChains.join(' ')} ${leftRules.join(' | ')}\n`);
+    const leftRules = ['nat', 'filter'].flatMap((t) =>
+      run('iptables', ['-t', t, '-S'])
+        .split('\n')
+        .filter((l) => l.includes(p.mark)),
+    );
+    if (nsList(p.prefix).length || linkExists(p.br) || leftChains.length || leftRules.length)
+      process.stderr.write(`bench: WARNING: ${p.what} left ${nsList(p.prefix).join(' ')} ${linkExists(p.br) ? p.br : ''} ${leftChains.join(' ')} ${leftRules.join(' | ')}\n`);
   }
   return { setup, teardown };
 }
@@ -255,7 +276,17 @@ export function netavarkRun(n, o) {
     port_mappings: [{ host_ip: '', container_port: 80, host_port: o.port0 + i, range: 1, protocol: 'tcp' }],
     networks: { [o.name]: { static_ips: [ipOf(o.net, o.third, i)], interface_name: 'eth0' } },
     network_info: {
-      [o.name]: { name: o.name, id: netId, driver: 'bridge', network_interface: o.name, subnets: [{ subnet, gateway: gw }], ipv6_enabled: false, internal: false, dns_enabled: false, ipam_options: { driver: 'host-local' } },
+      [o.name]: {
+        name: o.name,
+        id: netId,
+        driver: 'bridge',
+        network_interface: o.name,
+        subnets: [{ subnet, gateway: gw }],
+        ipv6_enabled: false,
+        internal: false,
+        dns_enabled: false,
+        ipam_options: { driver: 'host-local' },
+      },
     },
   });
   // The JSON podman would hand over, written before the clock starts (podman has it in memory).

@@ -115,7 +115,9 @@ const best = (xs) => Math.min(...xs);
 function background() {
   const count = (cmd, args, re) => {
     try {
-      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 256 << 20 }).split('\n').filter((l) => re.test(l)).length;
+      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 256 << 20 })
+        .split('\n')
+        .filter((l) => re.test(l)).length;
     } catch {
       return '?';
     }
@@ -166,11 +168,20 @@ async function commandRows(n, floors) {
     });
     const downR = await netlab(['down', '-f', file, '--backend', backends[0]]);
     const pf = await processFloor(n, kind, id);
-    process.stderr.write(`bench: N=${n} every container runs ${kind}: up ${Math.round(upR.ms)} ms, down ${Math.round(downR.ms)} ms; floor's process start ${Math.round(pf.start)} ms, stop ${Math.round(pf.stop)} ms\n`);
+    process.stderr.write(
+      `bench: N=${n} every container runs ${kind}: up ${Math.round(upR.ms)} ms, down ${Math.round(downR.ms)} ms; floor's process start ${Math.round(pf.start)} ms, stop ${Math.round(pf.stop)} ms\n`,
+    );
     const plus = (a, b) => (a === undefined ? undefined : a + b);
     const f = { fs: plus(floors.fs, pf.start), ft: plus(floors.ft, pf.stop), fxs: plus(floors.fxs, pf.start), fxt: plus(floors.fxt, pf.stop) };
     out.push({ n, who: `floor's own start/stop of ${kind} in N namespaces (nsenter)`, setup: pf.start, teardown: pf.stop });
-    out.push({ n, who: `netlab --backend ${backends[0]}, every container runs ${kind} (ratios: floors + process start/stop)`, setup: upR.ms, teardown: downR.ms, rss: Math.max(upR.rssMb, downR.rssMb), ...f });
+    out.push({
+      n,
+      who: `netlab --backend ${backends[0]}, every container runs ${kind} (ratios: floors + process start/stop)`,
+      setup: upR.ms,
+      teardown: downR.ms,
+      rss: Math.max(upR.rssMb, downR.rssMb),
+      ...f,
+    });
   }
   return out;
 }
@@ -267,7 +278,8 @@ try {
       rows.push({ n, who: `netlab --backend ${backend}`, setup: best(b.setup), teardown: best(b.teardown), noop: best(b.noop), rss: b.rss, fs, ft, fxs, fxt });
     }
     if (withCommands) rows.push(...(await commandRows(n, { fs, ft, fxs, fxt })));
-    if (warm.setup.length) rows.push({ n, who: `netlab's engine loaded and warm (--backend ${backends[0]}; no CLI)`, setup: best(warm.setup), teardown: best(warm.teardown), noop: best(warm.noop), fs, ft, fxs, fxt });
+    if (warm.setup.length)
+      rows.push({ n, who: `netlab's engine loaded and warm (--backend ${backends[0]}; no CLI)`, setup: best(warm.setup), teardown: best(warm.teardown), noop: best(warm.noop), fs, ft, fxs, fxt });
     if (peers.cni.setup.length) rows.push({ n, who: 'CNI bridge+portmap (exec per container)', setup: best(peers.cni.setup), teardown: best(peers.cni.teardown), fs, ft, fxs, fxt });
     if (peers.netavark.setup.length) rows.push({ n, who: 'netavark (exec per container)', setup: best(peers.netavark.setup), teardown: best(peers.netavark.teardown), fs, ft, fxs, fxt });
   }
@@ -285,10 +297,24 @@ const lines = [
   '| N | who | setup ms/ctr | teardown ms/ctr | setup / floor | teardown / floor | setup / same-objects floor | teardown / same-objects floor | no-op up ms | peak RSS MB |',
   '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...rows.map((r) =>
-    [r.n, r.who, per(r.setup, r.n), per(r.teardown, r.n), ratio(r.setup, r.fs), ratio(r.teardown, r.ft), ratio(r.setup, r.fxs), ratio(r.teardown, r.fxt), r.noop ? Math.round(r.noop) : '', r.rss ? Math.round(r.rss) : ''].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
+    [
+      r.n,
+      r.who,
+      per(r.setup, r.n),
+      per(r.teardown, r.n),
+      ratio(r.setup, r.fs),
+      ratio(r.teardown, r.ft),
+      ratio(r.setup, r.fxs),
+      ratio(r.teardown, r.fxt),
+      r.noop ? Math.round(r.noop) : '',
+      r.rss ? Math.round(r.rss) : '',
+    ]
+      .join(' | ')
+      .replace(/^/, '| ')
+      .replace(/$/, ' |'),
   ),
   '',
-  'same-objects floor: floor.sh EXTRAS=1, the floor plus, made the leanest way, what netlab makes beside the links: the container end\'s MAC, the host end\'s alias and hairpin, lo\'s alias, a UTS namespace per container (its host name), /etc/netns/<ns>/{hosts,resolv.conf,hostname}, a filter accept rule per port and a masquerade, and IPv6 off on each container interface (disable_ipv6=1) before it comes up.',
+  "same-objects floor: floor.sh EXTRAS=1, the floor plus, made the leanest way, what netlab makes beside the links: the container end's MAC, the host end's alias and hairpin, lo's alias, a UTS namespace per container (its host name), /etc/netns/<ns>/{hosts,resolv.conf,hostname}, a filter accept rule per port and a masquerade, and IPv6 off on each container interface (disable_ipv6=1) before it comes up.",
 ];
 const bound = (fixedMs, floorMs) => (1 + fixedMs / floorMs).toFixed(2);
 lines.push(
@@ -297,15 +323,30 @@ lines.push(
   ...rows.filter((r) => r.who.startsWith('floor')).map((r) => `  N=${r.n}, ${r.who}: setup at least ${bound(fixed.dryRun, r.setup)}x, teardown at least ${bound(fixed.downNothing, r.teardown)}x`),
 );
 if (rows.some((r) => r.who.includes('loaded and warm'))) {
-  lines.push('', `engine loaded and warm: netlab's up and down called in one long-lived process after a warm-up (scripts/bench-resident.mjs), what a resident engine would take; no such daemon exists. A CLI that only handed it the command would add at least node's start (${Math.round(fixed.nodeStart)} ms).`);
+  lines.push(
+    '',
+    `engine loaded and warm: netlab's up and down called in one long-lived process after a warm-up (scripts/bench-resident.mjs), what a resident engine would take; no such daemon exists. A CLI that only handed it the command would add at least node's start (${Math.round(fixed.nodeStart)} ms).`,
+  );
 }
 if (fixed.nodeStartCa !== undefined) {
-  lines.push('', `NODE_EXTRA_CA_CERTS is set here: the CLI ran without it, as \`sudo netlab\` runs (env_reset); with it node starts in ${Math.round(fixed.nodeStartCa)} ms instead of ${Math.round(fixed.nodeStart)} ms, and every netlab row would take that much longer.`);
+  lines.push(
+    '',
+    `NODE_EXTRA_CA_CERTS is set here: the CLI ran without it, as \`sudo netlab\` runs (env_reset); with it node starts in ${Math.round(fixed.nodeStartCa)} ms instead of ${Math.round(fixed.nodeStart)} ms, and every netlab row would take that much longer.`,
+  );
 }
-if (withPeers && !cniDir) lines.push('', '(the CNI plugins loopback, bridge, portmap and host-local are not installed here: no CNI bridge+portmap line; Debian: apt-get install containernetworking-plugins)');
+if (withPeers && !cniDir)
+  lines.push('', '(the CNI plugins loopback, bridge, portmap and host-local are not installed here: no CNI bridge+portmap line; Debian: apt-get install containernetworking-plugins)');
 if (withPeers && !netavarkBin) lines.push('', '(netavark is not installed here: no netavark line; Debian: apt-get install netavark)');
 for (const f of peerFailures) lines.push('', f);
-if (cniDir || netavarkBin) lines.push('', 'peer rows: wall time of `ip netns add` (one ip -batch) + one exec per container of each CNI plugin (loopback, bridge, portmap) or of netavark, and back; see scripts/bench-peers.mjs');
-if (withCommands) lines.push('', `command rows: the lab's containers each run \`sleep 3600\` or \`iperf3 -s\` (started by up, stopped by down), --backend ${backends[0]}, one run; the floor's process start/stop: the same command started in N bare namespaces with nsenter all at once, then SIGTERM and waited for (scripts/bench-commands.mjs).`);
+if (cniDir || netavarkBin)
+  lines.push(
+    '',
+    'peer rows: wall time of `ip netns add` (one ip -batch) + one exec per container of each CNI plugin (loopback, bridge, portmap) or of netavark, and back; see scripts/bench-peers.mjs',
+  );
+if (withCommands)
+  lines.push(
+    '',
+    `command rows: the lab's containers each run \`sleep 3600\` or \`iperf3 -s\` (started by up, stopped by down), --backend ${backends[0]}, one run; the floor's process start/stop: the same command started in N bare namespaces with nsenter all at once, then SIGTERM and waited for (scripts/bench-commands.mjs).`,
+  );
 lines.push(...dataLines);
 console.log(lines.join('\n'));

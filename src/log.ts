@@ -35,7 +35,7 @@ function prettyLogger(level: string): Logger {
         .filter(([, v]) => v !== undefined)
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
         .join(' ');
-      process.stderr.write(`${name} ${msg ?? ''}${text ? ' ' + text : ''}\n`);
+      process.stderr.write(`${name} ${msg ?? ''}${text ? ` ${text}` : ''}\n`);
     }) as LogFn;
   return { trace: make('trace'), debug: make('debug'), info: make('info'), warn: make('warn'), error: make('error'), fatal: make('fatal') };
 }

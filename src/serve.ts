@@ -14,14 +14,14 @@ export function welcomePage(clientAddress: string): string {
     '<!DOCTYPE html>',
     '<html><head><meta charset="utf-8"><title>Welcome to netlab</title></head><body>',
     '<h1>Welcome to netlab!</h1>',
-    `<p>This page is served by container <b>${escape(hostname())}</b> (${escape(addrs)}).</p>`,
-    `<p>Your request came from <b>${escape(clientAddress)}</b>.</p>`,
+    `<p>This page is served by container <b>${escapeHtml(hostname())}</b> (${escapeHtml(addrs)}).</p>`,
+    `<p>Your request came from <b>${escapeHtml(clientAddress)}</b>.</p>`,
     '</body></html>',
     '',
   ].join('\n');
 }
 
-function escape(s: string): string {
+function escapeHtml(s: string): string {
   return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }
 

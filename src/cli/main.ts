@@ -43,17 +43,14 @@ function withCommonOptions(cmd: Command): Command {
 
 /** The options of the commands that change the host (up, down): the kernel backend, quiet, JSON. */
 function withChangeOptions(cmd: Command): Command {
-  return cmd
-    .addOption(backendOption())
-    .option('-q, --quiet', 'no progress lines')
-    .option('--json', 'print the result as JSON');
+  return cmd.addOption(backendOption()).option('-q, --quiet', 'no progress lines').option('--json', 'print the result as JSON');
 }
 
 const program = new Command();
 withCommonOptions(program)
   .name('netlab')
   .description("Docker's classic container networking, built from bare Linux parts you can see: namespaces, veth pairs, a bridge, iptables NAT.")
-  .version((JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version, '-V, --version', 'print netlab\'s version')
+  .version((JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version, '-V, --version', "print netlab's version")
   .enablePositionalOptions()
   .showHelpAfterError()
   .exitOverride()
@@ -94,7 +91,8 @@ async function printPlan(ops: Op[]): Promise<void> {
   for (const op of ops) console.log(renderOp(op));
 }
 
-const backendOption = () => new Option('--backend <backend>', 'how to talk to the kernel: netlink (in-process rtnetlink, the default) or iproute2 (the ip program); default $NETLAB_BACKEND').choices(['netlink', 'iproute2']);
+const backendOption = () =>
+  new Option('--backend <backend>', 'how to talk to the kernel: netlink (in-process rtnetlink, the default) or iproute2 (the ip program); default $NETLAB_BACKEND').choices(['netlink', 'iproute2']);
 
 /** Progress on stdout, unless the output is JSON or quiet. */
 async function progressFor(o: Record<string, unknown>) {
@@ -157,7 +155,17 @@ withChangeOptions(withCommonOptions(program.command('up')))
     const signal = interruptible();
     const progress = await progressFor(o);
     const { up } = await engineUp();
-    const result = await up({ file: o.file, name: o.lab, host: o.host as string | undefined, dryRun: !!o.dryRun, force: !!o.force, signal, backend: o.backend as BackendName | undefined, onPlan: progress.onPlan, onStep: progress.onStep });
+    const result = await up({
+      file: o.file,
+      name: o.lab,
+      host: o.host as string | undefined,
+      dryRun: !!o.dryRun,
+      force: !!o.force,
+      signal,
+      backend: o.backend as BackendName | undefined,
+      onPlan: progress.onPlan,
+      onStep: progress.onStep,
+    });
     progress.finish();
     if (o.json) {
       const containers = o.dryRun ? [] : await ps(result.lab.name);
@@ -282,7 +290,9 @@ withCommonOptions(program.command('status'))
     if (s.resolver) console.log(`  DNS resolver (127.0.0.11): ${s.resolver.status === 'running' ? `running, pid ${s.resolver.pid}` : 'missing'}`);
     for (const r of s.firewallDrift.missing) console.log(`  missing rule: ${r}`);
     for (const r of s.firewallDrift.extra) console.log(`  unexpected rule: ${r}`);
-    console.log(table([['CONTAINER', 'STATUS', 'PID', 'RESTARTS'], ...s.containers.map((c) => [c.name, c.statusText, c.pid ? String(c.pid) : '', c.restarts === undefined ? '' : String(c.restarts)])]));
+    console.log(
+      table([['CONTAINER', 'STATUS', 'PID', 'RESTARTS'], ...s.containers.map((c) => [c.name, c.statusText, c.pid ? String(c.pid) : '', c.restarts === undefined ? '' : String(c.restarts)])]),
+    );
     // Like `git diff --exit-code`: scripts can tell drift from sync.
     if (!s.inSync && !s.refusal) process.exitCode = 3;
   });
@@ -404,7 +414,7 @@ withCommonOptions(program.command('logs'))
 
 withCommonOptions(program.command('explain'))
   .description('print the exact commands that build the lab from nothing, step by step, each with what it is in Docker (no root needed)')
-  .option('--host <name>', "a multi-host lab: only this host's share, as \"netlab up --host NAME\" runs it on that host (default: every host, one part each)")
+  .option('--host <name>', 'a multi-host lab: only this host\'s share, as "netlab up --host NAME" runs it on that host (default: every host, one part each)')
   .option('--simulate', 'a multi-host lab: also make the hosts as namespaces joined by an underlay bridge, as "netlab up --simulate" does, so the script runs on this one machine')
   .option('--json', 'print the steps as JSON')
   .action(async (_o, cmd: Command) => {
@@ -439,7 +449,7 @@ withCommonOptions(program.command('graph'))
     const view = await viewLab({ file: o.file, name: o.lab, live: true });
     const g = labGraph(view.lab, { live: view.live });
     const dot = toDot(g);
-    const text = o.format === 'dot' ? dot : o.format === 'mermaid' ? toMermaid(g) : o.format === 'json' ? JSON.stringify(g, null, 2) + '\n' : await (await import('../graph/svg.js')).dotToSvg(dot);
+    const text = o.format === 'dot' ? dot : o.format === 'mermaid' ? toMermaid(g) : o.format === 'json' ? `${JSON.stringify(g, null, 2)}\n` : await (await import('../graph/svg.js')).dotToSvg(dot);
     if (!o.output) return void process.stdout.write(text);
     try {
       await writeFile(o.output, text);
@@ -487,7 +497,7 @@ withCommonOptions(program.command('doctor'))
   });
 
 withCommonOptions(program.command('trace'))
-  .description("send one real packet from SRC to DST (a container, host, or outside) and show its way: interfaces, the firewall rules that matched, NAT, and how it ended")
+  .description('send one real packet from SRC to DST (a container, host, or outside) and show its way: interfaces, the firewall rules that matched, NAT, and how it ended')
   .argument('<src>', 'a container, "host", or "outside" (a throwaway machine on the host\'s LAN)')
   .argument('<dst>', 'NAME[:PORT], NAME as for SRC')
   .option('--udp', 'a UDP datagram instead of a TCP SYN')
@@ -513,7 +523,7 @@ withCommonOptions(program.command('stats'))
     const lab = await labOf(o);
     for (;;) {
       const s = await labStats(lab, name);
-      const text = o.json ? JSON.stringify(s, null, 2) + '\n' : statsText(s);
+      const text = o.json ? `${JSON.stringify(s, null, 2)}\n` : statsText(s);
       process.stdout.write(o.watch && process.stdout.isTTY ? `\x1b[H\x1b[2J${text}` : text);
       if (!o.watch) return;
       await new Promise((r) => setTimeout(r, 2000));

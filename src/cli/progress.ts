@@ -34,12 +34,20 @@ export function describeStep(ops: Op[]): string {
       count('firewall.apply') + count('firewall.remove') > 0 ? `the firewall${rules > 0 ? ` (${plural(rules, 'rule', 'rules')})` : ''}` : '',
     ].filter(Boolean);
     const besideText = beside.length > 0 ? `; ${beside.length > 1 ? `${beside.slice(0, -1).join(', ')} and ${beside.at(-1)}` : beside[0]} beside` : '';
-    return `links: ${parts.filter(([n]) => n > 0).map(([n, one, many]) => plural(n, one, many)).join(', ')}${besideText}`;
+    return `links: ${parts
+      .filter(([n]) => n > 0)
+      .map(([n, one, many]) => plural(n, one, many))
+      .join(', ')}${besideText}`;
   }
   if (ops.length > 1) {
     // A group of one kind run side by side (apply.ts): files, UTS namespaces.
     const n = ops.length;
-    const words: Partial<Record<Op['kind'], string>> = { 'file.write': `write ${n} /etc files`, 'file.del': `remove ${n} files and folders`, 'uts.add': `${n} hostnames (a UTS namespace each)`, 'uts.del': `remove ${n} UTS namespaces` };
+    const words: Partial<Record<Op['kind'], string>> = {
+      'file.write': `write ${n} /etc files`,
+      'file.del': `remove ${n} files and folders`,
+      'uts.add': `${n} hostnames (a UTS namespace each)`,
+      'uts.del': `remove ${n} UTS namespaces`,
+    };
     return words[op.kind] ?? `${n} × ${op.kind}`;
   }
   switch (op.kind) {
@@ -128,7 +136,10 @@ export class Progress {
       this.out.write(`${this.out.isTTY ? '✓ ' : ''}${describeStep(c.ops)} (${ms} ms)\n`);
       return;
     }
-    if (this.out.isTTY) return this.drawBar(describeStep(c.ops));
+    if (this.out.isTTY) {
+      this.drawBar(describeStep(c.ops));
+      return;
+    }
     const tenth = Math.floor((10 * this.containersDone()) / this.total);
     if (tenth > this.lastTenth) {
       this.lastTenth = tenth;

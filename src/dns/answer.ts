@@ -58,7 +58,11 @@ export async function answer(a: Answerer, view: DnsView, msg: Buffer): Promise<B
   const turn = a.turns.get(name) ?? 0;
   a.turns.set(name, turn + 1);
   const ips = found.ips.map((_, i) => found.ips[(i + turn) % found.ips.length]!);
-  return reply(query, 'NOERROR', ips.map((ip) => ({ type: 'A', name: q.name, ttl: TTL, data: ip }) as dnsPacket.Answer));
+  return reply(
+    query,
+    'NOERROR',
+    ips.map((ip) => ({ type: 'A', name: q.name, ttl: TTL, data: ip }) as dnsPacket.Answer),
+  );
 }
 
 /** Asks each upstream in turn, from the host's namespace, within UPSTREAM_DEADLINE_MS in all; SERVFAIL when none answers. */

@@ -119,8 +119,16 @@ export function recordsSeen(config: Pick<ResolverConfig, 'networks'>, view: DnsV
   for (const net of view.networks) {
     const records = config.networks[net];
     if (!records) continue;
-    for (const [name, ips] of Object.entries(records.names)) if (!seen.has(name)) seen.add(name), out.push({ name, type: 'A', data: ips, from: net });
-    for (const [name, target] of Object.entries(records.ptr)) if (!seen.has(name)) seen.add(name), out.push({ name, type: 'PTR', data: [target], from: net });
+    for (const [name, ips] of Object.entries(records.names)) {
+      if (seen.has(name)) continue;
+      seen.add(name);
+      out.push({ name, type: 'A', data: ips, from: net });
+    }
+    for (const [name, target] of Object.entries(records.ptr)) {
+      if (seen.has(name)) continue;
+      seen.add(name);
+      out.push({ name, type: 'PTR', data: [target], from: net });
+    }
   }
   return out;
 }

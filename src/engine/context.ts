@@ -85,11 +85,11 @@ async function otherLabs(lab: string): Promise<{ subnets: TakenSubnet[]; ports: 
   const out = { subnets: [] as TakenSubnet[], ports: [] as [string, string][] };
   for (const other of names.filter((n) => n !== lab && !n.startsWith('.'))) {
     for (const s of await readShares(other)) {
-    for (const text of Object.values(s.allocation.subnets)) {
-      const c = parseCidr(text);
-      if (c) out.subnets.push({ cidr: c, by: `lab ${other}` });
-    }
-    for (const c of s.resolved.containers) if (!s.host || c.host === s.host) for (const p of c.ports) out.ports.push([`${p.hostPort}/${p.proto}`, `lab ${other}`]);
+      for (const text of Object.values(s.allocation.subnets)) {
+        const c = parseCidr(text);
+        if (c) out.subnets.push({ cidr: c, by: `lab ${other}` });
+      }
+      for (const c of s.resolved.containers) if (!s.host || c.host === s.host) for (const p of c.ports) out.ports.push([`${p.hostPort}/${p.proto}`, `lab ${other}`]);
     }
   }
   return out;

@@ -111,8 +111,17 @@ export function judge(facts: HostFacts, needs: Needs): DoctorReport {
   }
 
   for (const [f, v] of Object.entries(facts.features) as [FeatureName, HostFacts['features'][FeatureName]][]) {
-    const need = f === 'netns' || f === 'veth' || f === 'bridge' || (f === 'vxlan' && needs.vxlan) || (f === 'nf_tables' && (needs.firewall === 'nftables' || facts.iptablesVariant === 'nf_tables')) || (f === 'br_netfilter' && needs.iccOff);
-    const fix = f === 'br_netfilter' ? 'modprobe br_netfilter' : `modprobe ${f === 'netns' ? '(none: the kernel lacks CONFIG_NET_NS; use a stock distribution kernel)' : f}; if it is not found: apt-get install linux-modules-extra-$(uname -r)`;
+    const need =
+      f === 'netns' ||
+      f === 'veth' ||
+      f === 'bridge' ||
+      (f === 'vxlan' && needs.vxlan) ||
+      (f === 'nf_tables' && (needs.firewall === 'nftables' || facts.iptablesVariant === 'nf_tables')) ||
+      (f === 'br_netfilter' && needs.iccOff);
+    const fix =
+      f === 'br_netfilter'
+        ? 'modprobe br_netfilter'
+        : `modprobe ${f === 'netns' ? '(none: the kernel lacks CONFIG_NET_NS; use a stock distribution kernel)' : f}; if it is not found: apt-get install linux-modules-extra-$(uname -r)`;
     if (v.state === 'works' || v.state === 'available') checks.push({ id: `kernel:${f}`, status: 'ok', message: `${FEATURE_WHY[f]}: ${v.how}` });
     else checks.push({ id: `kernel:${f}`, status: need && v.state === 'missing' ? 'fail' : 'warn', message: `${FEATURE_WHY[f]}: ${v.how}`, fix });
   }
@@ -139,7 +148,12 @@ export function judge(facts: HostFacts, needs: Needs): DoctorReport {
     });
   }
   if (needs.iccOff && facts.bridgeNfCallIptables !== '1') {
-    checks.push({ id: 'sysctl:bridge-nf-call-iptables', status: 'warn', message: 'a network has icc: false, which needs bridged traffic to pass iptables', fix: 'modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1' });
+    checks.push({
+      id: 'sysctl:bridge-nf-call-iptables',
+      status: 'warn',
+      message: 'a network has icc: false, which needs bridged traffic to pass iptables',
+      fix: 'modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1',
+    });
   }
   if (needs.ovs && facts.ovs && !facts.ovs.running) {
     checks.push({
@@ -159,7 +173,11 @@ async function subnetCheck(topo: Topology): Promise<Check> {
   const ctx = await gatherContext(topo.name, prev?.allocation);
   try {
     const lab = resolveLab(topo, ctx);
-    return { id: 'subnets', status: 'ok', message: `lab ${lab.name}: ${lab.networks.map((n) => `${n.name} ${formatCidr(n.subnet)}${n.subnet === topo.networks.find((t) => t.name === n.name)?.subnet ? '' : ' (picked)'}`).join(', ')} collide with no route or address of the host and no other lab` };
+    return {
+      id: 'subnets',
+      status: 'ok',
+      message: `lab ${lab.name}: ${lab.networks.map((n) => `${n.name} ${formatCidr(n.subnet)}${n.subnet === topo.networks.find((t) => t.name === n.name)?.subnet ? '' : ' (picked)'}`).join(', ')} collide with no route or address of the host and no other lab`,
+    };
   } catch (e) {
     if (e instanceof SubnetTakenError) return { id: 'subnets', status: 'fail', message: e.message, fix: `give ${e.path} a free subnet in ${topo.source}, or remove it and netlab picks a free one` };
     if (e instanceof PoolExhaustedError) return { id: 'subnets', status: 'fail', message: e.message, fix: `give the networks of ${topo.source} explicit subnets that no host route uses` };

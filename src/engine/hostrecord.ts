@@ -51,7 +51,7 @@ export async function writeHostRecord(r: HostRecord): Promise<void> {
   const file = await hostRecordFile();
   try {
     if (Object.keys(r.sysctls).length === 0) await rm(file, { recursive: true, force: true });
-    else await writeAtomic(file, JSON.stringify(r, null, 2) + '\n', 0o600);
+    else await writeAtomic(file, `${JSON.stringify(r, null, 2)}\n`, 0o600);
   } catch (e) {
     throw new NetlabError(`cannot write ${file}: ${writeProblem(e)}`);
   }

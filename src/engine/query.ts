@@ -45,7 +45,8 @@ export interface ContainerRow {
 export async function requireShares(lab: string): Promise<StateFile[]> {
   const reads = await shareReads(lab);
   const broken = reads.find((r) => r.problem);
-  if (broken) throw new NetlabError(`the state of lab "${lab}" in ${broken.path} is unusable: ${broken.problem}. "netlab up" rebuilds it from the lab's marks in the kernel; "netlab down" removes the lab`);
+  if (broken)
+    throw new NetlabError(`the state of lab "${lab}" in ${broken.path} is unusable: ${broken.problem}. "netlab up" rebuilds it from the lab's marks in the kernel; "netlab down" removes the lab`);
   if (reads.length === 0) throw new NetlabError(`lab "${lab}" is not up (no state in ${labDir(lab)}); run "netlab up" first`);
   return reads.map((r) => r.state!);
 }
@@ -76,12 +77,12 @@ export async function statuses(s: StateFile): Promise<Map<string, ContainerState
     if (!existsSync(join(NETNS_DIR, c.netns))) out.set(c.name, { status: 'missing' });
     else if (c.command === undefined) out.set(c.name, { status: 'up' });
     // A monitor that has not yet recorded its first start.
-    else if (monitor !== undefined && state === undefined) out.set(c.name, { status: 'running', state: { Status: 'running', Pid: 0, ExitCode: 0, StartedAt: new Date().toISOString(), FinishedAt: '0001-01-01T00:00:00Z', RestartCount: 0 } });
+    else if (monitor !== undefined && state === undefined)
+      out.set(c.name, { status: 'running', state: { Status: 'running', Pid: 0, ExitCode: 0, StartedAt: new Date().toISOString(), FinishedAt: '0001-01-01T00:00:00Z', RestartCount: 0 } });
     else if (watched && state.Status === 'running' && isAlive(state.Pid)) {
       const health = c.runtime?.health ? (readHealth(dir) ?? { Status: 'starting', FailingStreak: 0 }) : undefined;
       out.set(c.name, { status: 'running', pid: state.Pid, state, ...(health ? { health } : {}) });
-    }
-    else if (watched && state.Status === 'restarting') out.set(c.name, { status: 'restarting', state });
+    } else if (watched && state.Status === 'restarting') out.set(c.name, { status: 'restarting', state });
     else out.set(c.name, { status: 'exited', state: state && { ...state, Status: 'exited', Pid: 0 } });
   }
   return out;

@@ -94,7 +94,25 @@ export function ovsUnderlayCommands(lab: string, host: { name: string; underlay:
   const br = simName.ovsUnderlay(lab, host.name);
   return [
     [...ns, 'bash', OVS_SCRIPT, 'start', rundir],
-    ['ovs-vsctl', `--db=unix:${rundir}/db.sock`, '--timeout=10', '--may-exist', 'add-br', br, '--', 'set', 'bridge', br, 'datapath_type=netdev', `external_ids:netlab-underlay=${lab}`, '--', '--may-exist', 'add-port', br, 'eth0'],
+    [
+      'ovs-vsctl',
+      `--db=unix:${rundir}/db.sock`,
+      '--timeout=10',
+      '--may-exist',
+      'add-br',
+      br,
+      '--',
+      'set',
+      'bridge',
+      br,
+      'datapath_type=netdev',
+      `external_ids:netlab-underlay=${lab}`,
+      '--',
+      '--may-exist',
+      'add-port',
+      br,
+      'eth0',
+    ],
     [...ns, 'ip', 'addr', 'replace', `${host.underlay}/${host.prefix}`, 'dev', br],
     [...ns, 'ip', 'link', 'set', br, 'up'],
   ];
@@ -106,7 +124,7 @@ async function ensureOvsUnderlay(topo: Topology, host: Topology['hosts'][number]
 
 /** What `up --simulate` records, so that `down` knows the lab runs simulated here. */
 export function simulateRecord(topo: Topology, file: string): string {
-  return JSON.stringify({ file, hosts: topo.hosts.map((h) => h.name), ovs: topo.networks.some((n) => n.driver === 'ovs') }, null, 2) + '\n';
+  return `${JSON.stringify({ file, hosts: topo.hosts.map((h) => h.name), ovs: topo.networks.some((n) => n.driver === 'ovs') }, null, 2)}\n`;
 }
 
 export async function simulateUp(opts: SimulateOptions): Promise<SimulateResult> {
@@ -126,7 +144,8 @@ export async function simulateUp(opts: SimulateOptions): Promise<SimulateResult>
     const hosts: SimulateResult['hosts'] = [];
     if (opts.dryRun) {
       for (const h of topo.hosts) {
-        if (existsSync(`${NETNS_DIR}/${simName.hostNetns(topo.name, h.name)}`)) hosts.push({ host: h.name, output: await netlabOnHost(topo.name, h.name, ['up', '--dry-run', '-f', file, '--host', h.name, ...nameArgs], usesOvs) });
+        if (existsSync(`${NETNS_DIR}/${simName.hostNetns(topo.name, h.name)}`))
+          hosts.push({ host: h.name, output: await netlabOnHost(topo.name, h.name, ['up', '--dry-run', '-f', file, '--host', h.name, ...nameArgs], usesOvs) });
       }
       return { lab: topo.name, ops, hosts, ms: performance.now() - started };
     }

@@ -58,14 +58,16 @@ export function labJson(lab: Lab): string {
 const STATE_SHAPE = (() => {
   for (const name of ['./stateschema.js', './stateschema.ts']) {
     try {
-      return createHash('sha256').update(readFileSync(new URL(name, import.meta.url))).digest('hex');
+      return createHash('sha256')
+        .update(readFileSync(new URL(name, import.meta.url)))
+        .digest('hex');
     } catch {
       /* the other one */
     }
   }
   return 'unknown';
 })();
-const CHECK_LINE = /^\{\n  "check": "([0-9a-f]{64})",\n/;
+const CHECK_LINE = /^\{\n {2}"check": "([0-9a-f]{64})",\n/;
 const checkOf = (body: string) => createHash('sha256').update(STATE_SHAPE).update(body).digest('hex');
 
 /** What reading a share's state found: the state (trusted: stamped by this build), none, or a broken file and what is wrong with it. */
@@ -98,7 +100,8 @@ export async function parseStateText(text: string): Promise<Omit<StateRead, 'pat
     delete data.check;
     return { state: data as unknown as StateFile, trusted: true };
   }
-  if (data && typeof data === 'object' && 'version' in data && data.version !== 1) return { problem: `it is of another version of netlab (state version ${JSON.stringify(data.version)}; this netlab reads 1)` };
+  if (data && typeof data === 'object' && 'version' in data && data.version !== 1)
+    return { problem: `it is of another version of netlab (state version ${JSON.stringify(data.version)}; this netlab reads 1)` };
   const { checkState } = await import('./stateschema.js');
   const r = checkState(data);
   if (!r.ok) return { problem: `it is not a netlab state: ${r.problem}` };
@@ -121,7 +124,8 @@ export async function loadState(lab: string, host?: string, opts: { hosts?: bool
   }
   const r = await parseStateText(text);
   if (r.state && !r.trusted) log().debug({ path }, 'state checked by its schema (not stamped by this one)');
-  if (r.state && opts.hosts !== false && r.state.resolved.containers.some((c) => c.files.hosts === undefined)) fillHostsFiles(r.state.resolved.containers, r.state.hostsIpv6 ?? existsSync('/proc/sys/net/ipv6'));
+  if (r.state && opts.hosts !== false && r.state.resolved.containers.some((c) => c.files.hosts === undefined))
+    fillHostsFiles(r.state.resolved.containers, r.state.hostsIpv6 ?? existsSync('/proc/sys/net/ipv6'));
   return { path, ...r };
 }
 
@@ -151,7 +155,13 @@ export async function readShares(lab: string, opts: { hosts?: boolean } = {}): P
   return (await shareReads(lab, opts)).flatMap((r) => (r.state ? [r.state] : []));
 }
 
-const WRITE_PROBLEMS: Record<string, string> = { ENOSPC: 'no space left on the device', EROFS: 'the file system is read-only', EIO: 'an I/O error', EDQUOT: 'the disk quota is used up', EACCES: 'permission denied' };
+const WRITE_PROBLEMS: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EROFS: 'the file system is read-only',
+  EIO: 'an I/O error',
+  EDQUOT: 'the disk quota is used up',
+  EACCES: 'permission denied',
+};
 
 /** Why a file could not be written, in words. */
 export const writeProblem = (e: unknown) => WRITE_PROBLEMS[(e as NodeJS.ErrnoException).code ?? ''] ?? (e as Error).message;

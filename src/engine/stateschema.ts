@@ -86,7 +86,11 @@ export const stateSchema = z.looseObject({
 
 // What the schema lets through is a StateFile (the /etc/hosts texts aside, which the reader fills in).
 type Checked = z.output<typeof stateSchema>;
-type WithoutHosts<T> = Omit<T, 'resolved'> & { resolved: Omit<StateFile['resolved'], 'containers'> & { containers: (Omit<StateFile['resolved']['containers'][number], 'files'> & { files: { hosts?: string; resolv: string; hostname: string } })[] } };
+type WithoutHosts<T> = Omit<T, 'resolved'> & {
+  resolved: Omit<StateFile['resolved'], 'containers'> & {
+    containers: (Omit<StateFile['resolved']['containers'][number], 'files'> & { files: { hosts?: string; resolv: string; hostname: string } })[];
+  };
+};
 export const schemaCoversStateFile = (s: Checked): WithoutHosts<StateFile> => s;
 
 /** The first problem zod found, as `resolved.containers[0].netns: expected string, received undefined`. */

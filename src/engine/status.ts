@@ -43,7 +43,9 @@ export async function status(lab: string, opts: { backend?: BackendName; source?
   requireRoot('status');
   const shares = await requireShares(lab);
   if (shares.length > 1) {
-    throw new NetlabError(`lab "${lab}" runs on ${shares.length} simulated hosts; each keeps its own firewall: run "nsenter --net=/run/netns/netlab-${lab}-host-<host> netlab status --lab ${lab}" per host`);
+    throw new NetlabError(
+      `lab "${lab}" runs on ${shares.length} simulated hosts; each keeps its own firewall: run "nsenter --net=/run/netns/netlab-${lab}-host-<host> netlab status --lab ${lab}" per host`,
+    );
   }
   const s = shares[0]!;
   const want = desiredState(s.resolved, { selfArgv: SELF_ARGV, ovsDatapath: ovsDatapath(), ipv6: kernelHasIpv6() });
@@ -72,8 +74,7 @@ function resolverStatus(lab: string, host: string | undefined): NonNullable<LabS
 }
 
 function firewallDrift(want: FirewallState | undefined, have: FirewallState | undefined): { missing: string[]; extra: string[] } {
-  const lines = (f: FirewallState | undefined) =>
-    new Set(Object.values(f?.tables ?? {}).flatMap((t) => [...t.jumps, ...t.rules, ...t.chains.map((c) => `chain ${c}`)]));
+  const lines = (f: FirewallState | undefined) => new Set(Object.values(f?.tables ?? {}).flatMap((t) => [...t.jumps, ...t.rules, ...t.chains.map((c) => `chain ${c}`)]));
   const w = lines(want);
   const h = lines(have);
   return { missing: [...w].filter((l) => !h.has(l)), extra: [...h].filter((l) => !w.has(l)) };

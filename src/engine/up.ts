@@ -87,13 +87,15 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     mark('context');
 
     const previousPorts = new Set(prev?.resolved.containers.flatMap((c) => c.ports.map((p) => `${p.hostPort}/${p.proto}`)) ?? []);
-    const busy = topo.containers.filter((c) => c.host === host).flatMap((c) =>
-      c.publish.flatMap((b, i) => {
-        const port = `${b.hostPort}/${b.proto}`;
-        if (!b.hostPort || !ctx.usedHostPorts.has(port) || previousPorts.has(port)) return [];
-        return [placeIn(topo, publishPath(c, i), `host port ${port} is already in use on this host (${ctx.usedHostPorts.get(port)})`)];
-      }),
-    );
+    const busy = topo.containers
+      .filter((c) => c.host === host)
+      .flatMap((c) =>
+        c.publish.flatMap((b, i) => {
+          const port = `${b.hostPort}/${b.proto}`;
+          if (!b.hostPort || !ctx.usedHostPorts.has(port) || previousPorts.has(port)) return [];
+          return [placeIn(topo, publishPath(c, i), `host port ${port} is already in use on this host (${ctx.usedHostPorts.get(port)})`)];
+        }),
+      );
     if (busy.length > 0) throw new ConflictError(firstLines(busy, 5));
 
     let lab: Lab;
@@ -111,7 +113,21 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     // The same lab (same resolved JSON, same build of the file renderers) wants the same files.
     const labText = labJson(lab);
     const sameWant = !!prev && prev.hostsIpv6 === ctx.ipv6 && prev.renderer === RENDERER && labJson(prev.resolved) === labText;
-    const seen = await observe({ lab: lab.name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev, stamps: prev?.stamps, sameWant, firewallReads, hostLinks: hostView.inProcess && backend.hostInProcess ? hostView.links : undefined }, backend);
+    const seen = await observe(
+      {
+        lab: lab.name,
+        host,
+        want,
+        planned: prev?.planned ?? { netns: [], links: [] },
+        started: prev?.started ?? {},
+        known: !!prev,
+        stamps: prev?.stamps,
+        sameWant,
+        firewallReads,
+        hostLinks: hostView.inProcess && backend.hostInProcess ? hostView.links : undefined,
+      },
+      backend,
+    );
     if (seen.foreign.length > 0) throw new ConflictError(foreignMessage(lab.name, seen.foreign));
     for (const w of seen.warnings) log().warn(w);
     mark('observed');
@@ -168,8 +184,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         state.stamps = restamp(state.stamps ?? {}, want.files, written);
         await writeState(state);
         throw new InterruptedError(
-          `${e.message}: lab ${lab.name} is partly up (what was made is recorded in ${stateFile(lab.name, host)}). ` +
-            `Run "netlab up" to finish it, or "netlab down" to remove it.`,
+          `${e.message}: lab ${lab.name} is partly up (what was made is recorded in ${stateFile(lab.name, host)}). Run "netlab up" to finish it, or "netlab down" to remove it.`,
         );
       }
       state.planned = planned;
@@ -178,7 +193,13 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     }
     // Started, reloaded or left alone; a namespace made anew needs its sockets opened again.
     const dnsStarted = performance.now();
-    const resolver = await ensureResolver(lab.name, host, dns, ops.some((o) => o.kind === 'netns.add'), early);
+    const resolver = await ensureResolver(
+      lab.name,
+      host,
+      dns,
+      ops.some((o) => o.kind === 'netns.add'),
+      early,
+    );
     if (resolver.action !== 'none') log().debug({ action: resolver.action, ms: Math.round(performance.now() - dnsStarted) }, 'DNS resolver');
     return { lab, ops, ms: performance.now() - started, state, resolver };
   });
@@ -211,7 +232,12 @@ export async function shareHost(topo: Topology, named: string | undefined): Prom
   const found = topo.hosts.find((h) => mine.has(formatIp(h.underlay)));
   if (!found) {
     throw new InputError(
-      [{ path: 'hosts', message: `this machine has none of the hosts' underlay addresses (${topo.hosts.map((h) => `${h.name} ${formatIp(h.underlay)}`).join(', ')}): name its host with --host, or run every host here with --simulate` }],
+      [
+        {
+          path: 'hosts',
+          message: `this machine has none of the hosts' underlay addresses (${topo.hosts.map((h) => `${h.name} ${formatIp(h.underlay)}`).join(', ')}): name its host with --host, or run every host here with --simulate`,
+        },
+      ],
       topo.source,
     );
   }
@@ -231,7 +257,11 @@ async function recordHostSysctls(ops: Op[], current: Record<string, string>): Pr
   if (keys.length === 0) return;
   const record = await readHostRecord();
   let changed = false;
-  for (const k of keys) if (!(k in record.sysctls)) (record.sysctls[k] = current[k]!), (changed = true);
+  for (const k of keys) {
+    if (k in record.sysctls) continue;
+    record.sysctls[k] = current[k]!;
+    changed = true;
+  }
   if (changed) await writeHostRecord(record);
 }
 

@@ -70,7 +70,10 @@ export async function explain(opts: ExplainOptions): Promise<ExplainView> {
   const topo = loadTopology(opts);
   if (topo.hosts.length === 0) {
     if (opts.host !== undefined || opts.simulate) {
-      throw new InputError([{ path: opts.simulate ? '--simulate' : '--host', message: `lab "${topo.name}" has no "hosts:"; ${opts.simulate ? '--simulate' : '--host'} is for multi-host labs` }], topo.source);
+      throw new InputError(
+        [{ path: opts.simulate ? '--simulate' : '--host', message: `lab "${topo.name}" has no "hosts:"; ${opts.simulate ? '--simulate' : '--host'} is for multi-host labs` }],
+        topo.source,
+      );
     }
     const view = await viewLab({ ...opts, topology: topo });
     const ops = diff(desiredState(view.lab, { selfArgv: SELF_ARGV, ipv6: kernelHasIpv6() }), emptyState(view.lab.name));

@@ -54,7 +54,8 @@ function reasonOf(lab: string, c: LabContainer, st: ContainerState | undefined):
   if (st.status === 'exited') return { ...base, exited: true, exitCode: st.state?.ExitCode, reason: `its command exited with code ${st.state?.ExitCode ?? '?'}`, logTail: logTail(lab, c.name) };
   if (st.status === 'restarting') return { ...base, reason: `its command exited with code ${st.state?.ExitCode ?? '?'} and is restarting`, logTail: logTail(lab, c.name) };
   if (!st.pid) return { ...base, reason: 'its command is starting' };
-  if (st.health && st.health.Status !== 'healthy') return { ...base, reason: `its healthcheck is ${st.health.Status === 'starting' ? 'starting' : `unhealthy (${st.health.FailingStreak} failures in a row)`}`, logTail: logTail(lab, c.name) };
+  if (st.health && st.health.Status !== 'healthy')
+    return { ...base, reason: `its healthcheck is ${st.health.Status === 'starting' ? 'starting' : `unhealthy (${st.health.FailingStreak} failures in a row)`}`, logTail: logTail(lab, c.name) };
   const listening = listeningPorts(st.pid);
   const missing = [...new Set(c.ports.filter((p) => p.proto === 'tcp').map((p) => p.containerPort))].filter((p) => !listening.has(p));
   return missing.length > 0 ? { ...base, reason: `port ${missing.map((p) => `${p}/tcp`).join(', ')} not listening yet`, logTail: logTail(lab, c.name) } : undefined;

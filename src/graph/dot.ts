@@ -24,17 +24,23 @@ const EDGE_STYLE: Record<EdgeKind, string> = {
 };
 
 export function toDot(g: Graph): string {
-  const out = ['graph netlab {', '  rankdir=LR;', `  label=${quote(g.title)}; labelloc=t; fontname="Helvetica";`, '  node [fontname="Helvetica", fontsize=11];', '  edge [fontname="Helvetica", fontsize=9];'];
+  const out = [
+    'graph netlab {',
+    '  rankdir=LR;',
+    `  label=${quote(g.title)}; labelloc=t; fontname="Helvetica";`,
+    '  node [fontname="Helvetica", fontsize=11];',
+    '  edge [fontname="Helvetica", fontsize=9];',
+  ];
   const node = (n: GraphNode, indent: string) => out.push(`${indent}${n.id} [label=${label(n.label)}, ${NODE_STYLE[n.kind]}];`);
   const cluster = (c: GraphCluster, indent: string) => {
     out.push(`${indent}subgraph cluster_${c.id} {`, `${indent}  label=${label(c.label)};`, `${indent}  style=${c.kind === 'host' ? 'solid' : '"rounded,filled"'}; fillcolor="#f8f9fa";`);
-    for (const n of c.nodes) node(n, indent + '  ');
-    for (const sub of c.clusters) cluster(sub, indent + '  ');
+    for (const n of c.nodes) node(n, `${indent}  `);
+    for (const sub of c.clusters) cluster(sub, `${indent}  `);
     out.push(`${indent}}`);
   };
   for (const c of g.clusters) cluster(c, '  ');
   for (const n of g.nodes) node(n, '  ');
   for (const e of g.edges) out.push(`  ${e.from} -- ${e.to} [${e.label ? `label=${quote(e.label)}, ` : ''}${EDGE_STYLE[e.kind]}];`);
   out.push('}');
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }

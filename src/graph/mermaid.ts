@@ -21,8 +21,8 @@ export function toMermaid(g: Graph): string {
   const node = (n: GraphNode, indent: string) => out.push(`${indent}${n.id}${SHAPE[n.kind](text(n.label))}`);
   const cluster = (c: GraphCluster, indent: string) => {
     out.push(`${indent}subgraph ${c.id}[${text(c.label)}]`);
-    for (const n of c.nodes) node(n, indent + '  ');
-    for (const sub of c.clusters) cluster(sub, indent + '  ');
+    for (const n of c.nodes) node(n, `${indent}  `);
+    for (const sub of c.clusters) cluster(sub, `${indent}  `);
     out.push(`${indent}end`);
   };
   for (const c of g.clusters) cluster(c, '  ');
@@ -30,10 +30,12 @@ export function toMermaid(g: Graph): string {
   for (const e of g.edges) out.push(`  ${e.from} ${ARROW[e.kind]}${e.label ? `|${text([e.label])}|` : ''} ${e.to}`);
   out.push('  classDef bridge fill:#cfe2ff,stroke:#0d6efd', '  classDef iface fill:#d1e7dd', '  classDef veth fill:#fff3cd', '  classDef port fill:#f8d7da');
   for (const kind of ['bridge', 'iface', 'veth', 'port'] as const) {
-    const ids = allNodes(g).filter((n) => n.kind === kind).map((n) => n.id);
+    const ids = allNodes(g)
+      .filter((n) => n.kind === kind)
+      .map((n) => n.id);
     if (ids.length) out.push(`  class ${ids.join(',')} ${kind}`);
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 function allNodes(g: Graph): GraphNode[] {

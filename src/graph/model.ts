@@ -49,7 +49,7 @@ export const nodeId = (...parts: string[]) => parts.join('_').replace(/[^A-Za-z0
 
 export function labGraph(lab: Lab, opts: { live: boolean }): Graph {
   const edges: GraphEdge[] = [];
-  const outside: GraphNode = { id: nodeId('outside'), kind: 'outside', label: ['outside', lab.hosts.length ? "other interfaces of each host" : 'other interfaces of the host'] };
+  const outside: GraphNode = { id: nodeId('outside'), kind: 'outside', label: ['outside', lab.hosts.length ? 'other interfaces of each host' : 'other interfaces of the host'] };
   const title = `lab ${lab.name} (${opts.live ? 'live: as it is up' : `from ${lab.source}`})`;
   if (lab.hosts.length === 0) {
     const host: GraphCluster = { id: nodeId('host'), kind: 'host', label: ['host (this machine)', 'ip_forward=1'], nodes: [], clusters: [] };
@@ -89,7 +89,7 @@ export function labGraph(lab: Lab, opts: { live: boolean }): Graph {
 }
 
 /** The bridges, containers, veths and published ports of one host (a multi-host lab's node ids carry the host's name). */
-function drawShare(lab: Lab, host: GraphCluster, networks: LabNetwork[], containers: LabContainer[], h: LabHost | undefined, edges: GraphEdge[], outside: GraphNode): void {
+function drawShare(_lab: Lab, host: GraphCluster, networks: LabNetwork[], containers: LabContainer[], h: LabHost | undefined, edges: GraphEdge[], outside: GraphNode): void {
   const at = (...parts: string[]) => (h ? nodeId(parts[0]!, h.name, ...parts.slice(1)) : nodeId(...parts));
   for (const n of networks) {
     const id = at('br', n.bridge);
@@ -146,7 +146,8 @@ function drawLinks(lab: Lab, edges: GraphEdge[]): void {
       const target = lab.containers.find((x) => x.name === l.target);
       const iface = target?.interfaces.find((i) => i.ip === l.ip);
       const from = c.interfaces.find((i) => iface && i.network === iface.network) ?? c.interfaces[0];
-      if (iface && from) edges.push({ from: nodeId('if', c.name, from.ifname), to: nodeId('if', l.target, iface.ifname), kind: 'link', label: `link ${l.alias === l.target ? l.target : `${l.target}:${l.alias}`}` });
+      if (iface && from)
+        edges.push({ from: nodeId('if', c.name, from.ifname), to: nodeId('if', l.target, iface.ifname), kind: 'link', label: `link ${l.alias === l.target ? l.target : `${l.target}:${l.alias}`}` });
     }
   }
 }

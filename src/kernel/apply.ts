@@ -80,7 +80,8 @@ const BESIDE_REAP = new Set(['uts.del', 'file.del']);
  * kinds it takes. None of them needs another: a file names a namespace's folder, not the
  * namespace; a UTS namespace is a file of its own; a rule names a link, which need not exist yet.
  */
-const PASSABLE = (op: Op) => isLinkOp(op) || isOvsOp(op) || op.kind === 'sysctl.set' || op.kind === 'uts.add' || op.kind === 'file.write' || op.kind === 'firewall.apply' || op.kind === 'firewall.remove';
+const PASSABLE = (op: Op) =>
+  isLinkOp(op) || isOvsOp(op) || op.kind === 'sysctl.set' || op.kind === 'uts.add' || op.kind === 'file.write' || op.kind === 'firewall.apply' || op.kind === 'firewall.remove';
 
 type FileWrite = Extract<Op, { kind: 'file.write' }>;
 type UtsAdd = Extract<Op, { kind: 'uts.add' }>;

@@ -54,9 +54,10 @@ const iproute2: KernelBackend = {
       const all = whole(ns);
       const input = all ? 'addr show\nroute show\n' : 'link show dev lo\n';
       // `ip` shows no interface's disable_ipv6: a shell inside the namespace reads them after it.
-      const r = all && ipv6
-        ? await run('ip', ['netns', 'exec', ns, 'sh', '-c', `ip -j -d -batch - && ${READ_DISABLE_IPV6}`], { input, allowFail: true })
-        : await run('ip', ['-n', ns, '-j', '-d', '-batch', '-'], { input, allowFail: true });
+      const r =
+        all && ipv6
+          ? await run('ip', ['netns', 'exec', ns, 'sh', '-c', `ip -j -d -batch - && ${READ_DISABLE_IPV6}`], { input, allowFail: true })
+          : await run('ip', ['-n', ns, '-j', '-d', '-batch', '-'], { input, allowFail: true });
       if (r.exitCode !== 0) return;
       const [linksLine, routesLine, ...sysctls] = r.stdout.trim().split('\n');
       const links = JSON.parse(linksLine!) as IpLink[];

@@ -44,8 +44,7 @@ export function pack(work: BesideWork): PackedWork {
   const shared = new Map<string, number>();
   const ascii = new Map<string, boolean>();
   const piecewise = (f: FileToWrite) =>
-    f.pieces !== undefined &&
-    f.pieces.every((p) => {
+    f.pieces?.every((p) => {
       if (typeof p === 'string') return true;
       let ok = ascii.get(p.of);
       if (ok === undefined) ascii.set(p.of, (ok = Buffer.byteLength(p.of) === p.of.length));

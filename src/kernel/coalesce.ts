@@ -143,5 +143,10 @@ function createVeth(ops: LinkOp[], i: number, index: { firstCreation: Map<string
     from.push(next);
     folded.add(j!);
   }
-  return rest ? [{ op: create, from }, { op: rest, from: restFrom }] : [{ op: create, from }];
+  return rest
+    ? [
+        { op: create, from },
+        { op: rest, from: restFrom },
+      ]
+    : [{ op: create, from }];
 }

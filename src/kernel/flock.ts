@@ -12,7 +12,7 @@ let fallbackSaid = false;
 
 /** Takes an exclusive lock on `fd` if no one holds it; false when another process does. */
 export function tryLockExclusive(fd: number): boolean {
-  let lib;
+  let lib: ReturnType<typeof libc>;
   try {
     lib = libc();
   } catch (e) {

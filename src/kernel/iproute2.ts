@@ -65,7 +65,7 @@ async function addMarkedNetns(op: NetnsAdd): Promise<void> {
   // The crash test's fault point: what `ip` leaves when killed between making the file and binding.
   if (process.env.NETLAB_FAULT_AFTER === NETNS_FILE_FAULT) closeSync(openSync(join(NETNS_DIR, op.ns), 'wx', 0));
   faultPoint(NETNS_FILE_FAULT);
-  const input = (pid: number) => [batchLine(['link', 'set', 'dev', 'lo', 'alias', op.mark!]), batchLine(['netns', 'attach', op.ns, String(pid)])].join('\n') + '\n';
+  const input = (pid: number) => `${[batchLine(['link', 'set', 'dev', 'lo', 'alias', op.mark!]), batchLine(['netns', 'attach', op.ns, String(pid)])].join('\n')}\n`;
   await run('unshare', ['--net', 'ip', '-batch', '-'], { input });
 }
 
@@ -89,9 +89,9 @@ export async function applyWithIproute2(ops: LinkOp[], concurrency = 8): Promise
   const host: string[] = [];
   const fdb: string[] = [];
   const perNs = new Map<string, string[]>();
-  let marked: NetnsAdd[] = [];
+  const marked: NetnsAdd[] = [];
   const flushHost = async () => {
-    if (host.length > 0) await run('ip', ['-batch', '-'], { input: host.splice(0).join('\n') + '\n' });
+    if (host.length > 0) await run('ip', ['-batch', '-'], { input: `${host.splice(0).join('\n')}\n` });
     await mapLimit(marked.splice(0), concurrency, addMarkedNetns);
   };
   for (const op of ops) {
@@ -107,6 +107,6 @@ export async function applyWithIproute2(ops: LinkOp[], concurrency = 8): Promise
     else perNs.set(ns, [...(perNs.get(ns) ?? []), batchLine(args)]);
   }
   await flushHost();
-  if (fdb.length > 0) await run('bridge', ['-batch', '-'], { input: fdb.join('\n') + '\n' });
-  await mapLimit([...perNs], concurrency, ([ns, lines]) => run('ip', ['-n', ns, '-batch', '-'], { input: lines.join('\n') + '\n' }));
+  if (fdb.length > 0) await run('bridge', ['-batch', '-'], { input: `${fdb.join('\n')}\n` });
+  await mapLimit([...perNs], concurrency, ([ns, lines]) => run('ip', ['-n', ns, '-batch', '-'], { input: `${lines.join('\n')}\n` }));
 }

@@ -98,7 +98,7 @@ export function splitIptablesSave(text: string): Map<string, string> {
     } else if (table !== undefined) {
       lines.push(line);
       if (line === 'COMMIT') {
-        out.set(table, lines.join('\n') + '\n');
+        out.set(table, `${lines.join('\n')}\n`);
         table = undefined;
       }
     }
@@ -144,7 +144,7 @@ export function iptablesRestoreInput(want: FirewallState | undefined, have: Fire
     }
     out.push('COMMIT');
   }
-  return out.length ? out.join('\n') + '\n' : '';
+  return out.length ? `${out.join('\n')}\n` : '';
 }
 
 /** Stage 2 must stay while another lab's stage-1 rules still jump to it. */
@@ -165,7 +165,10 @@ export function moveIsolation(ipt: FirewallState, nft: FirewallState): [Firewall
   const isolation: FirewallTable = { chains: [], jumps: filter.jumps.filter(inShared), rules: [], shared: filter.shared ?? [], others: counts(true) };
   // The shared chains are the nftables state's to remove now: not named here, they are never dropped twice.
   const rest: FirewallTable = { ...filter, jumps: filter.jumps.filter((j) => !inShared(j)), shared: [], others: counts(false) };
-  return [{ ...ipt, tables: { ...ipt.tables, filter: rest } }, { ...nft, tables: { ...nft.tables, filter: isolation } }];
+  return [
+    { ...ipt, tables: { ...ipt.tables, filter: rest } },
+    { ...nft, tables: { ...nft.tables, filter: isolation } },
+  ];
 }
 
 export async function applyIptables(want: FirewallState | undefined, have: FirewallState | undefined): Promise<void> {

@@ -25,7 +25,7 @@ function mountTable(): [string, string][] {
 /** Mount namespace files mounted under `dir`. */
 export function mountedMnt(dir: string): string[] {
   return mountTable()
-    .filter(([t, fs]) => fs === 'nsfs' && t.startsWith(dir + '/'))
+    .filter(([t, fs]) => fs === 'nsfs' && t.startsWith(`${dir}/`))
     .map(([t]) => t);
 }
 
@@ -33,7 +33,7 @@ export function mountedMnt(dir: string): string[] {
 export function mountsUnder(dir: string): string[] {
   return mountTable()
     .map(([t]) => t)
-    .filter((t) => t === dir || t.startsWith(dir + '/'));
+    .filter((t) => t === dir || t.startsWith(`${dir}/`));
 }
 
 /** The file beside a namespace that holds the hash of the mounts it was made with. */
@@ -72,12 +72,12 @@ export async function addMnt(path: string, ns: string, script: string[], fstab: 
   await ensurePrivateDir(dirname(path));
   await (await open(path, 'a', 0o600)).close();
   await writeFile(fstabFileOf(path), fstab, { mode: 0o644 });
-  const r = await run(mntAddArgv(path, ns)[0]!, mntAddArgv(path, ns).slice(1), { input: script.join('\n') + '\n', allowFail: true });
+  const r = await run(mntAddArgv(path, ns)[0]!, mntAddArgv(path, ns).slice(1), { input: `${script.join('\n')}\n`, allowFail: true });
   if (r.exitCode !== 0) {
     await removeMnt(path);
     throw new KernelError(`the mount namespace ${path} of ${ns}: ${(r.stderr || r.stdout).trim()}`, `${mntAddArgv(path, ns).join(' ')} <<'EOF'\n${script.join('\n')}\nEOF`);
   }
-  await writeFile(specFileOf(path), hash + '\n', { mode: 0o644 });
+  await writeFile(specFileOf(path), `${hash}\n`, { mode: 0o644 });
 }
 
 export async function removeMnt(path: string): Promise<void> {

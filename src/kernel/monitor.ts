@@ -33,7 +33,17 @@ export function monitorArgv(dir: string, ns: string, uts: string, mnt: string, s
   const policy = spec.restart?.policy ?? 'no';
   const h = spec.health;
   const times = h ? [h.intervalMs / 1000, h.timeoutMs / 1000, h.retries, h.startPeriodMs / 1000].join(':') : '';
-  return ['/bin/sh', MONITOR_SCRIPT, dir, policy, String(spec.restart?.maxRetries ?? 0), join(NETNS_DIR, ns), h?.shell ?? '', times, ...containerArgv(ns, uts, mnt, [...spec.env, [SPEC_MARK, specHash], ...markEnv(mark)], spec.argv, spec)];
+  return [
+    '/bin/sh',
+    MONITOR_SCRIPT,
+    dir,
+    policy,
+    String(spec.restart?.maxRetries ?? 0),
+    join(NETNS_DIR, ns),
+    h?.shell ?? '',
+    times,
+    ...containerArgv(ns, uts, mnt, [...spec.env, [SPEC_MARK, specHash], ...markEnv(mark)], spec.argv, spec),
+  ];
 }
 
 export interface MonitorStart {

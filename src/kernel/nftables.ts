@@ -121,7 +121,7 @@ export function nftScript(want: FirewallState | undefined, have: FirewallState |
   const tableEmpty = !wantsAny && Object.values(h.others ?? {}).every((n) => n === 0) && ordered.length === (h.shared ?? []).length;
   if (tableEmpty && haveTable) out.push(`delete table ${T}`);
   else for (const c of ordered) out.push(`delete chain ${T} ${c}`);
-  return out.length ? out.join('\n') + '\n' : '';
+  return out.length ? `${out.join('\n')}\n` : '';
 }
 
 export async function applyNftables(want: FirewallState | undefined, have: FirewallState | undefined): Promise<void> {

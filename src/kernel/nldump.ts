@@ -115,7 +115,7 @@ function readAll(sock: NetlinkSocket, withRoutes: boolean, names?: Map<number, s
       else if (t === IFA_ADDRESS) address = ipv4(m, st);
     });
     const a = local ?? address;
-    if (a) byIndex.get(m.readUInt32LE(4))?.addr_info!.push({ family: 'inet', local: a, prefixlen: m[1]! });
+    if (a) byIndex.get(m.readUInt32LE(4))?.addr_info?.push({ family: 'inet', local: a, prefixlen: m[1]! });
   });
   const routes: IpRoute[] = [];
   if (withRoutes) {

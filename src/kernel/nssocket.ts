@@ -20,7 +20,7 @@ function sockaddrIn(ip: string, port: number): Buffer {
   const b = Buffer.alloc(16);
   b.writeUInt16LE(AF_INET, 0);
   b.writeUInt16BE(port, 2);
-  ip.split('.').forEach((octet, i) => b.writeUInt8(Number(octet), 4 + i));
+  for (const [i, octet] of ip.split('.').entries()) b.writeUInt8(Number(octet), 4 + i);
   return b;
 }
 

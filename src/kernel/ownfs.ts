@@ -14,7 +14,9 @@ export class NotOwnPathError extends ConflictError {
     readonly path: string,
     what: 'file' | 'folder',
   ) {
-    super(`${path} is ${what === 'folder' ? 'not a folder' : 'not a regular file'} (a symbolic link?) where netlab keeps its own ${what}; netlab neither writes through it nor removes it: remove it yourself and run again`);
+    super(
+      `${path} is ${what === 'folder' ? 'not a folder' : 'not a regular file'} (a symbolic link?) where netlab keeps its own ${what}; netlab neither writes through it nor removes it: remove it yourself and run again`,
+    );
   }
 }
 
@@ -42,7 +44,8 @@ export function ownDir(path: string, mode = 0o755): void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    return ownDir(path, mode);
+    ownDir(path, mode);
+    return;
   }
   if (!st.isDirectory()) throw new NotOwnPathError(path, 'folder');
 }

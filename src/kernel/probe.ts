@@ -31,7 +31,22 @@ export interface HostFacts {
   ovs?: { running: boolean; socket: string };
 }
 
-export const PROGRAMS = ['ip', 'iptables', 'iptables-save', 'iptables-restore', 'nft', 'nsenter', 'unshare', 'setsid', 'ovs-vsctl', 'ovs-ofctl', 'ovsdb-server', 'ovs-vswitchd', 'curl', 'conntrack'] as const;
+export const PROGRAMS = [
+  'ip',
+  'iptables',
+  'iptables-save',
+  'iptables-restore',
+  'nft',
+  'nsenter',
+  'unshare',
+  'setsid',
+  'ovs-vsctl',
+  'ovs-ofctl',
+  'ovsdb-server',
+  'ovs-vswitchd',
+  'curl',
+  'conntrack',
+] as const;
 
 export async function onPath(program: string, path = process.env.PATH ?? ''): Promise<string | undefined> {
   for (const dir of path.split(':').filter(Boolean)) {
@@ -59,7 +74,12 @@ const FEATURE_CONFIG: Record<FeatureName, string> = {
 async function kernelConfig(): Promise<Map<string, string> | undefined> {
   try {
     const text = gunzipSync(await readFile('/proc/config.gz')).toString('utf8');
-    return new Map(text.split('\n').filter((l) => l.startsWith('CONFIG_')).map((l) => l.split('=') as [string, string]));
+    return new Map(
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('CONFIG_'))
+        .map((l) => l.split('=') as [string, string]),
+    );
   } catch {
     return undefined;
   }
@@ -97,7 +117,11 @@ export async function probeHost(): Promise<HostFacts> {
     if (f === 'br_netfilter') {
       // Loaded or not is what matters: it changes how bridged traffic meets iptables.
       const on = existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables');
-      features[f] = on ? { state: 'works', how: 'loaded (/proc/sys/net/bridge exists)' } : conf ? { state: 'available', how: `not loaded; kernel config ${FEATURE_CONFIG[f]}=${conf}` } : { state: 'missing', how: 'not loaded' };
+      features[f] = on
+        ? { state: 'works', how: 'loaded (/proc/sys/net/bridge exists)' }
+        : conf
+          ? { state: 'available', how: `not loaded; kernel config ${FEATURE_CONFIG[f]}=${conf}` }
+          : { state: 'missing', how: 'not loaded' };
     } else if (tried[f] !== undefined) {
       features[f] = tried[f] ? { state: 'works', how: 'created one in a scratch namespace' } : { state: 'missing', how: 'creating one in a scratch namespace failed' };
     } else if (loaded || conf === 'y') {

@@ -269,7 +269,13 @@ export class Rtnl {
     const op = req.op;
     switch (op.kind) {
       case 'bridge.add':
-        return this.submit(req, () => s.newLink({}, { ifname: op.name, mtu: op.mtu, ...(op.group === undefined ? {} : { group: op.group }), linkinfo: nla(IFLA_INFO_KIND, str('bridge')) }, this.sendOptions(NLM_F_CREATE | NLM_F_EXCL)));
+        return this.submit(req, () =>
+          s.newLink(
+            {},
+            { ifname: op.name, mtu: op.mtu, ...(op.group === undefined ? {} : { group: op.group }), linkinfo: nla(IFLA_INFO_KIND, str('bridge')) },
+            this.sendOptions(NLM_F_CREATE | NLM_F_EXCL),
+          ),
+        );
       case 'veth.add': {
         const master = op.master === undefined ? undefined : await this.indexOf(op.master);
         const data = upFlags(op.up);
@@ -320,7 +326,6 @@ export class Rtnl {
         return;
     }
   }
-
 }
 
 /** The ifinfomsg that sets a link up, or changes nothing of its flags. */
@@ -339,7 +344,6 @@ const u32be = (n: number) => {
   b.writeUInt32BE(n);
   return b;
 };
-
 
 /**
  * The netlink link executor: host Ops in order on one socket, then every namespace's Ops on
@@ -363,7 +367,17 @@ export async function applyWithNetlink(ops: LinkOp[], concurrency = 16): Promise
   const hostDone = performance.now();
   await mapLimit([...perNs], concurrency, ([ns, list]) => onSocket(ns, list));
   const ms = (a: number, b: number) => Math.round(b - a);
-  log().debug({ ops: ops.length, requests: host.length + [...perNs.values()].reduce((n, l) => n + l.length, 0), hostRequests: host.length, hostMs: ms(started, hostDone), namespaces: perNs.size, namespaceMs: ms(hostDone, performance.now()) }, 'netlink');
+  log().debug(
+    {
+      ops: ops.length,
+      requests: host.length + [...perNs.values()].reduce((n, l) => n + l.length, 0),
+      hostRequests: host.length,
+      hostMs: ms(started, hostDone),
+      namespaces: perNs.size,
+      namespaceMs: ms(hostDone, performance.now()),
+    },
+    'netlink',
+  );
 }
 
 async function onSocket(ns: string | undefined, requests: LinkRequest[]): Promise<void> {
@@ -422,7 +436,12 @@ function markLoopback(mark: string): void {
   const sock = NetlinkSocket.open();
   let errno: number | undefined;
   try {
-    [errno] = sock.requestAll([encode(plainMessage({ kind: 'link.set', name: 'lo', alias: mark }, () => 0), 1)]);
+    [errno] = sock.requestAll([
+      encode(
+        plainMessage({ kind: 'link.set', name: 'lo', alias: mark }, () => 0),
+        1,
+      ),
+    ]);
   } finally {
     sock.close();
   }

@@ -19,7 +19,7 @@ export function mountPoints(): string[] {
 
 /** Mount points of UTS namespace files under `dir`. */
 export function mountedUts(dir: string): string[] {
-  return mountPoints().filter((p) => p.startsWith(dir + '/'));
+  return mountPoints().filter((p) => p.startsWith(`${dir}/`));
 }
 
 export async function readUtsHostname(path: string): Promise<string | undefined> {

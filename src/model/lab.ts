@@ -157,9 +157,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     if (!subnet && previous && !given.some((g) => overlaps(g, previous))) subnet = previous;
     subnet ??= pickSubnet(taken);
     if (!n.subnet) taken.push(subnet);
-    const gateways: Record<string, number> = multi
-      ? Object.fromEntries(topo.hosts.map((h, i) => [h.name, subnet!.network + 1 + i]))
-      : { '': n.gateway ?? subnet.network + 1 };
+    const gateways: Record<string, number> = multi ? Object.fromEntries(topo.hosts.map((h, i) => [h.name, subnet!.network + 1 + i])) : { '': n.gateway ?? subnet.network + 1 };
     return { ...n, subnet, gateway: gateways[host ?? '']!, gateways };
   });
   const netByName = new Map(networks.map((n) => [n.name, n]));
@@ -182,7 +180,10 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
   const ports = new HostPortPicker(ctx.usedHostPorts.keys());
   for (const c of topo.containers) for (const b of c.publish) if (b.hostPort) ports.take(b.hostPort, b.proto);
 
-  const veths = vethHostNames(topo.name, topo.containers.flatMap((c) => c.networks.map((network) => ({ container: c.name, network }))));
+  const veths = vethHostNames(
+    topo.name,
+    topo.containers.flatMap((c) => c.networks.map((network) => ({ container: c.name, network }))),
+  );
   const partial = topo.containers.map((c) => {
     const interfaces: LabInterface[] = c.networks.map((netName, i) => {
       const net = netByName.get(netName)!;
@@ -215,7 +216,10 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
 
   // The resolv.conf texts and upstream lists: one per set of overrides (most containers have none).
   const made = new Map<string, unknown>();
-  const once = <T>(key: string, make: () => T): T => (made.has(key) ? (made.get(key) as T) : (made.set(key, make()), made.get(key) as T));
+  const once = <T>(key: string, make: () => T): T => {
+    if (!made.has(key)) made.set(key, make());
+    return made.get(key) as T;
+  };
   const containers: LabContainer[] = partial.map(({ def, interfaces, ports }) => {
     // A link resolves to the child's address on the first network the two share.
     const links = def.links.map((l) => {
@@ -295,7 +299,13 @@ export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void 
   for (const c of containers) {
     const entries: HostsEntry[] = c.links.map((l) => ({ ip: l.ip, names: hostsNames(l.alias, byName.get(l.target)?.hostname, l.target) }));
     // On user-defined networks the embedded DNS knows the peers; the file holds what Docker's does.
-    const others = c.resolver && !c.resolver.hostsPeers ? [] : peers(c.interfaces.map((i) => i.network), [c.name, ...c.links.map((l) => l.target)]);
+    const others =
+      c.resolver && !c.resolver.hostsPeers
+        ? []
+        : peers(
+            c.interfaces.map((i) => i.network),
+            [c.name, ...c.links.map((l) => l.target)],
+          );
     const own = { ip: c.interfaces[0]?.ip ?? '127.0.1.1', names: hostsNames(c.hostname, c.hostname.split('.')[0], c.name) };
     const pieces = hostsPieces(entries, own, ipv6, others);
     c.files.hosts = joinPieces(pieces);
@@ -354,7 +364,9 @@ function peerLines(containers: Pick<LabContainer, 'name' | 'hostname' | 'interfa
 /** What to remember so the next `up` keeps every choice. */
 export function allocationOf(lab: Lab): PreviousAllocation {
   const hostPorts: Record<string, number> = {};
-  for (const c of lab.containers) c.ports.forEach((p, i) => (hostPorts[`${c.name}/${p.containerPort}/${p.proto}/${i}`] = p.hostPort));
+  for (const c of lab.containers) {
+    for (const [i, p] of c.ports.entries()) hostPorts[`${c.name}/${p.containerPort}/${p.proto}/${i}`] = p.hostPort;
+  }
   return {
     subnets: Object.fromEntries(lab.networks.map((n) => [n.name, formatCidr(n.subnet)])),
     addresses: Object.fromEntries(lab.containers.flatMap((c) => c.interfaces.map((i) => [`${c.name}/${i.network}`, i.ip]))),

@@ -26,7 +26,7 @@ export function containerFstab(etcDir: string, runtime: ContainerRuntime | undef
   const mounts = [...tmpfs, ...volumes].map((m, i) => ({ ...m, i })).sort((a, b) => depth(a.target) - depth(b.target) || a.i - b.i);
   // The /etc files last, in a second pass (X-netlab.etc): a symlink's target may have to be made in the new /run first.
   const etc = ETC_FILES.map((f) => `${fs(`${etcDir}/${f}`)} /etc/${f} none bind,X-netlab.etc 0 0`);
-  return ['netlab-sysfs /sys sysfs ro,nosuid,nodev,noexec 0 0', ...mounts.map((m) => m.line), ...etc].join('\n') + '\n';
+  return `${['netlab-sysfs /sys sysfs ro,nosuid,nodev,noexec 0 0', ...mounts.map((m) => m.line), ...etc].join('\n')}\n`;
 }
 
 /**

@@ -102,7 +102,7 @@ export const mark = {
  * default group every other link is in).
  */
 export function linkGroup(lab: string): number {
-  return (parseInt(shortHash('group', lab), 16) & 0x7fffffff) || 1;
+  return parseInt(shortHash('group', lab), 16) & 0x7fffffff || 1;
 }
 
 /** Parses a mark back into its parts, or undefined when the text is not netlab's. */

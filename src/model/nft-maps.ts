@@ -6,7 +6,7 @@
  * A set lists its elements in an order of nft's own, so rule texts compare with their elements
  * sorted (canonicalSets) on both sides.
  */
-import { type DnatTarget, type Rule } from './firewall.js';
+import type { DnatTarget, Rule } from './firewall.js';
 import { nftRuleText } from './nft-rules.js';
 import { mark } from './names.js';
 

@@ -8,7 +8,7 @@
 import { mark } from './names.js';
 import { acceptSets, dnatMaps } from './nft-maps.js';
 import { chainOf, iptablesIsolation } from './iptables-rules.js';
-import { type ChainRole, type Hook, type Neg, type Rule, type Ruleset, type SharedChain } from './firewall.js';
+import type { ChainRole, Hook, Neg, Rule, Ruleset, SharedChain } from './firewall.js';
 import type { FirewallTable } from '../plan/state.js';
 
 export const NFT_FAMILY = 'inet';

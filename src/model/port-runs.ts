@@ -21,12 +21,25 @@ export function portRuns(ports: readonly ResolvedBinding[]): PortRun[] {
   for (const p of ports) {
     const last = runs[runs.length - 1];
     const extends_ =
-      last && last.hostIp === p.hostIp && last.proto === p.proto && last.containerIp === p.containerIp && last.bridge === p.bridge && p.hostPort === last.host.end + 1 && p.containerPort === last.container.end + 1;
+      last &&
+      last.hostIp === p.hostIp &&
+      last.proto === p.proto &&
+      last.containerIp === p.containerIp &&
+      last.bridge === p.bridge &&
+      p.hostPort === last.host.end + 1 &&
+      p.containerPort === last.container.end + 1;
     if (extends_) {
       last.host.end++;
       last.container.end++;
     } else {
-      runs.push({ hostIp: p.hostIp, proto: p.proto, host: { start: p.hostPort, end: p.hostPort }, container: { start: p.containerPort, end: p.containerPort }, containerIp: p.containerIp, bridge: p.bridge });
+      runs.push({
+        hostIp: p.hostIp,
+        proto: p.proto,
+        host: { start: p.hostPort, end: p.hostPort },
+        container: { start: p.containerPort, end: p.containerPort },
+        containerIp: p.containerIp,
+        bridge: p.bridge,
+      });
     }
   }
   return runs;

@@ -81,7 +81,10 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
     const mnt = mntPath(lab.name, c.name);
     const fstab = containerFstab(etc, c.runtime);
     const script = mountScript(fstabFileOf(mnt), c.runtime);
-    const mntHash = createHash('sha256').update(fstab + script.join('\n')).digest('hex').slice(0, 16);
+    const mntHash = createHash('sha256')
+      .update(fstab + script.join('\n'))
+      .digest('hex')
+      .slice(0, 16);
     s.mnts[mnt] = { ns: c.netns, hash: mntHash, script, fstab };
     if (c.command !== undefined) {
       const spec = processSpec(c.command, containerEnvOf(c), opts.selfArgv, c.runtime);
@@ -167,7 +170,10 @@ export function containerEnvOf(c: { hostname: string; env: [string, string][]; r
 }
 
 export function specHash(spec: ProcessSpec, mntHash = ''): string {
-  return createHash('sha256').update(JSON.stringify(spec) + mntHash).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify(spec) + mntHash)
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /**

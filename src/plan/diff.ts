@@ -20,7 +20,11 @@ export function diff(want: LabState, have: LabState): Op[] {
   const start: Op[] = [];
 
   // Mount namespaces made anew: one with other mounts, or whose network namespace is new (its sysfs shows the old one).
-  const freshMnt = new Set(Object.entries(want.mnts).filter(([path, w]) => have.mnts[path]?.hash !== w.hash || !have.namespaces[w.ns]).map(([path]) => path));
+  const freshMnt = new Set(
+    Object.entries(want.mnts)
+      .filter(([path, w]) => have.mnts[path]?.hash !== w.hash || !have.namespaces[w.ns])
+      .map(([path]) => path),
+  );
 
   // Processes: (re)start what is not running or was started with another spec.
   for (const [name, p] of Object.entries(have.processes)) {
@@ -32,7 +36,7 @@ export function diff(want: LabState, have: LabState): Op[] {
   for (const [name, w] of Object.entries(want.processes)) {
     const p = have.processes[name];
     const namespaceNew = !have.namespaces[w.ns];
-    if (!p || !p.running || namespaceNew || freshMnt.has(w.mnt) || (p.specHash !== undefined && p.specHash !== w.specHash)) {
+    if (!p?.running || namespaceNew || freshMnt.has(w.mnt) || (p.specHash !== undefined && p.specHash !== w.specHash)) {
       const host = parseMark(want.namespaces[w.ns]?.mark)?.names[1];
       const mark = host === undefined ? { lab: want.lab, container: name } : { lab: want.lab, container: name, host };
       start.push({ kind: 'process.start', container: name, ns: w.ns, uts: w.uts, mnt: w.mnt, dir: w.dir, log: w.log, spec: w.spec!, specHash: w.specHash!, mark });

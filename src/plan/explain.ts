@@ -175,7 +175,9 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
       }
       if (lab.hosts.length > 0 && overlayOf(n)) {
         const gws = lab.hosts.filter((h) => n.gateways[h.name] !== undefined).map((h) => `${formatIp(n.gateways[h.name]!)} on ${h.name}`);
-        out.push(`One subnet spans the hosts, as a Docker overlay network's does: each host's bridge has its own gateway (${gws.join(', ')}) and no container address is handed out twice, so containers on different hosts talk as if on one switch.`);
+        out.push(
+          `One subnet spans the hosts, as a Docker overlay network's does: each host's bridge has its own gateway (${gws.join(', ')}) and no container address is handed out twice, so containers on different hosts talk as if on one switch.`,
+        );
       }
       return out;
     }
@@ -188,9 +190,12 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
           `This is what docker run --name ${c.name} does to the network: a network namespace ${c.netns} (Docker's sandbox), a veth pair with ${i.ifname} inside (${i.ip}/${i.prefix}, MAC ${i.mac} made from the address as Docker <= 27 does) and ${i.hostVeth} plugged into ${i.bridge}, and a default route via the gateway ${i.gateway}.`,
       );
       if (ops.some((o) => o.kind === 'netns.sysctl' && o.key.endsWith('.disable_ipv6'))) {
-        out.push('disable_ipv6=1 on its interfaces, as Docker sets it on an endpoint that has no IPv6 address: without it each interface would send IPv6 neighbour discovery and MLD packets as it comes up, which the bridge floods to every other container.');
+        out.push(
+          'disable_ipv6=1 on its interfaces, as Docker sets it on an endpoint that has no IPv6 address: without it each interface would send IPv6 neighbour discovery and MLD packets as it comes up, which the bridge floods to every other container.',
+        );
       }
-      if (ops.some((o) => o.kind === 'link.set' && o.hairpin)) out.push('hairpin on, on the bridge port, lets a container reach its own published port through the host, as Docker sets it when its userland proxy is off.');
+      if (ops.some((o) => o.kind === 'link.set' && o.hairpin))
+        out.push('hairpin on, on the bridge port, lets a container reach its own published port through the host, as Docker sets it when its userland proxy is off.');
       out.push(`Its /etc/hosts, resolv.conf and hostname live in /etc/netns/${c.netns}/; a UTS namespace gives it the hostname ${c.hostname} (docker run --hostname).`);
       const own = [...(c.runtime?.tmpfs.map((t) => `--tmpfs ${t.target}`) ?? []), ...(c.runtime?.volumes.map((v) => `-v ${v.source}:${v.target}${v.readOnly ? ':ro' : ''}`) ?? [])];
       out.push(
@@ -220,15 +225,21 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
         }
       }
       for (const n of lab.networks) {
-        if (n.ipMasquerade && !n.internal) out.push(`MASQUERADE of ${formatCidr(n.subnet)} leaving by any other interface than ${n.bridge} is Docker's outbound NAT (-A POSTROUTING -s ${formatCidr(n.subnet)} ! -o ${n.bridge} -j MASQUERADE).`);
+        if (n.ipMasquerade && !n.internal)
+          out.push(
+            `MASQUERADE of ${formatCidr(n.subnet)} leaving by any other interface than ${n.bridge} is Docker's outbound NAT (-A POSTROUTING -s ${formatCidr(n.subnet)} ! -o ${n.bridge} -j MASQUERADE).`,
+          );
       }
-      out.push(`The FORWARD rules are Docker's DOCKER and DOCKER-ISOLATION chains: answers come back in, published ports come in, containers of a network talk to each other${lab.networks.some((n) => !n.icc) ? ' (unless icc: false)' : ''}, nothing else from outside gets in.`);
+      out.push(
+        `The FORWARD rules are Docker's DOCKER and DOCKER-ISOLATION chains: answers come back in, published ports come in, containers of a network talk to each other${lab.networks.some((n) => !n.icc) ? ' (unless icc: false)' : ''}, nothing else from outside gets in.`,
+      );
       if (lab.firewall === 'nftables' && lab.networks.length > 0) {
         out.push(
           "Its bridges are listed in iptables' shared NL-ISOLATION chains too: a packet passes both iptables' and nftables' forward hooks, and a lab on the iptables backend drops there the traffic between its bridges and those listed, so labs on different backends stay isolated.",
         );
       }
-      if (lab.containers.some((c) => c.ports.some((b) => b.proto === 'udp'))) out.push('For a published UDP port, conntrack forgets the flows it saw before the DNAT existed, so a client that kept sending is forwarded at once (Docker does the same).');
+      if (lab.containers.some((c) => c.ports.some((b) => b.proto === 'udp')))
+        out.push('For a published UDP port, conntrack forgets the flows it saw before the DNAT existed, so a client that kept sending is forwarded at once (Docker does the same).');
       return out;
     }
     case 'dns':
@@ -247,7 +258,10 @@ function overlayWhy(lab: Lab, n: LabNetwork, ops: Op[]): string[] {
     out.push(
       `This is a VTEP (VXLAN tunnel endpoint), what Docker's overlay driver puts on each host: the vxlan device ${vx.name} wraps each Ethernet frame the bridge hands it in a UDP packet from this host's underlay address ${vx.local} to port ${vx.port} of another host, with VNI ${vx.vni} telling this network's frames from others, and unwraps what comes back; enslaved to the bridge, it is one more switch port, one that leads to the other hosts.`,
     );
-    if (n.vxlan && vx.port !== n.vxlan.port) out.push(`Port ${vx.port}, not ${n.vxlan.port}: Open vSwitch's userspace datapath takes every VXLAN packet on the port its own network uses, so this Linux VXLAN network moves to the next port (on every host alike).`);
+    if (n.vxlan && vx.port !== n.vxlan.port)
+      out.push(
+        `Port ${vx.port}, not ${n.vxlan.port}: Open vSwitch's userspace datapath takes every VXLAN packet on the port its own network uses, so this Linux VXLAN network moves to the next port (on every host alike).`,
+      );
     const fdb = ops.filter((o): o is Extract<Op, { kind: 'fdb.append' }> => o.kind === 'fdb.append');
     if (fdb.length > 0) {
       out.push(
@@ -267,7 +281,9 @@ function overlayWhy(lab: Lab, n: LabNetwork, ops: Op[]): string[] {
       );
     }
   }
-  out.push(`MTU ${n.mtu}: VXLAN adds 50 bytes (outer Ethernet 14, IP 20, UDP 8, VXLAN 8), so the bridge, the tunnel and every veth of this network use the underlay's 1500 minus 50, and full-size packets cross without being fragmented, as on a Docker overlay network.`);
+  out.push(
+    `MTU ${n.mtu}: VXLAN adds 50 bytes (outer Ethernet 14, IP 20, UDP 8, VXLAN 8), so the bridge, the tunnel and every veth of this network use the underlay's 1500 minus 50, and full-size packets cross without being fragmented, as on a Docker overlay network.`,
+  );
   return out;
 }
 
@@ -280,7 +296,7 @@ export function renderExplain(lab: Lab, sections: ExplainSection[]): string {
     'set -e',
   ];
   out.push(...renderSections(sections));
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 function renderSections(sections: ExplainSection[]): string[] {
@@ -342,7 +358,7 @@ export function renderMultiHostExplain(lab: { name: string; source: string }, sh
     } else if (opts.named) out.push(...renderSections(share.sections));
     else out.push(`if ip -o -4 addr show | grep -q ' inet ${h.underlay.replaceAll('.', '\\.')}/'; then`, ...renderSections(share.sections).slice(1), 'fi');
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 function wrap(text: string, width: number): string[] {

@@ -55,10 +55,7 @@ export type Op =
 export type OpKind = Op['kind'];
 
 /** Ops that iproute2 (`ip`) or rtnetlink carry out. */
-export type LinkOp = Extract<
-  Op,
-  { kind: `netns.${string}` | `bridge.${string}` | `veth.${string}` | `vxlan.${string}` | `fdb.${string}` | `link.${string}` | `addr.${string}` | `route.${string}` }
->;
+export type LinkOp = Extract<Op, { kind: `netns.${string}` | `bridge.${string}` | `veth.${string}` | `vxlan.${string}` | `fdb.${string}` | `link.${string}` | `addr.${string}` | `route.${string}` }>;
 
 export function isLinkOp(op: Op): op is LinkOp {
   return /^(netns|bridge|veth|vxlan|fdb|link|addr|route)\./.test(op.kind);

@@ -13,7 +13,7 @@ export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
-const heredoc = (cmd: string, body: string) => `${cmd} <<'EOF'\n${body.endsWith('\n') ? body : body + '\n'}EOF`;
+const heredoc = (cmd: string, body: string) => `${cmd} <<'EOF'\n${body.endsWith('\n') ? body : `${body}\n`}EOF`;
 
 export function renderOp(op: Op): string {
   if (op.kind === 'netns.add' && op.mark !== undefined) {
@@ -54,7 +54,7 @@ export function renderOp(op: Op): string {
         .map((p) => heredoc(p.command, p.input))
         .join('\n');
     case 'conntrack.flush':
-      if (op.portEnd === undefined) return ['conntrack', ...conntrackArgs(op.proto, op.port)].join(' ') + ' || true';
+      if (op.portEnd === undefined) return `${['conntrack', ...conntrackArgs(op.proto, op.port)].join(' ')} || true`;
       // conntrack -D takes one port: a range is each of its ports that has a flow.
       return `for p in $(conntrack -L -p ${op.proto} 2>/dev/null | sed -n 's/^[^=]*dst=[^ ]* sport=[0-9]* dport=\\([0-9]*\\).*/\\1/p' | sort -un); do [ "$p" -ge ${op.port} ] && [ "$p" -le ${op.portEnd} ] && conntrack ${conntrackArgs(op.proto, 0).slice(0, -1).join(' ')} "$p"; done; true`;
     case 'process.start': {
@@ -62,7 +62,7 @@ export function renderOp(op: Op): string {
       const argv = ['env', `${SPEC_MARK}=${op.specHash}`, ...monitorArgv(op.dir, op.ns, op.uts, op.mnt, op.spec, op.specHash, op.mark)];
       const dirs = [op.log.slice(0, op.log.lastIndexOf('/')), op.dir].map(shellQuote).join(' ');
       // In a subshell, so that no process of the calling shell keeps its stdout open (a pipe would never close).
-      return `mkdir -p ${dirs} && (setsid ${argv.map(shellQuote).join(' ')} >>${shellQuote(op.log)} 2>&1 </dev/null & echo $! > ${shellQuote(op.dir + '/monitor.pid')})`;
+      return `mkdir -p ${dirs} && (setsid ${argv.map(shellQuote).join(' ')} >>${shellQuote(op.log)} 2>&1 </dev/null & echo $! > ${shellQuote(`${op.dir}/monitor.pid`)})`;
     }
     case 'kernel.reap':
       return `# the kernel removes these veth pairs with their namespaces, in the background; wait for it\nfor l in ${op.links.join(' ')}; do while [ -e /sys/class/net/$l ]; do sleep 0.05; done; done`;

@@ -119,7 +119,8 @@ function networkAliases(ctrName: string, attached: Record<string, { aliases: str
   for (const [netName, a] of Object.entries(attached ?? {})) {
     if (a.aliases.length === 0) continue;
     // Docker: "network-scoped alias is supported only for containers in user defined networks".
-    if (netByName.get(netName)?.dns === false) problem(['containers', ctrName, 'networks', netName, 'aliases'], `network "${netName}" has no embedded DNS (the default bridge, or "dns: false"): aliases need a user-defined network`);
+    if (netByName.get(netName)?.dns === false)
+      problem(['containers', ctrName, 'networks', netName, 'aliases'], `network "${netName}" has no embedded DNS (the default bridge, or "dns: false"): aliases need a user-defined network`);
     aliases[netName] = a.aliases;
   }
   return aliases;
@@ -139,7 +140,7 @@ function staticAddresses(ctrName: string, c: RawContainer, nets: string[], { net
     else if (!net.subnet) problem(path, `a static address needs network "${netName}" to have a subnet`);
     else if (!usableIn(net.subnet, ip)) problem(path, `${ipText} is not a usable address of ${netName}'s subnet`);
     else if (hosts.length === 0 ? ip === (net.gateway ?? net.subnet.network + 1) : ip > net.subnet.network && ip <= net.subnet.network + hosts.length)
-      problem(path, `${ipText} is ${hosts.length ? 'a host\'s gateway' : 'the gateway'} of ${netName}`);
+      problem(path, `${ipText} is ${hosts.length ? "a host's gateway" : 'the gateway'} of ${netName}`);
     else if (owner) problem(path, `${ipText} is already given to container "${owner}"`);
     else {
       shared.staticOwner.set(`${netName}/${ip}`, ctrName);

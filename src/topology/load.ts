@@ -44,7 +44,10 @@ export function parseTopology(text: string, ctx: Ctx): Topology {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
   if (doc.errors.length > 0) {
-    refuse(doc.errors.map((e) => ({ path: '', message: `YAML syntax: ${yamlMessage(e.message)}`, line: lc.linePos(e.pos[0]).line })), ctx.source);
+    refuse(
+      doc.errors.map((e) => ({ path: '', message: `YAML syntax: ${yamlMessage(e.message)}`, line: lc.linePos(e.pos[0]).line })),
+      ctx.source,
+    );
   }
   const twice = duplicateKeys(doc, lc);
   if (twice.length > 0) refuse(twice, ctx.source);
@@ -126,8 +129,7 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: Ctx): T
     if (!net.subnet) continue;
     const members = containers.filter((c) => c.networks.includes(net.name)).length;
     const usable = 2 ** (32 - net.subnet.prefix) - 3;
-    if (members > usable)
-      problem(raw.networks ? ['networks', net.name, 'subnet'] : [], `${members} containers do not fit: ${formatCidr(net.subnet)} has ${usable} addresses besides its gateway`);
+    if (members > usable) problem(raw.networks ? ['networks', net.name, 'subnet'] : [], `${members} containers do not fit: ${formatCidr(net.subnet)} has ${usable} addresses besides its gateway`);
   }
 
   // Links need their target to exist and share a network; a link to itself or a cycle is refused.
@@ -136,8 +138,7 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: Ctx): T
     const target = byName.get(link.target);
     if (link.target === ctr) problem(path, 'a container cannot link to itself');
     else if (!target) problem(path, `links to ${quoteValue(link.target)}, which is not a container of this lab`);
-    else if (!target.networks.some((n) => byName.get(ctr)!.networks.includes(n)))
-      problem(path, `links to "${link.target}", which shares no network with "${ctr}"`);
+    else if (!target.networks.some((n) => byName.get(ctr)!.networks.includes(n))) problem(path, `links to "${link.target}", which shares no network with "${ctr}"`);
   }
   const cycle = findLinkCycle(containers);
   if (cycle) problem(['containers', cycle[0]!, 'links'], `links form a cycle: ${cycle.join(' -> ')}`);
@@ -181,7 +182,7 @@ function entryLines(raw: RawTopology, doc: Document, lc: LineCounter): Record<st
     if (line) lines[formatPath(['networks', net, 'subnet'])] = line;
   }
   for (const [ctr, entries] of listLines(doc, lc, 'containers', 'publish')) {
-    entries.forEach((line, i) => (lines[formatPath(['containers', ctr, 'publish', i])] = line));
+    for (const [i, line] of entries.entries()) lines[formatPath(['containers', ctr, 'publish', i])] = line;
   }
   return lines;
 }

@@ -16,8 +16,7 @@ export interface NetworkReport {
 /** The lab's networks (a default one when the file names none), every problem reported. */
 export function checkNetworks(raw: RawTopology, lab: string, report: NetworkReport): NetworkDef[] {
   const { problem } = report;
-  if (raw.networks && Object.keys(raw.networks).length === 0)
-    problem(['networks'], 'names no network: name at least one, or leave "networks:" out for a default one');
+  if (raw.networks && Object.keys(raw.networks).length === 0) problem(['networks'], 'names no network: name at least one, or leave "networks:" out for a default one');
   const rawNetworks = raw.networks ?? { default: networkSchema.parse({}) };
   const networks: NetworkDef[] = [];
   const bridges = new Map<string, string>();
@@ -32,10 +31,8 @@ export function checkNetworks(raw: RawTopology, lab: string, report: NetworkRepo
       gateway = parseIp(n.gateway);
       if (gateway === undefined) problem(at('gateway'), `${quoteValue(n.gateway)} is not an IPv4 address`);
       else if (!subnet) {
-        if (n.subnet === undefined) problem(at('gateway'), 'a gateway needs the network\'s subnet');
-      }
-      else if (!(contains(subnet, gateway) && gateway !== subnet.network && gateway !== broadcast(subnet)))
-        problem(at('gateway'), `${n.gateway} is not a usable address of ${n.subnet}`);
+        if (n.subnet === undefined) problem(at('gateway'), "a gateway needs the network's subnet");
+      } else if (!(contains(subnet, gateway) && gateway !== subnet.network && gateway !== broadcast(subnet))) problem(at('gateway'), `${n.gateway} is not a usable address of ${n.subnet}`);
     }
     if (n.bridge?.startsWith('nlv')) problem(at('bridge'), `"${n.bridge}": names starting with "nlv" are netlab's veth names`);
     if (n.vxlan || n.driver === 'ovs') {
@@ -43,7 +40,19 @@ export function checkNetworks(raw: RawTopology, lab: string, report: NetworkRepo
       if (n.vxlan && !n.subnet) problem(at('vxlan'), 'an overlay network needs a "subnet": every host must compute the same addresses');
       if (n.gateway !== undefined && raw.hosts) problem(at('gateway'), 'on a multi-host lab each host gets its own gateway (the first addresses of the subnet); remove "gateway"');
     }
-    networks.push({ name: netName, bridge, subnet, gateway, icc: n.icc, ipMasquerade: n.ipMasquerade, internal: n.internal, mtu: n.mtu ?? (n.vxlan ? 1450 : 1500), driver: n.driver, vxlan: n.vxlan, dns: raw.networks ? n.dns : false });
+    networks.push({
+      name: netName,
+      bridge,
+      subnet,
+      gateway,
+      icc: n.icc,
+      ipMasquerade: n.ipMasquerade,
+      internal: n.internal,
+      mtu: n.mtu ?? (n.vxlan ? 1450 : 1500),
+      driver: n.driver,
+      vxlan: n.vxlan,
+      dns: raw.networks ? n.dns : false,
+    });
   }
   overlapping(networks, report);
   return networks;
@@ -65,6 +74,9 @@ function overlapping(networks: NetworkDef[], { problem, place }: NetworkReport):
   given.forEach((b, j) => {
     const a = given.slice(0, j).find((a) => overlaps(a.subnet!, b.subnet!));
     if (a)
-      problem(['networks', b.name, 'subnet'], `${formatCidr(b.subnet!)} overlaps ${formatCidr(a.subnet!)}, the subnet of network "${a.name}" (${place(['networks', a.name, 'subnet'])}): each network needs its own addresses`);
+      problem(
+        ['networks', b.name, 'subnet'],
+        `${formatCidr(b.subnet!)} overlaps ${formatCidr(a.subnet!)}, the subnet of network "${a.name}" (${place(['networks', a.name, 'subnet'])}): each network needs its own addresses`,
+      );
   });
 }

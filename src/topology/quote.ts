@@ -5,6 +5,7 @@
  */
 
 /** C0 and C1 controls, DEL, line and paragraph separators, bidirectional overrides. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this finds, to escape them.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /** `text` with every control character as an escape (`\n`, `\u0000`). */
@@ -48,5 +49,10 @@ export function pathSegment(seg: string): string {
  * the line number says where, and a file that is not YAML may hold secrets on that line.
  */
 export function yamlMessage(message: string): string {
-  return escapeControls(message.split('\n')[0]!.replace(/:?\s*"(?:[^"\\]|\\.)*"/g, '').replace(/:\s*$/, ''));
+  return escapeControls(
+    message
+      .split('\n')[0]!
+      .replace(/:?\s*"(?:[^"\\]|\\.)*"/g, '')
+      .replace(/:\s*$/, ''),
+  );
 }

@@ -72,10 +72,12 @@ export function parseRuntime(raw: RawRuntime, at: (...p: PathSegment[]) => PathS
   (raw.volumes ?? []).forEach((spec, i) => {
     const parts = spec.split(':');
     const [src = '', target = '', mode] = parts;
-    if (parts.length < 2 || parts.length > 3 || !src) problem(at('volumes', i), `"${spec}" is not HOST:CONTAINER[:ro|rw] (a named volume is not supported: give a host path, ./relative to the topology file)`);
+    if (parts.length < 2 || parts.length > 3 || !src)
+      problem(at('volumes', i), `"${spec}" is not HOST:CONTAINER[:ro|rw] (a named volume is not supported: give a host path, ./relative to the topology file)`);
     else if (!PATH_OK.test(target)) problem(at('volumes', i), `"${target}": the container path must be absolute`);
     else if (mode !== undefined && mode !== 'ro' && mode !== 'rw') problem(at('volumes', i), `"${mode}": the mode must be ro or rw`);
-    else if (!src.startsWith('/') && !src.startsWith('.')) problem(at('volumes', i), `"${src}" looks like a named volume; netlab binds host paths only (./${src} for a folder beside the topology file)`);
+    else if (!src.startsWith('/') && !src.startsWith('.'))
+      problem(at('volumes', i), `"${src}" looks like a named volume; netlab binds host paths only (./${src} for a folder beside the topology file)`);
     else {
       const source = isAbsolute(src) ? normalize(src) : resolve(dir, src);
       if (!PATH_OK.test(source)) problem(at('volumes', i), `host path "${source}" has characters netlab does not pass to mount`);
@@ -87,7 +89,14 @@ export function parseRuntime(raw: RawRuntime, at: (...p: PathSegment[]) => PathS
   else if (user !== undefined && lookupUser(user) === undefined) problem(at('user'), `no user "${user.split(':')[0]}" in this host's /etc/passwd (containers share the host's users)`);
   if (raw.workdir !== undefined && !PATH_OK.test(raw.workdir)) problem(at('workdir'), `"${raw.workdir}" must be an absolute path`);
   const health = parseHealth(raw.healthcheck, at, problem);
-  return { tmpfs, volumes, user, workdir: raw.workdir && normalize(raw.workdir), ...(health ? { health } : {}), restart: parseRestart(raw.restart, () => problem(at('restart'), `"${raw.restart}" is not a restart policy (no, always, unless-stopped, on-failure[:N])`)) };
+  return {
+    tmpfs,
+    volumes,
+    user,
+    workdir: raw.workdir && normalize(raw.workdir),
+    ...(health ? { health } : {}),
+    restart: parseRestart(raw.restart, () => problem(at('restart'), `"${raw.restart}" is not a restart policy (no, always, unless-stopped, on-failure[:N])`)),
+  };
 }
 
 export function parseRestart(text: string | undefined, bad: () => void): RestartPolicy {
@@ -107,7 +116,9 @@ export function lookupUser(user: string): { uid: number; gid: number; home: stri
   if (!entry && !/^\d+$/.test(u)) return undefined;
   let gid = entry ? Number(entry[3]) : Number(u);
   if (g !== undefined) {
-    const group = readLines('/etc/group').map((l) => l.split(':')).find((f) => f[0] === g);
+    const group = readLines('/etc/group')
+      .map((l) => l.split(':'))
+      .find((f) => f[0] === g);
     if (group) gid = Number(group[2]);
     else if (/^\d+$/.test(g)) gid = Number(g);
     else return undefined;
@@ -117,7 +128,9 @@ export function lookupUser(user: string): { uid: number; gid: number; home: stri
 
 function readLines(file: string): string[] {
   try {
-    return readFileSync(file, 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'));
   } catch {
     return [];
   }
@@ -133,13 +146,15 @@ export function hostPathProblems(containers: { name: string; runtime?: Container
   for (const c of containers) {
     if (!c.runtime) continue;
     const tmpfs = [...DEFAULT_TMPFS, ...c.runtime.tmpfs].map((t) => t.target);
-    const underTmpfs = (p: string) => tmpfs.some((t) => p !== t && p.startsWith(t === '/' ? t : t + '/'));
+    const underTmpfs = (p: string) => tmpfs.some((t) => p !== t && p.startsWith(t === '/' ? t : `${t}/`));
     for (const v of c.runtime.volumes) {
       if (!existsSync(v.source)) problems.push({ ...v.at, message: `host path ${v.source} does not exist` });
-      else if (!underTmpfs(v.target) && !sameKind(v.source, v.target)) problems.push({ ...v.at, message: `${v.target} must exist on the host as a ${isDir(v.source) ? 'folder' : 'file'} (netlab makes mount points only inside the container's tmpfs mounts)` });
+      else if (!underTmpfs(v.target) && !sameKind(v.source, v.target))
+        problems.push({ ...v.at, message: `${v.target} must exist on the host as a ${isDir(v.source) ? 'folder' : 'file'} (netlab makes mount points only inside the container's tmpfs mounts)` });
     }
     for (const t of c.runtime.tmpfs) {
-      if (!underTmpfs(t.target) && !isDir(t.target)) problems.push({ path: `containers.${c.name}.tmpfs`, ...t.at, message: `${t.target} must be a folder on the host, or under another tmpfs of the container` });
+      if (!underTmpfs(t.target) && !isDir(t.target))
+        problems.push({ path: `containers.${c.name}.tmpfs`, ...t.at, message: `${t.target} must be a folder on the host, or under another tmpfs of the container` });
     }
   }
   return problems;

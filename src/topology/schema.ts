@@ -46,7 +46,15 @@ export const containerSchema = z.strictObject({
   /** The host that runs it, in a lab with `hosts`. */
   host: name.optional(),
   /** Network names in interface order, or a map of them to their per-network settings (`aliases`). */
-  networks: z.union([z.array(name).min(1), z.record(name, attachment.nullable().transform((a) => a ?? attachment.parse({})))]).optional(),
+  networks: z
+    .union([
+      z.array(name).min(1),
+      z.record(
+        name,
+        attachment.nullable().transform((a) => a ?? attachment.parse({})),
+      ),
+    ])
+    .optional(),
   ip: z.union([z.string(), z.record(z.string(), z.string())]).optional(),
   hostname: z
     .string()
@@ -85,8 +93,18 @@ export const topologySchema = z.strictObject({
   name: z.string().regex(LAB_NAME, 'must be 1-16 characters: lower-case letters, digits, "_" or "-", starting with a letter or digit').optional(),
   firewall: z.enum(['iptables', 'nftables']).default('iptables'),
   hosts: z.record(name, hostSchema).optional(),
-  networks: z.record(name, networkSchema.nullable().transform((n) => n ?? networkSchema.parse({}))).optional(),
-  containers: z.record(name, containerSchema.nullable().transform((c) => c ?? containerSchema.parse({}))).default({}),
+  networks: z
+    .record(
+      name,
+      networkSchema.nullable().transform((n) => n ?? networkSchema.parse({})),
+    )
+    .optional(),
+  containers: z
+    .record(
+      name,
+      containerSchema.nullable().transform((c) => c ?? containerSchema.parse({})),
+    )
+    .default({}),
 });
 
 export type RawTopology = z.infer<typeof topologySchema>;

@@ -105,7 +105,10 @@ const cacheFile = (key: string) => join(RUN_DIR, '.topology', `${key}.json`);
 export async function loadTopologyCached(opts: LoadOptions = {}): Promise<Topology> {
   const { text, source, defaultName, dir } = readTopologyText(opts);
   // The folder too: relative volume paths start from it.
-  const key = createHash('sha256').update(JSON.stringify([text, source, defaultName, dir, opts.name ?? null, PARSER_BUILD])).digest('hex').slice(0, 32);
+  const key = createHash('sha256')
+    .update(JSON.stringify([text, source, defaultName, dir, opts.name ?? null, PARSER_BUILD]))
+    .digest('hex')
+    .slice(0, 32);
   const file = cacheFile(key);
   try {
     // Only a file root made and only root can change (the cache decides what `up` builds).

@@ -11,7 +11,8 @@ export function lineOf(doc: Document, lc: LineCounter, path: PathSegment[], atKe
   for (let i = 0; i < path.length; i++) {
     const seg = path[i];
     if (isMap(node)) {
-      const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) == seg);
+      // A key `80` is the number 80 in YAML and the segment "80" in a path: compare as text.
+      const pair = node.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(seg));
       if (!pair) break;
       const last = i === path.length - 1;
       const keyLine = lineOfNode(pair.key, lc);
@@ -53,7 +54,10 @@ export function listLines(doc: Document, lc: LineCounter, top: string, key: stri
     const entry = pair.value;
     const list = name !== undefined && isMap(entry) ? entry.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === key)?.value : undefined;
     if (name === undefined || !isSeq(list)) continue;
-    out.set(name, list.items.map((item) => lineOfNode(item, lc) ?? 0));
+    out.set(
+      name,
+      list.items.map((item) => lineOfNode(item, lc) ?? 0),
+    );
   }
   return out;
 }

@@ -49,10 +49,11 @@ export async function capture(o: CaptureOptions, out: (line: string) => void): P
 /** Every address of the lab → the name it shows as: containers by name, each gateway as `host`. */
 export function addressNames(lab: Lab): Map<string, string> {
   const m = new Map<string, string>();
-  for (const c of lab.containers) for (const i of c.interfaces) {
-    m.set(i.ip, c.name);
-    m.set(i.gateway, 'host');
-  }
+  for (const c of lab.containers)
+    for (const i of c.interfaces) {
+      m.set(i.ip, c.name);
+      m.set(i.gateway, 'host');
+    }
   return m;
 }
 

@@ -4,15 +4,11 @@ import type { TraceLeg, TraceResult, TraceStep } from './model.js';
 export function traceText(r: TraceResult): string {
   const port = r.to.port !== undefined ? `:${r.to.port}` : '';
   const key = r.probe.sourcePort !== undefined ? `source port ${r.probe.sourcePort}` : `echo id ${r.probe.echoId}`;
-  const out = [
-    `trace ${r.proto} ${r.from.name} (${r.from.address}) → ${r.to.name} (${r.to.address}${port}), lab ${r.lab}, firewall ${r.firewall}; probe ${key}`,
-    '',
-    ...legText('→', r.forward),
-  ];
+  const out = [`trace ${r.proto} ${r.from.name} (${r.from.address}) → ${r.to.name} (${r.to.address}${port}), lab ${r.lab}, firewall ${r.firewall}; probe ${key}`, '', ...legText('→', r.forward)];
   if (r.reply) out.push('', ...legText('←', r.reply));
   else out.push('', '← no answer came back');
   out.push('', `end: ${r.end.kind}: ${r.end.detail}`);
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 function legText(arrow: string, leg: TraceLeg): string[] {

@@ -54,7 +54,10 @@ function parseRule(base: { id: string; family: string; table: string; chain: str
   const h = / # handle (\d+)$/.exec(text);
   if (h) text = text.slice(0, h.index).trim();
   // iptables-nft rules show their counters; they are not part of the rule's text.
-  text = text.replace(/\s*counter packets \d+ bytes \d+\s*/, ' ').replace(/\s+/g, ' ').trim();
+  text = text
+    .replace(/\s*counter packets \d+ bytes \d+\s*/, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return { kind: 'rule', ...base, text, handle: h ? Number(h[1]) : undefined, verdict };
 }
 

@@ -140,7 +140,17 @@ export function legOf(input: PathInput, passes: Pass[], reply = false): TraceLeg
     let step = steps[steps.length - 1];
     const vxlan = isTunnel(p, input) ? { tunnel: { kind: 'vxlan' as const, vni: p.packet.vni! } } : {};
     if (!step || step.namespace !== p.space || step.hook !== hook || !!step.tunnel !== !!vxlan.tunnel) {
-      step = { namespace: p.space, hook, ...vxlan, ...(p.packet.iif ? { in: p.packet.iif } : {}), ...(p.packet.oif ? { out: p.packet.oif } : {}), src: at(p.packet.saddr, p.packet.sport), dst: at(p.packet.daddr, p.packet.dport), rules: [], nat: [] };
+      step = {
+        namespace: p.space,
+        hook,
+        ...vxlan,
+        ...(p.packet.iif ? { in: p.packet.iif } : {}),
+        ...(p.packet.oif ? { out: p.packet.oif } : {}),
+        src: at(p.packet.saddr, p.packet.sport),
+        dst: at(p.packet.daddr, p.packet.dport),
+        rules: [],
+        nat: [],
+      };
       steps.push(step);
     }
     if (p.packet.oif && !step.out) step.out = p.packet.oif;
@@ -180,12 +190,17 @@ export function endOf(forward: TraceLeg, reply: TraceLeg | undefined, outcome: s
   const r = reply?.packet ?? '';
   if (input) {
     const where = { namespace: input.namespace };
-    if (r.startsWith('SYN') || r === 'echo-reply' || (r === 'udp' && outcome === 'answered')) return { kind: 'delivered', ...where, detail: `delivered to a listening socket in ${input.namespace} (${input.dst}); it answered (${r})` };
+    if (r.startsWith('SYN') || r === 'echo-reply' || (r === 'udp' && outcome === 'answered'))
+      return { kind: 'delivered', ...where, detail: `delivered to a listening socket in ${input.namespace} (${input.dst}); it answered (${r})` };
     if (r.startsWith('RST')) return { kind: 'refused', ...where, detail: `refused: nothing listens on ${input.dst} in ${input.namespace}, which answered with a RST` };
     if (r.includes('port-unreachable')) return { kind: 'no-listener', ...where, detail: `nothing listens on ${input.dst} in ${input.namespace}: it answered ICMP port unreachable` };
     return { kind: 'delivered-no-answer', ...where, detail: `delivered to ${input.namespace} (${input.dst}); no answer came back` };
   }
   if (r.includes('unreachable') || outcome === 'unreachable') return { kind: 'no-route', detail: `no route: ${r || outcome}${reply?.steps[0] ? ` (from ${reply.steps[0].namespace})` : ''}` };
   const last = forward.steps[forward.steps.length - 1];
-  return { kind: 'lost', ...(last ? { namespace: last.namespace } : {}), detail: last ? `lost after ${last.namespace} ${last.hook}${last.out ? ` (out ${last.out})` : ''}: no rule dropped it, no namespace took it` : 'the probe was not seen (was it sent?)' };
+  return {
+    kind: 'lost',
+    ...(last ? { namespace: last.namespace } : {}),
+    detail: last ? `lost after ${last.namespace} ${last.hook}${last.out ? ` (out ${last.out})` : ''}: no rule dropped it, no namespace took it` : 'the probe was not seen (was it sent?)',
+  };
 }

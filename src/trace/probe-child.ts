@@ -7,7 +7,7 @@ import { createSocket } from 'node:dgram';
 
 const [proto, host, port, sport, timeoutMs] = process.argv.slice(2) as [string, string, string, string, string];
 const done = (outcome: string, code?: string) => {
-  process.stdout.write(JSON.stringify({ outcome, code }) + '\n');
+  process.stdout.write(`${JSON.stringify({ outcome, code })}\n`);
   process.exit(0);
 };
 const OUTCOME: Record<string, string> = { ECONNREFUSED: 'refused', EHOSTUNREACH: 'unreachable', ENETUNREACH: 'unreachable', EADDRINUSE: 'busy' };

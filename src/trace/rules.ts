@@ -36,6 +36,6 @@ export function zipRules(table: string, saved: string, nftJson: string, out: Ipt
   for (const [chain, lines] of byChain) {
     const hs = handles.get(chain) ?? [];
     if (hs.length !== lines.length) continue; // changed between the two reads
-    hs.forEach((h, i) => out.set(`${table} ${chain} ${h}`, lines[i]!));
+    for (const [i, h] of hs.entries()) out.set(`${table} ${chain} ${h}`, lines[i]!);
   }
 }

@@ -8,7 +8,20 @@ const endpoint = z.object({ name: z.string(), netns: z.string().optional(), addr
 const rule = z.object({ namespace: z.string(), table: z.string(), chain: z.string(), rule: z.string(), verdict: z.string(), lab: z.string().optional() }).strict();
 const nat = z.object({ namespace: z.string(), kind: z.enum(['DNAT', 'SNAT', 'un-DNAT', 'un-SNAT']), before: z.string(), after: z.string() }).strict();
 const step = z
-  .object({ namespace: z.string(), hook: z.string(), in: z.string().optional(), out: z.string().optional(), src: z.string(), dst: z.string(), rules: z.array(rule), nat: z.array(nat), tunnel: z.object({ kind: z.literal('vxlan'), vni: z.number().int() }).strict().optional() })
+  .object({
+    namespace: z.string(),
+    hook: z.string(),
+    in: z.string().optional(),
+    out: z.string().optional(),
+    src: z.string(),
+    dst: z.string(),
+    rules: z.array(rule),
+    nat: z.array(nat),
+    tunnel: z
+      .object({ kind: z.literal('vxlan'), vni: z.number().int() })
+      .strict()
+      .optional(),
+  })
   .strict();
 const leg = z.object({ packet: z.string(), steps: z.array(step) }).strict();
 
@@ -24,7 +37,12 @@ export const traceResultSchema = z
     forward: leg,
     reply: leg.optional(),
     end: z
-      .object({ kind: z.enum(['delivered', 'delivered-no-answer', 'refused', 'no-listener', 'dropped', 'no-route', 'lost']), namespace: z.string().optional(), detail: z.string(), rule: rule.optional() })
+      .object({
+        kind: z.enum(['delivered', 'delivered-no-answer', 'refused', 'no-listener', 'dropped', 'no-route', 'lost']),
+        namespace: z.string().optional(),
+        detail: z.string(),
+        rule: rule.optional(),
+      })
       .strict(),
   })
   .strict();

@@ -41,14 +41,23 @@ export async function labStats(labName: string, only?: string): Promise<LabStats
   const saved = lab.firewall === 'iptables' ? await savedWithCounters() : [];
   const counted = (chainName: string, ...needles: string[]) => counter(saved, chainName, needles, lab.firewall);
   const ports = containers.flatMap((c) =>
-    portRuns(c.ports).map((p) => ({ container: c.name, port: formatRun(p), ...counted(chain.dnat(lab.name), `-p ${p.proto} `, `--dport ${colon(p.host)} `, `--to-destination ${dnatDestination(p)} `) })),
+    portRuns(c.ports).map((p) => ({
+      container: c.name,
+      port: formatRun(p),
+      ...counted(chain.dnat(lab.name), `-p ${p.proto} `, `--dport ${colon(p.host)} `, `--to-destination ${dnatDestination(p)} `),
+    })),
   );
   const links = lab.containers.flatMap((parent) =>
     parent.links.flatMap((l) => {
       const child = lab.containers.find((c) => c.name === l.target)!;
       if (only && only !== parent.name && only !== child.name) return [];
       const from = parent.interfaces.find((i) => child.interfaces.some((j) => j.ip === l.ip && j.network === i.network));
-      return exposeRuns(child.expose).map((e) => ({ from: parent.name, to: child.name, port: formatExposeRun(e), ...counted(chain.ports(lab.name), `-s ${from?.ip}/32 -d ${l.ip}/32 `, `-p ${e.proto} `, `--dport ${colon(e)} `) }));
+      return exposeRuns(child.expose).map((e) => ({
+        from: parent.name,
+        to: child.name,
+        port: formatExposeRun(e),
+        ...counted(chain.ports(lab.name), `-s ${from?.ip}/32 -d ${l.ip}/32 `, `-p ${e.proto} `, `--dport ${colon(e)} `),
+      }));
     }),
   );
   return { lab: lab.name, firewall: lab.firewall, interfaces, ports, links };
@@ -94,10 +103,17 @@ export function statsText(s: LabStats): string {
   if (s.ports.length) out.push('', table([['PUBLISHED', 'CONTAINER', 'DNAT PKTS', 'DNAT BYTES'], ...s.ports.map((p) => [p.port, p.container, n(p.packets), n(p.bytes)])]));
   if (s.links.length) out.push('', table([['LINK', 'PORT', 'ACCEPT PKTS', 'ACCEPT BYTES'], ...s.links.map((l) => [`${l.from} -> ${l.to}`, l.port, n(l.packets), n(l.bytes)])]));
   if (s.firewall === 'nftables' && (s.ports.length || s.links.length)) out.push('', '(firewall: nftables: netlab\'s nftables rules carry no counters, so rule counts show "-")');
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

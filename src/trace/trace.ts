@@ -37,7 +37,8 @@ export async function trace(o: TraceOptions): Promise<TraceResult> {
   const target = splitTarget(o.to);
   const from = parseEndpoint(lab, o.from, 'SRC');
   const to = parseEndpoint(lab, target.name, 'DST');
-  if (lab.hosts.length > 0 && (from.kind !== 'container' || to.kind !== 'container')) throw new InputError([{ path: from.kind !== 'container' ? 'SRC' : 'DST', message: 'in a multi-host lab, a trace goes from a container to a container' }]);
+  if (lab.hosts.length > 0 && (from.kind !== 'container' || to.kind !== 'container'))
+    throw new InputError([{ path: from.kind !== 'container' ? 'SRC' : 'DST', message: 'in a multi-host lab, a trace goes from a container to a container' }]);
   if (o.proto !== 'icmp' && target.port === undefined) throw new InputError([{ path: 'DST', message: `a ${o.proto} trace needs a port: ${o.to}:PORT` }]);
   const record: TraceRecord = { pid: process.pid, lab: lab.name, tables: [] };
   const monitors: Monitor[] = [];
@@ -127,7 +128,8 @@ async function labForTrace(name: string): Promise<{ lab: Lab; hostOf: (c: LabCon
   const shares = await requireShares(name);
   const lab = shares[0]!.resolved;
   if (lab.hosts.length === 0) return { lab, hostOf: () => ({ label: 'host' }) };
-  if (!existsSync(simulateFile(name))) throw new NetlabError(`lab "${name}" spans several machines: netlab trace follows a multi-host lab only when it is simulated on this one (netlab up --simulate)`);
+  if (!existsSync(simulateFile(name)))
+    throw new NetlabError(`lab "${name}" spans several machines: netlab trace follows a multi-host lab only when it is simulated on this one (netlab up --simulate)`);
   return { lab, hostOf: (c) => ({ label: c.host!, ns: simName.hostNetns(name, c.host!) }) };
 }
 

@@ -87,7 +87,8 @@ const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** Runs `netlab trace --json` (its own process: it cleans up after itself even if this server dies). */
 async function runTrace(t: TraceRequest): Promise<{ result: TraceResult; hops: ReturnType<typeof traceHops> }> {
-  for (const [k, v] of Object.entries({ lab: t.lab, from: t.from, to: t.to })) if (typeof v !== 'string' || !NAME.test(v)) throw new InputError([{ path: k, message: 'a lab, container, host or outside' }]);
+  for (const [k, v] of Object.entries({ lab: t.lab, from: t.from, to: t.to }))
+    if (typeof v !== 'string' || !NAME.test(v)) throw new InputError([{ path: k, message: 'a lab, container, host or outside' }]);
   const proto = t.proto ?? 'tcp';
   if (!['tcp', 'udp', 'icmp'].includes(proto)) throw new InputError([{ path: 'proto', message: 'tcp, udp or icmp' }]);
   if (proto !== 'icmp' && !(Number.isInteger(t.port) && t.port! >= 1 && t.port! <= 65535)) throw new InputError([{ path: 'port', message: 'a port 1-65535' }]);

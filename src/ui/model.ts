@@ -86,7 +86,10 @@ export interface UiHop {
 /** The trace's steps, in order, each on the node of the interface it names (or of its namespace). */
 export function traceHops(lab: Lab, t: TraceResult): UiHop[] {
   const hops: UiHop[] = [];
-  const legs = [['forward', t.forward], ['reply', t.reply]] as const;
+  const legs = [
+    ['forward', t.forward],
+    ['reply', t.reply],
+  ] as const;
   for (const [leg, l] of legs) {
     for (const step of l?.steps ?? []) {
       const node = stepNode(lab, step);
@@ -94,7 +97,13 @@ export function traceHops(lab: Lab, t: TraceResult): UiHop[] {
       const rules = step.rules.map((r) => `${r.chain}: ${r.rule} → ${r.verdict}`);
       const nat = step.nat.map((n) => `${n.kind} ${n.before} → ${n.after}`).join(', ');
       const dropped = t.end.kind === 'dropped' && t.end.rule !== undefined && step.rules.some((r) => r.rule === t.end.rule!.rule && r.chain === t.end.rule!.chain);
-      hops.push({ node, leg, text: [`${step.namespace} ${step.hook}${step.in ? ` in ${step.in}` : ''}${step.out ? ` out ${step.out}` : ''}: ${step.src} → ${step.dst}`, ...rules].join('\n'), ...(nat ? { nat } : {}), ...(dropped ? { verdict: 'dropped' as const } : {}) });
+      hops.push({
+        node,
+        leg,
+        text: [`${step.namespace} ${step.hook}${step.in ? ` in ${step.in}` : ''}${step.out ? ` out ${step.out}` : ''}: ${step.src} → ${step.dst}`, ...rules].join('\n'),
+        ...(nat ? { nat } : {}),
+        ...(dropped ? { verdict: 'dropped' as const } : {}),
+      });
     }
   }
   return hops;

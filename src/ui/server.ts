@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP } from 'node:net';
 import { log } from '../log.js';
 import { InputError } from '../errors.js';
-import { type Selection } from './data.js';
+import type { Selection } from './data.js';
 import { apiRoute } from './api.js';
 import { staticFile } from './static.js';
 

@@ -33,7 +33,12 @@ async function snapshot(lab: string): Promise<string> {
     inHost('ip', '-4', 'addr', 'show').then((r) => r.stdout.replace(/ state \S+/g, '')),
     inHost('ip', '-4', 'route', 'show', 'table', 'all').then((r) => r.stdout),
     inHost('iptables-save').then((r) => r.stdout.replace(/^#.*$/gm, '').replace(/\[\d+:\d+\]/g, '')),
-    execa('ip', ['netns', 'list']).then((r) => r.stdout.split('\n').filter((l) => l.startsWith(`netlab-${lab}`)).join('\n')),
+    execa('ip', ['netns', 'list']).then((r) =>
+      r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith(`netlab-${lab}`))
+        .join('\n'),
+    ),
   ]);
   const etc = existsSync('/etc/netns') ? readdirSync('/etc/netns').filter((d) => d.startsWith(`netlab-${lab}`)) : [];
   return [...parts, etc.join(','), String(existsSync(`/run/netlab/${lab}`))].join('\n----\n');
@@ -88,32 +93,66 @@ const cases: Case[] = [
   { what: 'a bridge name of 16 bytes', file: raw((l) => `name: ${l}\nnetworks:\n  n: { bridge: abcdefghijklmnop }\ncontainers: { a: {} }\n`), where: 'lab.yaml:3: networks.n.bridge', why: '15 bytes' },
   { what: 'a bridge name with a slash', file: raw((l) => `name: ${l}\nnetworks:\n  n: { bridge: br/0 }\ncontainers: { a: {} }\n`), where: 'networks.n.bridge' },
   { what: 'a bridge name with a space', file: raw((l) => `name: ${l}\nnetworks:\n  n: { bridge: "br 0" }\ncontainers: { a: {} }\n`), where: 'networks.n.bridge' },
-  { what: "a bridge name in netlab's veth namespace (nlv...)", file: raw((l) => `name: ${l}\nnetworks:\n  n: { bridge: nlv12345678 }\ncontainers: { a: {} }\n`), where: 'lab.yaml:3: networks.n.bridge', why: 'veth' },
-  { what: 'two networks on one bridge', file: raw((l) => `name: ${l}\nnetworks:\n  n: { bridge: tbr0 }\n  m: { bridge: tbr0 }\ncontainers: { a: { networks: [n] } }\n`), where: 'lab.yaml:4: networks.m.bridge', why: 'already used by network "n"' },
+  {
+    what: "a bridge name in netlab's veth namespace (nlv...)",
+    file: raw((l) => `name: ${l}\nnetworks:\n  n: { bridge: nlv12345678 }\ncontainers: { a: {} }\n`),
+    where: 'lab.yaml:3: networks.n.bridge',
+    why: 'veth',
+  },
+  {
+    what: 'two networks on one bridge',
+    file: raw((l) => `name: ${l}\nnetworks:\n  n: { bridge: tbr0 }\n  m: { bridge: tbr0 }\ncontainers: { a: { networks: [n] } }\n`),
+    where: 'lab.yaml:4: networks.m.bridge',
+    why: 'already used by network "n"',
+  },
   {
     what: "a bridge name that collides with another network's generated name",
     file: raw((l) => `name: ${l}\nnetworks:\n  n: { bridge: ${defaultBridgeName(l, 'm')} }\n  m: {}\ncontainers: { a: { networks: [n] } }\n`),
     where: 'networks.m',
     why: 'already used by network "n"',
   },
-  { what: "a bridge name that is one of the host's interfaces", file: raw((l) => `name: ${l}\nnetworks:\n  n: { bridge: thost0, subnet: 10.104.41.0/24 }\ncontainers: { a: {} }\n`), where: 'link thost0 (no netlab mark)' },
+  {
+    what: "a bridge name that is one of the host's interfaces",
+    file: raw((l) => `name: ${l}\nnetworks:\n  n: { bridge: thost0, subnet: 10.104.41.0/24 }\ncontainers: { a: {} }\n`),
+    where: 'link thost0 (no netlab mark)',
+  },
   // Duplicates
   { what: 'a network listed twice', file: body('  web: { networks: [n, n] }\n'), where: 'lab.yaml:5: containers.web.networks[1]', why: 'listed twice' },
   { what: 'one static address for two containers', file: body('  a: { ip: 10.104.40.9 }\n  b: { ip: 10.104.40.9 }\n'), where: 'lab.yaml:6: containers.b.ip', why: 'already given to container "a"' },
-  { what: 'one host port published twice', file: body('  a: { publish: ["20550:80"] }\n  b: { publish: ["20550:81"] }\n'), where: 'lab.yaml:6: containers.b.publish[0]', why: 'already published by a (lab.yaml:5)' },
+  {
+    what: 'one host port published twice',
+    file: body('  a: { publish: ["20550:80"] }\n  b: { publish: ["20550:81"] }\n'),
+    where: 'lab.yaml:6: containers.b.publish[0]',
+    why: 'already published by a (lab.yaml:5)',
+  },
   // Subnets and addresses
-  { what: "a subnet that overlaps a host route", file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.200.0/25 }\ncontainers: { a: {} }\n`), where: 'lab.yaml:3: networks.n.subnet', why: 'thost0' },
-  { what: 'a subnet that overlaps another lab', file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.201.128/25 }\ncontainers: { a: {} }\n`), where: 'lab.yaml:3: networks.n.subnet', why: `lab ${other}` },
+  {
+    what: 'a subnet that overlaps a host route',
+    file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.200.0/25 }\ncontainers: { a: {} }\n`),
+    where: 'lab.yaml:3: networks.n.subnet',
+    why: 'thost0',
+  },
+  {
+    what: 'a subnet that overlaps another lab',
+    file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.201.128/25 }\ncontainers: { a: {} }\n`),
+    where: 'lab.yaml:3: networks.n.subnet',
+    why: `lab ${other}`,
+  },
   { what: 'a /33 subnet', file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.40.0/33 }\ncontainers: { a: {} }\n`), where: 'lab.yaml:3: networks.n.subnet' },
   { what: 'a subnet with host bits set', file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.40.1/24 }\ncontainers: { a: {} }\n`), where: 'networks.n.subnet', why: 'host bits zero' },
   { what: 'a /31 subnet', file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.40.0/31 }\ncontainers: { a: {} }\n`), where: 'networks.n.subnet', why: 'between /8 and /30' },
   { what: 'a static address outside the subnet', file: body('  a: { ip: 10.104.99.5 }\n'), where: 'lab.yaml:5: containers.a.ip', why: 'not a usable address' },
-  { what: "a static address equal to the gateway", file: body('  a: { ip: 10.104.40.1 }\n'), where: 'containers.a.ip', why: 'is the gateway' },
+  { what: 'a static address equal to the gateway', file: body('  a: { ip: 10.104.40.1 }\n'), where: 'containers.a.ip', why: 'is the gateway' },
   { what: 'the broadcast address as a static address', file: body('  a: { ip: 10.104.40.255 }\n'), where: 'containers.a.ip', why: 'not a usable address' },
   { what: 'an IPv6 static address', file: body('  a: { ip: "fe80::1" }\n'), where: 'containers.a.ip', why: 'not an IPv4 address' },
   { what: 'a static address on a network the container is not on', file: body('  a: { ip: { m: 10.104.40.5 } }\n'), where: 'containers.a.ip.m', why: 'not on network "m"' },
   { what: 'a gateway outside the subnet', file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.40.0/24, gateway: 10.104.41.1 }\ncontainers: { a: {} }\n`), where: 'networks.n.gateway' },
-  { what: 'more containers than the subnet has addresses', file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.40.0/30 }\ncontainers: { a: {}, b: {} }\n`), where: 'lab.yaml:3: networks.n.subnet', why: 'do not fit' },
+  {
+    what: 'more containers than the subnet has addresses',
+    file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.40.0/30 }\ncontainers: { a: {}, b: {} }\n`),
+    where: 'lab.yaml:3: networks.n.subnet',
+    why: 'do not fit',
+  },
   // Ports
   { what: 'a host port out of range', file: body('  a: { publish: ["70000:80"] }\n'), where: 'lab.yaml:5: containers.a.publish[0]', why: 'out of range' },
   { what: 'a port that is not a number', file: body('  a: { publish: ["abc"] }\n'), where: 'containers.a.publish[0]', why: 'not a port' },
@@ -123,7 +162,7 @@ const cases: Case[] = [
   { what: 'port 0 exposed', file: body('  a: { expose: [0] }\n'), where: 'containers.a.expose[0]', why: 'out of range' },
   { what: 'a negative port', file: body('  a: { expose: [-1] }\n'), where: 'containers.a.expose[0]' },
   { what: 'a host address that is not IPv4', file: body('  a: { publish: ["1.2.3:20556:80"] }\n'), where: 'containers.a.publish[0]', why: 'not an IPv4 address' },
-  { what: "a host port another lab publishes", file: body('  a: { publish: ["20540:80"] }\n'), where: 'lab.yaml:5: containers.a.publish[0]', why: 'already in use' },
+  { what: 'a host port another lab publishes', file: body('  a: { publish: ["20540:80"] }\n'), where: 'lab.yaml:5: containers.a.publish[0]', why: 'already in use' },
   // Links
   { what: 'a link to itself', file: body('  a: { links: [a] }\n'), where: 'lab.yaml:5: containers.a.links[0]', why: 'itself' },
   { what: 'a cycle of links', file: body('  a: { links: [b] }\n  b: { links: [c] }\n  c: { links: [a] }\n'), where: 'containers.a.links', why: 'cycle: a -> b -> c -> a' },
@@ -138,27 +177,77 @@ const cases: Case[] = [
   { what: 'an MTU of 100', file: raw((l) => `name: ${l}\nnetworks:\n  n: { mtu: 100 }\ncontainers: { a: {} }\n`), where: 'networks.n.mtu' },
   { what: 'an empty command list', file: body('  a: { command: [] }\n'), where: 'containers.a.command' },
   // Size and shape attacks
-  { what: '10,000 containers', file: (l) => `name: ${l}\ncontainers:\n${Array.from({ length: 10_000 }, (_, i) => `  c${i}: {}\n`).join('')}`, where: 'lab.yaml:2: containers', why: "10000 containers exceed netlab's limit of 1000" },
+  {
+    what: '10,000 containers',
+    file: (l) => `name: ${l}\ncontainers:\n${Array.from({ length: 10_000 }, (_, i) => `  c${i}: {}\n`).join('')}`,
+    where: 'lab.yaml:2: containers',
+    why: "10000 containers exceed netlab's limit of 1000",
+  },
   { what: '100 networks', file: (l) => `name: ${l}\nnetworks:\n${Array.from({ length: 100 }, (_, i) => `  n${i}: {}\n`).join('')}containers: {}\n`, where: 'networks', why: 'limit of 64' },
   {
     what: 'an alias bomb (billion laughs)',
-    file: (l) =>
-      `name: ${l}\nx0: &a0 [x, x, x, x, x, x, x, x, x]\n` + Array.from({ length: 8 }, (_, i) => `x${i + 1}: &a${i + 1} [${Array(9).fill(`*a${i}`).join(', ')}]\n`).join(''),
+    file: (l) => `name: ${l}\nx0: &a0 [x, x, x, x, x, x, x, x, x]\n${Array.from({ length: 8 }, (_, i) => `x${i + 1}: &a${i + 1} [${Array(9).fill(`*a${i}`).join(', ')}]\n`).join('')}`,
     where: 'YAML',
     why: 'resource exhaustion',
   },
   { what: 'flow nesting 100,000 deep', file: (l) => `name: ${l}\ncontainers: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`, where: 'lab.yaml:2:', why: 'nested deeper than 32' },
-  { what: 'block nesting 1,000 deep', file: (l) => `name: ${l}\ncontainers:\n${Array.from({ length: 1000 }, (_, i) => `${' '.repeat(2 * i + 2)}a${i}:`).join('\n')}\n`, where: 'lab.yaml:', why: 'nested deeper than 32' },
+  {
+    what: 'block nesting 1,000 deep',
+    file: (l) => `name: ${l}\ncontainers:\n${Array.from({ length: 1000 }, (_, i) => `${' '.repeat(2 * i + 2)}a${i}:`).join('\n')}\n`,
+    where: 'lab.yaml:',
+    why: 'nested deeper than 32',
+  },
   { what: 'a 2 MiB file', file: (l) => `name: ${l}\ncontainers: {}\n${'# padding\n'.repeat(210_000)}`, where: 'lab.yaml:', why: 'larger than 1048576 bytes' },
   // Multi-host keys
-  { what: 'a container on an unknown host', file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\ncontainers:\n  a: { host: vm9 }\n`), where: 'lab.yaml:5: containers.a.host', why: 'unknown host "vm9"' },
-  { what: 'a VNI of 0', file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\nnetworks:\n  n: { subnet: 10.104.42.0/24, vxlan: { vni: 0 } }\ncontainers: { a: {} }\n`), where: 'lab.yaml:5: networks.n.vxlan.vni', why: 'between 1 and 16777215' },
-  { what: 'a VNI of 2^24', file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\nnetworks:\n  n: { subnet: 10.104.42.0/24, vxlan: { vni: 16777216 } }\ncontainers: { a: {} }\n`), where: 'lab.yaml:5: networks.n.vxlan.vni', why: 'between 1 and 16777215' },
-  { what: 'an underlay that is not an IPv4 address', file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: "vm1;reboot" }\ncontainers: { a: {} }\n`), where: 'lab.yaml:3: hosts.vm1.underlay', why: 'not an IPv4 address' },
-  { what: 'two hosts with one underlay address', file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\n  vm2: { underlay: 10.104.41.11 }\ncontainers: { a: {} }\n`), where: 'lab.yaml:4: hosts.vm2.underlay', why: 'already the underlay of host "vm1"' },
-  { what: 'an overlay without a subnet', file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\nnetworks:\n  n: { vxlan: { vni: 5 } }\ncontainers: { a: {} }\n`), where: 'networks.n.vxlan', why: 'needs a "subnet"' },
-  { what: 'an overlay in a lab without hosts', file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.40.0/24, vxlan: { vni: 5 } }\ncontainers: { a: {} }\n`), where: 'networks.n.vxlan', why: 'needs "hosts:"' },
-  { what: 'a --host that is not in the file', args: () => ['up', '-f', 'lab.yaml', '--host', 'vm9'], file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\ncontainers: { a: {} }\n`), where: '--host', why: 'unknown host "vm9"' },
+  {
+    what: 'a container on an unknown host',
+    file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\ncontainers:\n  a: { host: vm9 }\n`),
+    where: 'lab.yaml:5: containers.a.host',
+    why: 'unknown host "vm9"',
+  },
+  {
+    what: 'a VNI of 0',
+    file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\nnetworks:\n  n: { subnet: 10.104.42.0/24, vxlan: { vni: 0 } }\ncontainers: { a: {} }\n`),
+    where: 'lab.yaml:5: networks.n.vxlan.vni',
+    why: 'between 1 and 16777215',
+  },
+  {
+    what: 'a VNI of 2^24',
+    file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\nnetworks:\n  n: { subnet: 10.104.42.0/24, vxlan: { vni: 16777216 } }\ncontainers: { a: {} }\n`),
+    where: 'lab.yaml:5: networks.n.vxlan.vni',
+    why: 'between 1 and 16777215',
+  },
+  {
+    what: 'an underlay that is not an IPv4 address',
+    file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: "vm1;reboot" }\ncontainers: { a: {} }\n`),
+    where: 'lab.yaml:3: hosts.vm1.underlay',
+    why: 'not an IPv4 address',
+  },
+  {
+    what: 'two hosts with one underlay address',
+    file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\n  vm2: { underlay: 10.104.41.11 }\ncontainers: { a: {} }\n`),
+    where: 'lab.yaml:4: hosts.vm2.underlay',
+    why: 'already the underlay of host "vm1"',
+  },
+  {
+    what: 'an overlay without a subnet',
+    file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\nnetworks:\n  n: { vxlan: { vni: 5 } }\ncontainers: { a: {} }\n`),
+    where: 'networks.n.vxlan',
+    why: 'needs a "subnet"',
+  },
+  {
+    what: 'an overlay in a lab without hosts',
+    file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: 10.104.40.0/24, vxlan: { vni: 5 } }\ncontainers: { a: {} }\n`),
+    where: 'networks.n.vxlan',
+    why: 'needs "hosts:"',
+  },
+  {
+    what: 'a --host that is not in the file',
+    args: () => ['up', '-f', 'lab.yaml', '--host', 'vm9'],
+    file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\ncontainers: { a: {} }\n`),
+    where: '--host',
+    why: 'unknown host "vm9"',
+  },
   // Another file for a running lab, and an output path that cannot be written
   {
     what: 'up from another file that names a running lab (a copy of its file elsewhere)',
@@ -173,9 +262,19 @@ const cases: Case[] = [
     where: new RegExp(`lab "${other}" is up from \\S+/other\\.yaml, not from \\S+/lab\\.yaml`),
     why: `netlab down -l ${other}`,
   },
-  { what: 'graph -o into a folder that does not exist', args: () => ['graph', '-f', 'other.yaml', '--format', 'dot', '-o', '/nonexistent-netlab/lab.dot'], where: '-o/--output: cannot write /nonexistent-netlab/lab.dot', why: 'no such file or directory' },
+  {
+    what: 'graph -o into a folder that does not exist',
+    args: () => ['graph', '-f', 'other.yaml', '--format', 'dot', '-o', '/nonexistent-netlab/lab.dot'],
+    where: '-o/--output: cannot write /nonexistent-netlab/lab.dot',
+    why: 'no such file or directory',
+  },
   { what: 'graph -o onto a folder', args: () => ['graph', '-f', 'other.yaml', '--format', 'dot', '-o', '/tmp'], where: '-o/--output: cannot write /tmp', why: 'illegal operation on a directory' },
-  { what: 'a multi-host lab on a machine with none of its underlay addresses', file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\ncontainers: { a: {} }\n`), where: 'hosts', why: 'none of the hosts\' underlay addresses' },
+  {
+    what: 'a multi-host lab on a machine with none of its underlay addresses',
+    file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\ncontainers: { a: {} }\n`),
+    where: 'hosts',
+    why: "none of the hosts' underlay addresses",
+  },
   ...fileCases(),
   ...limitCases(),
   ...addressCases(),
@@ -242,14 +341,16 @@ describe(`bad input: ${cases.length} cases, each refused with exit code 2, its p
       await c.undo?.();
     }
   });
-
 });
 
 describe('the limits hold what the kernel takes', () => {
   it('a container whose environment is just under 1 MiB starts its command', async () => {
     const lab = `${base}env`;
     const env = Array.from({ length: 8 }, (_, i) => `V${i}: "${'x'.repeat(120_000)}"`).join(', ');
-    writeFileSync(join(dir, 'env.yaml'), `name: ${lab}\nnetworks:\n  n: { subnet: 10.243.40.0/24 }\ncontainers:\n  a: { env: { ${env} }, command: "echo started $(printenv | wc -c); exec sleep 600" }\n`);
+    writeFileSync(
+      join(dir, 'env.yaml'),
+      `name: ${lab}\nnetworks:\n  n: { subnet: 10.243.40.0/24 }\ncontainers:\n  a: { env: { ${env} }, command: "echo started $(printenv | wc -c); exec sleep 600" }\n`,
+    );
     try {
       const r = await netlab(['up', '-f', 'env.yaml']);
       expect(r.exitCode, r.all).toBe(0);
@@ -289,7 +390,12 @@ function fileCases(): Case[] {
     { what: 'a private key', file: raw(() => '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktSECRET\n-----END OPENSSH PRIVATE KEY-----\n'), where: 'lab.yaml:1: (top level)', hidden: 'SECRET' },
     { what: 'a newline in a key (escaped)', file: body('  "we\\nb": {}\n'), where: 'lab.yaml:5: containers: the name "we\\nb"', hidden: /we\nb/ },
     { what: 'an escape sequence in a key (escaped)', file: body('  a: { "x\\e[2Jy": 1 }\n'), where: 'containers.a["x\\u001b[2Jy"]: unknown key', hidden: '\u001b' },
-    { what: '20,000 keys in one map, one of them twice (no quadratic check)', file: raw((l) => `name: ${l}\nx:\n${Array.from({ length: 20_000 }, (_, i) => `  k${i}: 1\n`).join('')}  k7: 2\n`), where: 'lab.yaml:20003: YAML syntax', why: 'unique' },
+    {
+      what: '20,000 keys in one map, one of them twice (no quadratic check)',
+      file: raw((l) => `name: ${l}\nx:\n${Array.from({ length: 20_000 }, (_, i) => `  k${i}: 1\n`).join('')}  k7: 2\n`),
+      where: 'lab.yaml:20003: YAML syntax',
+      why: 'unique',
+    },
     { what: 'networks: {}', file: raw((l) => `name: ${l}\nnetworks: {}\ncontainers:\n  a: {}\n`), where: 'lab.yaml:2: networks: names no network', hidden: 'more than one' },
   ];
 }
@@ -305,15 +411,40 @@ function limitCases(): Case[] {
     { what: 'a NUL byte in a command argument', file: body('  a: { command: [sleep, "1\\0"] }\n'), where: 'lab.yaml:5: containers.a.command[1]', why: 'NUL byte' },
     { what: 'an env value past MAX_ARG_STRLEN', file: body(`  a: { env: { X: "${'v'.repeat(200_000)}" } }\n`), where: 'containers.a.env.X', why: 'longer than the kernel takes for one variable' },
     { what: 'a command string past MAX_ARG_STRLEN', file: body(`  a: { command: "${'v'.repeat(200_000)}" }\n`), where: 'containers.a.command', why: 'longer than the kernel takes for one argument' },
-    { what: "a child's 600 kB env linked twice (1.2 MB of link variables)", file: body(`  child: { env: { ${bigEnv} } }\n  parent: { links: [child, "child:again"] }\n`), where: 'lab.yaml:6: containers.parent.links[0]', why: 'more than the 1048576 netlab allows' },
-    { what: '3000 exposed ports linked three times by one container', file: body('  a: { expose: ["1-3000"] }\n  b: { links: [a, "a:x", "a:y"] }\n'), where: 'lab.yaml:6: containers.b.links[0]', why: 'the environment of "b" would take' },
+    {
+      what: "a child's 600 kB env linked twice (1.2 MB of link variables)",
+      file: body(`  child: { env: { ${bigEnv} } }\n  parent: { links: [child, "child:again"] }\n`),
+      where: 'lab.yaml:6: containers.parent.links[0]',
+      why: 'more than the 1048576 netlab allows',
+    },
+    {
+      what: '3000 exposed ports linked three times by one container',
+      file: body('  a: { expose: ["1-3000"] }\n  b: { links: [a, "a:x", "a:y"] }\n'),
+      where: 'lab.yaml:6: containers.b.links[0]',
+      why: 'the environment of "b" would take',
+    },
     { what: 'expose 1-20000 and a link (E2BIG)', file: body('  a: { expose: ["1-20000"] }\n  b: { links: [a] }\n'), where: 'lab.yaml:5: containers.a.expose', why: '40000 firewall rules' },
-    { what: 'expose 1-65535 and a link (stack overflow)', file: body('  a: { expose: ["1-65535"] }\n  b: { links: [a] }\n'), where: 'lab.yaml:5: containers.a.expose', why: "more than netlab's limit of 20000" },
-    { what: '2000 exposed ports linked by 50 containers', file: body(`  big: { expose: ["1-2000"] }\n${fan(50)}`), where: 'lab.yaml:5: containers.big.expose', why: 'linked 50 times, make 200000 firewall rules' },
+    {
+      what: 'expose 1-65535 and a link (stack overflow)',
+      file: body('  a: { expose: ["1-65535"] }\n  b: { links: [a] }\n'),
+      where: 'lab.yaml:5: containers.a.expose',
+      why: "more than netlab's limit of 20000",
+    },
+    {
+      what: '2000 exposed ports linked by 50 containers',
+      file: body(`  big: { expose: ["1-2000"] }\n${fan(50)}`),
+      where: 'lab.yaml:5: containers.big.expose',
+      why: 'linked 50 times, make 200000 firewall rules',
+    },
     { what: 'publish 1-30000', file: body('  a: { publish: ["1-30000"] }\n'), where: 'lab.yaml:5: containers.a.publish', why: '60000 firewall rules' },
     { what: 'publish 1-65535', file: body('  a: { publish: ["1-65535"] }\n'), where: 'lab.yaml:5: containers.a.publish', why: "more than netlab's limit of 20000" },
     { what: 'publishAll of 15000 exposed ports', file: body('  a: { expose: ["1-15000"], publishAll: true }\n'), where: 'lab.yaml:5: containers.a.publish', why: '15000 published ports' },
-    { what: 'three entries on a host range of two ports', file: body('  a:\n    publish:\n      - "43000-43001:80"\n      - "43000-43001:81"\n      - "43000-43001:82"\n'), where: 'lab.yaml:9: containers.a.publish[2]', why: 'no free host port left for container port 82/tcp in its host range 43000-43001' },
+    {
+      what: 'three entries on a host range of two ports',
+      file: body('  a:\n    publish:\n      - "43000-43001:80"\n      - "43000-43001:81"\n      - "43000-43001:82"\n'),
+      where: 'lab.yaml:9: containers.a.publish[2]',
+      why: 'no free host port left for container port 82/tcp in its host range 43000-43001',
+    },
     {
       what: 'more automatic host ports than ip_local_port_range has',
       file: body('  a: { publish: ["80", "81"] }\n  b: { publish: ["82"] }\n'),
@@ -328,13 +459,28 @@ function limitCases(): Case[] {
 /** Overlapping and special subnets, and special addresses. */
 function addressCases(): Case[] {
   const nets = (a: string, b: string) => raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: ${a} }\n  m: { subnet: ${b} }\ncontainers:\n  a: { networks: [n] }\n`);
-  const subnet = (s: string, what: string): Case => ({ what: `the ${what} subnet ${s}`, file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: ${s} }\ncontainers: { a: {} }\n`), where: 'lab.yaml:3: networks.n.subnet', why: `is in the ${what} range` });
-  const underlay = (ip: string, what: string): Case => ({ what: `a ${what} underlay`, file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: ${ip} }\ncontainers: { a: {} }\n`), where: 'lab.yaml:3: hosts.vm1.underlay', why: `is in the ${what} range` });
-  const publish = (ip: string, what: string): Case => ({ what: `a port published on the ${what} address ${ip}`, file: body(`  a: { publish: ["${ip}:43010:80"] }\n`), where: 'lab.yaml:5: containers.a.publish[0]', why: `is in the ${what} range` });
+  const subnet = (s: string, what: string): Case => ({
+    what: `the ${what} subnet ${s}`,
+    file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnet: ${s} }\ncontainers: { a: {} }\n`),
+    where: 'lab.yaml:3: networks.n.subnet',
+    why: `is in the ${what} range`,
+  });
+  const underlay = (ip: string, what: string): Case => ({
+    what: `a ${what} underlay`,
+    file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: ${ip} }\ncontainers: { a: {} }\n`),
+    where: 'lab.yaml:3: hosts.vm1.underlay',
+    why: `is in the ${what} range`,
+  });
+  const publish = (ip: string, what: string): Case => ({
+    what: `a port published on the ${what} address ${ip}`,
+    file: body(`  a: { publish: ["${ip}:43010:80"] }\n`),
+    where: 'lab.yaml:5: containers.a.publish[0]',
+    why: `is in the ${what} range`,
+  });
   return [
     { what: 'two networks on one subnet', file: nets('10.243.1.0/24', '10.243.1.0/24'), where: 'lab.yaml:4: networks.m.subnet', why: 'overlaps 10.243.1.0/24, the subnet of network "n" (lab.yaml:3)' },
-    { what: 'a subnet inside another network\'s', file: nets('10.243.1.0/24', '10.243.1.128/25'), where: 'lab.yaml:4: networks.m.subnet', why: 'the subnet of network "n" (lab.yaml:3)' },
-    { what: 'a subnet around another network\'s', file: nets('10.243.1.0/24', '10.243.0.0/16'), where: 'lab.yaml:4: networks.m.subnet', why: '10.243.0.0/16 overlaps 10.243.1.0/24' },
+    { what: "a subnet inside another network's", file: nets('10.243.1.0/24', '10.243.1.128/25'), where: 'lab.yaml:4: networks.m.subnet', why: 'the subnet of network "n" (lab.yaml:3)' },
+    { what: "a subnet around another network's", file: nets('10.243.1.0/24', '10.243.0.0/16'), where: 'lab.yaml:4: networks.m.subnet', why: '10.243.0.0/16 overlaps 10.243.1.0/24' },
     subnet('127.0.0.0/8', 'loopback'),
     subnet('127.1.0.0/24', 'loopback'),
     subnet('224.0.0.0/24', 'multicast'),
@@ -356,9 +502,24 @@ function addressCases(): Case[] {
 /** Names that would resolve to the wrong container. */
 function nameCases(): Case[] {
   return [
-    { what: "a hostname equal to another container's name", file: body('  db: {}\n  app: { hostname: db }\n'), where: 'lab.yaml:6: containers.app.hostname', why: '"db" is also the name of container "db" (lab.yaml:5)' },
-    { what: "a hostname before the container of that name", file: body('  app: { hostname: db }\n  db: {}\n'), where: 'lab.yaml:5: containers.app.hostname', why: 'the name of container "db" (lab.yaml:6)' },
-    { what: "a hostname equal to another container's hostname", file: body('  a: { hostname: web.example }\n  b: { hostname: web.example }\n'), where: 'lab.yaml:6: containers.b.hostname', why: 'the host name of container "a" (lab.yaml:5)' },
+    {
+      what: "a hostname equal to another container's name",
+      file: body('  db: {}\n  app: { hostname: db }\n'),
+      where: 'lab.yaml:6: containers.app.hostname',
+      why: '"db" is also the name of container "db" (lab.yaml:5)',
+    },
+    {
+      what: 'a hostname before the container of that name',
+      file: body('  app: { hostname: db }\n  db: {}\n'),
+      where: 'lab.yaml:5: containers.app.hostname',
+      why: 'the name of container "db" (lab.yaml:6)',
+    },
+    {
+      what: "a hostname equal to another container's hostname",
+      file: body('  a: { hostname: web.example }\n  b: { hostname: web.example }\n'),
+      where: 'lab.yaml:6: containers.b.hostname',
+      why: 'the host name of container "a" (lab.yaml:5)',
+    },
     { what: 'a hostname that differs from a name only in case', file: body('  db: {}\n  app: { hostname: DB }\n'), where: 'lab.yaml:6: containers.app.hostname', why: 'the name of container "db"' },
     { what: 'two container names that differ only in case', file: body('  web: {}\n  Web: {}\n'), where: 'lab.yaml:6: containers.Web', why: 'the name of container "web" (lab.yaml:5)' },
   ];

@@ -108,7 +108,10 @@ describe('containers through the CLI', () => {
     expect(r.stdout).toMatch(/h\s+Up .*\(healthy\)/);
     const doc = JSON.parse((await netlab(dir, ['inspect', 'h', '--json'])).stdout)[0];
     expect(doc.State.Health).toEqual({ Status: 'healthy', FailingStreak: 0 });
-    writeFileSync(join(dir, 'netlab.yaml'), `name: ${lab}\nnetworks:\n  n: { subnet: 10.246.36.0/24 }\ncontainers:\n  h:\n    command: "exec sleep 1000"\n    healthcheck: { test: ["CMD", "false"], interval: 200ms, retries: 2 }\n`);
+    writeFileSync(
+      join(dir, 'netlab.yaml'),
+      `name: ${lab}\nnetworks:\n  n: { subnet: 10.246.36.0/24 }\ncontainers:\n  h:\n    command: "exec sleep 1000"\n    healthcheck: { test: ["CMD", "false"], interval: 200ms, retries: 2 }\n`,
+    );
     const bad = await netlab(dir, ['up', '--wait', '--wait-timeout', '3']);
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr).toMatch(/container h: its healthcheck is unhealthy \(\d+ failures in a row\) after 3 s/);

@@ -44,8 +44,7 @@ function faultPoints(ops: Op[]): string[] {
   return [...counts].flatMap(([kind, n]) => (n > 1 ? [`${kind}:1`, `${kind}:${n}`] : [`${kind}:1`]));
 }
 
-const run = (args: string[], env: Record<string, string> = {}) =>
-  execa(process.execPath, [CLI, ...args, '-f', file], { reject: false, all: true, env: { NETLAB_LOG_LEVEL: 'warn', ...env } });
+const run = (args: string[], env: Record<string, string> = {}) => execa(process.execPath, [CLI, ...args, '-f', file], { reject: false, all: true, env: { NETLAB_LOG_LEVEL: 'warn', ...env } });
 
 const leftovers = () => netlabObjects().filter((o) => o.includes(lab));
 

@@ -26,12 +26,12 @@ describe('the demo lab, as the README shows it', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('serves the welcome page on the host\'s localhost:8080', async () => {
+  it("serves the welcome page on the host's localhost:8080", async () => {
     expect(await httpGet('http://localhost:8080')).toContain('Welcome to netlab!');
     expect(await httpGet('http://127.0.0.1:8080/whoami')).toMatch(/^172\.31\.\d+\.1\n$/);
   });
 
-  it('reaches web from client by name, by link alias, and gives Docker\'s link variables', async () => {
+  it("reaches web from client by name, by link alias, and gives Docker's link variables", async () => {
     expect((await exec('client', '--', 'curl', '-s', '-m', '3', 'http://web')).stdout).toContain('Welcome to netlab!');
     const ping = await exec('client', '--', 'ping', '-c1', '-W2', 'webalias');
     expect(ping.exitCode).toBe(0);

@@ -21,10 +21,7 @@ function labFile(lab: string, body: string): string {
 }
 
 const webLab = (lab: string, subnet: string, port: number) =>
-  labFile(
-    lab,
-    `networks:\n  n: { subnet: ${subnet} }\ncontainers:\n  web:\n    publish: ["${port}:80"]\n    command: [netlab, serve, --port, "80"]\n  client: { links: [web] }\n`,
-  );
+  labFile(lab, `networks:\n  n: { subnet: ${subnet} }\ncontainers:\n  web:\n    publish: ["${port}:80"]\n    command: [netlab, serve, --port, "80"]\n  client: { links: [web] }\n`);
 
 async function upOk(h: TestHost, file: string): Promise<void> {
   const r = await h.netlab(['up', '-f', file]);
@@ -62,7 +59,7 @@ async function dockerAndUserRules(h: TestHost): Promise<void> {
   await h.sh('nft', 'add', 'rule', 'inet', 'userfw', 'input', 'tcp', 'dport', '2222', 'counter', 'accept');
 }
 
-describe('what is not netlab\'s survives, byte for byte', () => {
+describe("what is not netlab's survives, byte for byte", () => {
   it("Docker's chains, a user's rules and nft table, and another lab: unchanged by up and down; FORWARD policy untouched", async () => {
     const a = uniqueLab();
     const b = uniqueLab();
@@ -114,7 +111,7 @@ describe('what is not netlab\'s survives, byte for byte', () => {
   });
 });
 
-describe('objects with netlab\'s names that netlab did not make', () => {
+describe("objects with netlab's names that netlab did not make", () => {
   it('a bridge: refused with a clear error, never reused or deleted', async () => {
     const lab = uniqueLab();
     await withTestHost(async (h) => {
@@ -172,7 +169,7 @@ describe('objects with netlab\'s names that netlab did not make', () => {
     });
   });
 
-  it('an iptables chain with the lab\'s name: refused; down removes only the lab\'s own and reports it', async () => {
+  it("an iptables chain with the lab's name: refused; down removes only the lab's own and reports it", async () => {
     const lab = uniqueLab();
     await withTestHost(async (h) => {
       try {

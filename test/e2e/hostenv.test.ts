@@ -28,7 +28,10 @@ describe("a container's PATH", () => {
       chmodSync(join(fake, prog), 0o755);
     }
     const file = join(dir, 'netlab.yaml');
-    writeFileSync(file, `name: ${lab}\ncontainers:\n  a:\n    command: [sleep, "1000"]\n    volumes: ["${dir}:${dir}"]\n    env: { PATH: "${fake}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }\n`);
+    writeFileSync(
+      file,
+      `name: ${lab}\ncontainers:\n  a:\n    command: [sleep, "1000"]\n    volumes: ["${dir}:${dir}"]\n    env: { PATH: "${fake}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }\n`,
+    );
     const up = await cli(['up', '-f', file]);
     expect(up.exitCode, up.all).toBe(0);
     expect(existsSync(marker) ? readFileSync(marker, 'utf8') : '', 'a fake host program ran during up').toBe('');

@@ -25,8 +25,7 @@ function buildWithoutKoffi(): string {
   return dir;
 }
 
-const netlab = (args: string[]) =>
-  execa(process.execPath, [join(copy, 'dist/cli/main.js'), ...args], { cwd: copy, reject: false, all: true, env: { NETLAB_BACKEND: '' }, timeout: 60_000 });
+const netlab = (args: string[]) => execa(process.execPath, [join(copy, 'dist/cli/main.js'), ...args], { cwd: copy, reject: false, all: true, env: { NETLAB_BACKEND: '' }, timeout: 60_000 });
 
 describe('without koffi', () => {
   beforeAll(() => {
@@ -36,7 +35,10 @@ describe('without koffi', () => {
 
   it('brings up the demo lab with iproute2 and flock(1), saying why, and takes it down', async () => {
     const lab = uniqueLab();
-    const demo = readFileSync(join(ROOT, 'assets/demo.yaml'), 'utf8').replace('name: demo', `name: ${lab}`).replace('bridge: netlab0', `bridge: nl${lab.slice(-8)}`).replace('8080:80', `${PORT}:80`);
+    const demo = readFileSync(join(ROOT, 'assets/demo.yaml'), 'utf8')
+      .replace('name: demo', `name: ${lab}`)
+      .replace('bridge: netlab0', `bridge: nl${lab.slice(-8)}`)
+      .replace('8080:80', `${PORT}:80`);
     writeFileSync(join(copy, 'netlab.yaml'), demo);
     try {
       const up = await netlab(['up', '--log-level', 'info']);

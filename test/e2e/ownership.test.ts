@@ -159,8 +159,8 @@ describe('a container command left running in a namespace deleted by hand', () =
   });
 });
 
-describe('a container\'s own process in a namespace of its own', () => {
-  it('is the container\'s: up leaves it running, down stops it with the command', async () => {
+describe("a container's own process in a namespace of its own", () => {
+  it("is the container's: up leaves it running, down stops it with the command", async () => {
     writeFileSync(file, yaml('unshare -n sleep 700 & exec sleep 600'));
     expect((await run(['up'])).exitCode).toBe(0);
     try {
@@ -255,7 +255,7 @@ describe('a symbolic link where netlab keeps its own file or folder', () => {
     await downClean();
   });
 
-  it('an /etc file\'s temporary file: up refuses it, and writes nothing through it', async () => {
+  it("an /etc file's temporary file: up refuses it, and writes nothing through it", async () => {
     expect((await run(['up'])).exitCode).toBe(0);
     const t = target();
     const hosts = join(etcNetnsDir(ns), 'hosts');

@@ -70,7 +70,7 @@ describe('explain and graph need no root', () => {
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain('this is what -p 20030:80 becomes');
-    expect(r.stdout).toContain('ip -n netlab-' + lab + '-web addr add 10.103.30.2/24 brd + dev eth0');
+    expect(r.stdout).toContain(`ip -n netlab-${lab}-web addr add 10.103.30.2/24 brd + dev eth0`);
     const json = JSON.parse((await asNobody(['explain', '--json'])).stdout);
     expect(json.sections.map((s: { subject: { kind: string } }) => s.subject.kind)).toEqual(['host', 'network', 'container', 'container', 'firewall', 'dns']);
   });
@@ -118,11 +118,18 @@ describe('up and down: progress on stdout, logs on stderr', () => {
     expect(out).toContain(out.find((l) => new RegExp(`^links: 2 namespaces, 1 bridge, 2 veth pairs, \\d+ settings; ${beside} beside \\(\\d+ ms\\)$`).test(l)));
     if (process.env.NETLAB_BACKEND === 'iproute2') expect(out.some((l) => /^2 hostnames \(a UTS namespace each\) \(\d+ ms\)$/.test(l))).toBe(true);
     expect(out.some((l) => l.startsWith(`lab ${lab} is up`))).toBe(true);
-    const logs = r.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; ms?: number; cmd?: string; op?: string; hostMs?: number });
+    const logs = r.stderr
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { msg: string; ms?: number; cmd?: string; op?: string; hostMs?: number });
     // The link batch is one `ip -batch` under iproute2, or in-process rtnetlink messages under the netlink backend.
-    const linkBatch = process.env.NETLAB_BACKEND === 'iproute2' ? (l: (typeof logs)[number]) => l.msg === 'exec' && !!l.cmd?.startsWith('ip -batch') && typeof l.ms === 'number' : (l: (typeof logs)[number]) => l.msg === 'netlink' && typeof l.hostMs === 'number';
+    const linkBatch =
+      process.env.NETLAB_BACKEND === 'iproute2'
+        ? (l: (typeof logs)[number]) => l.msg === 'exec' && !!l.cmd?.startsWith('ip -batch') && typeof l.ms === 'number'
+        : (l: (typeof logs)[number]) => l.msg === 'netlink' && typeof l.hostMs === 'number';
     expect(logs.some(linkBatch)).toBe(true);
-    for (const kind of ['sysctl.set', 'file.write', 'uts.add', 'firewall.apply', 'process.start']) expect(logs.some((l) => l.msg === 'applied' && l.op === kind && typeof l.ms === 'number')).toBe(true);
+    for (const kind of ['sysctl.set', 'file.write', 'uts.add', 'firewall.apply', 'process.start'])
+      expect(logs.some((l) => l.msg === 'applied' && l.op === kind && typeof l.ms === 'number')).toBe(true);
     expect(await httpGet('http://127.0.0.1:20030/whoami')).toBe('10.103.30.1\n');
   });
 

@@ -43,7 +43,14 @@ describe('a broken state file', () => {
     ['the wrong shape', (p) => writeFileSync(p, '{"version": 1, "lab": "x", "resolved": 5}\n'), /it is not a netlab state: \w+/],
     ['not JSON', (p) => writeFileSync(p, '{"version": 1, "lab": '), /it is not JSON/],
     ['another version', (p) => writeFileSync(p, '{"version": 7}\n'), /another version of netlab \(state version 7/],
-    ['a directory', (p) => (mkdirSync(p), writeFileSync(join(p, 'x'), 'x')), /it is a directory/],
+    [
+      'a directory',
+      (p) => {
+        mkdirSync(p);
+        writeFileSync(join(p, 'x'), 'x');
+      },
+      /it is a directory/,
+    ],
   ];
   it.each(breakers)('%s: ps and status say what is wrong; up warns, rebuilds it from the kernel and keeps the lab running', async (_what, breakIt, why) => {
     const path = stateFile(lab);

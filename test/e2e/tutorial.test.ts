@@ -20,7 +20,7 @@ interface Block {
 }
 
 /** The `sh` blocks of a Markdown text, each with the `text` block right after it, if any. */
-export function shellBlocks(markdown: string): Block[] {
+function shellBlocks(markdown: string): Block[] {
   const blocks: Block[] = [];
   let heading = '';
   const lines = markdown.split('\n');
@@ -31,7 +31,7 @@ export function shellBlocks(markdown: string): Block[] {
     if (!fence || !['sh', 'text'].includes(fence[1]!)) continue;
     const body: string[] = [];
     for (i++; i < lines.length && lines[i] !== '```'; i++) body.push(lines[i]!);
-    if (fence[1] === 'sh') blocks.push({ heading, script: body.join('\n') + '\n' });
+    if (fence[1] === 'sh') blocks.push({ heading, script: `${body.join('\n')}\n` });
     else if (blocks.length > 0 && blocks.at(-1)!.expected === undefined) blocks.at(-1)!.expected = body;
   }
   return blocks;

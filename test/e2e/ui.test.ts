@@ -98,15 +98,17 @@ describe('netlab ui', () => {
 
       for (let i = 0; i < 5; i++) await httpGet(`http://127.0.0.1:${PORT}/`);
       await page.waitForFunction(() => [...document.querySelectorAll('text.counter')].some((t) => /^hits [1-9]/.test(t.textContent ?? '')), { timeout: 15_000 });
-      await page.waitForFunction(() => [...document.querySelectorAll('text.counter')].some((t) => /^[1-9][\d.]*k? pkt\/s/.test(t.textContent ?? '')), { timeout: 15_000, polling: 200 }).catch(async () => {
-        // A rate needs traffic during a counter interval: keep some going while waiting.
-        const keep = setInterval(() => void httpGet(`http://127.0.0.1:${PORT}/`).catch(() => {}), 100);
-        try {
-          await page.waitForFunction(() => [...document.querySelectorAll('text.counter')].some((t) => /^[1-9][\d.]*k? pkt\/s/.test(t.textContent ?? '')), { timeout: 15_000, polling: 200 });
-        } finally {
-          clearInterval(keep);
-        }
-      });
+      await page
+        .waitForFunction(() => [...document.querySelectorAll('text.counter')].some((t) => /^[1-9][\d.]*k? pkt\/s/.test(t.textContent ?? '')), { timeout: 15_000, polling: 200 })
+        .catch(async () => {
+          // A rate needs traffic during a counter interval: keep some going while waiting.
+          const keep = setInterval(() => void httpGet(`http://127.0.0.1:${PORT}/`).catch(() => {}), 100);
+          try {
+            await page.waitForFunction(() => [...document.querySelectorAll('text.counter')].some((t) => /^[1-9][\d.]*k? pkt\/s/.test(t.textContent ?? '')), { timeout: 15_000, polling: 200 });
+          } finally {
+            clearInterval(keep);
+          }
+        });
 
       await page.select('#trace-from', 'host');
       await page.select('#trace-to', 'host');
@@ -136,7 +138,10 @@ describe('netlab ui', () => {
   it('draws a two-network icc:false lab', async () => {
     const lab = uniqueLab();
     const file = join(dir, `${lab}.yaml`);
-    writeFileSync(file, `name: ${lab}\nnetworks:\n  front: { icc: false }\n  back: { icc: false }\ncontainers:\n  app: { networks: [front, back], expose: [80], command: [netlab, serve, --port, "80"] }\n  db: { networks: [back], expose: [5432] }\n  web: { networks: [front], links: [app] }\n`);
+    writeFileSync(
+      file,
+      `name: ${lab}\nnetworks:\n  front: { icc: false }\n  back: { icc: false }\ncontainers:\n  app: { networks: [front, back], expose: [80], command: [netlab, serve, --port, "80"] }\n  db: { networks: [back], expose: [5432] }\n  web: { networks: [front], links: [app] }\n`,
+    );
     let ui: Awaited<ReturnType<typeof startUi>> | undefined;
     try {
       expect((await cli(['up', '-q', '-f', file])).exitCode).toBe(0);

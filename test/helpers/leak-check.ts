@@ -42,7 +42,9 @@ function resolverProcesses(): string[] {
   const out: string[] = [];
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
-      const mark = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').find((e) => e.startsWith('NETLAB_DNS='));
+      const mark = readFileSync(`/proc/${pid}/environ`, 'latin1')
+        .split('\0')
+        .find((e) => e.startsWith('NETLAB_DNS='));
       if (mark) out.push(`DNS resolver ${mark} (pid ${pid})`);
     } catch {
       /* gone */

@@ -90,7 +90,8 @@ export function withoutLabNft(text: string, lab: string, ownTables: string[] = [
       skipDepth === 0 &&
       (new RegExp(`^chain NL-${lab}-\\S+ \\{`).test(t) ||
         // netlab's isolation stages, shared by every lab, hold one rule per lab bridge.
-        /^chain NL-ISOLATION-\d \{/.test(t) || new RegExp(`^table \\S+ (netlab-${lab}|${ownTables.map(escape).join('|') || '(?!)'}) \\{`).test(t));
+        /^chain NL-ISOLATION-\d \{/.test(t) ||
+        new RegExp(`^table \\S+ (netlab-${lab}|${ownTables.map(escapeRegExp).join('|') || '(?!)'}) \\{`).test(t));
     if (startsOwn) skipDepth = depth + 1;
     depth += opens - closes;
     if (skipDepth > 0) {
@@ -104,6 +105,6 @@ export function withoutLabNft(text: string, lab: string, ownTables: string[] = [
   return out.join('\n').replace(/\n\s*\n/g, '\n');
 }
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -165,7 +165,9 @@ describe('the netlink and iproute2 executors', () => {
       const ns = await b.readNamespaces([`netlab-${lab}-a`, `netlab-${lab}-b`, `netlab-${lab}-gone`]);
       views[name] = {
         host: (await b.readHost()).filter((l) => l.ifalias?.startsWith(`netlab:${lab}:`)).map(seen),
-        namespaces: Object.fromEntries([...ns].map(([k, v]) => [k, { links: v.links.map(seen), routes: v.routes.map((r) => `${r.dst} via ${r.gateway ?? '-'} dev ${r.dev} proto ${r.protocol}`).sort() }])),
+        namespaces: Object.fromEntries(
+          [...ns].map(([k, v]) => [k, { links: v.links.map(seen), routes: v.routes.map((r) => `${r.dst} via ${r.gateway ?? '-'} dev ${r.dev} proto ${r.protocol}`).sort() }]),
+        ),
       };
     }
     expect(Object.keys((views.netlink as any).namespaces)).toEqual([`netlab-${lab}-a`, `netlab-${lab}-b`]);
@@ -187,9 +189,12 @@ describe('the netlink and iproute2 executors', () => {
         ]),
       ).rejects.toThrow(`ip link add ${name} mtu 1500 type bridge: EEXIST`);
       // Two link.sets sent as one request are named together.
-      await expect(netlink.applyLinks([{ kind: 'link.set', name: `${name}x`, alias: 'a' }, { kind: 'link.set', name: `${name}x`, up: true }])).rejects.toThrow(
-        `ip link set dev ${name}x alias a && ip link set dev ${name}x up: `,
-      );
+      await expect(
+        netlink.applyLinks([
+          { kind: 'link.set', name: `${name}x`, alias: 'a' },
+          { kind: 'link.set', name: `${name}x`, up: true },
+        ]),
+      ).rejects.toThrow(`ip link set dev ${name}x alias a && ip link set dev ${name}x up: `);
     } finally {
       await execa('ip', ['link', 'del', name], { reject: false });
     }

@@ -29,7 +29,10 @@ function topology(lab: string, dir: string, body: string) {
   return parseTopology(body, { source: join(dir, 'netlab.yaml'), defaultName: lab, dir });
 }
 
-const labMounts = (lab: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`/run/netlab/${lab}/`) || l.includes(`/run/netlab/${lab} `));
+const labMounts = (lab: string) =>
+  readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(`/run/netlab/${lab}/`) || l.includes(`/run/netlab/${lab} `));
 const run = async (lab: string, name: string, script: string, as: { user?: string } = {}) => (await execIn(lab, name, ['sh', '-c', script], { stdio: 'pipe', ...as })).stdout.trim();
 
 describe('a container has a mount namespace of its own', () => {
@@ -77,7 +80,7 @@ containers:
     expect(labMounts(lab)).toEqual([]);
   });
 
-  it('runs the command and exec as the container\'s user, with its HOME', async () => {
+  it("runs the command and exec as the container's user, with its HOME", async () => {
     const lab = uniqueLab();
     const dir = labDir();
     const topo = topology(lab, dir, `networks:\n  n: { subnet: 10.246.11.0/24 }\ncontainers:\n  a: { user: nobody, command: "id -un > /tmp/who; echo $HOME >> /tmp/who; exec sleep 1000" }\n`);

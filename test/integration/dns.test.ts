@@ -36,7 +36,7 @@ const dig = async (lab: string, ctr: string, ...args: string[]) => (await inCtr(
 const digShort = async (lab: string, ctr: string, ...args: string[]) => (await dig(lab, ctr, '+short', ...args)).trim().split('\n').filter(Boolean);
 const statusOf = (out: string) => /status: (\w+)/.exec(out)?.[1];
 
-const namesLab = (lab: string, firewall = 'iptables') => `
+const namesLab = (_lab: string, firewall = 'iptables') => `
 firewall: ${firewall}
 networks:
   front: { subnet: 10.247.1.0/24 }
@@ -92,7 +92,7 @@ describe('the embedded DNS at 127.0.0.11', () => {
     });
   }
 
-  it('forwards other names to the container\'s upstream (also a loopback one, from the host\'s namespace), and gives SERVFAIL quickly when it is down', async () => {
+  it("forwards other names to the container's upstream (also a loopback one, from the host's namespace), and gives SERVFAIL quickly when it is down", async () => {
     const lab = uniqueLab();
     const ns = `${lab}-up`;
     const hostIf = `${lab}u`.slice(0, 15);
@@ -106,7 +106,7 @@ describe('the embedded DNS at 127.0.0.11', () => {
     await run('-n', ns, 'addr', 'add', '10.247.53.2/30', 'dev', 'eth0');
     await run('-n', ns, 'link', 'set', 'eth0', 'up');
     const remote = await startUpstream(['ip', 'netns', 'exec', ns, process.execPath, UPSTREAM, '10.247.53.2', '192.0.2.77']);
-    const local = await startUpstream([process.execPath, UPSTREAM, '127.247.0.53', '192.0.2.88']);
+    const _local = await startUpstream([process.execPath, UPSTREAM, '127.247.0.53', '192.0.2.88']);
     await up({
       topology: topology(
         lab,
@@ -195,7 +195,7 @@ containers:
     expect(existsSync(labDir(lab))).toBe(false);
   });
 
-  it('resolves across the hosts of a multi-host lab (--simulate): each host\'s resolver knows the whole lab', async () => {
+  it("resolves across the hosts of a multi-host lab (--simulate): each host's resolver knows the whole lab", async () => {
     const lab = uniqueLab();
     const dir = mkdtempSync(join(tmpdir(), 'netlab-dns-'));
     const file = join(dir, 'netlab.yaml');

@@ -73,7 +73,12 @@ describe('engine on the kernel', () => {
     expect(rows.find((r) => r.name === 'db')).toMatchObject({ ip: '10.100.250.10', pid: dbPid, status: 'running' });
     expect(rows.find((r) => r.name === 'extra')!.ip).toBe('10.100.250.3');
     expect(await httpGet('http://127.0.0.1:18183/whoami')).toBe('10.100.250.1\n');
-    expect(await fetch('http://127.0.0.1:18182/', { signal: AbortSignal.timeout(1000) }).then(() => 'answered', () => 'refused')).toBe('refused');
+    expect(
+      await fetch('http://127.0.0.1:18182/', { signal: AbortSignal.timeout(1000) }).then(
+        () => 'answered',
+        () => 'refused',
+      ),
+    ).toBe('refused');
 
     // Remove it again: its namespace and veth go, the others stay untouched.
     const back = await up({ topology: appLab(lab, 18183) });
@@ -159,7 +164,10 @@ describe('engine on the kernel', () => {
       // Lab a is intact and got a different subnet from b.
       expect((await up({ topology: topology(a, 'containers:\n  x: { publish: ["18190:80"] }\n') })).ops).toEqual([]);
     } finally {
-      await sh('iptables', rule.map((x) => (x === '-A' ? '-D' : x)));
+      await sh(
+        'iptables',
+        rule.map((x) => (x === '-A' ? '-D' : x)),
+      );
     }
   });
 
@@ -180,14 +188,14 @@ describe('engine on the kernel', () => {
     const a = uniqueLab();
     const b = uniqueLab();
     await up({ topology: topology(a, 'networks:\n  n: { subnet: 10.100.251.0/24 }\ncontainers:\n  x: {}\n') });
-    await expect(up({ topology: topology(b, 'networks:\n  n: { subnet: 10.100.251.128/25 }\ncontainers:\n  x: {}\n') })).rejects.toThrow(
-      `networks.n.subnet: 10.100.251.128/25 overlaps lab ${a}`,
-    );
+    await expect(up({ topology: topology(b, 'networks:\n  n: { subnet: 10.100.251.128/25 }\ncontainers:\n  x: {}\n') })).rejects.toThrow(`networks.n.subnet: 10.100.251.128/25 overlaps lab ${a}`);
     const dummy = `td${b.slice(-6)}`;
     await sh('ip', ['link', 'add', dummy, 'type', 'bridge']); // any link with an address will do (no dummy driver everywhere)
     try {
       await sh('ip', ['addr', 'add', '10.100.252.1/24', 'dev', dummy]);
-      await expect(up({ topology: topology(b, 'networks:\n  n: { subnet: 10.100.252.0/24 }\ncontainers:\n  x: {}\n') })).rejects.toThrow(/overlaps (the route to 10\.100\.252\.0\/24 dev|address 10\.100\.252\.1\/24 on) td/);
+      await expect(up({ topology: topology(b, 'networks:\n  n: { subnet: 10.100.252.0/24 }\ncontainers:\n  x: {}\n') })).rejects.toThrow(
+        /overlaps (the route to 10\.100\.252\.0\/24 dev|address 10\.100\.252\.1\/24 on) td/,
+      );
     } finally {
       await sh('ip', ['link', 'del', dummy]);
     }

@@ -132,16 +132,26 @@ function linkSummary(list: Record<string, any>[], randomMac: (l: Record<string, 
       vxlan: l.linkinfo?.info_kind === 'vxlan' ? { id: l.linkinfo.info_data.id, port: l.linkinfo.info_data.port, local: l.linkinfo.info_data.local } : undefined,
       mac: randomMac(l) ? undefined : l.address,
       // IPv6 link-local addresses come from the random MACs: the kernel's, not netlab's.
-      addrs: (l.addr_info ?? []).filter((a: Record<string, unknown>) => !String(a.local).startsWith('fe80:')).map((a: Record<string, unknown>) => `${a.local}/${a.prefixlen} brd ${a.broadcast ?? '-'}`).sort(),
+      addrs: (l.addr_info ?? [])
+        .filter((a: Record<string, unknown>) => !String(a.local).startsWith('fe80:'))
+        .map((a: Record<string, unknown>) => `${a.local}/${a.prefixlen} brd ${a.broadcast ?? '-'}`)
+        .sort(),
     }))
     .sort((a, b) => a.ifname.localeCompare(b.ifname));
 }
 
-const routeSummary = (list: Record<string, unknown>[]) => list.filter((r) => !String(r.dst).startsWith('fe80:')).map((r) => `${r.type ?? ''} ${r.dst} ${r.gateway ?? ''} dev ${r.dev} ${r.protocol ?? ''} ${r.scope ?? ''} ${r.prefsrc ?? ''}`).sort();
+const routeSummary = (list: Record<string, unknown>[]) =>
+  list
+    .filter((r) => !String(r.dst).startsWith('fe80:'))
+    .map((r) => `${r.type ?? ''} ${r.dst} ${r.gateway ?? ''} dev ${r.dev} ${r.protocol ?? ''} ${r.scope ?? ''} ${r.prefsrc ?? ''}`)
+    .sort();
 
 /** The lines of one iptables table that a lab makes: rules and netlab's chains, without counters. */
 async function iptablesOf(ns: string, table: string): Promise<string[]> {
-  return (await nsenter(ns, ['iptables-save', '-t', table])).stdout.split('\n').filter((l) => l.startsWith('-') || (l.startsWith(':') && l.includes('NL-'))).map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
+  return (await nsenter(ns, ['iptables-save', '-t', table])).stdout
+    .split('\n')
+    .filter((l) => l.startsWith('-') || (l.startsWith(':') && l.includes('NL-')))
+    .map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
 }
 
 /** A namespace of the lab: links, routes, /etc/netns files, hostname, whether anything runs in it. */
@@ -151,13 +161,22 @@ async function namespaceSnapshot(lab: string, ns: string, randomMac: (l: Record<
   return {
     links: linkSummary(await ipj(ns, ['addr', 'show']), randomMac),
     routes: routeSummary(await ipj(ns, ['route', 'show', 'table', 'all'])),
-    files: existsSync(etc) ? Object.fromEntries(readdirSync(etc).sort().map((f) => [f, readFileSync(join(etc, f), 'utf8')])) : {},
+    files: existsSync(etc)
+      ? Object.fromEntries(
+          readdirSync(etc)
+            .sort()
+            .map((f) => [f, readFileSync(join(etc, f), 'utf8')]),
+        )
+      : {},
     hostname: (await execa('nsenter', [`--uts=${RUN_DIR}/${lab}/uts/${name}`, 'hostname'], { reject: false })).stdout,
     processes: (await execa('ip', ['netns', 'pids', ns])).stdout.trim().split('\n').filter(Boolean).length > 0,
   };
 }
 
-const labNamespaces = (lab: string) => readdirSync('/run/netns').filter((n) => n.startsWith(`netlab-${lab}-`)).sort();
+const labNamespaces = (lab: string) =>
+  readdirSync('/run/netns')
+    .filter((n) => n.startsWith(`netlab-${lab}-`))
+    .sort();
 
 /** The kernel state of a lab as text: what must be equal whoever built it. */
 async function snapshot(hostNs: string, lab: string): Promise<Record<string, unknown>> {
@@ -181,18 +200,26 @@ async function snapshotMultiHost(hostNs: string, lab: string): Promise<Record<st
   for (const ns of labNamespaces(lab)) {
     const name = ns.slice(`netlab-${lab}-`.length);
     const one = await namespaceSnapshot(lab, ns, randomMac);
-    one.fdb = (await execa('bridge', ['-n', ns, 'fdb', 'show'])).stdout.split('\n').filter((l) => l.startsWith('00:00:00:00:00:00')).sort();
+    one.fdb = (await execa('bridge', ['-n', ns, 'fdb', 'show'])).stdout
+      .split('\n')
+      .filter((l) => l.startsWith('00:00:00:00:00:00'))
+      .sort();
     if (name.startsWith('host-')) {
       one.nat = await iptablesOf(ns, 'nat');
       one.filter = await iptablesOf(ns, 'filter');
       one.ipForward = (await nsenter(ns, ['sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim();
       const rundir = `${RUN_DIR}/${lab}/ovs/${name.slice('host-'.length)}`;
       if (existsSync(`${rundir}/db.sock`)) {
-        const list = async (table: string, columns: string) => (await execa('ovs-vsctl', [`--db=unix:${rundir}/db.sock`, '--format=csv', '--no-headings', `--columns=${columns}`, 'list', table])).stdout.split('\n').sort();
+        const list = async (table: string, columns: string) =>
+          (await execa('ovs-vsctl', [`--db=unix:${rundir}/db.sock`, '--format=csv', '--no-headings', `--columns=${columns}`, 'list', table])).stdout.split('\n').sort();
         const bridges = await list('Bridge', 'name,datapath_type,external_ids');
         const flows: Record<string, string[]> = {};
         for (const b of bridges.map((l) => l.split(',')[0]!)) {
-          flows[b] = (await execa('ovs-ofctl', ['--names', 'dump-flows', b], { env: { OVS_RUNDIR: rundir } })).stdout.split('\n').filter((l) => l.includes('cookie=')).map((l) => l.replace(/ (duration|n_packets|n_bytes|idle_age|hard_age)=[^,]*,/g, '')).sort();
+          flows[b] = (await execa('ovs-ofctl', ['--names', 'dump-flows', b], { env: { OVS_RUNDIR: rundir } })).stdout
+            .split('\n')
+            .filter((l) => l.includes('cookie='))
+            .map((l) => l.replace(/ (duration|n_packets|n_bytes|idle_age|hard_age)=[^,]*,/g, ''))
+            .sort();
         }
         one.ovs = { bridges, interfaces: await list('Interface', 'name,type,options,external_ids'), flows };
       }
@@ -306,7 +333,10 @@ describe('explain --simulate, replayed by a shell', () => {
 
     const dry = await netlab(hostNs, ['up', '--simulate', '--dry-run', '-f', file]);
     expect(dry.exitCode, dry.all).toBe(0);
-    expect(dry.stdout.split('\n').filter((l) => l && !/^# host vm\d:$/.test(l)), dry.all).toEqual(['# nothing to change', '# nothing to change', '# nothing to change']);
+    expect(
+      dry.stdout.split('\n').filter((l) => l && !/^# host vm\d:$/.test(l)),
+      dry.all,
+    ).toEqual(['# nothing to change', '# nothing to change', '# nothing to change']);
     await works();
     const byScript = await snapshotMultiHost(hostNs, lab);
     expect(Object.keys(byScript).sort()).toEqual(['underlay', `netlab-${lab}-a`, `netlab-${lab}-b`, `netlab-${lab}-host-vm1`, `netlab-${lab}-host-vm2`].sort());

@@ -121,7 +121,18 @@ describe('the shared isolation rules of an nftables lab beside an iptables lab',
       // b's bridge is listed in the iptables stages: deleting its two rules there lets b reach a's published port.
       const bRules = (await h.run(['iptables-save', '-t', 'filter'])).stdout.split('\n').filter((l) => /^-A NL-ISOLATION-[12] /.test(l) && l.includes(`"netlab:${b.name}"`));
       expect(bRules).toHaveLength(2);
-      for (const rule of bRules) expect((await h.run(['iptables', ...rule.replace(/^-A /, '-D ').split(' ').map((w) => w.replaceAll('"', ''))])).exitCode).toBe(0);
+      for (const rule of bRules)
+        expect(
+          (
+            await h.run([
+              'iptables',
+              ...rule
+                .replace(/^-A /, '-D ')
+                .split(' ')
+                .map((w) => w.replaceAll('"', '')),
+            ])
+          ).exitCode,
+        ).toBe(0);
       expect(await curl(h, ctr(b.name, 'web'), `http://${a.web}/`, READY)).toBe(`web 10.242.40.1`);
       const drift = await h.netlab(['status', '--lab', b.name]);
       expect(drift.exitCode, drift.all).toBe(3);
@@ -145,7 +156,7 @@ describe('the shared isolation rules of an nftables lab beside an iptables lab',
     });
   }, 180_000);
 
-  it('two ups at once, one per backend, lose none of each other\'s rules', async () => {
+  it("two ups at once, one per backend, lose none of each other's rules", async () => {
     await withVirtualHost(45, async (h) => {
       const [a, b] = [uniqueLab(), uniqueLab()];
       const [ya, yb] = [labYaml('iptables', '10.242.42.0/24', 42110), labYaml('nftables', '10.242.43.0/24', 42111)];

@@ -73,7 +73,10 @@ describe('real servers in containers', () => {
 
     const stopped = await execIn(lab, 'web2', ['apache2ctl', 'stop'], { stdio: 'pipe' });
     expect(stopped.exitCode).toBe(0);
-    const web2 = await until(() => statusOf(lab, 'web2'), (r) => r.status === 'exited');
+    const web2 = await until(
+      () => statusOf(lab, 'web2'),
+      (r) => r.status === 'exited',
+    );
     expect(web2.statusText).toMatch(/^Exited \(0\) /);
     expect(await get(46101)).toBe('page of s1\n');
     expect((await statusOf(lab, 'web1')).statusText).toMatch(/^Up /);
@@ -93,7 +96,11 @@ describe('real servers in containers', () => {
   it('restart: on-failure:2 restarts a failing command twice, then shows Exited (3) and RestartCount 2', async () => {
     const lab = uniqueLab();
     await up({ topology: topology(lab, `networks:\n  n: { subnet: 10.246.21.0/24 }\ncontainers:\n  a: { command: "echo run; exit 3", restart: "on-failure:2" }\n`) });
-    const row = await until(() => statusOf(lab, 'a'), (r) => r.status === 'exited' && r.state?.RestartCount === 2 && monitorPid(ctrDir(lab, 'a')) === undefined, 10000);
+    const row = await until(
+      () => statusOf(lab, 'a'),
+      (r) => r.status === 'exited' && r.state?.RestartCount === 2 && monitorPid(ctrDir(lab, 'a')) === undefined,
+      10000,
+    );
     expect(row.statusText).toMatch(/^Exited \(3\) /);
     const doc = await inspect(lab, 'a');
     expect(doc).toMatchObject({ RestartCount: 2, State: { ExitCode: 3, Running: false } });
@@ -106,17 +113,36 @@ describe('real servers in containers', () => {
     const topo = topology(lab, body);
     await up({ topology: topo });
     const dir = ctrDir(lab, 'a');
-    const first = await until(async () => monitorPid(dir), (p) => p !== undefined);
-    const cmd = (await until(() => statusOf(lab, 'a'), (r) => !!r.pid)).pid!;
+    const first = await until(
+      async () => monitorPid(dir),
+      (p) => p !== undefined,
+    );
+    const cmd = (
+      await until(
+        () => statusOf(lab, 'a'),
+        (r) => !!r.pid,
+      )
+    ).pid!;
     process.kill(first!, 'SIGKILL');
-    await until(async () => isAlive(first!), (alive) => !alive);
+    await until(
+      async () => isAlive(first!),
+      (alive) => !alive,
+    );
     expect((await statusOf(lab, 'a')).status).toBe('exited');
     const repaired = await up({ topology: topo });
     expect(repaired.ops.map((o) => o.kind)).toEqual(['process.stop', 'process.start']);
-    const second = await until(async () => monitorPid(dir), (p) => p !== undefined);
+    const second = await until(
+      async () => monitorPid(dir),
+      (p) => p !== undefined,
+    );
     expect(second).not.toBe(first);
     expect(isAlive(cmd)).toBe(false);
-    const now = (await until(() => statusOf(lab, 'a'), (r) => !!r.pid)).pid!;
+    const now = (
+      await until(
+        () => statusOf(lab, 'a'),
+        (r) => !!r.pid,
+      )
+    ).pid!;
     await down({ lab });
     expect(isAlive(second!)).toBe(false);
     expect(isAlive(now)).toBe(false);

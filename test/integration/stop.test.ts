@@ -22,7 +22,10 @@ describe('down', () => {
     const end = performance.now();
     expect(r.ops.filter((o) => o.kind === 'process.stop')).toHaveLength(4);
     const i = steps.findIndex((s) => s.kinds.includes('process.stop'));
-    expect(steps[i]!.kinds.filter((k) => k === 'process.stop'), 'one step stops them all').toHaveLength(4);
+    expect(
+      steps[i]!.kinds.filter((k) => k === 'process.stop'),
+      'one step stops them all',
+    ).toHaveLength(4);
     const stopMs = (steps[i + 1]?.at ?? end) - steps[i]!.at;
     // One grace period (3 s), where one after the other took four (12 s).
     expect(stopMs).toBeGreaterThanOrEqual(2900);

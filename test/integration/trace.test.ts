@@ -168,7 +168,7 @@ describe.each(BACKENDS)('netlab trace, firewall $firewall', (b) => {
     expect(await traceLeftovers(lab, nss)).toEqual([]);
   });
 
-  it('stats: the counters grow with traffic (rule counters under iptables; none on netlab\'s nftables rules)', async () => {
+  it("stats: the counters grow with traffic (rule counters under iptables; none on netlab's nftables rules)", async () => {
     const stats = async () => JSON.parse((await cli(['stats', '-l', lab, '--json'])).stdout) as import('../../src/trace/stats.js').LabStats;
     const before = await stats();
     expect(await curlIn(`netlab-${lab}-client`, 'http://www/')).toContain('web');

@@ -38,7 +38,12 @@ describe('writing /etc files (beside a link step)', () => {
     // Not ASCII: its slices' offsets are not byte offsets, so a file with one goes whole.
     const accented = 'caf\u00e9 \u00e9t\u00e9\n';
     const made = Array.from({ length: 20 }, (_, i) => {
-      const pieces: TextPiece[] = [`127.0.0.1\tlocalhost x${'\u00e9'.repeat(i % 2)}\n`, { of: peers, start: 0, end: 12 * (i % 5) }, { of: peers, start: 12 * (i % 5) + 12, end: peers.length }, `own${i}\n`];
+      const pieces: TextPiece[] = [
+        `127.0.0.1\tlocalhost x${'\u00e9'.repeat(i % 2)}\n`,
+        { of: peers, start: 0, end: 12 * (i % 5) },
+        { of: peers, start: 12 * (i % 5) + 12, end: peers.length },
+        `own${i}\n`,
+      ];
       if (i % 7 === 3) pieces.push({ of: accented, start: 2, end: 7 });
       return { path: join(dir!, `ns${i}`, 'hosts'), content: joinPieces(pieces), pieces };
     });

@@ -19,9 +19,14 @@ const errorOf = (body: string) => {
 
 describe('runtime keys', () => {
   it('reads tmpfs, volumes (relative to the file), user, workdir and restart as Docker writes them', () => {
-    const c = parse('containers:\n  a:\n    tmpfs: ["/var/log/x", "/cache:size=16m"]\n    volumes: ["./site:/var/www/html:ro", "/srv/data:/data"]\n    user: root\n    workdir: /srv\n    restart: on-failure:2\n').containers[0]!;
+    const c = parse(
+      'containers:\n  a:\n    tmpfs: ["/var/log/x", "/cache:size=16m"]\n    volumes: ["./site:/var/www/html:ro", "/srv/data:/data"]\n    user: root\n    workdir: /srv\n    restart: on-failure:2\n',
+    ).containers[0]!;
     expect(c.runtime).toMatchObject({
-      tmpfs: [{ target: '/var/log/x', options: 'mode=1777,nosuid,nodev' }, { target: '/cache', options: 'size=16m' }],
+      tmpfs: [
+        { target: '/var/log/x', options: 'mode=1777,nosuid,nodev' },
+        { target: '/cache', options: 'size=16m' },
+      ],
       volumes: [
         { source: '/labs/x/site', target: '/var/www/html', readOnly: true, at: { path: 'containers.a.volumes[0]', line: 4 } },
         { source: '/srv/data', target: '/data', readOnly: false },
@@ -40,12 +45,18 @@ describe('runtime keys', () => {
     expect(msg).toContain('containers.a.volumes[2]: "rx": the mode must be ro or rw');
     expect(msg).toContain('containers.a.user: "no such user here" is not a user');
     expect(msg).toContain('netlab.yaml:6: containers.a.restart: "sometimes" is not a restart policy');
-    expect(errorOf('containers:\n  a: { user: nobodyatall }\n')).toContain("no user \"nobodyatall\" in this host's /etc/passwd");
+    expect(errorOf('containers:\n  a: { user: nobodyatall }\n')).toContain('no user "nobodyatall" in this host\'s /etc/passwd');
   });
 
   it("healthcheck: Docker's test forms, Go durations, defaults", () => {
     const h = (y: string) => parse(`containers:\n  a:\n    healthcheck: ${y}\n`).containers[0]!.runtime?.health;
-    expect(h('{ test: ["CMD", "curl", "-f", "http://localhost/a b"], interval: 1m30s, start_period: 500ms }')).toEqual({ shell: "curl -f 'http://localhost/a b'", intervalMs: 90_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 500 });
+    expect(h('{ test: ["CMD", "curl", "-f", "http://localhost/a b"], interval: 1m30s, start_period: 500ms }')).toEqual({
+      shell: "curl -f 'http://localhost/a b'",
+      intervalMs: 90_000,
+      timeoutMs: 30_000,
+      retries: 3,
+      startPeriodMs: 500,
+    });
     expect(h('{ test: ["CMD-SHELL", "test -e /x"], retries: 5 }')).toMatchObject({ shell: 'test -e /x', retries: 5 });
     expect(h('{ test: ["NONE"] }')).toBeUndefined();
     expect(h('{ test: "true", disable: true }')).toBeUndefined();

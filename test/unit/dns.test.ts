@@ -51,7 +51,7 @@ describe('what each container sees', () => {
     expect(see('client', reverseName('10.1.2.3'))).toEqual({ kind: 'nxdomain' });
   });
 
-  it('forwards to the container\'s --dns, else the host\'s servers (loopback ones too: asked from the host)', () => {
+  it("forwards to the container's --dns, else the host's servers (loopback ones too: asked from the host)", () => {
     expect(view('client').upstreams).toEqual(['10.9.9.9']);
     expect(view('web').upstreams).toEqual(['192.0.2.53']);
     const stub = resolverConfig(labOf(LAB, 'nameserver 127.0.0.53\nnameserver ::1\n'))!;
@@ -60,7 +60,7 @@ describe('what each container sees', () => {
     expect(internal.views[0]!.upstreams).toEqual([]);
   });
 
-  it('keeps the default bridge\'s files for a network without DNS, and Docker\'s user-defined ones otherwise', () => {
+  it("keeps the default bridge's files for a network without DNS, and Docker's user-defined ones otherwise", () => {
     const c = (n: string) => lab.containers.find((x) => x.name === n)!;
     expect(c('legacy').resolver).toBeUndefined();
     expect(c('legacy').files.resolv).toContain('nameserver 192.0.2.53');
@@ -120,7 +120,7 @@ describe('resolv.conf (Docker TransformForIntNS / ForLegacyNw)', () => {
     expect(own).toContain('# ExtServers: [10.2.2.2]\n# Overrides: [nameservers search]\n# Option ndots from: host\n');
   });
 
-  it('on the default bridge, --dns replaces the host\'s servers', () => {
+  it("on the default bridge, --dns replaces the host's servers", () => {
     expect(resolvConf('nameserver 10.0.0.1\n', '/etc/resolv.conf', false, { servers: ['10.3.3.3'] })).toContain('nameserver 10.3.3.3\n\n# Based on host file');
   });
 });

@@ -4,7 +4,6 @@
  * shared chains and another lab's rules safe.
  */
 import { describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseTopology } from '../../src/topology/load.js';
 import { resolveLab } from '../../src/model/lab.js';
 import { emptyHostContext } from '../helpers/context.js';
@@ -66,9 +65,7 @@ describe('rendered rule sets (golden)', () => {
     expect(ipt('publish-forms')).toContain('-A NL-lab-RAW -d 127.0.0.1/32 ! -i lo -p tcp -m tcp --dport 8081 -m comment --comment "netlab:lab" -j DROP');
     expect(ipt('publish-forms')).toContain('-A NL-lab-DNAT -d 192.0.2.10/32 -p tcp -m tcp --dport 8082 -m comment --comment "netlab:lab" -j DNAT --to-destination 172.31.9.2:80');
     expect(ipt('icc-false-links')).toContain('-A NL-lab-FWD -i nltest0 -o nltest0 -m comment --comment "netlab:lab" -j DROP');
-    expect(ipt('icc-false-links')).toContain(
-      '-A NL-lab-PORTS -s 172.31.9.3/32 -d 172.31.9.2/32 -i nltest0 -o nltest0 -p tcp -m tcp --dport 7000:7002 -m comment --comment "netlab:lab" -j ACCEPT',
-    );
+    expect(ipt('icc-false-links')).toContain('-A NL-lab-PORTS -s 172.31.9.3/32 -d 172.31.9.2/32 -i nltest0 -o nltest0 -p tcp -m tcp --dport 7000:7002 -m comment --comment "netlab:lab" -j ACCEPT');
     expect(ipt('internal')).not.toContain('-s 172.31.9.0/24 ! -o nltest0');
     expect(ipt('internal')).toContain('-A NL-lab-FWD ! -d 172.31.9.0/24 -i nltest0 -m comment --comment "netlab:lab" -j DROP');
     expect(ipt('ip-masq-false')).not.toContain('-s 172.31.9.0/24 ! -o nltest0');
@@ -112,7 +109,7 @@ COMMIT
     expect(iptablesRestoreInput(undefined, have(false))).toContain('-X NL-ISOLATION-1\n-X NL-ISOLATION-2\n');
   });
 
-  it("nftables: removing a lab leaves the table to another lab, and deletes it when it was the last", () => {
+  it('nftables: removing a lab leaves the table to another lab, and deletes it when it was the last', () => {
     const list = (withOther: boolean) => `table inet netlab { # handle 3
 	chain filter-forward { # handle 1
 		type filter hook forward priority filter; policy accept;
@@ -124,7 +121,11 @@ ${withOther ? '\t\tjump NL-b-FWD comment "netlab:b" # handle 11\n' : ''}	}
 ${withOther ? '\tchain NL-b-FWD { # handle 4\n\t\toifname "nlb" accept comment "netlab:b" # handle 13\n\t}\n' : ''}}
 `;
     const have = (withOther: boolean): FirewallState => ({ backend: 'nftables', tables: { 'inet netlab': parseNftList('a', list(withOther)) } });
-    expect(have(true).tables['inet netlab']).toMatchObject({ chains: ['NL-a-FWD'], jumps: ['filter-forward jump NL-a-FWD comment "netlab:a"'], rules: ['NL-a-FWD oifname "nla" accept comment "netlab:a"'] });
+    expect(have(true).tables['inet netlab']).toMatchObject({
+      chains: ['NL-a-FWD'],
+      jumps: ['filter-forward jump NL-a-FWD comment "netlab:a"'],
+      rules: ['NL-a-FWD oifname "nla" accept comment "netlab:a"'],
+    });
     const keep = nftScript(undefined, have(true));
     expect(keep).toBe('flush chain inet netlab NL-a-FWD\ndelete rule inet netlab filter-forward handle 10\ndelete chain inet netlab NL-a-FWD\n');
     expect(nftScript(undefined, have(false))).toMatch(/delete table inet netlab\n$/);

@@ -30,12 +30,7 @@ describe('ipv4 and IPAM', () => {
 
   it('gives the lowest free address, keeps statics and previous addresses, never twice', () => {
     const s = cidr('10.1.0.0/29');
-    const got = allocateAddresses(s, parseIp('10.1.0.1')!, [
-      { name: 'a' },
-      { name: 'b', fixed: parseIp('10.1.0.2') },
-      { name: 'c', previous: parseIp('10.1.0.5') },
-      { name: 'd' },
-    ]);
+    const got = allocateAddresses(s, parseIp('10.1.0.1')!, [{ name: 'a' }, { name: 'b', fixed: parseIp('10.1.0.2') }, { name: 'c', previous: parseIp('10.1.0.5') }, { name: 'd' }]);
     expect([...got].map(([n, ip]) => `${n}=${formatIp(ip)}`)).toEqual(['b=10.1.0.2', 'c=10.1.0.5', 'a=10.1.0.3', 'd=10.1.0.4']);
     expect(() => allocateAddresses(cidr('10.1.0.0/30'), parseIp('10.1.0.1')!, [{ name: 'a' }, { name: 'b' }])).toThrow(/no free address/);
   });
@@ -134,7 +129,18 @@ describe('resolveLab on long inputs', () => {
   /** A topology the loader would refuse (over its limits), to show resolveLab itself holds. */
   const unchecked = (expose: number, links: number): Topology => {
     const ports = Array.from({ length: expose }, (_, i) => ({ port: i + 1, proto: 'tcp' as const }));
-    const c = (name: string, extra: Partial<Topology['containers'][number]>) => ({ name, hostname: name, networks: ['n'], staticIps: {}, expose: [], publish: [], publishAll: false, links: [], env: {}, ...extra });
+    const c = (name: string, extra: Partial<Topology['containers'][number]>) => ({
+      name,
+      hostname: name,
+      networks: ['n'],
+      staticIps: {},
+      expose: [],
+      publish: [],
+      publishAll: false,
+      links: [],
+      env: {},
+      ...extra,
+    });
     return {
       name: 'big',
       source: 'lab.yaml',
@@ -163,10 +169,14 @@ describe('resolveLab on long inputs', () => {
 
   it('names the publish entry and its line when a range has no free host port left', () => {
     const t = topo('networks:\n  n: { subnet: 10.243.0.0/24 }\ncontainers:\n  a:\n    publish:\n      - "43000-43001:80"\n      - "43000-43001:81"\n      - "43000-43001:82"\n');
-    expect(() => resolveLab(t, emptyHostContext)).toThrow(new InputError([{ path: 'containers.a.publish[2]', line: 8, message: 'no free host port left for container port 82/tcp in its host range 43000-43001' }], 'lab.yaml'));
+    expect(() => resolveLab(t, emptyHostContext)).toThrow(
+      new InputError([{ path: 'containers.a.publish[2]', line: 8, message: 'no free host port left for container port 82/tcp in its host range 43000-43001' }], 'lab.yaml'),
+    );
     const auto = topo('networks:\n  n: { subnet: 10.243.0.0/24 }\ncontainers:\n  a: { expose: [1, 2], publish: ["80"] }\n  b: { publish: ["9"], publishAll: true, expose: [7] }\n');
     const narrow = { ...emptyHostContext, ephemeralRange: { start: 43000, end: 43001 } };
-    expect(() => resolveLab(auto, narrow)).toThrow(/^lab\.yaml: containers\.b\.publishAll: no free host port left for container port 7\/tcp in the host's range for automatic ports \(ip_local_port_range 43000-43001\)$/);
+    expect(() => resolveLab(auto, narrow)).toThrow(
+      /^lab\.yaml: containers\.b\.publishAll: no free host port left for container port 7\/tcp in the host's range for automatic ports \(ip_local_port_range 43000-43001\)$/,
+    );
   });
 
   it('names file:line of a subnet that overlaps the host', () => {
@@ -176,7 +186,7 @@ describe('resolveLab on long inputs', () => {
     );
   });
 
-  it("picks (or keeps) no subnet that overlaps one the lab gives another network", () => {
+  it('picks (or keeps) no subnet that overlaps one the lab gives another network', () => {
     const t = topo('networks:\n  auto: {}\n  given: { subnet: 172.31.0.0/24 }\ncontainers:\n  a: { networks: [auto, given] }\n');
     const lab = resolveLab(t, emptyHostContext);
     expect(lab.networks.map((n) => formatCidr(n.subnet))).toEqual(['172.31.1.0/24', '172.31.0.0/24']);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { parseTopology, DEMO_FILE } from '../../src/topology/load.js';
 import { hostsPiecesOf, resolveLab } from '../../src/model/lab.js';
 import { joinPieces, type TextPiece } from '../../src/model/etcfiles.js';
@@ -50,7 +50,7 @@ describe('planning the demo lab', () => {
   });
 
   it('renders every step as a command a student can run (golden)', () => {
-    golden('demo.explain.sh', diff(want(), emptyState('demo')).map(renderOp).join('\n') + '\n');
+    golden('demo.explain.sh', `${diff(want(), emptyState('demo')).map(renderOp).join('\n')}\n`);
   });
 
   it('turns IPv6 off on each container interface before it comes up, as Docker does for an IPv4-only endpoint, and only where it is on', () => {
@@ -80,7 +80,7 @@ describe('/etc/hosts of a large lab', () => {
     for (let i = 1; i <= 40; i++) {
       const nets = i % 3 === 0 ? '[a, b]' : i % 3 === 1 ? '[a]' : '[b, a]';
       const links = i % 5 === 0 ? `, links: ["c${i - 1}:alias${i}", "c${i - 3}"]` : '';
-      y += `  c${i}: { networks: ${nets}${i % 7 === 0 ? ', hostname: h' + i + '.example' : ''}${links} }\n`;
+      y += `  c${i}: { networks: ${nets}${i % 7 === 0 ? `, hostname: h${i}.example` : ''}${links} }\n`;
     }
     y += '  lone: { networks: [b] }\n';
     const lab = resolveLab(parseTopology(y, { source: 'x.yaml', defaultName: 'x' }), ctx);

@@ -30,7 +30,7 @@ describe('port runs', () => {
     expect(exposeRuns([...expose, { port: 53, proto: 'udp' }]).map(formatExposeRun)).toEqual(['7000-7002/tcp', '53/udp']);
   });
 
-  it('sorts the elements of a listed set, so that nft\'s own order compares equal', () => {
+  it("sorts the elements of a listed set, so that nft's own order compares equal", () => {
     expect(canonicalSets('ip daddr . tcp dport { 10.0.0.3 . 80, 10.0.0.2 . 81, 10.0.0.2 . 80 } accept')).toBe('ip daddr . tcp dport { 10.0.0.2 . 80, 10.0.0.2 . 81, 10.0.0.3 . 80 } accept');
     expect(canonicalSets('dnat ip to tcp dport map { 9000 : 10.0.0.2 . 80, 10000 : 10.0.0.2 . 80 }')).toBe('dnat ip to tcp dport map { 9000 : 10.0.0.2 . 80, 10000 : 10.0.0.2 . 80 }');
   });

@@ -180,7 +180,7 @@ describe('whole topologies', () => {
             return `  "${c.name}": { networks: [${ns.join(', ')}]${ip} }`;
           }),
         ].join('\n');
-        let topology;
+        let topology: ReturnType<typeof parseTopology>;
         try {
           topology = parseTopology(yaml, { source: 'p.yaml', defaultName: 'prop' });
         } catch (e) {

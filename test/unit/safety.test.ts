@@ -30,7 +30,7 @@ describe('no value reaches a shell on the host', () => {
     }
   });
 
-  it('the only /bin/sh -c is the container command string form (Docker\'s shell form), run inside the container', () => {
+  it("the only /bin/sh -c is the container command string form (Docker's shell form), run inside the container", () => {
     const hits = sources('src').filter((f) => readFileSync(f, 'utf8').includes("'/bin/sh', '-c'"));
     expect(hits.sort()).toEqual(['src/engine/query.ts', 'src/plan/desired.ts']);
   });
@@ -61,7 +61,7 @@ describe('fault points and sysctls', () => {
   });
 });
 
-describe('ownership: only the kernel marks say what is the lab\'s', () => {
+describe("ownership: only the kernel marks say what is the lab's", () => {
   const lab = resolveLab(parseTopology(readFileSync(DEMO_FILE, 'utf8'), { source: '<demo>', defaultName: 'demo' }), emptyHostContext);
   const want = desiredState(lab, { selfArgv: ['/usr/bin/node', '/opt/netlab/cli.js'] });
   const fresh = diff(want, emptyState('demo'));
@@ -76,7 +76,7 @@ describe('ownership: only the kernel marks say what is the lab\'s', () => {
     expect(renderOp(adds[0]!)).toBe('ip netns add netlab-demo-web\nip -n netlab-demo-web link set dev lo alias netlab:demo:ctr:web');
   });
 
-  it('every link is created in the lab\'s device group, one per lab, never the default 0', () => {
+  it("every link is created in the lab's device group, one per lab, never the default 0", () => {
     const creates = fresh.filter((o) => o.kind === 'bridge.add' || o.kind === 'veth.add' || o.kind === 'vxlan.add');
     expect(creates.length).toBe(3);
     for (const o of creates) expect(o).toMatchObject({ group: linkGroup('demo') });
@@ -93,7 +93,7 @@ describe('ownership: only the kernel marks say what is the lab\'s', () => {
     expect(diff(emptyState('demo'), have)).toEqual([{ kind: 'netns.del', ns: 'netlab-demo-web' }]);
   });
 
-  it('a command carrying the container\'s mark outside its namespace is stopped, by up and by down', () => {
+  it("a command carrying the container's mark outside its namespace is stopped, by up and by down", () => {
     const have = { ...emptyState('demo'), processes: { web: { running: false, pids: [], strays: [4242], ns: 'netlab-demo-web', uts: '', log: '' } } };
     expect(diff(emptyState('demo'), have)).toEqual([{ kind: 'process.stop', container: 'web', ns: 'netlab-demo-web', pids: [4242] }]);
     expect(diff(want, have).filter((o) => o.kind === 'process.stop')).toEqual([{ kind: 'process.stop', container: 'web', ns: 'netlab-demo-web', pids: [4242] }]);

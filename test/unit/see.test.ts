@@ -1,6 +1,6 @@
 /** explain, graph, doctor and progress: the pure parts, on the demo lab and a two-network lab. */
 import { describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { parseTopology, DEMO_FILE } from '../../src/topology/load.js';
 import { resolveLab } from '../../src/model/lab.js';
@@ -49,7 +49,10 @@ const multiShare = (host: string) => {
 const golden = (name: string, actual: string) => expectGolden(`${name}`, actual);
 
 describe('explain', () => {
-  for (const [name, make] of [['demo', demoLab], ['shop', shopLab]] as const) {
+  for (const [name, make] of [
+    ['demo', demoLab],
+    ['shop', shopLab],
+  ] as const) {
     it(`groups every Op of the ${name} lab exactly once, each under the part it builds`, () => {
       const lab = make();
       const ops = diff(desiredState(lab, SELF), emptyState(lab.name));
@@ -112,7 +115,9 @@ describe('explain, multi-host', () => {
   });
 
   it('says what a VTEP, the FDB entry, head-end replication, MTU 1450 and the OVS ports are', () => {
-    const text = multiShare('vm2').sections.flatMap((s) => s.why).join('\n');
+    const text = multiShare('vm2')
+      .sections.flatMap((s) => s.why)
+      .join('\n');
     expect(text).toContain('This is a VTEP (VXLAN tunnel endpoint)');
     expect(text).toContain('bridge fdb append 00:00:00:00:00:00');
     expect(text).toContain('(vm1 at 192.168.56.11) is head-end replication');
@@ -172,7 +177,10 @@ describe('graph', () => {
     const dot = toDot(labGraph(lab, { live: false }));
     for (const c of lab.containers) {
       expect(dot).toContain(`container ${c.name}`);
-      for (const i of c.interfaces) expect(dot).toContain(`${i.ip}/${i.prefix}`), expect(dot).toContain(i.hostVeth);
+      for (const i of c.interfaces) {
+        expect(dot).toContain(`${i.ip}/${i.prefix}`);
+        expect(dot).toContain(i.hostVeth);
+      }
     }
     expect(dot).toContain('127.0.0.1:20010/tcp');
     expect(dot).toContain('-p 20011:53/udp');
@@ -190,7 +198,8 @@ describe('graph', () => {
       const texts: string[] = [];
       const walk = (n: unknown): void => {
         if (Array.isArray(n)) n.forEach(walk);
-        else if (n && typeof n === 'object') for (const [k, v] of Object.entries(n)) k === 'text' ? texts.push(...[v].flat().map((t) => (typeof t === 'object' ? String((t as Record<string, unknown>)['#text']) : String(t)))) : walk(v);
+        else if (n && typeof n === 'object')
+          for (const [k, v] of Object.entries(n)) k === 'text' ? texts.push(...[v].flat().map((t) => (typeof t === 'object' ? String((t as Record<string, unknown>)['#text']) : String(t)))) : walk(v);
       };
       walk(doc);
       for (const c of lab.containers) expect(texts).toContain(`container ${c.name}`);
@@ -201,7 +210,22 @@ describe('graph', () => {
 
 const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
   root: true,
-  programs: { ip: '/usr/sbin/ip', iptables: '/usr/sbin/iptables', 'iptables-save': '/x', 'iptables-restore': '/x', nft: '/x', nsenter: '/x', unshare: '/x', setsid: '/x', 'ovs-vsctl': undefined, 'ovs-ofctl': undefined, 'ovsdb-server': undefined, 'ovs-vswitchd': undefined, curl: '/x', conntrack: '/x' },
+  programs: {
+    ip: '/usr/sbin/ip',
+    iptables: '/usr/sbin/iptables',
+    'iptables-save': '/x',
+    'iptables-restore': '/x',
+    nft: '/x',
+    nsenter: '/x',
+    unshare: '/x',
+    setsid: '/x',
+    'ovs-vsctl': undefined,
+    'ovs-ofctl': undefined,
+    'ovsdb-server': undefined,
+    'ovs-vswitchd': undefined,
+    curl: '/x',
+    conntrack: '/x',
+  },
   iptablesVariant: 'nf_tables',
   features: {
     netns: { state: 'works', how: '' },
@@ -248,7 +272,8 @@ describe('doctor', () => {
     expect(topologyNeeds(parseTopology(readFileSync(DEMO_FILE, 'utf8'), { source: '<demo>', defaultName: 'demo' }))).toMatchObject({ ovs: false, vxlan: false });
     const r = judge(facts({ ovs: { running: false, socket: '/var/run/openvswitch/db.sock' } }), needs(topologyNeeds(topo)));
     expect(r.ok).toBe(false);
-    for (const p of ['ovs-vsctl', 'ovs-ofctl', 'ovsdb-server', 'ovs-vswitchd']) expect(r.checks.find((c) => c.id === `program:${p}`)).toMatchObject({ status: 'fail', fix: 'apt-get install openvswitch-switch' });
+    for (const p of ['ovs-vsctl', 'ovs-ofctl', 'ovsdb-server', 'ovs-vswitchd'])
+      expect(r.checks.find((c) => c.id === `program:${p}`)).toMatchObject({ status: 'fail', fix: 'apt-get install openvswitch-switch' });
     expect(r.checks.find((c) => c.id === 'ovs:running')).toMatchObject({ status: 'warn', fix: expect.stringContaining('systemctl start openvswitch-switch') });
     expect(r.checks.find((c) => c.id === 'kernel:vxlan')?.status).toBe('ok');
     // Everything there and running: nothing about Open vSwitch fails or warns.

@@ -18,7 +18,16 @@ import { readFileSync } from 'node:fs';
 const demo = () => resolveLab(parseTopology(readFileSync(DEMO_FILE, 'utf8'), { source: '<demo>', defaultName: 'demo' }), emptyHostContext);
 const stateOf = (): StateFile => {
   const lab = demo();
-  return { version: 1, lab: lab.name, source: '<demo>', allocation: allocationOf(lab), planned: { netns: ['netlab-demo-web'], links: [] }, started: { web: { pid: 42, specHash: 'h' } }, resolved: lab, updatedAt: '' };
+  return {
+    version: 1,
+    lab: lab.name,
+    source: '<demo>',
+    allocation: allocationOf(lab),
+    planned: { netns: ['netlab-demo-web'], links: [] },
+    started: { web: { pid: 42, specHash: 'h' } },
+    resolved: lab,
+    updatedAt: '',
+  };
 };
 
 describe('the state file', () => {

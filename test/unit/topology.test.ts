@@ -37,9 +37,12 @@ describe('topology loading', () => {
     expect(t.containers[0]!.networks).toEqual(['default']);
   });
 
-  it('adds published ports to the exposed ones, as Docker\'s CLI does', () => {
+  it("adds published ports to the exposed ones, as Docker's CLI does", () => {
     const t = parse('containers:\n  a: { expose: [53/udp], publish: ["8080:80"] }\n');
-    expect(t.containers[0]!.expose).toEqual([{ port: 53, proto: 'udp' }, { port: 80, proto: 'tcp' }]);
+    expect(t.containers[0]!.expose).toEqual([
+      { port: 53, proto: 'udp' },
+      { port: 80, proto: 'tcp' },
+    ]);
   });
 
   it('names the YAML path and line of every problem, all of a kind at once', () => {
@@ -92,9 +95,7 @@ const net = (subnet: string) => `networks:\n  n: { subnet: ${subnet} }\ncontaine
 describe('subnets and addresses', () => {
   it('refuses two networks of one lab on overlapping subnets, naming both lines', () => {
     const text = 'networks:\n  n: { subnet: 10.243.1.0/24 }\n  m: { subnet: 10.243.1.128/25 }\ncontainers:\n  a: { networks: [n] }\n';
-    expect(problems(text)).toEqual([
-      'netlab.yaml:3: networks.m.subnet: 10.243.1.128/25 overlaps 10.243.1.0/24, the subnet of network "n" (netlab.yaml:2): each network needs its own addresses',
-    ]);
+    expect(problems(text)).toEqual(['netlab.yaml:3: networks.m.subnet: 10.243.1.128/25 overlaps 10.243.1.0/24, the subnet of network "n" (netlab.yaml:2): each network needs its own addresses']);
     expect(problems(text.replace('10.243.1.128/25', '10.243.1.0/24')).join()).toContain('overlaps 10.243.1.0/24');
     expect(() => parse(text.replace('10.243.1.128/25', '10.243.2.0/24'))).not.toThrow();
   });
@@ -125,19 +126,22 @@ describe('subnets and addresses', () => {
     expect(problems(hosts('0.1.2.3/16'))[0]).toMatch(/is in the "this network" range/);
     expect(() => parse(hosts('169.254.10.1/16'))).not.toThrow(); // a host may have only a link-local address on its underlay
     const pub = (ip: string) => `containers:\n  a: { publish: ["${ip}:8080:80"] }\n`;
-    for (const ip of ['224.0.0.1', '255.255.255.255', '0.1.2.3', '240.1.1.1']) expect(problems(pub(ip))[0], ip).toMatch(new RegExp(`:2: containers\\.a\\.publish\\[0\\]: host address ${ip.replace(/\./g, '\\.')} is in the`));
+    for (const ip of ['224.0.0.1', '255.255.255.255', '0.1.2.3', '240.1.1.1'])
+      expect(problems(pub(ip))[0], ip).toMatch(new RegExp(`:2: containers\\.a\\.publish\\[0\\]: host address ${ip.replace(/\./g, '\\.')} is in the`));
     for (const ip of ['0.0.0.0', '127.0.0.1', '127.0.0.2', '169.254.1.1']) expect(() => parse(pub(ip)), ip).not.toThrow();
   });
 });
 
 describe('names that reach the wrong container', () => {
-  it('refuses a hostname equal to another container\'s name or host name, naming both', () => {
+  it("refuses a hostname equal to another container's name or host name, naming both", () => {
     expect(problems('containers:\n  db: {}\n  app: { hostname: db }\n')).toEqual([
       'netlab.yaml:3: containers.app.hostname: "db" is also the name of container "db" (netlab.yaml:2): in /etc/hosts the name would reach only one of the two',
     ]);
     // Blamed on the hostname also when the container of that name comes later.
     expect(problems('containers:\n  app: { hostname: db }\n  db: {}\n')[0]).toMatch(/^netlab\.yaml:2: containers\.app\.hostname: "db" is also the name of container "db" \(netlab\.yaml:3\)/);
-    expect(problems('containers:\n  a: { hostname: web.example }\n  b: { hostname: WEB.example }\n')[0]).toMatch(/:3: containers\.b\.hostname: "WEB\.example" is also the host name of container "a" \(netlab\.yaml:2\)/);
+    expect(problems('containers:\n  a: { hostname: web.example }\n  b: { hostname: WEB.example }\n')[0]).toMatch(
+      /:3: containers\.b\.hostname: "WEB\.example" is also the host name of container "a" \(netlab\.yaml:2\)/,
+    );
     expect(problems('containers:\n  web: {}\n  Web: {}\n')[0]).toMatch(/:3: containers\.Web: "Web" is also the name of container "web"/);
     expect(() => parse('containers:\n  db: { hostname: db }\n  app: { hostname: db.example }\n')).not.toThrow();
   });
@@ -168,6 +172,7 @@ describe('files that are not a topology, and odd keys', () => {
     const out = problems('containers:\n  "we\\nb": {}\n  a: { "x\\u001b[2Jy": 1 }\n');
     expect(out.join('\n')).toContain('"we\\nb"');
     expect(out.join('\n')).toContain('containers.a["x\\u001b[2Jy"]: unknown key "x\\u001b[2Jy"');
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for raw control characters.
     for (const line of out) expect(line).not.toMatch(/[\u0000-\u001f]/);
   });
 
@@ -190,7 +195,9 @@ describe('what the kernel would refuse once the lab is half built', () => {
   it('counts link variables into the environment: past 1 MiB is refused at the link that brings the most', () => {
     const big = Array.from({ length: 5 }, (_, i) => `V${i}: "${'x'.repeat(120_000)}"`).join(', ');
     const text = `containers:\n  child: { env: { ${big} } }\n  parent: { links: [child, "child:again"] }\n`;
-    expect(problems(text)).toEqual([expect.stringMatching(/^netlab\.yaml:3: containers\.parent\.links\[0\]: the environment of "parent" would take \d+ bytes \(\d+ of them from here\): more than the 1048576/)]);
+    expect(problems(text)).toEqual([
+      expect.stringMatching(/^netlab\.yaml:3: containers\.parent\.links\[0\]: the environment of "parent" would take \d+ bytes \(\d+ of them from here\): more than the 1048576/),
+    ]);
     expect(() => parse(text.replace(', "child:again"', ''))).not.toThrow();
     // Ports make link variables too: 3000 ports, three links.
     expect(problems('containers:\n  a: { expose: ["1-3000"] }\n  b: { links: [a, "a:x", "a:y"] }\n')[0]).toMatch(/containers\.b\.links\[0\]: the environment of "b" would take/);

@@ -6,18 +6,30 @@ import { matchExprs, traceTableScript } from '../../src/trace/marks.js';
 import { zipRules } from '../../src/trace/rules.js';
 
 const L = 'trace id 92f893ff ip filter';
-const SYN = 'iif "nlbr1" oif "nlbr1" ether saddr 02:42:0a:f5:01:04 ip saddr 10.245.1.4 ip daddr 10.245.1.2 ip dscp cs0 ip ecn not-ect ip ttl 64 ip id 16496 ip length 60 tcp sport 45555 tcp dport 80 tcp flags == syn tcp window 64240';
+const SYN =
+  'iif "nlbr1" oif "nlbr1" ether saddr 02:42:0a:f5:01:04 ip saddr 10.245.1.4 ip daddr 10.245.1.2 ip dscp cs0 ip ecn not-ect ip ttl 64 ip id 16496 ip length 60 tcp sport 45555 tcp dport 80 tcp flags == syn tcp window 64240';
 
 describe('parseTraceLine', () => {
   it('reads a packet line: interfaces, addresses, ports, IP id, flags', () => {
     expect(parseTraceLine(`${L} FORWARD packet: ${SYN}`)).toEqual({
-      kind: 'packet', id: '92f893ff', family: 'ip', table: 'filter', chain: 'FORWARD',
+      kind: 'packet',
+      id: '92f893ff',
+      family: 'ip',
+      table: 'filter',
+      chain: 'FORWARD',
       packet: { iif: 'nlbr1', oif: 'nlbr1', saddr: '10.245.1.4', daddr: '10.245.1.2', ipId: 16496, proto: 'tcp', sport: 45555, dport: 80, tcpFlags: 'syn' },
     });
   });
   it('reads a rule line without its counters, with its handle and verdict', () => {
     expect(parseTraceLine(`${L} NL-x-FWD rule iifname "nlbr1" oifname "nlbr1"  counter packets 1 bytes 60 drop # handle 1239 (verdict drop)`)).toEqual({
-      kind: 'rule', id: '92f893ff', family: 'ip', table: 'filter', chain: 'NL-x-FWD', text: 'iifname "nlbr1" oifname "nlbr1" drop', handle: 1239, verdict: 'drop',
+      kind: 'rule',
+      id: '92f893ff',
+      family: 'ip',
+      table: 'filter',
+      chain: 'NL-x-FWD',
+      text: 'iifname "nlbr1" oifname "nlbr1" drop',
+      handle: 1239,
+      verdict: 'drop',
     });
     expect(parseTraceLine(`${L} FORWARD rule  counter packets 0 bytes 0 jump NL-x-FWD # handle 7 (verdict jump NL-x-FWD)`)).toMatchObject({ verdict: 'jump NL-x-FWD', text: 'jump NL-x-FWD' });
   });
@@ -55,7 +67,7 @@ describe('the path of a probe', () => {
       { label: 'web', lines: [] },
     ],
   };
-  it('follows the first packet namespace by namespace, shows this lab\'s rules and the one that dropped it', () => {
+  it("follows the first packet namespace by namespace, shows this lab's rules and the one that dropped it", () => {
     const legs = buildLegs(input);
     expect(legs.forward.packet).toBe('SYN');
     expect(legs.forward.steps.map((s) => `${s.namespace} ${s.hook}`)).toEqual(['stranger OUTPUT', 'host FORWARD']);
@@ -96,8 +108,17 @@ describe('the marking table', () => {
 
 it('pairs iptables-save lines with nft handles by their place in each chain', () => {
   const out = new Map<string, string>();
-  zipRules('filter', '*filter\n-A FWD -j A\n-A FWD -j B\n-A OTHER -j C\nCOMMIT\n', JSON.stringify({ nftables: [{ rule: { chain: 'FWD', handle: 5 } }, { rule: { chain: 'FWD', handle: 9 } }, { rule: { chain: 'OTHER', handle: 2 } }] }), out);
-  expect([...out]).toEqual([['filter FWD 5', '-A FWD -j A'], ['filter FWD 9', '-A FWD -j B'], ['filter OTHER 2', '-A OTHER -j C']]);
+  zipRules(
+    'filter',
+    '*filter\n-A FWD -j A\n-A FWD -j B\n-A OTHER -j C\nCOMMIT\n',
+    JSON.stringify({ nftables: [{ rule: { chain: 'FWD', handle: 5 } }, { rule: { chain: 'FWD', handle: 9 } }, { rule: { chain: 'OTHER', handle: 2 } }] }),
+    out,
+  );
+  expect([...out]).toEqual([
+    ['filter FWD 5', '-A FWD -j A'],
+    ['filter FWD 9', '-A FWD -j B'],
+    ['filter OTHER 2', '-A OTHER -j C'],
+  ]);
 });
 
 describe('a probe across a VXLAN tunnel', () => {

@@ -42,25 +42,59 @@ describe('the picture', () => {
 describe('a trace on the picture', () => {
   const lab = demo();
   const web = lab.containers.find((c) => c.name === 'web')!;
-  const step = (namespace: string, hook: string, o: { in?: string; out?: string; nat?: TraceResult['forward']['steps'][0]['nat']; rules?: TraceResult['forward']['steps'][0]['rules'] } = {}) => ({ namespace, hook, src: 'a', dst: 'b', rules: o.rules ?? [], nat: o.nat ?? [], ...(o.in ? { in: o.in } : {}), ...(o.out ? { out: o.out } : {}) });
+  const step = (namespace: string, hook: string, o: { in?: string; out?: string; nat?: TraceResult['forward']['steps'][0]['nat']; rules?: TraceResult['forward']['steps'][0]['rules'] } = {}) => ({
+    namespace,
+    hook,
+    src: 'a',
+    dst: 'b',
+    rules: o.rules ?? [],
+    nat: o.nat ?? [],
+    ...(o.in ? { in: o.in } : {}),
+    ...(o.out ? { out: o.out } : {}),
+  });
   const drop = { namespace: 'host', table: 'ip filter', chain: 'NL-ISOLATION-2', rule: '-A NL-ISOLATION-2 -o netlab0 -j DROP', verdict: 'drop' };
   const result = (steps: ReturnType<typeof step>[], end: TraceResult['end']): TraceResult => ({
-    schema: 1, lab: 'demo', firewall: 'iptables', proto: 'tcp', from: { name: 'host', address: '127.0.0.1' }, to: { name: 'host', address: '127.0.0.1', port: 8080 }, probe: { outcome: 'answered' }, forward: { packet: 'SYN', steps }, end,
+    schema: 1,
+    lab: 'demo',
+    firewall: 'iptables',
+    proto: 'tcp',
+    from: { name: 'host', address: '127.0.0.1' },
+    to: { name: 'host', address: '127.0.0.1', port: 8080 },
+    probe: { outcome: 'answered' },
+    forward: { packet: 'SYN', steps },
+    end,
   });
 
   it('lights the published port where DNAT rewrote it, then the bridge, then the container', () => {
-    const hops = traceHops(lab, result([
-      step('host', 'OUTPUT', { out: 'lo', nat: [{ namespace: 'host', kind: 'DNAT', before: '127.0.0.1:8080', after: `${web.interfaces[0]!.ip}:80` }] }),
-      step('host', 'POSTROUTING', { out: 'netlab0' }),
-      step('web', 'PREROUTING', { in: 'eth0' }),
-    ], { kind: 'delivered', namespace: 'web', detail: 'delivered' }));
+    const hops = traceHops(
+      lab,
+      result(
+        [
+          step('host', 'OUTPUT', { out: 'lo', nat: [{ namespace: 'host', kind: 'DNAT', before: '127.0.0.1:8080', after: `${web.interfaces[0]!.ip}:80` }] }),
+          step('host', 'POSTROUTING', { out: 'netlab0' }),
+          step('web', 'PREROUTING', { in: 'eth0' }),
+        ],
+        { kind: 'delivered', namespace: 'web', detail: 'delivered' },
+      ),
+    );
     expect(hops.map((h) => h.node)).toEqual(['port_0_0_0_0_8080_tcp', 'br_netlab0', 'if_web_eth0']);
     expect(hops[0]!.nat).toBe(`DNAT 127.0.0.1:8080 → ${web.interfaces[0]!.ip}:80`);
   });
 
   it('marks the hop whose rule dropped the packet', () => {
-    const hops = traceHops(lab, result([step('client', 'OUTPUT', { out: 'eth0' }), step('host', 'FORWARD', { in: web.interfaces[0]!.hostVeth, rules: [drop] })], { kind: 'dropped', namespace: 'host', detail: 'dropped', rule: drop }));
-    expect(hops.map((h) => [h.node, h.verdict])).toEqual([['if_client_eth0', undefined], [`veth_${web.interfaces[0]!.hostVeth}`, 'dropped']]);
+    const hops = traceHops(
+      lab,
+      result([step('client', 'OUTPUT', { out: 'eth0' }), step('host', 'FORWARD', { in: web.interfaces[0]!.hostVeth, rules: [drop] })], {
+        kind: 'dropped',
+        namespace: 'host',
+        detail: 'dropped',
+        rule: drop,
+      }),
+    );
+    expect(hops.map((h) => [h.node, h.verdict])).toEqual([
+      ['if_client_eth0', undefined],
+      [`veth_${web.interfaces[0]!.hostVeth}`, 'dropped'],
+    ]);
     expect(hops[1]!.text).toContain('NL-ISOLATION-2: -A NL-ISOLATION-2 -o netlab0 -j DROP → drop');
   });
 });

@@ -6,14 +6,40 @@
  */
 export {};
 
-interface UiNode { id: string; kind: string; label: string[]; container?: string }
-interface UiEdge { key: string; from: string; to: string; kind: string; label?: string }
+interface UiNode {
+  id: string;
+  kind: string;
+  label: string[];
+  container?: string;
+}
+interface UiEdge {
+  key: string;
+  from: string;
+  to: string;
+  kind: string;
+  label?: string;
+}
 interface LabPicture {
-  lab: string; live: boolean; containers: string[]; nodes: UiNode[]; edges: UiEdge[]; svg: string;
+  lab: string;
+  live: boolean;
+  containers: string[];
+  nodes: UiNode[];
+  edges: UiEdge[];
+  svg: string;
   counters: { interfaces: Record<string, string>; ports: Record<string, string> };
 }
-interface Counters { at: number; interfaces: Record<string, { rxBytes: number; txBytes: number; rxPackets: number; txPackets: number; dropped: number }>; ports: Record<string, number | null> }
-interface Hop { node: string; leg: string; text: string; nat?: string; verdict?: string }
+interface Counters {
+  at: number;
+  interfaces: Record<string, { rxBytes: number; txBytes: number; rxPackets: number; txPackets: number; dropped: number }>;
+  ports: Record<string, number | null>;
+}
+interface Hop {
+  node: string;
+  leg: string;
+  text: string;
+  nat?: string;
+  verdict?: string;
+}
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 let picture: LabPicture | undefined;
@@ -102,7 +128,16 @@ async function select(node: UiNode, g: SVGGElement): Promise<void> {
       const d = await getJson<{ inspect: { State: { Status: string; Pid: number } }; addresses: string; routes: string; hosts: string; linkEnv: string[]; logTail: string[] }>(
         `/api/container?lab=${encodeURIComponent(lab)}&container=${encodeURIComponent(node.container)}`,
       );
-      details.append(h('h3', 'process'), pre(`${d.inspect.State.Status}${d.inspect.State.Pid ? ` (pid ${d.inspect.State.Pid})` : ''}`), h('h3', 'interfaces'), pre(d.addresses), h('h3', 'routes'), pre(d.routes), h('h3', '/etc/hosts'), pre(d.hosts));
+      details.append(
+        h('h3', 'process'),
+        pre(`${d.inspect.State.Status}${d.inspect.State.Pid ? ` (pid ${d.inspect.State.Pid})` : ''}`),
+        h('h3', 'interfaces'),
+        pre(d.addresses),
+        h('h3', 'routes'),
+        pre(d.routes),
+        h('h3', '/etc/hosts'),
+        pre(d.hosts),
+      );
       if (d.linkEnv.length) details.append(h('h3', 'link variables'), pre(d.linkEnv.join('\n')));
       details.append(h('h3', 'last log lines'), pre(d.logTail.join('\n') || '(no output)'));
     } catch (e) {
@@ -194,7 +229,11 @@ async function runTrace(): Promise<void> {
   const req = { lab: p.lab, from: $<HTMLSelectElement>('trace-from').value, to: $<HTMLSelectElement>('trace-to').value, proto, port: Number($<HTMLInputElement>('trace-port').value) };
   $('trace-end').textContent = 'tracing…';
   try {
-    const r = await getJson<{ result: { end: { kind: string; detail: string } }; hops: Hop[] }>('/api/trace', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req) });
+    const r = await getJson<{ result: { end: { kind: string; detail: string } }; hops: Hop[] }>('/api/trace', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(req),
+    });
     await animate(r.hops, list);
     $('trace-end').textContent = `${r.result.end.kind}: ${r.result.end.detail}`;
     document.body.dataset.traceEnd = r.result.end.kind;
