@@ -2,7 +2,8 @@
 import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadTopologyCached, type LoadOptions } from '../topology/source.js';
+import { loadTopologyCached } from '../topology/cache.js';
+import type { LoadOptions } from '../topology/source.js';
 import type { Topology } from '../topology/types.js';
 import { diff } from '../plan/diff.js';
 import { emptyState } from '../plan/state.js';

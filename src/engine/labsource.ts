@@ -6,7 +6,8 @@
 import { realpathSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { ConflictError } from '../errors.js';
-import { DEMO_SOURCE, loadTopologyCached, resolveTopologyFile, type LoadOptions } from '../topology/source.js';
+import { DEMO_SOURCE, resolveTopologyFile, type LoadOptions } from '../topology/source.js';
+import { loadTopologyCached } from '../topology/cache.js';
 import type { Topology } from '../topology/types.js';
 
 /** A topology's file as its absolute real path (links resolved), or `<demo>` for the built-in demo lab. */

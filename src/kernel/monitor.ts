@@ -6,13 +6,11 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { NETNS_DIR } from '../paths.js';
 import type { ProcessMark, ProcessSpec } from '../plan/state.js';
+import { MONITOR_SCRIPT, killMonitor } from './monitorproc.js';
 import { containerArgv, hostProgramEnv, markEnv, SPEC_MARK } from './processes.js';
 import { log } from '../log.js';
-
-export const MONITOR_SCRIPT = fileURLToPath(new URL('../../assets/monitor.sh', import.meta.url));
 
 /** docker inspect's State, as the monitor records it. */
 export interface MonitorState {
@@ -95,27 +93,6 @@ export function readHealth(dir: string): { Status: 'starting' | 'healthy' | 'unh
   }
 }
 
-/**
- * Kills a monitor and its healthcheck loop (a fork of it, which would go on writing the health
- * of a container a new monitor now runs); the command it runs is left to the caller to stop.
- */
-export function killMonitor(pid: number): void {
-  let forks: number[] = [];
-  try {
-    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-    forks = children.filter((c) => readFileSync(`/proc/${c}/cmdline`, 'utf8').split('\0')[1] === MONITOR_SCRIPT);
-  } catch {
-    /* gone, or no children */
-  }
-  for (const p of [pid, ...forks]) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-}
-
 export function readMonitorState(dir: string): MonitorState | undefined {
   try {
     return JSON.parse(readFileSync(join(dir, 'state'), 'utf8')) as MonitorState;
@@ -123,3 +100,5 @@ export function readMonitorState(dir: string): MonitorState | undefined {
     return undefined;
   }
 }
+
+export { MONITOR_SCRIPT, killMonitor };

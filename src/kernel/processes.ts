@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { NETNS_DIR } from '../paths.js';
 import type { ProcessMark, ProcessSpec } from '../plan/state.js';
 import { log } from '../log.js';
-import { killMonitor } from './monitor.js';
+import { killMonitor } from './monitorproc.js';
 
 /**
  * Pids of every process whose network namespace is one of `namespaces`, by namespace name; and

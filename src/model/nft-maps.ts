@@ -7,7 +7,7 @@
  * sorted (canonicalSets) on both sides.
  */
 import type { DnatTarget, Rule } from './firewall.js';
-import { nftRuleText } from './nft-rules.js';
+import { nftRuleText } from './nft-text.js';
 import { mark } from './names.js';
 
 /** The DNAT rules of a chain, those with a port target merged into maps. */

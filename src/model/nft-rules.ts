@@ -5,10 +5,10 @@
  * shared, and a lab adds only its own rules to them, each commented `netlab:<lab>`. The rule
  * text is exactly what `nft list` prints, so desired and observed compare as plain strings.
  */
-import { mark } from './names.js';
+import { NFT_SHARED_CHAIN, nftRuleText } from './nft-text.js';
 import { acceptSets, dnatMaps } from './nft-maps.js';
 import { chainOf, iptablesIsolation } from './iptables-rules.js';
-import type { ChainRole, Hook, Neg, Rule, Ruleset, SharedChain } from './firewall.js';
+import type { ChainRole, Hook, Ruleset } from './firewall.js';
 import type { FirewallTable } from '../plan/state.js';
 
 export const NFT_FAMILY = 'inet';
@@ -24,49 +24,12 @@ export const NFT_BASE_CHAINS: Record<string, string> = {
   'nat-postrouting': 'type nat hook postrouting priority srcnat; policy accept;',
   'filter-forward': 'type filter hook forward priority filter; policy accept;',
 };
-export const NFT_SHARED_CHAIN: Record<SharedChain, string> = { isolation1: 'isolation-1', isolation2: 'isolation-2' };
+export { NFT_SHARED_CHAIN, nftRuleText };
 /** Every chain of the table that no single lab owns. */
 export const NFT_SHARED = [...Object.keys(NFT_BASE_CHAINS), ...Object.values(NFT_SHARED_CHAIN)];
 
 export function nftBaseChain(h: Hook): string {
   return `${h.table}-${h.builtin.toLowerCase()}`;
-}
-
-function nftChainOf(lab: string, target: ChainRole | SharedChain): string {
-  return target === 'isolation1' || target === 'isolation2' ? NFT_SHARED_CHAIN[target] : chainOf(lab, target);
-}
-
-const addr = (a: string) => (a.endsWith('/32') ? a.slice(0, -3) : a);
-const cmp = (n: Neg, value: string) => `${n.not ? '!= ' : ''}${value}`;
-
-const span = (a: number, b: number | undefined) => (b === undefined ? String(a) : `${a}-${b}`);
-
-/** One rule as `nft list` prints it. */
-export function nftRuleText(lab: string, r: Rule): string {
-  const parts: string[] = [];
-  if (r.in) parts.push(`iifname ${cmp(r.in, `"${r.in.value}"`)}`);
-  if (r.out) parts.push(`oifname ${cmp(r.out, `"${r.out.value}"`)}`);
-  if (r.src) parts.push(`ip saddr ${cmp(r.src, addr(r.src.value))}`);
-  if (r.dst) parts.push(`ip daddr ${cmp(r.dst, addr(r.dst.value))}`);
-  if (r.srcType) parts.push(`fib saddr type local`);
-  if (r.dstType) parts.push(`fib daddr type local`);
-  if (r.proto) {
-    if (r.sport !== undefined) parts.push(`${r.proto} sport ${span(r.sport, r.sportEnd)}`);
-    if (r.dport !== undefined) parts.push(`${r.proto} dport ${span(r.dport, r.dportEnd)}`);
-    if (r.sport === undefined && r.dport === undefined) parts.push(`meta l4proto ${r.proto}`);
-  }
-  if (r.ctstate) {
-    const states = r.ctstate.filter((s) => s !== 'DNAT').map((s) => s.toLowerCase());
-    // nft lists states in its own order: established before related.
-    if (states.length) parts.push(`ct state ${states.sort().join(',')}`);
-    if (r.ctstate.includes('DNAT')) parts.push('ct status dnat');
-  }
-  const t = r.target;
-  if (t.kind === 'JUMP') parts.push(`jump ${nftChainOf(lab, t.chain)}`);
-  else if (t.kind === 'DNAT') parts.push(`dnat ip to ${t.port === undefined ? t.ip : `${t.ip}:${span(t.port, t.portEnd)}`}`);
-  else parts.push(t.kind.toLowerCase());
-  parts.push(`comment "${mark.rule(lab)}"`);
-  return parts.join(' ');
 }
 
 /**

@@ -6,7 +6,7 @@ import { InputError } from '../errors.js';
 import { containerDetail, counters, currentLab, explainPart, labPicture, labsUp, labVersion, type Selection } from './data.js';
 import { traceHops, uiLab } from './model.js';
 import { labGraph } from '../graph/model.js';
-import { send } from './server.js';
+import { send } from './respond.js';
 import type { TraceResult } from '../trace/model.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));

@@ -10,6 +10,7 @@ import { InputError } from '../errors.js';
 import type { Selection } from './data.js';
 import { apiRoute } from './api.js';
 import { staticFile } from './static.js';
+import { send } from './respond.js';
 
 export interface UiOptions extends Selection {
   port: number;
@@ -58,9 +59,4 @@ async function handle(req: IncomingMessage, res: ServerResponse, sel: Selection)
     if (!res.headersSent) send(res, status, 'application/json', JSON.stringify({ error: (e as Error).message }));
     else res.end();
   }
-}
-
-export function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'" });
-  res.end(body);
 }
