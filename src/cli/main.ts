@@ -441,6 +441,8 @@ withCommonOptions(program.command('graph'))
   .option('-o, --output <file>', 'write to this file instead of stdout')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd) as unknown as GlobalOpts & { format: string; output?: string };
+    const { graphFormat } = await import('./graphformat.js');
+    o.format = graphFormat(o.format, cmd.getOptionValueSource('format') === 'cli', o.output);
     const { viewLab } = await import('../engine/view.js');
     const { labGraph } = await import('../graph/model.js');
     const { toDot } = await import('../graph/dot.js');

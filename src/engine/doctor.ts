@@ -152,7 +152,7 @@ export function judge(facts: HostFacts, needs: Needs): DoctorReport {
       id: 'sysctl:bridge-nf-call-iptables',
       status: 'warn',
       message: 'a network has icc: false, which needs bridged traffic to pass iptables',
-      fix: 'modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1',
+      fix: 'modprobe -q br_netfilter || true; sysctl -w net.bridge.bridge-nf-call-iptables=1',
     });
   }
   if (needs.ovs && facts.ovs && !facts.ovs.running) {

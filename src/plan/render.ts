@@ -31,7 +31,8 @@ export function renderOp(op: Op): string {
   }
   switch (op.kind) {
     case 'sysctl.set':
-      return `${op.key.startsWith('net.bridge.') ? 'modprobe br_netfilter && ' : ''}sysctl -w ${op.key}=${op.value}`;
+      // `modprobe -q ... || true`: where br_netfilter is built into the kernel there is no module to load, and the sysctl must still run.
+      return `${op.key.startsWith('net.bridge.') ? 'modprobe -q br_netfilter || true; ' : ''}sysctl -w ${op.key}=${op.value}`;
     case 'file.write':
       return `mkdir -p ${shellQuote(op.path.slice(0, op.path.lastIndexOf('/')))} && ${heredoc(`cat > ${shellQuote(op.path)}`, op.content)}`;
     case 'file.del':

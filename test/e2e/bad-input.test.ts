@@ -268,6 +268,18 @@ const cases: Case[] = [
     where: '-o/--output: cannot write /nonexistent-netlab/lab.dot',
     why: 'no such file or directory',
   },
+  {
+    what: 'graph -o into a .png (netlab draws no PNG)',
+    args: () => ['graph', '-f', 'other.yaml', '-o', join(dir, 'lab.png')],
+    where: '-o/--output: netlab draws SVG, DOT, Mermaid or JSON, not .png',
+    why: 'rsvg-convert',
+  },
+  {
+    what: 'graph --format svg into a .dot file',
+    args: () => ['graph', '-f', 'other.yaml', '--format', 'svg', '-o', join(dir, 'lab.dot')],
+    where: '--format: svg into',
+    why: "the file's extension says dot",
+  },
   { what: 'graph -o onto a folder', args: () => ['graph', '-f', 'other.yaml', '--format', 'dot', '-o', '/tmp'], where: '-o/--output: cannot write /tmp', why: 'illegal operation on a directory' },
   {
     what: 'a multi-host lab on a machine with none of its underlay addresses',

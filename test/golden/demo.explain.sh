@@ -25,7 +25,7 @@ ip -n netlab-demo-client addr add 172.31.0.3/24 brd + dev eth0
 ip -n netlab-demo-client link set dev eth0 up
 ip -n netlab-demo-client route replace default via 172.31.0.1 dev eth0
 sysctl -w net.ipv4.ip_forward=1
-modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1
+modprobe -q br_netfilter || true; sysctl -w net.bridge.bridge-nf-call-iptables=1
 sysctl -w net.ipv4.conf.netlab0.route_localnet=1
 mkdir -p /etc/netns/netlab-demo-web && cat > /etc/netns/netlab-demo-web/hosts <<'EOF'
 127.0.0.1	localhost

@@ -341,3 +341,15 @@ describe('progress', () => {
     }
   });
 });
+
+describe('graph -o picks the format from the extension', () => {
+  it('writes what the extension names, refuses a picture format it does not draw and a contradiction', async () => {
+    const { graphFormat } = await import('../../src/cli/graphformat.js');
+    expect(graphFormat('svg', false, 'lab.dot')).toBe('dot');
+    expect(graphFormat('svg', false, 'lab.MMD')).toBe('mermaid');
+    expect(graphFormat('dot', true, 'lab.txt')).toBe('dot');
+    expect(graphFormat('svg', false, undefined)).toBe('svg');
+    expect(() => graphFormat('svg', false, 'lab.png')).toThrow(/not \.png/);
+    expect(() => graphFormat('svg', true, 'lab.json')).toThrow(/extension says json/);
+  });
+});
