@@ -1,6 +1,6 @@
 /** Lab → the kernel state it needs (pure). */
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { hostsPiecesOf, type Lab, type LabHost, type LabNetwork } from '../model/lab.js';
 import { mark, ovsName, vxlanName } from '../model/names.js';
 import { formatIp } from '../model/ipv4.js';
@@ -10,7 +10,7 @@ import { nftRuleText, renderNft } from '../model/nft-rules.js';
 import { ctrDir, etcNetnsDir, logPath, mntPath, utsPath } from '../paths.js';
 import { containerFstab, mountScript } from '../model/mounts.js';
 import { fstabFileOf } from '../kernel/mnt.js';
-import { lookupUser, type ContainerRuntime } from '../topology/runtime.js';
+import { DEFAULT_TMPFS, lookupUser, type ContainerRuntime } from '../topology/runtime.js';
 import { emptyState, type FirewallState, type FirewallTable, type LabState, type OvsBridgeState, type ProcessSpec } from './state.js';
 
 export interface DesiredOptions {
@@ -79,8 +79,9 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
     const uts = utsPath(lab.name, c.name);
     s.uts[uts] = c.hostname;
     const mnt = mntPath(lab.name, c.name);
-    const fstab = containerFstab(etc, c.runtime);
-    const script = mountScript(fstabFileOf(mnt), c.runtime);
+    const runtime = withNetlabVisible(c.runtime, c.command, opts.selfArgv);
+    const fstab = containerFstab(etc, runtime);
+    const script = mountScript(fstabFileOf(mnt), runtime);
     const mntHash = createHash('sha256')
       .update(fstab + script.join('\n'))
       .digest('hex')
@@ -198,4 +199,19 @@ function udpDnatRules(lab: Lab, rs: Ruleset, local: Lab['containers'], tables: R
       rule: carrier(r),
       netns: local.find((c) => c.ports.some((p) => p.proto === 'udp' && p.hostPort === r.dport))!.netns,
     }));
+}
+
+/**
+ * A command `netlab ...` runs this netlab inside the container: where its folder (or node's)
+ * lies under a private tmpfs (a clone in /tmp), it is bound back read-only at the same path, or
+ * the built-in server would find nothing there.
+ */
+function withNetlabVisible(runtime: ContainerRuntime | undefined, command: string | string[] | undefined, selfArgv: string[]): ContainerRuntime | undefined {
+  if (!Array.isArray(command) || command[0] !== 'netlab' || selfArgv.length < 2) return runtime;
+  const hidden = [...DEFAULT_TMPFS, ...(runtime?.tmpfs ?? [])].map((t) => t.target);
+  const under = (p: string) => hidden.some((h) => p === h || p.startsWith(`${h}/`));
+  const own = [dirname(dirname(dirname(selfArgv[1]!))), dirname(selfArgv[0]!)].filter((p, i, all) => under(p) && all.indexOf(p) === i);
+  if (own.length === 0) return runtime;
+  const base: ContainerRuntime = runtime ?? { tmpfs: [], volumes: [], restart: { policy: 'no' } };
+  return { ...base, volumes: [...base.volumes, ...own.map((p) => ({ source: p, target: p, readOnly: true, at: { path: 'netlab itself' } }))] };
 }
