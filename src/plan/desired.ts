@@ -79,7 +79,7 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
     const uts = utsPath(lab.name, c.name);
     s.uts[uts] = c.hostname;
     const mnt = mntPath(lab.name, c.name);
-    const runtime = withNetlabVisible(c.runtime, c.command, opts.selfArgv);
+    const runtime = withNetlabVisible(c.runtime, opts.selfArgv);
     const fstab = containerFstab(etc, runtime);
     const script = mountScript(fstabFileOf(mnt), runtime);
     const mntHash = createHash('sha256')
@@ -202,12 +202,12 @@ function udpDnatRules(lab: Lab, rs: Ruleset, local: Lab['containers'], tables: R
 }
 
 /**
- * A command `netlab ...` runs this netlab inside the container: where its folder (or node's)
- * lies under a private tmpfs (a clone in /tmp), it is bound back read-only at the same path, or
- * the built-in server would find nothing there.
+ * netlab's own folder and node's stay visible in every container (`command: [netlab, serve]`,
+ * a tool of the clone's): where a private tmpfs would hide them (a clone in /tmp), they are bound
+ * back read-only at the same path.
  */
-function withNetlabVisible(runtime: ContainerRuntime | undefined, command: string | string[] | undefined, selfArgv: string[]): ContainerRuntime | undefined {
-  if (!Array.isArray(command) || command[0] !== 'netlab' || selfArgv.length < 2) return runtime;
+function withNetlabVisible(runtime: ContainerRuntime | undefined, selfArgv: string[]): ContainerRuntime | undefined {
+  if (selfArgv.length < 2) return runtime;
   const hidden = [...DEFAULT_TMPFS, ...(runtime?.tmpfs ?? [])].map((t) => t.target);
   const under = (p: string) => hidden.some((h) => p === h || p.startsWith(`${h}/`));
   const own = [dirname(dirname(dirname(selfArgv[1]!))), dirname(selfArgv[0]!)].filter((p, i, all) => under(p) && all.indexOf(p) === i);

@@ -71,7 +71,8 @@ describe("what is not netlab's survives, byte for byte", () => {
         const nft0 = await nftRuleset(h);
         expect(ipt0).toContain(':FORWARD DROP');
 
-        await upOk(h, webLab(a, '10.104.20.0/24', 20520));
+        const fileA = webLab(a, '10.104.20.0/24', 20520);
+        await upOk(h, fileA);
         expect(await curlIn(h.ns, 'http://127.0.0.1:20520/whoami', { retryMs: 8000 })).toBe('10.104.20.1');
         expect(await curlIn(h.ns, 'http://127.0.0.1:20521/whoami', { retryMs: 8000 })).toBe('10.104.21.1');
         const ipt1 = await iptablesSave(h);
@@ -79,7 +80,7 @@ describe("what is not netlab's survives, byte for byte", () => {
         expect(withoutLabIptables(ipt1, a)).toBe(ipt0);
         expect(withoutLabNft(await nftRuleset(h), a, ['netlab'])).toBe(withoutLabNft(nft0, a, ['netlab']));
 
-        expect((await h.netlab(['up', '-f', webLab(a, '10.104.20.0/24', 20520)])).all).toContain('up to date');
+        expect((await h.netlab(['up', '-f', fileA])).all).toContain('up to date');
         const r = await h.netlab(['down', '--lab', a]);
         expect(r.exitCode, r.all).toBe(0);
         // After down: exactly what was there before, not merely "minus netlab's".

@@ -405,7 +405,7 @@ COMMIT
       expect((await h.up(a, `firewall: ${backend}\nnetworks:\n  n: { subnet: ${net(9)}.0/24 }\ncontainers:\n  x: { publish: ["${P}:80"] }\n`)).exitCode).toBe(0);
       const clash = await h.up(b, `firewall: ${backend}\nnetworks:\n  n: { subnet: ${net(10)}.0/24 }\ncontainers:\n  y: { publish: ["${P}:80"] }\n`);
       expect(clash.exitCode).toBe(2);
-      expect(clash.all).toContain(`containers.y.publish: host port ${P}/tcp is already in use on this host (lab ${a})`);
+      expect(clash.all).toContain(`containers.y.publish[0]: host port ${P}/tcp is already in use on this host (lab ${a})`);
       expect((await execa('ip', ['netns', 'list'])).stdout).not.toContain(`netlab-${b}-`);
     });
   });
