@@ -1,4 +1,4 @@
-/** Human output: the ps table (fits 80 columns) and one-line summaries. */
+/** Human output: the ps table (80 columns where the words allow; the last column is cut first) and one-line summaries. */
 import type { ContainerRow } from '../engine/query.js';
 import type { Op } from '../plan/ops.js';
 import type { DoctorReport } from '../engine/doctor.js';

@@ -47,6 +47,10 @@ export function describeStep(ops: Op[]): string {
       'file.del': `remove ${n} files and folders`,
       'uts.add': `${n} hostnames (a UTS namespace each)`,
       'uts.del': `remove ${n} UTS namespaces`,
+      'mnt.add': `${n} mount namespaces (private /run, /tmp, the /etc files, volumes)`,
+      'mnt.del': `remove ${n} mount namespaces`,
+      'process.start': `start ${n} container commands`,
+      'process.stop': `stop ${n} container commands together`,
     };
     return words[op.kind] ?? `${n} × ${op.kind}`;
   }
