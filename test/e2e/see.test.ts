@@ -136,7 +136,7 @@ describe('up and down: progress on stdout, logs on stderr', () => {
     expect(await httpGet('http://127.0.0.1:20030/whoami')).toBe('10.103.30.1\n');
   });
 
-  it('fits ps in 80 columns, draws the live lab, and gives JSON where a script wants it', async () => {
+  it('keeps ps narrow, draws the live lab, and gives JSON where a script wants it', async () => {
     const ps = (await cli(['ps'], { cwd: dir })).stdout;
     // Docker's own words ("Up Less than a second") make the STATUS column wide: the last column is cut, not the words.
     expect(ps.split('\n').every((l) => l.length <= 100)).toBe(true);
