@@ -63,13 +63,37 @@ export function ruleProblem(containers: ContainerDef[]): LimitProblem | undefine
   };
   for (const c of containers) {
     const published = publishedCount(c);
-    blame(2 * published + c.publish.filter((b) => b.hostIp.startsWith('127.')).length, ['containers', c.name, 'publish'], `its ${published} published ports make`);
+    // A run of consecutive ports onto consecutive ports is one DNAT and one ACCEPT (model/port-runs.ts).
+    blame(2 * publishRuns(c) + c.publish.filter((b) => b.hostIp.startsWith('127.')).length, ['containers', c.name, 'publish'], `its ${published} published ports make`);
     const links = linkedBy.get(c.name) ?? 0;
     if (links > 0 && byName.has(c.name))
-      blame(2 * links * c.expose.length, ['containers', c.name, 'expose'], `its ${c.expose.length} exposed ports, linked ${links === 1 ? 'once' : `${links} times`}, make`);
+      blame(2 * links * exposeRunCount(c), ['containers', c.name, 'expose'], `its ${c.expose.length} exposed ports, linked ${links === 1 ? 'once' : `${links} times`}, make`);
   }
   if (total <= MAX_RULES) return undefined;
   return { path: worst.path, message: `${worst.what} ${worst.rules} firewall rules (the lab ${total} in all): more than netlab's limit of ${MAX_RULES} per lab` };
+}
+
+/** How many runs `c`'s publish entries make (host and container ports both consecutive, one address and protocol), plus publishAll's ports. */
+function publishRuns(c: ContainerDef): number {
+  let runs = 0;
+  let prev: ContainerDef['publish'][number] | undefined;
+  for (const b of c.publish) {
+    const continues = prev && b.hostPort !== 0 && b.hostIp === prev.hostIp && b.proto === prev.proto && b.hostPort === prev.hostPort + 1 && b.containerPort === prev.containerPort + 1;
+    if (!continues) runs++;
+    prev = b;
+  }
+  return runs + publishedCount(c) - c.publish.length;
+}
+
+/** How many runs of consecutive ports of one protocol `c` exposes: each makes one link rule each way. */
+function exposeRunCount(c: ContainerDef): number {
+  let runs = 0;
+  let prev: ContainerDef['expose'][number] | undefined;
+  for (const e of c.expose) {
+    if (!(prev && e.proto === prev.proto && e.port === prev.port + 1)) runs++;
+    prev = e;
+  }
+  return runs;
 }
 
 /** Bindings of `c`: its publish entries, and with publishAll each exposed port not published. */

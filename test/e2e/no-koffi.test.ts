@@ -4,6 +4,7 @@
  * up the demo lab's shape, serves through the published port, resolves the link, and comes down.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { execa } from 'execa';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,13 +15,19 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const PORT = 49101;
 let copy: string;
 
-/** dist, assets and package.json copied; every package but koffi linked in. */
+/**
+ * dist, assets and package.json copied; every package but koffi hard-linked in (a symlink would
+ * lead web's server to a clone under /tmp, which the container's private /tmp hides), or linked
+ * by a symlink where the copy is on another file system.
+ */
 function buildWithoutKoffi(): string {
   const dir = mkdtempSync(join(tmpdir(), 'netlab-nokoffi-'));
   for (const part of ['dist', 'assets', 'package.json']) cpSync(join(ROOT, part), join(dir, part), { recursive: true });
   mkdirSync(join(dir, 'node_modules'));
   for (const pkg of readdirSync(join(ROOT, 'node_modules'))) {
-    if (pkg !== 'koffi') symlinkSync(join(ROOT, 'node_modules', pkg), join(dir, 'node_modules', pkg));
+    if (pkg === 'koffi') continue;
+    const hard = spawnSync('cp', ['-al', join(ROOT, 'node_modules', pkg), join(dir, 'node_modules', pkg)]);
+    if (hard.status !== 0) symlinkSync(join(ROOT, 'node_modules', pkg), join(dir, 'node_modules', pkg));
   }
   return dir;
 }
