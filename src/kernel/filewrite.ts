@@ -3,7 +3,9 @@
  * stamped as it is written (kernel/stamps.ts), so that no pass reads them back. The files that
  * follow a link step are written on another thread meanwhile (beside.ts).
  */
-import { writeOwnAtomic } from './ownfs.js';
+import { closeSync, constants, lstatSync, writeSync } from 'node:fs';
+import { ETC_NETNS_DIR } from '../paths.js';
+import { openOwn, writeOwnAtomic } from './ownfs.js';
 import { contentHash, statKey } from './stamps.js';
 import type { TextPiece } from '../model/etcfiles.js';
 
@@ -19,7 +21,25 @@ export interface FileToWrite {
  * someone else in between (the lab's lock keeps netlab out) would be taken for netlab's own.
  */
 export function writeStamped(path: string, content: string | Uint8Array): string | undefined {
-  writeOwnAtomic(path, content);
+  if (!rewriteBound(path, content)) writeOwnAtomic(path, content);
   const key = statKey(path);
   return key === undefined ? undefined : `${key}:${contentHash(content)}`;
+}
+
+/**
+ * A container's /etc files are bind-mounted into its mount namespace, which keeps the inode it
+ * bound: an existing one is rewritten in place (as Docker rewrites its /etc/hosts), or the
+ * container would go on seeing the old text after a rename. False when there is none yet.
+ */
+function rewriteBound(path: string, content: string | Uint8Array): boolean {
+  if (!path.startsWith(`${ETC_NETNS_DIR}/`)) return false;
+  if (!lstatSync(path, { throwIfNoEntry: false })?.isFile()) return false;
+  const fd = openOwn(path, constants.O_WRONLY | constants.O_TRUNC);
+  try {
+    const buf = typeof content === 'string' ? Buffer.from(content) : content;
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
 }
