@@ -94,3 +94,15 @@ export async function withVirtualHost<T>(lanIndex: number, fn: (h: VirtualHost) 
     rmSync(runDir, { recursive: true, force: true });
   }
 }
+
+/** curl from namespace `ns` of the virtual host (its own when undefined); the body, or undefined when it fails within the retries. */
+export async function curlVia(h: VirtualHost, ns: string | undefined, url: string, opts: { timeoutS?: number; retryMs?: number } = {}): Promise<string | undefined> {
+  const deadline = Date.now() + (opts.retryMs ?? 0);
+  for (;;) {
+    const args = ['curl', '-s', '-m', String(opts.timeoutS ?? 2), url];
+    const r = ns ? await h.runIn(ns, args) : await h.run(args);
+    if (r.exitCode === 0) return r.stdout.trim();
+    if (Date.now() >= deadline) return undefined;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}

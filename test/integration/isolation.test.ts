@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { uniqueLab } from '../helpers/kernel.js';
 import { servers, withVirtualHost, type VirtualHost } from '../helpers/vhost.js';
+import { curlVia } from '../helpers/vhost.js';
 
 type Backend = 'iptables' | 'nftables';
 const MIXES: [Backend, Backend][] = [
@@ -19,17 +20,6 @@ const MIXES: [Backend, Backend][] = [
 ];
 
 const ctr = (lab: string, name: string) => `netlab-${lab}-${name}`;
-
-async function curl(h: VirtualHost, ns: string | undefined, url: string, opts: { timeoutS?: number; retryMs?: number } = {}): Promise<string | undefined> {
-  const deadline = Date.now() + (opts.retryMs ?? 0);
-  for (;;) {
-    const args = ['curl', '-s', '-m', String(opts.timeoutS ?? 2), url];
-    const r = ns ? await h.runIn(ns, args) : await h.run(args);
-    if (r.exitCode === 0) return r.stdout.trim();
-    if (Date.now() >= deadline) return undefined;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-}
 
 const READY = { retryMs: 10_000 };
 const ping = async (h: VirtualHost, ns: string, addr: string) => (await h.runIn(ns, ['ping', '-c', '1', '-W', '1', addr])).exitCode === 0;
@@ -52,18 +42,18 @@ async function expectIsolated(h: VirtualHost, a: TestLab, b: TestLab): Promise<v
     [b, a],
   ] as const) {
     // The servers answer (inside their own lab) before the forbidden path is tried.
-    expect(await curl(h, ctr(to.name, 'peer'), `http://${to.web}/`, READY)).toBe(`web ${to.peer}`);
-    expect(await curl(h, ctr(from.name, 'web'), `http://${to.web}/`, { timeoutS: 1 }), `${from.name} -> ${to.name} tcp`).toBeUndefined();
+    expect(await curlVia(h, ctr(to.name, 'peer'), `http://${to.web}/`, READY)).toBe(`web ${to.peer}`);
+    expect(await curlVia(h, ctr(from.name, 'web'), `http://${to.web}/`, { timeoutS: 1 }), `${from.name} -> ${to.name} tcp`).toBeUndefined();
     expect(await ping(h, ctr(from.name, 'web'), to.web), `${from.name} -> ${to.name} ping`).toBe(false);
   }
 }
 
 /** The lab works inside (TCP and ping between its containers) and from the LAN through its published port. */
 async function expectWorking(h: VirtualHost, l: TestLab): Promise<void> {
-  expect(await curl(h, ctr(l.name, 'peer'), `http://${l.web}/`, READY)).toBe(`web ${l.peer}`);
+  expect(await curlVia(h, ctr(l.name, 'peer'), `http://${l.web}/`, READY)).toBe(`web ${l.peer}`);
   expect(await ping(h, ctr(l.name, 'peer'), l.web)).toBe(true);
-  expect(await curl(h, h.lan.ns, `http://${h.lan.hostAddr}:${l.port}/`, READY)).toBe(`web ${h.lan.peerAddr}`);
-  expect(await curl(h, undefined, `http://127.0.0.1:${l.port}/`, READY)).toMatch(/^web /);
+  expect(await curlVia(h, h.lan.ns, `http://${h.lan.hostAddr}:${l.port}/`, READY)).toBe(`web ${h.lan.peerAddr}`);
+  expect(await curlVia(h, undefined, `http://127.0.0.1:${l.port}/`, READY)).toMatch(/^web /);
 }
 
 async function upLab(h: VirtualHost, backend: Backend, net: number, port: number): Promise<TestLab> {
@@ -133,7 +123,7 @@ describe('the shared isolation rules of an nftables lab beside an iptables lab',
             ])
           ).exitCode,
         ).toBe(0);
-      expect(await curl(h, ctr(b.name, 'web'), `http://${a.web}/`, READY)).toBe(`web 10.242.40.1`);
+      expect(await curlVia(h, ctr(b.name, 'web'), `http://${a.web}/`, READY)).toBe(`web 10.242.40.1`);
       const drift = await h.netlab(['status', '--lab', b.name]);
       expect(drift.exitCode, drift.all).toBe(3);
       for (const rule of bRules) expect(drift.stdout).toContain(`missing rule: ${rule}`);

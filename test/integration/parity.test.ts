@@ -9,20 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { uniqueLab } from '../helpers/kernel.js';
 import { FIXTURES, servers, withVirtualHost, type VirtualHost } from '../helpers/vhost.js';
+import { curlVia } from '../helpers/vhost.js';
 
 const BACKENDS = ['iptables', 'nftables'] as const;
-
-/** curl from a namespace (a container's, the LAN peer's) or, with ns undefined, from the virtual host. */
-async function curl(h: VirtualHost, ns: string | undefined, url: string, opts: { timeoutS?: number; retryMs?: number } = {}): Promise<string | undefined> {
-  const deadline = Date.now() + (opts.retryMs ?? 0);
-  for (;;) {
-    const args = ['curl', '-s', '-m', String(opts.timeoutS ?? 2), url];
-    const r = ns ? await h.runIn(ns, args) : await h.run(args);
-    if (r.exitCode === 0) return r.stdout.trim();
-    if (Date.now() >= deadline) return undefined;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-}
 
 const ctr = (lab: string, name: string) => `netlab-${lab}-${name}`;
 /** Waits for a container's servers, then checks a forbidden path fails within its timeout. */
@@ -77,19 +66,19 @@ containers:
       const { peerAddr, hostAddr } = h.lan;
 
       // 8080:80 from the host's localhost (masqueraded to the gateway) and from the LAN (address kept).
-      expect(await curl(h, undefined, `http://127.0.0.1:${P}/`, READY)).toBe(`web ${gw}`);
-      expect(await curl(h, h.lan.ns, `http://${hostAddr}:${P}/`)).toBe(`web ${peerAddr}`);
+      expect(await curlVia(h, undefined, `http://127.0.0.1:${P}/`, READY)).toBe(`web ${gw}`);
+      expect(await curlVia(h, h.lan.ns, `http://${hostAddr}:${P}/`)).toBe(`web ${peerAddr}`);
 
       // 127.0.0.1:P:80 answers on the host's localhost only.
-      expect(await curl(h, undefined, `http://127.0.0.1:${P + 1}/`)).toBe(`web ${gw}`);
-      expect(await curl(h, h.lan.ns, `http://${hostAddr}:${P + 1}/`, { timeoutS: 1 })).toBeUndefined();
+      expect(await curlVia(h, undefined, `http://127.0.0.1:${P + 1}/`)).toBe(`web ${gw}`);
+      expect(await curlVia(h, h.lan.ns, `http://${hostAddr}:${P + 1}/`, { timeoutS: 1 })).toBeUndefined();
 
       // HOSTIP:P:80 answers on that address only.
-      expect(await curl(h, h.lan.ns, `http://${hostAddr}:${P + 2}/`)).toBe(`web ${peerAddr}`);
-      expect(await curl(h, undefined, `http://127.0.0.1:${P + 2}/`, { timeoutS: 1 })).toBeUndefined();
+      expect(await curlVia(h, h.lan.ns, `http://${hostAddr}:${P + 2}/`)).toBe(`web ${peerAddr}`);
+      expect(await curlVia(h, undefined, `http://127.0.0.1:${P + 2}/`, { timeoutS: 1 })).toBeUndefined();
 
       // A range maps port for port.
-      for (let i = 0; i < 3; i++) expect(await curl(h, h.lan.ns, `http://${hostAddr}:${P + 3 + i}/`)).toBe(`web ${peerAddr}`);
+      for (let i = 0; i < 3; i++) expect(await curlVia(h, h.lan.ns, `http://${hostAddr}:${P + 3 + i}/`)).toBe(`web ${peerAddr}`);
       const web = (await psJson(h, lab)).find((r) => r.name === 'web')!;
       // A range is one entry, as Docker's ps prints it.
       expect(web.ports.slice(0, 4)).toEqual([`0.0.0.0:${P}->80/tcp`, `127.0.0.1:${P + 1}->80/tcp`, `${hostAddr}:${P + 2}->80/tcp`, `0.0.0.0:${P + 3}-${P + 5}->80-82/tcp`]);
@@ -99,10 +88,10 @@ containers:
       const one = Number(/:(\d+)->80\/tcp/.exec(web.ports[4]!)![1]);
       expect(one).toBeGreaterThanOrEqual(P + 10);
       expect(one).toBeLessThanOrEqual(P + 19);
-      expect(await curl(h, h.lan.ns, `http://${hostAddr}:${one}/`)).toBe(`web ${peerAddr}`);
+      expect(await curlVia(h, h.lan.ns, `http://${hostAddr}:${one}/`)).toBe(`web ${peerAddr}`);
       const random = Number(/:(\d+)->81\/tcp/.exec(web.ports[5]!)![1]);
       expect(random).toBeGreaterThanOrEqual(19400);
-      expect(await curl(h, h.lan.ns, `http://${hostAddr}:${random}/`)).toBe(`web ${peerAddr}`);
+      expect(await curlVia(h, h.lan.ns, `http://${hostAddr}:${random}/`)).toBe(`web ${peerAddr}`);
 
       // publishAll: every exposed port, on random host ports, shown by inspect in Docker's shape.
       const all = await inspectJson(h, lab, 'all');
@@ -113,7 +102,7 @@ containers:
         const hp = Number(bindings[0]!.HostPort);
         expect(hp).toBeGreaterThanOrEqual(19400);
         expect(hp).toBeLessThanOrEqual(19499);
-        expect(await curl(h, h.lan.ns, `http://${hostAddr}:${hp}/`, READY), key).toBe(`all ${peerAddr}`);
+        expect(await curlVia(h, h.lan.ns, `http://${hostAddr}:${hp}/`, READY), key).toBe(`all ${peerAddr}`);
       }
       expect(all.NetworkSettings).toMatchObject({ IPAddress: `${net(0)}.3`, Gateway: gw, MacAddress: expect.stringMatching(/^02:42:/) });
 
@@ -125,10 +114,10 @@ containers:
       expect((await execa('ip', ['netns', 'exec', h.lan.ns, 'nft', '-f', '-'], { input: rewrite, reject: false })).exitCode).toBe(0);
       const webNs = ctr(lab, 'web');
       const before = await tcpInSegs(h, webNs);
-      await curl(h, h.lan.ns, `http://${via}:${P + 1}/`, { timeoutS: 1 });
+      await curlVia(h, h.lan.ns, `http://${via}:${P + 1}/`, { timeoutS: 1 });
       expect(await tcpInSegs(h, webNs), 'a 127.0.0.1-only port reached from the LAN').toBe(before);
       // The control: the same trick on a port published on every address does reach the container.
-      await curl(h, h.lan.ns, `http://${via}:${P}/`, { timeoutS: 1 });
+      await curlVia(h, h.lan.ns, `http://${via}:${P}/`, { timeoutS: 1 });
       expect(await tcpInSegs(h, webNs)).toBeGreaterThan(before);
     });
   });
@@ -187,14 +176,14 @@ containers:
       const app = `${net(2)}.3`;
       expect((await h.run(['sysctl', '-n', 'net.bridge.bridge-nf-call-iptables'])).stdout.trim()).toBe('1');
       // The linked pair, on an exposed port, by the alias and by the name: request and answer.
-      expect(await curl(h, ctr(lab, 'app'), 'http://database:5432/', READY)).toBe(`db ${app}`);
-      expect(await curl(h, ctr(lab, 'app'), 'http://db:5432/')).toBe(`db ${app}`);
+      expect(await curlVia(h, ctr(lab, 'app'), 'http://database:5432/', READY)).toBe(`db ${app}`);
+      expect(await curlVia(h, ctr(lab, 'app'), 'http://db:5432/')).toBe(`db ${app}`);
       // Not exposed, not linked, or the other way round: blocked.
-      expect(await curl(h, ctr(lab, 'app'), `http://${db}:6000/`, { timeoutS: 1 })).toBeUndefined();
-      expect(await curl(h, ctr(lab, 'other'), `http://${db}:5432/`, { timeoutS: 1 })).toBeUndefined();
-      expect(await curl(h, ctr(lab, 'db'), `http://${app}:80/`, { timeoutS: 1 })).toBeUndefined();
+      expect(await curlVia(h, ctr(lab, 'app'), `http://${db}:6000/`, { timeoutS: 1 })).toBeUndefined();
+      expect(await curlVia(h, ctr(lab, 'other'), `http://${db}:5432/`, { timeoutS: 1 })).toBeUndefined();
+      expect(await curlVia(h, ctr(lab, 'db'), `http://${app}:80/`, { timeoutS: 1 })).toBeUndefined();
       // `peer` exposes nothing: the link gives names and variables, no hole.
-      expect(await curl(h, ctr(lab, 'app'), 'http://peer:80/', { timeoutS: 1 })).toBeUndefined();
+      expect(await curlVia(h, ctr(lab, 'app'), 'http://peer:80/', { timeoutS: 1 })).toBeUndefined();
 
       const env = (await h.netlab(['exec', '--lab', lab, 'app', '--', 'env'])).stdout.split('\n');
       expect(env).toEqual(
@@ -257,31 +246,31 @@ containers:
         expect(gw.NetworkSettings.Networks.back).toMatchObject({ IPAddress: gwBack, InterfaceName: 'eth1' });
 
         // Same network: allowed, on both of gw's networks.
-        expect(await curl(h, ctr(lab, 'gw'), `http://${f}/`, READY)).toBe(`f ${gwFront}`);
-        expect(await curl(h, ctr(lab, 'gw'), `http://${b}/`, READY)).toBe(`b ${gwBack}`);
-        expect(await curl(h, ctr(lab, 'f'), `http://${gwFront}/`, READY)).toBe(`gw ${f}`);
+        expect(await curlVia(h, ctr(lab, 'gw'), `http://${f}/`, READY)).toBe(`f ${gwFront}`);
+        expect(await curlVia(h, ctr(lab, 'gw'), `http://${b}/`, READY)).toBe(`b ${gwBack}`);
+        expect(await curlVia(h, ctr(lab, 'f'), `http://${gwFront}/`, READY)).toBe(`gw ${f}`);
         // Across networks of the lab, even to a published port: dropped.
-        expect(await curl(h, ctr(lab, 'p'), `http://${f}/`, { timeoutS: 1 })).toBeUndefined();
-        expect(await curl(h, ctr(lab, 'f'), `http://${p}/`, { timeoutS: 1 })).toBeUndefined();
+        expect(await curlVia(h, ctr(lab, 'p'), `http://${f}/`, { timeoutS: 1 })).toBeUndefined();
+        expect(await curlVia(h, ctr(lab, 'f'), `http://${p}/`, { timeoutS: 1 })).toBeUndefined();
         // Across labs, both ways, even to published ports.
-        expect(await curl(h, ctr(other, 'x'), `http://${f}/`, { timeoutS: 1 })).toBeUndefined();
-        expect(await curl(h, ctr(other, 'x'), `http://${p}/`, { timeoutS: 1 })).toBeUndefined();
-        expect(await curl(h, ctr(lab, 'f'), `http://${x}/`, { timeoutS: 1 })).toBeUndefined();
-        expect(await curl(h, ctr(lab, 'p'), `http://${x}/`, { timeoutS: 1 })).toBeUndefined();
+        expect(await curlVia(h, ctr(other, 'x'), `http://${f}/`, { timeoutS: 1 })).toBeUndefined();
+        expect(await curlVia(h, ctr(other, 'x'), `http://${p}/`, { timeoutS: 1 })).toBeUndefined();
+        expect(await curlVia(h, ctr(lab, 'f'), `http://${x}/`, { timeoutS: 1 })).toBeUndefined();
+        expect(await curlVia(h, ctr(lab, 'p'), `http://${x}/`, { timeoutS: 1 })).toBeUndefined();
         // The published ports themselves still answer the LAN.
-        expect(await curl(h, h.lan.ns, `http://${h.lan.hostAddr}:${P}/`, READY)).toBe(`p ${h.lan.peerAddr}`);
-        expect(await curl(h, h.lan.ns, `http://${h.lan.hostAddr}:${P + 1}/`, READY)).toBe(`x ${h.lan.peerAddr}`);
+        expect(await curlVia(h, h.lan.ns, `http://${h.lan.hostAddr}:${P}/`, READY)).toBe(`p ${h.lan.peerAddr}`);
+        expect(await curlVia(h, h.lan.ns, `http://${h.lan.hostAddr}:${P + 1}/`, READY)).toBe(`x ${h.lan.peerAddr}`);
 
         // Outside: masqueraded by default, the container's own address with ipMasquerade: false,
         // nothing at all from an internal network (and no default route there).
         const peerUrl = `http://${h.lan.peerAddr}:8000/`;
         const peerName = (await h.run(['hostname'])).stdout.trim();
-        expect(await curl(h, ctr(lab, 'f'), peerUrl, READY)).toBe(`${peerName} ${h.lan.hostAddr}`);
-        expect(await curl(h, ctr(lab, 'p'), peerUrl, READY)).toBe(`${peerName} ${p}`);
-        expect(await curl(h, ctr(lab, 'b'), peerUrl, { timeoutS: 1 })).toBeUndefined();
+        expect(await curlVia(h, ctr(lab, 'f'), peerUrl, READY)).toBe(`${peerName} ${h.lan.hostAddr}`);
+        expect(await curlVia(h, ctr(lab, 'p'), peerUrl, READY)).toBe(`${peerName} ${p}`);
+        expect(await curlVia(h, ctr(lab, 'b'), peerUrl, { timeoutS: 1 })).toBeUndefined();
         // gw's default route is on front; back (internal) gives no way out even for a dual-homed container's packets from back.
         expect((await h.runIn(ctr(lab, 'b'), ['ip', 'route'])).stdout).not.toContain('default');
-        expect(await curl(h, ctr(lab, 'gw'), peerUrl, READY)).toBe(`${peerName} ${h.lan.hostAddr}`);
+        expect(await curlVia(h, ctr(lab, 'gw'), peerUrl, READY)).toBe(`${peerName} ${h.lan.hostAddr}`);
       } finally {
         peerServer.kill();
         await peerServer;
@@ -296,7 +285,7 @@ containers:
       const up = await h.up(lab, `firewall: ${backend}\nnetworks:\n  n: { subnet: ${net(7)}.0/24 }\ncontainers:\n  web: { publish: ["${P}:80"], command: ${servers('tcp:80')} }\n`);
       expect(up.exitCode, up.all).toBe(0);
       const url = `http://${h.lan.hostAddr}:${P}/`;
-      expect(await curl(h, h.lan.ns, url, READY)).toBe(`web ${h.lan.peerAddr}`);
+      expect(await curlVia(h, h.lan.ns, url, READY)).toBe(`web ${h.lan.peerAddr}`);
       const inSync = await h.netlab(['status', '--lab', lab]);
       expect(inSync.exitCode, inSync.all).toBe(0);
       expect(inSync.stdout).toContain('in sync');
@@ -310,24 +299,24 @@ containers:
       expect(afterF.exitCode, afterF.all).toBe(3);
       if (backend === 'iptables') {
         expect(afterF.stdout).toContain('missing rule: -A NL-');
-        expect(await curl(h, h.lan.ns, url, { timeoutS: 1 })).toBeUndefined();
+        expect(await curlVia(h, h.lan.ns, url, { timeoutS: 1 })).toBeUndefined();
       } else {
         expect(afterF.stdout).toContain('missing rule: -A NL-ISOLATION-1 ');
-        expect(await curl(h, h.lan.ns, url, READY)).toBe(`web ${h.lan.peerAddr}`);
+        expect(await curlVia(h, h.lan.ns, url, READY)).toBe(`web ${h.lan.peerAddr}`);
       }
       expect((await h.netlab(['up', '-f', `/tmp/netlab-${lab}.yaml`, '--lab', lab])).exitCode).toBe(0);
       expect((await h.netlab(['status', '--lab', lab])).exitCode).toBe(0);
-      expect(await curl(h, h.lan.ns, url, READY)).toBe(`web ${h.lan.peerAddr}`);
+      expect(await curlVia(h, h.lan.ns, url, READY)).toBe(`web ${h.lan.peerAddr}`);
 
       // `nft flush ruleset` (what a firewalld reload amounts to): everything is gone.
       expect((await h.run(['nft', 'flush', 'ruleset'])).exitCode).toBe(0);
       const drift = await h.netlab(['status', '--lab', lab]);
       expect(drift.exitCode).toBe(3);
       expect(drift.stdout).toMatch(/drifted: "netlab up" would make \d+ changes? \(.*firewall update/);
-      expect(await curl(h, h.lan.ns, url, { timeoutS: 1 })).toBeUndefined();
+      expect(await curlVia(h, h.lan.ns, url, { timeoutS: 1 })).toBeUndefined();
       const repair = await h.netlab(['up', '-f', `/tmp/netlab-${lab}.yaml`, '--lab', lab]);
       expect(repair.exitCode, repair.all).toBe(0);
-      expect(await curl(h, h.lan.ns, url, READY)).toBe(`web ${h.lan.peerAddr}`);
+      expect(await curlVia(h, h.lan.ns, url, READY)).toBe(`web ${h.lan.peerAddr}`);
       expect((await h.netlab(['status', '--lab', lab])).exitCode).toBe(0);
     });
   });
@@ -380,12 +369,12 @@ COMMIT
       expect(up.exitCode, up.all).toBe(0);
       if (backend === 'iptables') {
         // Docker's FORWARD policy is DROP: the lab's jump at the top of FORWARD accepts its traffic first.
-        expect(await curl(h, h.lan.ns, `http://${h.lan.hostAddr}:${P}/`, READY)).toBe(`web ${h.lan.peerAddr}`);
+        expect(await curlVia(h, h.lan.ns, `http://${h.lan.hostAddr}:${P}/`, READY)).toBe(`web ${h.lan.peerAddr}`);
       } else {
         // A packet must pass every table: the policy drops what netlab's table accepts. netlab
         // says so rather than touch Docker's chains or the policy.
         expect(up.all).toContain("iptables' FORWARD policy is DROP");
-        expect(await curl(h, h.lan.ns, `http://${h.lan.hostAddr}:${P}/`, { timeoutS: 2 })).toBeUndefined();
+        expect(await curlVia(h, h.lan.ns, `http://${h.lan.hostAddr}:${P}/`, { timeoutS: 2 })).toBeUndefined();
       }
       expect(await iptablesNotOurs()).toBe(ipt0);
       expect(await dockerTable()).toBe(nft0);
