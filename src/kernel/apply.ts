@@ -203,6 +203,16 @@ async function finishBeside(b: Beside, hooks: ApplyHooks): Promise<void> {
 /** A file netlab could not write: something on the host is in the way (a file where its folder goes, a full disk). */
 const fileError = (path: string, message: string) => new KernelError(`cannot write ${path}: ${message}`, `cat > ${path}`);
 
+/** Stops commands together: their monitors first (or they would restart them), then one grace for all. */
+function stopAll(stops: Extract<Op, { kind: 'process.stop' }>[]): Promise<void> {
+  const monitors = stops.flatMap((o) => (o.monitor ? [o.monitor] : []));
+  return stopProcesses(
+    stops.flatMap((o) => o.pids),
+    undefined,
+    monitors,
+  );
+}
+
 /** Applies the group of Ops that starts at `i`; returns where the next begins. */
 async function applyGroup(ops: Op[], i: number, fault: number | undefined, hooks: ApplyHooks, backend: KernelBackend, beside: Op[] = []): Promise<number> {
   const op = ops[i]!;
@@ -216,7 +226,7 @@ async function applyGroup(ops: Op[], i: number, fault: number | undefined, hooks
   if (key === 'link') await backend.applyLinks(group as LinkOp[]);
   else if (key === 'ovs') await applyOvs(group as OvsOp[]);
   // Every container's command gets its SIGTERM at once, and they are waited for together.
-  else if (key === 'stop') await stopProcesses(group.flatMap((o) => (o as Extract<Op, { kind: 'process.stop' }>).pids));
+  else if (key === 'stop') await stopAll(group as Extract<Op, { kind: 'process.stop' }>[]);
   else if (group.length === 1) await applyOne(op, hooks, backend, undefined);
   else {
     const mounted = op.kind === 'uts.add' ? mountedUtsIn(group) : undefined;

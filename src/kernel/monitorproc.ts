@@ -7,8 +7,9 @@ export const MONITOR_SCRIPT = fileURLToPath(new URL('../../assets/monitor.sh', i
 /**
  * Kills a monitor and its healthcheck loop (a fork of it, which would go on writing the health
  * of a container a new monitor now runs); the command it runs is left to the caller to stop.
+ * Returns the processes signalled, for the caller to wait on: SIGKILL is not death yet.
  */
-export function killMonitor(pid: number): void {
+export function killMonitor(pid: number): number[] {
   let forks: number[] = [];
   try {
     const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -23,4 +24,5 @@ export function killMonitor(pid: number): void {
       /* gone */
     }
   }
+  return [pid, ...forks];
 }

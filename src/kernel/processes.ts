@@ -151,11 +151,11 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-export async function stopProcesses(pids: number[], graceMs = 3000, monitor?: number): Promise<void> {
+export async function stopProcesses(pids: number[], graceMs = 3000, monitor?: number | number[]): Promise<void> {
   const alive = isAlive;
   log().debug({ pids, monitor }, 'stopping');
-  // The monitor first, or it would restart what is stopped.
-  if (monitor) killMonitor(monitor);
+  // The monitor first, or it would restart what is stopped; waited for with the rest.
+  const monitors = [monitor ?? []].flat().flatMap(killMonitor);
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGTERM');
@@ -172,4 +172,7 @@ export async function stopProcesses(pids: number[], graceMs = 3000, monitor?: nu
       /* gone */
     }
   }
+  const killed = [...pids, ...monitors];
+  const end = Date.now() + 2000;
+  while (killed.some(alive) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
 }
