@@ -3,9 +3,9 @@
  * stamped as it is written (kernel/stamps.ts), so that no pass reads them back. The files that
  * follow a link step are written on another thread meanwhile (beside.ts).
  */
-import { closeSync, constants, lstatSync, writeSync } from 'node:fs';
+import { closeSync, constants, lstatSync } from 'node:fs';
 import { ETC_NETNS_DIR } from '../paths.js';
-import { openOwn, writeOwnAtomic } from './ownfs.js';
+import { openOwn, writeAll, writeOwnAtomic } from './ownfs.js';
 import { contentHash, statKey } from './stamps.js';
 import type { TextPiece } from '../model/etcfiles.js';
 
@@ -36,8 +36,7 @@ function rewriteBound(path: string, content: string | Uint8Array): boolean {
   if (!lstatSync(path, { throwIfNoEntry: false })?.isFile()) return false;
   const fd = openOwn(path, constants.O_WRONLY | constants.O_TRUNC);
   try {
-    const buf = typeof content === 'string' ? Buffer.from(content) : content;
-    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+    writeAll(fd, content);
   } finally {
     closeSync(fd);
   }

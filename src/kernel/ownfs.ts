@@ -65,6 +65,12 @@ function openNoFollow(path: string, flags: number, mode: number): number {
   }
 }
 
+/** Writes all of `content` to `fd` (a write may take only part of it). */
+export function writeAll(fd: number, content: string | Uint8Array): void {
+  const data = typeof content === 'string' ? Buffer.from(content) : content;
+  for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+}
+
 /**
  * Writes `path` atomically: a new temporary file beside it (never one that exists: a regular
  * one left by an interrupted run is removed first, a symbolic link is refused), renamed over it.
@@ -84,8 +90,7 @@ export function writeOwnAtomic(path: string, content: string | Uint8Array, mode 
   }
   let written = false;
   try {
-    const data = typeof content === 'string' ? Buffer.from(content) : content;
-    for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+    writeAll(fd, content);
     written = true;
   } finally {
     closeSync(fd);

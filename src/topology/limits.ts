@@ -4,6 +4,7 @@
  * the file, before any change, so that a lab the kernel would refuse halfway is never started.
  */
 import { linkEnv } from '../model/links.js';
+import { exposeRuns } from '../model/port-runs.js';
 import type { PathSegment } from './yamlpos.js';
 import type { ContainerDef } from './types.js';
 
@@ -67,7 +68,7 @@ export function ruleProblem(containers: ContainerDef[]): LimitProblem | undefine
     blame(2 * publishRuns(c) + c.publish.filter((b) => b.hostIp.startsWith('127.')).length, ['containers', c.name, 'publish'], `its ${published} published ports make`);
     const links = linkedBy.get(c.name) ?? 0;
     if (links > 0 && byName.has(c.name))
-      blame(2 * links * exposeRunCount(c), ['containers', c.name, 'expose'], `its ${c.expose.length} exposed ports, linked ${links === 1 ? 'once' : `${links} times`}, make`);
+      blame(2 * links * exposeRuns(c.expose).length, ['containers', c.name, 'expose'], `its ${c.expose.length} exposed ports, linked ${links === 1 ? 'once' : `${links} times`}, make`);
   }
   if (total <= MAX_RULES) return undefined;
   return { path: worst.path, message: `${worst.what} ${worst.rules} firewall rules (the lab ${total} in all): more than netlab's limit of ${MAX_RULES} per lab` };
@@ -83,17 +84,6 @@ function publishRuns(c: ContainerDef): number {
     prev = b;
   }
   return runs + publishedCount(c) - c.publish.length;
-}
-
-/** How many runs of consecutive ports of one protocol `c` exposes: each makes one link rule each way. */
-function exposeRunCount(c: ContainerDef): number {
-  let runs = 0;
-  let prev: ContainerDef['expose'][number] | undefined;
-  for (const e of c.expose) {
-    if (!(prev && e.proto === prev.proto && e.port === prev.port + 1)) runs++;
-    prev = e;
-  }
-  return runs;
 }
 
 /** Bindings of `c`: its publish entries, and with publishAll each exposed port not published. */
