@@ -41,6 +41,8 @@ export interface LabNetwork extends NetworkDef {
   gateway: number;
   /** Every host's gateway on this network (a multi-host lab gives each host its own). */
   gateways: Record<string, number>;
+  /** The network's IPv6 side, when it has one: subnet in canonical form (`fd31:0:0:1::/64`). */
+  ipv6?: { subnet: string; prefix: number; gateway: string; gateways: Record<string, string> };
 }
 
 export interface LabHost {
@@ -61,11 +63,16 @@ export interface LabInterface {
   gateway: string;
   mac: string;
   mtu: number;
+  ip6?: string;
+  prefix6?: number;
+  gateway6?: string;
 }
 
 export interface ResolvedBinding extends PortBinding {
   /** The container address the port is forwarded to. */
   containerIp: string;
+  /** The container's IPv6 address on the published network, when it has one. */
+  containerIp6?: string;
   bridge: string;
 }
 

@@ -36,6 +36,11 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
   // isolation of networks do nothing without it (moby#12071). Docker sets it too whenever its
   // userland proxy is off, which is netlab's only mode. Needs br_netfilter loaded.
   if (networks.length > 0) s.sysctls['net.bridge.bridge-nf-call-iptables'] = '1';
+  // The same for IPv6 frames and ip6tables, and forwarding of IPv6 (Docker sets both for an IPv6 network).
+  if (networks.some((n) => n.ipv6)) {
+    s.sysctls['net.bridge.bridge-nf-call-ip6tables'] = '1';
+    s.sysctls['net.ipv6.conf.all.forwarding'] = '1';
+  }
   for (const net of networks) {
     s.hostLinks[net.bridge] = {
       kind: 'bridge',
