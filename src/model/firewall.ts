@@ -121,7 +121,8 @@ export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers):
     chains.fwd.push({ in: is(br), out: is(br), target: { kind: net.icc ? 'ACCEPT' : 'DROP' } });
   }
 
-  for (const c of local) for (const run of portRuns(c.ports)) publishRun(chains, run);
+  // A container with no IPv4 address on its first network (`ipv4: false`) has no IPv4 DNAT.
+  for (const c of local) for (const run of portRuns(c.ports)) if (run.containerIp) publishRun(chains, run);
   // Docker's link rules: with icc off, these are the only holes between two containers.
   // A link between two hosts crosses both hosts' bridges: both get its rules.
   const byName = new Map(lab.containers.map((c) => [c.name, c]));
@@ -131,6 +132,7 @@ export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers):
     for (const link of parent.links) {
       if (!here.has(parent.name) && !here.has(link.target)) continue;
       const child = byName.get(link.target)!;
+      if (!link.ip) continue;
       const childIf = child.interfaces.find((i) => i.ip === link.ip)!;
       const parentIf = parent.interfaces.find((i) => i.network === childIf.network)!;
       if (!bridges.has(childIf.bridge)) continue;

@@ -220,9 +220,8 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
         ifname: containerIfName(i),
         hostVeth: veths.get(`${c.name}/${netName}`)!,
         bridge: net.bridge,
-        ip: formatIp(ip),
-        prefix: net.subnet.prefix,
-        gateway: formatIp(net.gateways[c.host ?? '']!),
+        // An IPv6-only network (`ipv4: false`) gives no IPv4 address: its subnet only keeps the plan's shape.
+        ...(net.ipv4 === false ? { ip: '', prefix: 0, gateway: '' } : { ip: formatIp(ip), prefix: net.subnet.prefix, gateway: formatIp(net.gateways[c.host ?? '']!) }),
         ...(ip6 && net.ipv6 ? { ip6, prefix6: net.ipv6.prefix, gateway6: net.ipv6.gateways[c.host ?? '']! } : {}),
         mac: macFromIp(ip),
         mtu: net.mtu,
