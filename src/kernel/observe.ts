@@ -88,7 +88,8 @@ async function floodEntries(dev: string): Promise<string[]> {
   return entries.filter((e) => e.mac === '00:00:00:00:00:00' && e.dst).map((e) => e.dst!);
 }
 
-const ipv4 = (l: IpLink) => (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
+/** A link's addresses of both families, bar the IPv6 link-local ones the kernel makes itself. */
+const addrsOf = (l: IpLink) => (l.addr_info ?? []).filter((a) => a.family === 'inet' || (a.family === 'inet6' && a.scope === 'global')).map((a) => `${a.local}/${a.prefixlen}`);
 
 /** Reads the lab with `backend`: one dump of the host's links, one of each namespace of the lab, the firewall, files, processes. */
 export async function observe(input: ObserveInput, backend: KernelBackend): Promise<Observation> {
@@ -126,7 +127,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     }
     const k = l.linkinfo?.info_kind;
     const kind = k === 'bridge' || k === 'veth' || k === 'vxlan' ? k : 'other';
-    const h: HostLinkState = { kind, alias: l.ifalias, mtu: l.mtu, up: l.flags.includes('UP'), master: l.master, mac: l.address, addrs: ipv4(l) };
+    const h: HostLinkState = { kind, alias: l.ifalias, mtu: l.mtu, up: l.flags.includes('UP'), master: l.master, mac: l.address, addrs: addrsOf(l) };
     if (l.linkinfo?.info_slave_kind === 'bridge') h.hairpin = !!l.linkinfo.info_slave_data?.hairpin;
     if (kind === 'vxlan') {
       const d = l.linkinfo?.info_data ?? (await vxlanInfo(l.ifname));
@@ -166,7 +167,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     const ifaces: Record<string, IfaceState> = {};
     for (const l of whole(ns) ? links : []) {
       if (l.ifname === 'lo') continue;
-      const iface: IfaceState = { mac: l.address ?? '', mtu: l.mtu, up: l.flags.includes('UP'), addrs: ipv4(l) };
+      const iface: IfaceState = { mac: l.address ?? '', mtu: l.mtu, up: l.flags.includes('UP'), addrs: addrsOf(l) };
       if (l.ipv6_disabled !== undefined) iface.ipv6Disabled = l.ipv6_disabled;
       ifaces[l.ifname] = iface;
     }

@@ -106,16 +106,17 @@ export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers):
   for (const net of lab.networks) {
     const br = net.bridge;
     const subnet = formatCidr(net.subnet);
+    const v4 = net.ipv4 !== false;
     // Outbound NAT, as Docker's `POSTROUTING -s <subnet> ! -o docker0 -j MASQUERADE`.
-    if (net.ipMasquerade && !net.internal) chains.post.push({ src: is(subnet), out: not(br), target: { kind: 'MASQUERADE' } });
+    if (v4 && net.ipMasquerade && !net.internal) chains.post.push({ src: is(subnet), out: not(br), target: { kind: 'MASQUERADE' } });
     // The host's own localhost reaching a published port: 127.0.0.1 must not leave as a source.
     chains.post.push({ out: is(br), srcType: 'LOCAL', target: { kind: 'MASQUERADE' } });
     // Hairpin: a container reaching a published port through the host comes back onto the same
     // bridge; answer through the host so the reply is un-NATed (Docker's proxy did this with <= 27).
-    chains.post.push({ src: is(subnet), out: is(br), ctstate: ['DNAT'], target: { kind: 'MASQUERADE' } });
+    if (v4) chains.post.push({ src: is(subnet), out: is(br), ctstate: ['DNAT'], target: { kind: 'MASQUERADE' } });
     chains.post.push(...postRules6(net));
 
-    if (net.internal) {
+    if (v4 && net.internal) {
       chains.fwd.push({ in: is(br), dst: not(subnet), target: { kind: 'DROP' } });
       chains.fwd.push({ out: is(br), src: not(subnet), target: { kind: 'DROP' } });
     }
@@ -136,6 +137,7 @@ export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers):
     for (const link of parent.links) {
       if (!here.has(parent.name) && !here.has(link.target)) continue;
       const child = byName.get(link.target)!;
+      if (!link.ip) continue;
       const childIf = child.interfaces.find((i) => i.ip === link.ip)!;
       const parentIf = parent.interfaces.find((i) => i.network === childIf.network)!;
       if (!bridges.has(childIf.bridge)) continue;
@@ -174,7 +176,8 @@ function publishRun(chains: Record<ChainRole, Rule[]>, p: PortRun): void {
   // A range onto the same range keeps the port; a shifted one maps port for port from its start.
   const keep = !single && p.host.start === p.container.start;
   const port = keep ? {} : { port: p.container.start, portEnd: ctrEnd };
-  if (!p.hostIp.includes(':')) {
+  // A container with no IPv4 address on the network (`ipv4: false`) has no IPv4 DNAT.
+  if (p.containerIp && !p.hostIp.includes(':')) {
     const to: DnatTarget = { kind: 'DNAT', ip: p.containerIp, ...port };
     chains.dnat.push({ dst: p.hostIp === '0.0.0.0' ? undefined : is(`${p.hostIp}/32`), proto: p.proto, dport: p.host.start, dportEnd: hostEnd, target: to });
     chains.ports.push({ dst: is(`${p.containerIp}/32`), in: not(p.bridge), out: is(p.bridge), proto: p.proto, dport: p.container.start, dportEnd: ctrEnd, target: { kind: 'ACCEPT' } });

@@ -30,10 +30,9 @@ export function inFamily(r: Rule, family: 4 | 6): boolean {
   return f === undefined || f === family;
 }
 
-/** IPv6 NAT follows `ip6Masquerade`, which defaults to the network's `ipMasquerade` (Docker 27: one switch for both). */
+/** IPv6 NAT follows `ip6Masquerade` (on by default, as Docker 27's for IPv6 networks). */
 export function masquerades6(net: LabNetwork): boolean {
-  const own = (net as { ip6Masquerade?: boolean }).ip6Masquerade;
-  return own ?? net.ipMasquerade;
+  return net.ip6Masquerade ?? true;
 }
 
 /** A network's IPv6 NAT rules: outbound MASQUERADE, and the hairpin one (as firewall.ts's IPv4 ones). */

@@ -11,6 +11,7 @@ import { linkEnv, hostsNames } from './links.js';
 import { hostsLine, hostsPieces, internalResolvConf, joinPieces, resolvConf, upstreamServers, type HostsEntry, type TextPiece } from './etcfiles.js';
 import { portKey, type PortBinding, type PortProto } from './ports.js';
 import { formatProblem, InputError } from '../errors.js';
+import { allocate6, resolveNetworks6, type TakenSubnet6 } from './lab6.js';
 
 /** A subnet given in the topology collides with the host or another lab. */
 export class SubnetTakenError extends Error {
@@ -41,8 +42,18 @@ export interface LabNetwork extends NetworkDef {
   gateway: number;
   /** Every host's gateway on this network (a multi-host lab gives each host its own). */
   gateways: Record<string, number>;
-  /** The network's IPv6 side, when it has one: subnet in canonical form (`fd31:0:0:1::/64`). */
-  ipv6?: { subnet: string; prefix: number; gateway: string; gateways: Record<string, string> };
+  /** The network's IPv6 side, when it has one (`ipv6: true`). */
+  ipv6?: LabNetwork6;
+}
+
+export interface LabNetwork6 {
+  /** Canonical, with its prefix: `fd31:0:0:1::/64`. */
+  subnet: string;
+  prefix: number;
+  /** The gateway on this lab share's host. */
+  gateway: string;
+  /** Every host's gateway (a multi-host lab gives each host its own, as for IPv4). */
+  gateways: Record<string, string>;
 }
 
 export interface LabHost {
@@ -61,17 +72,18 @@ export interface LabInterface {
   ip: string;
   prefix: number;
   gateway: string;
-  mac: string;
-  mtu: number;
+  /** The IPv6 address on a network with IPv6, its prefix and the gateway of the container's host. */
   ip6?: string;
   prefix6?: number;
   gateway6?: string;
+  mac: string;
+  mtu: number;
 }
 
 export interface ResolvedBinding extends PortBinding {
   /** The container address the port is forwarded to. */
   containerIp: string;
-  /** The container's IPv6 address on the published network, when it has one. */
+  /** The container's IPv6 address on the same network, when that network has IPv6. */
   containerIp6?: string;
   bridge: string;
 }
@@ -120,6 +132,8 @@ export interface Lab {
 export interface LabContext {
   /** Routes and addresses on the host, and other labs' subnets: a picked subnet avoids them all. */
   takenSubnets: TakenSubnet[];
+  /** The same for IPv6: host routes and addresses, other labs' IPv6 subnets. */
+  takenSubnets6?: TakenSubnet6[];
   /** What this lab had before: kept so `up` never renumbers. */
   previous?: PreviousAllocation;
   /** Host ports in use, by `port/proto`, with who holds each (`a listening socket`, `lab NAME`). */
@@ -140,6 +154,9 @@ export interface PreviousAllocation {
   subnets: Record<string, string>;
   /** `container/network` → address. */
   addresses: Record<string, string>;
+  /** The same for IPv6 networks: subnet by network, address by `container/network`. */
+  subnets6?: Record<string, string>;
+  addresses6?: Record<string, string>;
   /** `container/containerPort/proto/index` → host port chosen before. */
   hostPorts: Record<string, number>;
 }
@@ -167,7 +184,9 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     const gateways: Record<string, number> = multi ? Object.fromEntries(topo.hosts.map((h, i) => [h.name, subnet!.network + 1 + i])) : { '': n.gateway ?? subnet.network + 1 };
     return { ...n, subnet, gateway: gateways[host ?? '']!, gateways };
   });
+  resolveNetworks6(topo, ctx, networks, host);
   const netByName = new Map(networks.map((n) => [n.name, n]));
+  const addresses6 = allocate6(topo, ctx, networks);
 
   const addresses = new Map<string, number>();
   for (const net of networks) {
@@ -195,14 +214,15 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     const interfaces: LabInterface[] = c.networks.map((netName, i) => {
       const net = netByName.get(netName)!;
       const ip = addresses.get(`${c.name}/${netName}`)!;
+      const ip6 = addresses6.get(`${c.name}/${netName}`);
       return {
         network: netName,
         ifname: containerIfName(i),
         hostVeth: veths.get(`${c.name}/${netName}`)!,
         bridge: net.bridge,
-        ip: formatIp(ip),
-        prefix: net.subnet.prefix,
-        gateway: formatIp(net.gateways[c.host ?? '']!),
+        // An IPv6-only network (`ipv4: false`) gives no IPv4 address: its subnet only keeps the plan's shape.
+        ...(net.ipv4 === false ? { ip: '', prefix: 0, gateway: '' } : { ip: formatIp(ip), prefix: net.subnet.prefix, gateway: formatIp(net.gateways[c.host ?? '']!) }),
+        ...(ip6 && net.ipv6 ? { ip6, prefix6: net.ipv6.prefix, gateway6: net.ipv6.gateways[c.host ?? '']! } : {}),
         mac: macFromIp(ip),
         mtu: net.mtu,
       };
@@ -215,7 +235,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     }
     const resolved: ResolvedBinding[] = bindings.map((b, i) => {
       const hostPort = b.hostPort || autoHostPort(topo, ctx, ports, c, b, i);
-      return { ...b, hostPort, containerIp: primary?.ip ?? '', bridge: primary?.bridge ?? '' };
+      return { ...b, hostPort, containerIp: primary?.ip ?? '', ...(primary?.ip6 ? { containerIp6: primary.ip6 } : {}), bridge: primary?.bridge ?? '' };
     });
     return { def: c, interfaces, ports: resolved };
   });
@@ -378,5 +398,13 @@ export function allocationOf(lab: Lab): PreviousAllocation {
     subnets: Object.fromEntries(lab.networks.map((n) => [n.name, formatCidr(n.subnet)])),
     addresses: Object.fromEntries(lab.containers.flatMap((c) => c.interfaces.map((i) => [`${c.name}/${i.network}`, i.ip]))),
     hostPorts,
+    ...(lab.networks.some((n) => n.ipv6) ? allocation6(lab) : {}),
+  };
+}
+
+function allocation6(lab: Lab): Pick<PreviousAllocation, 'subnets6' | 'addresses6'> {
+  return {
+    subnets6: Object.fromEntries(lab.networks.flatMap((n) => (n.ipv6 ? [[n.name, n.ipv6.subnet]] : []))),
+    addresses6: Object.fromEntries(lab.containers.flatMap((c) => c.interfaces.flatMap((i) => (i.ip6 ? [[`${c.name}/${i.network}`, i.ip6]] : [])))),
   };
 }

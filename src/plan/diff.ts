@@ -120,6 +120,8 @@ export function diff(want: LabState, have: LabState): Op[] {
       if (Object.keys(set).length > 3) nsOps.push(set);
       // Before the interface comes up, or IPv6 would already have sent its first packets.
       if (wi.ipv6Disabled && !hi.ipv6Disabled) nsOps.push({ kind: 'netns.sysctl', ns, key: disableIpv6Key(ifname), value: '1' });
+      // On an IPv6 endpoint, before its addresses: a disabled interface takes none.
+      if (wi.ipv6Disabled === false && hi.ipv6Disabled !== false) nsOps.push({ kind: 'netns.sysctl', ns, key: disableIpv6Key(ifname), value: '0' });
       addrOps(ifname, wi.addrs, hi.addrs, ns, nsOps);
       if (wi.up && !hi.up) nsOps.push({ kind: 'link.set', ns, name: ifname, up: true });
     }
