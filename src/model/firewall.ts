@@ -12,7 +12,7 @@ import { formatCidr } from './ipv4.js';
 import type { Lab } from './lab.js';
 import type { Proto } from './ports.js';
 import { exposeRuns, portRuns, type PortRun } from './port-runs.js';
-import { internalRules6, postRules6, publishRules6 } from './firewall6.js';
+import { internalRules6, neighbourRules6, postRules6, publishRules6 } from './firewall6.js';
 
 export type ChainRole = 'dnat' | 'post' | 'fwd' | 'ports' | 'raw';
 export type TableName = 'raw' | 'nat' | 'filter';
@@ -47,6 +47,8 @@ export interface Rule {
   dportEnd?: number;
   sport?: number;
   sportEnd?: number;
+  /** ICMPv6 neighbour solicitation (135) or advertisement (136): an IPv6-only rule. */
+  icmp6Type?: 135 | 136;
   srcType?: 'LOCAL';
   dstType?: 'LOCAL';
   ctstate?: ('RELATED' | 'ESTABLISHED' | 'DNAT')[];
@@ -124,6 +126,7 @@ export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers):
     chains.fwd.push({ out: is(br), ctstate: ['RELATED', 'ESTABLISHED'], target: { kind: 'ACCEPT' } });
     chains.fwd.push({ out: is(br), target: { kind: 'JUMP', chain: 'ports' } });
     if (!net.internal) chains.fwd.push({ in: is(br), out: not(br), target: { kind: 'ACCEPT' } });
+    if (!net.icc) chains.fwd.push(...neighbourRules6(net));
     chains.fwd.push({ in: is(br), out: is(br), target: { kind: net.icc ? 'ACCEPT' : 'DROP' } });
   }
 

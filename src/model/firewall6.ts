@@ -7,6 +7,7 @@
  * - a port published on every address (`8080:80`, `[::]:8080:80`) is not DNATed when it is sent
  *   to ::1: Linux has no route_localnet for IPv6, so a packet from ::1 can never leave through a
  *   bridge; netlab's loopback proxy takes [::1] instead (Docker's docker-proxy does the same);
+ * - with icc: false, neighbour discovery still passes between the bridge's ports (see neighbourRules6);
  * - a port published on [::1] has no DNAT at all, only the raw DROP of packets for ::1 that come
  *   from another interface (Docker 28), and the proxy.
  */
@@ -19,6 +20,7 @@ const not = (value: string): Neg => ({ value, not: true });
 
 /** 4 or 6 for a rule that names an address of that family; undefined for one that serves both. */
 export function ruleFamily(r: Rule): 4 | 6 | undefined {
+  if (r.icmp6Type !== undefined) return 6;
   const addrs = [r.src?.value, r.dst?.value, r.target.kind === 'DNAT' ? r.target.ip : undefined].filter((a): a is string => a !== undefined);
   if (addrs.length === 0) return undefined;
   return addrs.some((a) => a.includes(':')) ? 6 : 4;
@@ -52,6 +54,16 @@ export function internalRules6(net: LabNetwork): Rule[] {
     { in: is(net.bridge), dst: not(net.ipv6.subnet), target: { kind: 'DROP' } },
     { out: is(net.bridge), src: not(net.ipv6.subnet), target: { kind: 'DROP' } },
   ];
+}
+
+/**
+ * With icc: false, the neighbour discovery between the containers of an IPv6 network: IPv6
+ * finds a neighbour with ICMPv6, which bridged frames carry through ip6tables, where IPv4's ARP
+ * never passes iptables. Without these, icc: false would drop the link holes' traffic too.
+ */
+export function neighbourRules6(net: LabNetwork): Rule[] {
+  if (!net.ipv6) return [];
+  return ([135, 136] as const).map((icmp6Type) => ({ in: is(net.bridge), out: is(net.bridge), icmp6Type, target: { kind: 'ACCEPT' } }));
 }
 
 /** A published run's IPv6 rules: DNAT, ACCEPT, and for [::1] the raw DROP (see the file's head). */

@@ -50,6 +50,7 @@ export function ruleText(lab: string, r: Rule): string {
       if (r.dport !== undefined) parts.push(`--dport ${r.dport}${r.dportEnd !== undefined ? `:${r.dportEnd}` : ''}`);
     }
   }
+  if (r.icmp6Type !== undefined) parts.push(`-p ipv6-icmp -m icmp6 --icmpv6-type ${r.icmp6Type}`);
   if (r.srcType) parts.push(`-m addrtype --src-type ${r.srcType}`);
   if (r.dstType) parts.push(`-m addrtype --dst-type ${r.dstType}`);
   if (r.ctstate) parts.push(`-m conntrack --ctstate ${r.ctstate.join(',')}`);

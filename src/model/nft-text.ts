@@ -23,6 +23,7 @@ export function nftRuleText(lab: string, r: Rule): string {
   if (r.out) parts.push(`oifname ${cmp(r.out, `"${r.out.value}"`)}`);
   if (r.src) parts.push(`${ipOf(r.src.value)} saddr ${cmp(r.src, addr(r.src.value))}`);
   if (r.dst) parts.push(`${ipOf(r.dst.value)} daddr ${cmp(r.dst, addr(r.dst.value))}`);
+  if (r.icmp6Type !== undefined) parts.push(`icmpv6 type ${r.icmp6Type === 135 ? 'nd-neighbor-solicit' : 'nd-neighbor-advert'}`);
   if (r.srcType) parts.push(`fib saddr type local`);
   if (r.dstType) parts.push(`fib daddr type local`);
   if (r.proto) {
