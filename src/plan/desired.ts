@@ -4,7 +4,9 @@ import { dirname, join } from 'node:path';
 import { hostsPiecesOf, type Lab, type LabHost, type LabInterface, type LabNetwork } from '../model/lab.js';
 import { mark, ovsName, vxlanName } from '../model/names.js';
 import { formatIp } from '../model/ipv4.js';
-import { labRuleset, type Rule, type Ruleset } from '../model/firewall.js';
+import { labRuleset, type DnatTarget, type Rule, type Ruleset } from '../model/firewall.js';
+import { ruleFamily } from '../model/firewall6.js';
+import { ipOf } from '../model/nft-text.js';
 import { chainOf, renderIptables, ruleText } from '../model/iptables-rules.js';
 import { nftRuleText, renderNft } from '../model/nft-rules.js';
 import { ctrDir, etcNetnsDir, logPath, mntPath, utsPath } from '../paths.js';
@@ -212,7 +214,9 @@ function udpDnatRules(lab: Lab, rs: Ruleset, local: Lab['containers'], tables: R
     if (lab.firewall !== 'nftables') return `-A ${chainName} ${ruleText(lab.name, r)}`;
     const own = `${chainName} ${nftRuleText(lab.name, r)}`;
     if (rendered.includes(own)) return own;
-    const head = r.dst ? `${chainName} ip daddr ${r.dst.value.replace(/\/32$/, '')} dnat ip to udp dport map ` : `${chainName} dnat ip to udp dport map `;
+    const ip = ipOf((r.target as DnatTarget).ip);
+    const match = nftRuleText(lab.name, { dst: r.dst, target: { kind: 'ACCEPT' } }).replace(/accept comment .*$/, '');
+    const head = `${chainName} ${match}dnat ${ip} to udp dport map `;
     return rendered.find((t) => t.startsWith(head)) ?? own;
   };
   return rs.chains.dnat
@@ -222,6 +226,7 @@ function udpDnatRules(lab: Lab, rs: Ruleset, local: Lab['containers'], tables: R
       ...(r.dportEnd !== undefined ? { portEnd: r.dportEnd } : {}),
       rule: carrier(r),
       netns: local.find((c) => c.ports.some((p) => p.proto === 'udp' && p.hostPort === r.dport))!.netns,
+      ...(ruleFamily(r) === 6 ? { family: 6 as const } : {}),
     }));
 }
 

@@ -132,7 +132,7 @@ export interface FirewallState {
   /** Observed (iptables): the filter table's FORWARD policy is DROP (Docker sets it). */
   forwardDrop?: boolean;
   /** Desired: each published UDP host port with the text of its DNAT rule (in `rules`), for conntrack.flush. */
-  udpDnat?: { port: number; portEnd?: number; rule: string; netns: string }[];
+  udpDnat?: { port: number; portEnd?: number; rule: string; netns: string; family?: 6 }[];
 }
 
 export interface LabState {

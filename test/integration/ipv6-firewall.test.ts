@@ -106,6 +106,8 @@ containers:
 `;
         const up = await h.up(lab, yaml);
         expect(up.exitCode, up.all).toBe(0);
+        // The rules read back as they were written (the IPv6 forms compare as text).
+        expect((await h.netlab(['status', '--lab', lab])).exitCode).toBe(0);
         const [db, app] = [await ip6Of(h, lab, 'db'), await ip6Of(h, lab, 'app')];
         expect(await curl6(h, ctr(lab, 'app'), db, 80)).toBe(`db ${app}`);
         expect(await curl6(h, ctr(lab, 'other'), db, 80, NO)).toBeUndefined();
