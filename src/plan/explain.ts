@@ -11,6 +11,8 @@ import { formatCidr, formatIp } from '../model/ipv4.js';
 import { envAlias, ovsName, vxlanName } from '../model/names.js';
 import type { Op } from './ops.js';
 import { renderOp, shellQuote } from './render.js';
+import { firewallWhy6 } from './explain6.js';
+import { hostIpText } from '../model/ports.js';
 
 /** What a group of Ops builds. New kinds (hosts, overlays) add a variant here and a `why`. */
 export type Subject =
@@ -158,7 +160,7 @@ export function titleOf(s: Subject, lab: Lab): string {
 const span = (r: { start: number; end: number }) => (r.start === r.end ? String(r.start) : `${r.start}-${r.end}`);
 
 export function dockerPublishFlag(b: ResolvedBinding): string {
-  return `-p ${b.hostIp !== '0.0.0.0' ? `${b.hostIp}:` : ''}${b.hostPort}:${b.containerPort}${b.proto !== 'tcp' ? `/${b.proto}` : ''}`;
+  return `-p ${b.hostIp !== '0.0.0.0' ? `${hostIpText(b.hostIp)}:` : ''}${b.hostPort}:${b.containerPort}${b.proto !== 'tcp' ? `/${b.proto}` : ''}`;
 }
 
 function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
@@ -217,7 +219,7 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
     case 'firewall': {
       const out = [`Docker's iptables rules, in the lab's own chains NL-${lab.name}-* (jumped to from the built-in chains), so that no other rule on the host is touched:`];
       for (const c of lab.containers) {
-        for (const b of portRuns(c.ports)) {
+        for (const b of portRuns(c.ports).filter((r) => r.containerIp && !r.hostIp.includes(':'))) {
           const [host, ctr] = [span(b.host), span(b.container)];
           out.push(
             `this is what -p ${b.hostIp !== '0.0.0.0' ? `${b.hostIp}:` : ''}${host}:${ctr}${b.proto !== 'tcp' ? `/${b.proto}` : ''} becomes: a DNAT of ${b.hostIp === '0.0.0.0' ? 'any host address' : b.hostIp} port${host.includes('-') ? 's' : ''} ${host}/${b.proto} to ${c.name} ${b.containerIp}:${ctr}${host.includes('-') ? ' (one rule for the whole range)' : ''}, reached from PREROUTING (other machines) and OUTPUT (the host itself), and an ACCEPT for it in NL-${lab.name}-PORTS (Docker's DOCKER chain).`,
@@ -238,6 +240,7 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
           "Its bridges are listed in iptables' shared NL-ISOLATION chains too: a packet passes both iptables' and nftables' forward hooks, and a lab on the iptables backend drops there the traffic between its bridges and those listed, so labs on different backends stay isolated.",
         );
       }
+      out.push(...firewallWhy6(lab));
       if (lab.containers.some((c) => c.ports.some((b) => b.proto === 'udp')))
         out.push('For a published UDP port, conntrack forgets the flows it saw before the DNAT existed, so a client that kept sending is forwarded at once (Docker does the same).');
       return out;
