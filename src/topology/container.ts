@@ -168,7 +168,9 @@ function publishBindings(ctrName: string, c: RawContainer, host: string | undefi
         // Ports clash only on the same host.
         const slot = `${host ?? ''}|${b.hostPort}/${b.proto}`;
         const clash = shared.hostPorts.get(slot);
-        if (clash && (clash.hostIp === '0.0.0.0' || b.hostIp === '0.0.0.0' || clash.hostIp === b.hostIp))
+        // 0.0.0.0 holds the port on every address of both families (Docker binds 0.0.0.0 and ::), :: on every IPv6 one.
+        const every6 = (x: string, y: string) => x === '::' && y.includes(':');
+        if (clash && (clash.hostIp === '0.0.0.0' || b.hostIp === '0.0.0.0' || clash.hostIp === b.hostIp || every6(clash.hostIp, b.hostIp) || every6(b.hostIp, clash.hostIp)))
           problem(at, `host port ${b.hostPort}/${b.proto} is already published by ${clash.ctr} (${place(clash.path)})`);
         shared.hostPorts.set(slot, { hostIp: b.hostIp, ctr: ctrName, path: at });
       }
