@@ -8,10 +8,10 @@ import { formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr } from '.
 import { allocateAddresses, HostPortPicker, pickSubnet } from './ipam.js';
 import { containerIfName, macFromIp, netnsName, vethHostNames } from './names.js';
 import { linkEnv, hostsNames } from './links.js';
-import { hostsLine, hostsPieces, internalResolvConf, joinPieces, resolvConf, upstreamServers, type HostsEntry, type TextPiece } from './etcfiles.js';
+import { dualEntries, hostsLine, hostsPieces, internalResolvConf, joinPieces, resolvConf, upstreamServers, type HostsEntry, type TextPiece } from './etcfiles.js';
 import { portKey, type PortBinding, type PortProto } from './ports.js';
 import { formatProblem, InputError } from '../errors.js';
-import { allocate6, resolveNetworks6, type TakenSubnet6 } from './lab6.js';
+import { allocate6, allocation6, resolveNetworks6, type TakenSubnet6 } from './lab6.js';
 
 /** A subnet given in the topology collides with the host or another lab. */
 export class SubnetTakenError extends Error {
@@ -97,7 +97,8 @@ export interface LabContainer {
   interfaces: LabInterface[];
   expose: PortProto[];
   ports: ResolvedBinding[];
-  links: { target: string; alias: string; ip: string }[];
+  /** `ip6`: the child's IPv6 address on that network, for the second /etc/hosts line (link variables stay IPv4, as Docker's). */
+  links: { target: string; alias: string; ip: string; ip6?: string }[];
   /** The environment of every process in the container: link variables, then its own `env`. */
   env: [string, string][];
   /** The container's own `env` (what a link to it shows as _ENV_ variables). */
@@ -252,7 +253,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     const links = def.links.map((l) => {
       const child = byName.get(l.target)!;
       const shared = child.interfaces.find((ci) => def.networks.includes(ci.network))!;
-      return { target: l.target, alias: l.alias, ip: shared.ip };
+      return { target: l.target, alias: l.alias, ip: shared.ip, ...(shared.ip6 ? { ip6: shared.ip6 } : {}) };
     });
     const env: [string, string][] = [];
     for (const l of links) {
@@ -267,6 +268,8 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     const isolated = def.networks.every((n) => netByName.get(n)!.internal);
     const upstreams = isolated ? [] : once(`up|${JSON.stringify(overrides)}`, () => upstreamServers(ctx.hostResolvConf.text, overrides));
     const resolver = onDns.some(Boolean) ? { upstreams, hostsPeers: !onDns.every(Boolean) } : undefined;
+    // Docker keeps the host's IPv6 name servers for a container with IPv6.
+    const has6 = interfaces.some((i) => i.ip6);
     return {
       name: def.name,
       host: def.host,
@@ -286,7 +289,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
         hosts: '',
         resolv: resolver
           ? once(`int|${JSON.stringify(overrides)}`, () => internalResolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, overrides))
-          : once(`leg|${JSON.stringify(overrides)}`, () => resolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, false, overrides)),
+          : once(`leg|${has6}|${JSON.stringify(overrides)}`, () => resolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, has6, overrides)),
         hostname: `${def.hostname}\n`,
       },
     };
@@ -324,7 +327,7 @@ export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void 
   const byName = new Map(containers.map((c) => [c.name, c]));
   const peers = peerLines(containers);
   for (const c of containers) {
-    const entries: HostsEntry[] = c.links.map((l) => ({ ip: l.ip, names: hostsNames(l.alias, byName.get(l.target)?.hostname, l.target) }));
+    const entries: HostsEntry[] = c.links.flatMap((l) => dualEntries(l.ip, l.ip6, hostsNames(l.alias, byName.get(l.target)?.hostname, l.target)));
     // On user-defined networks the embedded DNS knows the peers; the file holds what Docker's does.
     const others =
       c.resolver && !c.resolver.hostsPeers
@@ -333,7 +336,9 @@ export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void 
             c.interfaces.map((i) => i.network),
             [c.name, ...c.links.map((l) => l.target)],
           );
-    const own = { ip: c.interfaces[0]?.ip ?? '127.0.1.1', names: hostsNames(c.hostname, c.hostname.split('.')[0], c.name) };
+    const first = c.interfaces[0];
+    const ownNames = hostsNames(c.hostname, c.hostname.split('.')[0], c.name);
+    const own = first ? dualEntries(first.ip, first.ip6, ownNames) : [{ ip: '127.0.1.1', names: ownNames }];
     const pieces = hostsPieces(entries, own, ipv6, others);
     c.files.hosts = joinPieces(pieces);
     hostsPiecesByFiles.set(c.files, { text: c.files.hosts, pieces });
@@ -370,7 +375,7 @@ function peerLines(containers: Pick<LabContainer, 'name' | 'hostname' | 'interfa
       let text = '';
       containers.forEach((other, i) => {
         const shared = other.interfaces.find((oi) => mine.has(oi.network)) ?? other.interfaces[0];
-        if (shared) text += hostsLine({ ip: shared.ip, names: names[i]! });
+        if (shared) for (const e of dualEntries(shared.ip, shared.ip6, names[i]!)) text += hostsLine(e);
         offsets.push(text.length);
       });
       list = { text, offsets };
@@ -399,12 +404,5 @@ export function allocationOf(lab: Lab): PreviousAllocation {
     addresses: Object.fromEntries(lab.containers.flatMap((c) => c.interfaces.map((i) => [`${c.name}/${i.network}`, i.ip]))),
     hostPorts,
     ...(lab.networks.some((n) => n.ipv6) ? allocation6(lab) : {}),
-  };
-}
-
-function allocation6(lab: Lab): Pick<PreviousAllocation, 'subnets6' | 'addresses6'> {
-  return {
-    subnets6: Object.fromEntries(lab.networks.flatMap((n) => (n.ipv6 ? [[n.name, n.ipv6.subnet]] : []))),
-    addresses6: Object.fromEntries(lab.containers.flatMap((c) => c.interfaces.flatMap((i) => (i.ip6 ? [[`${c.name}/${i.network}`, i.ip6]] : [])))),
   };
 }

@@ -2,7 +2,7 @@
 import type { Topology } from '../topology/types.js';
 import { formatCidr6, formatIp6, overlaps6, parseCidr6, parseIp6, type Cidr6 } from './ipv6.js';
 import { allocateAddresses6, pickSubnet6 } from './ipam6.js';
-import { placeIn, SubnetTakenError, type LabContext, type LabNetwork } from './lab.js';
+import { placeIn, SubnetTakenError, type Lab, type LabContext, type LabNetwork, type PreviousAllocation } from './lab.js';
 
 export interface TakenSubnet6 {
   cidr: Cidr6;
@@ -60,4 +60,12 @@ export function allocate6(topo: Topology, ctx: LabContext, networks: LabNetwork[
     for (const [name, ip] of got) out.set(`${name}/${net.name}`, formatIp6(ip));
   }
   return out;
+}
+
+/** What to remember of the IPv6 side so the next `up` keeps it: subnets by network, addresses by `container/network`. */
+export function allocation6(lab: Lab): Pick<PreviousAllocation, 'subnets6' | 'addresses6'> {
+  return {
+    subnets6: Object.fromEntries(lab.networks.flatMap((n) => (n.ipv6 ? [[n.name, n.ipv6.subnet]] : []))),
+    addresses6: Object.fromEntries(lab.containers.flatMap((c) => c.interfaces.flatMap((i) => (i.ip6 ? [[`${c.name}/${i.network}`, i.ip6]] : [])))),
+  };
 }

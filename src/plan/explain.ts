@@ -11,7 +11,8 @@ import { formatCidr, formatIp } from '../model/ipv4.js';
 import { envAlias, ovsName, vxlanName } from '../model/names.js';
 import type { Op } from './ops.js';
 import { renderOp, shellQuote } from './render.js';
-import { firewallWhy6 } from './explain6.js';
+import { firewallWhy6 } from './explain-firewall6.js';
+import { container6Why, host6Why, network6Why } from './explain6.js';
 import { hostIpText } from '../model/ports.js';
 
 /** What a group of Ops builds. New kinds (hosts, overlays) add a variant here and a `why`. */
@@ -78,7 +79,7 @@ export function subjectOf(op: Op, lab: Lab): Subject {
     case 'route.del':
       return (op.ns ? container(byNs(op.ns)) : undefined) ?? { kind: 'host' };
     case 'sysctl.set': {
-      const dev = /^net\.ipv4\.conf\.([^.]+)\./.exec(op.key)?.[1];
+      const dev = /^net\.ipv[46]\.conf\.([^.]+)\./.exec(op.key)?.[1];
       return (dev ? (network(byBridge(dev)) ?? container(byVeth(dev))) : undefined) ?? { kind: 'host' };
     }
     case 'file.write':
@@ -135,7 +136,7 @@ export function titleOf(s: Subject, lab: Lab): string {
       return 'the host';
     case 'network': {
       const n = lab.networks.find((x) => x.name === s.network)!;
-      return `network ${n.name}: bridge ${n.bridge}, ${formatCidr(n.subnet)}`;
+      return `network ${n.name}: bridge ${n.bridge}, ${[...(n.ipv4 === false ? [] : [formatCidr(n.subnet)]), ...(n.ipv6 ? [n.ipv6.subnet] : [])].join(', ')}`;
     }
     case 'overlay': {
       const n = lab.networks.find((x) => x.name === s.network)!;
@@ -145,7 +146,7 @@ export function titleOf(s: Subject, lab: Lab): string {
     }
     case 'container': {
       const c = lab.containers.find((x) => x.name === s.container)!;
-      return `container ${c.name}: ${c.interfaces.map((i) => `${i.ifname} ${i.ip}`).join(', ')}`;
+      return `container ${c.name}: ${c.interfaces.map((i) => [i.ifname, i.ip, i.ip6 ?? ''].filter(Boolean).join(' ')).join(', ')}`;
     }
     case 'firewall':
       return lab.firewall === 'nftables' ? `firewall: chains NL-${lab.name}-* in table inet netlab` : `firewall: iptables chains NL-${lab.name}-*`;
@@ -166,12 +167,13 @@ export function dockerPublishFlag(b: ResolvedBinding): string {
 function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
   switch (s.kind) {
     case 'host':
-      return ['Docker turns on IP forwarding (dockerd --ip-forward, on by default) so that the host routes packets between its bridges and the outside world.'];
+      return ['Docker turns on IP forwarding (dockerd --ip-forward, on by default) so that the host routes packets between its bridges and the outside world.', ...host6Why(ops)];
     case 'network': {
       const n = lab.networks.find((x) => x.name === s.network)!;
       const out = [
         `This is what docker0 is: a Linux bridge (a virtual switch) named ${n.bridge}, holding the gateway ${formatIp(n.gateway)}/${n.subnet.prefix} of ${formatCidr(n.subnet)}; each container on network "${n.name}" plugs one end of a veth pair into it.`,
       ];
+      out.push(...network6Why(n));
       if (ops.some((o) => o.kind === 'sysctl.set' && o.key.endsWith('.route_localnet'))) {
         out.push("route_localnet=1 lets traffic DNATed from the host's own 127.0.0.1 leave through the bridge, as Docker sets it when its userland proxy is off (curl localhost:PORT).");
       }
@@ -191,7 +193,8 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
         (i) =>
           `This is what docker run --name ${c.name} does to the network: a network namespace ${c.netns} (Docker's sandbox), a veth pair with ${i.ifname} inside (${i.ip}/${i.prefix}, MAC ${i.mac} made from the address as Docker <= 27 does) and ${i.hostVeth} plugged into ${i.bridge}, and a default route via the gateway ${i.gateway}.`,
       );
-      if (ops.some((o) => o.kind === 'netns.sysctl' && o.key.endsWith('.disable_ipv6'))) {
+      out.push(...container6Why(c, ops));
+      if (ops.some((o) => o.kind === 'netns.sysctl' && o.key.endsWith('.disable_ipv6') && o.value === '1')) {
         out.push(
           'disable_ipv6=1 on its interfaces, as Docker sets it on an endpoint that has no IPv6 address: without it each interface would send IPv6 neighbour discovery and MLD packets as it comes up, which the bridge floods to every other container.',
         );

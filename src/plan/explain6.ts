@@ -1,32 +1,32 @@
-/** `explain`'s words for the IPv6 half of the firewall (model/firewall6.ts), in Docker's terms. */
-import type { Lab } from '../model/lab.js';
-import { portRuns, type PortRun } from '../model/port-runs.js';
-import { hostIpText } from '../model/ports.js';
-import { masquerades6 } from '../model/firewall6.js';
+/** The IPv6 lines of `explain`: what each IPv6 command does, in Docker's terms. Pure. */
+import type { LabContainer, LabNetwork } from '../model/lab.js';
+import type { Op } from './ops.js';
 
-const span = (r: { start: number; end: number }) => (r.start === r.end ? String(r.start) : `${r.start}-${r.end}`);
-const flag = (b: PortRun) => `-p ${b.hostIp !== '0.0.0.0' ? `${hostIpText(b.hostIp)}:` : ''}${span(b.host)}:${span(b.container)}${b.proto !== 'tcp' ? `/${b.proto}` : ''}`;
-
-/** One line per IPv6 rule a Docker user would look for; none for a lab without IPv6. */
-export function firewallWhy6(lab: Lab): string[] {
-  if (!lab.networks.some((n) => n.ipv6)) return [];
-  const out: string[] = [];
-  const program = lab.firewall === 'nftables' ? 'the same inet table (its IPv6 rules say ip6 saddr/daddr, the others serve both families)' : 'ip6tables, in the same chain names (one ip6tables-restore beside the iptables-restore)';
-  out.push(`IPv6 (Docker's ip6tables, on by default since Docker 27) goes through ${program}.`);
-  for (const c of lab.containers) for (const b of portRuns(c.ports)) out.push(...publishWhy6(c.name, b));
-  for (const n of lab.networks) {
-    if (!n.ipv6) continue;
-    if (masquerades6(n) && !n.internal) out.push(`MASQUERADE of ${n.ipv6.subnet} leaving by any other interface than ${n.bridge} is Docker's IPv6 NAT (ip6Masquerade: true, Docker 27's default; false routes the containers' own addresses).`);
-    if (!n.icc) out.push(`icc: false on ${n.name} still lets ICMPv6 neighbour discovery pass between its containers: IPv6 finds a neighbour with it, through ip6tables, where IPv4's ARP never passes iptables.`);
-  }
-  return out;
+/** Why the host's IPv6 settings: forwarding, as Docker sets it for its IPv6 networks. */
+export function host6Why(ops: Op[]): string[] {
+  if (!ops.some((o) => o.kind === 'sysctl.set' && o.key === 'net.ipv6.conf.all.forwarding')) return [];
+  return ['IPv6 forwarding (net.ipv6.conf.all.forwarding=1) lets the host route IPv6 between its bridges and the outside, as Docker turns it on for networks created with --ipv6.'];
 }
 
-function publishWhy6(ctr: string, b: PortRun): string[] {
-  if (b.hostIp === '::1') {
-    return [`${flag(b)}: no DNAT (Linux has no route_localnet for IPv6, so a packet from ::1 never leaves through a bridge): netlab's loopback proxy answers on [::1], as Docker's docker-proxy does, and a raw DROP keeps packets for ::1 from other interfaces away (Docker 28).`];
-  }
-  if (!b.containerIp6 || !(b.hostIp === '0.0.0.0' || b.hostIp.includes(':'))) return [];
-  const where = b.hostIp === '0.0.0.0' || b.hostIp === '::' ? 'any IPv6 host address but ::1 (the loopback proxy takes that)' : b.hostIp;
-  return [`${flag(b)} over IPv6: a DNAT of ${where} port ${span(b.host)}/${b.proto} to ${ctr} [${b.containerIp6}]:${span(b.container)}, and its ACCEPT in NL-*-PORTS.`];
+/** Why a network's IPv6 gateway and settings. */
+export function network6Why(n: LabNetwork): string[] {
+  if (!n.ipv6) return [];
+  const only = n.ipv4 === false ? ` It has no IPv4 at all (docker network create --ipv4=false --ipv6).` : '';
+  return [
+    `docker network create --ipv6 --subnet ${n.ipv6.subnet}: the bridge also holds the IPv6 gateway ${n.ipv6.gateway}/${n.ipv6.prefix}, added with nodad (no duplicate address detection, so it answers at once), and accept_ra=0 (a gateway takes no router advertisements), as Docker sets on its bridges.${only}`,
+  ];
+}
+
+/** Why a container's IPv6 address, route and disable_ipv6=0. */
+export function container6Why(c: LabContainer, ops: Op[]): string[] {
+  const with6 = c.interfaces.filter((i) => i.ip6);
+  if (with6.length === 0) return [];
+  const out = with6.map(
+    (i) =>
+      `On the IPv6 network ${i.network}, ${i.ifname} also gets ${i.ip6}/${i.prefix6} (docker inspect's GlobalIPv6Address, the next free address of the subnet as Docker >= 28 hands them out), added with nodad so it is usable as soon as the interface is up, beside its own link-local fe80:: address.`,
+  );
+  const route = with6[0]!;
+  out.push(`ip -6 route: the IPv6 default route via the gateway ${route.gateway6} (IPv6Gateway); link variables stay IPv4, as Docker's, and /etc/hosts gets a second line for each IPv6 address.`);
+  if (ops.some((o) => o.kind === 'netns.sysctl' && o.key.endsWith('.disable_ipv6') && o.value === '0')) out.push('disable_ipv6=0 on its IPv6 interfaces: Docker leaves IPv6 on only where an endpoint has an IPv6 address.');
+  return out;
 }

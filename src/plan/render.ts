@@ -22,7 +22,9 @@ export function renderOp(op: Op): string {
   }
   if (isLinkOp(op)) {
     const { ns, args, program } = ipArgs(op);
-    return [program ?? 'ip', ...(ns ? ['-n', ns] : []), ...args].map(shellQuote).join(' ');
+    // `ip -6` names the family, as a reader expects of an IPv6 address or route (ip alone infers it).
+    const six = /^(addr|route)\./.test(op.kind) && ('cidr' in op ? op.cidr : 'route' in op ? op.route : '').includes(':');
+    return [program ?? 'ip', ...(six ? ['-6'] : []), ...(ns ? ['-n', ns] : []), ...args].map(shellQuote).join(' ');
   }
   if (isOvsOp(op)) {
     return ovsCommands(op)
