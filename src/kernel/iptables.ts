@@ -74,7 +74,7 @@ export async function observeIptables(lab: string, known = false): Promise<Firew
       const t = parseIptablesSave(lab, text ?? '');
       state.foreign.push(...disownForeignChains(lab, table, t, known, family === 6 ? 'ip6tables' : 'iptables'));
       state.tables[tableKey(table, family)] = t;
-      if (family === 4 && table === 'filter' && /^:FORWARD DROP /m.test(text ?? '')) state.forwardDrop = true;
+      if (table === 'filter' && /^:FORWARD DROP /m.test(text ?? '')) state[family === 4 ? 'forwardDrop' : 'forwardDrop6'] = true;
     }
   }
   return { ...state, labs };

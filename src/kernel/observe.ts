@@ -281,9 +281,10 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   if (hasAny(primary) || want.firewall) s.firewall = primary;
   if (hasAny(other)) s.otherFirewall = other;
   const warnings: string[] = [];
-  if (want.firewall?.backend === 'nftables' && iptables!.forwardDrop && Object.keys(want.hostLinks).length > 0) {
+  const ipv6 = want.firewall?.tables['ip6 filter'] !== undefined;
+  if (want.firewall?.backend === 'nftables' && (iptables!.forwardDrop || (ipv6 && iptables!.forwardDrop6)) && Object.keys(want.hostLinks).length > 0) {
     warnings.push(
-      "iptables' FORWARD policy is DROP (Docker sets it): it drops the lab's forwarded traffic whatever the nftables table accepts; netlab never changes a policy, so use \"firewall: iptables\" on this host, or accept the lab's bridges in DOCKER-USER yourself",
+      `${iptables!.forwardDrop ? "iptables'" : "ip6tables'"} FORWARD policy is DROP (Docker sets it): it drops the lab's forwarded traffic whatever the nftables table accepts; netlab never changes a policy, so use "firewall: iptables" on this host, or accept the lab's bridges in DOCKER-USER yourself`,
     );
   }
   mark('processes');

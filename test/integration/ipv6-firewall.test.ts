@@ -131,6 +131,22 @@ containers:
   });
 });
 
+describe("ip6tables' FORWARD policy", () => {
+  it('warns an nftables lab with IPv6 that a DROP policy there (Docker sets it) drops its forwarded IPv6', async () => {
+    await withVirtualHost(
+      58,
+      async (h) => {
+        await h.run(['ip6tables', '-P', 'FORWARD', 'DROP']);
+        const lab = uniqueLab();
+        const r = await h.up(lab, `firewall: nftables\nnetworks:\n  n: { subnet: 10.232.40.0/24, ipv6: true, subnet6: "fd32:40::/64" }\ncontainers:\n  a: {}\n`);
+        expect(r.exitCode, r.all).toBe(0);
+        expect(r.all).toContain("ip6tables' FORWARD policy is DROP");
+      },
+      { ipv6: true },
+    );
+  });
+});
+
 describe('IPv6 isolation', () => {
   const MIXES: [Backend, Backend][] = [
     ['iptables', 'nftables'],
