@@ -67,7 +67,10 @@ export async function observeIptables(lab: string, known = false): Promise<Firew
   const state: FirewallState & { foreign: string[] } = { backend: 'iptables', tables: {}, foreign: [] };
   const [saved, saved6] = await Promise.all([iptablesSaveAll(), iptablesSaveAll(6)]);
   const labs = labsInIptables(saved);
-  for (const [family, dump] of [[4, saved], [6, saved6]] as const) {
+  for (const [family, dump] of [
+    [4, saved],
+    [6, saved6],
+  ] as const) {
     for (const table of IPTABLES_TABLES) {
       const text = dump.get(table);
       if (text === undefined && family === 6) continue;

@@ -77,7 +77,9 @@ export function publishRules6(p: PortRun, to: { port?: number; portEnd?: number 
   const dst = everywhere ? not('::1/128') : is(`${p.hostIp}/128`);
   return {
     dnat: [{ dst, proto: p.proto, dport: p.host.start, dportEnd: hostEnd, target: { kind: 'DNAT', ip: p.containerIp6, ...to } }],
-    ports: [{ dst: is(`${p.containerIp6}/128`), in: not(p.bridge), out: is(p.bridge), proto: p.proto, dport: p.container.start, dportEnd: single ? undefined : p.container.end, target: { kind: 'ACCEPT' } }],
+    ports: [
+      { dst: is(`${p.containerIp6}/128`), in: not(p.bridge), out: is(p.bridge), proto: p.proto, dport: p.container.start, dportEnd: single ? undefined : p.container.end, target: { kind: 'ACCEPT' } },
+    ],
     raw: [],
   };
 }

@@ -81,7 +81,11 @@ function sortKey(element: string): string {
     .split(/ [.:] /)
     .map((part) => {
       if (part.includes(':')) return expand6(part);
-      if (part.includes('.')) return part.split('.').map((o) => o.padStart(3, '0')).join('.');
+      if (part.includes('.'))
+        return part
+          .split('.')
+          .map((o) => o.padStart(3, '0'))
+          .join('.');
       return part.padStart(5, '0');
     })
     .join('|');

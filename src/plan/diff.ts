@@ -150,7 +150,8 @@ export function diff(want: LabState, have: LabState): Op[] {
     firewall.push({ kind: 'firewall.apply', lab: want.lab, want: want.firewall, have: haveSame });
     const haveRules = new Set(Object.values(haveSame?.tables ?? {}).flatMap((t) => t.rules));
     for (const u of want.firewall.udpDnat ?? []) {
-      if (!haveRules.has(u.rule) || !have.namespaces[u.netns]) firewall.push({ kind: 'conntrack.flush', proto: 'udp', port: u.port, ...(u.portEnd ? { portEnd: u.portEnd } : {}), ...(u.family ? { family: u.family } : {}) });
+      if (!haveRules.has(u.rule) || !have.namespaces[u.netns])
+        firewall.push({ kind: 'conntrack.flush', proto: 'udp', port: u.port, ...(u.portEnd ? { portEnd: u.portEnd } : {}), ...(u.family ? { family: u.family } : {}) });
     }
   }
   // The lab's rules in a backend it does not (or no longer) use.

@@ -61,7 +61,9 @@ describe.each(BACKENDS.map((b, i) => [b, i] as const))('IPv6 firewall, %s backen
         expect(await curl6(h, h.lan.ns, host6, port(3), NO)).toBeUndefined();
         const raw6 = (await h.run(['ip6tables-save', '-t', 'raw'])).stdout;
         const nft = (await h.run(['nft', 'list', 'table', 'inet', 'netlab'])).stdout;
-        expect(backend === 'iptables' ? raw6 : nft).toMatch(new RegExp(backend === 'iptables' ? `-d ::1/128 ! -i lo -p tcp -m tcp --dport ${port(3)} .*-j DROP` : `ip6 daddr ::1 tcp dport ${port(3)} drop`));
+        expect(backend === 'iptables' ? raw6 : nft).toMatch(
+          new RegExp(backend === 'iptables' ? `-d ::1/128 ! -i lo -p tcp -m tcp --dport ${port(3)} .*-j DROP` : `ip6 daddr ::1 tcp dport ${port(3)} drop`),
+        );
         // The host itself reaches the plain port on its own IPv6 address (nat OUTPUT).
         expect(await curl6(h, undefined, host6, port(0))).toMatch(/^web /);
 

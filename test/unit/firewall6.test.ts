@@ -53,7 +53,12 @@ describe('IPv6 host addresses in publish specs', () => {
 describe('IPv6 rule sets (golden)', () => {
   for (const [name, yaml] of Object.entries(COMBOS)) {
     it(`${name}: iptables-restore and ip6tables-restore input`, () =>
-      expectGolden(`firewall/${name}.iptables`, firewallInputs(want(yaml, 'iptables').firewall, undefined).map((p) => `# ${p.command}\n${p.input}`).join('')));
+      expectGolden(
+        `firewall/${name}.iptables`,
+        firewallInputs(want(yaml, 'iptables').firewall, undefined)
+          .map((p) => `# ${p.command}\n${p.input}`)
+          .join(''),
+      ));
     it(`${name}: nft -f input`, () => expectGolden(`firewall/${name}.nft`, nftScript(want(yaml, 'nftables').firewall, undefined)));
   }
 
