@@ -133,6 +133,37 @@ containers:
   });
 });
 
+describe('what netlab did not make in ip6tables', () => {
+  it("keeps Docker's and the user's IPv6 rules through up and down, and refuses an ip6tables chain with the lab's name that is not its own", async () => {
+    await withVirtualHost(
+      59,
+      async (h) => {
+        const theirs = [
+          ['-t', 'nat', '-N', 'DOCKER'],
+          ['-t', 'nat', '-A', 'DOCKER', '-i', 'docker0', '-j', 'RETURN'],
+          ['-A', 'FORWARD', '-s', '2001:db8::/32', '-j', 'DROP'],
+        ];
+        for (const args of theirs) expect((await h.run(['ip6tables', ...args])).exitCode).toBe(0);
+        const before = (await h.run(['ip6tables-save'])).stdout.split('\n').filter((l) => /DOCKER|2001:db8/.test(l));
+        const lab = uniqueLab();
+        const yaml = `firewall: iptables\nnetworks:\n  n: { subnet: 10.232.41.0/24, ipv6: true, subnet6: "fd32:41::/64" }\ncontainers:\n  a: { publish: ["21160:80"] }\n`;
+        expect((await h.up(lab, yaml)).exitCode).toBe(0);
+        expect((await h.netlab(['down', '--lab', lab])).exitCode).toBe(0);
+        expect((await h.run(['ip6tables-save'])).stdout.split('\n').filter((l) => /DOCKER|2001:db8/.test(l))).toEqual(before);
+
+        const other = uniqueLab();
+        await h.run(['ip6tables', '-t', 'nat', '-N', `NL-${other}-DNAT`]);
+        await h.run(['ip6tables', '-t', 'nat', '-A', `NL-${other}-DNAT`, '-j', 'RETURN']);
+        const refused = await h.up(other, yaml.replace('21160', '21161'));
+        expect(refused.exitCode, refused.all).toBe(2);
+        expect(refused.all).toContain(`ip6tables chain NL-${other}-DNAT in table nat`);
+        expect((await h.run(['ip6tables-save', '-t', 'nat'])).stdout).toContain(`-A NL-${other}-DNAT -j RETURN`);
+      },
+      { ipv6: true },
+    );
+  });
+});
+
 describe("ip6tables' FORWARD policy", () => {
   it('warns an nftables lab with IPv6 that a DROP policy there (Docker sets it) drops its forwarded IPv6', async () => {
     await withVirtualHost(
