@@ -66,6 +66,10 @@ describe.each(BACKENDS.map((b, i) => [b, i] as const))('IPv6 firewall, %s backen
         );
         // The host itself reaches the plain port on its own IPv6 address (nat OUTPUT).
         expect(await curl6(h, undefined, host6, port(0))).toMatch(/^web /);
+        // stats reads the counters beside the IPv6 rules without tripping on them.
+        const stats = await h.netlab(['stats', '--lab', lab]);
+        expect(stats.exitCode, stats.all).toBe(0);
+        expect(stats.all).toContain(`[::]:${port(1)}->80/tcp`);
 
         // A firewall reload of IPv6 only: status sees it, up puts it back.
         if (backend === 'iptables') {
