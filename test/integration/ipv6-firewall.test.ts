@@ -69,7 +69,9 @@ describe.each(BACKENDS.map((b, i) => [b, i] as const))('IPv6 firewall, %s backen
         // stats reads the counters beside the IPv6 rules without tripping on them.
         const stats = await h.netlab(['stats', '--lab', lab]);
         expect(stats.exitCode, stats.all).toBe(0);
-        expect(stats.all).toContain(`[::]:${port(1)}->80/tcp`);
+        // With iptables, a port's hits are its IPv4 and IPv6 DNATs' (nft rules carry no counters: "-").
+        const hits = backend === 'iptables' ? '[1-9]\\d*' : '-';
+        expect(stats.all).toMatch(new RegExp(`\\[::\\]:${port(1)}->80/tcp +web +${hits} `));
 
         // A firewall reload of IPv6 only: status sees it, up puts it back.
         if (backend === 'iptables') {
