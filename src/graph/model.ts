@@ -6,7 +6,7 @@
  */
 import type { Lab, LabContainer, LabHost, LabNetwork } from '../model/lab.js';
 import { formatCidr, formatIp } from '../model/ipv4.js';
-import { portKey } from '../model/ports.js';
+import { hostIpText, portKey } from '../model/ports.js';
 import { ovsName, vxlanName } from '../model/names.js';
 import { dockerPublishFlag } from '../plan/explain.js';
 import { linuxVxlanPort } from '../plan/desired.js';
@@ -118,7 +118,7 @@ function drawShare(_lab: Lab, host: GraphCluster, networks: LabNetwork[], contai
     }
     for (const b of c.ports) {
       const id = at('port', b.hostIp, String(b.hostPort), b.proto);
-      host.nodes.push({ id, kind: 'port', label: [`${b.hostIp === '0.0.0.0' ? '*' : b.hostIp}:${b.hostPort}/${b.proto}`, dockerPublishFlag(b)] });
+      host.nodes.push({ id, kind: 'port', label: [`${b.hostIp === '0.0.0.0' ? '*' : hostIpText(b.hostIp)}:${b.hostPort}/${b.proto}`, dockerPublishFlag(b)] });
       const target = c.interfaces.find((i) => i.ip === b.containerIp);
       edges.push({ from: id, to: nodeId('if', c.name, target?.ifname ?? 'eth0'), kind: 'publish', label: `DNAT ${b.containerIp}:${b.containerPort}` });
     }
