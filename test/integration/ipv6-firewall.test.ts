@@ -170,6 +170,37 @@ describe('what netlab did not make in ip6tables', () => {
   });
 });
 
+describe('switching firewall: with IPv6', () => {
+  it('moves the IPv6 rules from ip6tables to the inet table and back, the published port working over IPv6 each time', async () => {
+    await withVirtualHost(
+      60,
+      async (h) => {
+        const lab = uniqueLab();
+        const yaml = (backend: Backend) =>
+          `firewall: ${backend}\nnetworks:\n  n: { subnet: 10.232.42.0/24, ipv6: true, subnet6: "fd32:42::/64" }\ncontainers:\n  web: { publish: ["21170:80"], command: ${servers('tcp6:80')} }\n`;
+        const ip6Lines = async () => (await h.run(['ip6tables-save'])).stdout.split('\n').filter((l) => l.includes(`netlab:${lab}`));
+        for (const backend of ['iptables', 'nftables', 'iptables'] as const) {
+          const r = await h.up(lab, yaml(backend));
+          expect(r.exitCode, r.all).toBe(0);
+          expect(await curl6(h, h.lan.ns, h.lan.hostAddr6!, 21170)).toBe(`web ${h.lan.peerAddr6}`);
+          expect((await h.netlab(['status', '--lab', lab])).exitCode).toBe(0);
+          const lines = await ip6Lines();
+          // An nftables lab keeps only its bridge in ip6tables' isolation chains.
+          if (backend === 'nftables')
+            expect(
+              lines.every((l) => /^-A NL-ISOLATION-[12] /.test(l)),
+              lines.join('\n'),
+            ).toBe(true);
+          else expect(lines.some((l) => l.includes(`-j NL-${lab}-DNAT`))).toBe(true);
+        }
+        expect((await h.netlab(['down', '--lab', lab])).exitCode).toBe(0);
+        expect(await netlabRules(h)).toEqual([]);
+      },
+      { ipv6: true },
+    );
+  });
+});
+
 describe("ip6tables' FORWARD policy", () => {
   it('warns an nftables lab with IPv6 that a DROP policy there (Docker sets it) drops its forwarded IPv6', async () => {
     await withVirtualHost(
