@@ -66,7 +66,7 @@ function disownForeignChains(lab: string, table: string, t: FirewallTable, known
 export async function observeIptables(lab: string, known = false): Promise<FirewallState & { foreign: string[]; labs: Set<string> }> {
   const state: FirewallState & { foreign: string[] } = { backend: 'iptables', tables: {}, foreign: [] };
   const [saved, saved6] = await Promise.all([iptablesSaveAll(), iptablesSaveAll(6)]);
-  const labs = labsInIptables(saved);
+  const labs = new Set([...labsInIptables(saved), ...labsInIptables(saved6)]);
   for (const [family, dump] of [
     [4, saved],
     [6, saved6],

@@ -338,5 +338,6 @@ const labsOfLinks = (links: IpLink[]) => links.flatMap((l) => parseMark(l.ifalia
 /** Labs with objects in this network namespace: marked links, and rules with a lab's comment. */
 export async function labsOnHost(): Promise<Set<string>> {
   const links = JSON.parse((await run('ip', ['-j', '-d', 'link', 'show'])).stdout) as IpLink[];
-  return new Set([...labsOfLinks(links), ...labsInIptables(await iptablesSaveAll())]);
+  const [saved, saved6] = await Promise.all([iptablesSaveAll(), iptablesSaveAll(6)]);
+  return new Set([...labsOfLinks(links), ...labsInIptables(saved), ...labsInIptables(saved6)]);
 }

@@ -201,6 +201,20 @@ describe('switching firewall: with IPv6', () => {
   });
 });
 
+describe('down --all', () => {
+  it('finds a lab that only ip6tables still holds (an interrupted run) and removes it', async () => {
+    await withVirtualHost(61, async (h) => {
+      const lab = uniqueLab();
+      const mark = `netlab:${lab}`;
+      const input = `*nat\n:NL-${lab}-DNAT - [0:0]\n-I PREROUTING 1 -m addrtype --dst-type LOCAL -m comment --comment "${mark}" -j NL-${lab}-DNAT\n-A NL-${lab}-DNAT -p tcp -m tcp --dport 21180 -m comment --comment "${mark}" -j DNAT --to-destination [fd32:43::2]:80\nCOMMIT\n`;
+      expect((await h.run(['ip6tables-restore', '--noflush'], input)).exitCode).toBe(0);
+      const down = await h.netlab(['down', '--all']);
+      expect(down.exitCode, down.all).toBe(0);
+      expect((await h.run(['ip6tables-save'])).stdout).not.toContain(lab);
+    });
+  });
+});
+
 describe("ip6tables' FORWARD policy", () => {
   it('warns an nftables lab with IPv6 that a DROP policy there (Docker sets it) drops its forwarded IPv6', async () => {
     await withVirtualHost(
