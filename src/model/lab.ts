@@ -11,7 +11,8 @@ import { linkEnv, hostsNames } from './links.js';
 import { dualEntries, hostsLine, hostsPieces, internalResolvConf, joinPieces, resolvConf, upstreamServers, type HostsEntry, type TextPiece } from './etcfiles.js';
 import { portKey, type PortBinding, type PortProto } from './ports.js';
 import { formatProblem, InputError } from '../errors.js';
-import { allocate6, allocation6, resolveNetworks6, type TakenSubnet6 } from './lab6.js';
+import { allocate6, allocation6, NO_IPV4, resolveNetworks6, type TakenSubnet6 } from './lab6.js';
+import { parseIp6 } from './ipv6.js';
 
 /** A subnet given in the topology collides with the host or another lab. */
 export class SubnetTakenError extends Error {
@@ -170,15 +171,24 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
   if (multi) ctx = { ...ctx, previous: undefined };
   // The lab's own given subnets are taken too: a picked or kept subnet must not overlap them.
   const given = topo.networks.flatMap((n) => (n.subnet ? [n.subnet] : []));
-  const taken = [...ctx.takenSubnets.map((t) => t.cidr), ...given];
+  // And the subnets other networks of the lab keep from the last `up`: a new network listed before them must not pick one.
+  const kept = topo.networks.flatMap((n) => {
+    const text = ctx.previous?.subnets[n.name];
+    const c = text && !n.subnet ? parseCidr(text) : undefined;
+    return c && c.prefix < 32 ? [c] : [];
+  });
+  const taken = [...ctx.takenSubnets.map((t) => t.cidr), ...given, ...kept];
   const networks: LabNetwork[] = topo.networks.map((n) => {
+    // An IPv6-only network takes nothing from the IPv4 pools (NO_IPV4 is never on a bridge).
+    if (n.ipv4 === false) return { ...n, subnet: NO_IPV4, gateway: 0, gateways: multi ? Object.fromEntries(topo.hosts.map((h) => [h.name, 0])) : { '': 0 } };
     let subnet = n.subnet;
     if (subnet) {
       const clash = ctx.takenSubnets.find((t) => overlaps(t.cidr, subnet!));
       const path = `networks.${n.name}.subnet`;
       if (clash) throw new SubnetTakenError(path, placeIn(topo, path, `${formatCidr(subnet)} overlaps ${clash.by}`));
     }
-    const previous = ctx.previous?.subnets[n.name] ? parseCidr(ctx.previous.subnets[n.name]!) : undefined;
+    const kept = ctx.previous?.subnets[n.name];
+    const previous = kept && kept !== formatCidr(NO_IPV4) ? parseCidr(kept) : undefined;
     if (!subnet && previous && !given.some((g) => overlaps(g, previous))) subnet = previous;
     subnet ??= pickSubnet(taken);
     if (!n.subnet) taken.push(subnet);
@@ -190,7 +200,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
   const addresses6 = allocate6(topo, ctx, networks);
 
   const addresses = new Map<string, number>();
-  for (const net of networks) {
+  for (const net of networks.filter((n) => n.ipv4 !== false)) {
     const members = topo.containers.filter((c) => c.networks.includes(net.name));
     const prev = (c: ContainerDef) => {
       const text = ctx.previous?.addresses[`${c.name}/${net.name}`];
@@ -214,7 +224,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
   const partial = topo.containers.map((c) => {
     const interfaces: LabInterface[] = c.networks.map((netName, i) => {
       const net = netByName.get(netName)!;
-      const ip = addresses.get(`${c.name}/${netName}`)!;
+      const ip = addresses.get(`${c.name}/${netName}`);
       const ip6 = addresses6.get(`${c.name}/${netName}`);
       return {
         network: netName,
@@ -222,9 +232,10 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
         hostVeth: veths.get(`${c.name}/${netName}`)!,
         bridge: net.bridge,
         // An IPv6-only network (`ipv4: false`) gives no IPv4 address: its subnet only keeps the plan's shape.
-        ...(net.ipv4 === false ? { ip: '', prefix: 0, gateway: '' } : { ip: formatIp(ip), prefix: net.subnet.prefix, gateway: formatIp(net.gateways[c.host ?? '']!) }),
+        ...(ip === undefined ? { ip: '', prefix: 0, gateway: '' } : { ip: formatIp(ip), prefix: net.subnet.prefix, gateway: formatIp(net.gateways[c.host ?? '']!) }),
         ...(ip6 && net.ipv6 ? { ip6, prefix6: net.ipv6.prefix, gateway6: net.ipv6.gateways[c.host ?? '']! } : {}),
-        mac: macFromIp(ip),
+        // IPv6 only: the MAC from the IPv6 address's last 32 bits (unique on its /64 as netlab numbers it).
+        mac: macFromIp(ip ?? Number(BigInt.asUintN(32, parseIp6(ip6!)!))),
         mtu: net.mtu,
       };
     });
