@@ -172,8 +172,8 @@ withChangeOptions(withCommonOptions(program.command('up')))
       return console.log(JSON.stringify({ lab: result.lab.name, dryRun: !!o.dryRun, changes: result.ops.length, ms: Math.round(result.ms), ops: await opsJson(result.ops), containers }, null, 2));
     }
     if (o.dryRun) return printPlan(result.ops);
-    const { formatCidr } = await import('../model/ipv4.js');
-    const nets = result.lab.networks.map((n) => `${n.bridge} ${formatCidr(n.subnet)}`).join(', ');
+    const { subnetsText } = await import('../model/lab6.js');
+    const nets = result.lab.networks.map((n) => `${n.bridge} ${subnetsText(n)}`).join(', ');
     const ms = Math.round(result.ms);
     console.log(
       result.ops.length === 0

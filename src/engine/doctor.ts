@@ -6,7 +6,7 @@ import { loadTopology, type LoadOptions } from '../topology/load.js';
 import type { Topology } from '../topology/types.js';
 import { resolveLab, SubnetTakenError } from '../model/lab.js';
 import { PoolExhaustedError } from '../model/ipam.js';
-import { formatCidr } from '../model/ipv4.js';
+import { subnetsText } from '../model/lab6.js';
 import { probeHost, type FeatureName, type HostFacts } from '../kernel/probe.js';
 import { gatherContext } from './context.js';
 import { loadState } from './state.js';
@@ -179,7 +179,7 @@ async function subnetCheck(topo: Topology): Promise<Check> {
     return {
       id: 'subnets',
       status: 'ok',
-      message: `lab ${lab.name}: ${lab.networks.map((n) => `${n.name} ${formatCidr(n.subnet)}${n.subnet === topo.networks.find((t) => t.name === n.name)?.subnet ? '' : ' (picked)'}`).join(', ')} collide with no route or address of the host and no other lab`,
+      message: `lab ${lab.name}: ${lab.networks.map((n) => `${n.name} ${subnetsText(n)}${n.subnet === topo.networks.find((t) => t.name === n.name)?.subnet ? '' : ' (picked)'}`).join(', ')} collide with no route or address of the host and no other lab`,
     };
   } catch (e) {
     if (e instanceof SubnetTakenError) return { id: 'subnets', status: 'fail', message: e.message, fix: `give ${e.path} a free subnet in ${topo.source}, or remove it and netlab picks a free one` };

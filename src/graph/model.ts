@@ -97,7 +97,7 @@ function drawShare(_lab: Lab, host: GraphCluster, networks: LabNetwork[], contai
     const gateway6 = n.ipv6 && (h ? n.ipv6.gateways[h.name]! : n.ipv6.gateway);
     const addrs = [...(n.ipv4 === false ? [] : [`${formatIp(gateway)}/${n.subnet.prefix}`]), ...(gateway6 ? [`${gateway6}/${n.ipv6!.prefix}`] : [])];
     host.nodes.push({ id, kind: 'bridge', label: [`bridge ${n.bridge}`, ...addrs, `network ${n.name}${n.icc ? '' : ', icc off'}${n.internal ? ', internal' : ''}`] });
-    if (n.ipMasquerade && !n.internal) edges.push({ from: id, to: outside.id, kind: 'nat', label: `MASQUERADE ${formatCidr(n.subnet)}` });
+    if (n.ipMasquerade && !n.internal && n.ipv4 !== false) edges.push({ from: id, to: outside.id, kind: 'nat', label: `MASQUERADE ${formatCidr(n.subnet)}` });
   }
 
   for (const c of containers) {

@@ -56,7 +56,7 @@ const iproute2: KernelBackend = {
       // `ip` shows no interface's disable_ipv6: a shell inside the namespace reads them after it.
       const r =
         all && ipv6
-          ? await run('ip', ['netns', 'exec', ns, 'sh', '-c', `ip -j -d -batch - && ip -j -6 route show && ${READ_DISABLE_IPV6}`], { input, allowFail: true })
+          ? await run('ip', ['netns', 'exec', ns, 'sh', '-c', `ip -j -d -batch - && ip -j -d -6 route show && ${READ_DISABLE_IPV6}`], { input, allowFail: true })
           : await run('ip', ['-n', ns, '-j', '-d', '-batch', '-'], { input, allowFail: true });
       if (r.exitCode !== 0) return;
       // With IPv6, its routes (`ip -6 route`, apart: a batch line takes no family) follow the IPv4 ones.

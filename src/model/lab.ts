@@ -7,11 +7,15 @@ import type { ContainerDef, NetworkDef, Topology } from '../topology/types.js';
 import { formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr } from './ipv4.js';
 import { allocateAddresses, HostPortPicker, pickSubnet } from './ipam.js';
 import { containerIfName, macFromIp, netnsName, vethHostNames } from './names.js';
-import { linkEnv, hostsNames } from './links.js';
-import { dualEntries, hostsLine, hostsPieces, internalResolvConf, joinPieces, resolvConf, upstreamServers, type HostsEntry, type TextPiece } from './etcfiles.js';
+import { linkEnv } from './links.js';
+import { internalResolvConf, resolvConf, upstreamServers } from './etcfiles.js';
 import { portKey, type PortBinding, type PortProto } from './ports.js';
 import { formatProblem, InputError } from '../errors.js';
-import { allocate6, allocation6, resolveNetworks6, type TakenSubnet6 } from './lab6.js';
+import { fillHostsFiles } from './hostsfile.js';
+
+export { fillHostsFiles, hostsPiecesOf } from './hostsfile.js';
+import { allocate6, allocation6, NO_IPV4, resolveNetworks6, type TakenSubnet6 } from './lab6.js';
+import { parseIp6 } from './ipv6.js';
 
 /** A subnet given in the topology collides with the host or another lab. */
 export class SubnetTakenError extends Error {
@@ -170,15 +174,24 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
   if (multi) ctx = { ...ctx, previous: undefined };
   // The lab's own given subnets are taken too: a picked or kept subnet must not overlap them.
   const given = topo.networks.flatMap((n) => (n.subnet ? [n.subnet] : []));
-  const taken = [...ctx.takenSubnets.map((t) => t.cidr), ...given];
+  // And the subnets other networks of the lab keep from the last `up`: a new network listed before them must not pick one.
+  const kept = topo.networks.flatMap((n) => {
+    const text = ctx.previous?.subnets[n.name];
+    const c = text && !n.subnet ? parseCidr(text) : undefined;
+    return c && c.prefix < 32 ? [c] : [];
+  });
+  const taken = [...ctx.takenSubnets.map((t) => t.cidr), ...given, ...kept];
   const networks: LabNetwork[] = topo.networks.map((n) => {
+    // An IPv6-only network takes nothing from the IPv4 pools (NO_IPV4 is never on a bridge).
+    if (n.ipv4 === false) return { ...n, subnet: NO_IPV4, gateway: 0, gateways: multi ? Object.fromEntries(topo.hosts.map((h) => [h.name, 0])) : { '': 0 } };
     let subnet = n.subnet;
     if (subnet) {
       const clash = ctx.takenSubnets.find((t) => overlaps(t.cidr, subnet!));
       const path = `networks.${n.name}.subnet`;
       if (clash) throw new SubnetTakenError(path, placeIn(topo, path, `${formatCidr(subnet)} overlaps ${clash.by}`));
     }
-    const previous = ctx.previous?.subnets[n.name] ? parseCidr(ctx.previous.subnets[n.name]!) : undefined;
+    const kept = ctx.previous?.subnets[n.name];
+    const previous = kept && kept !== formatCidr(NO_IPV4) ? parseCidr(kept) : undefined;
     if (!subnet && previous && !given.some((g) => overlaps(g, previous))) subnet = previous;
     subnet ??= pickSubnet(taken);
     if (!n.subnet) taken.push(subnet);
@@ -190,7 +203,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
   const addresses6 = allocate6(topo, ctx, networks);
 
   const addresses = new Map<string, number>();
-  for (const net of networks) {
+  for (const net of networks.filter((n) => n.ipv4 !== false)) {
     const members = topo.containers.filter((c) => c.networks.includes(net.name));
     const prev = (c: ContainerDef) => {
       const text = ctx.previous?.addresses[`${c.name}/${net.name}`];
@@ -214,7 +227,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
   const partial = topo.containers.map((c) => {
     const interfaces: LabInterface[] = c.networks.map((netName, i) => {
       const net = netByName.get(netName)!;
-      const ip = addresses.get(`${c.name}/${netName}`)!;
+      const ip = addresses.get(`${c.name}/${netName}`);
       const ip6 = addresses6.get(`${c.name}/${netName}`);
       return {
         network: netName,
@@ -222,9 +235,10 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
         hostVeth: veths.get(`${c.name}/${netName}`)!,
         bridge: net.bridge,
         // An IPv6-only network (`ipv4: false`) gives no IPv4 address: its subnet only keeps the plan's shape.
-        ...(net.ipv4 === false ? { ip: '', prefix: 0, gateway: '' } : { ip: formatIp(ip), prefix: net.subnet.prefix, gateway: formatIp(net.gateways[c.host ?? '']!) }),
+        ...(ip === undefined ? { ip: '', prefix: 0, gateway: '' } : { ip: formatIp(ip), prefix: net.subnet.prefix, gateway: formatIp(net.gateways[c.host ?? '']!) }),
         ...(ip6 && net.ipv6 ? { ip6, prefix6: net.ipv6.prefix, gateway6: net.ipv6.gateways[c.host ?? '']! } : {}),
-        mac: macFromIp(ip),
+        // IPv6 only: the MAC from the IPv6 address's last 32 bits (unique on its /64 as netlab numbers it).
+        mac: macFromIp(ip ?? Number(BigInt.asUintN(32, parseIp6(ip6!)!))),
         mtu: net.mtu,
       };
     });
@@ -316,81 +330,6 @@ function autoHostPort(topo: Topology, ctx: LabContext, ports: HostPortPicker, c:
   const path = publishPath(c, i);
   const why = b.hostRange ? `its host range ${range.start}-${range.end}` : `the host's range for automatic ports (ip_local_port_range ${range.start}-${range.end})`;
   throw new InputError([{ path, message: `no free host port left for container port ${b.containerPort}/${b.proto} in ${why}`, line: topo.lines?.[path] }], topo.source);
-}
-
-/**
- * Writes every container's /etc/hosts text (files.hosts): the defaults, its links, every other
- * container of the lab unless only the embedded DNS names them, then its own line. It follows
- * from the resolved containers alone, so the state file leaves it out and this rebuilds it.
- */
-export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void {
-  const byName = new Map(containers.map((c) => [c.name, c]));
-  const peers = peerLines(containers);
-  for (const c of containers) {
-    const entries: HostsEntry[] = c.links.flatMap((l) => dualEntries(l.ip, l.ip6, hostsNames(l.alias, byName.get(l.target)?.hostname, l.target)));
-    // On user-defined networks the embedded DNS knows the peers; the file holds what Docker's does.
-    const others =
-      c.resolver && !c.resolver.hostsPeers
-        ? []
-        : peers(
-            c.interfaces.map((i) => i.network),
-            [c.name, ...c.links.map((l) => l.target)],
-          );
-    const first = c.interfaces[0];
-    const ownNames = hostsNames(c.hostname, c.hostname.split('.')[0], c.name);
-    const own = first ? dualEntries(first.ip, first.ip6, ownNames) : [{ ip: '127.0.1.1', names: ownNames }];
-    const pieces = hostsPieces(entries, own, ipv6, others);
-    c.files.hosts = joinPieces(pieces);
-    hostsPiecesByFiles.set(c.files, { text: c.files.hosts, pieces });
-  }
-}
-
-/** Beside each container's files (not in them: the state file keeps the files), its /etc/hosts as pieces. */
-const hostsPiecesByFiles = new WeakMap<LabContainer['files'], { text: string; pieces: TextPiece[] }>();
-
-/** The container's /etc/hosts as pieces (etcfiles.ts), when fillHostsFiles made it here. */
-export function hostsPiecesOf(c: LabContainer): TextPiece[] | undefined {
-  const made = hostsPiecesByFiles.get(c.files);
-  // Only while the text is the one they make (the same string: no comparison of its characters).
-  return made !== undefined && made.text === c.files.hosts ? made.pieces : undefined;
-}
-
-/**
- * The lab-peer lines of every container's /etc/hosts: each other container, in lab order, at its
- * address on the first network (in its own interface order) it shares with the reader, else its
- * first. Readers on the same networks see the same list bar themselves and their links, so the
- * list is rendered once per set of networks and each file takes the slices between the lines it
- * leaves out: linear in the lab's size, where a list per container would be quadratic.
- */
-function peerLines(containers: Pick<LabContainer, 'name' | 'hostname' | 'interfaces'>[]): (networks: string[], skip: string[]) => TextPiece[] {
-  const index = new Map(containers.map((c, i) => [c.name, i]));
-  const names = containers.map((c) => hostsNames(c.hostname, c.name));
-  const lists = new Map<string, { text: string; offsets: number[] }>();
-  return (networks, skip) => {
-    const key = JSON.stringify(networks);
-    let list = lists.get(key);
-    if (!list) {
-      const mine = new Set(networks);
-      const offsets: number[] = [0];
-      let text = '';
-      containers.forEach((other, i) => {
-        const shared = other.interfaces.find((oi) => mine.has(oi.network)) ?? other.interfaces[0];
-        if (shared) for (const e of dualEntries(shared.ip, shared.ip6, names[i]!)) text += hostsLine(e);
-        offsets.push(text.length);
-      });
-      list = { text, offsets };
-      lists.set(key, list);
-    }
-    const cut = [...new Set(skip.map((n) => index.get(n)).filter((i): i is number => i !== undefined))].sort((a, b) => a - b);
-    const out: TextPiece[] = [];
-    const { text, offsets } = list;
-    let from = 0;
-    for (const i of [...cut, containers.length]) {
-      if (offsets[i]! > offsets[from]!) out.push({ of: text, start: offsets[from]!, end: offsets[i]! });
-      from = i + 1;
-    }
-    return out;
-  };
 }
 
 /** What to remember so the next `up` keeps every choice. */

@@ -1,8 +1,20 @@
 /** The IPv6 side of resolveLab: each IPv6 network's subnet and gateways, each container's address. Pure. */
 import type { Topology } from '../topology/types.js';
+import { formatCidr } from './ipv4.js';
 import { formatCidr6, formatIp6, overlaps6, parseCidr6, parseIp6, type Cidr6 } from './ipv6.js';
 import { allocateAddresses6, pickSubnet6 } from './ipam6.js';
 import { placeIn, SubnetTakenError, type Lab, type LabContext, type LabNetwork, type PreviousAllocation } from './lab.js';
+
+/**
+ * The IPv4 subnet of an IPv6-only network (`ipv4: false`): LabNetwork keeps a subnet for the
+ * plan's shape, this one, which no bridge or container gets and no pool hands out.
+ */
+export const NO_IPV4 = { network: 0, prefix: 32 } as const;
+
+/** A network's subnets as text, as `up`, `ls` and `doctor` name them: `10.0.0.0/24, fd31::/64`. */
+export function subnetsText(n: LabNetwork): string {
+  return [...(n.ipv4 === false ? [] : [formatCidr(n.subnet)]), ...(n.ipv6 ? [n.ipv6.subnet] : [])].join(', ');
+}
 
 export interface TakenSubnet6 {
   cidr: Cidr6;
@@ -17,7 +29,9 @@ export interface TakenSubnet6 {
 export function resolveNetworks6(topo: Topology, ctx: LabContext, networks: LabNetwork[], host: string | undefined): void {
   const takenByHost = ctx.takenSubnets6 ?? [];
   const given = networks.flatMap((n) => (n.subnet6 ? [parseCidr6(n.subnet6)!] : []));
-  const taken = [...takenByHost.map((t) => t.cidr), ...given];
+  // As for IPv4: the subnets other networks keep from the last `up` are not picked for a new one.
+  const kept = networks.flatMap((n) => (!n.subnet6 && ctx.previous?.subnets6?.[n.name] ? [parseCidr6(ctx.previous.subnets6[n.name]!)!] : []));
+  const taken = [...takenByHost.map((t) => t.cidr), ...given, ...kept];
   const multi = topo.hosts.length > 0;
   for (const n of networks) {
     if (!n.enableIpv6) continue;
@@ -29,7 +43,7 @@ export function resolveNetworks6(topo: Topology, ctx: LabContext, networks: LabN
     }
     const before = ctx.previous?.subnets6?.[n.name];
     const previous = before ? parseCidr6(before) : undefined;
-    if (!subnet && previous && !taken.some((t) => overlaps6(t, previous))) subnet = previous;
+    if (!subnet && previous && !given.some((g) => overlaps6(g, previous))) subnet = previous;
     subnet ??= pickSubnet6(taken);
     if (!n.subnet6) taken.push(subnet);
     const gateways = multi

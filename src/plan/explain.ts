@@ -14,6 +14,7 @@ import { renderOp, shellQuote } from './render.js';
 import { firewallWhy6 } from './explain-firewall6.js';
 import { container6Why, host6Why, network6Why } from './explain6.js';
 import { hostIpText } from '../model/ports.js';
+import { subnetsText } from '../model/lab6.js';
 
 /** What a group of Ops builds. New kinds (hosts, overlays) add a variant here and a `why`. */
 export type Subject =
@@ -136,7 +137,7 @@ export function titleOf(s: Subject, lab: Lab): string {
       return 'the host';
     case 'network': {
       const n = lab.networks.find((x) => x.name === s.network)!;
-      return `network ${n.name}: bridge ${n.bridge}, ${[...(n.ipv4 === false ? [] : [formatCidr(n.subnet)]), ...(n.ipv6 ? [n.ipv6.subnet] : [])].join(', ')}`;
+      return `network ${n.name}: bridge ${n.bridge}, ${subnetsText(n)}`;
     }
     case 'overlay': {
       const n = lab.networks.find((x) => x.name === s.network)!;
@@ -170,9 +171,8 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
       return ['Docker turns on IP forwarding (dockerd --ip-forward, on by default) so that the host routes packets between its bridges and the outside world.', ...host6Why(ops)];
     case 'network': {
       const n = lab.networks.find((x) => x.name === s.network)!;
-      const out = [
-        `This is what docker0 is: a Linux bridge (a virtual switch) named ${n.bridge}, holding the gateway ${formatIp(n.gateway)}/${n.subnet.prefix} of ${formatCidr(n.subnet)}; each container on network "${n.name}" plugs one end of a veth pair into it.`,
-      ];
+      const gateway = n.ipv4 === false ? `the IPv6 gateway ${n.ipv6!.gateway}/${n.ipv6!.prefix} of ${n.ipv6!.subnet}` : `the gateway ${formatIp(n.gateway)}/${n.subnet.prefix} of ${formatCidr(n.subnet)}`;
+      const out = [`This is what docker0 is: a Linux bridge (a virtual switch) named ${n.bridge}, holding ${gateway}; each container on network "${n.name}" plugs one end of a veth pair into it.`];
       out.push(...network6Why(n));
       if (ops.some((o) => o.kind === 'sysctl.set' && o.key.endsWith('.route_localnet'))) {
         out.push("route_localnet=1 lets traffic DNATed from the host's own 127.0.0.1 leave through the bridge, as Docker sets it when its userland proxy is off (curl localhost:PORT).");
@@ -230,7 +230,7 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
         }
       }
       for (const n of lab.networks) {
-        if (n.ipMasquerade && !n.internal)
+        if (n.ipMasquerade && !n.internal && n.ipv4 !== false)
           out.push(
             `MASQUERADE of ${formatCidr(n.subnet)} leaving by any other interface than ${n.bridge} is Docker's outbound NAT (-A POSTROUTING -s ${formatCidr(n.subnet)} ! -o ${n.bridge} -j MASQUERADE).`,
           );

@@ -33,7 +33,13 @@ async function snapshot(lab: string): Promise<string> {
     inHost('ip', '-4', 'addr', 'show').then((r) => r.stdout.replace(/ state \S+/g, '')),
     inHost('ip', '-4', 'route', 'show', 'table', 'all').then((r) => r.stdout),
     inHost('ip', '-6', 'addr', 'show', 'scope', 'global').then((r) => r.stdout.replace(/ state \S+/g, '')),
-    inHost('ip', '-6', 'route', 'show', 'table', 'all').then((r) => r.stdout),
+    // Link-local addresses come by themselves once a link's duplicate address detection ends: not a change anyone made.
+    inHost('ip', '-6', 'route', 'show', 'table', 'all').then((r) =>
+      r.stdout
+        .split('\n')
+        .filter((l) => !l.includes('fe80:'))
+        .join('\n'),
+    ),
     inHost('iptables-save').then((r) => r.stdout.replace(/^#.*$/gm, '').replace(/\[\d+:\d+\]/g, '')),
     execa('ip', ['netns', 'list']).then((r) =>
       r.stdout

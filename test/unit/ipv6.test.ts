@@ -6,6 +6,7 @@ import { resolveLab, SubnetTakenError, allocationOf } from '../../src/model/lab.
 import { parseTopology } from '../../src/topology/load.js';
 import { InputError } from '../../src/errors.js';
 import { emptyHostContext } from '../helpers/context.js';
+import { formatCidr } from '../../src/model/ipv4.js';
 
 const ip = (t: string) => parseIp6(t)!;
 const cidr = (t: string) => parseCidr6(t)!;
@@ -84,6 +85,16 @@ describe('ipv6 keys', () => {
     expect(r.networks[1]!.ipv6).toBeUndefined();
     expect(r.containers[0]!.interfaces[1]!.ip6).toBeUndefined();
     expect(resolveLab(t, { ...emptyHostContext, previous: allocationOf(r) }).networks[0]!.ipv6?.subnet).toBe('fd6e:6c61:6200:100::/64');
+  });
+
+  it('gives an IPv6-only network (ipv4: false) no IPv4 at all: nothing taken from the IPv4 pools, no address, a MAC from the IPv6 address', () => {
+    const t = parse(lab('  only6: { ipv4: false, ipv6: true, subnet6: "fd31:0:0:7::/64" }\n  v4: {}\n', '  a: { networks: [only6] }\n  b: { networks: [v4] }\n'));
+    const r = resolveLab(t, emptyHostContext);
+    expect(r.networks.map((n) => formatCidr(n.subnet))).toEqual(['0.0.0.0/32', '172.31.0.0/24']);
+    expect(r.containers[0]!.interfaces[0]).toMatchObject({ ip: '', prefix: 0, gateway: '', ip6: 'fd31:0:0:7::2', mac: '02:42:00:00:00:02' });
+    // Kept across ups, and never handed to the network as a real subnet should it get IPv4 later.
+    const again = parse(lab('  only6: { ipv6: true, subnet6: "fd31:0:0:7::/64" }\n  v4: {}\n', '  a: { networks: [only6] }\n  b: { networks: [v4] }\n'));
+    expect(formatCidr(resolveLab(again, { ...emptyHostContext, previous: allocationOf(r) }).networks[0]!.subnet)).toBe('172.31.1.0/24');
   });
 
   it('refuses a given subnet6 the host already routes, naming its line', () => {
