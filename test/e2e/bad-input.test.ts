@@ -172,7 +172,12 @@ const cases: Case[] = [
   { what: 'a host address that is not IPv4', file: body('  a: { publish: ["1.2.3:20556:80"] }\n'), where: 'containers.a.publish[0]', why: 'not an IPv4 address' },
   { what: 'a link-local IPv6 host address', file: body('  a: { publish: ["[fe80::1]:21190:80"] }\n'), where: 'containers.a.publish[0]', why: 'link-local' },
   { what: 'an IPv6 host address that is not one', file: body('  a: { publish: ["[fd32::g]:21191:80"] }\n'), where: 'containers.a.publish[0]', why: 'not an IPv6 address' },
-  { what: 'one IPv6 host port on [::] and on an IPv6 address', file: body('  a: { publish: ["[::]:21192:80"] }\n  b: { publish: ["[fd32::1]:21192:80"] }\n'), where: 'containers.b.publish[0]', why: 'already published by a' },
+  {
+    what: 'one IPv6 host port on [::] and on an IPv6 address',
+    file: body('  a: { publish: ["[::]:21192:80"] }\n  b: { publish: ["[fd32::1]:21192:80"] }\n'),
+    where: 'containers.b.publish[0]',
+    why: 'already published by a',
+  },
   { what: 'a host port another lab publishes', file: body('  a: { publish: ["20540:80"] }\n'), where: 'lab.yaml:5: containers.a.publish[0]', why: 'already in use' },
   // Links
   { what: 'a link to itself', file: body('  a: { links: [a] }\n'), where: 'lab.yaml:5: containers.a.links[0]', why: 'itself' },
