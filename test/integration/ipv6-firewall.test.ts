@@ -97,6 +97,29 @@ describe.each(BACKENDS.map((b, i) => [b, i] as const))('IPv6 firewall, %s backen
     );
   });
 
+  it('flushes the IPv6 flows of a UDP port when it is published, so an earlier flow is not black-holed', async () => {
+    await withVirtualHost(
+      62 + bi,
+      async (h) => {
+        const lab = uniqueLab();
+        const P = port(12);
+        const send = () => execa('ip', ['netns', 'exec', h.lan.ns, process.execPath, `${FIXTURES}udp-client.mjs`, h.lan.hostAddr6!, String(P), '41000', '1500'], { reject: false });
+        // The host tracks connections, so a client that talks to the port before anything listens leaves a flow.
+        const hostFirewall = 'table inet hostfw { chain input { type filter hook input priority 0; policy accept; ct state established,related accept; }; }';
+        expect((await h.run(['nft', '-f', '-'], hostFirewall)).exitCode).toBe(0);
+        expect((await send()).exitCode).toBe(1);
+        expect((await h.run(['conntrack', '-L', '-f', 'ipv6', '-p', 'udp', '--orig-port-dst', String(P)])).all).toContain(`dport=${P}`);
+        const yaml = `firewall: ${backend}\nnetworks:\n  n: { subnet: ${net4(3)}, ipv6: true, subnet6: "${net6(3)}", dns: false }\ncontainers:\n  dns: { publish: ["${P}:53/udp"], command: ${servers('udp6:53')} }\n`;
+        const up = await h.up(lab, yaml);
+        expect(up.exitCode, up.all).toBe(0);
+        let answer = '';
+        for (let i = 0; i < 20 && !answer; i++) answer = (await send()).stdout.trim();
+        expect(answer).toBe(`dns ${h.lan.peerAddr6}`);
+      },
+      { ipv6: true },
+    );
+  });
+
   it('icc: false lets only links through over IPv6; ip6Masquerade on and off as the outside sees the source', async () => {
     await withVirtualHost(
       52 + bi,
