@@ -7,7 +7,7 @@ export function conntrackArgs(proto: 'udp', port: number, family?: 6): string[] 
   return ['-D', ...familyArgs(family), '-p', proto, '--orig-port-dst', String(port)];
 }
 
-/** conntrack lists and deletes IPv4 flows unless told the family. */
+/** Older conntrack-tools list and delete IPv4 flows only unless told the family (1.4.7 takes both). */
 export const familyArgs = (family?: 6) => (family === 6 ? ['-f', 'ipv6'] : []);
 
 export async function flushConntrack(proto: 'udp', port: number, family?: 6): Promise<void> {
