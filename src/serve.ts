@@ -8,7 +8,8 @@ import { hostname, networkInterfaces } from 'node:os';
 
 export function welcomePage(clientAddress: string): string {
   const addrs = Object.entries(networkInterfaces())
-    .flatMap(([name, list]) => (list ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => `${name} ${a.address}`))
+    // Both families (`--bind ::` serves both), bar the link-local IPv6 address every interface has.
+    .flatMap(([name, list]) => (list ?? []).filter((a) => !a.internal && !a.address.startsWith('fe80:')).map((a) => `${name} ${a.address}`))
     .join(', ');
   return [
     '<!DOCTYPE html>',

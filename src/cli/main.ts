@@ -172,8 +172,8 @@ withChangeOptions(withCommonOptions(program.command('up')))
       return console.log(JSON.stringify({ lab: result.lab.name, dryRun: !!o.dryRun, changes: result.ops.length, ms: Math.round(result.ms), ops: await opsJson(result.ops), containers }, null, 2));
     }
     if (o.dryRun) return printPlan(result.ops);
-    const { formatCidr } = await import('../model/ipv4.js');
-    const nets = result.lab.networks.map((n) => `${n.bridge} ${formatCidr(n.subnet)}`).join(', ');
+    const { subnetsText } = await import('../model/lab6.js');
+    const nets = result.lab.networks.map((n) => `${n.bridge} ${subnetsText(n)}`).join(', ');
     const ms = Math.round(result.ms);
     console.log(
       result.ops.length === 0
@@ -551,7 +551,7 @@ program
   .command('serve')
   .description("netlab's built-in web server (what the demo lab's web container runs)")
   .option('-p, --port <port>', 'port to listen on', '80')
-  .option('--bind <address>', 'address to listen on', '0.0.0.0')
+  .option('--bind <address>', 'address to listen on (:: for both IPv4 and IPv6)', '0.0.0.0')
   .action(async (o: { port: string; bind: string }) => {
     const { serve } = await import('../serve.js');
     await serve(Number(o.port), o.bind);

@@ -4,7 +4,7 @@
  */
 import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
-import { lookup, type DnsView, type ResolverConfig } from './records.js';
+import { lookup, ofType, type DnsView, type ResolverConfig } from './records.js';
 
 /** Docker's embedded DNS gives its records a TTL of 600 s. */
 const TTL = 600;
@@ -54,14 +54,17 @@ export async function answer(a: Answerer, view: DnsView, msg: Buffer): Promise<B
   if (found.kind === 'nxdomain') return reply(query, 'NXDOMAIN');
   if (found.kind === 'ptr') return reply(query, 'NOERROR', q.type === 'PTR' ? [{ type: 'PTR', name: q.name, ttl: TTL, data: found.name }] : []);
   // A name of the lab with no record of the asked type: NOERROR and no answer (NODATA).
-  if (q.type !== 'A') return reply(query, 'NOERROR');
-  const turn = a.turns.get(name) ?? 0;
-  a.turns.set(name, turn + 1);
-  const ips = found.ips.map((_, i) => found.ips[(i + turn) % found.ips.length]!);
+  const type = q.type === 'A' || q.type === 'AAAA' ? q.type : undefined;
+  const of = type ? ofType(found.ips, type) : [];
+  if (!type || of.length === 0) return reply(query, 'NOERROR');
+  const key = `${name}/${type}`;
+  const turn = a.turns.get(key) ?? 0;
+  a.turns.set(key, turn + 1);
+  const ips = of.map((_, i) => of[(i + turn) % of.length]!);
   return reply(
     query,
     'NOERROR',
-    ips.map((ip) => ({ type: 'A', name: q.name, ttl: TTL, data: ip }) as dnsPacket.Answer),
+    ips.map((ip) => ({ type, name: q.name, ttl: TTL, data: ip }) as dnsPacket.Answer),
   );
 }
 

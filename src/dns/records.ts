@@ -4,6 +4,7 @@
  * networks it is on, in its interface order, plus its own link aliases.
  */
 import type { Lab, LabContainer } from '../model/lab.js';
+import { parseIp6 } from '../model/ipv6.js';
 
 /** Names (lower case, no trailing dot) → addresses, and reverse names → the name a PTR gives. */
 export interface NetworkRecords {
@@ -58,18 +59,21 @@ export function networkRecords(containers: LabContainer[], network: string): Net
   for (const c of containers) {
     const iface = c.interfaces.find((i) => i.network === network);
     if (!iface) continue;
-    add(c.name, iface.ip);
-    add(c.hostname, iface.ip);
-    for (const alias of c.aliases?.[network] ?? []) add(alias, iface.ip);
-    // Docker answers a container address with `<container>.<network>`.
-    ptr[reverseName(iface.ip)] = `${c.name}.${network}`;
+    // Both families under each name: A queries get the IPv4 ones, AAAA the IPv6 ones.
+    for (const ip of [iface.ip, iface.ip6 ?? ''].filter(Boolean)) {
+      add(c.name, ip);
+      add(c.hostname, ip);
+      for (const alias of c.aliases?.[network] ?? []) add(alias, ip);
+      // Docker answers a container address with `<container>.<network>`.
+      ptr[reverseName(ip)] = `${c.name}.${network}`;
+    }
   }
   return { names, ptr };
 }
 
 function viewOf(c: LabContainer, dnsNets: Set<string>): DnsView {
   const links: Record<string, string[]> = {};
-  for (const l of c.links) if (c.interfaces.some((i) => i.network !== undefined && dnsNets.has(i.network))) links[l.alias.toLowerCase()] = [l.ip];
+  for (const l of c.links) if (c.interfaces.some((i) => i.network !== undefined && dnsNets.has(i.network))) links[l.alias.toLowerCase()] = [l.ip, l.ip6 ?? ''].filter(Boolean);
   return {
     container: c.name,
     ns: c.netns,
@@ -79,10 +83,14 @@ function viewOf(c: LabContainer, dnsNets: Set<string>): DnsView {
   };
 }
 
-/** `172.18.0.2` → `2.0.18.172.in-addr.arpa`. */
+/** `172.18.0.2` → `2.0.18.172.in-addr.arpa`; an IPv6 address → its 32 nibbles under ip6.arpa. */
 export function reverseName(ip: string): string {
+  if (ip.includes(':')) return `${parseIp6(ip)!.toString(16).padStart(32, '0').split('').reverse().join('.')}.ip6.arpa`;
   return `${ip.split('.').reverse().join('.')}.in-addr.arpa`;
 }
+
+/** The addresses of the family a query type asks for: A → IPv4, AAAA → IPv6. */
+export const ofType = (ips: string[], type: 'A' | 'AAAA') => ips.filter((ip) => ip.includes(':') === (type === 'AAAA'));
 
 export type Answer = { kind: 'a'; ips: string[] } | { kind: 'ptr'; name: string } | { kind: 'nxdomain' } | { kind: 'upstream' };
 
@@ -102,7 +110,7 @@ export function lookup(config: Pick<ResolverConfig, 'networks'>, view: DnsView, 
 
 export interface SeenRecord {
   name: string;
-  type: 'A' | 'PTR';
+  type: 'A' | 'AAAA' | 'PTR';
   data: string[];
   /** `link`, or the network it comes from. */
   from: string;
@@ -112,9 +120,12 @@ export interface SeenRecord {
 export function recordsSeen(config: Pick<ResolverConfig, 'networks'>, view: DnsView): SeenRecord[] {
   const out: SeenRecord[] = [];
   const seen = new Set<string>();
+  const addresses = (name: string, ips: string[], from: string) => {
+    for (const type of ['A', 'AAAA'] as const) if (ofType(ips, type).length > 0) out.push({ name, type, data: ofType(ips, type), from });
+  };
   for (const [name, ips] of Object.entries(view.links)) {
     seen.add(name);
-    out.push({ name, type: 'A', data: ips, from: 'link' });
+    addresses(name, ips, 'link');
   }
   for (const net of view.networks) {
     const records = config.networks[net];
@@ -122,7 +133,7 @@ export function recordsSeen(config: Pick<ResolverConfig, 'networks'>, view: DnsV
     for (const [name, ips] of Object.entries(records.names)) {
       if (seen.has(name)) continue;
       seen.add(name);
-      out.push({ name, type: 'A', data: ips, from: net });
+      addresses(name, ips, net);
     }
     for (const [name, target] of Object.entries(records.ptr)) {
       if (seen.has(name)) continue;

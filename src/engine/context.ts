@@ -1,6 +1,8 @@
 /** Gathers what the host already has that a new lab must avoid: routes, addresses, ports, other labs. */
 import { readdir } from 'node:fs/promises';
 import { parseCidr } from '../model/ipv4.js';
+import { overlaps6, parseCidr6 } from '../model/ipv6.js';
+import type { TakenSubnet6 } from '../model/lab6.js';
 import { kernelHasIpv6 } from '../kernel/host.js';
 import { parseMark } from '../model/names.js';
 import type { LabContext, PreviousAllocation, TakenSubnet } from '../model/lab.js';
@@ -26,7 +28,7 @@ export async function gatherContext(lab: string, previous: PreviousAllocation | 
   const [{ routes, links: addrs }, others, listening, range, resolv] = await Promise.all([
     host,
     // A simulated host is a namespace of its own: other labs' subnets do not reach it.
-    process.env.NETLAB_SIMULATED_HOST === '1' ? { subnets: [], ports: [] } : otherLabs(lab),
+    process.env.NETLAB_SIMULATED_HOST === '1' ? { subnets: [], subnets6: [], ports: [] } : otherLabs(lab),
     listeningPorts(),
     readSysctl('net.ipv4.ip_local_port_range'),
     hostResolvConf(),
@@ -50,6 +52,7 @@ export async function gatherContext(lab: string, previous: PreviousAllocation | 
   const [start, end] = (range ?? '32768 60999').split(/\s+/).map(Number);
   return {
     takenSubnets: taken,
+    takenSubnets6: [...others.subnets6, ...takenByHost6(routes, addrs, ownDevs)],
     previous,
     usedHostPorts: new Map([...[...listening].map((port) => [port, 'a listening socket'] as const), ...others.ports]),
     ephemeralRange: { start: start!, end: end! },
@@ -60,34 +63,60 @@ export async function gatherContext(lab: string, previous: PreviousAllocation | 
 
 type Route = { dst: string; dev?: string; type?: string };
 
+/** The host's IPv6 routes and global addresses (not the lab's own bridges', not loopback): an automatic subnet6 avoids them. */
+function takenByHost6(routes: Route[], addrs: IpLink[], ownDevs: Set<string>): TakenSubnet6[] {
+  const taken: TakenSubnet6[] = [];
+  for (const r of routes) {
+    if (!r.dst.includes(':') || (r.dev && ownDevs.has(r.dev)) || r.dev === 'lo' || r.type === 'local' || r.type === 'multicast') continue;
+    const c = parseCidr6(r.dst.includes('/') ? r.dst : `${r.dst}/128`, false);
+    // fe80::/64 is on every link, and no subnet6 may be link-local anyway.
+    if (c && c.prefix > 0 && !overlaps6(c, LINK_LOCAL)) taken.push({ cidr: c, by: `the route to ${r.dst}${r.dev ? ` dev ${r.dev}` : ''}` });
+  }
+  for (const a of addrs) {
+    if (ownDevs.has(a.ifname) || a.ifname === 'lo') continue;
+    for (const i of a.addr_info ?? []) {
+      const c = i.family === 'inet6' && i.scope === 'global' ? parseCidr6(`${i.local}/${i.prefixlen}`, false) : undefined;
+      if (c) taken.push({ cidr: c, by: `address ${i.local}/${i.prefixlen} on ${a.ifname}` });
+    }
+  }
+  return taken;
+}
+
+const LINK_LOCAL = parseCidr6('fe80::/10')!;
+
 /** The host's IPv4 routes in every table and its links with their addresses: one rtnetlink socket in-process (nldump.ts), else `ip`. */
 export async function readHostView(): Promise<HostView> {
   try {
     const { dumpHostLinksAndRoutes } = await import('../kernel/nldump.js');
     return { ...dumpHostLinksAndRoutes(), inProcess: true };
   } catch {
-    const [routes, links] = await Promise.all([
+    const [routes, routes6, links] = await Promise.all([
       run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).then((r) => JSON.parse(r.stdout) as Route[]),
-      run('ip', ['-j', '-4', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as IpLink[]),
+      run('ip', ['-j', '-6', 'route', 'show', 'table', 'all'], { allowFail: true }).then((r) => (r.exitCode === 0 ? (JSON.parse(r.stdout || '[]') as Route[]) : [])),
+      run('ip', ['-j', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as IpLink[]),
     ]);
-    return { routes, links, inProcess: false };
+    return { routes: [...routes, ...routes6], links, inProcess: false };
   }
 }
 
 /** Subnets and published host ports (with `lab NAME`) of every other lab on this host, from their state files. */
-async function otherLabs(lab: string): Promise<{ subnets: TakenSubnet[]; ports: [string, string][] }> {
+async function otherLabs(lab: string): Promise<{ subnets: TakenSubnet[]; subnets6: TakenSubnet6[]; ports: [string, string][] }> {
   let names: string[] = [];
   try {
     names = await readdir(RUN_DIR);
   } catch {
-    return { subnets: [], ports: [] };
+    return { subnets: [], subnets6: [], ports: [] };
   }
-  const out = { subnets: [] as TakenSubnet[], ports: [] as [string, string][] };
+  const out = { subnets: [] as TakenSubnet[], subnets6: [] as TakenSubnet6[], ports: [] as [string, string][] };
   for (const other of names.filter((n) => n !== lab && !n.startsWith('.'))) {
     for (const s of await readShares(other)) {
       for (const text of Object.values(s.allocation.subnets)) {
         const c = parseCidr(text);
         if (c) out.subnets.push({ cidr: c, by: `lab ${other}` });
+      }
+      for (const text of Object.values(s.allocation.subnets6 ?? {})) {
+        const c = parseCidr6(text);
+        if (c) out.subnets6.push({ cidr: c, by: `lab ${other}` });
       }
       for (const c of s.resolved.containers) if (!s.host || c.host === s.host) for (const p of c.ports) out.ports.push([`${p.hostPort}/${p.proto}`, `lab ${other}`]);
     }

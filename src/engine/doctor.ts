@@ -6,7 +6,7 @@ import { loadTopology, type LoadOptions } from '../topology/load.js';
 import type { Topology } from '../topology/types.js';
 import { resolveLab, SubnetTakenError } from '../model/lab.js';
 import { PoolExhaustedError } from '../model/ipam.js';
-import { formatCidr } from '../model/ipv4.js';
+import { subnetsText } from '../model/lab6.js';
 import { probeHost, type FeatureName, type HostFacts } from '../kernel/probe.js';
 import { gatherContext } from './context.js';
 import { loadState } from './state.js';
@@ -54,6 +54,8 @@ export interface Needs {
   vxlan: boolean;
   /** A network with icc: false needs br_netfilter. */
   iccOff: boolean;
+  /** A network with `ipv6: true` needs the kernel's IPv6 and ip6tables (or nft's inet family). */
+  ipv6?: boolean;
   /** The subnet check's verdict, computed against the host's routes. */
   subnets: Check;
 }
@@ -126,6 +128,7 @@ export function judge(facts: HostFacts, needs: Needs): DoctorReport {
     else checks.push({ id: `kernel:${f}`, status: need && v.state === 'missing' ? 'fail' : 'warn', message: `${FEATURE_WHY[f]}: ${v.how}`, fix });
   }
 
+  checks.push(...ipv6Checks(facts, needs));
   checks.push(
     facts.ipForward === '1'
       ? { id: 'sysctl:ip_forward', status: 'ok', message: 'net.ipv4.ip_forward=1' }
@@ -176,13 +179,32 @@ async function subnetCheck(topo: Topology): Promise<Check> {
     return {
       id: 'subnets',
       status: 'ok',
-      message: `lab ${lab.name}: ${lab.networks.map((n) => `${n.name} ${formatCidr(n.subnet)}${n.subnet === topo.networks.find((t) => t.name === n.name)?.subnet ? '' : ' (picked)'}`).join(', ')} collide with no route or address of the host and no other lab`,
+      message: `lab ${lab.name}: ${lab.networks.map((n) => `${n.name} ${subnetsText(n)}${n.subnet === topo.networks.find((t) => t.name === n.name)?.subnet ? '' : ' (picked)'}`).join(', ')} collide with no route or address of the host and no other lab`,
     };
   } catch (e) {
     if (e instanceof SubnetTakenError) return { id: 'subnets', status: 'fail', message: e.message, fix: `give ${e.path} a free subnet in ${topo.source}, or remove it and netlab picks a free one` };
     if (e instanceof PoolExhaustedError) return { id: 'subnets', status: 'fail', message: e.message, fix: `give the networks of ${topo.source} explicit subnets that no host route uses` };
     throw e;
   }
+}
+
+/** The kernel's IPv6 and ip6tables: a failure only when a network of the topology has `ipv6: true`. */
+export function ipv6Checks(facts: HostFacts, needs: Pick<Needs, 'ipv6' | 'firewall'>): Check[] {
+  const v6 = facts.ipv6;
+  if (!v6) return [];
+  const miss = needs.ipv6 ? ('fail' as const) : ('warn' as const);
+  const checks: Check[] = [
+    v6.kernel
+      ? { id: 'kernel:ipv6', status: 'ok', message: 'IPv6: the kernel has it (/proc/sys/net/ipv6), for networks with "ipv6: true"' }
+      : { id: 'kernel:ipv6', status: miss, message: 'IPv6: the kernel has none (/proc/sys/net/ipv6 is missing): networks with "ipv6: true" cannot work', fix: 'boot without ipv6.disable=1 on the kernel command line' },
+  ];
+  if (v6.kernel && v6.ip6tables !== undefined && needs.firewall === 'iptables')
+    checks.push(
+      v6.ip6tables
+        ? { id: 'firewall:ip6tables', status: 'ok', message: 'ip6tables works (made its nat table in a scratch namespace): the IPv6 rules of the iptables backend' }
+        : { id: 'firewall:ip6tables', status: miss, message: 'ip6tables failed in a scratch namespace: the IPv6 rules of the iptables backend cannot be made', fix: 'apt-get install iptables; modprobe ip6table_nat' },
+    );
+  return checks;
 }
 
 /** What a topology asks of the host (the basics alone without one). */
@@ -193,6 +215,7 @@ export function topologyNeeds(topo: Topology | undefined): Omit<Needs, 'subnets'
     // Open vSwitch makes its own VXLAN ports; a Linux bridge network needs the kernel's vxlan device.
     vxlan: topo?.networks.some((n) => n.driver !== 'ovs' && n.vxlan !== undefined) ?? false,
     iccOff: topo?.networks.some((n) => !n.icc) ?? false,
+    ipv6: topo?.networks.some((n) => n.enableIpv6) ?? false,
   };
 }
 

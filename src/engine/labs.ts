@@ -1,6 +1,6 @@
 /** `netlab ls`: every lab of this host, from the state files under /run/netlab (docker compose ls). */
 import { readdir } from 'node:fs/promises';
-import { formatCidr } from '../model/ipv4.js';
+import { subnetsText } from '../model/lab6.js';
 import { formatBinding } from '../model/ports.js';
 import { LAB_NAME } from '../model/names.js';
 import { RUN_DIR } from '../paths.js';
@@ -37,7 +37,7 @@ export async function listLabs(): Promise<LabSummary[]> {
       }
     }
     const lab = shares[0]!.resolved;
-    out.push({ name, file: shares[0]!.source, running, total, networks: lab.networks.map((n) => ({ name: n.name, bridge: n.bridge, subnet: formatCidr(n.subnet) })), ports });
+    out.push({ name, file: shares[0]!.source, running, total, networks: lab.networks.map((n) => ({ name: n.name, bridge: n.bridge, subnet: subnetsText(n) })), ports });
   }
   return out;
 }

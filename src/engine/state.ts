@@ -39,7 +39,7 @@ export interface StateFile {
 }
 
 /** This build of the modules that render /etc files: a new netlab never trusts an old run's stamps as its own. */
-export const RENDERER = buildId(['./model/etcfiles.js', './model/lab.js', './plan/desired.js', './model/mounts.js']);
+export const RENDERER = buildId(['./model/etcfiles.js', './model/lab.js', './model/lab6.js', './model/hostsfile.js', './plan/desired.js', './model/mounts.js']);
 
 /**
  * The lab as the state file keeps it: without the /etc/hosts texts, which follow from the rest

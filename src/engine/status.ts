@@ -74,7 +74,9 @@ function resolverStatus(lab: string, host: string | undefined): NonNullable<LabS
 }
 
 function firewallDrift(want: FirewallState | undefined, have: FirewallState | undefined): { missing: string[]; extra: string[] } {
-  const lines = (f: FirewallState | undefined) => new Set(Object.values(f?.tables ?? {}).flatMap((t) => [...t.jumps, ...t.rules, ...t.chains.map((c) => `chain ${c}`)]));
+  // ip6tables' lines say so: the same rule text is often in both families.
+  const lines = (f: FirewallState | undefined) =>
+    new Set(Object.entries(f?.tables ?? {}).flatMap(([key, t]) => [...t.jumps, ...t.rules, ...t.chains.map((c) => `chain ${c}`)].map((l) => (key.startsWith('ip6 ') ? `ip6tables ${l}` : l))));
   const w = lines(want);
   const h = lines(have);
   return { missing: [...w].filter((l) => !h.has(l)), extra: [...h].filter((l) => !w.has(l)) };

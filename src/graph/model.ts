@@ -6,7 +6,7 @@
  */
 import type { Lab, LabContainer, LabHost, LabNetwork } from '../model/lab.js';
 import { formatCidr, formatIp } from '../model/ipv4.js';
-import { portKey } from '../model/ports.js';
+import { hostIpText, portKey } from '../model/ports.js';
 import { ovsName, vxlanName } from '../model/names.js';
 import { dockerPublishFlag } from '../plan/explain.js';
 import { linuxVxlanPort } from '../plan/desired.js';
@@ -94,8 +94,10 @@ function drawShare(_lab: Lab, host: GraphCluster, networks: LabNetwork[], contai
   for (const n of networks) {
     const id = at('br', n.bridge);
     const gateway = h ? n.gateways[h.name]! : n.gateway;
-    host.nodes.push({ id, kind: 'bridge', label: [`bridge ${n.bridge}`, `${formatIp(gateway)}/${n.subnet.prefix}`, `network ${n.name}${n.icc ? '' : ', icc off'}${n.internal ? ', internal' : ''}`] });
-    if (n.ipMasquerade && !n.internal) edges.push({ from: id, to: outside.id, kind: 'nat', label: `MASQUERADE ${formatCidr(n.subnet)}` });
+    const gateway6 = n.ipv6 && (h ? n.ipv6.gateways[h.name]! : n.ipv6.gateway);
+    const addrs = [...(n.ipv4 === false ? [] : [`${formatIp(gateway)}/${n.subnet.prefix}`]), ...(gateway6 ? [`${gateway6}/${n.ipv6!.prefix}`] : [])];
+    host.nodes.push({ id, kind: 'bridge', label: [`bridge ${n.bridge}`, ...addrs, `network ${n.name}${n.icc ? '' : ', icc off'}${n.internal ? ', internal' : ''}`] });
+    if (n.ipMasquerade && !n.internal && n.ipv4 !== false) edges.push({ from: id, to: outside.id, kind: 'nat', label: `MASQUERADE ${formatCidr(n.subnet)}` });
   }
 
   for (const c of containers) {
@@ -109,14 +111,14 @@ function drawShare(_lab: Lab, host: GraphCluster, networks: LabNetwork[], contai
     for (const i of c.interfaces) {
       const inner = nodeId('if', c.name, i.ifname);
       const outer = nodeId('veth', i.hostVeth);
-      cluster.nodes.push({ id: inner, kind: 'iface', label: [i.ifname, `${i.ip}/${i.prefix}`, i.mac] });
+      cluster.nodes.push({ id: inner, kind: 'iface', label: [i.ifname, ...(i.ip ? [`${i.ip}/${i.prefix}`] : []), ...(i.ip6 ? [`${i.ip6}/${i.prefix6}`] : []), i.mac] });
       host.nodes.push({ id: outer, kind: 'veth', label: [i.hostVeth, `veth of ${c.name}`] });
       edges.push({ from: inner, to: outer, kind: 'veth', label: 'veth pair' });
       edges.push({ from: outer, to: at('br', i.bridge), kind: 'port' });
     }
     for (const b of c.ports) {
       const id = at('port', b.hostIp, String(b.hostPort), b.proto);
-      host.nodes.push({ id, kind: 'port', label: [`${b.hostIp === '0.0.0.0' ? '*' : b.hostIp}:${b.hostPort}/${b.proto}`, dockerPublishFlag(b)] });
+      host.nodes.push({ id, kind: 'port', label: [`${b.hostIp === '0.0.0.0' ? '*' : hostIpText(b.hostIp)}:${b.hostPort}/${b.proto}`, dockerPublishFlag(b)] });
       const target = c.interfaces.find((i) => i.ip === b.containerIp);
       edges.push({ from: id, to: nodeId('if', c.name, target?.ifname ?? 'eth0'), kind: 'publish', label: `DNAT ${b.containerIp}:${b.containerPort}` });
     }
@@ -144,7 +146,7 @@ function drawLinks(lab: Lab, edges: GraphEdge[]): void {
   for (const c of lab.containers) {
     for (const l of c.links) {
       const target = lab.containers.find((x) => x.name === l.target);
-      const iface = target?.interfaces.find((i) => i.ip === l.ip);
+      const iface = target?.interfaces.find((i) => (l.ip ? i.ip === l.ip : i.ip6 === l.ip6));
       const from = c.interfaces.find((i) => iface && i.network === iface.network) ?? c.interfaces[0];
       if (iface && from)
         edges.push({ from: nodeId('if', c.name, from.ifname), to: nodeId('if', l.target, iface.ifname), kind: 'link', label: `link ${l.alias === l.target ? l.target : `${l.target}:${l.alias}`}` });

@@ -315,7 +315,7 @@ async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mount
     case 'kernel.reap':
       return reap(op.links, backend);
     case 'conntrack.flush':
-      return op.portEnd === undefined ? flushConntrack(op.proto, op.port) : flushConntrackRange(op.proto, op.port, op.portEnd);
+      return op.portEnd === undefined ? flushConntrack(op.proto, op.port, op.family) : flushConntrackRange(op.proto, op.port, op.portEnd, op.family);
     case 'process.stop':
       return stopProcesses(op.pids, undefined, op.monitor);
     case 'process.start': {

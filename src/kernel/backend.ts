@@ -56,17 +56,20 @@ const iproute2: KernelBackend = {
       // `ip` shows no interface's disable_ipv6: a shell inside the namespace reads them after it.
       const r =
         all && ipv6
-          ? await run('ip', ['netns', 'exec', ns, 'sh', '-c', `ip -j -d -batch - && ${READ_DISABLE_IPV6}`], { input, allowFail: true })
+          ? await run('ip', ['netns', 'exec', ns, 'sh', '-c', `ip -j -d -batch - && ip -j -d -6 route show && ${READ_DISABLE_IPV6}`], { input, allowFail: true })
           : await run('ip', ['-n', ns, '-j', '-d', '-batch', '-'], { input, allowFail: true });
       if (r.exitCode !== 0) return;
-      const [linksLine, routesLine, ...sysctls] = r.stdout.trim().split('\n');
+      // With IPv6, its routes (`ip -6 route`, apart: a batch line takes no family) follow the IPv4 ones.
+      const [linksLine, routesLine, ...rest] = r.stdout.trim().split('\n');
+      const routes6 = all && ipv6 ? (JSON.parse(rest.shift()!) as IpRoute[]) : [];
+      const sysctls = rest;
       const links = JSON.parse(linksLine!) as IpLink[];
       for (const line of sysctls) {
         const [, ifname, value] = /^\/proc\/sys\/net\/ipv6\/conf\/([^/]+)\/disable_ipv6 (\d+)$/.exec(line) ?? [];
         const link = links.find((l) => l.ifname === ifname);
         if (link) link.ipv6_disabled = value !== '0';
       }
-      out.set(ns, { links, routes: all ? (JSON.parse(routesLine!) as IpRoute[]) : [] });
+      out.set(ns, { links, routes: all ? [...(JSON.parse(routesLine!) as IpRoute[]), ...routes6] : [] });
     });
     return out;
   },

@@ -13,6 +13,7 @@ export function firewallInputs(want: FirewallState | undefined, have: FirewallSt
   return [
     { command: 'nft -f -', input: nftScript(want, have) },
     { command: 'iptables-restore -w --noflush', input: iptablesRestoreInput(want, have) },
+    { command: 'ip6tables-restore -w --noflush', input: iptablesRestoreInput(want, have, 6) },
   ].filter((p) => p.input !== '');
 }
 

@@ -45,6 +45,8 @@ export function ipArgs(op: LinkOp): { ns?: string; args: string[]; program?: 'br
       return { ns: op.ns, args };
     }
     case 'addr.add':
+      // IPv6: nodad, so the address is usable at once (no second of duplicate detection); no broadcast.
+      if (op.cidr.includes(':')) return { ns: op.ns, args: ['addr', 'add', op.cidr, 'dev', op.dev, 'nodad'] };
       return { ns: op.ns, args: ['addr', 'add', op.cidr, 'brd', '+', 'dev', op.dev] };
     case 'addr.del':
       return { ns: op.ns, args: ['addr', 'del', op.cidr, 'dev', op.dev] };

@@ -6,7 +6,7 @@
  * deleted with -D by its exact text, so no other rule on the host ever changes.
  */
 import type { FirewallState, FirewallTable } from '../plan/state.js';
-import { chainOf, IPTABLES_TABLES, SHARED_IPTABLES_CHAIN } from '../model/iptables-rules.js';
+import { chainOf, IPTABLES_TABLES, SHARED_IPTABLES_CHAIN, tableKey, type Family } from '../model/iptables-rules.js';
 import { mark } from '../model/names.js';
 import { run } from './run.js';
 
@@ -41,7 +41,7 @@ export function parseIptablesSave(lab: string, text: string): FirewallTable {
  * An empty chain no rule leads to is someone else's, unless the lab is known to be up here
  * (`known`): then it is what a firewall reload (`iptables -F`) left of the lab's own.
  */
-function disownForeignChains(lab: string, table: string, t: FirewallTable, known: boolean): string[] {
+function disownForeignChains(lab: string, table: string, t: FirewallTable, known: boolean, program = 'iptables'): string[] {
   const comment = `--comment "${mark.rule(lab)}"`;
   const foreign: string[] = [];
   const rulesOf = (name: string) => t.rules.filter((r) => r.split(' ')[1] === name);
@@ -50,7 +50,7 @@ function disownForeignChains(lab: string, table: string, t: FirewallTable, known
     const alien = rules.filter((r) => !r.includes(comment)).length;
     const jumpedTo = t.jumps.some((j) => j.endsWith(` -j ${name}`)) || t.rules.some((r) => r.includes(comment) && r.endsWith(` -j ${name}`));
     if (alien === 0 && (rules.length > 0 || jumpedTo || known)) continue;
-    foreign.push(`iptables chain ${name} in table ${table} (${alien > 0 ? `${alien} rule(s) without the comment "netlab:${lab}"` : 'empty, and no rule of the lab leads to it'})`);
+    foreign.push(`${program} chain ${name} in table ${table} (${alien > 0 ? `${alien} rule(s) without the comment "netlab:${lab}"` : 'empty, and no rule of the lab leads to it'})`);
     t.chains = t.chains.filter((c) => c !== name);
     t.rules = t.rules.filter((r) => r.split(' ')[1] !== name);
   }
@@ -65,14 +65,20 @@ function disownForeignChains(lab: string, table: string, t: FirewallTable, known
  */
 export async function observeIptables(lab: string, known = false): Promise<FirewallState & { foreign: string[]; labs: Set<string> }> {
   const state: FirewallState & { foreign: string[] } = { backend: 'iptables', tables: {}, foreign: [] };
-  const saved = await iptablesSaveAll();
-  const labs = labsInIptables(saved);
-  for (const table of IPTABLES_TABLES) {
-    const text = saved.get(table) ?? '';
-    const t = parseIptablesSave(lab, text);
-    state.foreign.push(...disownForeignChains(lab, table, t, known));
-    state.tables[table] = t;
-    if (table === 'filter' && /^:FORWARD DROP /m.test(text)) state.forwardDrop = true;
+  const [saved, saved6] = await Promise.all([iptablesSaveAll(), iptablesSaveAll(6)]);
+  const labs = new Set([...labsInIptables(saved), ...labsInIptables(saved6)]);
+  for (const [family, dump] of [
+    [4, saved],
+    [6, saved6],
+  ] as const) {
+    for (const table of IPTABLES_TABLES) {
+      const text = dump.get(table);
+      if (text === undefined && family === 6) continue;
+      const t = parseIptablesSave(lab, text ?? '');
+      state.foreign.push(...disownForeignChains(lab, table, t, known, family === 6 ? 'ip6tables' : 'iptables'));
+      state.tables[tableKey(table, family)] = t;
+      if (table === 'filter' && /^:FORWARD DROP /m.test(text ?? '')) state[family === 4 ? 'forwardDrop' : 'forwardDrop6'] = true;
+    }
   }
   return { ...state, labs };
 }
@@ -111,8 +117,11 @@ export function splitIptablesSave(text: string): Map<string, string> {
  * kernel has not loaded is not in the dump: it has no rules, and `-t TABLE` would only load it
  * to print it empty.
  */
-export async function iptablesSaveAll(): Promise<Map<string, string>> {
-  return splitIptablesSave((await run('iptables-save', [])).stdout);
+export async function iptablesSaveAll(family: Family = 4): Promise<Map<string, string>> {
+  if (family === 4) return splitIptablesSave((await run('iptables-save', [])).stdout);
+  // A kernel without IPv6 has no ip6tables: then no lab has rules there.
+  const r = await run('ip6tables-save', [], { allowFail: true });
+  return splitIptablesSave(r.exitCode === 0 ? r.stdout : '');
 }
 
 function isBuiltin(chain: string): boolean {
@@ -121,13 +130,13 @@ function isBuiltin(chain: string): boolean {
 
 const EMPTY: FirewallTable = { chains: [], jumps: [], rules: [] };
 
-/** The iptables-restore input that turns `have` into `want` (either may be absent). */
-export function iptablesRestoreInput(want: FirewallState | undefined, have: FirewallState | undefined): string {
+/** The iptables-restore (or for `family` 6, ip6tables-restore) input that turns `have` into `want` (either may be absent). */
+export function iptablesRestoreInput(want: FirewallState | undefined, have: FirewallState | undefined, family: Family = 4): string {
   const out: string[] = [];
   for (const table of IPTABLES_TABLES) {
-    const w = want?.tables[table] ?? EMPTY;
+    const w = want?.tables[tableKey(table, family)] ?? EMPTY;
     // An nftables lab has an iptables part too: its bridges in the shared isolation chains.
-    const h = have?.tables[table] ?? EMPTY;
+    const h = have?.tables[tableKey(table, family)] ?? EMPTY;
     if (w.chains.length + h.chains.length + w.jumps.length + h.jumps.length === 0) continue;
     out.push(`*${table}`);
     // Declaring a chain creates it, or flushes it when it exists: only the lab's own chains.
@@ -158,22 +167,26 @@ function otherRulesJumpTo(h: FirewallTable, chain: string): boolean {
  * what is left in `ipt` is what a switch of `firewall:` left behind, to remove.
  */
 export function moveIsolation(ipt: FirewallState, nft: FirewallState): [FirewallState, FirewallState] {
-  const filter = ipt.tables.filter;
-  if (!filter) return [ipt, nft];
-  const inShared = (rule: string) => SHARED.includes(rule.split(' ')[1]!);
-  const counts = (shared: boolean) => Object.fromEntries(Object.entries(filter.others ?? {}).filter(([c]) => SHARED.includes(c) === shared));
-  const isolation: FirewallTable = { chains: [], jumps: filter.jumps.filter(inShared), rules: [], shared: filter.shared ?? [], others: counts(true) };
-  // The shared chains are the nftables state's to remove now: not named here, they are never dropped twice.
-  const rest: FirewallTable = { ...filter, jumps: filter.jumps.filter((j) => !inShared(j)), shared: [], others: counts(false) };
-  return [
-    { ...ipt, tables: { ...ipt.tables, filter: rest } },
-    { ...nft, tables: { ...nft.tables, filter: isolation } },
-  ];
+  let [rest, withIsolation] = [ipt, nft];
+  for (const key of [tableKey('filter', 4), tableKey('filter', 6)]) {
+    const filter = ipt.tables[key];
+    if (!filter) continue;
+    const inShared = (rule: string) => SHARED.includes(rule.split(' ')[1]!);
+    const counts = (shared: boolean) => Object.fromEntries(Object.entries(filter.others ?? {}).filter(([c]) => SHARED.includes(c) === shared));
+    const isolation: FirewallTable = { chains: [], jumps: filter.jumps.filter(inShared), rules: [], shared: filter.shared ?? [], others: counts(true) };
+    // The shared chains are the nftables state's to remove now: not named here, they are never dropped twice.
+    const left: FirewallTable = { ...filter, jumps: filter.jumps.filter((j) => !inShared(j)), shared: [], others: counts(false) };
+    rest = { ...rest, tables: { ...rest.tables, [key]: left } };
+    withIsolation = { ...withIsolation, tables: { ...withIsolation.tables, [key]: isolation } };
+  }
+  return [rest, withIsolation];
 }
 
 export async function applyIptables(want: FirewallState | undefined, have: FirewallState | undefined): Promise<void> {
   // Each rule is one line of iptables-restore input: a line break inside one would be a second command.
   for (const t of Object.values(want?.tables ?? {})) for (const line of [...t.chains, ...t.jumps, ...t.rules]) if (/[\r\n\0]/.test(line)) throw new Error(`refusing rule text ${JSON.stringify(line)}`);
-  const input = iptablesRestoreInput(want, have);
-  if (input) await run('iptables-restore', ['-w', '--noflush'], { input });
+  const [input, input6] = [iptablesRestoreInput(want, have), iptablesRestoreInput(want, have, 6)];
+  // One transaction per family, both at once (they touch different tables); both end before a failure is reported.
+  const results = await Promise.allSettled([input && run('iptables-restore', ['-w', '--noflush'], { input }), input6 && run('ip6tables-restore', ['-w', '--noflush'], { input: input6 })]);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
 }

@@ -9,6 +9,7 @@
  */
 import type { IpLink, IpRoute, NamespaceView } from './linkview.js';
 import { inNetns } from './namespaces.js';
+import { formatIp6 } from '../model/ipv6.js';
 import { NETLINK_NETFILTER, NETLINK_ROUTE, NetlinkSocket, forEachAttribute as attrs } from '../native/netlink.js';
 
 const RTM_GETLINK = 18;
@@ -52,6 +53,8 @@ const cstr = (b: Buffer, s: number, e: number) => {
   return b.toString('utf8', s, z < 0 || z > e ? e : z);
 };
 const ipv4 = (b: Buffer, s: number) => `${b[s]}.${b[s + 1]}.${b[s + 2]}.${b[s + 3]}`;
+const ipv6 = (b: Buffer, s: number) => formatIp6((b.readBigUInt64BE(s) << 64n) | b.readBigUInt64BE(s + 8));
+const SCOPES: Record<number, string> = { 0: 'global', 200: 'site', 253: 'link', 254: 'host' };
 const hex = (n: number) => (n < 16 ? '0' : '') + n.toString(16);
 
 function parseLink(m: Buffer): { index: number; link: IpLink; master?: number } {
@@ -104,27 +107,31 @@ function readAll(sock: NetlinkSocket, withRoutes: boolean, names?: Map<number, s
   });
   for (const [link, master] of masters) link.master = byIndex.get(master)?.ifname;
   if (names) for (const [index, link] of byIndex) names.set(index, link.ifname);
-  const ifaddr = Buffer.alloc(8);
-  ifaddr[0] = AF_INET;
-  sock.dump(RTM_GETADDR, ifaddr, RTM_NEWADDR, (m) => {
-    if (m[0] !== AF_INET) return;
+  // Both families in one dump (AF_UNSPEC): IPv6 addresses with their scope, as `ip` shows them.
+  sock.dump(RTM_GETADDR, Buffer.alloc(8), RTM_NEWADDR, (m) => {
+    const family = m[0];
+    if (family !== AF_INET && family !== AF_INET6) return;
+    const read = family === AF_INET ? ipv4 : ipv6;
     let local: string | undefined;
     let address: string | undefined;
     attrs(m, 8, m.length, (t, st) => {
-      if (t === IFA_LOCAL) local = ipv4(m, st);
-      else if (t === IFA_ADDRESS) address = ipv4(m, st);
+      if (t === IFA_LOCAL) local = read(m, st);
+      else if (t === IFA_ADDRESS) address = read(m, st);
     });
     const a = local ?? address;
-    if (a) byIndex.get(m.readUInt32LE(4))?.addr_info?.push({ family: 'inet', local: a, prefixlen: m[1]! });
+    const scope = SCOPES[m[3]!] ?? String(m[3]);
+    if (a) byIndex.get(m.readUInt32LE(4))?.addr_info?.push({ family: family === AF_INET ? 'inet' : 'inet6', local: a, prefixlen: m[1]!, scope });
   });
   const routes: IpRoute[] = [];
   if (withRoutes) {
-    dumpRoutes(sock, (r) => {
+    const onRoute = (r: RawRoute) => {
       if (r.table !== RT_TABLE_MAIN || r.oif === undefined) return;
       const route: IpRoute = { dst: r.dst, dev: byIndex.get(r.oif)?.ifname ?? String(r.oif), protocol: PROTOCOLS[r.protocol] ?? String(r.protocol) };
       if (r.gateway) route.gateway = r.gateway;
       routes.push(route);
-    });
+    };
+    dumpRoutes(sock, onRoute);
+    dumpRoutes(sock, onRoute, AF_INET6);
   }
   return { links, routes };
 }
@@ -139,19 +146,20 @@ interface RawRoute {
   type: number;
 }
 
-/** Every IPv4 route of every table in the socket's namespace. */
-function dumpRoutes(sock: NetlinkSocket, onRoute: (r: RawRoute) => void): void {
+/** Every route of `family` (IPv4 by default) of every table in the socket's namespace. */
+function dumpRoutes(sock: NetlinkSocket, onRoute: (r: RawRoute) => void, family = AF_INET): void {
   const rtmsg = Buffer.alloc(12);
-  rtmsg[0] = AF_INET;
+  rtmsg[0] = family;
+  const [read, full] = family === AF_INET ? [ipv4, 32] : [ipv6, 128];
   sock.dump(RTM_GETROUTE, rtmsg, RTM_NEWROUTE, (m) => {
-    if (m[0] !== AF_INET) return;
+    if (m[0] !== family) return;
     const dstLen = m[1]!;
     const r: RawRoute = { dst: 'default', table: m[4]!, protocol: m[5]!, type: m[7]! };
     attrs(m, 12, m.length, (t, st) => {
       if (t === RTA_TABLE) r.table = m.readUInt32LE(st);
       else if (t === RTA_OIF) r.oif = m.readUInt32LE(st);
-      else if (t === RTA_DST) r.dst = ipv4(m, st) + (dstLen === 32 ? '' : `/${dstLen}`);
-      else if (t === RTA_GATEWAY) r.gateway = ipv4(m, st);
+      else if (t === RTA_DST) r.dst = read(m, st) + (dstLen === full ? '' : `/${dstLen}`);
+      else if (t === RTA_GATEWAY) r.gateway = read(m, st);
     });
     onRoute(r);
   });
@@ -210,20 +218,22 @@ export function dumpLoopback(ns: string): NamespaceView | undefined {
 const ROUTE_TYPES: Record<number, string> = { 2: 'local', 3: 'broadcast', 4: 'anycast', 5: 'multicast', 6: 'blackhole', 7: 'unreachable', 8: 'prohibit', 9: 'throw', 10: 'nat' };
 
 /**
- * The host's links with their IPv4 addresses (as dumpHostLinks), and every IPv4 route in every
- * table as `ip -j -4 route show table all` lists them (dst, dev, type), from one socket.
+ * The host's links with their addresses (as dumpHostLinks), and every route of both families in
+ * every table as `ip -j route show table all` lists them (dst, dev, type), from one socket.
  */
 export function dumpHostLinksAndRoutes(): { links: IpLink[]; routes: { dst: string; dev?: string; type?: string }[] } {
   return withSocket(undefined, (sock) => {
     const names = new Map<number, string>();
     const { links } = readAll(sock, false, names);
     const routes: { dst: string; dev?: string; type?: string }[] = [];
-    dumpRoutes(sock, (raw) => {
+    const onRoute = (raw: RawRoute) => {
       const r: { dst: string; dev?: string; type?: string } = { dst: raw.dst };
       if (raw.oif !== undefined) r.dev = names.get(raw.oif) ?? String(raw.oif);
       if (ROUTE_TYPES[raw.type]) r.type = ROUTE_TYPES[raw.type];
       routes.push(r);
-    });
+    };
+    dumpRoutes(sock, onRoute);
+    dumpRoutes(sock, onRoute, AF_INET6);
     return { links, routes };
   });
 }

@@ -88,7 +88,8 @@ async function floodEntries(dev: string): Promise<string[]> {
   return entries.filter((e) => e.mac === '00:00:00:00:00:00' && e.dst).map((e) => e.dst!);
 }
 
-const ipv4 = (l: IpLink) => (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
+/** A link's addresses of both families, bar the IPv6 link-local ones the kernel makes itself. */
+const addrsOf = (l: IpLink) => (l.addr_info ?? []).filter((a) => a.family === 'inet' || (a.family === 'inet6' && a.scope === 'global')).map((a) => `${a.local}/${a.prefixlen}`);
 
 /** Reads the lab with `backend`: one dump of the host's links, one of each namespace of the lab, the firewall, files, processes. */
 export async function observe(input: ObserveInput, backend: KernelBackend): Promise<Observation> {
@@ -126,7 +127,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     }
     const k = l.linkinfo?.info_kind;
     const kind = k === 'bridge' || k === 'veth' || k === 'vxlan' ? k : 'other';
-    const h: HostLinkState = { kind, alias: l.ifalias, mtu: l.mtu, up: l.flags.includes('UP'), master: l.master, mac: l.address, addrs: ipv4(l) };
+    const h: HostLinkState = { kind, alias: l.ifalias, mtu: l.mtu, up: l.flags.includes('UP'), master: l.master, mac: l.address, addrs: addrsOf(l) };
     if (l.linkinfo?.info_slave_kind === 'bridge') h.hairpin = !!l.linkinfo.info_slave_data?.hairpin;
     if (kind === 'vxlan') {
       const d = l.linkinfo?.info_data ?? (await vxlanInfo(l.ifname));
@@ -166,7 +167,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     const ifaces: Record<string, IfaceState> = {};
     for (const l of whole(ns) ? links : []) {
       if (l.ifname === 'lo') continue;
-      const iface: IfaceState = { mac: l.address ?? '', mtu: l.mtu, up: l.flags.includes('UP'), addrs: ipv4(l) };
+      const iface: IfaceState = { mac: l.address ?? '', mtu: l.mtu, up: l.flags.includes('UP'), addrs: addrsOf(l) };
       if (l.ipv6_disabled !== undefined) iface.ipv6Disabled = l.ipv6_disabled;
       ifaces[l.ifname] = iface;
     }
@@ -280,9 +281,10 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   if (hasAny(primary) || want.firewall) s.firewall = primary;
   if (hasAny(other)) s.otherFirewall = other;
   const warnings: string[] = [];
-  if (want.firewall?.backend === 'nftables' && iptables!.forwardDrop && Object.keys(want.hostLinks).length > 0) {
+  const ipv6 = want.firewall?.tables['ip6 filter'] !== undefined;
+  if (want.firewall?.backend === 'nftables' && (iptables!.forwardDrop || (ipv6 && iptables!.forwardDrop6)) && Object.keys(want.hostLinks).length > 0) {
     warnings.push(
-      "iptables' FORWARD policy is DROP (Docker sets it): it drops the lab's forwarded traffic whatever the nftables table accepts; netlab never changes a policy, so use \"firewall: iptables\" on this host, or accept the lab's bridges in DOCKER-USER yourself",
+      `${iptables!.forwardDrop ? "iptables'" : "ip6tables'"} FORWARD policy is DROP (Docker sets it): it drops the lab's forwarded traffic whatever the nftables table accepts; netlab never changes a policy, so use "firewall: iptables" on this host, or accept the lab's bridges in DOCKER-USER yourself`,
     );
   }
   mark('processes');
@@ -336,5 +338,6 @@ const labsOfLinks = (links: IpLink[]) => links.flatMap((l) => parseMark(l.ifalia
 /** Labs with objects in this network namespace: marked links, and rules with a lab's comment. */
 export async function labsOnHost(): Promise<Set<string>> {
   const links = JSON.parse((await run('ip', ['-j', '-d', 'link', 'show'])).stdout) as IpLink[];
-  return new Set([...labsOfLinks(links), ...labsInIptables(await iptablesSaveAll())]);
+  const [saved, saved6] = await Promise.all([iptablesSaveAll(), iptablesSaveAll(6)]);
+  return new Set([...labsOfLinks(links), ...labsInIptables(saved), ...labsInIptables(saved6)]);
 }

@@ -27,6 +27,8 @@ export interface HostFacts {
   bridgeNfCallIptables?: string;
   docker: { running: boolean; evidence: string[] };
   firewalld: { running: boolean };
+  /** IPv6: the kernel has it (/proc/sys/net/ipv6), and ip6tables works in a scratch namespace (undefined: not tried). */
+  ipv6?: { kernel: boolean; ip6tables?: boolean };
   /** Open vSwitch: whether its database answers at the tools' socket ($OVS_RUNDIR or /var/run/openvswitch). */
   ovs?: { running: boolean; socket: string };
 }
@@ -86,9 +88,9 @@ async function kernelConfig(): Promise<Map<string, string> | undefined> {
 }
 
 /** As root: creates each kind of object in a scratch namespace, the surest test there is. */
-async function tryInScratchNamespace(programs: HostFacts['programs']): Promise<Partial<Record<FeatureName, boolean>>> {
+async function tryInScratchNamespace(programs: HostFacts['programs']): Promise<Partial<Record<FeatureName | 'ip6tables', boolean>>> {
   const ns = `nldoctor-${randomBytes(3).toString('hex')}`;
-  const out: Partial<Record<FeatureName, boolean>> = {};
+  const out: Partial<Record<FeatureName | 'ip6tables', boolean>> = {};
   const ip = (...args: string[]) => run('ip', ['-n', ns, ...args], { allowFail: true }).then((r) => r.exitCode === 0);
   if (!(out.netns = (await run('ip', ['netns', 'add', ns], { allowFail: true })).exitCode === 0)) return out;
   try {
@@ -96,6 +98,7 @@ async function tryInScratchNamespace(programs: HostFacts['programs']): Promise<P
     out.bridge = await ip('link', 'add', 'd2', 'type', 'bridge');
     out.vxlan = await ip('link', 'add', 'd3', 'type', 'vxlan', 'id', '42', 'dstport', '4789', 'local', '127.0.0.1');
     if (programs.nft) out.nf_tables = (await run('ip', ['netns', 'exec', ns, 'nft', 'add', 'table', 'inet', 'nldoctor'], { allowFail: true })).exitCode === 0;
+    if (existsSync('/proc/sys/net/ipv6')) out.ip6tables = (await run('ip', ['netns', 'exec', ns, 'ip6tables', '-w', '-t', 'nat', '-S'], { allowFail: true })).exitCode === 0;
   } finally {
     await run('ip', ['netns', 'del', ns], { allowFail: true });
   }
@@ -143,6 +146,7 @@ export async function probeHost(): Promise<HostFacts> {
     docker: await dockerEvidence(),
     firewalld: { running: (await processNames()).has('firewalld') },
     ovs: { running: existsSync(ovsDbSocket()), socket: ovsDbSocket() },
+    ipv6: { kernel: existsSync('/proc/sys/net/ipv6'), ...(tried.ip6tables !== undefined ? { ip6tables: tried.ip6tables } : {}) },
   };
 }
 

@@ -24,6 +24,7 @@ import { sysctlPath } from './host.js';
 import { NetlinkSocket } from '../native/netlink.js';
 import { getSystemErrorName } from 'node:util';
 import { coalesceLinkOps, type LinkRequest } from './coalesce.js';
+import { parseIp6 } from '../model/ipv6.js';
 
 type NetlinkModule = Pick<typeof import('netlink'), 'createRtNetlink'>;
 type RtSocket = import('netlink').RtNetlinkSocket;
@@ -41,6 +42,7 @@ export function loadNetlink(): NetlinkModule {
 }
 
 const AF_INET = 2;
+const AF_INET6 = 10;
 const RT_TABLE_MAIN = 254;
 const RTPROT_BOOT = 3;
 const RT_SCOPE_UNIVERSE = 0;
@@ -81,13 +83,23 @@ const u32 = (n: number) => {
   return b;
 };
 const ip4 = (text: string) => Buffer.from(text.split('.').map(Number));
+/** The address's bytes and family: 16 bytes for IPv6 (`:` in it), 4 for IPv4. */
+const ipBytes = (text: string): { family: number; bytes: Buffer } => {
+  if (!text.includes(':')) return { family: AF_INET, bytes: ip4(text) };
+  const n = parseIp6(text);
+  if (n === undefined) throw new Error(`"${text}" is not an IPv6 address`);
+  const bytes = Buffer.alloc(16);
+  bytes.writeBigUInt64BE(n >> 64n, 0);
+  bytes.writeBigUInt64BE(n & 0xffffffffffffffffn, 8);
+  return { family: AF_INET6, bytes };
+};
 const macBytes = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
 
 /** `A.B.C.D/N`, `default` → address and prefix length. */
 function parseDst(dst: string): { addr?: string; len: number } {
   if (dst === 'default') return { len: 0 };
   const [addr, len] = dst.split('/');
-  return { addr, len: len === undefined ? 32 : Number(len) };
+  return { addr, len: len === undefined ? (addr!.includes(':') ? 128 : 32) : Number(len) };
 }
 
 /** Route keys as the plan writes them: `DST [via GW] dev DEV`. */
@@ -143,8 +155,11 @@ function plainMessage(op: PlainOp, index: (name: string) => number): Message {
     case 'addr.del': {
       const [addr, len] = op.cidr.split('/') as [string, string];
       const prefixlen = Number(len);
-      const attrs: Parameters<RtSocket['newAddress']>[1] = { local: ip4(addr), address: ip4(addr) };
-      if (op.kind === 'addr.del') return { type: RTM.DELADDR, kind: 'address', data: { family: AF_INET, prefixlen, index: index(op.dev) }, attrs };
+      const { family, bytes } = ipBytes(addr);
+      const attrs: Parameters<RtSocket['newAddress']>[1] = { local: bytes, address: bytes };
+      if (op.kind === 'addr.del') return { type: RTM.DELADDR, kind: 'address', data: { family, prefixlen, index: index(op.dev) }, attrs };
+      // `ip addr add ... nodad`: usable at once, without a second of duplicate address detection.
+      if (family === AF_INET6) return { type: RTM.NEWADDR, kind: 'address', data: { family, prefixlen, index: index(op.dev), scope: RT_SCOPE_UNIVERSE, flags: { nodad: true } }, attrs, flags: NLM_F_CREATE | NLM_F_EXCL };
       // `brd +`: all host bits set, for prefixes that have a broadcast address.
       if (prefixlen < 31) attrs.broadcast = u32be((ip4u(addr) | (2 ** (32 - prefixlen) - 1)) >>> 0);
       return { type: RTM.NEWADDR, kind: 'address', data: { family: AF_INET, prefixlen, index: index(op.dev), scope: RT_SCOPE_UNIVERSE }, attrs, flags: NLM_F_CREATE | NLM_F_EXCL };
@@ -154,10 +169,12 @@ function plainMessage(op: PlainOp, index: (name: string) => number): Message {
       const r = parseRoute(op.route);
       const dst = parseDst(r.dst);
       const attrs: Parameters<RtSocket['newRoute']>[1] = { oif: index(r.dev) };
-      if (dst.addr) attrs.dst = ip4(dst.addr);
-      if (r.via) attrs.gateway = ip4(r.via);
-      if (op.kind === 'route.del') return { type: RTM.DELROUTE, kind: 'route', data: { family: AF_INET, dstLen: dst.len, table: RT_TABLE_MAIN, scope: RT_SCOPE_NOWHERE }, attrs };
-      const data = { family: AF_INET, dstLen: dst.len, table: RT_TABLE_MAIN, protocol: RTPROT_BOOT, scope: r.via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, type: RTN_UNICAST };
+      // The family of the route is its destination's, or its gateway's for `default`.
+      const family = (dst.addr ?? r.via ?? '').includes(':') ? AF_INET6 : AF_INET;
+      if (dst.addr) attrs.dst = ipBytes(dst.addr).bytes;
+      if (r.via) attrs.gateway = ipBytes(r.via).bytes;
+      if (op.kind === 'route.del') return { type: RTM.DELROUTE, kind: 'route', data: { family, dstLen: dst.len, table: RT_TABLE_MAIN, scope: RT_SCOPE_NOWHERE }, attrs };
+      const data = { family, dstLen: dst.len, table: RT_TABLE_MAIN, protocol: RTPROT_BOOT, scope: r.via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, type: RTN_UNICAST };
       return { type: RTM.NEWROUTE, kind: 'route', data, attrs, flags: NLM_F_CREATE | NLM_F_REPLACE };
     }
   }

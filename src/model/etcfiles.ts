@@ -37,14 +37,19 @@ export const hostsLine = (e: HostsEntry) => `${e.ip}\t${e.names.join(' ')}\n`;
  * Defaults, then the given entries (links), then `peers` (lab peers' lines, already rendered
  * with hostsLine), then the container's own line last.
  */
-export function hostsFile(entries: HostsEntry[], own: HostsEntry, ipv6: boolean, peers: TextPiece[] = []): string {
+export function hostsFile(entries: HostsEntry[], own: HostsEntry | HostsEntry[], ipv6: boolean, peers: TextPiece[] = []): string {
   return joinPieces(hostsPieces(entries, own, ipv6, peers));
 }
 
 /** hostsFile as pieces: the peers' slices stay slices. */
-export function hostsPieces(entries: HostsEntry[], own: HostsEntry, ipv6: boolean, peers: TextPiece[] = []): TextPiece[] {
+export function hostsPieces(entries: HostsEntry[], own: HostsEntry | HostsEntry[], ipv6: boolean, peers: TextPiece[] = []): TextPiece[] {
   const head = [{ ip: '127.0.0.1', names: ['localhost'] }, ...(ipv6 ? IPV6_DEFAULTS : []), ...entries].map(hostsLine).join('');
-  return [head, ...peers, hostsLine(own)];
+  return [head, ...peers, [own].flat().map(hostsLine).join('')];
+}
+
+/** The lines of one address pair, as Docker writes them: the IPv4 line, then the IPv6 one (either may be absent). */
+export function dualEntries(ip: string, ip6: string | undefined, names: string[]): HostsEntry[] {
+  return [...(ip ? [{ ip, names }] : []), ...(ip6 ? [{ ip: ip6, names }] : [])];
 }
 
 const LOOPBACK_NS = /^(127\.|::1$|0:0:0:0:0:0:0:1$)/;

@@ -12,6 +12,7 @@ import { formatCidr } from './ipv4.js';
 import type { Lab } from './lab.js';
 import type { Proto } from './ports.js';
 import { exposeRuns, portRuns, type PortRun } from './port-runs.js';
+import { internalRules6, neighbourRules6, postRules6, publishRules6 } from './firewall6.js';
 
 export type ChainRole = 'dnat' | 'post' | 'fwd' | 'ports' | 'raw';
 export type TableName = 'raw' | 'nat' | 'filter';
@@ -46,6 +47,8 @@ export interface Rule {
   dportEnd?: number;
   sport?: number;
   sportEnd?: number;
+  /** ICMPv6 neighbour solicitation (135) or advertisement (136): an IPv6-only rule. */
+  icmp6Type?: 135 | 136;
   srcType?: 'LOCAL';
   dstType?: 'LOCAL';
   ctstate?: ('RELATED' | 'ESTABLISHED' | 'DNAT')[];
@@ -76,6 +79,8 @@ export interface Ruleset {
   chains: Record<ChainRole, Rule[]>;
   /** The lab's rules in the shared isolation chains (order within them does not matter). */
   shared: { chain: SharedChain; rule: Rule }[];
+  /** A network of the lab has IPv6: its rules go to ip6tables too (firewall6.ts). */
+  ipv6?: boolean;
 }
 
 const is = (value: string): Neg => ({ value });
@@ -103,21 +108,25 @@ export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers):
   for (const net of lab.networks) {
     const br = net.bridge;
     const subnet = formatCidr(net.subnet);
+    const v4 = net.ipv4 !== false;
     // Outbound NAT, as Docker's `POSTROUTING -s <subnet> ! -o docker0 -j MASQUERADE`.
-    if (net.ipMasquerade && !net.internal) chains.post.push({ src: is(subnet), out: not(br), target: { kind: 'MASQUERADE' } });
+    if (v4 && net.ipMasquerade && !net.internal) chains.post.push({ src: is(subnet), out: not(br), target: { kind: 'MASQUERADE' } });
     // The host's own localhost reaching a published port: 127.0.0.1 must not leave as a source.
     chains.post.push({ out: is(br), srcType: 'LOCAL', target: { kind: 'MASQUERADE' } });
     // Hairpin: a container reaching a published port through the host comes back onto the same
     // bridge; answer through the host so the reply is un-NATed (Docker's proxy did this with <= 27).
-    chains.post.push({ src: is(subnet), out: is(br), ctstate: ['DNAT'], target: { kind: 'MASQUERADE' } });
+    if (v4) chains.post.push({ src: is(subnet), out: is(br), ctstate: ['DNAT'], target: { kind: 'MASQUERADE' } });
+    chains.post.push(...postRules6(net));
 
-    if (net.internal) {
+    if (v4 && net.internal) {
       chains.fwd.push({ in: is(br), dst: not(subnet), target: { kind: 'DROP' } });
       chains.fwd.push({ out: is(br), src: not(subnet), target: { kind: 'DROP' } });
     }
+    chains.fwd.push(...internalRules6(net));
     chains.fwd.push({ out: is(br), ctstate: ['RELATED', 'ESTABLISHED'], target: { kind: 'ACCEPT' } });
     chains.fwd.push({ out: is(br), target: { kind: 'JUMP', chain: 'ports' } });
     if (!net.internal) chains.fwd.push({ in: is(br), out: not(br), target: { kind: 'ACCEPT' } });
+    if (!net.icc) chains.fwd.push(...neighbourRules6(net));
     chains.fwd.push({ in: is(br), out: is(br), target: { kind: net.icc ? 'ACCEPT' : 'DROP' } });
   }
 
@@ -131,14 +140,14 @@ export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers):
     for (const link of parent.links) {
       if (!here.has(parent.name) && !here.has(link.target)) continue;
       const child = byName.get(link.target)!;
+      if (!link.ip) continue;
       const childIf = child.interfaces.find((i) => i.ip === link.ip)!;
       const parentIf = parent.interfaces.find((i) => i.network === childIf.network)!;
       if (!bridges.has(childIf.bridge)) continue;
+      const pairs: [string, string][] = [[`${parentIf.ip}/32`, `${childIf.ip}/32`]];
+      if (parentIf.ip6 && childIf.ip6) pairs.push([`${parentIf.ip6}/128`, `${childIf.ip6}/128`]);
       for (const p of exposeRuns(child.expose)) {
-        const br = childIf.bridge;
-        const end = p.end === p.start ? undefined : p.end;
-        chains.ports.push({ src: is(`${parentIf.ip}/32`), dst: is(`${childIf.ip}/32`), in: is(br), out: is(br), proto: p.proto, dport: p.start, dportEnd: end, target: { kind: 'ACCEPT' } });
-        chains.ports.push({ src: is(`${childIf.ip}/32`), dst: is(`${parentIf.ip}/32`), in: is(br), out: is(br), proto: p.proto, sport: p.start, sportEnd: end, target: { kind: 'ACCEPT' } });
+        for (const [a, b] of pairs) chains.ports.push(...linkRules(a, b, childIf.bridge, p));
       }
     }
   }
@@ -146,7 +155,17 @@ export function labRuleset(lab: Lab, local: Lab['containers'] = lab.containers):
   for (const net of lab.networks) chains.ports.push({ in: not(net.bridge), out: is(net.bridge), target: { kind: 'DROP' } });
 
   if (chains.raw.length > 0) hooks.push({ table: 'raw', builtin: 'PREROUTING', rule: { target: { kind: 'JUMP', chain: 'raw' } } });
-  return { lab: lab.name, hooks, chains, shared };
+  const ipv6 = lab.networks.some((n) => n.ipv6);
+  return { lab: lab.name, hooks, chains, shared, ...(ipv6 ? { ipv6 } : {}) };
+}
+
+/** Docker's two link rules for one exposed run: parent to child's port, and the answers back. */
+function linkRules(parent: string, child: string, br: string, p: { proto: Proto; start: number; end: number }): Rule[] {
+  const end = p.end === p.start ? undefined : p.end;
+  return [
+    { src: is(parent), dst: is(child), in: is(br), out: is(br), proto: p.proto, dport: p.start, dportEnd: end, target: { kind: 'ACCEPT' } },
+    { src: is(child), dst: is(parent), in: is(br), out: is(br), proto: p.proto, sport: p.start, sportEnd: end, target: { kind: 'ACCEPT' } },
+  ];
 }
 
 /**
@@ -159,10 +178,19 @@ function publishRun(chains: Record<ChainRole, Rule[]>, p: PortRun): void {
   const ctrEnd = single ? undefined : p.container.end;
   // A range onto the same range keeps the port; a shifted one maps port for port from its start.
   const keep = !single && p.host.start === p.container.start;
-  const to: DnatTarget = keep ? { kind: 'DNAT', ip: p.containerIp } : { kind: 'DNAT', ip: p.containerIp, port: p.container.start, portEnd: ctrEnd };
-  chains.dnat.push({ dst: p.hostIp === '0.0.0.0' ? undefined : is(`${p.hostIp}/32`), proto: p.proto, dport: p.host.start, dportEnd: hostEnd, target: to });
-  chains.ports.push({ dst: is(`${p.containerIp}/32`), in: not(p.bridge), out: is(p.bridge), proto: p.proto, dport: p.container.start, dportEnd: ctrEnd, target: { kind: 'ACCEPT' } });
-  // Docker 28: a port published on a loopback address is for this host only. Without this,
-  // a LAN neighbour that sends packets for 127.0.0.1 to the host reaches it (moby#45610).
-  if (p.hostIp.startsWith('127.')) chains.raw.push({ dst: is(`${p.hostIp}/32`), in: not('lo'), proto: p.proto, dport: p.host.start, dportEnd: hostEnd, target: { kind: 'DROP' } });
+  const port = keep ? {} : { port: p.container.start, portEnd: ctrEnd };
+  // A container with no IPv4 address on the network (`ipv4: false`) has no IPv4 DNAT.
+  if (p.containerIp && !p.hostIp.includes(':')) {
+    const to: DnatTarget = { kind: 'DNAT', ip: p.containerIp, ...port };
+    chains.dnat.push({ dst: p.hostIp === '0.0.0.0' ? undefined : is(`${p.hostIp}/32`), proto: p.proto, dport: p.host.start, dportEnd: hostEnd, target: to });
+    chains.ports.push({ dst: is(`${p.containerIp}/32`), in: not(p.bridge), out: is(p.bridge), proto: p.proto, dport: p.container.start, dportEnd: ctrEnd, target: { kind: 'ACCEPT' } });
+    // Docker 28: a port published on a loopback address is for this host only. Without this,
+    // a LAN neighbour that sends packets for 127.0.0.1 to the host reaches it (moby#45610).
+    if (p.hostIp.startsWith('127.')) chains.raw.push({ dst: is(`${p.hostIp}/32`), in: not('lo'), proto: p.proto, dport: p.host.start, dportEnd: hostEnd, target: { kind: 'DROP' } });
+  }
+  // The same port over IPv6, when the container has IPv6 there (firewall6.ts).
+  const v6 = publishRules6(p, port);
+  chains.dnat.push(...v6.dnat);
+  chains.ports.push(...v6.ports);
+  chains.raw.push(...v6.raw);
 }

@@ -7,10 +7,15 @@ import type { ContainerDef, NetworkDef, Topology } from '../topology/types.js';
 import { formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr } from './ipv4.js';
 import { allocateAddresses, HostPortPicker, pickSubnet } from './ipam.js';
 import { containerIfName, macFromIp, netnsName, vethHostNames } from './names.js';
-import { linkEnv, hostsNames } from './links.js';
-import { hostsLine, hostsPieces, internalResolvConf, joinPieces, resolvConf, upstreamServers, type HostsEntry, type TextPiece } from './etcfiles.js';
+import { linkEnv } from './links.js';
+import { internalResolvConf, resolvConf, upstreamServers } from './etcfiles.js';
 import { portKey, type PortBinding, type PortProto } from './ports.js';
 import { formatProblem, InputError } from '../errors.js';
+import { fillHostsFiles } from './hostsfile.js';
+
+export { fillHostsFiles, hostsPiecesOf } from './hostsfile.js';
+import { allocate6, allocation6, NO_IPV4, resolveNetworks6, type TakenSubnet6 } from './lab6.js';
+import { parseIp6 } from './ipv6.js';
 
 /** A subnet given in the topology collides with the host or another lab. */
 export class SubnetTakenError extends Error {
@@ -41,6 +46,18 @@ export interface LabNetwork extends NetworkDef {
   gateway: number;
   /** Every host's gateway on this network (a multi-host lab gives each host its own). */
   gateways: Record<string, number>;
+  /** The network's IPv6 side, when it has one (`ipv6: true`). */
+  ipv6?: LabNetwork6;
+}
+
+export interface LabNetwork6 {
+  /** Canonical, with its prefix: `fd31:0:0:1::/64`. */
+  subnet: string;
+  prefix: number;
+  /** The gateway on this lab share's host. */
+  gateway: string;
+  /** Every host's gateway (a multi-host lab gives each host its own, as for IPv4). */
+  gateways: Record<string, string>;
 }
 
 export interface LabHost {
@@ -59,6 +76,10 @@ export interface LabInterface {
   ip: string;
   prefix: number;
   gateway: string;
+  /** The IPv6 address on a network with IPv6, its prefix and the gateway of the container's host. */
+  ip6?: string;
+  prefix6?: number;
+  gateway6?: string;
   mac: string;
   mtu: number;
 }
@@ -66,6 +87,8 @@ export interface LabInterface {
 export interface ResolvedBinding extends PortBinding {
   /** The container address the port is forwarded to. */
   containerIp: string;
+  /** The container's IPv6 address on the same network, when that network has IPv6. */
+  containerIp6?: string;
   bridge: string;
 }
 
@@ -78,7 +101,8 @@ export interface LabContainer {
   interfaces: LabInterface[];
   expose: PortProto[];
   ports: ResolvedBinding[];
-  links: { target: string; alias: string; ip: string }[];
+  /** `ip6`: the child's IPv6 address on that network, for the second /etc/hosts line (link variables stay IPv4, as Docker's). */
+  links: { target: string; alias: string; ip: string; ip6?: string }[];
   /** The environment of every process in the container: link variables, then its own `env`. */
   env: [string, string][];
   /** The container's own `env` (what a link to it shows as _ENV_ variables). */
@@ -113,6 +137,8 @@ export interface Lab {
 export interface LabContext {
   /** Routes and addresses on the host, and other labs' subnets: a picked subnet avoids them all. */
   takenSubnets: TakenSubnet[];
+  /** The same for IPv6: host routes and addresses, other labs' IPv6 subnets. */
+  takenSubnets6?: TakenSubnet6[];
   /** What this lab had before: kept so `up` never renumbers. */
   previous?: PreviousAllocation;
   /** Host ports in use, by `port/proto`, with who holds each (`a listening socket`, `lab NAME`). */
@@ -133,6 +159,9 @@ export interface PreviousAllocation {
   subnets: Record<string, string>;
   /** `container/network` → address. */
   addresses: Record<string, string>;
+  /** The same for IPv6 networks: subnet by network, address by `container/network`. */
+  subnets6?: Record<string, string>;
+  addresses6?: Record<string, string>;
   /** `container/containerPort/proto/index` → host port chosen before. */
   hostPorts: Record<string, number>;
 }
@@ -145,25 +174,36 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
   if (multi) ctx = { ...ctx, previous: undefined };
   // The lab's own given subnets are taken too: a picked or kept subnet must not overlap them.
   const given = topo.networks.flatMap((n) => (n.subnet ? [n.subnet] : []));
-  const taken = [...ctx.takenSubnets.map((t) => t.cidr), ...given];
+  // And the subnets other networks of the lab keep from the last `up`: a new network listed before them must not pick one.
+  const kept = topo.networks.flatMap((n) => {
+    const text = ctx.previous?.subnets[n.name];
+    const c = text && !n.subnet ? parseCidr(text) : undefined;
+    return c && c.prefix < 32 ? [c] : [];
+  });
+  const taken = [...ctx.takenSubnets.map((t) => t.cidr), ...given, ...kept];
   const networks: LabNetwork[] = topo.networks.map((n) => {
+    // An IPv6-only network takes nothing from the IPv4 pools (NO_IPV4 is never on a bridge).
+    if (n.ipv4 === false) return { ...n, subnet: NO_IPV4, gateway: 0, gateways: multi ? Object.fromEntries(topo.hosts.map((h) => [h.name, 0])) : { '': 0 } };
     let subnet = n.subnet;
     if (subnet) {
       const clash = ctx.takenSubnets.find((t) => overlaps(t.cidr, subnet!));
       const path = `networks.${n.name}.subnet`;
       if (clash) throw new SubnetTakenError(path, placeIn(topo, path, `${formatCidr(subnet)} overlaps ${clash.by}`));
     }
-    const previous = ctx.previous?.subnets[n.name] ? parseCidr(ctx.previous.subnets[n.name]!) : undefined;
+    const kept = ctx.previous?.subnets[n.name];
+    const previous = kept && kept !== formatCidr(NO_IPV4) ? parseCidr(kept) : undefined;
     if (!subnet && previous && !given.some((g) => overlaps(g, previous))) subnet = previous;
     subnet ??= pickSubnet(taken);
     if (!n.subnet) taken.push(subnet);
     const gateways: Record<string, number> = multi ? Object.fromEntries(topo.hosts.map((h, i) => [h.name, subnet!.network + 1 + i])) : { '': n.gateway ?? subnet.network + 1 };
     return { ...n, subnet, gateway: gateways[host ?? '']!, gateways };
   });
+  resolveNetworks6(topo, ctx, networks, host);
   const netByName = new Map(networks.map((n) => [n.name, n]));
+  const addresses6 = allocate6(topo, ctx, networks);
 
   const addresses = new Map<string, number>();
-  for (const net of networks) {
+  for (const net of networks.filter((n) => n.ipv4 !== false)) {
     const members = topo.containers.filter((c) => c.networks.includes(net.name));
     const prev = (c: ContainerDef) => {
       const text = ctx.previous?.addresses[`${c.name}/${net.name}`];
@@ -187,16 +227,18 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
   const partial = topo.containers.map((c) => {
     const interfaces: LabInterface[] = c.networks.map((netName, i) => {
       const net = netByName.get(netName)!;
-      const ip = addresses.get(`${c.name}/${netName}`)!;
+      const ip = addresses.get(`${c.name}/${netName}`);
+      const ip6 = addresses6.get(`${c.name}/${netName}`);
       return {
         network: netName,
         ifname: containerIfName(i),
         hostVeth: veths.get(`${c.name}/${netName}`)!,
         bridge: net.bridge,
-        ip: formatIp(ip),
-        prefix: net.subnet.prefix,
-        gateway: formatIp(net.gateways[c.host ?? '']!),
-        mac: macFromIp(ip),
+        // An IPv6-only network (`ipv4: false`) gives no IPv4 address: its subnet only keeps the plan's shape.
+        ...(ip === undefined ? { ip: '', prefix: 0, gateway: '' } : { ip: formatIp(ip), prefix: net.subnet.prefix, gateway: formatIp(net.gateways[c.host ?? '']!) }),
+        ...(ip6 && net.ipv6 ? { ip6, prefix6: net.ipv6.prefix, gateway6: net.ipv6.gateways[c.host ?? '']! } : {}),
+        // IPv6 only: the MAC from the IPv6 address's last 32 bits (unique on its /64 as netlab numbers it).
+        mac: macFromIp(ip ?? Number(BigInt.asUintN(32, parseIp6(ip6!)!))),
         mtu: net.mtu,
       };
     });
@@ -208,7 +250,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     }
     const resolved: ResolvedBinding[] = bindings.map((b, i) => {
       const hostPort = b.hostPort || autoHostPort(topo, ctx, ports, c, b, i);
-      return { ...b, hostPort, containerIp: primary?.ip ?? '', bridge: primary?.bridge ?? '' };
+      return { ...b, hostPort, containerIp: primary?.ip ?? '', ...(primary?.ip6 ? { containerIp6: primary.ip6 } : {}), bridge: primary?.bridge ?? '' };
     });
     return { def: c, interfaces, ports: resolved };
   });
@@ -225,7 +267,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     const links = def.links.map((l) => {
       const child = byName.get(l.target)!;
       const shared = child.interfaces.find((ci) => def.networks.includes(ci.network))!;
-      return { target: l.target, alias: l.alias, ip: shared.ip };
+      return { target: l.target, alias: l.alias, ip: shared.ip, ...(shared.ip6 ? { ip6: shared.ip6 } : {}) };
     });
     const env: [string, string][] = [];
     for (const l of links) {
@@ -240,6 +282,8 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     const isolated = def.networks.every((n) => netByName.get(n)!.internal);
     const upstreams = isolated ? [] : once(`up|${JSON.stringify(overrides)}`, () => upstreamServers(ctx.hostResolvConf.text, overrides));
     const resolver = onDns.some(Boolean) ? { upstreams, hostsPeers: !onDns.every(Boolean) } : undefined;
+    // Docker keeps the host's IPv6 name servers for a container with IPv6.
+    const has6 = interfaces.some((i) => i.ip6);
     return {
       name: def.name,
       host: def.host,
@@ -259,7 +303,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
         hosts: '',
         resolv: resolver
           ? once(`int|${JSON.stringify(overrides)}`, () => internalResolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, overrides))
-          : once(`leg|${JSON.stringify(overrides)}`, () => resolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, false, overrides)),
+          : once(`leg|${has6}|${JSON.stringify(overrides)}`, () => resolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, has6, overrides)),
         hostname: `${def.hostname}\n`,
       },
     };
@@ -288,79 +332,6 @@ function autoHostPort(topo: Topology, ctx: LabContext, ports: HostPortPicker, c:
   throw new InputError([{ path, message: `no free host port left for container port ${b.containerPort}/${b.proto} in ${why}`, line: topo.lines?.[path] }], topo.source);
 }
 
-/**
- * Writes every container's /etc/hosts text (files.hosts): the defaults, its links, every other
- * container of the lab unless only the embedded DNS names them, then its own line. It follows
- * from the resolved containers alone, so the state file leaves it out and this rebuilds it.
- */
-export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void {
-  const byName = new Map(containers.map((c) => [c.name, c]));
-  const peers = peerLines(containers);
-  for (const c of containers) {
-    const entries: HostsEntry[] = c.links.map((l) => ({ ip: l.ip, names: hostsNames(l.alias, byName.get(l.target)?.hostname, l.target) }));
-    // On user-defined networks the embedded DNS knows the peers; the file holds what Docker's does.
-    const others =
-      c.resolver && !c.resolver.hostsPeers
-        ? []
-        : peers(
-            c.interfaces.map((i) => i.network),
-            [c.name, ...c.links.map((l) => l.target)],
-          );
-    const own = { ip: c.interfaces[0]?.ip ?? '127.0.1.1', names: hostsNames(c.hostname, c.hostname.split('.')[0], c.name) };
-    const pieces = hostsPieces(entries, own, ipv6, others);
-    c.files.hosts = joinPieces(pieces);
-    hostsPiecesByFiles.set(c.files, { text: c.files.hosts, pieces });
-  }
-}
-
-/** Beside each container's files (not in them: the state file keeps the files), its /etc/hosts as pieces. */
-const hostsPiecesByFiles = new WeakMap<LabContainer['files'], { text: string; pieces: TextPiece[] }>();
-
-/** The container's /etc/hosts as pieces (etcfiles.ts), when fillHostsFiles made it here. */
-export function hostsPiecesOf(c: LabContainer): TextPiece[] | undefined {
-  const made = hostsPiecesByFiles.get(c.files);
-  // Only while the text is the one they make (the same string: no comparison of its characters).
-  return made !== undefined && made.text === c.files.hosts ? made.pieces : undefined;
-}
-
-/**
- * The lab-peer lines of every container's /etc/hosts: each other container, in lab order, at its
- * address on the first network (in its own interface order) it shares with the reader, else its
- * first. Readers on the same networks see the same list bar themselves and their links, so the
- * list is rendered once per set of networks and each file takes the slices between the lines it
- * leaves out: linear in the lab's size, where a list per container would be quadratic.
- */
-function peerLines(containers: Pick<LabContainer, 'name' | 'hostname' | 'interfaces'>[]): (networks: string[], skip: string[]) => TextPiece[] {
-  const index = new Map(containers.map((c, i) => [c.name, i]));
-  const names = containers.map((c) => hostsNames(c.hostname, c.name));
-  const lists = new Map<string, { text: string; offsets: number[] }>();
-  return (networks, skip) => {
-    const key = JSON.stringify(networks);
-    let list = lists.get(key);
-    if (!list) {
-      const mine = new Set(networks);
-      const offsets: number[] = [0];
-      let text = '';
-      containers.forEach((other, i) => {
-        const shared = other.interfaces.find((oi) => mine.has(oi.network)) ?? other.interfaces[0];
-        if (shared) text += hostsLine({ ip: shared.ip, names: names[i]! });
-        offsets.push(text.length);
-      });
-      list = { text, offsets };
-      lists.set(key, list);
-    }
-    const cut = [...new Set(skip.map((n) => index.get(n)).filter((i): i is number => i !== undefined))].sort((a, b) => a - b);
-    const out: TextPiece[] = [];
-    const { text, offsets } = list;
-    let from = 0;
-    for (const i of [...cut, containers.length]) {
-      if (offsets[i]! > offsets[from]!) out.push({ of: text, start: offsets[from]!, end: offsets[i]! });
-      from = i + 1;
-    }
-    return out;
-  };
-}
-
 /** What to remember so the next `up` keeps every choice. */
 export function allocationOf(lab: Lab): PreviousAllocation {
   const hostPorts: Record<string, number> = {};
@@ -371,5 +342,6 @@ export function allocationOf(lab: Lab): PreviousAllocation {
     subnets: Object.fromEntries(lab.networks.map((n) => [n.name, formatCidr(n.subnet)])),
     addresses: Object.fromEntries(lab.containers.flatMap((c) => c.interfaces.map((i) => [`${c.name}/${i.network}`, i.ip]))),
     hostPorts,
+    ...(lab.networks.some((n) => n.ipv6) ? allocation6(lab) : {}),
   };
 }

@@ -7,7 +7,7 @@
  * sorted (canonicalSets) on both sides.
  */
 import type { DnatTarget, Rule } from './firewall.js';
-import { nftRuleText } from './nft-text.js';
+import { ipOf, nftRuleText } from './nft-text.js';
 import { mark } from './names.js';
 
 /** The DNAT rules of a chain, those with a port target merged into maps. */
@@ -16,7 +16,7 @@ export function dnatMaps(lab: string, rules: Rule[]): string[] {
     lab,
     rules,
     (r) => r.target.kind === 'DNAT' && (r.target as DnatTarget).port !== undefined && !!r.proto && r.dport !== undefined,
-    (r) => `${r.dst?.value ?? ''}|${r.proto}`,
+    (r) => `${r.dst?.not ? '!' : ''}${r.dst?.value ?? ''}|${ipOf((r.target as DnatTarget).ip)}|${r.proto}`,
     (r) => {
       const t = r.target as DnatTarget;
       const count = r.dportEnd === undefined ? 1 : r.dportEnd - r.dport! + 1;
@@ -24,7 +24,7 @@ export function dnatMaps(lab: string, rules: Rule[]): string[] {
     },
     (first, elements) => {
       const head = nftRuleText(lab, { dst: first.dst, target: { kind: 'ACCEPT' } }).replace(/accept comment .*$/, '');
-      return `${head}dnat ip to ${first.proto} dport map { ${sortElements(elements).join(', ')} } comment "${mark.rule(lab)}"`;
+      return `${head}dnat ${ipOf((first.target as DnatTarget).ip)} to ${first.proto} dport map { ${sortElements(elements).join(', ')} } comment "${mark.rule(lab)}"`;
     },
   );
 }
@@ -35,11 +35,11 @@ export function acceptSets(lab: string, rules: Rule[]): string[] {
     lab,
     rules,
     (r) => r.target.kind === 'ACCEPT' && !r.src && r.sport === undefined && !!r.dst && !!r.in?.not && !!r.out && !!r.proto && r.dport !== undefined && r.dportEnd === undefined,
-    (r) => `${r.in!.value}|${r.out!.value}|${r.proto}`,
-    (r) => [`${r.dst!.value.replace(/\/32$/, '')} . ${r.dport}`],
+    (r) => `${r.in!.value}|${r.out!.value}|${ipOf(r.dst!.value)}|${r.proto}`,
+    (r) => [`${r.dst!.value.replace(/\/(32|128)$/, '')} . ${r.dport}`],
     (first, elements) => {
       const head = nftRuleText(lab, { in: first.in, out: first.out, target: { kind: 'ACCEPT' } }).replace(/accept comment .*$/, '');
-      return `${head}ip daddr . ${first.proto} dport { ${sortElements([...new Set(elements)]).join(', ')} } accept comment "${mark.rule(lab)}"`;
+      return `${head}${ipOf(first.dst!.value)} daddr . ${first.proto} dport { ${sortElements([...new Set(elements)]).join(', ')} } accept comment "${mark.rule(lab)}"`;
     },
   );
 }
@@ -70,10 +70,34 @@ export function sortElements(elements: string[]): string[] {
 }
 
 function compareElements(a: string, b: string): number {
-  const pa = a.split(/[ .:]+/).map(Number);
-  const pb = b.split(/[ .:]+/).map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) if (pa[i] !== pb[i]) return (pa[i] ?? -1) - (pb[i] ?? -1);
-  return 0;
+  const ka = sortKey(a);
+  const kb = sortKey(b);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/** `8080 : fd00::2 . 80` → fixed-width parts that sort as the numbers and addresses they are. */
+function sortKey(element: string): string {
+  return element
+    .split(/ [.:] /)
+    .map((part) => {
+      if (part.includes(':')) return expand6(part);
+      if (part.includes('.'))
+        return part
+          .split('.')
+          .map((o) => o.padStart(3, '0'))
+          .join('.');
+      return part.padStart(5, '0');
+    })
+    .join('|');
+}
+
+/** An IPv6 address as 32 hex digits. */
+function expand6(a: string): string {
+  const [head, tail] = a.includes('::') ? a.split('::') : [a, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  return groups.map((g) => g.padStart(4, '0')).join('');
 }
 
 /** A rule as nft lists it with the elements of its `{ ... }` sets and maps sorted. */

@@ -2,12 +2,14 @@
  * Renders a Ruleset for nftables: one `table inet netlab` that every lab shares. Each lab owns
  * its chains in it (`NL-<lab>-DNAT`, ..., the same names as with iptables); the base chains that
  * hook into the kernel (`nat-prerouting`, `filter-forward`, ...) and the isolation chains are
- * shared, and a lab adds only its own rules to them, each commented `netlab:<lab>`. The rule
+ * shared, and a lab adds only its own rules to them, each commented `netlab:<lab>`. One inet
+ * table serves IPv4 and IPv6 at once: a rule without an address applies to both, the others
+ * name theirs (`ip saddr`, `ip6 saddr`), so one transaction changes both families. The rule
  * text is exactly what `nft list` prints, so desired and observed compare as plain strings.
  */
 import { NFT_SHARED_CHAIN, nftRuleText } from './nft-text.js';
 import { acceptSets, dnatMaps } from './nft-maps.js';
-import { chainOf, iptablesIsolation } from './iptables-rules.js';
+import { chainOf, iptablesIsolation, tableKey } from './iptables-rules.js';
 import type { ChainRole, Hook, Ruleset } from './firewall.js';
 import type { FirewallTable } from '../plan/state.js';
 
@@ -62,5 +64,7 @@ export function renderNft(rs: Ruleset): Record<string, FirewallTable> {
     t.jumps.push(`${name} ${nftRuleText(rs.lab, s.rule)}`);
   }
   const isolation = iptablesIsolation(rs);
-  return { [NFT_TABLE_KEY]: t, ...(isolation.jumps.length > 0 ? { filter: isolation } : {}) };
+  if (isolation.jumps.length === 0) return { [NFT_TABLE_KEY]: t };
+  // ip6tables' isolation chains list the bridges of a lab with IPv6 as well, for the same reason.
+  return { [NFT_TABLE_KEY]: t, filter: isolation, ...(rs.ipv6 ? { [tableKey('filter', 6)]: isolation } : {}) };
 }

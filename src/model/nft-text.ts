@@ -9,7 +9,9 @@ function nftChainOf(lab: string, target: ChainRole | SharedChain): string {
   return target === 'isolation1' || target === 'isolation2' ? NFT_SHARED_CHAIN[target] : chainOf(lab, target);
 }
 
-const addr = (a: string) => (a.endsWith('/32') ? a.slice(0, -3) : a);
+const addr = (a: string) => a.replace(/\/(32|128)$/, '');
+/** nft's name of the address family of `a`: `ip` or `ip6`. */
+export const ipOf = (a: string) => (a.includes(':') ? 'ip6' : 'ip');
 const cmp = (n: Neg, value: string) => `${n.not ? '!= ' : ''}${value}`;
 
 const span = (a: number, b: number | undefined) => (b === undefined ? String(a) : `${a}-${b}`);
@@ -19,8 +21,9 @@ export function nftRuleText(lab: string, r: Rule): string {
   const parts: string[] = [];
   if (r.in) parts.push(`iifname ${cmp(r.in, `"${r.in.value}"`)}`);
   if (r.out) parts.push(`oifname ${cmp(r.out, `"${r.out.value}"`)}`);
-  if (r.src) parts.push(`ip saddr ${cmp(r.src, addr(r.src.value))}`);
-  if (r.dst) parts.push(`ip daddr ${cmp(r.dst, addr(r.dst.value))}`);
+  if (r.src) parts.push(`${ipOf(r.src.value)} saddr ${cmp(r.src, addr(r.src.value))}`);
+  if (r.dst) parts.push(`${ipOf(r.dst.value)} daddr ${cmp(r.dst, addr(r.dst.value))}`);
+  if (r.icmp6Type !== undefined) parts.push(`icmpv6 type ${r.icmp6Type === 135 ? 'nd-neighbor-solicit' : 'nd-neighbor-advert'}`);
   if (r.srcType) parts.push(`fib saddr type local`);
   if (r.dstType) parts.push(`fib daddr type local`);
   if (r.proto) {
@@ -36,7 +39,7 @@ export function nftRuleText(lab: string, r: Rule): string {
   }
   const t = r.target;
   if (t.kind === 'JUMP') parts.push(`jump ${nftChainOf(lab, t.chain)}`);
-  else if (t.kind === 'DNAT') parts.push(`dnat ip to ${t.port === undefined ? t.ip : `${t.ip}:${span(t.port, t.portEnd)}`}`);
+  else if (t.kind === 'DNAT') parts.push(`dnat ${ipOf(t.ip)} to ${t.port === undefined ? t.ip : `${ipOf(t.ip) === 'ip6' ? `[${t.ip}]` : t.ip}:${span(t.port, t.portEnd)}`}`);
   else parts.push(t.kind.toLowerCase());
   parts.push(`comment "${mark.rule(lab)}"`);
   return parts.join(' ');

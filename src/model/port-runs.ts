@@ -4,7 +4,7 @@
  * Docker prints `0.0.0.0:8000-8002->80-82/tcp`.
  */
 import type { ResolvedBinding } from './lab.js';
-import type { PortProto, Proto } from './ports.js';
+import { hostIpText, type PortProto, type Proto } from './ports.js';
 
 export interface PortRun {
   hostIp: string;
@@ -12,6 +12,8 @@ export interface PortRun {
   host: { start: number; end: number };
   container: { start: number; end: number };
   containerIp: string;
+  /** The container's IPv6 address on the bridge, when its network has IPv6. */
+  containerIp6?: string;
   bridge: string;
 }
 
@@ -25,6 +27,7 @@ export function portRuns(ports: readonly ResolvedBinding[]): PortRun[] {
       last.hostIp === p.hostIp &&
       last.proto === p.proto &&
       last.containerIp === p.containerIp &&
+      last.containerIp6 === p.containerIp6 &&
       last.bridge === p.bridge &&
       p.hostPort === last.host.end + 1 &&
       p.containerPort === last.container.end + 1;
@@ -38,6 +41,7 @@ export function portRuns(ports: readonly ResolvedBinding[]): PortRun[] {
         host: { start: p.hostPort, end: p.hostPort },
         container: { start: p.containerPort, end: p.containerPort },
         containerIp: p.containerIp,
+        ...(p.containerIp6 ? { containerIp6: p.containerIp6 } : {}),
         bridge: p.bridge,
       });
     }
@@ -60,7 +64,7 @@ const span = (r: { start: number; end: number }) => (r.start === r.end ? String(
 
 /** Docker's `ps` form: `0.0.0.0:8080->80/tcp`, `0.0.0.0:10000-19999->10000-19999/tcp`. */
 export function formatRun(r: PortRun): string {
-  return `${r.hostIp}:${r.host.start ? span(r.host) : '?'}->${span(r.container)}/${r.proto}`;
+  return `${hostIpText(r.hostIp)}:${r.host.start ? span(r.host) : '?'}->${span(r.container)}/${r.proto}`;
 }
 
 /** `7000-7010/tcp`, `53/udp`. */

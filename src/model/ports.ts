@@ -3,6 +3,7 @@
  * (`[ip:][hostPort[-end]:]containerPort[-end][/proto]`). Pure; errors are thrown as
  * PortSpecError with a message that the loader prefixes with the YAML path.
  */
+import { isIPv6 } from 'node:net';
 import { parseIp } from './ipv4.js';
 import { specialAddress } from './special.js';
 
@@ -65,24 +66,19 @@ export function parseExpose(spec: string | number): PortProto[] {
  */
 export function parsePublish(spec: string | number): PortBinding[] {
   const [body, proto] = splitProto(String(spec));
-  const parts = body.split(':');
+  const [ipText, rest] = splitHostIp(body);
+  const parts = rest.split(':');
   let hostIp = '0.0.0.0';
   let hostText: string | undefined;
   let ctrText: string;
-  if (parts.length === 1) {
+  if (ipText === undefined && parts.length === 1) {
     ctrText = parts[0]!;
-  } else if (parts.length === 2) {
+  } else if (ipText === undefined && parts.length === 2) {
     [hostText, ctrText] = parts as [string, string];
-  } else if (parts.length === 3) {
-    const ip = parts[0]!;
-    const addr = parseIp(ip);
-    if (addr === undefined) throw new PortSpecError(`host address "${ip}" is not an IPv4 address`);
-    // 0.0.0.0 is Docker's "every address"; any other special address is no host's own.
-    const special = addr === 0 ? undefined : specialAddress(addr, true);
-    if (special) throw new PortSpecError(`host address ${ip} ${special}: publish on one of the host's addresses, or 0.0.0.0 for all`);
-    hostIp = ip;
-    hostText = parts[1] || undefined;
-    ctrText = parts[2]!;
+  } else if (ipText !== undefined && parts.length === 2) {
+    hostIp = parseHostIp(ipText);
+    hostText = parts[0] || undefined;
+    ctrText = parts[1]!;
   } else {
     throw new PortSpecError(`"${spec}" is not [ip:][hostPort:]containerPort[/proto]`);
   }
@@ -102,13 +98,58 @@ export function parsePublish(spec: string | number): PortBinding[] {
   return range(0, ctrCount - 1).map((i) => ({ hostIp, hostPort: host.start + i, containerPort: ctr.start + i, proto }));
 }
 
+/**
+ * The host address of a publish entry and the rest: `127.0.0.1:8080:80`, `[::1]:8080:80`, or
+ * as Docker also takes it, an IPv6 address without brackets (`::1:8080:80`: the last two
+ * fields are the ports).
+ */
+function splitHostIp(body: string): [string | undefined, string] {
+  const bracket = /^\[([^\]]*)\]:(.*)$/.exec(body);
+  if (bracket) return [bracket[1]!, bracket[2]!];
+  const parts = body.split(':');
+  if (parts.length < 3) return [undefined, body];
+  return [parts.slice(0, -2).join(':'), parts.slice(-2).join(':')];
+}
+
+/** A host address to publish on, IPv6 in the canonical form ip6tables and nft print. */
+function parseHostIp(ip: string): string {
+  if (ip.includes(':')) return parseHostIp6(ip);
+  const addr = parseIp(ip);
+  if (addr === undefined) throw new PortSpecError(`host address "${ip}" is not an IPv4 address, nor an IPv6 one ([2001:db8::1])`);
+  // 0.0.0.0 is Docker's "every address"; any other special address is no host's own.
+  const special = addr === 0 ? undefined : specialAddress(addr, true);
+  if (special) throw new PortSpecError(`host address ${ip} ${special}: publish on one of the host's addresses, or 0.0.0.0 for all`);
+  return ip;
+}
+
+function parseHostIp6(ip: string): string {
+  if (!isIPv6(ip) || ip.includes('%')) throw new PortSpecError(`host address "${ip}" is not an IPv6 address`);
+  // The URL parser writes an IPv6 address in RFC 5952's form, as inet_ntop does: lower case, longest zero run as "::".
+  const canonical = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  const first = Number.parseInt(canonical.split(':')[0] || '0', 16);
+  if (first >= 0xff00) throw new PortSpecError(`host address ${ip} is multicast: publish on one of the host's addresses, or [::] for all`);
+  if (first >= 0xfe80 && first <= 0xfebf) throw new PortSpecError(`host address ${ip} is link-local, which names no single interface here: publish on a global or ULA address, or [::] for all`);
+  if (canonical.startsWith('::ffff:')) throw new PortSpecError(`host address ${ip} is an IPv4-mapped address: publish on the IPv4 address itself`);
+  return canonical;
+}
+
+/** An IPv6 host address (`::`, `::1`, `2001:db8::1`). */
+export function isIp6(ip: string): boolean {
+  return ip.includes(':');
+}
+
 function range(a: number, b: number): number[] {
   return Array.from({ length: b - a + 1 }, (_, i) => a + i);
 }
 
-/** Docker's `ps` form: `0.0.0.0:8080->80/tcp`. */
+/** `0.0.0.0`, `[::]`: a host address as Docker prints it before a port. */
+export function hostIpText(ip: string): string {
+  return isIp6(ip) ? `[${ip}]` : ip;
+}
+
+/** Docker's `ps` form: `0.0.0.0:8080->80/tcp`, `[::]:8080->80/tcp`. */
 export function formatBinding(b: PortBinding): string {
-  return `${b.hostIp}:${b.hostPort || '?'}->${b.containerPort}/${b.proto}`;
+  return `${hostIpText(b.hostIp)}:${b.hostPort || '?'}->${b.containerPort}/${b.proto}`;
 }
 
 export function portKey(p: PortProto): string {

@@ -1,17 +1,19 @@
 /** Lab → the kernel state it needs (pure). */
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { hostsPiecesOf, type Lab, type LabHost, type LabNetwork } from '../model/lab.js';
+import { hostsPiecesOf, type Lab, type LabHost, type LabInterface, type LabNetwork } from '../model/lab.js';
 import { mark, ovsName, vxlanName } from '../model/names.js';
 import { formatIp } from '../model/ipv4.js';
-import { labRuleset, type Rule, type Ruleset } from '../model/firewall.js';
+import { labRuleset, type DnatTarget, type Rule, type Ruleset } from '../model/firewall.js';
+import { ruleFamily } from '../model/firewall6.js';
+import { ipOf } from '../model/nft-text.js';
 import { chainOf, renderIptables, ruleText } from '../model/iptables-rules.js';
 import { nftRuleText, renderNft } from '../model/nft-rules.js';
 import { ctrDir, etcNetnsDir, logPath, mntPath, utsPath } from '../paths.js';
 import { containerFstab, mountScript } from '../model/mounts.js';
 import { fstabFileOf } from '../kernel/mnt.js';
 import { DEFAULT_TMPFS, lookupUser, type ContainerRuntime } from '../topology/runtime.js';
-import { emptyState, type FirewallState, type FirewallTable, type LabState, type OvsBridgeState, type ProcessSpec } from './state.js';
+import { emptyState, type IfaceState, type FirewallState, type FirewallTable, type LabState, type OvsBridgeState, type ProcessSpec } from './state.js';
 
 export interface DesiredOptions {
   /** How to run netlab itself, for commands that start with `netlab` (the built-in server). */
@@ -36,26 +38,33 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
   // isolation of networks do nothing without it (moby#12071). Docker sets it too whenever its
   // userland proxy is off, which is netlab's only mode. Needs br_netfilter loaded.
   if (networks.length > 0) s.sysctls['net.bridge.bridge-nf-call-iptables'] = '1';
+  // Docker turns IPv6 forwarding on for its IPv6 networks, as it does ip_forward for IPv4; IPv6
+  // frames must pass ip6tables as IPv4 ones pass iptables (icc, links, isolation).
+  if (networks.some((n) => n.ipv6)) {
+    s.sysctls['net.ipv6.conf.all.forwarding'] = '1';
+    s.sysctls['net.bridge.bridge-nf-call-ip6tables'] = '1';
+  }
   for (const net of networks) {
     s.hostLinks[net.bridge] = {
       kind: 'bridge',
       alias: mark.bridge(lab.name, net.name),
       mtu: net.mtu,
       up: true,
-      addrs: [`${formatIp(net.gateway)}/${net.subnet.prefix}`],
+      addrs: [...(net.ipv4 === false ? [] : [`${formatIp(net.gateway)}/${net.subnet.prefix}`]), ...(net.ipv6 ? [`${net.ipv6.gateway}/${net.ipv6.prefix}`] : [])],
     };
     // Lets DNAT from the host's 127.0.0.1 leave through the bridge (`curl localhost:8080`).
     s.sysctls[`net.ipv4.conf.${net.bridge}.route_localnet`] = '1';
+    // The gateway routes: it takes no router advertisement, as Docker sets on its bridges.
+    if (net.ipv6) s.sysctls[`net.ipv6.conf.${net.bridge}.accept_ra`] = '0';
     if (self && (net.vxlan || net.driver === 'ovs')) addOverlay(s, lab, net, self, opts);
   }
   for (const c of local) {
     const internal = new Set(lab.networks.filter((n) => n.internal).map((n) => n.name));
-    const routed = c.interfaces.find((i) => !internal.has(i.network));
     s.namespaces[c.netns] = {
       mark: mark.netns(lab.name, c.name, multi ? c.host : undefined),
       loUp: true,
-      ifaces: Object.fromEntries(c.interfaces.map((i) => [i.ifname, { mac: i.mac, mtu: i.mtu, up: true, addrs: [`${i.ip}/${i.prefix}`], ...(opts.ipv6 ? { ipv6Disabled: true } : {}) }])),
-      routes: routed ? [`default via ${routed.gateway} dev ${routed.ifname}`] : [],
+      ifaces: Object.fromEntries(c.interfaces.map((i) => [i.ifname, ifaceState(i, !!opts.ipv6)])),
+      routes: defaultRoutes(c.interfaces.filter((i) => !internal.has(i.network))),
     };
     for (const i of c.interfaces) {
       s.hostLinks[i.hostVeth] = {
@@ -98,6 +107,23 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
   const udpDnat = udpDnatRules(lab, rs, local, s.firewall.tables);
   if (udpDnat.length > 0) s.firewall.udpDnat = udpDnat;
   return s;
+}
+
+/**
+ * A container interface: its addresses of both families, IPv6 on only where it has an IPv6
+ * address (Docker turns it off on an IPv4-only endpoint); an IPv6 address with nodad (the plan's
+ * executors add it so) is usable as soon as the interface is up.
+ */
+function ifaceState(i: LabInterface, kernelIpv6: boolean): IfaceState {
+  const addrs = [...(i.ip ? [`${i.ip}/${i.prefix}`] : []), ...(i.ip6 ? [`${i.ip6}/${i.prefix6}`] : [])];
+  return { mac: i.mac, mtu: i.mtu, up: true, addrs, ...(kernelIpv6 ? { ipv6Disabled: !i.ip6 } : {}) };
+}
+
+/** The default route of each family, via the first routed (not internal) interface that has that family. */
+function defaultRoutes(routed: LabInterface[]): string[] {
+  const v4 = routed.find((i) => i.ip);
+  const v6 = routed.find((i) => i.ip6);
+  return [...(v4 ? [`default via ${v4.gateway} dev ${v4.ifname}`] : []), ...(v6 ? [`default via ${v6.gateway6} dev ${v6.ifname}`] : [])];
 }
 
 /**
@@ -188,7 +214,9 @@ function udpDnatRules(lab: Lab, rs: Ruleset, local: Lab['containers'], tables: R
     if (lab.firewall !== 'nftables') return `-A ${chainName} ${ruleText(lab.name, r)}`;
     const own = `${chainName} ${nftRuleText(lab.name, r)}`;
     if (rendered.includes(own)) return own;
-    const head = r.dst ? `${chainName} ip daddr ${r.dst.value.replace(/\/32$/, '')} dnat ip to udp dport map ` : `${chainName} dnat ip to udp dport map `;
+    const ip = ipOf((r.target as DnatTarget).ip);
+    const match = nftRuleText(lab.name, { dst: r.dst, target: { kind: 'ACCEPT' } }).replace(/accept comment .*$/, '');
+    const head = `${chainName} ${match}dnat ${ip} to udp dport map `;
     return rendered.find((t) => t.startsWith(head)) ?? own;
   };
   return rs.chains.dnat
@@ -198,6 +226,7 @@ function udpDnatRules(lab: Lab, rs: Ruleset, local: Lab['containers'], tables: R
       ...(r.dportEnd !== undefined ? { portEnd: r.dportEnd } : {}),
       rule: carrier(r),
       netns: local.find((c) => c.ports.some((p) => p.proto === 'udp' && p.hostPort === r.dport))!.netns,
+      ...(ruleFamily(r) === 6 ? { family: 6 as const } : {}),
     }));
 }
 

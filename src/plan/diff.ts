@@ -120,6 +120,8 @@ export function diff(want: LabState, have: LabState): Op[] {
       if (Object.keys(set).length > 3) nsOps.push(set);
       // Before the interface comes up, or IPv6 would already have sent its first packets.
       if (wi.ipv6Disabled && !hi.ipv6Disabled) nsOps.push({ kind: 'netns.sysctl', ns, key: disableIpv6Key(ifname), value: '1' });
+      // On an IPv6 endpoint, before its addresses: a disabled interface takes none.
+      if (wi.ipv6Disabled === false && hi.ipv6Disabled !== false) nsOps.push({ kind: 'netns.sysctl', ns, key: disableIpv6Key(ifname), value: '0' });
       addrOps(ifname, wi.addrs, hi.addrs, ns, nsOps);
       if (wi.up && !hi.up) nsOps.push({ kind: 'link.set', ns, name: ifname, up: true });
     }
@@ -148,7 +150,8 @@ export function diff(want: LabState, have: LabState): Op[] {
     firewall.push({ kind: 'firewall.apply', lab: want.lab, want: want.firewall, have: haveSame });
     const haveRules = new Set(Object.values(haveSame?.tables ?? {}).flatMap((t) => t.rules));
     for (const u of want.firewall.udpDnat ?? []) {
-      if (!haveRules.has(u.rule) || !have.namespaces[u.netns]) firewall.push({ kind: 'conntrack.flush', proto: 'udp', port: u.port, ...(u.portEnd ? { portEnd: u.portEnd } : {}) });
+      if (!haveRules.has(u.rule) || !have.namespaces[u.netns])
+        firewall.push({ kind: 'conntrack.flush', proto: 'udp', port: u.port, ...(u.portEnd ? { portEnd: u.portEnd } : {}), ...(u.family ? { family: u.family } : {}) });
     }
   }
   // The lab's rules in a backend it does not (or no longer) use.

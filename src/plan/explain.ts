@@ -11,6 +11,10 @@ import { formatCidr, formatIp } from '../model/ipv4.js';
 import { envAlias, ovsName, vxlanName } from '../model/names.js';
 import type { Op } from './ops.js';
 import { renderOp, shellQuote } from './render.js';
+import { firewallWhy6 } from './explain-firewall6.js';
+import { container6Why, host6Why, network6Why } from './explain6.js';
+import { hostIpText } from '../model/ports.js';
+import { subnetsText } from '../model/lab6.js';
 
 /** What a group of Ops builds. New kinds (hosts, overlays) add a variant here and a `why`. */
 export type Subject =
@@ -76,7 +80,7 @@ export function subjectOf(op: Op, lab: Lab): Subject {
     case 'route.del':
       return (op.ns ? container(byNs(op.ns)) : undefined) ?? { kind: 'host' };
     case 'sysctl.set': {
-      const dev = /^net\.ipv4\.conf\.([^.]+)\./.exec(op.key)?.[1];
+      const dev = /^net\.ipv[46]\.conf\.([^.]+)\./.exec(op.key)?.[1];
       return (dev ? (network(byBridge(dev)) ?? container(byVeth(dev))) : undefined) ?? { kind: 'host' };
     }
     case 'file.write':
@@ -133,7 +137,7 @@ export function titleOf(s: Subject, lab: Lab): string {
       return 'the host';
     case 'network': {
       const n = lab.networks.find((x) => x.name === s.network)!;
-      return `network ${n.name}: bridge ${n.bridge}, ${formatCidr(n.subnet)}`;
+      return `network ${n.name}: bridge ${n.bridge}, ${subnetsText(n)}`;
     }
     case 'overlay': {
       const n = lab.networks.find((x) => x.name === s.network)!;
@@ -143,7 +147,7 @@ export function titleOf(s: Subject, lab: Lab): string {
     }
     case 'container': {
       const c = lab.containers.find((x) => x.name === s.container)!;
-      return `container ${c.name}: ${c.interfaces.map((i) => `${i.ifname} ${i.ip}`).join(', ')}`;
+      return `container ${c.name}: ${c.interfaces.map((i) => [i.ifname, i.ip, i.ip6 ?? ''].filter(Boolean).join(' ')).join(', ')}`;
     }
     case 'firewall':
       return lab.firewall === 'nftables' ? `firewall: chains NL-${lab.name}-* in table inet netlab` : `firewall: iptables chains NL-${lab.name}-*`;
@@ -158,18 +162,18 @@ export function titleOf(s: Subject, lab: Lab): string {
 const span = (r: { start: number; end: number }) => (r.start === r.end ? String(r.start) : `${r.start}-${r.end}`);
 
 export function dockerPublishFlag(b: ResolvedBinding): string {
-  return `-p ${b.hostIp !== '0.0.0.0' ? `${b.hostIp}:` : ''}${b.hostPort}:${b.containerPort}${b.proto !== 'tcp' ? `/${b.proto}` : ''}`;
+  return `-p ${b.hostIp !== '0.0.0.0' ? `${hostIpText(b.hostIp)}:` : ''}${b.hostPort}:${b.containerPort}${b.proto !== 'tcp' ? `/${b.proto}` : ''}`;
 }
 
 function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
   switch (s.kind) {
     case 'host':
-      return ['Docker turns on IP forwarding (dockerd --ip-forward, on by default) so that the host routes packets between its bridges and the outside world.'];
+      return ['Docker turns on IP forwarding (dockerd --ip-forward, on by default) so that the host routes packets between its bridges and the outside world.', ...host6Why(ops)];
     case 'network': {
       const n = lab.networks.find((x) => x.name === s.network)!;
-      const out = [
-        `This is what docker0 is: a Linux bridge (a virtual switch) named ${n.bridge}, holding the gateway ${formatIp(n.gateway)}/${n.subnet.prefix} of ${formatCidr(n.subnet)}; each container on network "${n.name}" plugs one end of a veth pair into it.`,
-      ];
+      const gateway = n.ipv4 === false ? `the IPv6 gateway ${n.ipv6!.gateway}/${n.ipv6!.prefix} of ${n.ipv6!.subnet}` : `the gateway ${formatIp(n.gateway)}/${n.subnet.prefix} of ${formatCidr(n.subnet)}`;
+      const out = [`This is what docker0 is: a Linux bridge (a virtual switch) named ${n.bridge}, holding ${gateway}; each container on network "${n.name}" plugs one end of a veth pair into it.`];
+      out.push(...network6Why(n));
       if (ops.some((o) => o.kind === 'sysctl.set' && o.key.endsWith('.route_localnet'))) {
         out.push("route_localnet=1 lets traffic DNATed from the host's own 127.0.0.1 leave through the bridge, as Docker sets it when its userland proxy is off (curl localhost:PORT).");
       }
@@ -189,7 +193,8 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
         (i) =>
           `This is what docker run --name ${c.name} does to the network: a network namespace ${c.netns} (Docker's sandbox), a veth pair with ${i.ifname} inside (${i.ip}/${i.prefix}, MAC ${i.mac} made from the address as Docker <= 27 does) and ${i.hostVeth} plugged into ${i.bridge}, and a default route via the gateway ${i.gateway}.`,
       );
-      if (ops.some((o) => o.kind === 'netns.sysctl' && o.key.endsWith('.disable_ipv6'))) {
+      out.push(...container6Why(c, ops));
+      if (ops.some((o) => o.kind === 'netns.sysctl' && o.key.endsWith('.disable_ipv6') && o.value === '1')) {
         out.push(
           'disable_ipv6=1 on its interfaces, as Docker sets it on an endpoint that has no IPv6 address: without it each interface would send IPv6 neighbour discovery and MLD packets as it comes up, which the bridge floods to every other container.',
         );
@@ -217,7 +222,7 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
     case 'firewall': {
       const out = [`Docker's iptables rules, in the lab's own chains NL-${lab.name}-* (jumped to from the built-in chains), so that no other rule on the host is touched:`];
       for (const c of lab.containers) {
-        for (const b of portRuns(c.ports)) {
+        for (const b of portRuns(c.ports).filter((r) => r.containerIp && !r.hostIp.includes(':'))) {
           const [host, ctr] = [span(b.host), span(b.container)];
           out.push(
             `this is what -p ${b.hostIp !== '0.0.0.0' ? `${b.hostIp}:` : ''}${host}:${ctr}${b.proto !== 'tcp' ? `/${b.proto}` : ''} becomes: a DNAT of ${b.hostIp === '0.0.0.0' ? 'any host address' : b.hostIp} port${host.includes('-') ? 's' : ''} ${host}/${b.proto} to ${c.name} ${b.containerIp}:${ctr}${host.includes('-') ? ' (one rule for the whole range)' : ''}, reached from PREROUTING (other machines) and OUTPUT (the host itself), and an ACCEPT for it in NL-${lab.name}-PORTS (Docker's DOCKER chain).`,
@@ -225,7 +230,7 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
         }
       }
       for (const n of lab.networks) {
-        if (n.ipMasquerade && !n.internal)
+        if (n.ipMasquerade && !n.internal && n.ipv4 !== false)
           out.push(
             `MASQUERADE of ${formatCidr(n.subnet)} leaving by any other interface than ${n.bridge} is Docker's outbound NAT (-A POSTROUTING -s ${formatCidr(n.subnet)} ! -o ${n.bridge} -j MASQUERADE).`,
           );
@@ -238,6 +243,7 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
           "Its bridges are listed in iptables' shared NL-ISOLATION chains too: a packet passes both iptables' and nftables' forward hooks, and a lab on the iptables backend drops there the traffic between its bridges and those listed, so labs on different backends stay isolated.",
         );
       }
+      out.push(...firewallWhy6(lab));
       if (lab.containers.some((c) => c.ports.some((b) => b.proto === 'udp')))
         out.push('For a published UDP port, conntrack forgets the flows it saw before the DNAT existed, so a client that kept sending is forwarded at once (Docker does the same).');
       return out;

@@ -40,7 +40,7 @@ export type Op =
   | { kind: 'firewall.apply'; lab: string; want: FirewallState; have?: FirewallState }
   | { kind: 'firewall.remove'; lab: string; have: FirewallState }
   /** Forget the conntrack entries of a UDP host port whose DNAT is new: old flows would stay black-holed (moby#8795). */
-  | { kind: 'conntrack.flush'; proto: 'udp'; port: number; portEnd?: number }
+  | { kind: 'conntrack.flush'; proto: 'udp'; port: number; portEnd?: number; family?: 6 }
   /** `mark`: the lab, container and host share the command carries in its environment (processMark). */
   | { kind: 'process.start'; container: string; ns: string; uts: string; mnt: string; dir: string; log: string; spec: ProcessSpec; specHash: string; mark: ProcessMark }
   /** `monitor`: the container's monitor, stopped first so that it restarts nothing. */

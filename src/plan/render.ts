@@ -1,7 +1,7 @@
 /** Renders an Op as the shell command that does the same thing: what `explain` and `--dry-run` print. */
 import { ipArgs } from '../kernel/iproute2.js';
 import { firewallInputs } from '../kernel/firewall.js';
-import { conntrackArgs } from '../kernel/conntrack.js';
+import { conntrackArgs, familyArgs } from '../kernel/conntrack.js';
 import { SPEC_MARK } from '../kernel/processes.js';
 import { monitorArgv } from '../kernel/monitor.js';
 import { isLinkOp, isOvsOp, type Op } from './ops.js';
@@ -22,7 +22,9 @@ export function renderOp(op: Op): string {
   }
   if (isLinkOp(op)) {
     const { ns, args, program } = ipArgs(op);
-    return [program ?? 'ip', ...(ns ? ['-n', ns] : []), ...args].map(shellQuote).join(' ');
+    // `ip -6` names the family, as a reader expects of an IPv6 address or route (ip alone infers it).
+    const six = /^(addr|route)\./.test(op.kind) && ('cidr' in op ? op.cidr : 'route' in op ? op.route : '').includes(':');
+    return [program ?? 'ip', ...(six ? ['-6'] : []), ...(ns ? ['-n', ns] : []), ...args].map(shellQuote).join(' ');
   }
   if (isOvsOp(op)) {
     return ovsCommands(op)
@@ -55,9 +57,9 @@ export function renderOp(op: Op): string {
         .map((p) => heredoc(p.command, p.input))
         .join('\n');
     case 'conntrack.flush':
-      if (op.portEnd === undefined) return `${['conntrack', ...conntrackArgs(op.proto, op.port)].join(' ')} || true`;
+      if (op.portEnd === undefined) return `${['conntrack', ...conntrackArgs(op.proto, op.port, op.family)].join(' ')} || true`;
       // conntrack -D takes one port: a range is each of its ports that has a flow.
-      return `for p in $(conntrack -L -p ${op.proto} 2>/dev/null | sed -n 's/^[^=]*dst=[^ ]* sport=[0-9]* dport=\\([0-9]*\\).*/\\1/p' | sort -un); do [ "$p" -ge ${op.port} ] && [ "$p" -le ${op.portEnd} ] && conntrack ${conntrackArgs(op.proto, 0).slice(0, -1).join(' ')} "$p"; done; true`;
+      return `for p in $(conntrack -L ${[...familyArgs(op.family), '-p', op.proto].join(' ')} 2>/dev/null | sed -n 's/^[^=]*dst=[^ ]* sport=[0-9]* dport=\\([0-9]*\\).*/\\1/p' | sort -un); do [ "$p" -ge ${op.port} ] && [ "$p" -le ${op.portEnd} ] && conntrack ${conntrackArgs(op.proto, 0, op.family).slice(0, -1).join(' ')} "$p"; done; true`;
     case 'process.start': {
       // The monitor carries the spec's mark too: netlab finds it by it.
       const argv = ['env', `${SPEC_MARK}=${op.specHash}`, ...monitorArgv(op.dir, op.ns, op.uts, op.mnt, op.spec, op.specHash, op.mark)];

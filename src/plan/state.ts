@@ -131,8 +131,10 @@ export interface FirewallState {
   tables: Record<string, FirewallTable>;
   /** Observed (iptables): the filter table's FORWARD policy is DROP (Docker sets it). */
   forwardDrop?: boolean;
+  /** Observed (iptables): ip6tables' FORWARD policy is DROP (Docker sets it for IPv6 too). */
+  forwardDrop6?: boolean;
   /** Desired: each published UDP host port with the text of its DNAT rule (in `rules`), for conntrack.flush. */
-  udpDnat?: { port: number; portEnd?: number; rule: string; netns: string }[];
+  udpDnat?: { port: number; portEnd?: number; rule: string; netns: string; family?: 6 }[];
 }
 
 export interface LabState {

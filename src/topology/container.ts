@@ -8,6 +8,7 @@ import { quoteValue } from './quote.js';
 import type { RawContainer, RawTopology } from './schema.js';
 import { formatPath, type PathSegment } from './yamlpos.js';
 import { parseRuntime } from './runtime.js';
+import { staticAddresses6 } from './container6.js';
 import type { ContainerDef, HostDef, NetworkDef } from './types.js';
 
 export interface LinkCheck {
@@ -64,6 +65,7 @@ export function containerDef(ctrName: string, c: RawContainer, scope: ContainerS
     if (parseIp(server) === undefined) problem(at('dns', i), `${quoteValue(server)} is not an IPv4 address`);
   });
   const staticIps = staticAddresses(ctrName, c, nets, scope);
+  const staticIp6s = staticAddresses6(ctrName, c, nets, scope);
   const expose: PortProto[] = [];
   c.expose.forEach((spec, i) => {
     try {
@@ -98,6 +100,7 @@ export function containerDef(ctrName: string, c: RawContainer, scope: ContainerS
     hostname: c.hostname ?? ctrName,
     networks: nets,
     staticIps,
+    ...(Object.keys(staticIp6s).length ? { staticIp6s } : {}),
     expose: [...exposed.values()],
     publish,
     ...(sameEntries ? {} : { publishEntries }),
@@ -137,6 +140,7 @@ function staticAddresses(ctrName: string, c: RawContainer, nets: string[], { net
     const owner = shared.staticOwner.get(`${netName}/${ip}`);
     if (!nets.includes(netName) || !net) problem(path, `the container is not on network "${netName}"`);
     else if (ip === undefined) problem(path, `${quoteValue(ipText)} is not an IPv4 address`);
+    else if (net.ipv4 === false) problem(path, `network "${netName}" has "ipv4: false": give an IPv6 address in "ip6"`);
     else if (!net.subnet) problem(path, `a static address needs network "${netName}" to have a subnet`);
     else if (!usableIn(net.subnet, ip)) problem(path, `${ipText} is not a usable address of ${netName}'s subnet`);
     else if (hosts.length === 0 ? ip === (net.gateway ?? net.subnet.network + 1) : ip > net.subnet.network && ip <= net.subnet.network + hosts.length)
@@ -164,7 +168,9 @@ function publishBindings(ctrName: string, c: RawContainer, host: string | undefi
         // Ports clash only on the same host.
         const slot = `${host ?? ''}|${b.hostPort}/${b.proto}`;
         const clash = shared.hostPorts.get(slot);
-        if (clash && (clash.hostIp === '0.0.0.0' || b.hostIp === '0.0.0.0' || clash.hostIp === b.hostIp))
+        // 0.0.0.0 holds the port on every address of both families (Docker binds 0.0.0.0 and ::), :: on every IPv6 one.
+        const every6 = (x: string, y: string) => x === '::' && y.includes(':');
+        if (clash && (clash.hostIp === '0.0.0.0' || b.hostIp === '0.0.0.0' || clash.hostIp === b.hostIp || every6(clash.hostIp, b.hostIp) || every6(b.hostIp, clash.hostIp)))
           problem(at, `host port ${b.hostPort}/${b.proto} is already published by ${clash.ctr} (${place(clash.path)})`);
         shared.hostPorts.set(slot, { hostIp: b.hostIp, ctr: ctrName, path: at });
       }

@@ -178,8 +178,10 @@ function checkHosts(raw: RawTopology, problem: (path: PathSegment[], message: st
 function entryLines(raw: RawTopology, doc: Document, lc: LineCounter): Record<string, number> {
   const lines: Record<string, number> = {};
   for (const [net, n] of Object.entries(raw.networks ?? {})) {
-    const line = n.subnet !== undefined ? lineOf(doc, lc, ['networks', net, 'subnet']) : undefined;
-    if (line) lines[formatPath(['networks', net, 'subnet'])] = line;
+    for (const key of ['subnet', 'subnet6'] as const) {
+      const line = n[key] !== undefined ? lineOf(doc, lc, ['networks', net, key]) : undefined;
+      if (line) lines[formatPath(['networks', net, key])] = line;
+    }
   }
   for (const [ctr, entries] of listLines(doc, lc, 'containers', 'publish')) {
     for (const [i, line] of entries.entries()) lines[formatPath(['containers', ctr, 'publish', i])] = line;

@@ -2,6 +2,7 @@
 import { broadcast, contains, formatCidr, overlaps, parseCidr, parseIp, type Cidr } from '../model/ipv4.js';
 import { defaultBridgeName } from '../model/names.js';
 import { specialSubnet } from '../model/special.js';
+import { checkNetwork6, overlapping6 } from './networks6.js';
 import { networkSchema, type RawTopology } from './schema.js';
 import { quoteValue } from './quote.js';
 import type { PathSegment } from './yamlpos.js';
@@ -52,9 +53,11 @@ export function checkNetworks(raw: RawTopology, lab: string, report: NetworkRepo
       driver: n.driver,
       vxlan: n.vxlan,
       dns: raw.networks ? n.dns : false,
+      ...checkNetwork6(n, !!raw.hosts, at, problem),
     });
   }
   overlapping(networks, report);
+  overlapping6(networks, problem, report.place);
   return networks;
 }
 

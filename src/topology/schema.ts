@@ -12,6 +12,13 @@ export const networkSchema = z.strictObject({
   bridge: z.string().regex(IFNAME, 'must be an interface name: letters, digits, "_" or "-", at most 15 bytes').optional(),
   subnet: z.string().optional(),
   gateway: z.string().optional(),
+  /** Docker's `--ipv6`: IPv6 beside IPv4; with `ipv4: false` (Docker 28's `--ipv4=false`), IPv6 only. */
+  ipv6: z.boolean().default(false),
+  ipv4: z.boolean().default(true),
+  subnet6: z.string().optional(),
+  gateway6: z.string().optional(),
+  /** NAT66 for traffic leaving the bridge, on by default as Docker 27+ does with ip6tables. */
+  ip6Masquerade: z.boolean().default(true),
   icc: z.boolean().default(true),
   ipMasquerade: z.boolean().default(true),
   internal: z.boolean().default(false),
@@ -56,6 +63,8 @@ export const containerSchema = z.strictObject({
     ])
     .optional(),
   ip: z.union([z.string(), z.record(z.string(), z.string())]).optional(),
+  /** Static IPv6 addresses, like `ip`: one for the first network, or a map by network. */
+  ip6: z.union([z.string(), z.record(z.string(), z.string())]).optional(),
   hostname: z
     .string()
     .regex(/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/, 'is not a valid host name')

@@ -41,6 +41,16 @@ export interface NetworkDef {
   vxlan?: { vni: number; port: number };
   /** A user-defined network: names by the embedded DNS (127.0.0.11). False for the default bridge and `dns: false`. */
   dns: boolean;
+  /** False: IPv6 only (Docker 28's `--ipv4=false`); containers get no IPv4 address on it. Absent: true. */
+  ipv4?: boolean;
+  /** `ipv6: true`: the network carries IPv6 beside (or instead of) IPv4. */
+  enableIpv6?: boolean;
+  /** The given IPv6 subnet, canonical (`fd31:0:0:1::/64`); absent: an automatic ULA /64. */
+  subnet6?: string;
+  /** The given IPv6 gateway, canonical; absent: the subnet's ::1. */
+  gateway6?: string;
+  /** NAT for IPv6 traffic leaving the bridge (Docker 27+: on, like ipMasquerade). Absent: true. */
+  ip6Masquerade?: boolean;
 }
 
 export interface ContainerDef {
@@ -52,6 +62,8 @@ export interface ContainerDef {
   networks: string[];
   /** Static addresses by network name. */
   staticIps: Record<string, number>;
+  /** Static IPv6 addresses by network name, canonical text. */
+  staticIp6s?: Record<string, string>;
   /** Exposed ports: the `expose` list plus every published container port, as Docker's CLI adds them. */
   expose: PortProto[];
   publish: PortBinding[];

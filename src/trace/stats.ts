@@ -44,7 +44,7 @@ export async function labStats(labName: string, only?: string): Promise<LabStats
     portRuns(c.ports).map((p) => ({
       container: c.name,
       port: formatRun(p),
-      ...counted(chain.dnat(lab.name), `-p ${p.proto} `, `--dport ${colon(p.host)} `, `--to-destination ${dnatDestination(p)} `),
+      ...dnatCounter(p, (ip) => counted(chain.dnat(lab.name), `-p ${p.proto} `, `--dport ${colon(p.host)} `, `--to-destination ${dnatDestination(p, ip)} `)),
     })),
   );
   const links = lab.containers.flatMap((parent) =>
@@ -65,11 +65,21 @@ export async function labStats(labName: string, only?: string): Promise<LabStats
 
 const colon = (r: { start: number; end: number }) => (r.start === r.end ? String(r.start) : `${r.start}:${r.end}`);
 
-/** The DNAT's --to-destination as iptables-rules.ts renders it for a run. */
-function dnatDestination(p: PortRun): string {
-  if (p.host.start === p.host.end) return `${p.containerIp}:${p.container.start}`;
-  if (p.host.start === p.container.start) return p.containerIp;
-  return `${p.containerIp}:${p.container.start}-${p.container.end}/${p.host.start}`;
+/** The DNAT's --to-destination as iptables-rules.ts renders it for a run, to `ip` (IPv6 in brackets before a port). */
+function dnatDestination(p: PortRun, ip: string): string {
+  const withPort = ip.includes(':') ? `[${ip}]` : ip;
+  if (p.host.start === p.host.end) return `${withPort}:${p.container.start}`;
+  if (p.host.start === p.container.start) return ip;
+  return `${withPort}:${p.container.start}-${p.container.end}/${p.host.start}`;
+}
+
+/** A published run's hits: its IPv4 DNAT's and its IPv6 DNAT's (model/firewall6.ts), added up. */
+function dnatCounter(p: PortRun, count: (ip: string) => RuleCounter & { rule?: string }): RuleCounter & { rule?: string } {
+  const v4 = p.containerIp && !p.hostIp.includes(':') ? count(p.containerIp) : undefined;
+  const v6 = p.containerIp6 && p.hostIp !== '::1' && (p.hostIp === '0.0.0.0' || p.hostIp.includes(':')) ? count(p.containerIp6) : undefined;
+  const found = [v4, v6].filter((c) => c && c.packets !== null) as (RuleCounter & { rule?: string })[];
+  if (found.length === 0) return v4 ?? v6 ?? { packets: null, bytes: null };
+  return { packets: found.reduce((n, c) => n + c.packets!, 0), bytes: found.reduce((n, c) => n + c.bytes!, 0), rule: found[0]!.rule };
 }
 
 async function interfaceStats(c: LabContainer): Promise<InterfaceStats[]> {
@@ -83,7 +93,9 @@ async function interfaceStats(c: LabContainer): Promise<InterfaceStats[]> {
 
 async function savedWithCounters(): Promise<string[]> {
   const out: string[] = [];
-  for (const t of ['nat', 'filter']) out.push(...(await run('iptables-save', ['-c', '-t', t], { allowFail: true })).stdout.split('\n'));
+  for (const program of ['iptables-save', 'ip6tables-save']) {
+    for (const t of ['nat', 'filter']) out.push(...(await run(program, ['-c', '-t', t], { allowFail: true })).stdout.split('\n'));
+  }
   return out;
 }
 

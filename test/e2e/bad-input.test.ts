@@ -32,6 +32,14 @@ async function snapshot(lab: string): Promise<string> {
     inHost('ip', 'link', 'show').then((r) => r.stdout.replace(/ state \S+/g, '')),
     inHost('ip', '-4', 'addr', 'show').then((r) => r.stdout.replace(/ state \S+/g, '')),
     inHost('ip', '-4', 'route', 'show', 'table', 'all').then((r) => r.stdout),
+    inHost('ip', '-6', 'addr', 'show', 'scope', 'global').then((r) => r.stdout.replace(/ state \S+/g, '')),
+    // Link-local addresses come by themselves once a link's duplicate address detection ends: not a change anyone made.
+    inHost('ip', '-6', 'route', 'show', 'table', 'all').then((r) =>
+      r.stdout
+        .split('\n')
+        .filter((l) => !l.includes('fe80:'))
+        .join('\n'),
+    ),
     inHost('iptables-save').then((r) => r.stdout.replace(/^#.*$/gm, '').replace(/\[\d+:\d+\]/g, '')),
     execa('ip', ['netns', 'list']).then((r) =>
       r.stdout
@@ -162,6 +170,14 @@ const cases: Case[] = [
   { what: 'port 0 exposed', file: body('  a: { expose: [0] }\n'), where: 'containers.a.expose[0]', why: 'out of range' },
   { what: 'a negative port', file: body('  a: { expose: [-1] }\n'), where: 'containers.a.expose[0]' },
   { what: 'a host address that is not IPv4', file: body('  a: { publish: ["1.2.3:20556:80"] }\n'), where: 'containers.a.publish[0]', why: 'not an IPv4 address' },
+  { what: 'a link-local IPv6 host address', file: body('  a: { publish: ["[fe80::1]:21190:80"] }\n'), where: 'containers.a.publish[0]', why: 'link-local' },
+  { what: 'an IPv6 host address that is not one', file: body('  a: { publish: ["[fd32::g]:21191:80"] }\n'), where: 'containers.a.publish[0]', why: 'not an IPv6 address' },
+  {
+    what: 'one IPv6 host port on [::] and on an IPv6 address',
+    file: body('  a: { publish: ["[::]:21192:80"] }\n  b: { publish: ["[fd32::1]:21192:80"] }\n'),
+    where: 'containers.b.publish[0]',
+    why: 'already published by a',
+  },
   { what: 'a host port another lab publishes', file: body('  a: { publish: ["20540:80"] }\n'), where: 'lab.yaml:5: containers.a.publish[0]', why: 'already in use' },
   // Links
   { what: 'a link to itself', file: body('  a: { links: [a] }\n'), where: 'lab.yaml:5: containers.a.links[0]', why: 'itself' },
@@ -291,6 +307,7 @@ const cases: Case[] = [
   ...limitCases(),
   ...addressCases(),
   ...nameCases(),
+  ...ipv6Cases(),
 ];
 
 let socketServer: Server | undefined;
@@ -310,8 +327,9 @@ beforeAll(async () => {
   // A route of the host, and another lab, for the cases that collide with them.
   await inHost('ip', 'link', 'add', 'thost0', 'type', 'bridge');
   await inHost('ip', 'addr', 'add', '10.104.200.1/24', 'dev', 'thost0');
+  await inHost('ip', 'addr', 'add', 'fd31:104:200::1/64', 'dev', 'thost0', 'nodad');
   await inHost('ip', 'link', 'set', 'thost0', 'up');
-  writeFileSync(join(dir, 'other.yaml'), `name: ${other}\nnetworks:\n  n: { subnet: 10.104.201.0/24 }\ncontainers:\n  web: { publish: ["20540:80"] }\n`);
+  writeFileSync(join(dir, 'other.yaml'), `name: ${other}\nnetworks:\n  n: { subnet: 10.104.201.0/24, ipv6: true, subnet6: "fd31:104:201::/64" }\ncontainers:\n  web: { publish: ["20540:80"] }\n`);
   const r = await netlab(['up', '-f', 'other.yaml'], 300_000);
   if (r.exitCode !== 0) throw new Error(r.all);
   const br = await inHost('ip', 'link', 'show', 'dev', 'thost0');
@@ -534,5 +552,44 @@ function nameCases(): Case[] {
     },
     { what: 'a hostname that differs from a name only in case', file: body('  db: {}\n  app: { hostname: DB }\n'), where: 'lab.yaml:6: containers.app.hostname', why: 'the name of container "db"' },
     { what: 'two container names that differ only in case', file: body('  web: {}\n  Web: {}\n'), where: 'lab.yaml:6: containers.Web', why: 'the name of container "web" (lab.yaml:5)' },
+  ];
+}
+
+/** IPv6 keys: each refused at its place, with the host's IPv6 route and the other lab's subnet6 as collisions. */
+function ipv6Cases(): Case[] {
+  const net = (n: string, ctr = '  a: {}\n') => raw((l) => `name: ${l}\nnetworks:\n  n: ${n}\ncontainers:\n${ctr}`);
+  const subnet6 = (s: string, why: string | RegExp): Case => ({ what: `the subnet6 ${s}`, file: net(`{ ipv6: true, subnet6: "${s}" }`), where: 'lab.yaml:3: networks.n.subnet6', why });
+  return [
+    subnet6('10.104.50.0/24', 'is not an IPv6 subnet'),
+    subnet6('fd31:104:50::1/64', 'with its host bits zero'),
+    subnet6('fd31:104:50::/96', 'prefix /96 must be between /16 and /64'),
+    subnet6('fe80::/64', 'is in the link-local range'),
+    subnet6('ff05::/64', 'is in the multicast range'),
+    subnet6('::/64', 'is in the reserved range'),
+    subnet6('fd31:104:200::/56', /overlaps the route to fd31:104:200::\/64 dev thost0/),
+    subnet6('fd31:104:201::/48', `overlaps lab ${other}`),
+    { what: 'subnet6 without ipv6: true', file: net('{ subnet6: "fd31:104:50::/64" }'), where: 'lab.yaml:3: networks.n.subnet6', why: '"subnet6" needs "ipv6: true"' },
+    { what: 'gateway6 outside subnet6', file: net('{ ipv6: true, subnet6: "fd31:104:50::/64", gateway6: "fd31:104:51::1" }'), where: 'lab.yaml:3: networks.n.gateway6', why: 'is not a usable address of fd31:104:50::/64' },
+    { what: 'gateway6 without subnet6', file: net('{ ipv6: true, gateway6: "fd31:104:51::1" }'), where: 'lab.yaml:3: networks.n.gateway6', why: 'needs the network\'s "subnet6"' },
+    { what: 'ipv4: false without ipv6', file: net('{ ipv4: false }'), where: 'lab.yaml:3: networks.n.ipv4', why: 'a network needs an address family' },
+    { what: 'an IPv4 subnet on an IPv6-only network', file: net('{ ipv4: false, ipv6: true, subnet: 10.104.50.0/24 }'), where: 'lab.yaml:3: networks.n.subnet', why: 'the network has "ipv4: false"' },
+    { what: 'an IPv4 address on an IPv6-only network', file: net('{ ipv4: false, ipv6: true }', '  a: { ip: 10.104.50.5 }\n'), where: 'lab.yaml:5: containers.a.ip', why: 'has "ipv4: false"' },
+    { what: 'ip6 outside subnet6', file: net('{ ipv6: true, subnet6: "fd31:104:50::/64" }', '  a: { ip6: "fd31:104:51::5" }\n'), where: 'lab.yaml:5: containers.a.ip6', why: "is not a usable address of n's subnet6" },
+    { what: 'ip6 on a network without IPv6', file: net('{ subnet: 10.104.50.0/24 }', '  a: { ip6: "fd31:104:50::5" }\n'), where: 'lab.yaml:5: containers.a.ip6', why: 'network "n" has no IPv6' },
+    { what: 'ip6 that is not an address', file: net('{ ipv6: true, subnet6: "fd31:104:50::/64" }', '  a: { ip6: "fd31::104::5" }\n'), where: 'lab.yaml:5: containers.a.ip6', why: 'is not an IPv6 address' },
+    { what: 'ip6 on the gateway', file: net('{ ipv6: true, subnet6: "fd31:104:50::/64" }', '  a: { ip6: "fd31:104:50::1" }\n'), where: 'lab.yaml:5: containers.a.ip6', why: 'is the gateway of n' },
+    { what: 'one ip6 for two containers', file: net('{ ipv6: true, subnet6: "fd31:104:50::/64" }', '  a: { ip6: "fd31:104:50::5" }\n  b: { ip6: "fd31:104:50:0::5" }\n'), where: 'lab.yaml:6: containers.b.ip6', why: 'is already given to container "a"' },
+    {
+      what: 'two networks on overlapping subnet6s',
+      file: raw((l) => `name: ${l}\nnetworks:\n  n: { ipv6: true, subnet6: "fd31:104:50::/48" }\n  m: { ipv6: true, subnet6: "fd31:104:50:7::/64" }\ncontainers:\n  a: { networks: [n, m] }\n`),
+      where: 'lab.yaml:4: networks.m.subnet6',
+      why: 'the subnet6 of network "n" (lab.yaml:3)',
+    },
+    {
+      what: 'an IPv6 overlay without subnet6',
+      file: raw((l) => `name: ${l}\nhosts:\n  vm1: { underlay: 10.104.41.11 }\nnetworks:\n  o: { subnet: 10.104.42.0/24, vxlan: { vni: 42 }, ipv6: true }\ncontainers: { a: {} }\n`),
+      where: 'lab.yaml:5: networks.o.ipv6',
+      why: 'needs a "subnet6"',
+    },
   ];
 }

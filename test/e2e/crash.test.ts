@@ -19,7 +19,7 @@ const lab = uniqueLab();
 const PORT = 20510;
 const yaml = `name: ${lab}
 networks:
-  n: { subnet: 10.104.10.0/24 }
+  n: { subnet: 10.104.10.0/24, ipv6: true, subnet6: "fd31:104:10::/64" }
 containers:
   web:
     publish: ["${PORT}:80"]
@@ -53,6 +53,8 @@ async function expectWorkingLab(): Promise<void> {
   expect(again.all).toContain('up to date');
   expect(await httpGet(`http://127.0.0.1:${PORT}/whoami`)).toBe('10.104.10.1\n');
   expect(await curlIn(`netlab-${lab}-client`, 'http://w/whoami', { retryMs: 5000 })).toBe('10.104.10.3');
+  // IPv6 too: the client's address, route and hosts line (the link's IPv6 line) came back.
+  expect((await execa('ip', ['netns', 'exec', `netlab-${lab}-client`, 'ping', '-6', '-c1', '-W2', 'w'], { reject: false })).exitCode).toBe(0);
   const ps = (await cli(['ps', '--lab', lab])).stdout;
   expect(ps).toMatch(/web\s+Up /);
   expect(ps).toMatch(/client\s+Up /);

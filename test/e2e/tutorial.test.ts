@@ -55,6 +55,8 @@ afterAll(async () => {
   await execa(join(bin, 'netlab'), ['down', '-q', '-l', lab], { cwd: dir, reject: false });
   // Step 7's multi-host lab, should its own down not have run.
   await execa(join(bin, 'netlab'), ['down', '-q', '-l', `${lab}-mh`], { cwd: dir, reject: false });
+  // Step 12's IPv6 lab, likewise.
+  await execa(join(bin, 'netlab'), ['down', '-q', '-l', `${lab}-v6`], { cwd: dir, reject: false });
   rmSync(dir, { recursive: true, force: true });
   rmSync(bin, { recursive: true, force: true });
 });

@@ -19,8 +19,10 @@ export function netlabObjects(): string[] {
   for (const l of JSON.parse(sh('ip', ['-j', '-d', 'link', 'show']) || '[]') as { ifname: string; ifalias?: string }[]) {
     if (l.ifalias?.startsWith('netlab:')) out.push(`link ${l.ifname} (${l.ifalias})`);
   }
-  for (const t of ['nat', 'filter', 'raw']) {
-    for (const line of sh('iptables-save', ['-t', t]).split('\n')) if (/netlab|^:NL-|-A NL-/.test(line)) out.push(`iptables ${t}: ${line}`);
+  for (const program of ['iptables', 'ip6tables']) {
+    for (const t of ['nat', 'filter', 'raw']) {
+      for (const line of sh(`${program}-save`, ['-t', t]).split('\n')) if (/netlab|^:NL-|-A NL-/.test(line)) out.push(`${program} ${t}: ${line}`);
+    }
   }
   if (sh('nft', ['list', 'tables']).includes('netlab')) out.push('nft table netlab');
   // A trace's temporary table and `outside` namespace carry the lab's name (src/trace/marks.ts).

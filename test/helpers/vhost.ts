@@ -23,8 +23,8 @@ export const servers = (...specs: string[]) => JSON.stringify([process.execPath,
 
 export interface VirtualHost {
   ns: string;
-  /** The LAN neighbour's namespace and the two ends' addresses. */
-  lan: { ns: string; hostAddr: string; peerAddr: string };
+  /** The LAN neighbour's namespace and the two ends' addresses (IPv6 ones with `{ ipv6: true }`). */
+  lan: { ns: string; hostAddr: string; peerAddr: string; hostAddr6?: string; peerAddr6?: string };
   /** Runs netlab in the virtual host. */
   netlab(args: string[]): Promise<{ exitCode: number; all: string; stdout: string }>;
   /** Runs a program in the virtual host. */
@@ -41,9 +41,10 @@ const result = (r: { exitCode?: number; all?: unknown; stdout?: unknown }) => ({
 
 /**
  * `lanIndex` (0-63) picks the LAN link's /30 in 10.101.254.0/24, so tests never share one.
- * Everything is removed at the end, also when the test fails.
+ * Everything is removed at the end, also when the test fails. `ipv6`: the LAN link carries
+ * IPv6 too, in fd32:ff:<lanIndex>::/64, and the neighbour routes IPv6 through the host.
  */
-export async function withVirtualHost<T>(lanIndex: number, fn: (h: VirtualHost) => Promise<T>): Promise<T> {
+export async function withVirtualHost<T>(lanIndex: number, fn: (h: VirtualHost) => Promise<T>, opts: { ipv6?: boolean } = {}): Promise<T> {
   const id = randomBytes(3).toString('hex');
   const ns = `test-host-${id}`;
   const lanNs = `test-lan-${id}`;
@@ -58,7 +59,7 @@ export async function withVirtualHost<T>(lanIndex: number, fn: (h: VirtualHost) 
   const runDir = `/run/netlab-${ns}`;
   const h: VirtualHost = {
     ns,
-    lan: { ns: lanNs, hostAddr, peerAddr },
+    lan: { ns: lanNs, hostAddr, peerAddr, ...(opts.ipv6 ? { hostAddr6: `fd32:ff:${lanIndex}::1`, peerAddr6: `fd32:ff:${lanIndex}::2` } : {}) },
     labs: new Set(),
     netlab: async (args) => {
       const lab = args[args.indexOf('--lab') + 1];
@@ -86,6 +87,11 @@ export async function withVirtualHost<T>(lanIndex: number, fn: (h: VirtualHost) 
     await must('ip', ['-n', lanNs, 'addr', 'add', `${peerAddr}/30`, 'dev', 'eth0']);
     await must('ip', ['-n', lanNs, 'link', 'set', 'eth0', 'up']);
     await must('ip', ['-n', lanNs, 'route', 'add', 'default', 'via', hostAddr]);
+    if (h.lan.hostAddr6 && h.lan.peerAddr6) {
+      await must('ip', ['-n', ns, 'addr', 'add', `${h.lan.hostAddr6}/64`, 'dev', hostIf, 'nodad']);
+      await must('ip', ['-n', lanNs, 'addr', 'add', `${h.lan.peerAddr6}/64`, 'dev', 'eth0', 'nodad']);
+      await must('ip', ['-n', lanNs, '-6', 'route', 'add', 'default', 'via', h.lan.hostAddr6]);
+    }
     return await fn(h);
   } finally {
     for (const lab of h.labs) await h.netlab(['down', '--lab', lab]);

@@ -20,7 +20,7 @@ const topology = (lab: string) => {
   labs.push(lab);
   return parseTopology(
     `networks:
-  front: { subnet: 10.102.1.0/24 }
+  front: { subnet: 10.102.1.0/24, ipv6: true, subnet6: "fd31:102:1::/64" }
   back: { subnet: 10.102.2.0/24, internal: true, mtu: 1400 }
 containers:
   web:
@@ -58,7 +58,8 @@ async function snapshot(lab: string) {
     slave: l.linkinfo?.info_slave_kind,
     hairpin: l.linkinfo?.info_slave_data?.hairpin,
     group: l.group,
-    addrs: (l.addr_info ?? []).filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen} brd ${a.broadcast} scope ${a.scope}`),
+    // IPv6: the global addresses (link-local ones come by themselves).
+    addrs: (l.addr_info ?? []).filter((a: any) => a.family === 'inet' || a.scope === 'global').map((a: any) => `${a.local}/${a.prefixlen} brd ${a.broadcast} scope ${a.scope}`),
   });
   const route = (r: any) => `${r.type ?? ''} ${r.dst} via ${r.gateway ?? '-'} dev ${r.dev} proto ${r.protocol ?? '-'} scope ${r.scope ?? '-'} src ${r.prefsrc ?? '-'}`;
   const host = (await ipJson(['addr', 'show'])).filter((l) => String(l.ifalias ?? '').startsWith(`netlab:${lab}:`)).map((l) => link(l, false));
@@ -71,7 +72,11 @@ async function snapshot(lab: string) {
       // Each interface's disable_ipv6 (`ip` shows none of them).
       ipv6: (await execa('ip', ['netns', 'exec', ns, 'grep', '-H', '.', ...['lo', 'eth0', 'eth1'].map((i) => `/proc/sys/net/ipv6/conf/${i}/disable_ipv6`)], { reject: false })).stdout,
       links: (await ipJson(['-n', ns, 'addr', 'show'])).map((l) => link(l, true)),
-      routes: (await ipJson(['-n', ns, 'route', 'show', 'table', 'all'])).map(route).sort(),
+      // Both families; not the link-local ones, which come by themselves once duplicate address detection ends.
+      routes: (await ipJson(['-n', ns, 'route', 'show', 'table', 'all']))
+        .filter((r) => !String(r.dst).startsWith('fe80'))
+        .map(route)
+        .sort(),
     };
   }
   return { host: host.sort((a, b) => a.ifname.localeCompare(b.ifname)), namespaces };
@@ -94,8 +99,8 @@ describe('the netlink and iproute2 executors', () => {
       expect((await execa('ip', ['netns', 'list'])).stdout).not.toContain(`netlab-${lab}-`);
     }
     expect(built.netlink!.host.length).toBe(6); // two bridges, four veths
-    // IPv6 off on the containers' interfaces (Docker's IPv4-only endpoint), on lo left as it was.
-    expect(built.netlink!.namespaces.web).toMatchObject({ ipv6: ['lo:0', 'eth0:1', 'eth1:1'].map((v) => `/proc/sys/net/ipv6/conf/${v.replace(':', '/disable_ipv6:')}`).join('\n') });
+    // IPv6 off on the containers' IPv4-only interfaces (as Docker), on where it has an address (front), on lo left as it was.
+    expect(built.netlink!.namespaces.web).toMatchObject({ ipv6: ['lo:0', 'eth0:0', 'eth1:1'].map((v) => `/proc/sys/net/ipv6/conf/${v.replace(':', '/disable_ipv6:')}`).join('\n') });
     expect(built.netlink).toEqual(built.iproute2);
     expect(observed.netlink).toEqual([]);
     expect(observed.iproute2).toEqual([]);
@@ -144,7 +149,7 @@ describe('the netlink and iproute2 executors', () => {
   it('read the same links, addresses and routes: the in-process dumps and ip -j', async () => {
     const lab = uniqueLab();
     labs.push(lab);
-    await up({ topology: parseTopology('networks:\n  n: { subnet: 10.102.3.0/24 }\ncontainers:\n  a: {}\n  b: { links: [a] }\n', { source: 'r.yaml', defaultName: lab }) });
+    await up({ topology: parseTopology('networks:\n  n: { subnet: 10.102.3.0/24, ipv6: true, subnet6: "fd31:102:3::/64" }\ncontainers:\n  a: {}\n  b: { links: [a] }\n', { source: 'r.yaml', defaultName: lab }) });
     const { selectBackend } = await import('../../src/kernel/backend.js');
     const seen = (l: any) => ({
       ifname: l.ifname,
@@ -157,7 +162,7 @@ describe('the netlink and iproute2 executors', () => {
       kind: l.linkinfo?.info_kind,
       slave: l.linkinfo?.info_slave_kind,
       hairpin: l.linkinfo?.info_slave_data?.hairpin,
-      addrs: (l.addr_info ?? []).filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`),
+      addrs: (l.addr_info ?? []).filter((a: any) => a.family === 'inet' || a.scope === 'global').map((a: any) => `${a.local}/${a.prefixlen}`),
     });
     const views: Record<string, unknown> = {};
     for (const name of ['netlink', 'iproute2'] as const) {
@@ -217,7 +222,8 @@ describe('the netlink and iproute2 executors', () => {
       // Like requests already sent on a pipelined socket, those after the refused one were carried out too.
       const lo = (await netlink.readNamespaces([ns])).get(ns)!.links.find((l) => l.ifname === 'lo')!;
       expect(lo.flags).toContain('UP');
-      expect(lo.addr_info?.map((a) => a.local)).toEqual(['127.0.0.1', '10.255.7.1', '10.255.7.2']);
+      // The reader gives both families: lo's ::1 after its IPv4 addresses.
+      expect(lo.addr_info?.map((a) => a.local)).toEqual(['127.0.0.1', '10.255.7.1', '10.255.7.2', '::1']);
       // A link that is not there is named too.
       await expect(netlink.applyLinks([{ kind: 'addr.add', ns, dev: 'eth9', cidr: '10.255.7.3/32' }])).rejects.toThrow(/addr add 10\.255\.7\.3\/32 (brd \+ )?dev eth9: .*ENODEV/);
     } finally {

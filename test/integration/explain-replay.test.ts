@@ -87,6 +87,23 @@ containers:
       expect(await curlIn(`netlab-${lab}-client`, 'http://web/whoami', { retryMs: 3000 })).toBe('10.242.200.3');
     },
   },
+  {
+    name: 'a dual-stack lab with an IPv6-only network (ip -6 addr ... nodad, ip -6 route, disable_ipv6=0)',
+    yaml: `networks:
+  dual: { subnet: 10.231.60.0/24, ipv6: true, subnet6: "fd31:0:0:60::/64" }
+  only6: { ipv4: false, ipv6: true, subnet6: "fd31:0:0:61::/64" }
+containers:
+  web:
+    networks: [dual, only6]
+    command: [netlab, serve, --port, "80", --bind, "::"]
+  v6:
+    networks: [only6]
+`,
+    compareWithUp: true,
+    works: async (lab) => {
+      expect(await curlIn(`netlab-${lab}-v6`, 'http://web/whoami', { retryMs: 8000 })).toBe('fd31:0:0:61::3');
+    },
+  },
 ];
 
 const RUN_DIR = mkdtempSync(join(tmpdir(), 'netlab-run-'));

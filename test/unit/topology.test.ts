@@ -87,6 +87,9 @@ describe('topology loading', () => {
 
   it('refuses the same host port published twice', () => {
     expect(problems('containers:\n  a: { publish: ["80:80"] }\n  b: { publish: ["80:81"] }\n').join()).toContain('host port 80/tcp is already published by a');
+    // [::] holds the port on every IPv6 address; IPv4 and IPv6 addresses do not clash.
+    expect(problems('containers:\n  a: { publish: ["[::]:80:80"] }\n  b: { publish: ["[2001:db8::1]:80:81"] }\n').join()).toContain('host port 80/tcp is already published by a');
+    expect(() => parseTopology('containers:\n  a: { publish: ["[::]:80:80"] }\n  b: { publish: ["127.0.0.1:80:81"] }\n', { source: 'netlab.yaml', defaultName: 'lab' })).not.toThrow();
   });
 });
 
