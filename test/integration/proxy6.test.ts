@@ -16,6 +16,7 @@ import { parsePublish } from '../../src/model/ports.js';
 import { cli, uniqueLab } from '../helpers/kernel.js';
 
 const SERVERS = fileURLToPath(new URL('../fixtures/servers.mjs', import.meta.url));
+const ECHO = fileURLToPath(new URL('../fixtures/echo.mjs', import.meta.url));
 const labs: string[] = [];
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -36,7 +37,7 @@ containers:
   web:
     networks: [n]
     ip: 10.233.${third}.10
-    command: "python3 -m http.server 80 & exec ${process.execPath} ${SERVERS} udp:5353 echo:7"
+    command: "python3 -m http.server 80 & ${process.execPath} ${ECHO} 7 & exec ${process.execPath} ${SERVERS} udp:5353"
     publish: [${publish.map((p) => JSON.stringify(p)).join(', ')}]
 `;
 
