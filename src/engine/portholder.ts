@@ -7,7 +7,9 @@ import { PROXY_MARK, socketInodes } from '../proxy/lifecycle.js';
 export async function portHolder(port: string): Promise<string> {
   const inodes = new Set((await listeningSockets()).get(port) ?? []);
   if (inodes.size > 0) {
-    for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number)) {
+    for (const pid of readdirSync('/proc')
+      .filter((e) => /^\d+$/.test(e))
+      .map(Number)) {
       if (pid === process.pid || !socketInodes(pid).some((i) => inodes.has(i))) continue;
       const proxyOf = markOf(pid);
       if (proxyOf) return `the IPv6 loopback proxy of lab ${proxyOf} (pid ${pid})`;

@@ -76,7 +76,13 @@ async function reload(): Promise<void> {
 
 function openTcp(address: string, route: ProxyRoute): Promise<Listener> {
   const conns = new Set<net.Socket>();
-  const l: Listener = { route, close: () => (server.close(), conns.forEach((c) => c.destroy())) };
+  const l: Listener = {
+    route,
+    close: () => {
+      server.close();
+      for (const c of conns) c.destroy();
+    },
+  };
   // allowHalfOpen: a client that shuts down its sending side still gets the whole answer.
   const server = net.createServer({ allowHalfOpen: true }, (client) => splice(client, l.route, conns));
   return listening(server, l, (done) => server.listen({ host: address, port: route.port, ipv6Only: true }, done));
@@ -111,7 +117,12 @@ function openUdp(address: string, route: ProxyRoute): Promise<Listener> {
   socket.on('message', (msg, from) => {
     const key = `[${from.address}]:${from.port}`;
     let flow = flows.get(key);
-    if (!flow) flow = newFlow(l.route, (reply) => socket.send(reply, from.port, from.address), () => flows.delete(key));
+    if (!flow)
+      flow = newFlow(
+        l.route,
+        (reply) => socket.send(reply, from.port, from.address),
+        () => flows.delete(key),
+      );
     flows.set(key, flow);
     flow.upstream.send(msg, l.route.targetPort, l.route.target);
     touch(flow, () => flows.delete(key));
