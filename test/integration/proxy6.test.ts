@@ -104,7 +104,7 @@ const proxiesOf = (lab: string) =>
 /** Whether this build takes IPv6 networks (`ipv6: true`), and `[::1]` as a publish address. */
 const ipv6Networks = (() => {
   try {
-    return !!parseTopology('networks:\n  n: { subnet: 10.233.31.0/24, ipv6: true }\ncontainers: {}\n', { source: 'x.yaml', defaultName: 'x' });
+    return !!parseTopology('networks:\n  n: { subnet: 10.233.31.0/24, ipv6: true }\ncontainers:\n  a: { networks: [n] }\n', { source: 'x.yaml', defaultName: 'x' });
   } catch {
     return false;
   }
@@ -217,19 +217,19 @@ describe('the IPv6 loopback proxy', () => {
 containers:
   web:
     networks: [n]
-    command: "python3 -m http.server 80 & exec ${process.execPath} ${ECHO} 7 ::"
+    command: "python3 -m http.server --bind :: 80 & exec ${process.execPath} ${ECHO} 7 ::"
     publish: ["21250:7", "[::1]:21251:80"]
 `;
     const result = await up({ topology: topology(lab, yaml) });
     const ip6 = (result.lab.containers[0]!.ports[0] as { containerIp6?: string }).containerIp6;
     expect(ip6).toMatch(/^fd33:30::/);
+    expect(await curl6('http://[::1]:21251/')).toContain('Directory listing');
+    expect((await execa('curl', ['-s', '-m', '2', 'http://127.0.0.1:21251/'], { reject: false })).exitCode).not.toBe(0);
     const s = await echoSession(21250);
     expect(await s.echo('six')).toBe('six');
     // The proxy's connection to the container goes over IPv6.
     const conns = (await execa('ss', ['-Htnp', 'state', 'established', 'dst', `[${ip6}]:7`])).stdout;
     expect(conns).toContain(`pid=${proxyPid(lab)},`);
     expect(await s.finish()).toBe('sixbytes=3\n');
-    expect(await curl6('http://[::1]:21251/')).toContain('Directory listing');
-    expect((await execa('curl', ['-s', '-m', '2', 'http://127.0.0.1:21251/'], { reject: false })).exitCode).not.toBe(0);
   });
 });
