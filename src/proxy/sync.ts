@@ -15,9 +15,10 @@ export function wantedProxy(lab: Lab, ipv6: boolean): { config?: ProxyConfig; le
 export async function syncProxy(lab: Lab, host: string | undefined, ipv6: boolean): Promise<ProxyResult> {
   const { config, left } = wantedProxy(lab, ipv6);
   if (left > 0) log().warn(`the IPv6 loopback proxy serves the lab's first ${PROXY_PORT_CAP} published ports at [::1]; ${left} more are reached over 127.0.0.1 and the host's other addresses only`);
+  const started = performance.now();
   const result = await ensureProxy(lab.name, host, config);
   for (const f of result.failed ?? []) log().warn(`the IPv6 loopback proxy cannot listen on ${f}`);
-  if (result.action !== 'none') log().debug({ action: result.action, pid: result.pid }, 'IPv6 loopback proxy');
+  if (result.action !== 'none') log().debug({ action: result.action, pid: result.pid, ms: Math.round(performance.now() - started) }, 'IPv6 loopback proxy');
   return result;
 }
 
