@@ -10,6 +10,7 @@ export async function portHolder(port: string): Promise<string> {
     for (const pid of readdirSync('/proc')
       .filter((e) => /^\d+$/.test(e))
       .map(Number)) {
+      // A socket of the library's caller itself keeps the plain words: it knows its own sockets.
       if (pid === process.pid || !socketInodes(pid).some((i) => inodes.has(i))) continue;
       const proxyOf = markOf(pid);
       if (proxyOf) return `the IPv6 loopback proxy of lab ${proxyOf} (pid ${pid})`;
