@@ -65,7 +65,9 @@ export async function ensureProxy(lab: string, host: string | undefined, config:
     return { action: 'stopped' };
   }
   const text = `${JSON.stringify(config)}\n`;
-  if (pid !== undefined && readText(files.config) === text) return { action: 'none', pid };
+  // A port it could not listen on (held by then) is tried again: a reload opens only what it lacks.
+  const failedBefore = (readText(`${files.config}.loaded`) ?? '').split('\n').slice(1).some(Boolean);
+  if (pid !== undefined && readText(files.config) === text && !failedBefore) return { action: 'none', pid };
   // One still starting would die of a SIGHUP before its handler is in place.
   if (pid !== undefined) await waitFor(() => existsSync(`${files.config}.loaded`));
   writeAtomic(files.config, text);

@@ -95,6 +95,17 @@ async function echoSession(port: number) {
   };
 }
 
+/** A program of the host listening on [::1]:port (stopped with the test); in an object, since a returned child would be awaited. */
+async function holdPort(port: number): Promise<{ child: ResultPromise }> {
+  const holder = execa(process.execPath, ['-e', `require('net').createServer().listen(${port}, '::1', () => console.log('up'))`]) as ResultPromise;
+  cleanups.push(async () => {
+    holder.kill();
+    await holder.catch(() => undefined);
+  });
+  await new Promise<void>((res) => holder.stdout!.once('data', () => res()));
+  return { child: holder };
+}
+
 const proxiesOf = (lab: string) =>
   readdirSync('/proc')
     .filter((e) => /^\d+$/.test(e))
@@ -194,12 +205,7 @@ describe('the IPv6 loopback proxy', () => {
 
   it('refuses a port that a program or another lab holds at [::1], naming it, and changes nothing', async () => {
     const lab = uniqueLab();
-    const holder = execa(process.execPath, ['-e', "require('net').createServer().listen(21230, '::1', () => console.log('up'))"]) as ResultPromise;
-    cleanups.push(async () => {
-      holder.kill();
-      await holder.catch(() => undefined);
-    });
-    await new Promise<void>((res) => holder.stdout!.once('data', () => res()));
+    const { child: holder } = await holdPort(21230);
     await expect(up({ topology: topology(lab, webLab('iptables', 22, ['21230:80'])) })).rejects.toThrow(
       new RegExp(`containers\\.web\\.publish\\[0\\].*host port 21230/tcp is already in use on this host \\(a listening socket of node \\(pid ${holder.pid}\\)\\)`),
     );
@@ -208,6 +214,23 @@ describe('the IPv6 loopback proxy', () => {
     const other = uniqueLab();
     await up({ topology: topology(other, webLab('iptables', 23, ['21231:80'])) });
     await expect(up({ topology: topology(lab, webLab('iptables', 22, ['21231:80'])) })).rejects.toThrow(`host port 21231/tcp is already in use on this host (lab ${other})`);
+  });
+
+  it('warns of a port it cannot listen on (taken at [::1] while it was down), and takes it at the next up once free', async () => {
+    const lab = uniqueLab();
+    const body = webLab('iptables', 25, ['21260:80']);
+    await up({ topology: topology(lab, body) });
+    process.kill(proxyPid(lab)!, 'SIGKILL');
+    const { child: holder } = await holdPort(21260);
+    const held = await up({ topology: topology(lab, body) });
+    expect(held.proxy?.action).toBe('started');
+    expect(held.proxy?.failed).toEqual([expect.stringMatching(/^\[::1\]:21260\/tcp: .*EADDRINUSE/)]);
+    holder.kill();
+    await holder.catch(() => undefined);
+    const freed = await up({ topology: topology(lab, body) });
+    expect(freed.proxy).toEqual({ action: 'reloaded', pid: held.proxy?.pid });
+    expect(await curl6('http://[::1]:21260/')).toContain('Directory listing');
+    expect((await up({ topology: topology(lab, body) })).proxy?.action).toBe('none');
   });
 
   it.skipIf(!acceptsV6Loopback || !ipv6Networks)("goes to the container's IPv6 address when it has one, and serves a [::1]-bound port at [::1] only", async () => {
