@@ -8,10 +8,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { up, down, parseTopology } from '../../src/index.js';
-import { isProxyOf, proxyPid } from '../../src/proxy/lifecycle.js';
+import { isProxyOf, PROXY_SCRIPT, proxyPid, socketInodes } from '../../src/proxy/lifecycle.js';
 import { parsePublish } from '../../src/model/ports.js';
 import { cli, uniqueLab } from '../helpers/kernel.js';
 
@@ -231,6 +233,39 @@ describe('the IPv6 loopback proxy', () => {
     expect(freed.proxy).toEqual({ action: 'reloaded', pid: held.proxy?.pid });
     expect(await curl6('http://[::1]:21260/')).toContain('Directory listing');
     expect((await up({ topology: topology(lab, body) })).proxy?.action).toBe('none');
+  });
+
+  it("forgets a UDP flow after conntrack's idle times: the short one until the server answered, the long one after", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'netlab-proxy6-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const server = dgram.createSocket('udp4');
+    server.on('message', (m, from) => m.toString() === 'answer me' && server.send('answer', from.port, from.address));
+    await new Promise<void>((res) => server.bind(21271, '127.0.0.1', res));
+    cleanups.push(async () => server.close());
+    const config = join(dir, 'proxy6.json');
+    const route = { proto: 'udp', port: 21270, target: '127.0.0.1', targetPort: 21271, container: 'x' };
+    writeFileSync(config, JSON.stringify({ lab: 'x', listen: '::1', routes: [route], udpTimeoutMs: { unreplied: 400, replied: 2000 } }));
+    const proxy = execa(process.execPath, [PROXY_SCRIPT, config]);
+    cleanups.push(async () => {
+      proxy.kill();
+      await proxy.catch(() => undefined);
+    });
+    const deadline = Date.now() + 5000;
+    while (!existsSync(`${config}.loaded`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // Its sockets: the listener and its stdio pipes, and one per flow.
+    const base = socketInodes(proxy.pid!).length;
+    const flows = () => socketInodes(proxy.pid!).length - base;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    expect(flows()).toBe(0);
+    expect(await udpAsk(21270, 'no answer', 200)).toBeUndefined();
+    expect(flows()).toBe(1);
+    await sleep(500);
+    expect(flows()).toBe(0);
+    expect(await udpAsk(21270, 'answer me')).toBe('answer');
+    await sleep(1000);
+    expect(flows()).toBe(1);
+    await sleep(1500);
+    expect(flows()).toBe(0);
   });
 
   it.skipIf(!acceptsV6Loopback || !ipv6Networks)("goes to the container's IPv6 address when it has one, and serves a [::1]-bound port at [::1] only", async () => {
