@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseTopology } from '../../src/topology/load.js';
 import { resolveLab, type Lab } from '../../src/model/lab.js';
 import { proxyConfig, PROXY_PORT_CAP, reachesIpv6Loopback } from '../../src/proxy/config.js';
+import { proxySection } from '../../src/proxy/explain.js';
 import { emptyHostContext } from '../helpers/context.js';
 
 const labOf = (yaml: string, host?: string) => resolveLab(parseTopology(yaml, { source: 'x.yaml', defaultName: 'x' }), emptyHostContext, host);
@@ -65,5 +66,15 @@ containers:
     const ports = (lab: Lab) => proxyConfig(lab).config?.routes.map((r) => r.port);
     expect(ports(labOf(yaml, 'vm1'))).toEqual([8080]);
     expect(ports(labOf(yaml, 'vm2'))).toEqual([9090]);
+  });
+
+  it("is in explain, with docker-proxy as its Docker meaning, the start command with the lab's mark, and each port's way", () => {
+    const section = proxySection(labOf(LAB), true, '/usr/bin/node')!;
+    expect(section.title).toBe('the IPv6 loopback proxy at [::1] (5 ports)');
+    expect(section.why.join(' ')).toContain('docker-proxy');
+    expect(section.why.join(' ')).toContain('no route_localnet');
+    expect(section.commands[1]).toMatch(/^mkdir -p \S+ && \(NETLAB_PROXY6=x setsid \/usr\/bin\/node \S+\/proxy\/server\.js \S+\/x\/proxy6\.json >>/);
+    expect(section.commands).toContain("# [::1]:8080/tcp -> 10.1.2.2:80 (container web; see it: ss -lnpt 'sport = :8080')");
+    expect(proxySection(labOf(LAB), false)).toBeUndefined();
   });
 });
