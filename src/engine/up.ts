@@ -168,6 +168,9 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const dns = resolverConfig(lab);
     await releaseNamespaces(lab.name, host, new Set(ops.flatMap((o) => (o.kind === 'netns.del' ? [o.ns] : []))));
     const early = ops.length > 0 ? startResolverEarly(lab.name, host, dns) : undefined;
+    // The proxy needs no namespace (it connects per client): it starts while the apply runs.
+    const proxyRun = syncProxy(lab, host, ctx.ipv6);
+    proxyRun.catch(() => undefined);
     if (ops.length > 0) {
       opts.onPlan?.(ops, lab.name);
       const written: Stamps = {};
@@ -199,7 +202,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       early,
     );
     if (resolver.action !== 'none') log().debug({ action: resolver.action, ms: Math.round(performance.now() - dnsStarted) }, 'DNS resolver');
-    const proxy = await syncProxy(lab, host, ctx.ipv6);
+    const proxy = await proxyRun;
     return { lab, ops, ms: performance.now() - started, state, resolver, proxy };
   });
 }
