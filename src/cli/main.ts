@@ -181,6 +181,7 @@ withChangeOptions(withCommonOptions(program.command('up')))
         : `lab ${result.lab.name} is up: ${counted(result.lab.containers.length, 'container')} on ${nets}; ${counted(result.ops.length, 'change')} in ${ms} ms`,
     );
     if (result.resolver && result.resolver.action !== 'none') console.log(`DNS resolver (127.0.0.11): ${result.resolver.action}${result.resolver.pid ? `, pid ${result.resolver.pid}` : ''}`);
+    if (result.proxy && result.proxy.action !== 'none') console.log(`IPv6 loopback proxy ([::1]): ${result.proxy.action}${result.proxy.pid ? `, pid ${result.proxy.pid}` : ''}`);
     // A single-host lab has one share: the state this run left, not read back from its file.
     const { shareRows } = await engineQuery();
     if (result.state) await reportReadiness(result, o);
@@ -285,9 +286,10 @@ withCommonOptions(program.command('status'))
       ? `"netlab up" would refuse: ${s.refusal}`
       : s.inSync
         ? 'in sync with its topology'
-        : `drifted: "netlab up" would make ${counted(s.ops.length + (s.resolver?.status === 'missing' ? 1 : 0), 'change')} (${s.changes.join(', ')})`;
+        : `drifted: "netlab up" would make ${counted(s.ops.length + (s.resolver?.status === 'missing' ? 1 : 0) + (s.proxy?.status === 'missing' ? 1 : 0), 'change')} (${s.changes.join(', ')})`;
     console.log(`lab ${s.lab} (firewall: ${s.firewall}): ${verdict}`);
     if (s.resolver) console.log(`  DNS resolver (127.0.0.11): ${s.resolver.status === 'running' ? `running, pid ${s.resolver.pid}` : 'missing'}`);
+    if (s.proxy) console.log(`  IPv6 loopback proxy ([::1]): ${s.proxy.status === 'running' ? `running, pid ${s.proxy.pid}` : 'missing'}`);
     for (const r of s.firewallDrift.missing) console.log(`  missing rule: ${r}`);
     for (const r of s.firewallDrift.extra) console.log(`  unexpected rule: ${r}`);
     console.log(

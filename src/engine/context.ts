@@ -11,6 +11,7 @@ import { readSysctl, readText } from '../kernel/host.js';
 import { run } from '../kernel/run.js';
 import { readShares } from './state.js';
 import type { IpLink } from '../kernel/linkview.js';
+import { ownProxySockets } from '../proxy/lifecycle.js';
 
 /**
  * The host's links (with their IPv4 addresses) and routes, as gatherContext reads them; `inProcess`
@@ -29,7 +30,8 @@ export async function gatherContext(lab: string, previous: PreviousAllocation | 
     host,
     // A simulated host is a namespace of its own: other labs' subnets do not reach it.
     process.env.NETLAB_SIMULATED_HOST === '1' ? { subnets: [], subnets6: [], ports: [] } : otherLabs(lab),
-    listeningPorts(),
+    // The lab's own proxy holds its ports at [::1]: they are not taken from it.
+    listeningPorts(ownProxySockets(lab)),
     readSysctl('net.ipv4.ip_local_port_range'),
     hostResolvConf(),
   ]);
@@ -124,9 +126,16 @@ async function otherLabs(lab: string): Promise<{ subnets: TakenSubnet[]; subnets
   return out;
 }
 
-/** Host ports with a listening TCP socket or a bound UDP socket in the host's namespace, as `port/proto`. */
-export async function listeningPorts(): Promise<Set<string>> {
+/** Host ports with a listening TCP socket or a bound UDP socket in the host's namespace, as `port/proto`, but for sockets in `ignore` (by inode). */
+export async function listeningPorts(ignore: Set<number> = new Set()): Promise<Set<string>> {
   const out = new Set<string>();
+  for (const [port, inodes] of await listeningSockets()) if (inodes.some((i) => !ignore.has(i))) out.add(port);
+  return out;
+}
+
+/** The inodes of the listening TCP and bound UDP sockets in the host's namespace, by `port/proto`. */
+export async function listeningSockets(): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>();
   for (const [file, proto, listenOnly] of [
     ['/proc/net/tcp', 'tcp', true],
     ['/proc/net/tcp6', 'tcp', true],
@@ -136,9 +145,10 @@ export async function listeningPorts(): Promise<Set<string>> {
     const text = (await readText(file)) ?? '';
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f.length < 4) continue;
+      if (f.length < 10) continue;
       if (listenOnly && f[3] !== '0A') continue;
-      out.add(`${parseInt(f[1]!.split(':')[1]!, 16)}/${proto}`);
+      const key = `${parseInt(f[1]!.split(':')[1]!, 16)}/${proto}`;
+      out.set(key, [...(out.get(key) ?? []), Number(f[9])]);
     }
   }
   return out;

@@ -24,6 +24,7 @@ import { requireRoot } from './root.js';
 import { LAB_NAME } from '../model/names.js';
 import { InputError, InterruptedError } from '../errors.js';
 import { stopResolver } from '../dns/lifecycle.js';
+import { stopProxy } from '../proxy/lifecycle.js';
 
 export interface DownOptions extends LoadOptions {
   /** The lab to remove, instead of the one the topology file names. */
@@ -122,6 +123,7 @@ async function downLocked(name: string, host: string | undefined, opts: DownOpti
   opts.onPlan?.(ops, name);
   // First the resolver: its sockets would keep the containers' namespaces alive.
   await stopResolver(name, host);
+  await stopProxy(name, host);
   try {
     await applyOps(ops, { onStep: opts.onStep, signal: opts.signal }, backend);
   } catch (e) {

@@ -17,6 +17,8 @@ import { NetlabError } from '../errors.js';
 import { kernelHasIpv6 } from '../kernel/host.js';
 import { resolverConfig } from '../dns/records.js';
 import { resolverPid } from '../dns/lifecycle.js';
+import { proxyPid } from '../proxy/lifecycle.js';
+import { wantedProxy } from '../proxy/sync.js';
 
 export interface LabStatus {
   lab: string;
@@ -33,6 +35,8 @@ export interface LabStatus {
   ops: Op[];
   /** The lab's embedded DNS resolver, when a container here is on a user-defined network. */
   resolver?: { status: 'running' | 'missing'; pid?: number };
+  /** The lab's IPv6 loopback proxy, when a published port here reaches [::1]. */
+  proxy?: { status: 'running' | 'missing'; pid?: number };
 }
 
 /**
@@ -55,23 +59,26 @@ export async function status(lab: string, opts: { backend?: BackendName; source?
   const refusal =
     opts.source !== undefined && !sameSource(s.source, opts.source) ? otherSourceMessage(lab, s.source, opts.source, 'up') : seen.foreign.length > 0 ? foreignMessage(lab, seen.foreign) : undefined;
   const resolver = resolverConfig(s.resolved) ? resolverStatus(lab, s.host) : undefined;
+  const proxy = wantedProxy(s.resolved, kernelHasIpv6()).config ? processStatus(proxyPid(lab, s.host)) : undefined;
   return {
     lab,
     firewall: s.resolved.firewall,
-    inSync: ops.length === 0 && !refusal && resolver?.status !== 'missing',
+    inSync: ops.length === 0 && !refusal && resolver?.status !== 'missing' && proxy?.status !== 'missing',
     ...(resolver ? { resolver } : {}),
+    ...(proxy ? { proxy } : {}),
     containers: s.resolved.containers.filter((c) => st.has(c.name)).map((c) => ({ ...containerLine(c.name, st.get(c.name)!) })),
     firewallDrift: firewallDrift(want.firewall, seen.state.firewall?.backend === want.firewall?.backend ? seen.state.firewall : undefined),
-    changes: [...changeWords(ops), ...(resolver?.status === 'missing' ? ['the DNS resolver to start'] : [])],
+    changes: [...changeWords(ops), ...(resolver?.status === 'missing' ? ['the DNS resolver to start'] : []), ...(proxy?.status === 'missing' ? ['the IPv6 loopback proxy to start'] : [])],
     ...(refusal ? { refusal } : {}),
     ops,
   };
 }
 
 function resolverStatus(lab: string, host: string | undefined): NonNullable<LabStatus['resolver']> {
-  const pid = resolverPid(lab, host);
-  return pid === undefined ? { status: 'missing' } : { status: 'running', pid };
+  return processStatus(resolverPid(lab, host));
 }
+
+const processStatus = (pid: number | undefined): { status: 'running' | 'missing'; pid?: number } => (pid === undefined ? { status: 'missing' } : { status: 'running', pid });
 
 function firewallDrift(want: FirewallState | undefined, have: FirewallState | undefined): { missing: string[]; extra: string[] } {
   // ip6tables' lines say so: the same rule text is often in both families.

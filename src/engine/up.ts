@@ -28,6 +28,9 @@ import { log } from '../log.js';
 import type { Stamps } from '../kernel/stamps.js';
 import { resolverConfig } from '../dns/records.js';
 import { ensureResolver, releaseNamespaces, startResolverEarly, type EnsureResult } from '../dns/lifecycle.js';
+import { syncProxy } from '../proxy/sync.js';
+import type { ProxyResult } from '../proxy/lifecycle.js';
+import { portHolder } from './portholder.js';
 
 export interface UpOptions extends LoadOptions {
   /** A topology already loaded (the library API); otherwise it is read from `file`. */
@@ -55,6 +58,8 @@ export interface UpResult {
   state?: StateFile;
   /** What this run did to the lab's DNS resolver (not on a dry run). */
   resolver?: EnsureResult;
+  /** What this run did to the lab's IPv6 loopback proxy (not on a dry run). */
+  proxy?: ProxyResult;
 }
 
 /**
@@ -88,15 +93,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     mark('context');
 
     const previousPorts = new Set(prev?.resolved.containers.flatMap((c) => c.ports.map((p) => `${p.hostPort}/${p.proto}`)) ?? []);
-    const busy = topo.containers
-      .filter((c) => c.host === host)
-      .flatMap((c) =>
-        c.publish.flatMap((b, i) => {
-          const port = `${b.hostPort}/${b.proto}`;
-          if (!b.hostPort || !ctx.usedHostPorts.has(port) || previousPorts.has(port)) return [];
-          return [placeIn(topo, publishPath(c, i), `host port ${port} is already in use on this host (${ctx.usedHostPorts.get(port)})`)];
-        }),
-      );
+    const busy = await busyPorts(topo, host, ctx.usedHostPorts, previousPorts);
     if (busy.length > 0) throw new ConflictError(firstLines(busy, 5));
 
     let lab: Lab;
@@ -171,6 +168,9 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const dns = resolverConfig(lab);
     await releaseNamespaces(lab.name, host, new Set(ops.flatMap((o) => (o.kind === 'netns.del' ? [o.ns] : []))));
     const early = ops.length > 0 ? startResolverEarly(lab.name, host, dns) : undefined;
+    // The proxy needs no namespace (it connects per client): it starts while the apply runs.
+    const proxyRun = syncProxy(lab, host, ctx.ipv6);
+    proxyRun.catch(() => undefined);
     if (ops.length > 0) {
       opts.onPlan?.(ops, lab.name);
       const written: Stamps = {};
@@ -202,8 +202,23 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       early,
     );
     if (resolver.action !== 'none') log().debug({ action: resolver.action, ms: Math.round(performance.now() - dnsStarted) }, 'DNS resolver');
-    return { lab, ops, ms: performance.now() - started, state, resolver };
+    const proxy = await proxyRun;
+    return { lab, ops, ms: performance.now() - started, state, resolver, proxy };
   });
+}
+
+/** The published host ports of this share that something else holds (a program named by its pid, another lab), as errors at their YAML place. */
+async function busyPorts(topo: Topology, host: string | undefined, used: Map<string, string>, previous: Set<string>): Promise<string[]> {
+  const out: string[] = [];
+  for (const c of topo.containers.filter((x) => x.host === host)) {
+    for (const [i, b] of c.publish.entries()) {
+      const port = `${b.hostPort}/${b.proto}`;
+      if (!b.hostPort || !used.has(port) || previous.has(port)) continue;
+      const who = used.get(port) === 'a listening socket' ? await portHolder(port) : used.get(port);
+      out.push(placeIn(topo, publishPath(c, i), `host port ${port} is already in use on this host (${who})`));
+    }
+  }
+  return out;
 }
 
 /** A state that cannot be written, with what that means for the lab. */

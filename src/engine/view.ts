@@ -11,6 +11,7 @@ import { desiredState } from '../plan/desired.js';
 import { diff } from '../plan/diff.js';
 import { emptyState } from '../plan/state.js';
 import { dnsSection } from '../dns/explain.js';
+import { proxySection } from '../proxy/explain.js';
 import { explainSections, type ExplainSection, type HostShare, type SimulatedMachines } from '../plan/explain.js';
 import type { Op } from '../plan/ops.js';
 import { renderOp, shellQuote } from '../plan/render.js';
@@ -99,10 +100,11 @@ export async function explain(opts: ExplainOptions): Promise<ExplainView> {
   return { ...first!, sections: [], shares, ...(simulated ? { simulated } : {}) };
 }
 
-/** The sections, then the embedded DNS's part when the lab has a user-defined network here. */
+/** The sections, then the embedded DNS's part when the lab has a user-defined network here, and the IPv6 loopback proxy's when a port reaches [::1]. */
 function withDns(lab: Lab, sections: ExplainSection[]): ExplainSection[] {
   const dns = dnsSection(lab);
-  return dns ? [...sections, dns] : sections;
+  const proxy = proxySection(lab, kernelHasIpv6());
+  return [...sections, ...(dns ? [dns] : []), ...(proxy ? [proxy] : [])];
 }
 
 /** The namespaces that play the hosts, the underlay bridge that joins them, and the record `down` reads. */

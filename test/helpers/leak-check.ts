@@ -39,15 +39,15 @@ export function netlabObjects(): string[] {
   return out;
 }
 
-/** The labs' DNS resolvers still running, by the mark in their environment. */
+/** The labs' DNS resolvers and IPv6 loopback proxies still running, by the mark in their environment. */
 function resolverProcesses(): string[] {
   const out: string[] = [];
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const mark = readFileSync(`/proc/${pid}/environ`, 'latin1')
         .split('\0')
-        .find((e) => e.startsWith('NETLAB_DNS='));
-      if (mark) out.push(`DNS resolver ${mark} (pid ${pid})`);
+        .find((e) => e.startsWith('NETLAB_DNS=') || e.startsWith('NETLAB_PROXY6='));
+      if (mark) out.push(`${mark.startsWith('NETLAB_DNS=') ? 'DNS resolver' : 'IPv6 loopback proxy'} ${mark} (pid ${pid})`);
     } catch {
       /* gone */
     }
