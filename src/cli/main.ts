@@ -402,14 +402,21 @@ withCommonOptions(program.command('logs'))
   .argument('<name>', 'container')
   .option('--follow', 'keep printing what the command writes, until Ctrl-C (docker logs -f: here -f is --file)')
   .option('-n, --tail <lines>', 'only the last lines ("all": every line)', 'all')
-  .action(async (name: string, lo: { follow?: boolean; tail: string }, cmd: Command) => {
+  .option('-t, --timestamps', "each line with the time it came, in Docker's RFC3339Nano (UTC)")
+  .option('--since <time>', 'only lines from then on: 10m, 1h30m (ago), 2026-12-02T10:00:00 (local time), 2026-12-02T10:00:00Z, unix seconds')
+  .option('--until <time>', 'only lines until then, in the forms of --since')
+  .action(async (name: string, lo: { follow?: boolean; tail: string; timestamps?: boolean; since?: string; until?: string }, cmd: Command) => {
     if (lo.tail !== 'all' && !/^\d+$/.test(lo.tail)) throw new InputError([{ path: '--tail', message: `"${lo.tail}" is not a number of lines or "all"` }]);
-    const { logs, followLogs } = await engineQuery();
-    const lab = await labOf(globals(cmd));
-    const text = await logs(lab, name);
-    const lines = text.split(/(?<=\n)/);
-    process.stdout.write(lo.tail === 'all' ? text : lines.slice(Math.max(0, lines.length - Number(lo.tail))).join(''));
-    if (lo.follow) await followLogs(lab, name, Buffer.byteLength(text), (chunk) => process.stdout.write(chunk));
+    const { parseLogTime } = await import('../model/logtime.js');
+    const now = Date.now();
+    const time = (flag: string, v: string | undefined) => {
+      const us = v === undefined ? undefined : parseLogTime(v, now);
+      if (v !== undefined && us === undefined) throw new InputError([{ path: flag, message: `"${v}" is not a time or a duration (10m, 1h30m, 2026-12-02T10:00:00, 2026-12-02T10:00:00Z, unix seconds)` }]);
+      return us;
+    };
+    const selection = { tail: lo.tail === 'all' ? undefined : Number(lo.tail), sinceUs: time('--since', lo.since), untilUs: time('--until', lo.until), timestamps: !!lo.timestamps, follow: !!lo.follow };
+    const { printLogs } = await import('../engine/logs.js');
+    await printLogs(await labOf(globals(cmd)), name, selection, (b) => process.stdout.write(b));
   });
 
 withCommonOptions(program.command('explain'))

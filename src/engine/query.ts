@@ -1,6 +1,5 @@
 /** Read-only views of a running lab: ps, inspect, logs. */
 import { existsSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NetlabError, InputError } from '../errors.js';
 import type { Lab, LabContainer } from '../model/lab.js';
@@ -204,33 +203,4 @@ export async function logs(lab: string, name: string): Promise<string> {
   const { container: c } = await requireContainer(lab, name);
   if (c.command === undefined) throw new NetlabError(`container "${name}" has no command, so no log: its "command:" key would start one`);
   return (await readText(logPath(lab, name))) ?? '';
-}
-
-/** docker logs -f: what the log gets after `from` bytes, as it comes, until `signal` aborts (default: Ctrl-C). */
-export async function followLogs(lab: string, name: string, from: number, write: (chunk: Buffer) => void, signal?: AbortSignal): Promise<void> {
-  const file = logPath(lab, name);
-  let at = from;
-  let stop = signal?.aborted ?? false;
-  const onInt = () => (stop = true);
-  signal?.addEventListener('abort', onInt);
-  if (!signal) process.once('SIGINT', onInt);
-  try {
-    while (!stop) {
-      const fh = await open(file, 'r').catch(() => undefined);
-      if (fh) {
-        const { size } = await fh.stat();
-        if (size < at) at = 0; // the log started anew
-        if (size > at) {
-          const buf = Buffer.alloc(size - at);
-          await fh.read(buf, 0, buf.length, at);
-          at = size;
-          write(buf);
-        }
-        await fh.close();
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  } finally {
-    process.off('SIGINT', onInt);
-  }
 }
