@@ -14,9 +14,10 @@ import { down, up, parseTopology, type Op } from '../../src/index.js';
 import { stateFile } from '../../src/paths.js';
 import { CLI, cli, curlIn, httpGet, uniqueLab } from '../helpers/kernel.js';
 import { netlabObjects } from '../helpers/leak-check.js';
+import { freePorts } from '../helpers/ports.js';
 
 const lab = uniqueLab();
-const PORT = 20510;
+const PORT = await freePorts();
 const yaml = `name: ${lab}
 networks:
   n: { subnet: 10.104.10.0/24 }
