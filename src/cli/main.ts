@@ -21,6 +21,8 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 const engineUp = () => import('../engine/up.js');
 const engineDown = () => import('../engine/down.js');
 const engineSimulate = () => import('../engine/simulate.js');
+/** A terminal's columns (ps fits them), 80 when the output is no terminal. */
+const terminalWidth = () => (process.stdout.isTTY && process.stdout.columns) || 80;
 const engineQuery = () => import('../engine/query.js');
 const cliFormat = () => import('./format.js');
 const planRender = () => import('../plan/render.js');
@@ -148,7 +150,7 @@ withChangeOptions(withCommonOptions(program.command('up')))
       if (await printSimulated(o, r, '\n', async () => ({ containers: o.dryRun ? [] : await ps(r.lab) }))) return;
       if (!o.dryRun) {
         console.log(`lab ${r.lab} is up on ${r.hosts.length} simulated hosts (${Math.round(r.ms)} ms)`);
-        console.log(psTable(await ps(r.lab)));
+        console.log(psTable(await ps(r.lab), terminalWidth()));
       }
       return;
     }
@@ -184,7 +186,7 @@ withChangeOptions(withCommonOptions(program.command('up')))
     // A single-host lab has one share: the state this run left, not read back from its file.
     const { shareRows } = await engineQuery();
     if (result.state) await reportReadiness(result, o);
-    console.log(psTable(result.state && result.lab.hosts.length === 0 ? await shareRows(result.state) : await ps(result.lab.name)));
+    console.log(psTable(result.state && result.lab.hosts.length === 0 ? await shareRows(result.state) : await ps(result.lab.name), terminalWidth()));
   });
 
 /**
@@ -261,12 +263,13 @@ withCommonOptions(program.command('ps'))
   .description("list the lab's containers: status, addresses, ports, links")
   .option('--json', 'print JSON')
   .option('-a, --all', 'accepted as docker ps -a: netlab lists stopped containers too, always')
+  .option('--no-trunc', 'cut no column and list every port (docker ps --no-trunc)')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
     const { ps } = await engineQuery();
     const { psTable } = await cliFormat();
     const rows = await ps(await labOf(o));
-    console.log(o.json ? JSON.stringify(rows, null, 2) : psTable(rows));
+    console.log(o.json ? JSON.stringify(rows, null, 2) : psTable(rows, terminalWidth(), o.trunc === false));
   });
 
 withCommonOptions(program.command('status'))
