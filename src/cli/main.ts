@@ -269,7 +269,7 @@ withCommonOptions(program.command('ps'))
     const { ps } = await engineQuery();
     const { psTable } = await cliFormat();
     const rows = await ps(await labOf(o));
-    console.log(o.json ? JSON.stringify(rows, null, 2) : psTable(rows, terminalWidth(), o.trunc === false));
+    console.log(o.json ? JSON.stringify(rows.map(({ portObjects, ...r }) => ({ ...r, ports: portObjects })), null, 2) : psTable(rows, terminalWidth(), o.trunc === false));
   });
 
 withCommonOptions(program.command('status'))

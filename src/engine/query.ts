@@ -35,9 +35,27 @@ export interface ContainerRow {
   state?: MonitorState;
   pid?: number;
   ip: string;
+  /** docker ps's PORTS: published runs collapsed (`0.0.0.0:30000-34999->30000-34999/tcp`), then the ports only exposed. */
   ports: string[];
+  /** The same, one object a port, as Docker's API lists a container's Ports (`ps --json` prints these). */
+  portObjects: DockerPort[];
   links: string[];
   netns: string;
+}
+
+export interface DockerPort {
+  IP?: string;
+  PrivatePort: number;
+  PublicPort?: number;
+  Type: string;
+}
+
+/** Docker's API Ports of a container: each published binding, then each port only exposed. */
+function portObjectsOf(c: LabContainer, published: Set<string>): DockerPort[] {
+  return [
+    ...c.ports.map((p) => ({ IP: p.hostIp, PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: p.proto })),
+    ...c.expose.filter((p) => !published.has(portKey(p))).map((p) => ({ PrivatePort: p.port, Type: p.proto })),
+  ];
 }
 
 /** Every share of the lab on this machine (one, or one per simulated host). */
@@ -107,6 +125,7 @@ export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
       pid: st.get(c.name)!.pid,
       ip: c.interfaces.map((i) => i.ip).join(','),
       ports: [...portRuns(c.ports).map(formatRun), ...exposeRuns(c.expose.filter((p) => !published.has(portKey(p)))).map(formatExposeRun)],
+      portObjects: portObjectsOf(c, published),
       links: c.links.map((l) => (l.alias === l.target ? l.target : `${l.target}:${l.alias}`)),
       netns: c.netns,
     };

@@ -77,9 +77,9 @@ describe('containers through the CLI', () => {
     expect(bad.stderr).toContain('container "client" has no command to stop');
   });
 
-  it('logs --tail and --follow, logs of a container without a command, port, ls', async () => {
+  it('logs --tail and --follow, logs of a container without a command, port, ls, ps --json ports as objects, exec with a LANG', async () => {
     const { dir, lab } = labFile(
-      `networks:\n  n: { subnet: 10.246.35.0/24 }\ncontainers:\n  web:\n    publish: ["46035:80"]\n    command: "for i in 1 2 3 4 5; do echo line $i; done; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo later; exec sleep 1000"\n  client: {}\n`,
+      `networks:\n  n: { subnet: 10.246.35.0/24 }\ncontainers:\n  web:\n    publish: ["46035:80"]\n    command: "for i in 1 2 3 4 5; do echo line $i; done; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo later; exec sleep 1000"\n  client: { expose: ["81/udp"] }\n`,
     );
     expect((await netlab(dir, ['up'])).exitCode).toBe(0);
     await new Promise((r) => setTimeout(r, 300));
@@ -98,6 +98,15 @@ describe('containers through the CLI', () => {
     expect(listed).toMatchObject({ running: 2, total: 2, ports: ['0.0.0.0:46035->80/tcp (web)'], file: join(dir, 'netlab.yaml') });
     expect((await netlab(dir, ['port', 'web', '80'])).stdout).toBe('0.0.0.0:46035');
     expect((await netlab(dir, ['port', 'web', '81'])).stderr).toContain("no public port '81/tcp' published for web");
+    // Docker's API lists a container's Ports as objects, one a port; the table's strings stay in ps.
+    const rows = JSON.parse((await netlab(dir, ['ps', '--json'])).stdout) as { name: string; ports: unknown[] }[];
+    expect(rows.map((r) => [r.name, r.ports])).toEqual([
+      ['web', [{ IP: '0.0.0.0', PrivatePort: 80, PublicPort: 46035, Type: 'tcp' }]],
+      ['client', [{ PrivatePort: 81, Type: 'udp' }]],
+    ]);
+    const lang = (env: Record<string, string>) => execa(process.execPath, [CLI, 'exec', 'client', '--', 'sh', '-c', 'echo "$LANG"'], { cwd: dir, env });
+    expect((await lang({ LANG: '' })).stdout).toBe('C.UTF-8');
+    expect((await lang({ LANG: 'en_US.UTF-8' })).stdout).toBe('en_US.UTF-8');
   });
 
   it('logs -t, --since and --until: each line with the time it came, stdout and stderr in order, a partial line and binary bytes kept; a log from before the times file still reads', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { psTable } from '../../src/cli/format.js';
 import type { ContainerRow } from '../../src/engine/query.js';
 
-const row = (name: string, statusText: string, ip: string, ports: string[] = [], links: string[] = []): ContainerRow => ({ name, status: 'running', statusText, ip, ports, links, netns: `netlab-x-${name}` });
+const row = (name: string, statusText: string, ip: string, ports: string[] = [], links: string[] = []): ContainerRow => ({ name, status: 'running', statusText, ip, ports, portObjects: [], links, netns: `netlab-x-${name}` });
 const widest = (t: string) => Math.max(...t.split('\n').map((l) => l.length));
 
 describe('ps in 80 columns, as docker ps keeps its STATUS words whole', () => {
