@@ -2,6 +2,7 @@
 import type { ContainerRow } from '../engine/query.js';
 import type { Op } from '../plan/ops.js';
 import type { DoctorReport } from '../engine/doctor.js';
+import type { LabSummary } from '../engine/labs.js';
 
 export function table(rows: string[][], width = 80): string {
   const cols = rows[0]?.length ?? 0;
@@ -61,6 +62,12 @@ export function psTable(rows: ContainerRow[], width = 80, noTrunc = false): stri
   }
   const off = hosts ? 1 : 0;
   return budgetTable(lines, noTrunc ? Infinity : width, [3 + off, 4 + off]);
+}
+
+/** netlab ls (docker compose ls): NETWORKS and PORTS cut to fit `width`; the FILE, which a user copies, whole. */
+export function lsTable(labs: LabSummary[], width = 80): string {
+  const rows = labs.map((l) => [l.name, `running(${l.running}/${l.total})`, l.networks.map((n) => `${n.bridge} ${n.subnet}`).join(', '), l.ports.join(', '), l.file]);
+  return budgetTable([['NAME', 'STATUS', 'NETWORKS', 'PORTS', 'FILE'], ...rows], width, [2, 3]);
 }
 
 export function opSummary(ops: Op[]): string {

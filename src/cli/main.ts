@@ -382,11 +382,10 @@ program
   .option('--json', 'print JSON')
   .action(async (lo: { json?: boolean }) => {
     const { listLabs } = await import('../engine/labs.js');
-    const { table } = await cliFormat();
+    const { lsTable } = await cliFormat();
     const labs = await listLabs();
     if (lo.json) return console.log(JSON.stringify(labs, null, 2));
-    const rows = labs.map((l) => [l.name, `running(${l.running}/${l.total})`, l.networks.map((n) => `${n.bridge} ${n.subnet}`).join(', '), l.ports.join(', '), l.file]);
-    console.log(table([['NAME', 'STATUS', 'NETWORKS', 'PORTS', 'FILE'], ...rows], 160));
+    console.log(lsTable(labs, terminalWidth()));
   });
 
 withCommonOptions(program.command('port'))
