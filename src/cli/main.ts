@@ -385,7 +385,7 @@ program
     const { lsTable } = await cliFormat();
     const labs = await listLabs();
     if (lo.json) return console.log(JSON.stringify(labs, null, 2));
-    console.log(lsTable(labs, terminalWidth()));
+    console.log(lsTable(labs, process.stdout.isTTY ? terminalWidth() : 160));
   });
 
 withCommonOptions(program.command('port'))
