@@ -33,16 +33,19 @@ async function readFrom(file: string, from: number): Promise<{ bytes: Buffer; si
   }
 }
 
-/** What the log got since `c`, rendered for `s`; `c` moves on. The times are read first, so no new byte lacks its time. */
+/**
+ * What the log got since `c`, rendered for `s`; `c` moves on. The times are read after the log:
+ * the stamper writes a chunk's time before the chunk, so every byte read has its time.
+ */
 async function readMore(log: string, c: Cursor, s: LogSelection): Promise<Buffer> {
+  let more = await readFrom(log, c.log);
+  if (more.size < c.log) Object.assign(c, { log: 0, midLine: false }), (more = await readFrom(log, 0));
   const times = await readFrom(timesPath(log), c.times);
   if (times.size < c.times) Object.assign(c, { times: 0, stamps: [] });
   const text = times.bytes.toString('latin1');
   const whole = text.slice(0, text.lastIndexOf('\n') + 1); // a line the stamper is still writing waits
   c.times += whole.length;
   c.stamps.push(...parseStamps(whole));
-  let more = await readFrom(log, c.log);
-  if (more.size < c.log) Object.assign(c, { log: 0, midLine: false }), (more = await readFrom(log, 0));
   const lines = splitLines(more.bytes, c.log, c.stamps, c.midLine);
   c.log += more.bytes.length;
   if (more.bytes.length > 0) c.midLine = more.bytes[more.bytes.length - 1] !== 10;
