@@ -36,7 +36,14 @@ export function budgetTable(rows: string[][], width: number, cuttable: number[])
     if (widest === undefined) break;
     widths[widest]!--;
   }
-  return rows.map((r) => r.map((cell, i) => ellipsis(cell, widths[i]!).padEnd(i === cols - 1 ? 0 : widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => ellipsis(cell, widths[i]!).padEnd(i === cols - 1 ? 0 : widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** docker ps's PORTS, summarised: a container's first ports, one a line, and how many more (`netlab port NAME` lists them all). */

@@ -269,7 +269,15 @@ withCommonOptions(program.command('ps'))
     const { ps } = await engineQuery();
     const { psTable } = await cliFormat();
     const rows = await ps(await labOf(o));
-    console.log(o.json ? JSON.stringify(rows.map(({ portObjects, ...r }) => ({ ...r, ports: portObjects })), null, 2) : psTable(rows, terminalWidth(), o.trunc === false));
+    console.log(
+      o.json
+        ? JSON.stringify(
+            rows.map(({ portObjects, ...r }) => ({ ...r, ports: portObjects })),
+            null,
+            2,
+          )
+        : psTable(rows, terminalWidth(), o.trunc === false),
+    );
   });
 
 withCommonOptions(program.command('status'))
@@ -413,10 +421,17 @@ withCommonOptions(program.command('logs'))
     const now = Date.now();
     const time = (flag: string, v: string | undefined) => {
       const us = v === undefined ? undefined : parseLogTime(v, now);
-      if (v !== undefined && us === undefined) throw new InputError([{ path: flag, message: `"${v}" is not a time or a duration (10m, 1h30m, 2026-12-02T10:00:00, 2026-12-02T10:00:00Z, unix seconds)` }]);
+      if (v !== undefined && us === undefined)
+        throw new InputError([{ path: flag, message: `"${v}" is not a time or a duration (10m, 1h30m, 2026-12-02T10:00:00, 2026-12-02T10:00:00Z, unix seconds)` }]);
       return us;
     };
-    const selection = { tail: lo.tail === 'all' ? undefined : Number(lo.tail), sinceUs: time('--since', lo.since), untilUs: time('--until', lo.until), timestamps: !!lo.timestamps, follow: !!lo.follow };
+    const selection = {
+      tail: lo.tail === 'all' ? undefined : Number(lo.tail),
+      sinceUs: time('--since', lo.since),
+      untilUs: time('--until', lo.until),
+      timestamps: !!lo.timestamps,
+      follow: !!lo.follow,
+    };
     const { printLogs } = await import('../engine/logs.js');
     await printLogs(await labOf(globals(cmd)), name, selection, (b) => process.stdout.write(b));
   });

@@ -39,7 +39,10 @@ async function readFrom(file: string, from: number): Promise<{ bytes: Buffer; si
  */
 async function readMore(log: string, c: Cursor, s: LogSelection): Promise<Buffer> {
   let more = await readFrom(log, c.log);
-  if (more.size < c.log) Object.assign(c, { log: 0, midLine: false }), (more = await readFrom(log, 0));
+  if (more.size < c.log) {
+    Object.assign(c, { log: 0, midLine: false }); // the log started anew
+    more = await readFrom(log, 0);
+  }
   const times = await readFrom(timesPath(log), c.times);
   if (times.size < c.times) Object.assign(c, { times: 0, stamps: [] });
   const text = times.bytes.toString('latin1');

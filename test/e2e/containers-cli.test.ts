@@ -115,7 +115,8 @@ describe('containers through the CLI', () => {
     );
     expect((await netlab(dir, ['up'])).exitCode).toBe(0);
     await new Promise((r) => setTimeout(r, 1600));
-    const bytes = async (args: string[]) => Buffer.from((await execa(process.execPath, [CLI, 'logs', ...args, 'w'], { cwd: dir, encoding: 'buffer', stripFinalNewline: false })).stdout).toString('latin1');
+    const bytes = async (args: string[]) =>
+      Buffer.from((await execa(process.execPath, [CLI, 'logs', ...args, 'w'], { cwd: dir, encoding: 'buffer', stripFinalNewline: false })).stdout).toString('latin1');
     expect(await bytes([])).toBe('one\nerr\npartial\nb\0\x01\n');
     const stamped = (await bytes(['-t'])).split('\n').slice(0, -1);
     const at = stamped.map((l) => /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) /.exec(l)![1]!);

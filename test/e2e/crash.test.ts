@@ -77,7 +77,10 @@ describe('netlab up killed after each kind of Op', () => {
     const repaired = await run(['up']);
     expect(repaired.exitCode, repaired.all).toBe(0);
     await expectWorkingLab();
-    { const d = await run(['down']); expect(d.exitCode, d.all).toBe(0); }
+    {
+      const d = await run(['down']);
+      expect(d.exitCode, d.all).toBe(0);
+    }
     expect(leftovers()).toEqual([]);
   });
 });
@@ -90,13 +93,19 @@ describe('netlab up killed inside an Op', () => {
     const repaired = await run(['up']);
     expect(repaired.exitCode, repaired.all).toBe(0);
     await expectWorkingLab();
-    { const d = await run(['down']); expect(d.exitCode, d.all).toBe(0); }
+    {
+      const d = await run(['down']);
+      expect(d.exitCode, d.all).toBe(0);
+    }
     expect(leftovers()).toEqual([]);
   });
 
   it('between a namespace file and its bind: down clears the empty file', async () => {
     expect((await run(['up'], { NETLAB_FAULT_AFTER: 'netns.file' })).signal).toBe('SIGKILL');
-    { const d = await run(['down']); expect(d.exitCode, d.all).toBe(0); }
+    {
+      const d = await run(['down']);
+      expect(d.exitCode, d.all).toBe(0);
+    }
     expect(leftovers()).toEqual([]);
   });
 });
@@ -114,7 +123,10 @@ describe('netlab down killed after each kind of Op', () => {
     expect(repaired.exitCode, repaired.all).toBe(0);
     await expectWorkingLab();
     expect((await run(['down'], { NETLAB_FAULT_AFTER: point })).signal).toBe('SIGKILL');
-    { const d = await run(['down']); expect(d.exitCode, d.all).toBe(0); }
+    {
+      const d = await run(['down']);
+      expect(d.exitCode, d.all).toBe(0);
+    }
     expect(leftovers()).toEqual([]);
   });
 });
@@ -137,7 +149,10 @@ describe('Ctrl-C during up', () => {
       expect(existsSync(stateFile(lab))).toBe(true);
       expect((await run(['up'])).exitCode).toBe(0);
       await expectWorkingLab();
-      { const d = await run(['down']); expect(d.exitCode, d.all).toBe(0); }
+      {
+        const d = await run(['down']);
+        expect(d.exitCode, d.all).toBe(0);
+      }
       expect(leftovers()).toEqual([]);
     });
   }

@@ -181,7 +181,9 @@ describe('engine on the kernel', () => {
     const server = createServer().listen(P + 11, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     try {
-      await expect(up({ topology: topology(lab, `containers:\n  x: { publish: ["${P + 11}:80"] }\n`) })).rejects.toThrow(new RegExp(`host port ${P + 11}/tcp is already in use on this host \\(a listening socket\\)`));
+      await expect(up({ topology: topology(lab, `containers:\n  x: { publish: ["${P + 11}:80"] }\n`) })).rejects.toThrow(
+        new RegExp(`host port ${P + 11}/tcp is already in use on this host \\(a listening socket\\)`),
+      );
       expect((await sh('ip', ['netns', 'list'])).stdout).not.toContain(`netlab-${lab}-`);
     } finally {
       server.close();

@@ -62,7 +62,7 @@ describe("--since and --until in Docker's forms", () => {
     expect(goDuration('-2m')).toBe(-120_000);
     expect(goDuration('300us')).toBe(0.3);
     expect(goDuration('10')).toBeUndefined();
-    expect(parseLogTime('10m', now)).toBe((Date.UTC(2026, 11, 2, 11, 50, 0)) * 1000);
+    expect(parseLogTime('10m', now)).toBe(Date.UTC(2026, 11, 2, 11, 50, 0) * 1000);
     expect(parseLogTime('1h30m', now)).toBe(Date.UTC(2026, 11, 2, 10, 30, 0) * 1000);
   });
 
