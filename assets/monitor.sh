@@ -1,6 +1,7 @@
 #!/bin/sh
 # netlab's container monitor, one per container (podman's conmon is the model). It runs the
-# container's command, holds its log (the command inherits this shell's stdout and stderr),
+# container's command, holds its log (stdout, opened by netlab; the command's output comes there
+# through assets/stamp.pl, which writes each chunk's time to the times file on fd 3),
 # records its state in DIR/state as docker inspect's State, applies the restart policy, and runs
 # the healthcheck, recording it in DIR/health. A shell, not node: it starts in a millisecond.
 #   monitor.sh DIR POLICY MAX-RETRIES NETNS-FILE CHECK INTERVAL:TIMEOUT:RETRIES:START COMMAND...
@@ -11,6 +12,13 @@ dir=$1 policy=$2 max=$3 netns=$4 check=$5 times=$6
 shift 6
 restarts=0 code=0 delay=1 # delay in tenths of a second: Docker's 100 ms, doubled each time, at most a minute
 finished=0001-01-01T00:00:00Z
+stamp() { # this shell's output, and so the command's, through the stamper; without perl or fd 3 (a monitor started by hand), straight to the log
+  { [ ! -e "$dir/out" ] || rm -f "$dir/out"; } && mkfifo -m 600 "$dir/out" || return 0
+  perl "${0%/*}/stamp.pl" "$dir/out" <"$dir/out" &
+  exec >"$dir/out" 2>&1
+}
+[ -e /proc/self/fd/3 ] && command -v perl >/dev/null && stamp
+exec 3>&-
 now() { date -u +%Y-%m-%dT%H:%M:%S.%NZ; }
 record() { # status pid
   printf '{"Status":"%s","Pid":%s,"ExitCode":%s,"StartedAt":"%s","FinishedAt":"%s","RestartCount":%s}\n' \
@@ -41,7 +49,7 @@ while :; do
   record running $pid
   checker=
   if [ -n "$check" ]; then
-    health "$@" &
+    health "$@" >/dev/null 2>&1 & # its sleep would hold the stamper's pipe open after a stop
     checker=$!
   fi
   wait $pid

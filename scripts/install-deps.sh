@@ -9,6 +9,7 @@ packages=(
   nftables        # nft, for firewall: nftables, and nft monitor trace for netlab trace (both backends)
   coreutils       # stdbuf: netlab trace reads nft monitor's lines as they come
   util-linux      # nsenter, unshare: UTS namespaces and exec
+  perl            # assets/stamp.pl, each container log's stamper (Time::HiRes: times to the microsecond; perl-base alone stamps whole seconds)
   procps          # sysctl
   curl            # the demo's client, and the tests
   iputils-ping    # ping inside containers

@@ -18,4 +18,6 @@ export const utsPath = (lab: string, container: string) => join(labDir(lab), 'ut
 export const ctrDir = (lab: string, container: string) => join(labDir(lab), 'containers', container);
 export const mntPath = (lab: string, container: string) => join(labDir(lab), 'mnt', container);
 export const logPath = (lab: string, container: string) => join(labDir(lab), 'logs', `${container}.log`);
+/** Beside a container's log, the time each chunk of it came (assets/stamp.pl): `logs -t`, `--since`, `--until`. */
+export const timesPath = (log: string) => log.replace(/(\.log)?$/, '.times');
 export const etcNetnsDir = (ns: string) => join(ETC_NETNS_DIR, ns);

@@ -21,6 +21,8 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 const engineUp = () => import('../engine/up.js');
 const engineDown = () => import('../engine/down.js');
 const engineSimulate = () => import('../engine/simulate.js');
+/** A terminal's columns (ps fits them), 80 when the output is no terminal. */
+const terminalWidth = () => (process.stdout.isTTY && process.stdout.columns) || 80;
 const engineQuery = () => import('../engine/query.js');
 const cliFormat = () => import('./format.js');
 const planRender = () => import('../plan/render.js');
@@ -148,7 +150,7 @@ withChangeOptions(withCommonOptions(program.command('up')))
       if (await printSimulated(o, r, '\n', async () => ({ containers: o.dryRun ? [] : await ps(r.lab) }))) return;
       if (!o.dryRun) {
         console.log(`lab ${r.lab} is up on ${r.hosts.length} simulated hosts (${Math.round(r.ms)} ms)`);
-        console.log(psTable(await ps(r.lab)));
+        console.log(psTable(await ps(r.lab), terminalWidth()));
       }
       return;
     }
@@ -185,7 +187,7 @@ withChangeOptions(withCommonOptions(program.command('up')))
     // A single-host lab has one share: the state this run left, not read back from its file.
     const { shareRows } = await engineQuery();
     if (result.state) await reportReadiness(result, o);
-    console.log(psTable(result.state && result.lab.hosts.length === 0 ? await shareRows(result.state) : await ps(result.lab.name)));
+    console.log(psTable(result.state && result.lab.hosts.length === 0 ? await shareRows(result.state) : await ps(result.lab.name), terminalWidth()));
   });
 
 /**
@@ -262,12 +264,21 @@ withCommonOptions(program.command('ps'))
   .description("list the lab's containers: status, addresses, ports, links")
   .option('--json', 'print JSON')
   .option('-a, --all', 'accepted as docker ps -a: netlab lists stopped containers too, always')
+  .option('--no-trunc', 'cut no column and list every port (docker ps --no-trunc)')
   .action(async (_o, cmd: Command) => {
     const o = globals(cmd);
     const { ps } = await engineQuery();
     const { psTable } = await cliFormat();
     const rows = await ps(await labOf(o));
-    console.log(o.json ? JSON.stringify(rows, null, 2) : psTable(rows));
+    console.log(
+      o.json
+        ? JSON.stringify(
+            rows.map(({ portObjects, ...r }) => ({ ...r, ports: portObjects })),
+            null,
+            2,
+          )
+        : psTable(rows, terminalWidth(), o.trunc === false),
+    );
   });
 
 withCommonOptions(program.command('status'))
@@ -381,11 +392,10 @@ program
   .option('--json', 'print JSON')
   .action(async (lo: { json?: boolean }) => {
     const { listLabs } = await import('../engine/labs.js');
-    const { table } = await cliFormat();
+    const { lsTable } = await cliFormat();
     const labs = await listLabs();
     if (lo.json) return console.log(JSON.stringify(labs, null, 2));
-    const rows = labs.map((l) => [l.name, `running(${l.running}/${l.total})`, l.networks.map((n) => `${n.bridge} ${n.subnet}`).join(', '), l.ports.join(', '), l.file]);
-    console.log(table([['NAME', 'STATUS', 'NETWORKS', 'PORTS', 'FILE'], ...rows], 160));
+    console.log(lsTable(labs, process.stdout.isTTY ? terminalWidth() : 160));
   });
 
 withCommonOptions(program.command('port'))
@@ -404,14 +414,28 @@ withCommonOptions(program.command('logs'))
   .argument('<name>', 'container')
   .option('--follow', 'keep printing what the command writes, until Ctrl-C (docker logs -f: here -f is --file)')
   .option('-n, --tail <lines>', 'only the last lines ("all": every line)', 'all')
-  .action(async (name: string, lo: { follow?: boolean; tail: string }, cmd: Command) => {
+  .option('-t, --timestamps', "each line with the time it came, in Docker's RFC3339Nano (UTC)")
+  .option('--since <time>', 'only lines from then on: 10m, 1h30m (ago), 2026-12-02T10:00:00 (local time), 2026-12-02T10:00:00Z, unix seconds')
+  .option('--until <time>', 'only lines until then, in the forms of --since')
+  .action(async (name: string, lo: { follow?: boolean; tail: string; timestamps?: boolean; since?: string; until?: string }, cmd: Command) => {
     if (lo.tail !== 'all' && !/^\d+$/.test(lo.tail)) throw new InputError([{ path: '--tail', message: `"${lo.tail}" is not a number of lines or "all"` }]);
-    const { logs, followLogs } = await engineQuery();
-    const lab = await labOf(globals(cmd));
-    const text = await logs(lab, name);
-    const lines = text.split(/(?<=\n)/);
-    process.stdout.write(lo.tail === 'all' ? text : lines.slice(Math.max(0, lines.length - Number(lo.tail))).join(''));
-    if (lo.follow) await followLogs(lab, name, Buffer.byteLength(text), (chunk) => process.stdout.write(chunk));
+    const { parseLogTime } = await import('../model/logtime.js');
+    const now = Date.now();
+    const time = (flag: string, v: string | undefined) => {
+      const us = v === undefined ? undefined : parseLogTime(v, now);
+      if (v !== undefined && us === undefined)
+        throw new InputError([{ path: flag, message: `"${v}" is not a time or a duration (10m, 1h30m, 2026-12-02T10:00:00, 2026-12-02T10:00:00Z, unix seconds)` }]);
+      return us;
+    };
+    const selection = {
+      tail: lo.tail === 'all' ? undefined : Number(lo.tail),
+      sinceUs: time('--since', lo.since),
+      untilUs: time('--until', lo.until),
+      timestamps: !!lo.timestamps,
+      follow: !!lo.follow,
+    };
+    const { printLogs } = await import('../engine/logs.js');
+    await printLogs(await labOf(globals(cmd)), name, selection, (b) => process.stdout.write(b));
   });
 
 withCommonOptions(program.command('explain'))

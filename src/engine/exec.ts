@@ -35,6 +35,8 @@ export async function execIn(lab: string, name: string, argv: string[], opts: Ex
   const env = new Map(containerEnvOf({ ...c, runtime }));
   // The caller's terminal type wins over the container's: it describes the terminal exec runs on (docker exec -t sets xterm).
   if (opts.tty || process.env.TERM) env.set('TERM', process.env.TERM ?? 'xterm');
+  // Likewise the caller's language, or a UTF-8 one: without LANG a shell and its tools fall back to ASCII.
+  if (!env.has('LANG')) env.set('LANG', process.env.LANG || 'C.UTF-8');
   for (const kv of opts.env ?? []) {
     const eq = kv.indexOf('=');
     if (eq <= 0) throw new InputError([{ path: '--env', message: `"${kv}" is not VAR=value` }]);

@@ -1,6 +1,5 @@
 /** Read-only views of a running lab: ps, inspect, logs. */
 import { existsSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NetlabError, InputError } from '../errors.js';
 import type { Lab, LabContainer } from '../model/lab.js';
@@ -36,9 +35,27 @@ export interface ContainerRow {
   state?: MonitorState;
   pid?: number;
   ip: string;
+  /** docker ps's PORTS: published runs collapsed (`0.0.0.0:30000-34999->30000-34999/tcp`), then the ports only exposed. */
   ports: string[];
+  /** The same, one object a port, as Docker's API lists a container's Ports (`ps --json` prints these). */
+  portObjects: DockerPort[];
   links: string[];
   netns: string;
+}
+
+export interface DockerPort {
+  IP?: string;
+  PrivatePort: number;
+  PublicPort?: number;
+  Type: string;
+}
+
+/** Docker's API Ports of a container: each published binding, then each port only exposed. */
+function portObjectsOf(c: LabContainer, published: Set<string>): DockerPort[] {
+  return [
+    ...c.ports.map((p) => ({ IP: p.hostIp, PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: p.proto })),
+    ...c.expose.filter((p) => !published.has(portKey(p))).map((p) => ({ PrivatePort: p.port, Type: p.proto })),
+  ];
 }
 
 /** Every share of the lab on this machine (one, or one per simulated host). */
@@ -109,6 +126,7 @@ export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
       // Both families, as `docker ps` has no column for them: `172.31.0.2,fd6e:6c61:6200::2`.
       ip: c.interfaces.flatMap((i) => [i.ip, i.ip6 ?? ''].filter(Boolean)).join(','),
       ports: [...portRuns(c.ports).map(formatRun), ...exposeRuns(c.expose.filter((p) => !published.has(portKey(p)))).map(formatExposeRun)],
+      portObjects: portObjectsOf(c, published),
       links: c.links.map((l) => (l.alias === l.target ? l.target : `${l.target}:${l.alias}`)),
       netns: c.netns,
     };
@@ -211,33 +229,4 @@ export async function logs(lab: string, name: string): Promise<string> {
   const { container: c } = await requireContainer(lab, name);
   if (c.command === undefined) throw new NetlabError(`container "${name}" has no command, so no log: its "command:" key would start one`);
   return (await readText(logPath(lab, name))) ?? '';
-}
-
-/** docker logs -f: what the log gets after `from` bytes, as it comes, until `signal` aborts (default: Ctrl-C). */
-export async function followLogs(lab: string, name: string, from: number, write: (chunk: Buffer) => void, signal?: AbortSignal): Promise<void> {
-  const file = logPath(lab, name);
-  let at = from;
-  let stop = signal?.aborted ?? false;
-  const onInt = () => (stop = true);
-  signal?.addEventListener('abort', onInt);
-  if (!signal) process.once('SIGINT', onInt);
-  try {
-    while (!stop) {
-      const fh = await open(file, 'r').catch(() => undefined);
-      if (fh) {
-        const { size } = await fh.stat();
-        if (size < at) at = 0; // the log started anew
-        if (size > at) {
-          const buf = Buffer.alloc(size - at);
-          await fh.read(buf, 0, buf.length, at);
-          at = size;
-          write(buf);
-        }
-        await fh.close();
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  } finally {
-    process.off('SIGINT', onInt);
-  }
 }

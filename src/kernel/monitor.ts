@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { NETNS_DIR } from '../paths.js';
+import { NETNS_DIR, timesPath } from '../paths.js';
 import type { ProcessMark, ProcessSpec } from '../plan/state.js';
 import { MONITOR_SCRIPT, killMonitor } from './monitorproc.js';
 import { containerArgv, hostProgramEnv, markEnv, SPEC_MARK } from './processes.js';
@@ -64,9 +64,11 @@ export function startMonitor(m: MonitorStart): number {
   rmSync(join(m.dir, 'state'), { force: true });
   rmSync(join(m.dir, 'health'), { force: true });
   const fd = openSync(m.log, 'a', 0o640);
+  const times = openSync(timesPath(m.log), 'a', 0o640);
   const [file, ...args] = monitorArgv(m.dir, m.ns, m.uts, m.mnt, m.spec, m.specHash, m.mark);
-  const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd], env: hostProgramEnv({ [SPEC_MARK]: m.specHash }), cwd: '/' });
+  const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd, times], env: hostProgramEnv({ [SPEC_MARK]: m.specHash }), cwd: '/' });
   closeSync(fd);
+  closeSync(times);
   child.unref();
   writeFileSync(pidFile(m.dir), `${child.pid}\n`, { mode: 0o644 });
   log().debug({ ns: m.ns, monitor: child.pid, argv: m.spec.argv }, 'started');

@@ -7,7 +7,7 @@
 import { basename, dirname, join } from 'node:path';
 import { log } from '../log.js';
 import { linkGroup, netnsName, parseMark, netnsPrefix } from '../model/names.js';
-import { ctrDir, ETC_NETNS_DIR, NETNS_DIR, RUN_DIR, labDir, shareDir } from '../paths.js';
+import { ctrDir, ETC_NETNS_DIR, NETNS_DIR, RUN_DIR, labDir, shareDir, timesPath } from '../paths.js';
 import { notOwn } from './ownfs.js';
 import { emptyState, type FirewallState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from '../plan/state.js';
 import { lstatSync, readdirSync, type Dirent } from 'node:fs';
@@ -308,7 +308,7 @@ function notOwnPaths(input: ObserveInput, s: LabState): string[] {
   const folders = [RUN_DIR, dir, join(dir, 'uts'), join(dir, 'logs'), ...(input.host === undefined ? [] : [join(dir, 'hosts'), shareDir(input.lab, input.host)])];
   const files = [
     ...Object.keys(input.want.uts).filter((path) => s.uts[path] === undefined),
-    ...Object.entries(input.want.processes).flatMap(([name, w]) => (s.processes[name]?.running && s.processes[name].specHash === w.specHash ? [] : [w.log])),
+    ...Object.entries(input.want.processes).flatMap(([name, w]) => (s.processes[name]?.running && s.processes[name].specHash === w.specHash ? [] : [w.log, timesPath(w.log)])),
   ];
   return [...folders.map((f) => notOwn(f, 'folder')), ...files.map((f) => notOwn(f, 'file'))].filter((p): p is string => p !== undefined);
 }

@@ -7,6 +7,7 @@ import { monitorArgv } from '../kernel/monitor.js';
 import { isLinkOp, isOvsOp, type Op } from './ops.js';
 import { ovsCommands } from '../kernel/ovs.js';
 import { fstabFileOf, mntAddArgv, specFileOf } from '../kernel/mnt.js';
+import { timesPath } from '../paths.js';
 
 /** Quotes a word for a POSIX shell only when it needs it. */
 export function shellQuote(word: string): string {
@@ -65,7 +66,7 @@ export function renderOp(op: Op): string {
       const argv = ['env', `${SPEC_MARK}=${op.specHash}`, ...monitorArgv(op.dir, op.ns, op.uts, op.mnt, op.spec, op.specHash, op.mark)];
       const dirs = [op.log.slice(0, op.log.lastIndexOf('/')), op.dir].map(shellQuote).join(' ');
       // In a subshell, so that no process of the calling shell keeps its stdout open (a pipe would never close).
-      return `mkdir -p ${dirs} && (setsid ${argv.map(shellQuote).join(' ')} >>${shellQuote(op.log)} 2>&1 </dev/null & echo $! > ${shellQuote(`${op.dir}/monitor.pid`)})`;
+      return `mkdir -p ${dirs} && (setsid ${argv.map(shellQuote).join(' ')} >>${shellQuote(op.log)} 2>&1 3>>${shellQuote(timesPath(op.log))} </dev/null & echo $! > ${shellQuote(`${op.dir}/monitor.pid`)})`;
     }
     case 'kernel.reap':
       return `# the kernel removes these veth pairs with their namespaces, in the background; wait for it\nfor l in ${op.links.join(' ')}; do while [ -e /sys/class/net/$l ]; do sleep 0.05; done; done`;

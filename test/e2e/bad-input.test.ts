@@ -13,10 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CLI, uniqueLab } from '../helpers/kernel.js';
+import { freePorts } from '../helpers/ports.js';
 import { defaultBridgeName } from '../../src/model/names.js';
 
 const base = uniqueLab();
 const other = `${base}o`;
+/** The port the other lab publishes, which a case then asks for again. */
+const OTHER_PORT = await freePorts();
 const hostNs = `test-host-${randomBytes(3).toString('hex')}`;
 const dir = mkdtempSync(join(tmpdir(), 'netlab-bad-'));
 let counter = 0;
@@ -178,7 +181,7 @@ const cases: Case[] = [
     where: 'containers.b.publish[0]',
     why: 'already published by a',
   },
-  { what: 'a host port another lab publishes', file: body('  a: { publish: ["20540:80"] }\n'), where: 'lab.yaml:5: containers.a.publish[0]', why: 'already in use' },
+  { what: 'a host port another lab publishes', file: body(`  a: { publish: ["${OTHER_PORT}:80"] }\n`), where: 'lab.yaml:5: containers.a.publish[0]', why: 'already in use' },
   // Links
   { what: 'a link to itself', file: body('  a: { links: [a] }\n'), where: 'lab.yaml:5: containers.a.links[0]', why: 'itself' },
   { what: 'a cycle of links', file: body('  a: { links: [b] }\n  b: { links: [c] }\n  c: { links: [a] }\n'), where: 'containers.a.links', why: 'cycle: a -> b -> c -> a' },
@@ -267,7 +270,7 @@ const cases: Case[] = [
   // Another file for a running lab, and an output path that cannot be written
   {
     what: 'up from another file that names a running lab (a copy of its file elsewhere)',
-    file: raw(() => `name: ${other}\nnetworks:\n  n: { subnet: 10.104.201.0/24 }\ncontainers:\n  web: { publish: ["20540:80"] }\n`),
+    file: raw(() => `name: ${other}\nnetworks:\n  n: { subnet: 10.104.201.0/24 }\ncontainers:\n  web: { publish: ["${OTHER_PORT}:80"] }\n`),
     where: new RegExp(`lab "${other}" is up from \\S+/other\\.yaml, not from \\S+/lab\\.yaml`),
     why: /-l\/--lab NAME.*--force/,
   },
@@ -329,7 +332,7 @@ beforeAll(async () => {
   await inHost('ip', 'addr', 'add', '10.104.200.1/24', 'dev', 'thost0');
   await inHost('ip', 'addr', 'add', 'fd31:104:200::1/64', 'dev', 'thost0', 'nodad');
   await inHost('ip', 'link', 'set', 'thost0', 'up');
-  writeFileSync(join(dir, 'other.yaml'), `name: ${other}\nnetworks:\n  n: { subnet: 10.104.201.0/24, ipv6: true, subnet6: "fd31:104:201::/64" }\ncontainers:\n  web: { publish: ["20540:80"] }\n`);
+  writeFileSync(join(dir, 'other.yaml'), `name: ${other}\nnetworks:\n  n: { subnet: 10.104.201.0/24, ipv6: true, subnet6: "fd31:104:201::/64" }\ncontainers:\n  web: { publish: ["${OTHER_PORT}:80"] }\n`);
   const r = await netlab(['up', '-f', 'other.yaml'], 300_000);
   if (r.exitCode !== 0) throw new Error(r.all);
   const br = await inHost('ip', 'link', 'show', 'dev', 'thost0');

@@ -6,10 +6,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, uniqueLab } from '../helpers/kernel.js';
+import { logPath, timesPath } from '../../src/paths.js';
 
 const dirs: { dir: string; lab: string }[] = [];
 afterEach(async () => {
@@ -76,9 +77,9 @@ describe('containers through the CLI', () => {
     expect(bad.stderr).toContain('container "client" has no command to stop');
   });
 
-  it('logs --tail and --follow, logs of a container without a command, port, ls', async () => {
+  it('logs --tail and --follow, logs of a container without a command, port, ls, ps --json ports as objects, exec with a LANG', async () => {
     const { dir, lab } = labFile(
-      `networks:\n  n: { subnet: 10.246.35.0/24 }\ncontainers:\n  web:\n    publish: ["46035:80"]\n    command: "for i in 1 2 3 4 5; do echo line $i; done; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo later; exec sleep 1000"\n  client: {}\n`,
+      `networks:\n  n: { subnet: 10.246.35.0/24 }\ncontainers:\n  web:\n    publish: ["46035:80"]\n    command: "for i in 1 2 3 4 5; do echo line $i; done; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo later; exec sleep 1000"\n  client: { expose: ["81/udp"] }\n`,
     );
     expect((await netlab(dir, ['up'])).exitCode).toBe(0);
     await new Promise((r) => setTimeout(r, 300));
@@ -97,6 +98,50 @@ describe('containers through the CLI', () => {
     expect(listed).toMatchObject({ running: 2, total: 2, ports: ['0.0.0.0:46035->80/tcp (web)'], file: join(dir, 'netlab.yaml') });
     expect((await netlab(dir, ['port', 'web', '80'])).stdout).toBe('0.0.0.0:46035');
     expect((await netlab(dir, ['port', 'web', '81'])).stderr).toContain("no public port '81/tcp' published for web");
+    // Docker's API lists a container's Ports as objects, one a port; the table's strings stay in ps.
+    const rows = JSON.parse((await netlab(dir, ['ps', '--json'])).stdout) as { name: string; ports: unknown[] }[];
+    expect(rows.map((r) => [r.name, r.ports])).toEqual([
+      ['web', [{ IP: '0.0.0.0', PrivatePort: 80, PublicPort: 46035, Type: 'tcp' }]],
+      ['client', [{ PrivatePort: 81, Type: 'udp' }]],
+    ]);
+    const lang = (env: Record<string, string>) => execa(process.execPath, [CLI, 'exec', 'client', '--', 'sh', '-c', 'echo "$LANG"'], { cwd: dir, env });
+    expect((await lang({ LANG: '' })).stdout).toBe('C.UTF-8');
+    expect((await lang({ LANG: 'en_US.UTF-8' })).stdout).toBe('en_US.UTF-8');
+  });
+
+  it('logs -t, --since and --until: each line with the time it came, stdout and stderr in order, a partial line and binary bytes kept; a log from before the times file still reads', async () => {
+    const { dir, lab } = labFile(
+      `networks:\n  n: { subnet: 10.234.37.0/24 }\ncontainers:\n  w:\n    command: 'echo one; echo err >&2; printf part; sleep 1; printf "ial\\\\n"; printf "b\\\\000\\\\001\\\\n"; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo later; exec sleep 1000'\n`,
+    );
+    expect((await netlab(dir, ['up'])).exitCode).toBe(0);
+    await new Promise((r) => setTimeout(r, 1600));
+    const bytes = async (args: string[]) =>
+      Buffer.from((await execa(process.execPath, [CLI, 'logs', ...args, 'w'], { cwd: dir, encoding: 'buffer', stripFinalNewline: false })).stdout).toString('latin1');
+    expect(await bytes([])).toBe('one\nerr\npartial\nb\0\x01\n');
+    const stamped = (await bytes(['-t'])).split('\n').slice(0, -1);
+    const at = stamped.map((l) => /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) /.exec(l)![1]!);
+    expect(stamped.map((l, i) => l.slice(at[i]!.length + 1))).toEqual(['one', 'err', 'partial', 'b\0\x01']);
+    expect(Math.abs(Date.parse(at[0]!) - Date.now())).toBeLessThan(10_000);
+    expect(Date.parse(at[3]!) - Date.parse(at[0]!)).toBeGreaterThanOrEqual(900);
+    expect(await bytes(['--since', at[3]!])).toBe('b\0\x01\n');
+    expect(await bytes(['--since', String(Date.parse(at[3]!) / 1000 - 0.001)])).toBe('b\0\x01\n');
+    expect(await bytes(['--until', at[2]!])).toBe('one\nerr\npartial\n');
+    expect(await bytes(['--since', '1h', '--tail', '1'])).toBe('b\0\x01\n');
+    const bad = await netlab(dir, ['logs', '--since', 'yesterday', 'w']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('--since: "yesterday" is not a time or a duration');
+    const following = execa(process.execPath, [CLI, 'logs', '--follow', '-t', '--since', '2s', 'w'], { cwd: dir, reject: false });
+    await new Promise((r) => setTimeout(r, 800));
+    await netlab(dir, ['exec', 'w', '--', 'touch', '/tmp/go']);
+    await new Promise((r) => setTimeout(r, 1000));
+    following.kill('SIGINT');
+    expect((await following).stdout).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]{18}Z later$/);
+    // A running lab's log from before netlab stamped logs: no times file beside it.
+    const log = logPath(lab, 'w');
+    renameSync(timesPath(log), `${log}.old`);
+    expect(await bytes([])).toBe('one\nerr\npartial\nb\0\x01\nlater\n');
+    expect((await bytes(['-t', '--tail', '2'])).split('\n')).toEqual(['0001-01-01T00:00:00.000000000Z b\0\x01', '0001-01-01T00:00:00.000000000Z later', '']);
+    expect(await bytes(['--since', '1h'])).toBe('');
   });
 
   it('a healthcheck turns healthy and up --wait returns only then; an unhealthy one fails the wait', async () => {

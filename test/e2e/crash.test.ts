@@ -14,9 +14,10 @@ import { down, up, parseTopology, type Op } from '../../src/index.js';
 import { stateFile } from '../../src/paths.js';
 import { CLI, cli, curlIn, httpGet, uniqueLab } from '../helpers/kernel.js';
 import { netlabObjects } from '../helpers/leak-check.js';
+import { freePorts } from '../helpers/ports.js';
 
 const lab = uniqueLab();
-const PORT = 20510;
+const PORT = await freePorts();
 const yaml = `name: ${lab}
 networks:
   n: { subnet: 10.104.10.0/24, ipv6: true, subnet6: "fd31:104:10::/64" }
@@ -78,7 +79,10 @@ describe('netlab up killed after each kind of Op', () => {
     const repaired = await run(['up']);
     expect(repaired.exitCode, repaired.all).toBe(0);
     await expectWorkingLab();
-    expect((await run(['down'])).exitCode).toBe(0);
+    {
+      const d = await run(['down']);
+      expect(d.exitCode, d.all).toBe(0);
+    }
     expect(leftovers()).toEqual([]);
   });
 });
@@ -91,13 +95,19 @@ describe('netlab up killed inside an Op', () => {
     const repaired = await run(['up']);
     expect(repaired.exitCode, repaired.all).toBe(0);
     await expectWorkingLab();
-    expect((await run(['down'])).exitCode).toBe(0);
+    {
+      const d = await run(['down']);
+      expect(d.exitCode, d.all).toBe(0);
+    }
     expect(leftovers()).toEqual([]);
   });
 
   it('between a namespace file and its bind: down clears the empty file', async () => {
     expect((await run(['up'], { NETLAB_FAULT_AFTER: 'netns.file' })).signal).toBe('SIGKILL');
-    expect((await run(['down'])).exitCode).toBe(0);
+    {
+      const d = await run(['down']);
+      expect(d.exitCode, d.all).toBe(0);
+    }
     expect(leftovers()).toEqual([]);
   });
 });
@@ -115,7 +125,10 @@ describe('netlab down killed after each kind of Op', () => {
     expect(repaired.exitCode, repaired.all).toBe(0);
     await expectWorkingLab();
     expect((await run(['down'], { NETLAB_FAULT_AFTER: point })).signal).toBe('SIGKILL');
-    expect((await run(['down'])).exitCode).toBe(0);
+    {
+      const d = await run(['down']);
+      expect(d.exitCode, d.all).toBe(0);
+    }
     expect(leftovers()).toEqual([]);
   });
 });
@@ -138,7 +151,10 @@ describe('Ctrl-C during up', () => {
       expect(existsSync(stateFile(lab))).toBe(true);
       expect((await run(['up'])).exitCode).toBe(0);
       await expectWorkingLab();
-      expect((await run(['down'])).exitCode).toBe(0);
+      {
+        const d = await run(['down']);
+        expect(d.exitCode, d.all).toBe(0);
+      }
       expect(leftovers()).toEqual([]);
     });
   }

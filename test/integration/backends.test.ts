@@ -10,6 +10,9 @@ import { execa } from 'execa';
 import { up, down, parseTopology } from '../../src/index.js';
 import type { BackendName } from '../../src/index.js';
 import { curlIn, httpGet, uniqueLab } from '../helpers/kernel.js';
+import { freePorts } from '../helpers/ports.js';
+
+const PORT = await freePorts();
 
 const labs: string[] = [];
 afterEach(async () => {
@@ -27,7 +30,7 @@ containers:
     networks: [front, back]
     ip: { front: 10.102.1.10, back: 10.102.2.10 }
     expose: [8080]
-    publish: ["127.0.0.1:19501:8080"]
+    publish: ["127.0.0.1:${PORT}:8080"]
     command: [netlab, serve, --port, "8080"]
   db:
     networks: [back]
@@ -109,7 +112,7 @@ describe('the netlink and iproute2 executors', () => {
   it('builds a lab in-process whose containers talk and whose published port answers', async () => {
     const lab = uniqueLab();
     await up({ topology: topology(lab), backend: 'netlink' });
-    expect(await httpGet('http://127.0.0.1:19501/whoami')).toBe('10.102.1.1\n');
+    expect(await httpGet(`http://127.0.0.1:${PORT}/whoami`)).toBe('10.102.1.1\n');
     expect(await curlIn(`netlab-${lab}-client`, 'http://www:8080/whoami', { retryMs: 8000 })).toMatch(/^10\.102\.1\.\d+$/);
     // The internal network reaches no one outside it: db has no default route.
     const routes = await ipJson(['-n', `netlab-${lab}-db`, 'route', 'show']);

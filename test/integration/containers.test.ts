@@ -4,12 +4,15 @@
  * Real namespaces, real mounts; run under both link backends (NETLAB_BACKEND=iproute2).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { up, down, execIn, parseTopology, InputError } from '../../src/index.js';
 import { uniqueLab } from '../helpers/kernel.js';
+import { MONITOR_SCRIPT } from '../../src/kernel/monitor.js';
+import { parseStamps } from '../../src/model/logtime.js';
 
 const labs: string[] = [];
 const dirs: string[] = [];
@@ -115,5 +118,37 @@ containers:
     const changed = await up({ topology: topology(lab, dir, body('/var/log:size=2m')) });
     expect(changed.ops.map((o) => o.kind)).toEqual(expect.arrayContaining(['process.stop', 'mnt.del', 'mnt.add', 'process.start']));
     expect(await run(lab, 'a', "df -k /var/log | awk 'NR==2 { print $2 }'")).toBe('2048');
+  });
+});
+
+describe("the monitor's log stamper", () => {
+  /** The monitor run by hand on `command` (no restart, no healthcheck), with `times` as its fd 3 or none. */
+  function monitor(dir: string, command: string, times: boolean) {
+    const log = openSync(join(dir, 'c.log'), 'a');
+    const fd3 = times ? openSync(join(dir, 'c.times'), 'a') : 'ignore';
+    const r = spawnSync('/bin/sh', [MONITOR_SCRIPT, join(dir, 'c'), 'no', '0', '/nonexistent', '', '', 'sh', '-c', command], { stdio: ['ignore', log, log, fd3], timeout: 10_000 });
+    closeSync(log);
+    if (typeof fd3 === 'number') closeSync(fd3);
+    return r;
+  }
+
+  it("writes the command's bytes as they are and each chunk's offset and time; without fd 3, a monitor as an older netlab started it, the log alone", async () => {
+    const dir = labDir();
+    mkdirSync(join(dir, 'c'));
+    const before = Date.now() * 1000;
+    expect(monitor(dir, 'echo one; echo two >&2; sleep 0.3; printf "x\\000y"', true).status).toBe(0);
+    // The stamper ends when its pipe closes, just after the monitor.
+    for (let i = 0; i < 50 && !readFileSync(join(dir, 'c.log'), 'latin1').endsWith('y'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(readFileSync(join(dir, 'c.log'), 'latin1')).toBe('one\ntwo\nx\0y');
+    const stamps = parseStamps(readFileSync(join(dir, 'c.times'), 'latin1'));
+    expect(stamps.length).toBeGreaterThanOrEqual(2);
+    expect(stamps[0]!.offset).toBe(0);
+    expect(stamps.at(-1)!.offset).toBe(8);
+    expect(stamps[0]!.us).toBeGreaterThanOrEqual(before - 1000);
+    expect(stamps.at(-1)!.us - stamps[0]!.us).toBeGreaterThanOrEqual(250_000);
+    expect(readdirSync(join(dir, 'c')).sort()).toEqual(['state']);
+    expect(monitor(dir, 'echo raw', false).status).toBe(0);
+    expect(readFileSync(join(dir, 'c.log'), 'latin1')).toBe('one\ntwo\nx\0yraw\n');
+    expect(existsSync(join(dir, 'c', 'out'))).toBe(false);
   });
 });

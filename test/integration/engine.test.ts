@@ -9,6 +9,10 @@ import { join } from 'node:path';
 import { up, down, ps, execIn, parseTopology, ConflictError } from '../../src/index.js';
 import { stateFile } from '../../src/paths.js';
 import { curlIn, httpGet, sh, uniqueLab } from '../helpers/kernel.js';
+import { freePorts } from '../helpers/ports.js';
+
+/** The tests' host ports, P to P + 11: a free range, as fixed ports collided when two runs shared a machine. */
+const P = await freePorts(12);
 
 const labs: string[] = [];
 afterEach(async () => {
@@ -44,7 +48,7 @@ ${extra}`,
 describe('engine on the kernel', () => {
   it('builds a lab with static addresses, links and env, and its containers talk', async () => {
     const lab = uniqueLab();
-    await up({ topology: appLab(lab, 18181) });
+    await up({ topology: appLab(lab, P + 0) });
     const env = (await execIn(lab, 'app', ['env'], { stdio: 'pipe' })).stdout;
     expect(env).toContain('DATABASE_PORT_5432_TCP_ADDR=10.100.250.10');
     expect(env).toContain('DATABASE_ENV_POSTGRES_PASSWORD=secret');
@@ -55,33 +59,33 @@ describe('engine on the kernel', () => {
     expect(hosts).toContain('10.100.250.10\tdatabase db\n');
     expect(hosts.trim().split('\n').at(-1)).toMatch(/^10\.100\.250\.2\tapp\.example\.org app$/);
     expect(await curlIn(`netlab-${lab}-app`, 'http://database:5432/whoami', { retryMs: 8000 })).toBe('10.100.250.2');
-    expect(await httpGet('http://127.0.0.1:18181/whoami')).toBe('10.100.250.1\n');
+    expect(await httpGet(`http://127.0.0.1:${P + 0}/whoami`)).toBe('10.100.250.1\n');
   });
 
   it('converges: a second up changes nothing, and an edited file is applied in place', async () => {
     const lab = uniqueLab();
-    const first = await up({ topology: appLab(lab, 18182) });
+    const first = await up({ topology: appLab(lab, P + 1) });
     expect(first.ops.length).toBeGreaterThan(20);
-    expect((await up({ topology: appLab(lab, 18182) })).ops).toEqual([]);
+    expect((await up({ topology: appLab(lab, P + 1) })).ops).toEqual([]);
     const dbPid = (await ps(lab)).find((r) => r.name === 'db')!.pid;
 
     // Add a container, change app's published port.
-    const edited = await up({ topology: appLab(lab, 18183, '  extra: { links: [db] }\n') });
+    const edited = await up({ topology: appLab(lab, P + 2, '  extra: { links: [db] }\n') });
     expect(edited.ops.some((o) => o.kind === 'netns.add' && o.ns === `netlab-${lab}-extra`)).toBe(true);
     expect(edited.ops.some((o) => o.kind === 'netns.del')).toBe(false);
     const rows = await ps(lab);
     expect(rows.find((r) => r.name === 'db')).toMatchObject({ ip: '10.100.250.10', pid: dbPid, status: 'running' });
     expect(rows.find((r) => r.name === 'extra')!.ip).toBe('10.100.250.3');
-    expect(await httpGet('http://127.0.0.1:18183/whoami')).toBe('10.100.250.1\n');
+    expect(await httpGet(`http://127.0.0.1:${P + 2}/whoami`)).toBe('10.100.250.1\n');
     expect(
-      await fetch('http://127.0.0.1:18182/', { signal: AbortSignal.timeout(1000) }).then(
+      await fetch(`http://127.0.0.1:${P + 1}/`, { signal: AbortSignal.timeout(1000) }).then(
         () => 'answered',
         () => 'refused',
       ),
     ).toBe('refused');
 
     // Remove it again: its namespace and veth go, the others stay untouched.
-    const back = await up({ topology: appLab(lab, 18183) });
+    const back = await up({ topology: appLab(lab, P + 2) });
     expect(back.ops.filter((o) => o.kind === 'netns.del').map((o) => (o as { ns: string }).ns)).toEqual([`netlab-${lab}-extra`]);
     expect((await sh('ip', ['netns', 'list'])).stdout).not.toContain(`netlab-${lab}-extra`);
     expect((await ps(lab)).find((r) => r.name === 'db')!.pid).toBe(dbPid);
@@ -89,17 +93,17 @@ describe('engine on the kernel', () => {
 
   it('repairs what was broken behind its back', async () => {
     const lab = uniqueLab();
-    const built = await up({ topology: appLab(lab, 18184) });
+    const built = await up({ topology: appLab(lab, P + 3) });
     const appVeth = built.lab.containers.find((c) => c.name === 'app')!.interfaces[0]!.hostVeth;
     await sh('ip', ['link', 'del', appVeth]);
     await sh('iptables', ['-t', 'nat', '-F', `NL-${lab}-DNAT`]);
     await sh('ip', ['-n', `netlab-${lab}-db`, 'route', 'del', 'default']);
     await sh('ip', ['netns', 'exec', `netlab-${lab}-db`, 'sysctl', '-qw', 'net.ipv6.conf.eth0.disable_ipv6=0']);
-    const repair = await up({ topology: appLab(lab, 18184) });
+    const repair = await up({ topology: appLab(lab, P + 3) });
     expect(repair.ops.map((o) => o.kind)).toEqual(expect.arrayContaining(['veth.add', 'firewall.apply', 'route.replace', 'netns.sysctl']));
     for (const c of ['app', 'db']) expect((await sh('ip', ['netns', 'exec', `netlab-${lab}-${c}`, 'cat', '/proc/sys/net/ipv6/conf/eth0/disable_ipv6'])).stdout).toBe('1');
-    expect(await httpGet('http://127.0.0.1:18184/whoami')).toBe('10.100.250.1\n');
-    expect((await up({ topology: appLab(lab, 18184) })).ops).toEqual([]);
+    expect(await httpGet(`http://127.0.0.1:${P + 3}/whoami`)).toBe('10.100.250.1\n');
+    expect((await up({ topology: appLab(lab, P + 3) })).ops).toEqual([]);
   });
 
   it('names the /etc file it cannot write, and the next up finishes the lab once the obstacle is gone', async () => {
@@ -110,21 +114,21 @@ describe('engine on the kernel', () => {
     const obstacle = `${etc}/hostname`;
     mkdirSync(`${obstacle}/in-the-way`, { recursive: true });
     try {
-      await expect(up({ topology: appLab(lab, 18185) })).rejects.toThrow(`cannot write ${obstacle}`);
+      await expect(up({ topology: appLab(lab, P + 4) })).rejects.toThrow(`cannot write ${obstacle}`);
     } finally {
       rmSync(obstacle, { recursive: true, force: true });
     }
-    const again = await up({ topology: appLab(lab, 18185) });
+    const again = await up({ topology: appLab(lab, P + 4) });
     expect(again.ops.map((o) => o.kind)).toEqual(expect.arrayContaining(['file.write']));
     expect(again.ops.some((o) => o.kind === 'veth.add')).toBe(false);
     expect(readFileSync(obstacle, 'utf8')).toBe('app.example.org\n');
-    expect(await httpGet('http://127.0.0.1:18185/whoami')).toBe('10.100.250.1\n');
-    expect((await up({ topology: appLab(lab, 18185) })).ops).toEqual([]);
+    expect(await httpGet(`http://127.0.0.1:${P + 4}/whoami`)).toBe('10.100.250.1\n');
+    expect((await up({ topology: appLab(lab, P + 4) })).ops).toEqual([]);
   });
 
   it('takes a lab down by its kernel marks when the state file is gone', async () => {
     const lab = uniqueLab();
-    await up({ topology: appLab(lab, 18185) });
+    await up({ topology: appLab(lab, P + 4) });
     rmSync(stateFile(lab));
     const r = await down({ lab });
     expect(r.ops.map((o) => o.kind)).toEqual(expect.arrayContaining(['process.stop', 'firewall.remove', 'link.del', 'netns.del', 'uts.del']));
@@ -154,15 +158,15 @@ describe('engine on the kernel', () => {
     const rule = ['-t', 'nat', '-A', 'POSTROUTING', '-s', '203.0.113.0/24', '-j', 'RETURN'];
     await sh('iptables', rule);
     try {
-      await up({ topology: topology(a, 'containers:\n  x: { publish: ["18190:80"] }\n') });
+      await up({ topology: topology(a, `containers:\n  x: { publish: ["${P + 9}:80"] }\n`) });
       const before = (await sh('iptables-save', [])).stdout.split('\n').filter((l) => !l.startsWith('#') && !l.includes('netlab:') && !/^:.*\[\d+:\d+\]$/.test(l) && !l.startsWith(':NL-'));
-      await up({ topology: topology(b, 'containers:\n  y: { publish: ["18191:80"] }\n') });
+      await up({ topology: topology(b, `containers:\n  y: { publish: ["${P + 10}:80"] }\n`) });
       await down({ lab: b });
       const after = (await sh('iptables-save', [])).stdout.split('\n').filter((l) => !l.startsWith('#') && !l.includes('netlab:') && !/^:.*\[\d+:\d+\]$/.test(l) && !l.startsWith(':NL-'));
       expect(after).toEqual(before);
       expect(after).toContain('-A POSTROUTING -s 203.0.113.0/24 -j RETURN');
       // Lab a is intact and got a different subnet from b.
-      expect((await up({ topology: topology(a, 'containers:\n  x: { publish: ["18190:80"] }\n') })).ops).toEqual([]);
+      expect((await up({ topology: topology(a, `containers:\n  x: { publish: ["${P + 9}:80"] }\n`) })).ops).toEqual([]);
     } finally {
       await sh(
         'iptables',
@@ -174,10 +178,12 @@ describe('engine on the kernel', () => {
   it('refuses a host port that is already listening, before changing anything', async () => {
     const lab = uniqueLab();
     const { createServer } = await import('node:net');
-    const server = createServer().listen(18192, '127.0.0.1');
+    const server = createServer().listen(P + 11, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     try {
-      await expect(up({ topology: topology(lab, 'containers:\n  x: { publish: ["18192:80"] }\n') })).rejects.toThrow(/host port 18192\/tcp is already in use on this host \(a listening socket\)/);
+      await expect(up({ topology: topology(lab, `containers:\n  x: { publish: ["${P + 11}:80"] }\n`) })).rejects.toThrow(
+        new RegExp(`host port ${P + 11}/tcp is already in use on this host \\(a listening socket\\)`),
+      );
       expect((await sh('ip', ['netns', 'list'])).stdout).not.toContain(`netlab-${lab}-`);
     } finally {
       server.close();
