@@ -30,17 +30,26 @@ export async function capture(o: CaptureOptions, out: (line: string) => void): P
   await checkFilter(inPlace, device, o.filter);
   const args = ['-i', device, '-n', '-l', ...(o.count ? ['-c', String(o.count)] : []), ...(o.write ? ['-w', o.write, '-U'] : []), ...o.filter];
   const [file, argv] = inPlace(['sh', '-c', STOPS_WITH_NETLAB, 'tcpdump', ...args]);
-  const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+  const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   const names = addressNames(lab);
   createInterface({ input: child.stdout! }).on('line', (line) => out(withNames(line, names)));
-  // tcpdump has its own process group: Ctrl-C reaches netlab, which stops tcpdump and waits for its last packets.
-  const stop = () => {
-    try {
-      process.kill(-child.pid!, 'SIGTERM');
-    } catch {
-      /* gone already */
-    }
-  };
+  const listening = new Promise<void>((resolve) => {
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      process.stderr.write(`${line}\n`);
+      if (/^(tcpdump: )?listening on /.test(line)) resolve();
+    });
+    child.on('close', () => resolve());
+  });
+  // tcpdump has its own process group: Ctrl-C reaches netlab, which stops tcpdump and waits for its last
+  // packets; not before tcpdump listens, which a stop kills before it wrote its pcap's header.
+  const stop = () =>
+    void listening.then(() => {
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        /* gone already */
+      }
+    });
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   const code = await new Promise<number>((resolve) => child.on('close', (c, sig) => resolve(c ?? (sig ? 0 : 1))));

@@ -24,10 +24,10 @@ describe.each([
     `name: ${lab}
 firewall: ${firewall}
 hosts:
-  vm1: { underlay: 10.245.${net}.11 }
-  vm2: { underlay: 10.245.${net}.12 }
+  vm1: { underlay: 10.235.${net}.11 }
+  vm2: { underlay: 10.235.${net}.12 }
 networks:
-  overlay: { subnet: 10.245.${net + 1}.0/24, vxlan: { vni: ${net + 100} } }
+  overlay: { subnet: 10.235.${net + 1}.0/24, vxlan: { vni: ${net + 100} } }
 containers:
   a: { host: vm1, networks: [overlay], expose: [80], command: [netlab, serve, --port, "80"] }
   b: { host: vm2, networks: [overlay], links: ["a:alpha"] }
