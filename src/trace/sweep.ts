@@ -11,7 +11,7 @@ import { NETNS_DIR } from '../paths.js';
 import { removeOutside, removeTable } from './kernel.js';
 import { alive, outsideVeth, TRACE_PREFIX } from './marks.js';
 
-const TRACE_NAME = new RegExp(`^${TRACE_PREFIX}-(.+)-(\\d+)$`);
+const TRACE_NAME = new RegExp('^' + TRACE_PREFIX + '-(.+)-(\\d+)$');
 
 /** A trace's name split into its lab and pid, when that netlab is gone. */
 function deadTrace(name: string): { lab: string; pid: number } | undefined {
