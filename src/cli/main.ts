@@ -60,14 +60,17 @@ withCommonOptions(program)
     const o = action.optsWithGlobals() as Partial<GlobalOpts>;
     configureLogging(o.logLevel ?? 'warn', o.logFormat ?? 'pretty');
     // Not from a container's server or a simulated machine's netlab: another namespace than the trace's.
-    if (action.name() !== 'serve' && process.env.NETLAB_SIMULATED_HOST !== '1') return sweepTraces();
+    if (action.name() !== 'serve' && process.env.NETLAB_SIMULATED_HOST !== '1') return sweepTraces(MARK_SWEEPERS.has(action.name()));
   });
 
-/** What a trace killed by SIGKILL left (its record in /run/netlab/.traces): removed by the next run. */
-async function sweepTraces(): Promise<void> {
-  if (!existsSync(`${RUN_DIR}/.traces`)) return;
-  const { sweepStaleTraces } = await import('../trace/kernel.js');
-  await sweepStaleTraces().catch((e: Error) => log().warn({ err: e.message }, 'could not remove what a killed trace left'));
+/** The commands that also look for a killed trace's leftovers by their kernel marks (one `nft list tables`). */
+const MARK_SWEEPERS = new Set(['up', 'down', 'trace']);
+
+/** What a trace killed by SIGKILL left (its record in /run/netlab/.traces, or its marks): removed by the next run. */
+async function sweepTraces(byMark: boolean): Promise<void> {
+  const failed = (e: Error) => log().warn({ err: e.message }, 'could not remove what a killed trace left');
+  if (existsSync(`${RUN_DIR}/.traces`)) await (await import('../trace/kernel.js')).sweepStaleTraces().catch(failed);
+  if (byMark) await (await import('../trace/sweep.js')).sweepByMark().catch(failed);
 }
 
 const globals = (cmd: Command) => cmd.optsWithGlobals() as GlobalOpts & Record<string, unknown>;

@@ -39,7 +39,7 @@ export interface GraphEdge {
 export interface Graph {
   title: string;
   clusters: GraphCluster[];
-  /** Nodes outside every host: the outside world. */
+  /** Nodes outside every host (none today: each host holds its own `outside`). */
   nodes: GraphNode[];
   edges: GraphEdge[];
 }
@@ -49,13 +49,12 @@ export const nodeId = (...parts: string[]) => parts.join('_').replace(/[^A-Za-z0
 
 export function labGraph(lab: Lab, opts: { live: boolean }): Graph {
   const edges: GraphEdge[] = [];
-  const outside: GraphNode = { id: nodeId('outside'), kind: 'outside', label: ['outside', lab.hosts.length ? 'other interfaces of each host' : 'other interfaces of the host'] };
   const title = `lab ${lab.name} (${opts.live ? 'live: as it is up' : `from ${lab.source}`})`;
   if (lab.hosts.length === 0) {
     const host: GraphCluster = { id: nodeId('host'), kind: 'host', label: ['host (this machine)', 'ip_forward=1'], nodes: [], clusters: [] };
-    drawShare(lab, host, lab.networks, lab.containers, undefined, edges, outside);
+    drawShare(lab, host, lab.networks, lab.containers, undefined, edges);
     drawLinks(lab, edges);
-    return { title, clusters: [host], nodes: [outside], edges };
+    return { title, clusters: [host], nodes: [], edges };
   }
   // A multi-host lab: one cluster per host with its share, and a tunnel between the hosts' ends of every overlay.
   const clusters: GraphCluster[] = [];
@@ -66,7 +65,7 @@ export function labGraph(lab: Lab, opts: { live: boolean }): Graph {
     const used = new Set(containers.flatMap((c) => c.interfaces.map((i) => i.network)));
     const networks = lab.networks.filter((n) => used.has(n.name));
     const mine: GraphEdge[] = [];
-    drawShare(lab, cluster, networks, containers, h, mine, outside);
+    drawShare(lab, cluster, networks, containers, h, mine);
     for (const n of networks) {
       const end = drawOverlay(lab, cluster, n, h, mine);
       if (end) ends.set(n.name, [...(ends.get(n.name) ?? []), { host: h, id: end }]);
@@ -85,12 +84,15 @@ export function labGraph(lab: Lab, opts: { live: boolean }): Graph {
     }
   }
   drawLinks(lab, edges);
-  return { title, clusters, nodes: [outside], edges };
+  return { title, clusters, nodes: [], edges };
 }
 
 /** The bridges, containers, veths and published ports of one host (a multi-host lab's node ids carry the host's name). */
-function drawShare(_lab: Lab, host: GraphCluster, networks: LabNetwork[], containers: LabContainer[], h: LabHost | undefined, edges: GraphEdge[], outside: GraphNode): void {
+function drawShare(_lab: Lab, host: GraphCluster, networks: LabNetwork[], containers: LabContainer[], h: LabHost | undefined, edges: GraphEdge[]): void {
   const at = (...parts: string[]) => (h ? nodeId(parts[0]!, h.name, ...parts.slice(1)) : nodeId(...parts));
+  // The way out is one of the host's own interfaces: drawn inside the host, where MASQUERADE sends the bridges' traffic.
+  const outside: GraphNode = { id: at('outside'), kind: 'outside', label: ['outside', `other interfaces of ${h ? h.name : 'the host'}`] };
+  host.nodes.push(outside);
   for (const n of networks) {
     const id = at('br', n.bridge);
     const gateway = h ? n.gateways[h.name]! : n.gateway;

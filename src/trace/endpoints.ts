@@ -30,15 +30,16 @@ export function splitTarget(text: string): { name: string; port?: number } {
  * The address the probe is sent to, as the source sees the destination: a container's own
  * address (on a network they share, if any), the host as the source's gateway (or the host's
  * end of the outside link, or 127.0.0.1 from the host itself), the outside machine's address.
+ * From outside to a port published on a loopback address only, that address: see loopbackOnly.
  */
-export function destinationAddress(from: Endpoint, to: Endpoint, outside?: { hostAddr: string; peerAddr: string }): string {
+export function destinationAddress(from: Endpoint, to: Endpoint, outside?: { hostAddr: string; peerAddr: string; loopback?: string }): string {
   if (to.kind === 'container') {
     const shared = from.container?.interfaces.find((i) => to.container!.interfaces.some((j) => j.network === i.network));
     return (shared ? to.container!.interfaces.find((j) => j.network === shared.network)! : to.container!.interfaces[0]!).ip;
   }
   if (to.kind === 'outside') return outside!.peerAddr;
   if (from.kind === 'container') return from.container!.interfaces[0]!.gateway;
-  if (from.kind === 'outside') return outside!.hostAddr;
+  if (from.kind === 'outside') return outside!.loopback ?? outside!.hostAddr;
   return '127.0.0.1';
 }
 
@@ -46,4 +47,14 @@ export function sourceAddress(from: Endpoint, outside?: { peerAddr: string }): s
   if (from.kind === 'container') return from.container!.interfaces[0]!.ip;
   if (from.kind === 'outside') return outside!.peerAddr;
   return 'the host';
+}
+
+/**
+ * The loopback address a host port is published on, when it is published on no other address.
+ * A neighbour reaches such a port only by routing that address to the host (moby#45610), which
+ * is the packet Docker 28's raw rule, and netlab's, drops; the host's LAN address has no DNAT.
+ */
+export function loopbackOnly(lab: Lab, port: number, proto: string): string | undefined {
+  const bindings = lab.containers.flatMap((c) => c.ports.filter((b) => b.hostPort === port && b.proto === proto));
+  return bindings.length > 0 && bindings.every((b) => b.hostIp.startsWith('127.')) ? bindings[0]!.hostIp : undefined;
 }

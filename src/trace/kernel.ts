@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../kernel/run.js';
 import { NETNS_DIR } from '../paths.js';
-import { dropRecord, outsideVeth, staleRecords, traceName, type TraceRecord } from './marks.js';
+import { dropRecord, outsideVeth, staleRecords, TRACE_ENV, traceName, type TraceRecord } from './marks.js';
 
 /** argv that runs `file args` in a namespace (undefined: the host's own). */
 export const inNs = (ns: string | undefined, file: string, args: string[]): [string, string[]] => (ns ? ['ip', ['netns', 'exec', ns, file, ...args]] : [file, args]);
@@ -59,9 +59,10 @@ function nftWaiting(shellPid: number): boolean {
  * Starts `nft -a monitor trace` in a namespace, line-buffered so that each line is stamped on
  * arrival. A shell holds it and stops it when its stdin closes: when netlab ends, even by SIGKILL.
  */
-export function startMonitor(ns: string | undefined): Monitor {
+export function startMonitor(ns: string | undefined, name: string): Monitor {
   const [f, a] = inNs(ns, 'sh', ['-c', 'stdbuf -oL nft -a monitor trace & read _; kill $!']);
-  const child = spawn(f, a, { stdio: ['pipe', 'pipe', 'ignore'], detached: true });
+  // Marked with its trace's name, as the lab's other processes are: found by it, never by a pid alone.
+  const child = spawn(f, a, { stdio: ['pipe', 'pipe', 'ignore'], detached: true, env: { ...process.env, [TRACE_ENV]: name } });
   const lines: StampedLine[] = [];
   let rest = '';
   child.stdout!.on('data', (d: Buffer) => {
@@ -91,15 +92,17 @@ export interface Outside {
   veth: string;
   hostAddr: string;
   peerAddr: string;
+  /** A loopback address the outside machine routes to the host instead of keeping it to itself. */
+  loopback?: string;
 }
 
-export async function makeOutside(lab: string): Promise<Outside> {
+export async function makeOutside(lab: string, loopback?: string): Promise<Outside> {
   const netns = traceName(lab);
   const veth = outsideVeth();
   const used = await usedAddresses();
   const base = [...Array(63).keys()].map((i) => ((process.pid + i) % 63) * 4).find((b) => !used.has(`192.0.2.${b + 1}`) && !used.has(`192.0.2.${b + 2}`));
   if (base === undefined) throw new Error('no free /30 in 192.0.2.0/24 for the "outside" namespace');
-  const o: Outside = { netns, veth, hostAddr: `192.0.2.${base + 1}`, peerAddr: `192.0.2.${base + 2}` };
+  const o: Outside = { netns, veth, hostAddr: `192.0.2.${base + 1}`, peerAddr: `192.0.2.${base + 2}`, ...(loopback ? { loopback } : {}) };
   const ip = (...args: string[]) => run('ip', args);
   await ip('netns', 'add', netns);
   await ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns);
@@ -108,7 +111,9 @@ export async function makeOutside(lab: string): Promise<Outside> {
   await ip('link', 'set', veth, 'up');
   await ip('-n', netns, 'addr', 'add', `${o.peerAddr}/30`, 'dev', 'eth0');
   await ip('-n', netns, 'link', 'set', 'eth0', 'up');
-  await ip('-n', netns, 'link', 'set', 'lo', 'up');
+  // A neighbour that sends 127.0.0.0/8 to the host: its own lo stays down, so no local route keeps those addresses.
+  if (loopback) await ip('-n', netns, 'route', 'add', '127.0.0.0/8', 'via', o.hostAddr);
+  else await ip('-n', netns, 'link', 'set', 'lo', 'up');
   await ip('-n', netns, 'route', 'add', 'default', 'via', o.hostAddr);
   return o;
 }
@@ -126,7 +131,7 @@ export async function removeOutside(o: { netns: string; veth: string }): Promise
 
 /** Removes everything a trace made, as its record lists it. */
 export async function removeTraced(r: TraceRecord): Promise<void> {
-  for (const pid of (r.monitors ?? []).filter(isTraceMonitor)) {
+  for (const pid of (r.monitors ?? []).filter((p) => isTraceMonitor(p, traceName(r.lab, r.pid)))) {
     try {
       process.kill(-pid, 'SIGTERM');
     } catch {
@@ -138,10 +143,10 @@ export async function removeTraced(r: TraceRecord): Promise<void> {
   await dropRecord(r.pid);
 }
 
-/** Whether pid is still a trace monitor (and not a process that got its pid since). */
-function isTraceMonitor(pid: number): boolean {
+/** Whether pid is still the monitor of that trace (and not a process that got its pid since): by its mark. */
+function isTraceMonitor(pid: number, name: string): boolean {
   try {
-    return /monitor[\0 ]trace/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`${TRACE_ENV}=${name}`);
   } catch {
     return false;
   }

@@ -14,6 +14,9 @@ import { RUN_DIR } from '../paths.js';
 export const TRACE_PREFIX = 'nltrace';
 export const tracesDir = () => join(RUN_DIR, '.traces');
 
+/** The environment variable that marks a trace's monitor processes with the trace's name. */
+export const TRACE_ENV = 'NETLAB_TRACE';
+
 /** The name of a trace's table (in each namespace) and of its `outside` namespace. */
 export const traceName = (lab: string, pid = process.pid) => `${TRACE_PREFIX}-${lab}-${pid}`;
 /** The host end of the `outside` veth (15 bytes at most: a pid has at most 7 digits). */
@@ -72,7 +75,7 @@ export function staleRecords(): TraceRecord[] {
   return out;
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

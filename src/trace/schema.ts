@@ -46,3 +46,17 @@ export const traceResultSchema = z
       .strict(),
   })
   .strict();
+
+const counter = { packets: z.number().int().nullable(), bytes: z.number().int().nullable(), rule: z.string().optional() };
+const traffic = z.object({ packets: z.number().int(), bytes: z.number().int(), dropped: z.number().int(), errors: z.number().int() }).strict();
+
+/** The shape of `netlab stats --json` (docs/trace.md), checked the same way. */
+export const labStatsSchema = z
+  .object({
+    lab: z.string(),
+    firewall: z.enum(['iptables', 'nftables']),
+    interfaces: z.array(z.object({ container: z.string(), ifname: z.string(), rx: traffic, tx: traffic }).strict()),
+    ports: z.array(z.object({ container: z.string(), port: z.string(), ...counter }).strict()),
+    links: z.array(z.object({ from: z.string(), to: z.string(), port: z.string(), ...counter }).strict()),
+  })
+  .strict();

@@ -15,7 +15,7 @@ import { outsideVeth, traceName, traceTableScript, writeRecord, type TraceRecord
 import { buildLegs, endOf } from './path.js';
 import { probeKey, sendProbe } from './probe.js';
 import { iptablesTexts, type IptablesTexts } from './rules.js';
-import { destinationAddress, parseEndpoint, sourceAddress, splitTarget, type Endpoint } from './endpoints.js';
+import { destinationAddress, loopbackOnly, parseEndpoint, sourceAddress, splitTarget, type Endpoint } from './endpoints.js';
 import type { TraceResult } from './model.js';
 import type { TraceLine } from './parse.js';
 
@@ -39,6 +39,7 @@ export async function trace(o: TraceOptions): Promise<TraceResult> {
   const to = parseEndpoint(lab, target.name, 'DST');
   if (lab.hosts.length > 0 && (from.kind !== 'container' || to.kind !== 'container'))
     throw new InputError([{ path: from.kind !== 'container' ? 'SRC' : 'DST', message: 'in a multi-host lab, a trace goes from a container to a container' }]);
+  if (from.kind === 'outside' && to.kind === 'outside') throw new InputError([{ path: 'DST', message: 'outside to outside never leaves the throwaway namespace: trace from or to a container or host' }]);
   if (o.proto !== 'icmp' && target.port === undefined) throw new InputError([{ path: 'DST', message: `a ${o.proto} trace needs a port: ${o.to}:PORT` }]);
   const record: TraceRecord = { pid: process.pid, lab: lab.name, tables: [] };
   const monitors: Monitor[] = [];
@@ -55,7 +56,8 @@ export async function trace(o: TraceOptions): Promise<TraceResult> {
     if (from.kind === 'outside' || to.kind === 'outside') {
       record.outside = { netns: traceName(lab.name), veth: outsideVeth() };
       await writeRecord(record);
-      outside = await makeOutside(lab.name);
+      const loopback = from.kind === 'outside' && to.kind === 'host' && target.port !== undefined ? loopbackOnly(lab, target.port, o.proto) : undefined;
+      outside = await makeOutside(lab.name, loopback);
     }
     return await follow({ lab, hostOf, from, to, port: target.port, proto: o.proto, timeoutMs: o.timeoutMs ?? 2000, outside }, record, monitors);
   } finally {
@@ -99,7 +101,7 @@ async function follow(p: Probe, record: TraceRecord, monitors: Monitor[]): Promi
   const tunnelPorts = lab.networks.flatMap((n) => (n.vxlan ? [n.driver === 'ovs' ? n.vxlan.port : linuxVxlanPort(lab, n.vxlan.port)] : []));
   const script = traceTableScript(traceName(lab.name), lab.name, { proto, key, dports, tunnelPorts });
   for (const s of spaces) await addTable(s.ns, script);
-  monitors.push(...spaces.map((s) => startMonitor(s.ns)));
+  monitors.push(...spaces.map((s) => startMonitor(s.ns, traceName(lab.name))));
   record.monitors = monitors.map((m) => m.pid);
   await writeRecord(record);
   await monitorsReady(monitors);

@@ -24,10 +24,10 @@ describe.each([
     `name: ${lab}
 firewall: ${firewall}
 hosts:
-  vm1: { underlay: 10.245.${net}.11 }
-  vm2: { underlay: 10.245.${net}.12 }
+  vm1: { underlay: 10.235.${net}.11 }
+  vm2: { underlay: 10.235.${net}.12 }
 networks:
-  overlay: { subnet: 10.245.${net + 1}.0/24, vxlan: { vni: ${net + 100} } }
+  overlay: { subnet: 10.235.${net + 1}.0/24, vxlan: { vni: ${net + 100} } }
 containers:
   a: { host: vm1, networks: [overlay], expose: [80], command: [netlab, serve, --port, "80"] }
   b: { host: vm2, networks: [overlay], links: ["a:alpha"] }
@@ -56,8 +56,8 @@ containers:
     expect(envelope.map((s) => `${s.namespace} ${s.hook}`)).toEqual(expect.arrayContaining(['vm2 OUTPUT', 'vm1 INPUT']));
     for (const s of envelope) {
       expect(s.tunnel).toEqual({ kind: 'vxlan', vni: net + 100 });
-      expect(s.src).toMatch(new RegExp(`^10\\.245\\.${net}\\.12:\\d+$`));
-      expect(s.dst).toMatch(new RegExp(`^10\\.245\\.${net}\\.11:\\d+$`));
+      expect(s.src).toMatch(new RegExp(`^10\\.235\\.${net}\\.12:\\d+$`));
+      expect(s.dst).toMatch(new RegExp(`^10\\.235\\.${net}\\.11:\\d+$`));
     }
     expect(r.reply?.steps.some((s) => s.tunnel && s.namespace === 'vm1' && s.hook === 'OUTPUT')).toBe(true);
     const accept = r.forward.steps.flatMap((s) => s.rules).filter((h) => h.verdict === 'accept' && h.lab === lab);

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { up, down, parseTopology } from '../../src/index.js';
@@ -13,10 +13,11 @@ import { CLI, cli, curlIn, httpGet, uniqueLab } from '../helpers/kernel.js';
 import { servers } from '../helpers/vhost.js';
 import type { TraceResult } from '../../src/trace/model.js';
 import { traceResultSchema } from '../../src/trace/schema.js';
+import { traceLeftovers } from '../helpers/trace-leftovers.js';
 
 const BACKENDS = [
-  { firewall: 'iptables', net: 11, port: 45101 },
-  { firewall: 'nftables', net: 13, port: 45102 },
+  { firewall: 'iptables', net: 11, port: 21401, loopPort: 21411 },
+  { firewall: 'nftables', net: 13, port: 21402, loopPort: 21412 },
 ] as const;
 
 const topology = (lab: string, b: (typeof BACKENDS)[number]) =>
@@ -24,13 +25,13 @@ const topology = (lab: string, b: (typeof BACKENDS)[number]) =>
     `firewall: ${b.firewall}
 networks:
   # dns: false: web's own server takes UDP 53, which the embedded DNS holds on 127.0.0.11 (docs/dns.md).
-  a: { subnet: 10.245.${b.net}.0/24, icc: false, dns: false }
-  b: { subnet: 10.245.${b.net + 1}.0/24, dns: false }
+  a: { subnet: 10.235.${b.net}.0/24, icc: false, dns: false }
+  b: { subnet: 10.235.${b.net + 1}.0/24, dns: false }
 containers:
   web:
     networks: [a]
     expose: [80, 53/udp]
-    publish: ["${b.port}:80"]
+    publish: ["${b.port}:80", "127.0.0.1:${b.loopPort}:80"]
     command: ${servers('tcp:80', 'udp:53')}
   client:
     networks: [a]
@@ -55,31 +56,6 @@ const SYNS = ['tcp port 80 and tcp[tcpflags] & tcp-syn != 0'];
 const rules = (leg: TraceResult['forward'] | undefined) => (leg?.steps ?? []).flatMap((s) => s.rules);
 const nats = (leg: TraceResult['forward'] | undefined) => (leg?.steps ?? []).flatMap((s) => s.nat);
 
-/** Trace monitors that ran before these tests (another user's): not ours to judge. */
-const monitorsBefore = new Set(readdirSync('/proc').filter((d) => /^\d+$/.test(d)));
-
-/** What of lab's traces is left: tables in the host and the lab's namespaces, outside namespaces, monitor processes, records. */
-async function traceLeftovers(lab: string, namespaces: string[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const ns of [undefined, ...namespaces]) {
-    const r = await execa(ns ? 'ip' : 'nft', ns ? ['netns', 'exec', ns, 'nft', 'list', 'tables'] : ['list', 'tables'], { reject: false });
-    for (const l of r.stdout.split('\n')) if (l.includes(`nltrace-${lab}-`)) out.push(`${ns ?? 'host'}: ${l}`);
-  }
-  for (const n of readdirSync('/run/netns')) if (n.startsWith(`nltrace-${lab}-`)) out.push(`netns ${n}`);
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d) && !monitorsBefore.has(d))) {
-    const cmd = (() => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      } catch {
-        return '';
-      }
-    })();
-    if (cmd.includes('monitor\0trace')) out.push(`monitor process ${pid}`);
-  }
-  if (existsSync('/run/netlab/.traces')) for (const f of readdirSync('/run/netlab/.traces')) out.push(`record ${f}`);
-  return out;
-}
-
 describe.each(BACKENDS)('netlab trace, firewall $firewall', (b) => {
   const lab = uniqueLab();
   const nss = ['web', 'client', 'stranger', 'other'].map((c) => `netlab-${lab}-${c}`);
@@ -96,10 +72,10 @@ describe.each(BACKENDS)('netlab trace, firewall $firewall', (b) => {
     expect(r.end.namespace).toBe('web');
     const dnat = rules(r.forward).find((h) => h.lab === lab && /DNAT --to-destination|dnat ip to/.test(h.rule));
     expect(dnat?.rule).toContain(`${b.port}`);
-    // iptables: `--to-destination 10.245.N.2:80`; nftables: the lab's map, `45102 : 10.245.N.2 . 80`.
-    expect(dnat?.rule).toContain(b.firewall === 'iptables' ? `10.245.${b.net}.2:80` : `${b.port} : 10.245.${b.net}.2 . 80`);
-    expect(nats(r.forward)).toContainEqual({ namespace: 'host', kind: 'DNAT', before: `127.0.0.1:${b.port}`, after: `10.245.${b.net}.2:80` });
-    expect(nats(r.forward)).toContainEqual(expect.objectContaining({ kind: 'SNAT', after: `10.245.${b.net}.1:${r.probe.sourcePort}` }));
+    // iptables: `--to-destination 10.235.N.2:80`; nftables: the lab's map, `21402 : 10.235.N.2 . 80`.
+    expect(dnat?.rule).toContain(b.firewall === 'iptables' ? `10.235.${b.net}.2:80` : `${b.port} : 10.235.${b.net}.2 . 80`);
+    expect(nats(r.forward)).toContainEqual({ namespace: 'host', kind: 'DNAT', before: `127.0.0.1:${b.port}`, after: `10.235.${b.net}.2:80` });
+    expect(nats(r.forward)).toContainEqual(expect.objectContaining({ kind: 'SNAT', after: `10.235.${b.net}.1:${r.probe.sourcePort}` }));
     expect(r.reply?.packet).toBe('SYN-ACK');
     expect(r.forward.steps.map((s) => `${s.namespace} ${s.hook}`)).toEqual(expect.arrayContaining(['host OUTPUT', 'host POSTROUTING', 'web PREROUTING', 'web INPUT']));
   });
@@ -108,7 +84,7 @@ describe.each(BACKENDS)('netlab trace, firewall $firewall', (b) => {
     const r = await trace(lab, 'client', 'web:80');
     expect(r.end.kind).toBe('delivered');
     const accept = rules(r.forward).find((h) => h.verdict === 'accept');
-    expect(accept?.rule).toMatch(new RegExp(`10\\.245\\.${b.net}\\.3.*10\\.245\\.${b.net}\\.2.*dport 80`));
+    expect(accept?.rule).toMatch(new RegExp(`10\\.235\\.${b.net}\\.3.*10\\.235\\.${b.net}\\.2.*dport 80`));
   });
 
   it('an unlinked container with icc off: dropped, the DROP rule named', async () => {
@@ -153,6 +129,25 @@ describe.each(BACKENDS)('netlab trace, firewall $firewall', (b) => {
     const direct = await trace(lab, 'outside', 'web:81');
     expect(direct.end.kind).toBe('dropped');
     expect(direct.end.rule?.chain).toBe(`NL-${lab}-PORTS`);
+    expect(await traceLeftovers(lab, nss)).toEqual([]);
+  });
+
+  it('outside → a port published on 127.0.0.1 only: sent to 127.0.0.1 through the host, as a neighbour routing it there would, and dropped by the raw rule for loopback-bound ports', async () => {
+    const r = await trace(lab, 'outside', `host:${b.loopPort}`);
+    expect(r.to).toMatchObject({ name: 'host', address: '127.0.0.1', port: b.loopPort });
+    expect(r.end.kind).toBe('dropped');
+    expect(r.end.namespace).toBe('host');
+    expect(r.end.rule).toMatchObject({ namespace: 'host', lab, verdict: 'drop', chain: `NL-${lab}-RAW` });
+    expect(r.end.rule!.rule).toMatch(
+      b.firewall === 'iptables'
+        ? new RegExp(`^-A NL-${lab}-RAW -d 127\\.0\\.0\\.1/32 ! -i lo -p tcp -m tcp --dport ${b.loopPort} -m comment --comment "netlab:${lab}" -j DROP$`)
+        : new RegExp(`^add rule inet netlab NL-${lab}-RAW iifname != "lo" ip daddr 127\\.0\\.0\\.1 tcp dport ${b.loopPort} drop comment "netlab:${lab}"$`),
+    );
+    expect(r.end.rule!.table).toBe(b.firewall === 'iptables' ? 'ip raw' : 'inet netlab');
+    // Dropped before NAT: no DNAT, nothing reached web, nothing answered.
+    expect(nats(r.forward)).toEqual([]);
+    expect(r.forward.steps.some((s) => s.namespace === 'web')).toBe(false);
+    expect(r.reply).toBeUndefined();
     expect(await traceLeftovers(lab, nss)).toEqual([]);
   });
 
@@ -203,7 +198,7 @@ describe.each(BACKENDS)('netlab trace, firewall $firewall', (b) => {
       const read = await execa('tcpdump', ['-n', '-r', file], { reject: false });
       const lines = read.stdout.trim().split('\n');
       expect(lines).toHaveLength(2);
-      expect(lines[0]).toMatch(new RegExp(`10\\.245\\.${b.net}\\.3\\.\\d+ > 10\\.245\\.${b.net}\\.2\\.80: Flags \\[S\\]`));
+      expect(lines[0]).toMatch(new RegExp(`10\\.235\\.${b.net}\\.3\\.\\d+ > 10\\.235\\.${b.net}\\.2\\.80: Flags \\[S\\]`));
       expect(lines[1]).toMatch(/Flags \[S\.\]/);
     } finally {
       rmSync(file, { force: true });
