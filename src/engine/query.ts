@@ -4,7 +4,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NetlabError, InputError } from '../errors.js';
 import type { Lab, LabContainer } from '../model/lab.js';
-import { portKey } from '../model/ports.js';
+import { eachPort, portKey } from '../model/ports.js';
 import { exposeRuns, formatExposeRun, formatRun, portRuns } from '../model/port-runs.js';
 import { ctrDir, NETNS_DIR, labDir, logPath } from '../paths.js';
 import { readText } from '../kernel/host.js';
@@ -98,7 +98,7 @@ export async function ps(lab: string): Promise<ContainerRow[]> {
 export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
   const st = await statuses(s);
   return localTo(s).map((c) => {
-    const published = new Set(c.ports.map((p) => `${p.containerPort}/${p.proto}`));
+    const published = new Set(c.ports.flatMap(eachPort).map((p) => `${p.containerPort}/${p.proto}`));
     return {
       name: c.name,
       ...(c.host ? { host: c.host } : {}),
@@ -114,11 +114,12 @@ export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
   });
 }
 
-/** docker port: `80/tcp -> 0.0.0.0:8080` per binding, or only `0.0.0.0:8080` for the one port asked. */
+/** docker port: `80/tcp -> 0.0.0.0:8080` per port (a range port by port, as Docker lists it), or only `0.0.0.0:8080` for the one port asked. */
 export async function portLines(lab: string, name: string, port?: string): Promise<string[]> {
   const { container: c } = await requireContainer(lab, name);
   const want = port === undefined ? undefined : port.includes('/') ? port : `${port}/tcp`;
   return c.ports
+    .flatMap(eachPort)
     .filter((p) => want === undefined || `${p.containerPort}/${p.proto}` === want)
     .map((p) => (want ? `${p.hostIp}:${p.hostPort}` : `${p.containerPort}/${p.proto} -> ${p.hostIp}:${p.hostPort}`));
 }
@@ -137,9 +138,11 @@ export async function inspect(lab: string, name: string): Promise<Record<string,
   const dnsNets = new Set(s.resolved.networks.filter((n) => n.dns).map((n) => n.name));
   const ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
   for (const p of c.expose) ports[portKey(p)] = null;
-  for (const p of c.ports) (ports[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+  // Docker keys both per port: a published range is as many entries.
+  const each = c.ports.flatMap(eachPort);
+  for (const p of each) (ports[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
   const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
-  for (const p of c.ports) (bindings[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp === '0.0.0.0' ? '' : p.hostIp, HostPort: String(p.hostPort) });
+  for (const p of each) (bindings[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp === '0.0.0.0' ? '' : p.hostIp, HostPort: String(p.hostPort) });
   return {
     Name: `/${c.name}`,
     Lab: s.lab,

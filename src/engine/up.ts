@@ -8,6 +8,7 @@ import { loadTopologyCached } from '../topology/cache.js';
 import type { LoadOptions } from '../topology/source.js';
 import type { Topology } from '../topology/types.js';
 import { allocationOf, placeIn, publishPath, resolveLab, SubnetTakenError, type Lab } from '../model/lab.js';
+import { hostPortsOf } from '../model/ports.js';
 import { PoolExhaustedError } from '../model/ipam.js';
 import { desiredState } from '../plan/desired.js';
 import { diff } from '../plan/diff.js';
@@ -87,13 +88,13 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const hostView = await hostRead;
     mark('context');
 
-    const previousPorts = new Set(prev?.resolved.containers.flatMap((c) => c.ports.map((p) => `${p.hostPort}/${p.proto}`)) ?? []);
+    const previousPorts = new Set(prev?.resolved.containers.flatMap((c) => c.ports.flatMap((p) => hostPortsOf(p).map((port) => `${port}/${p.proto}`))) ?? []);
     const busy = topo.containers
       .filter((c) => c.host === host)
       .flatMap((c) =>
         c.publish.flatMap((b, i) => {
-          const port = `${b.hostPort}/${b.proto}`;
-          if (!b.hostPort || !ctx.usedHostPorts.has(port) || previousPorts.has(port)) return [];
+          const port = hostPortsOf(b).map((p) => `${p}/${b.proto}`).find((p) => ctx.usedHostPorts.has(p) && !previousPorts.has(p));
+          if (!port) return [];
           return [placeIn(topo, publishPath(c, i), `host port ${port} is already in use on this host (${ctx.usedHostPorts.get(port)})`)];
         }),
       );

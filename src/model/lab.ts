@@ -9,7 +9,7 @@ import { allocateAddresses, HostPortPicker, pickSubnet } from './ipam.js';
 import { containerIfName, macFromIp, netnsName, vethHostNames } from './names.js';
 import { linkEnv, hostsNames } from './links.js';
 import { hostsLine, hostsPieces, internalResolvConf, joinPieces, resolvConf, upstreamServers, type HostsEntry, type TextPiece } from './etcfiles.js';
-import { portKey, type PortBinding, type PortProto } from './ports.js';
+import { eachPort, hostPortsOf, portKey, type PortBinding, type PortProto } from './ports.js';
 import { formatProblem, InputError } from '../errors.js';
 
 /** A subnet given in the topology collides with the host or another lab. */
@@ -178,7 +178,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
   }
 
   const ports = new HostPortPicker(ctx.usedHostPorts.keys());
-  for (const c of topo.containers) for (const b of c.publish) if (b.hostPort) ports.take(b.hostPort, b.proto);
+  for (const c of topo.containers) for (const b of c.publish) for (const p of hostPortsOf(b)) ports.take(p, b.proto);
 
   const veths = vethHostNames(
     topo.name,
@@ -203,7 +203,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     const primary = interfaces[0];
     const bindings: PortBinding[] = [...c.publish];
     if (c.publishAll) {
-      const published = new Set(c.publish.map((b) => `${b.containerPort}/${b.proto}`));
+      const published = new Set(c.publish.flatMap(eachPort).map((b) => `${b.containerPort}/${b.proto}`));
       for (const p of c.expose) if (!published.has(portKey(p))) bindings.push({ hostIp: '0.0.0.0', hostPort: 0, containerPort: p.port, proto: p.proto });
     }
     const resolved: ResolvedBinding[] = bindings.map((b, i) => {

@@ -4,6 +4,7 @@
  * the file, before any change, so that a lab the kernel would refuse halfway is never started.
  */
 import { linkEnv } from '../model/links.js';
+import { eachPort, portCount } from '../model/ports.js';
 import type { PathSegment } from './yamlpos.js';
 import type { ContainerDef } from './types.js';
 
@@ -78,7 +79,7 @@ function publishRuns(c: ContainerDef): number {
   let runs = 0;
   let prev: ContainerDef['publish'][number] | undefined;
   for (const b of c.publish) {
-    const continues = prev && b.hostPort !== 0 && b.hostIp === prev.hostIp && b.proto === prev.proto && b.hostPort === prev.hostPort + 1 && b.containerPort === prev.containerPort + 1;
+    const continues = prev && b.hostPort !== 0 && b.hostIp === prev.hostIp && b.proto === prev.proto && b.hostPort === prev.hostPort + portCount(prev) && b.containerPort === prev.containerPort + portCount(prev);
     if (!continues) runs++;
     prev = b;
   }
@@ -99,7 +100,7 @@ function exposeRunCount(c: ContainerDef): number {
 /** Bindings of `c`: its publish entries, and with publishAll each exposed port not published. */
 function publishedCount(c: ContainerDef): number {
   if (!c.publishAll) return c.publish.length;
-  const published = new Set(c.publish.map((b) => `${b.containerPort}/${b.proto}`));
+  const published = new Set(c.publish.flatMap(eachPort).map((b) => `${b.containerPort}/${b.proto}`));
   return c.publish.length + c.expose.filter((p) => !published.has(`${p.port}/${p.proto}`)).length;
 }
 
