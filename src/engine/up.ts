@@ -93,7 +93,9 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       .filter((c) => c.host === host)
       .flatMap((c) =>
         c.publish.flatMap((b, i) => {
-          const port = hostPortsOf(b).map((p) => `${p}/${b.proto}`).find((p) => ctx.usedHostPorts.has(p) && !previousPorts.has(p));
+          const port = hostPortsOf(b)
+            .map((p) => `${p}/${b.proto}`)
+            .find((p) => ctx.usedHostPorts.has(p) && !previousPorts.has(p));
           if (!port) return [];
           return [placeIn(topo, publishPath(c, i), `host port ${port} is already in use on this host (${ctx.usedHostPorts.get(port)})`)];
         }),

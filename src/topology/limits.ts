@@ -79,7 +79,8 @@ function publishRuns(c: ContainerDef): number {
   let runs = 0;
   let prev: ContainerDef['publish'][number] | undefined;
   for (const b of c.publish) {
-    const continues = prev && b.hostPort !== 0 && b.hostIp === prev.hostIp && b.proto === prev.proto && b.hostPort === prev.hostPort + portCount(prev) && b.containerPort === prev.containerPort + portCount(prev);
+    const continues =
+      prev && b.hostPort !== 0 && b.hostIp === prev.hostIp && b.proto === prev.proto && b.hostPort === prev.hostPort + portCount(prev) && b.containerPort === prev.containerPort + portCount(prev);
     if (!continues) runs++;
     prev = b;
   }

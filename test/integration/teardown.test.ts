@@ -31,12 +31,23 @@ describe('down (netlink backend)', () => {
     const bin = await recordingUmount(log);
     try {
       expect((await cli(['up', '-f', file, '--backend', 'netlink'])).exitCode).toBe(0);
-      const mounted = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`/netlab/${lab}/mnt/`));
+      const mounted = () =>
+        readFileSync('/proc/self/mountinfo', 'utf8')
+          .split('\n')
+          .filter((l) => l.includes(`/netlab/${lab}/mnt/`));
       expect(mounted()).toHaveLength(3);
       writeFileSync(log, '');
-      const down = await execa(process.execPath, [CLI, 'down', '-f', file, '--backend', 'netlink'], { reject: false, all: true, env: { PATH: `${bin}:${process.env.PATH}`, NETLAB_LOG_LEVEL: 'warn' } });
+      const down = await execa(process.execPath, [CLI, 'down', '-f', file, '--backend', 'netlink'], {
+        reject: false,
+        all: true,
+        env: { PATH: `${bin}:${process.env.PATH}`, NETLAB_LOG_LEVEL: 'warn' },
+      });
       expect(down.exitCode, down.all).toBe(0);
-      expect(readFileSync(log, 'utf8').split('\n').filter((l) => /\/mnt\/[abc]\b/.test(l))).toEqual([]);
+      expect(
+        readFileSync(log, 'utf8')
+          .split('\n')
+          .filter((l) => /\/mnt\/[abc]\b/.test(l)),
+      ).toEqual([]);
       expect(mounted()).toEqual([]);
     } finally {
       await cli(['down', '-f', file]);

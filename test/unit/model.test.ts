@@ -64,7 +64,11 @@ describe('port specs', () => {
     expect(parsePublish('127.0.0.1::80')[0]).toMatchObject({ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80 });
     expect(parsePublish('5353:53/udp')[0]!.proto).toBe('udp');
     expect(parsePublish('8000-8002:80-82')).toEqual([{ hostIp: '0.0.0.0', hostPort: 8000, containerPort: 80, proto: 'tcp', count: 3 }]);
-    expect(parsePublish('8000-8002:80-82').flatMap(eachPort).map((b) => `${b.hostPort}:${b.containerPort}`)).toEqual(['8000:80', '8001:81', '8002:82']);
+    expect(
+      parsePublish('8000-8002:80-82')
+        .flatMap(eachPort)
+        .map((b) => `${b.hostPort}:${b.containerPort}`),
+    ).toEqual(['8000:80', '8001:81', '8002:82']);
     expect(parsePublish('8000-9000:80')).toEqual([{ hostIp: '0.0.0.0', hostPort: 0, hostRange: { start: 8000, end: 9000 }, containerPort: 80, proto: 'tcp' }]);
     expect(parsePublish(80)[0]).toMatchObject({ hostPort: 0, containerPort: 80 });
   });
