@@ -4,7 +4,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NetlabError, InputError } from '../errors.js';
 import type { Lab, LabContainer } from '../model/lab.js';
-import { eachPort, portKey } from '../model/ports.js';
+import { eachPort, forwardedBy, portKey } from '../model/ports.js';
 import { exposeRuns, formatExposeRun, formatRun, portRuns } from '../model/port-runs.js';
 import { ctrDir, NETNS_DIR, labDir, logPath } from '../paths.js';
 import { readText } from '../kernel/host.js';
@@ -98,7 +98,7 @@ export async function ps(lab: string): Promise<ContainerRow[]> {
 export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
   const st = await statuses(s);
   return localTo(s).map((c) => {
-    const published = new Set(c.ports.flatMap(eachPort).map((p) => `${p.containerPort}/${p.proto}`));
+    const published = forwardedBy(c.ports);
     return {
       name: c.name,
       ...(c.host ? { host: c.host } : {}),
@@ -107,7 +107,7 @@ export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
       ...(st.get(c.name)!.state ? { state: st.get(c.name)!.state } : {}),
       pid: st.get(c.name)!.pid,
       ip: c.interfaces.map((i) => i.ip).join(','),
-      ports: [...portRuns(c.ports).map(formatRun), ...exposeRuns(c.expose.filter((p) => !published.has(portKey(p)))).map(formatExposeRun)],
+      ports: [...portRuns(c.ports).map(formatRun), ...exposeRuns(c.expose.filter((p) => !published(p))).map(formatExposeRun)],
       links: c.links.map((l) => (l.alias === l.target ? l.target : `${l.target}:${l.alias}`)),
       netns: c.netns,
     };

@@ -9,7 +9,7 @@ import { allocateAddresses, HostPortPicker, pickSubnet } from './ipam.js';
 import { containerIfName, macFromIp, netnsName, vethHostNames } from './names.js';
 import { linkEnv, hostsNames } from './links.js';
 import { hostsLine, hostsPieces, internalResolvConf, joinPieces, resolvConf, upstreamServers, type HostsEntry, type TextPiece } from './etcfiles.js';
-import { eachPort, hostPortsOf, portKey, type PortBinding, type PortProto } from './ports.js';
+import { forwardedBy, hostPortsOf, type PortBinding, type PortProto } from './ports.js';
 import { formatProblem, InputError } from '../errors.js';
 
 /** A subnet given in the topology collides with the host or another lab. */
@@ -203,8 +203,8 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     const primary = interfaces[0];
     const bindings: PortBinding[] = [...c.publish];
     if (c.publishAll) {
-      const published = new Set(c.publish.flatMap(eachPort).map((b) => `${b.containerPort}/${b.proto}`));
-      for (const p of c.expose) if (!published.has(portKey(p))) bindings.push({ hostIp: '0.0.0.0', hostPort: 0, containerPort: p.port, proto: p.proto });
+      const published = forwardedBy(c.publish);
+      for (const p of c.expose) if (!published(p)) bindings.push({ hostIp: '0.0.0.0', hostPort: 0, containerPort: p.port, proto: p.proto });
     }
     const resolved: ResolvedBinding[] = bindings.map((b, i) => {
       const hostPort = b.hostPort || autoHostPort(topo, ctx, ports, c, b, i);

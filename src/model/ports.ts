@@ -119,6 +119,13 @@ export function containerPortOf(b: PortBinding, port: number, proto: string): nu
   return b.hostPort && b.proto === proto && offset >= 0 && offset < portCount(b) ? b.containerPort + offset : undefined;
 }
 
+/** Whether one of `bindings` forwards to a container port: a set of the single ports, the ranges tested one by one. */
+export function forwardedBy(bindings: readonly PortBinding[]): (p: PortProto) => boolean {
+  const single = new Set(bindings.filter((b) => portCount(b) === 1).map((b) => `${b.containerPort}/${b.proto}`));
+  const ranges = bindings.filter((b) => portCount(b) > 1);
+  return (p) => single.has(portKey(p)) || ranges.some((b) => b.proto === p.proto && p.port >= b.containerPort && p.port < b.containerPort + portCount(b));
+}
+
 /** Each port of `b` as a one-port binding: Docker's per-port views (inspect, `port`) list a range port by port. */
 export function eachPort<B extends PortBinding>(b: B): B[] {
   const n = portCount(b);

@@ -4,7 +4,7 @@
  * the file, before any change, so that a lab the kernel would refuse halfway is never started.
  */
 import { linkEnv } from '../model/links.js';
-import { eachPort, portCount } from '../model/ports.js';
+import { forwardedBy, portCount } from '../model/ports.js';
 import type { PathSegment } from './yamlpos.js';
 import type { ContainerDef } from './types.js';
 
@@ -101,8 +101,8 @@ function exposeRunCount(c: ContainerDef): number {
 /** Bindings of `c`: its publish entries, and with publishAll each exposed port not published. */
 function publishedCount(c: ContainerDef): number {
   if (!c.publishAll) return c.publish.length;
-  const published = new Set(c.publish.flatMap(eachPort).map((b) => `${b.containerPort}/${b.proto}`));
-  return c.publish.length + c.expose.filter((p) => !published.has(`${p.port}/${p.proto}`)).length;
+  const published = forwardedBy(c.publish);
+  return c.publish.length + c.expose.filter((p) => !published(p)).length;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { resolveLab } from '../../src/model/lab.js';
-import { containerPortOf, eachPort, formatBinding, hostPortsOf } from '../../src/model/ports.js';
+import { containerPortOf, eachPort, formatBinding, forwardedBy, hostPortsOf } from '../../src/model/ports.js';
 import { formatRun, portRuns } from '../../src/model/port-runs.js';
 import { parseTopology } from '../../src/topology/load.js';
 import { labGraph } from '../../src/graph/model.js';
@@ -55,6 +55,15 @@ describe('a published range as one binding', () => {
     expect(l.containers[1]!.ports[0]!.hostPort).toBe(9999);
     const l2 = resolveLab(parseTopology(auto, { source: 'ranges.yaml', defaultName: 'r' }), { ...emptyHostContext, ephemeralRange: { start: 10000, end: 65535 } });
     expect(l2.containers[1]!.ports[0]!.hostPort).toBe(20000);
+  });
+
+  it('with publishAll, publishes only the exposed ports no range forwards to', () => {
+    const all = `networks:\n  net: { subnet: 10.236.7.0/24 }\ncontainers:\n  a:\n    networks: [net]\n    expose: [80, 10005, 10010]\n    publishAll: true\n    publish: ["10000-10009:10000-10009"]\n`;
+    const ports = resolveLab(parseTopology(all, { source: 'all.yaml', defaultName: 'r' }), emptyHostContext).containers[0]!.ports;
+    expect(ports.map((b) => `${b.containerPort}${b.count ? `+${b.count}` : ''}`)).toEqual(['10000+10', '80', '10010']);
+    expect(forwardedBy(ports)({ port: 10009, proto: 'tcp' })).toBe(true);
+    expect(forwardedBy(ports)({ port: 10009, proto: 'udp' })).toBe(false);
+    expect(forwardedBy(ports)({ port: 81, proto: 'tcp' })).toBe(false);
   });
 
   it('is one node in the graph and in the UI, named by its range', () => {
