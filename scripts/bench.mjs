@@ -68,19 +68,27 @@ function labFile(n) {
   return f;
 }
 
-/** Runs the CLI as a child; wall time and its peak RSS (VmHWM, read just before it exits, via /proc polling). */
+/**
+ * Runs the CLI as a child; wall time, its peak RSS (VmHWM) and CPU time (user + system, to the
+ * last 5 ms poll of /proc before it exits: what a wait for the host lock does not inflate).
+ */
+const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 function netlab(args) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let hwm = 0;
+    let cpuTicks = 0;
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const poll = setInterval(() => {
       try {
         const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
         if (m) hwm = Math.max(hwm, Number(m[1]));
+        const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        cpuTicks = Number(f[11]) + Number(f[12]);
       } catch {
         /* exited */
       }
@@ -89,7 +97,7 @@ function netlab(args) {
       clearInterval(poll);
       const ms = performance.now() - started;
       if (code !== 0) reject(new Error(`netlab ${args.join(' ')} exited ${code}:\n${out}`));
-      else resolve({ ms, rssMb: hwm / 1024, out });
+      else resolve({ ms, rssMb: hwm / 1024, cpuMs: (cpuTicks * 1000) / clockTicks, out });
     });
   });
 }
