@@ -10,6 +10,7 @@ import { formatRun, portRuns } from '../../src/model/port-runs.js';
 import { parseTopology } from '../../src/topology/load.js';
 import { labGraph } from '../../src/graph/model.js';
 import { uiLab } from '../../src/ui/model.js';
+import { explainPart } from '../../src/ui/data.js';
 import { dockerPublishFlag } from '../../src/plan/explain.js';
 import { emptyHostContext } from '../helpers/context.js';
 
@@ -81,5 +82,9 @@ describe('a published range as one binding', () => {
     expect(Object.keys(ui.counters.ports)).toEqual(portRuns(l.containers[0]!.ports).map(formatRun));
     expect(Object.values(ui.counters.ports)).toEqual(portNodes.map((n) => n.id));
     expect(dockerPublishFlag(portRuns(l.containers[0]!.ports)[1]!)).toBe('-p 20000-20009:80-89/udp');
+    // Its node's explanation is the range's own rules (iptables writes the range a:b).
+    const commands = explainPart(l, portNodes[0]!)[0]!.commands.filter((c) => /dport/.test(c));
+    expect(commands.length).toBeGreaterThan(0);
+    expect(commands.every((c) => c.includes('--dport 10000:19999'))).toBe(true);
   });
 });
