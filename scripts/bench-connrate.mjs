@@ -25,13 +25,14 @@ function outside(id, net) {
   return { ns, host: `${net}.92.1`, down: () => execFileSync('ip', ['netns', 'del', ns]) };
 }
 
+// The server script is in the bench's folder under /tmp, which a container sees only as a volume (its /tmp is its own).
 function labFile(work, { id, net, port0, n, firewall }) {
   const publish = Array.from({ length: n }, (_, i) => `"${port0 + i}:${1000 + 2 * i}"`).join(', ');
   const file = join(work, `rate-${firewall}-${n}.yaml`);
   const last = 1000 + 2 * (n - 1);
   writeFileSync(
     file,
-    `name: benchr${id}\nfirewall: ${firewall}\nnetworks:\n  net:\n    bridge: nlr${id}\n    subnet: ${net}.96.0/24\ncontainers:\n  srv: { publish: [${publish}], command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(join(work, 'rate-server.mjs'))}, "${last}"] }\n`,
+    `name: benchr${id}\nfirewall: ${firewall}\nnetworks:\n  net:\n    bridge: nlr${id}\n    subnet: ${net}.96.0/24\ncontainers:\n  srv: { publish: [${publish}], command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(join(work, 'rate-server.mjs'))}, "${last}"], volumes: [${JSON.stringify(`${work}:${work}:ro`)}] }\n`,
   );
   return file;
 }

@@ -1,10 +1,12 @@
 // The bench's data-plane rows (BENCH_DATAPLANE=1): iperf3 TCP throughput container→container on
 // one bridge and host→container through a published port, in a netlab lab and on the same path
 // built by hand from bare kernel objects (two namespaces, veths, a bridge, no rules), in one run,
-// rounds interleaved, best of each. Knobs: BENCH_DP_ROUNDS=3, BENCH_DP_SECONDS=3.
+// rounds interleaved (and the order within a round alternated), best of each; and the paths of
+// bench-dataplane-paths.mjs (out through MASQUERADE, across a VXLAN pair) the same way. Knobs: BENCH_DP_ROUNDS=3, BENCH_DP_SECONDS=3.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { bareVxlan, netlabVxlan, outsidePath } from './bench-dataplane-paths.mjs';
 
 const rounds = Number(process.env.BENCH_DP_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_DP_SECONDS ?? 3);
@@ -67,42 +69,56 @@ async function netlabLab(work, id, net, port0, netlab) {
   return { file, server: srv.NetworkSettings.IPAddress, cliNs: cli.NetworkSettings.SandboxKey.split('/').pop() };
 }
 
+/** The paths measured, each a pair of clients (netlab's, bare) to time in turn. */
+function pairs(b, lab, out, vx) {
+  return {
+    c2c: { netlab: () => iperf(['ip', 'netns', 'exec', lab.cliNs], lab.server, 5201), bare: () => iperf(['ip', 'netns', 'exec', b.a], b.server, 5201) },
+    host: { netlab: () => iperf([], '127.0.0.1', lab.port0), bare: () => iperf([], b.server, 5201) },
+    masq: { netlab: () => iperf(['ip', 'netns', 'exec', lab.cliNs], out.server, out.port), bare: () => iperf(['ip', 'netns', 'exec', b.a], out.server, out.port) },
+    vxlan: { netlab: () => iperf(['ip', 'netns', 'exec', vx.lab.clientNs], vx.lab.server, 5201), bare: () => iperf(['ip', 'netns', 'exec', vx.bare.clientNs], vx.bare.server, 5201) },
+  };
+}
+
 export async function dataplaneRows({ work, id, net, port0, netlab }) {
   const b = bare(id, net);
-  let lab;
-  const best = { c2c: { netlab: 0, bare: 0 }, host: { netlab: 0, bare: 0 } };
+  const downs = [b.down];
+  const best = {};
   try {
-    lab = await netlabLab(work, id, net, port0, netlab);
-    await new Promise((r) => setTimeout(r, 500)); // the lab's iperf3 server starting
+    const lab = { ...(await netlabLab(work, id, net, port0, netlab)), port0 };
+    downs.push(() => netlab(['down', '-f', lab.file]));
+    const out = outsidePath(id, net, `${net}.80.0/24`);
+    downs.push(out.down);
+    const vx = { bare: bareVxlan(id, net) };
+    downs.push(vx.bare.down);
+    vx.lab = await netlabVxlan(work, id, net, netlab);
+    downs.push(() => netlab(['down', '-f', vx.lab.file]));
+    await new Promise((r) => setTimeout(r, 1000)); // the labs' iperf3 servers starting
+    const paths = pairs(b, lab, out, vx);
     for (let r = 0; r < rounds; r++) {
-      const got = {
-        bareC2c: iperf(['ip', 'netns', 'exec', b.a], b.server, 5201),
-        labC2c: iperf(['ip', 'netns', 'exec', lab.cliNs], lab.server, 5201),
-        bareHost: iperf([], b.server, 5201),
-        labHost: iperf([], '127.0.0.1', port0),
-      };
-      best.c2c.bare = Math.max(best.c2c.bare, got.bareC2c);
-      best.c2c.netlab = Math.max(best.c2c.netlab, got.labC2c);
-      best.host.bare = Math.max(best.host.bare, got.bareHost);
-      best.host.netlab = Math.max(best.host.netlab, got.labHost);
-      process.stderr.write(
-        `bench: data plane round ${r + 1}: ${Object.entries(got)
-          .map(([k, v]) => `${k} ${v.toFixed(1)}`)
-          .join(', ')} Gbit/s\n`,
-      );
+      const got = [];
+      for (const [path, p] of Object.entries(paths)) {
+        best[path] ??= { netlab: 0, bare: 0 };
+        for (const who of r % 2 ? ['bare', 'netlab'] : ['netlab', 'bare']) {
+          const gbits = p[who]();
+          best[path][who] = Math.max(best[path][who], gbits);
+          got.push(`${path} ${who} ${gbits.toFixed(1)}`);
+        }
+      }
+      process.stderr.write(`bench: data plane round ${r + 1}: ${got.join(', ')} Gbit/s\n`);
     }
   } finally {
-    if (lab) await netlab(['down', '-f', lab.file]).catch(() => undefined);
-    b.down();
+    for (const d of downs.reverse()) await Promise.resolve(d()).catch(() => undefined);
   }
-  const row = (what, x) => `| ${what} | ${x.netlab.toFixed(1)} | ${x.bare.toFixed(1)} | ${(x.netlab / x.bare).toFixed(2)} |`;
+  const row = (what, x) => (x ? `| ${what} | ${x.netlab.toFixed(1)} | ${x.bare.toFixed(1)} | ${(x.netlab / x.bare).toFixed(2)} |` : `| ${what} | | | |`);
   return [
     '',
-    `data plane: iperf3 TCP, ${seconds} s per run, best of ${rounds} interleaved rounds (netlab lab on iptables; bare: two namespaces, veths and a bridge made with ip, no rules)`,
+    `data plane: iperf3 TCP, ${seconds} s per run, best of ${rounds} interleaved rounds (netlab labs on iptables; bare: the same path made with ip and no rules but a masquerade where the path needs one; see scripts/bench-dataplane*.mjs)`,
     '',
     '| path | netlab Gbit/s | bare Gbit/s | netlab / bare |',
     '|---|---:|---:|---:|',
     row('container → container, one bridge', best.c2c),
     row('host → container (netlab: published port on 127.0.0.1, DNAT; bare: the container address)', best.host),
+    row('container → outside namespace through MASQUERADE', best.masq),
+    row('container → container across a VXLAN pair (two simulated hosts)', best.vxlan),
   ];
 }

@@ -11,7 +11,8 @@
 // BENCH_PEERS=1 (0: no peer rows), BENCH_PEER_REPEAT=1 (runs of each peer, best of; they take minutes),
 // BENCH_RESIDENT=1 (0: no row for the engine already loaded and warm, scripts/bench-resident.mjs),
 // BENCH_COMMANDS=1 (0: no rows for containers that run a command, scripts/bench-commands.mjs),
-// BENCH_DATAPLANE=0 (1: throughput and connection-rate rows, scripts/bench-dataplane.mjs; iperf3).
+// BENCH_DATAPLANE=0 (1: throughput and connection-rate rows, scripts/bench-dataplane.mjs; iperf3),
+// BENCH_RANGE=1 (0: no rows for a 10,000-port range beside one port, scripts/bench-range.mjs).
 // Peer rows (scripts/bench-peers.mjs says exactly what they time): the same lab made by the CNI
 // bridge+portmap plugins and by netavark, one exec per container as a runtime does, on NET.128.0/22
 // and NET.192.0/22, the same ports after the floor is down. Only when installed; on Debian:
@@ -25,6 +26,7 @@ import { cniRun, findCni, findNetavark, netavarkRun } from './bench-peers.mjs';
 import { commandLabFile, processFloor } from './bench-commands.mjs';
 import { dataplaneRows } from './bench-dataplane.mjs';
 import { connRateRows } from './bench-connrate.mjs';
+import { rangeRows } from './bench-range.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'cli', 'main.js');
@@ -40,6 +42,7 @@ const peerRepeat = Number(process.env.BENCH_PEER_REPEAT ?? 1);
 const withResident = process.env.BENCH_RESIDENT !== '0';
 const withCommands = process.env.BENCH_COMMANDS !== '0';
 const withDataplane = process.env.BENCH_DATAPLANE === '1';
+const withRange = process.env.BENCH_RANGE !== '0';
 const cniDir = withPeers ? findCni() : undefined;
 const netavarkBin = withPeers ? findNetavark() : undefined;
 if (!/^\d+\.\d+$/.test(net) || !(port0 > 0 && port0 + Math.max(...sizes) < 65536)) throw new Error('bad BENCH_NET or BENCH_PORT0');
@@ -65,19 +68,27 @@ function labFile(n) {
   return f;
 }
 
-/** Runs the CLI as a child; wall time and its peak RSS (VmHWM, read just before it exits, via /proc polling). */
+/**
+ * Runs the CLI as a child; wall time, its peak RSS (VmHWM) and CPU time (user + system, to the
+ * last 5 ms poll of /proc before it exits: what a wait for the host lock does not inflate).
+ */
+const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 function netlab(args) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let hwm = 0;
+    let cpuTicks = 0;
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const poll = setInterval(() => {
       try {
         const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
         if (m) hwm = Math.max(hwm, Number(m[1]));
+        const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        cpuTicks = Number(f[11]) + Number(f[12]);
       } catch {
         /* exited */
       }
@@ -86,7 +97,7 @@ function netlab(args) {
       clearInterval(poll);
       const ms = performance.now() - started;
       if (code !== 0) reject(new Error(`netlab ${args.join(' ')} exited ${code}:\n${out}`));
-      else resolve({ ms, rssMb: hwm / 1024, out });
+      else resolve({ ms, rssMb: hwm / 1024, cpuMs: (cpuTicks * 1000) / clockTicks, out });
     });
   });
 }
@@ -283,7 +294,8 @@ try {
     if (peers.cni.setup.length) rows.push({ n, who: 'CNI bridge+portmap (exec per container)', setup: best(peers.cni.setup), teardown: best(peers.cni.teardown), fs, ft, fxs, fxt });
     if (peers.netavark.setup.length) rows.push({ n, who: 'netavark (exec per container)', setup: best(peers.netavark.setup), teardown: best(peers.netavark.teardown), fs, ft, fxs, fxt });
   }
-  if (withDataplane) dataLines = [...(await dataplaneRows({ work, id, net, port0, netlab })), ...(await connRateRows({ work, id, net, netlab }))];
+  if (withRange) dataLines.push(...(await rangeRows({ work, id, net, netlab })));
+  if (withDataplane) dataLines = [...dataLines, ...(await dataplaneRows({ work, id, net, port0, netlab })), ...(await connRateRows({ work, id, net, netlab }))];
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -5,6 +5,7 @@ import { overlaps6, parseCidr6 } from '../model/ipv6.js';
 import type { TakenSubnet6 } from '../model/lab6.js';
 import { kernelHasIpv6 } from '../kernel/host.js';
 import { parseMark } from '../model/names.js';
+import { hostPortsOf } from '../model/ports.js';
 import type { LabContext, PreviousAllocation, TakenSubnet } from '../model/lab.js';
 import { RUN_DIR } from '../paths.js';
 import { readSysctl, readText } from '../kernel/host.js';
@@ -120,7 +121,7 @@ async function otherLabs(lab: string): Promise<{ subnets: TakenSubnet[]; subnets
         const c = parseCidr6(text);
         if (c) out.subnets6.push({ cidr: c, by: `lab ${other}` });
       }
-      for (const c of s.resolved.containers) if (!s.host || c.host === s.host) for (const p of c.ports) out.ports.push([`${p.hostPort}/${p.proto}`, `lab ${other}`]);
+      for (const c of s.resolved.containers) if (!s.host || c.host === s.host) for (const p of c.ports) for (const port of hostPortsOf(p)) out.ports.push([`${port}/${p.proto}`, `lab ${other}`]);
     }
   }
   return out;

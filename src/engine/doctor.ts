@@ -196,13 +196,23 @@ export function ipv6Checks(facts: HostFacts, needs: Pick<Needs, 'ipv6' | 'firewa
   const checks: Check[] = [
     v6.kernel
       ? { id: 'kernel:ipv6', status: 'ok', message: 'IPv6: the kernel has it (/proc/sys/net/ipv6), for networks with "ipv6: true"' }
-      : { id: 'kernel:ipv6', status: miss, message: 'IPv6: the kernel has none (/proc/sys/net/ipv6 is missing): networks with "ipv6: true" cannot work', fix: 'boot without ipv6.disable=1 on the kernel command line' },
+      : {
+          id: 'kernel:ipv6',
+          status: miss,
+          message: 'IPv6: the kernel has none (/proc/sys/net/ipv6 is missing): networks with "ipv6: true" cannot work',
+          fix: 'boot without ipv6.disable=1 on the kernel command line',
+        },
   ];
   if (v6.kernel && v6.ip6tables !== undefined && needs.firewall === 'iptables')
     checks.push(
       v6.ip6tables
         ? { id: 'firewall:ip6tables', status: 'ok', message: 'ip6tables works (made its nat table in a scratch namespace): the IPv6 rules of the iptables backend' }
-        : { id: 'firewall:ip6tables', status: miss, message: 'ip6tables failed in a scratch namespace: the IPv6 rules of the iptables backend cannot be made', fix: 'apt-get install iptables; modprobe ip6table_nat' },
+        : {
+            id: 'firewall:ip6tables',
+            status: miss,
+            message: 'ip6tables failed in a scratch namespace: the IPv6 rules of the iptables backend cannot be made',
+            fix: 'apt-get install iptables; modprobe ip6table_nat',
+          },
     );
   return checks;
 }

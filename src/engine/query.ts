@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetlabError, InputError } from '../errors.js';
 import type { Lab, LabContainer } from '../model/lab.js';
-import { portKey } from '../model/ports.js';
+import { eachPort, forwardedBy, portKey, type PortProto } from '../model/ports.js';
 import { exposeRuns, formatExposeRun, formatRun, portRuns } from '../model/port-runs.js';
 import { ctrDir, NETNS_DIR, labDir, logPath } from '../paths.js';
 import { readText } from '../kernel/host.js';
@@ -51,10 +51,10 @@ export interface DockerPort {
 }
 
 /** Docker's API Ports of a container: each published binding, then each port only exposed. */
-function portObjectsOf(c: LabContainer, published: Set<string>): DockerPort[] {
+function portObjectsOf(c: LabContainer, published: (p: PortProto) => boolean): DockerPort[] {
   return [
-    ...c.ports.map((p) => ({ IP: p.hostIp, PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: p.proto })),
-    ...c.expose.filter((p) => !published.has(portKey(p))).map((p) => ({ PrivatePort: p.port, Type: p.proto })),
+    ...c.ports.flatMap(eachPort).map((p) => ({ IP: p.hostIp, PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: p.proto })),
+    ...c.expose.filter((p) => !published(p)).map((p) => ({ PrivatePort: p.port, Type: p.proto })),
   ];
 }
 
@@ -115,7 +115,7 @@ export async function ps(lab: string): Promise<ContainerRow[]> {
 export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
   const st = await statuses(s);
   return localTo(s).map((c) => {
-    const published = new Set(c.ports.map((p) => `${p.containerPort}/${p.proto}`));
+    const published = forwardedBy(c.ports);
     return {
       name: c.name,
       ...(c.host ? { host: c.host } : {}),
@@ -125,7 +125,7 @@ export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
       pid: st.get(c.name)!.pid,
       // Both families, as `docker ps` has no column for them: `172.31.0.2,fd6e:6c61:6200::2`.
       ip: c.interfaces.flatMap((i) => [i.ip, i.ip6 ?? ''].filter(Boolean)).join(','),
-      ports: [...portRuns(c.ports).map(formatRun), ...exposeRuns(c.expose.filter((p) => !published.has(portKey(p)))).map(formatExposeRun)],
+      ports: [...portRuns(c.ports).map(formatRun), ...exposeRuns(c.expose.filter((p) => !published(p))).map(formatExposeRun)],
       portObjects: portObjectsOf(c, published),
       links: c.links.map((l) => (l.alias === l.target ? l.target : `${l.target}:${l.alias}`)),
       netns: c.netns,
@@ -133,11 +133,12 @@ export async function shareRows(s: StateFile): Promise<ContainerRow[]> {
   });
 }
 
-/** docker port: `80/tcp -> 0.0.0.0:8080` per binding, or only `0.0.0.0:8080` for the one port asked. */
+/** docker port: `80/tcp -> 0.0.0.0:8080` per port (a range port by port, as Docker lists it), or only `0.0.0.0:8080` for the one port asked. */
 export async function portLines(lab: string, name: string, port?: string): Promise<string[]> {
   const { container: c } = await requireContainer(lab, name);
   const want = port === undefined ? undefined : port.includes('/') ? port : `${port}/tcp`;
   return c.ports
+    .flatMap(eachPort)
     .filter((p) => want === undefined || `${p.containerPort}/${p.proto}` === want)
     .map((p) => (want ? `${p.hostIp}:${p.hostPort}` : `${p.containerPort}/${p.proto} -> ${p.hostIp}:${p.hostPort}`));
 }
@@ -156,9 +157,11 @@ export async function inspect(lab: string, name: string): Promise<Record<string,
   const dnsNets = new Set(s.resolved.networks.filter((n) => n.dns).map((n) => n.name));
   const ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
   for (const p of c.expose) ports[portKey(p)] = null;
-  for (const p of c.ports) (ports[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+  // Docker keys both per port: a published range is as many entries.
+  const each = c.ports.flatMap(eachPort);
+  for (const p of each) (ports[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
   const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
-  for (const p of c.ports) (bindings[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp === '0.0.0.0' ? '' : p.hostIp, HostPort: String(p.hostPort) });
+  for (const p of each) (bindings[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp === '0.0.0.0' ? '' : p.hostIp, HostPort: String(p.hostPort) });
   return {
     Name: `/${c.name}`,
     Lab: s.lab,

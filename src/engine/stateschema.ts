@@ -35,6 +35,7 @@ const binding = z.looseObject({
   hostPort: int,
   hostRange: z.looseObject({ start: int, end: int }).optional(),
   containerPort: int,
+  count: int.optional(),
   proto,
   containerIp: z.string(),
   bridge: name,

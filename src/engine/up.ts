@@ -8,6 +8,7 @@ import { loadTopologyCached } from '../topology/cache.js';
 import type { LoadOptions } from '../topology/source.js';
 import type { Topology } from '../topology/types.js';
 import { allocationOf, placeIn, publishPath, resolveLab, SubnetTakenError, type Lab } from '../model/lab.js';
+import { hostPortsOf } from '../model/ports.js';
 import { PoolExhaustedError } from '../model/ipam.js';
 import { desiredState } from '../plan/desired.js';
 import { diff } from '../plan/diff.js';
@@ -92,7 +93,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const hostView = await hostRead;
     mark('context');
 
-    const previousPorts = new Set(prev?.resolved.containers.flatMap((c) => c.ports.map((p) => `${p.hostPort}/${p.proto}`)) ?? []);
+    const previousPorts = new Set(prev?.resolved.containers.flatMap((c) => c.ports.flatMap((p) => hostPortsOf(p).map((port) => `${port}/${p.proto}`))) ?? []);
     const busy = await busyPorts(topo, host, ctx.usedHostPorts, previousPorts);
     if (busy.length > 0) throw new ConflictError(firstLines(busy, 5));
 
@@ -212,8 +213,11 @@ async function busyPorts(topo: Topology, host: string | undefined, used: Map<str
   const out: string[] = [];
   for (const c of topo.containers.filter((x) => x.host === host)) {
     for (const [i, b] of c.publish.entries()) {
-      const port = `${b.hostPort}/${b.proto}`;
-      if (!b.hostPort || !used.has(port) || previous.has(port)) continue;
+      // A range's first busy port is the one reported.
+      const port = hostPortsOf(b)
+        .map((p) => `${p}/${b.proto}`)
+        .find((p) => used.has(p) && !previous.has(p));
+      if (!port) continue;
       const who = used.get(port) === 'a listening socket' ? await portHolder(port) : used.get(port);
       out.push(placeIn(topo, publishPath(c, i), `host port ${port} is already in use on this host (${who})`));
     }

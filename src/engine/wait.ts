@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { LabContainer } from '../model/lab.js';
+import { eachPort } from '../model/ports.js';
 import { logPath } from '../paths.js';
 import { statuses, type ContainerState } from './query.js';
 import type { StateFile } from './state.js';
@@ -57,7 +58,14 @@ function reasonOf(lab: string, c: LabContainer, st: ContainerState | undefined):
   if (st.health && st.health.Status !== 'healthy')
     return { ...base, reason: `its healthcheck is ${st.health.Status === 'starting' ? 'starting' : `unhealthy (${st.health.FailingStreak} failures in a row)`}`, logTail: logTail(lab, c.name) };
   const listening = listeningPorts(st.pid);
-  const missing = [...new Set(c.ports.filter((p) => p.proto === 'tcp').map((p) => p.containerPort))].filter((p) => !listening.has(p));
+  const missing = [
+    ...new Set(
+      c.ports
+        .filter((p) => p.proto === 'tcp')
+        .flatMap(eachPort)
+        .map((p) => p.containerPort),
+    ),
+  ].filter((p) => !listening.has(p));
   return missing.length > 0 ? { ...base, reason: `port ${missing.map((p) => `${p}/tcp`).join(', ')} not listening yet`, logTail: logTail(lab, c.name) } : undefined;
 }
 

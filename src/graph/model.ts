@@ -9,6 +9,7 @@ import { formatCidr, formatIp } from '../model/ipv4.js';
 import { hostIpText, portKey } from '../model/ports.js';
 import { ovsName, vxlanName } from '../model/names.js';
 import { dockerPublishFlag } from '../plan/explain.js';
+import { portRuns, spanText } from '../model/port-runs.js';
 import { linuxVxlanPort } from '../plan/desired.js';
 
 export type NodeKind = 'bridge' | 'iface' | 'veth' | 'port' | 'outside' | 'vxlan' | 'ovs';
@@ -118,11 +119,12 @@ function drawShare(_lab: Lab, host: GraphCluster, networks: LabNetwork[], contai
       edges.push({ from: inner, to: outer, kind: 'veth', label: 'veth pair' });
       edges.push({ from: outer, to: at('br', i.bridge), kind: 'port' });
     }
-    for (const b of c.ports) {
-      const id = at('port', b.hostIp, String(b.hostPort), b.proto);
-      host.nodes.push({ id, kind: 'port', label: [`${b.hostIp === '0.0.0.0' ? '*' : hostIpText(b.hostIp)}:${b.hostPort}/${b.proto}`, dockerPublishFlag(b)] });
-      const target = c.interfaces.find((i) => i.ip === b.containerIp);
-      edges.push({ from: id, to: nodeId('if', c.name, target?.ifname ?? 'eth0'), kind: 'publish', label: `DNAT ${b.containerIp}:${b.containerPort}` });
+    // A range (or ports that follow one another) is one node, as `ps` shows it as one entry.
+    for (const r of portRuns(c.ports)) {
+      const id = at('port', r.hostIp, spanText(r.host), r.proto);
+      host.nodes.push({ id, kind: 'port', label: [`${r.hostIp === '0.0.0.0' ? '*' : hostIpText(r.hostIp)}:${spanText(r.host)}/${r.proto}`, dockerPublishFlag(r)] });
+      const target = c.interfaces.find((i) => i.ip === r.containerIp);
+      edges.push({ from: id, to: nodeId('if', c.name, target?.ifname ?? 'eth0'), kind: 'publish', label: `DNAT ${r.containerIp}:${spanText(r.container)}` });
     }
     host.clusters.push(cluster);
   }

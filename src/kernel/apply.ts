@@ -307,7 +307,7 @@ async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mount
     case 'mnt.add':
       return addMnt(op.path, op.ns, op.script, op.fstab, op.hash);
     case 'mnt.del':
-      return removeMnt(op.path);
+      return removeMnt(op.path, (path) => backend.removeNsFile(path));
     case 'firewall.apply':
       return applyFirewall(op.want, op.have);
     case 'firewall.remove':

@@ -34,6 +34,8 @@ export interface KernelBackend {
   setUts(path: string, hostname: string, mounted: boolean): Promise<void>;
   readUts(path: string): Promise<string | undefined>;
   removeUts(path: string): Promise<void>;
+  /** Unbinds the namespace bound on `path` (a UTS or a mount namespace) and removes the file; absent is fine. */
+  removeNsFile(path: string): Promise<void>;
   /** UTS namespaces are made in-process (libc), so another thread may make them (beside.ts). */
   utsInProcess?: boolean;
   /** readHost() is the in-process dump (nldump.ts): a caller that has just made that dump may hand it to the observer instead. */
@@ -76,6 +78,7 @@ const iproute2: KernelBackend = {
   setUts: (path, hostname, mounted) => utsTools.ensureUts(path, hostname, mounted),
   readUts: (path) => utsTools.readUtsHostname(path),
   removeUts: (path) => utsTools.removeUts(path),
+  removeNsFile: (path) => utsTools.removeUts(path),
 };
 
 /** Applies with the netlink package, or, when it cannot be loaded and was not asked for by name, with iproute2. */
@@ -116,6 +119,8 @@ const netlink: KernelBackend = {
     }
   },
   removeUts: async (path) => wrap(`umount ${path}`, () => removeUts(path)),
+  // In-process: a `down` of N containers spawned N umount processes for their mount namespaces.
+  removeNsFile: async (path) => wrap(`umount ${path}`, () => removeUts(path)),
   utsInProcess: true,
 };
 

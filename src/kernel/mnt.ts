@@ -80,11 +80,16 @@ export async function addMnt(path: string, ns: string, script: string[], fstab: 
   await writeFile(specFileOf(path), `${hash}\n`, { mode: 0o644 });
 }
 
-export async function removeMnt(path: string): Promise<void> {
-  await run('umount', [path], { allowFail: true });
-  await removePath(path);
+/** Removes the namespace bound on `path` and its files; `removeNsFile` unbinds and removes the namespace file (the backend's way). */
+export async function removeMnt(path: string, removeNsFile = umountAndRemove): Promise<void> {
+  await removeNsFile(path);
   await removePath(specFileOf(path));
   await removePath(fstabFileOf(path));
+}
+
+async function umountAndRemove(path: string): Promise<void> {
+  await run('umount', [path], { allowFail: true });
+  await removePath(path);
 }
 
 /** After the last namespace of the folder went: the folder's own bind, so that no mount of the lab is left. */

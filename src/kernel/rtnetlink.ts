@@ -159,7 +159,8 @@ function plainMessage(op: PlainOp, index: (name: string) => number): Message {
       const attrs: Parameters<RtSocket['newAddress']>[1] = { local: bytes, address: bytes };
       if (op.kind === 'addr.del') return { type: RTM.DELADDR, kind: 'address', data: { family, prefixlen, index: index(op.dev) }, attrs };
       // `ip addr add ... nodad`: usable at once, without a second of duplicate address detection.
-      if (family === AF_INET6) return { type: RTM.NEWADDR, kind: 'address', data: { family, prefixlen, index: index(op.dev), scope: RT_SCOPE_UNIVERSE, flags: { nodad: true } }, attrs, flags: NLM_F_CREATE | NLM_F_EXCL };
+      if (family === AF_INET6)
+        return { type: RTM.NEWADDR, kind: 'address', data: { family, prefixlen, index: index(op.dev), scope: RT_SCOPE_UNIVERSE, flags: { nodad: true } }, attrs, flags: NLM_F_CREATE | NLM_F_EXCL };
       // `brd +`: all host bits set, for prefixes that have a broadcast address.
       if (prefixlen < 31) attrs.broadcast = u32be((ip4u(addr) | (2 ** (32 - prefixlen) - 1)) >>> 0);
       return { type: RTM.NEWADDR, kind: 'address', data: { family: AF_INET, prefixlen, index: index(op.dev), scope: RT_SCOPE_UNIVERSE }, attrs, flags: NLM_F_CREATE | NLM_F_EXCL };

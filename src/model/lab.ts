@@ -9,7 +9,7 @@ import { allocateAddresses, HostPortPicker, pickSubnet } from './ipam.js';
 import { containerIfName, macFromIp, netnsName, vethHostNames } from './names.js';
 import { linkEnv } from './links.js';
 import { internalResolvConf, resolvConf, upstreamServers } from './etcfiles.js';
-import { portKey, type PortBinding, type PortProto } from './ports.js';
+import { forwardedBy, hostPortsOf, type PortBinding, type PortProto } from './ports.js';
 import { formatProblem, InputError } from '../errors.js';
 import { fillHostsFiles } from './hostsfile.js';
 
@@ -218,7 +218,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
   }
 
   const ports = new HostPortPicker(ctx.usedHostPorts.keys());
-  for (const c of topo.containers) for (const b of c.publish) if (b.hostPort) ports.take(b.hostPort, b.proto);
+  for (const c of topo.containers) for (const b of c.publish) for (const p of hostPortsOf(b)) ports.take(p, b.proto);
 
   const veths = vethHostNames(
     topo.name,
@@ -245,8 +245,8 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     const primary = interfaces[0];
     const bindings: PortBinding[] = [...c.publish];
     if (c.publishAll) {
-      const published = new Set(c.publish.map((b) => `${b.containerPort}/${b.proto}`));
-      for (const p of c.expose) if (!published.has(portKey(p))) bindings.push({ hostIp: '0.0.0.0', hostPort: 0, containerPort: p.port, proto: p.proto });
+      const published = forwardedBy(c.publish);
+      for (const p of c.expose) if (!published(p)) bindings.push({ hostIp: '0.0.0.0', hostPort: 0, containerPort: p.port, proto: p.proto });
     }
     const resolved: ResolvedBinding[] = bindings.map((b, i) => {
       const hostPort = b.hostPort || autoHostPort(topo, ctx, ports, c, b, i);

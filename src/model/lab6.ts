@@ -46,9 +46,7 @@ export function resolveNetworks6(topo: Topology, ctx: LabContext, networks: LabN
     if (!subnet && previous && !given.some((g) => overlaps6(g, previous))) subnet = previous;
     subnet ??= pickSubnet6(taken);
     if (!n.subnet6) taken.push(subnet);
-    const gateways = multi
-      ? Object.fromEntries(topo.hosts.map((h, i) => [h.name, formatIp6(subnet!.network + 1n + BigInt(i))]))
-      : { '': n.gateway6 ?? formatIp6(subnet.network + 1n) };
+    const gateways = multi ? Object.fromEntries(topo.hosts.map((h, i) => [h.name, formatIp6(subnet!.network + 1n + BigInt(i))])) : { '': n.gateway6 ?? formatIp6(subnet.network + 1n) };
     n.ipv6 = { subnet: formatCidr6(subnet), prefix: subnet.prefix, gateway: gateways[host ?? '']!, gateways };
   }
 }

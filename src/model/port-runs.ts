@@ -1,10 +1,9 @@
 /**
- * Consecutive published ports as runs: `10000-19999:10000-19999` is ten thousand bindings in the
- * lab but one run, which the firewall renders as one rule and `ps` shows as one range, the way
+ * Consecutive published ports as runs: `10000-19999:10000-19999` is one binding and one run, which the firewall renders as one rule and `ps` shows as one range, the way
  * Docker prints `0.0.0.0:8000-8002->80-82/tcp`.
  */
 import type { ResolvedBinding } from './lab.js';
-import { hostIpText, type PortProto, type Proto } from './ports.js';
+import { hostIpText, portCount, type PortProto, type Proto } from './ports.js';
 
 export interface PortRun {
   hostIp: string;
@@ -17,10 +16,11 @@ export interface PortRun {
   bridge: string;
 }
 
-/** Bindings that follow one another port for port, on both sides, to the same address, as one run. */
+/** Bindings (each one port or a range) that follow one another port for port, on both sides, to the same address, as one run. */
 export function portRuns(ports: readonly ResolvedBinding[]): PortRun[] {
   const runs: PortRun[] = [];
   for (const p of ports) {
+    const n = portCount(p);
     const last = runs[runs.length - 1];
     const extends_ =
       last &&
@@ -32,14 +32,14 @@ export function portRuns(ports: readonly ResolvedBinding[]): PortRun[] {
       p.hostPort === last.host.end + 1 &&
       p.containerPort === last.container.end + 1;
     if (extends_) {
-      last.host.end++;
-      last.container.end++;
+      last.host.end += n;
+      last.container.end += n;
     } else {
       runs.push({
         hostIp: p.hostIp,
         proto: p.proto,
-        host: { start: p.hostPort, end: p.hostPort },
-        container: { start: p.containerPort, end: p.containerPort },
+        host: { start: p.hostPort, end: p.hostPort + n - 1 },
+        container: { start: p.containerPort, end: p.containerPort + n - 1 },
         containerIp: p.containerIp,
         ...(p.containerIp6 ? { containerIp6: p.containerIp6 } : {}),
         bridge: p.bridge,
@@ -60,16 +60,17 @@ export function exposeRuns(expose: readonly PortProto[]): { proto: Proto; start:
   return runs;
 }
 
-const span = (r: { start: number; end: number }) => (r.start === r.end ? String(r.start) : `${r.start}-${r.end}`);
+/** `80`, `10000-19999`. */
+export const spanText = (r: { start: number; end: number }) => (r.start === r.end ? String(r.start) : `${r.start}-${r.end}`);
 
 /** Docker's `ps` form: `0.0.0.0:8080->80/tcp`, `0.0.0.0:10000-19999->10000-19999/tcp`. */
 export function formatRun(r: PortRun): string {
-  return `${hostIpText(r.hostIp)}:${r.host.start ? span(r.host) : '?'}->${span(r.container)}/${r.proto}`;
+  return `${hostIpText(r.hostIp)}:${r.host.start ? spanText(r.host) : '?'}->${spanText(r.container)}/${r.proto}`;
 }
 
 /** `7000-7010/tcp`, `53/udp`. */
 export function formatExposeRun(r: { proto: Proto; start: number; end: number }): string {
-  return `${span(r)}/${r.proto}`;
+  return `${spanText(r)}/${r.proto}`;
 }
 
 /** The run of `runs` that holds host port `port`/`proto`. */

@@ -23,6 +23,8 @@ export interface PortBinding {
   hostRange?: { start: number; end: number };
   containerPort: number;
   proto: Proto;
+  /** A published range `a-b:c-d` is one binding of this many ports, port for port; absent: one port. */
+  count?: number;
 }
 
 export class PortSpecError extends Error {}
@@ -95,7 +97,37 @@ export function parsePublish(spec: string | number): PortBinding[] {
   if (hostCount !== ctrCount) {
     throw new PortSpecError(`invalid ranges specified for container and host ports: ${ctrText} and ${hostText}`);
   }
-  return range(0, ctrCount - 1).map((i) => ({ hostIp, hostPort: host.start + i, containerPort: ctr.start + i, proto }));
+  const binding: PortBinding = { hostIp, hostPort: host.start, containerPort: ctr.start, proto };
+  return [ctrCount > 1 ? { ...binding, count: ctrCount } : binding];
+}
+
+/** How many ports `b` covers on each side. */
+export const portCount = (b: PortBinding): number => b.count ?? 1;
+
+/** The host ports `b` publishes (none when the host picks it). */
+export function hostPortsOf(b: PortBinding): number[] {
+  return b.hostPort ? range(b.hostPort, b.hostPort + portCount(b) - 1) : [];
+}
+
+/** Whether host port `port`/`proto` is one of `b`'s, and the container port it goes to. */
+export function containerPortOf(b: PortBinding, port: number, proto: string): number | undefined {
+  const offset = port - b.hostPort;
+  return b.hostPort && b.proto === proto && offset >= 0 && offset < portCount(b) ? b.containerPort + offset : undefined;
+}
+
+/** Whether one of `bindings` forwards to a container port: a set of the single ports, the ranges tested one by one. */
+export function forwardedBy(bindings: readonly PortBinding[]): (p: PortProto) => boolean {
+  const single = new Set(bindings.filter((b) => portCount(b) === 1).map((b) => `${b.containerPort}/${b.proto}`));
+  const ranges = bindings.filter((b) => portCount(b) > 1);
+  return (p) => single.has(portKey(p)) || ranges.some((b) => b.proto === p.proto && p.port >= b.containerPort && p.port < b.containerPort + portCount(b));
+}
+
+/** Each port of `b` as a one-port binding: Docker's per-port views (inspect, `port`) list a range port by port. */
+export function eachPort<B extends PortBinding>(b: B): B[] {
+  const n = portCount(b);
+  if (n === 1) return [b];
+  const { count: _count, ...one } = b;
+  return Array.from({ length: n }, (_, i) => ({ ...one, hostPort: b.hostPort + i, containerPort: b.containerPort + i }) as B);
 }
 
 /**
@@ -147,9 +179,11 @@ export function hostIpText(ip: string): string {
   return isIp6(ip) ? `[${ip}]` : ip;
 }
 
-/** Docker's `ps` form: `0.0.0.0:8080->80/tcp`, `[::]:8080->80/tcp`. */
+const span = (start: number, n: number) => (n === 1 ? String(start) : `${start}-${start + n - 1}`);
+
+/** Docker's `ps` form: `0.0.0.0:8080->80/tcp`, `[::]:8080->80/tcp`, `0.0.0.0:10000-19999->10000-19999/tcp`. */
 export function formatBinding(b: PortBinding): string {
-  return `${hostIpText(b.hostIp)}:${b.hostPort || '?'}->${b.containerPort}/${b.proto}`;
+  return `${hostIpText(b.hostIp)}:${b.hostPort ? span(b.hostPort, portCount(b)) : '?'}->${span(b.containerPort, portCount(b))}/${b.proto}`;
 }
 
 export function portKey(p: PortProto): string {

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { hostsPiecesOf, type Lab, type LabHost, type LabInterface, type LabNetwork } from '../model/lab.js';
+import { containerPortOf } from '../model/ports.js';
 import { mark, ovsName, vxlanName } from '../model/names.js';
 import { formatIp } from '../model/ipv4.js';
 import { labRuleset, type DnatTarget, type Rule, type Ruleset } from '../model/firewall.js';
@@ -225,7 +226,7 @@ function udpDnatRules(lab: Lab, rs: Ruleset, local: Lab['containers'], tables: R
       port: r.dport!,
       ...(r.dportEnd !== undefined ? { portEnd: r.dportEnd } : {}),
       rule: carrier(r),
-      netns: local.find((c) => c.ports.some((p) => p.proto === 'udp' && p.hostPort === r.dport))!.netns,
+      netns: local.find((c) => c.ports.some((p) => containerPortOf(p, r.dport!, 'udp') !== undefined))!.netns,
       ...(ruleFamily(r) === 6 ? { family: 6 as const } : {}),
     }));
 }

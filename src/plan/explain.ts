@@ -4,9 +4,9 @@
  * Pure: the commands themselves come from render.ts, so the teaching text cannot drift from
  * what the engine runs.
  */
-import { portRuns } from '../model/port-runs.js';
+import { portRuns, spanText, type PortRun } from '../model/port-runs.js';
 import { basename } from 'node:path';
-import type { Lab, LabContainer, LabHost, LabNetwork, ResolvedBinding } from '../model/lab.js';
+import type { Lab, LabContainer, LabHost, LabNetwork } from '../model/lab.js';
 import { formatCidr, formatIp } from '../model/ipv4.js';
 import { envAlias, ovsName, vxlanName } from '../model/names.js';
 import type { Op } from './ops.js';
@@ -158,11 +158,9 @@ export function titleOf(s: Subject, lab: Lab): string {
   }
 }
 
-/** Docker's `-p` flag for a binding: `8080:80`, `127.0.0.1:8080:80`, `5353:53/udp`. */
-const span = (r: { start: number; end: number }) => (r.start === r.end ? String(r.start) : `${r.start}-${r.end}`);
-
-export function dockerPublishFlag(b: ResolvedBinding): string {
-  return `-p ${b.hostIp !== '0.0.0.0' ? `${hostIpText(b.hostIp)}:` : ''}${b.hostPort}:${b.containerPort}${b.proto !== 'tcp' ? `/${b.proto}` : ''}`;
+/** Docker's `-p` flag for a run of published ports: `8080:80`, `127.0.0.1:8080:80`, `[::1]:8080:80`, `5353:53/udp`, `10000-10999:10000-10999`. */
+export function dockerPublishFlag(r: PortRun): string {
+  return `-p ${r.hostIp !== '0.0.0.0' ? `${hostIpText(r.hostIp)}:` : ''}${spanText(r.host)}:${spanText(r.container)}${r.proto !== 'tcp' ? `/${r.proto}` : ''}`;
 }
 
 function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
@@ -171,7 +169,8 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
       return ['Docker turns on IP forwarding (dockerd --ip-forward, on by default) so that the host routes packets between its bridges and the outside world.', ...host6Why(ops)];
     case 'network': {
       const n = lab.networks.find((x) => x.name === s.network)!;
-      const gateway = n.ipv4 === false ? `the IPv6 gateway ${n.ipv6!.gateway}/${n.ipv6!.prefix} of ${n.ipv6!.subnet}` : `the gateway ${formatIp(n.gateway)}/${n.subnet.prefix} of ${formatCidr(n.subnet)}`;
+      const gateway =
+        n.ipv4 === false ? `the IPv6 gateway ${n.ipv6!.gateway}/${n.ipv6!.prefix} of ${n.ipv6!.subnet}` : `the gateway ${formatIp(n.gateway)}/${n.subnet.prefix} of ${formatCidr(n.subnet)}`;
       const out = [`This is what docker0 is: a Linux bridge (a virtual switch) named ${n.bridge}, holding ${gateway}; each container on network "${n.name}" plugs one end of a veth pair into it.`];
       out.push(...network6Why(n));
       if (ops.some((o) => o.kind === 'sysctl.set' && o.key.endsWith('.route_localnet'))) {
@@ -223,9 +222,9 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
       const out = [`Docker's iptables rules, in the lab's own chains NL-${lab.name}-* (jumped to from the built-in chains), so that no other rule on the host is touched:`];
       for (const c of lab.containers) {
         for (const b of portRuns(c.ports).filter((r) => r.containerIp && !r.hostIp.includes(':'))) {
-          const [host, ctr] = [span(b.host), span(b.container)];
+          const [host, ctr] = [spanText(b.host), spanText(b.container)];
           out.push(
-            `this is what -p ${b.hostIp !== '0.0.0.0' ? `${b.hostIp}:` : ''}${host}:${ctr}${b.proto !== 'tcp' ? `/${b.proto}` : ''} becomes: a DNAT of ${b.hostIp === '0.0.0.0' ? 'any host address' : b.hostIp} port${host.includes('-') ? 's' : ''} ${host}/${b.proto} to ${c.name} ${b.containerIp}:${ctr}${host.includes('-') ? ' (one rule for the whole range)' : ''}, reached from PREROUTING (other machines) and OUTPUT (the host itself), and an ACCEPT for it in NL-${lab.name}-PORTS (Docker's DOCKER chain).`,
+            `this is what ${dockerPublishFlag(b)} becomes: a DNAT of ${b.hostIp === '0.0.0.0' ? 'any host address' : b.hostIp} port${host.includes('-') ? 's' : ''} ${host}/${b.proto} to ${c.name} ${b.containerIp}:${ctr}${host.includes('-') ? ' (one rule for the whole range)' : ''}, reached from PREROUTING (other machines) and OUTPUT (the host itself), and an ACCEPT for it in NL-${lab.name}-PORTS (Docker's DOCKER chain).`,
           );
         }
       }

@@ -27,6 +27,7 @@ export function container6Why(c: LabContainer, ops: Op[]): string[] {
   );
   const route = with6[0]!;
   out.push(`ip -6 route: the IPv6 default route via the gateway ${route.gateway6} (IPv6Gateway); link variables stay IPv4, as Docker's, and /etc/hosts gets a second line for each IPv6 address.`);
-  if (ops.some((o) => o.kind === 'netns.sysctl' && o.key.endsWith('.disable_ipv6') && o.value === '0')) out.push('disable_ipv6=0 on its IPv6 interfaces: Docker leaves IPv6 on only where an endpoint has an IPv6 address.');
+  if (ops.some((o) => o.kind === 'netns.sysctl' && o.key.endsWith('.disable_ipv6') && o.value === '0'))
+    out.push('disable_ipv6=0 on its IPv6 interfaces: Docker leaves IPv6 on only where an endpoint has an IPv6 address.');
   return out;
 }

@@ -1,7 +1,7 @@
 /** One entry of `containers:` → ContainerDef: its networks, static addresses, ports and links, each checked. */
 import { parseIp } from '../model/ipv4.js';
 import { OBJECT_NAME } from '../model/names.js';
-import { parseExpose, parsePublish, portKey, PortSpecError, type PortBinding, type PortProto } from '../model/ports.js';
+import { eachPort, hostPortsOf, parseExpose, parsePublish, portKey, PortSpecError, type PortBinding, type PortProto } from '../model/ports.js';
 import { parseLink, type LinkSpec } from '../model/links.js';
 import { broadcast, contains, type Cidr } from '../model/ipv4.js';
 import { quoteValue } from './quote.js';
@@ -78,7 +78,7 @@ export function containerDef(ctrName: string, c: RawContainer, scope: ContainerS
   const { publish, publishEntries } = publishBindings(ctrName, c, host, scope);
   // Docker's CLI adds published ports to the exposed ones.
   const exposed = new Map(expose.map((p) => [portKey(p), p]));
-  for (const b of publish) exposed.set(`${b.containerPort}/${b.proto}`, { port: b.containerPort, proto: b.proto });
+  for (const b of publish.flatMap(eachPort)) exposed.set(`${b.containerPort}/${b.proto}`, { port: b.containerPort, proto: b.proto });
 
   const links: LinkSpec[] = [];
   c.links.forEach((spec, i) => {
@@ -164,15 +164,16 @@ function publishBindings(ctrName: string, c: RawContainer, host: string | undefi
       for (const b of parsePublish(spec)) {
         publish.push(b);
         publishEntries.push(i);
-        if (!b.hostPort) continue;
-        // Ports clash only on the same host.
-        const slot = `${host ?? ''}|${b.hostPort}/${b.proto}`;
-        const clash = shared.hostPorts.get(slot);
-        // 0.0.0.0 holds the port on every address of both families (Docker binds 0.0.0.0 and ::), :: on every IPv6 one.
-        const every6 = (x: string, y: string) => x === '::' && y.includes(':');
-        if (clash && (clash.hostIp === '0.0.0.0' || b.hostIp === '0.0.0.0' || clash.hostIp === b.hostIp || every6(clash.hostIp, b.hostIp) || every6(b.hostIp, clash.hostIp)))
-          problem(at, `host port ${b.hostPort}/${b.proto} is already published by ${clash.ctr} (${place(clash.path)})`);
-        shared.hostPorts.set(slot, { hostIp: b.hostIp, ctr: ctrName, path: at });
+        // Ports clash only on the same host; a range's first clash is the one reported.
+        for (const port of hostPortsOf(b)) {
+          const slot = `${host ?? ''}|${port}/${b.proto}`;
+          const clash = shared.hostPorts.get(slot);
+          if (clash && hostIpsOverlap(clash.hostIp, b.hostIp)) {
+            problem(at, `host port ${port}/${b.proto} is already published by ${clash.ctr} (${place(clash.path)})`);
+            break;
+          }
+          shared.hostPorts.set(slot, { hostIp: b.hostIp, ctr: ctrName, path: at });
+        }
       }
     } catch (e) {
       if (!(e instanceof PortSpecError)) throw e;
@@ -180,6 +181,12 @@ function publishBindings(ctrName: string, c: RawContainer, host: string | undefi
     }
   });
   return { publish, publishEntries };
+}
+
+/** Whether two host addresses hold the same port: 0.0.0.0 is every address of both families (Docker binds 0.0.0.0 and ::), :: every IPv6 one. */
+function hostIpsOverlap(a: string, b: string): boolean {
+  const every6 = (x: string, y: string) => x === '::' && y.includes(':');
+  return a === '0.0.0.0' || b === '0.0.0.0' || a === b || every6(a, b) || every6(b, a);
 }
 
 export function usableIn(subnet: Cidr, ip: number): boolean {

@@ -5,6 +5,7 @@
  */
 import { linkEnv } from '../model/links.js';
 import { exposeRuns } from '../model/port-runs.js';
+import { forwardedBy, portCount } from '../model/ports.js';
 import type { PathSegment } from './yamlpos.js';
 import type { ContainerDef } from './types.js';
 
@@ -79,7 +80,8 @@ function publishRuns(c: ContainerDef): number {
   let runs = 0;
   let prev: ContainerDef['publish'][number] | undefined;
   for (const b of c.publish) {
-    const continues = prev && b.hostPort !== 0 && b.hostIp === prev.hostIp && b.proto === prev.proto && b.hostPort === prev.hostPort + 1 && b.containerPort === prev.containerPort + 1;
+    const continues =
+      prev && b.hostPort !== 0 && b.hostIp === prev.hostIp && b.proto === prev.proto && b.hostPort === prev.hostPort + portCount(prev) && b.containerPort === prev.containerPort + portCount(prev);
     if (!continues) runs++;
     prev = b;
   }
@@ -89,8 +91,8 @@ function publishRuns(c: ContainerDef): number {
 /** Bindings of `c`: its publish entries, and with publishAll each exposed port not published. */
 function publishedCount(c: ContainerDef): number {
   if (!c.publishAll) return c.publish.length;
-  const published = new Set(c.publish.map((b) => `${b.containerPort}/${b.proto}`));
-  return c.publish.length + c.expose.filter((p) => !published.has(`${p.port}/${p.proto}`)).length;
+  const published = forwardedBy(c.publish);
+  return c.publish.length + c.expose.filter((p) => !published(p)).length;
 }
 
 /**

@@ -10,6 +10,7 @@ import { simName } from '../model/names.js';
 import { linuxVxlanPort } from '../plan/desired.js';
 import { requireShares } from '../engine/query.js';
 import type { Lab, LabContainer } from '../model/lab.js';
+import { containerPortOf } from '../model/ports.js';
 import { addTable, makeOutside, monitorsReady, removeTraced, startMonitor, sweepStaleTraces, type Monitor, type Outside } from './kernel.js';
 import { outsideVeth, traceName, traceTableScript, writeRecord, type TraceRecord } from './marks.js';
 import { buildLegs, endOf } from './path.js';
@@ -39,7 +40,8 @@ export async function trace(o: TraceOptions): Promise<TraceResult> {
   const to = parseEndpoint(lab, target.name, 'DST');
   if (lab.hosts.length > 0 && (from.kind !== 'container' || to.kind !== 'container'))
     throw new InputError([{ path: from.kind !== 'container' ? 'SRC' : 'DST', message: 'in a multi-host lab, a trace goes from a container to a container' }]);
-  if (from.kind === 'outside' && to.kind === 'outside') throw new InputError([{ path: 'DST', message: 'outside to outside never leaves the throwaway namespace: trace from or to a container or host' }]);
+  if (from.kind === 'outside' && to.kind === 'outside')
+    throw new InputError([{ path: 'DST', message: 'outside to outside never leaves the throwaway namespace: trace from or to a container or host' }]);
   if (o.proto !== 'icmp' && target.port === undefined) throw new InputError([{ path: 'DST', message: `a ${o.proto} trace needs a port: ${o.to}:PORT` }]);
   const record: TraceRecord = { pid: process.pid, lab: lab.name, tables: [] };
   const monitors: Monitor[] = [];
@@ -136,12 +138,12 @@ async function labForTrace(name: string): Promise<{ lab: Lab; hostOf: (c: LabCon
 }
 
 function publishedBy(lab: Lab, port: number, proto: string): LabContainer[] {
-  return lab.containers.filter((c) => c.ports.some((p) => p.hostPort === port && p.proto === proto));
+  return lab.containers.filter((c) => c.ports.some((p) => containerPortOf(p, port, proto) !== undefined));
 }
 
 /** The container ports a published host port leads to: the probe keeps its port match after DNAT. */
 function publishedTargets(lab: Lab, port: number, proto: string): number[] {
-  return lab.containers.flatMap((c) => c.ports.filter((p) => p.hostPort === port && p.proto === proto).map((p) => p.containerPort));
+  return lab.containers.flatMap((c) => c.ports.flatMap((p) => containerPortOf(p, port, proto) ?? []));
 }
 
 function seenIpTables(m: Monitor): string[] {

@@ -135,7 +135,9 @@ export function explainPart(lab: Lab, node: { kind: string; container?: string; 
     if (port) return s.subject.kind === 'firewall';
     return s.subject.kind === 'firewall' || s.subject.kind === 'host';
   });
-  return pick.map((s) => ({ title: s.title, why: s.why, commands: port ? s.commands.filter((c) => c.includes(`--dport ${port}`) || c.includes(`dport ${port} `) || !/dport/.test(c)) : s.commands }));
+  // iptables writes a range a:b, nft a-b.
+  const ipt = port?.replace('-', ':');
+  return pick.map((s) => ({ title: s.title, why: s.why, commands: port ? s.commands.filter((c) => c.includes(`--dport ${ipt}`) || c.includes(`dport ${port} `) || !/dport/.test(c)) : s.commands }));
 }
 
 /** How `explain` names this netlab (the built-in server's command): as `up` does, without loading up.ts here. */

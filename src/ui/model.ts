@@ -3,7 +3,8 @@
  * which kernel interface and firewall counter feeds which node or edge, and where each hop of a
  * trace lands in the picture.
  */
-import type { Lab } from '../model/lab.js';
+import type { Lab, LabContainer } from '../model/lab.js';
+import { formatRun, portRuns, spanText, type PortRun } from '../model/port-runs.js';
 import { nodeId, type Graph, type GraphCluster, type GraphNode } from '../graph/model.js';
 import type { TraceResult, TraceStep } from '../trace/model.js';
 
@@ -66,10 +67,7 @@ function counterSources(lab: Lab, edges: UiEdge[]): CounterSources {
       const edge = edges.find((e) => e.kind === 'veth' && (e.from === inner || e.to === inner));
       if (edge) interfaces[`${c.name}/${i.ifname}`] = edge.key;
     }
-    for (const b of c.ports) {
-      const id = c.host ? nodeId('port', c.host, b.hostIp, String(b.hostPort), b.proto) : nodeId('port', b.hostIp, String(b.hostPort), b.proto);
-      ports[`${b.hostIp}:${b.hostPort}->${b.containerPort}/${b.proto}`] = id;
-    }
+    for (const r of portRuns(c.ports)) ports[formatRun(r)] = portNodeId(c, r);
   }
   return { interfaces, ports };
 }
@@ -132,8 +130,13 @@ function publishedPortOf(lab: Lab, step: TraceStep): string | undefined {
   if (!dnat) return undefined;
   const port = Number(dnat.before.split(':').pop());
   for (const c of lab.containers) {
-    const b = c.ports.find((p) => p.hostPort === port && dnat.after.startsWith(`${p.containerIp}:`));
-    if (b) return c.host ? nodeId('port', c.host, b.hostIp, String(b.hostPort), b.proto) : nodeId('port', b.hostIp, String(b.hostPort), b.proto);
+    const r = portRuns(c.ports).find((p) => port >= p.host.start && port <= p.host.end && dnat.after.startsWith(`${p.containerIp}:`));
+    if (r) return portNodeId(c, r);
   }
   return undefined;
+}
+
+/** The graph's node of a run of published ports (graph/model.ts names it so). */
+function portNodeId(c: LabContainer, r: PortRun): string {
+  return c.host ? nodeId('port', c.host, r.hostIp, spanText(r.host), r.proto) : nodeId('port', r.hostIp, spanText(r.host), r.proto);
 }

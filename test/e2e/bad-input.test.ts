@@ -332,7 +332,10 @@ beforeAll(async () => {
   await inHost('ip', 'addr', 'add', '10.104.200.1/24', 'dev', 'thost0');
   await inHost('ip', 'addr', 'add', 'fd31:104:200::1/64', 'dev', 'thost0', 'nodad');
   await inHost('ip', 'link', 'set', 'thost0', 'up');
-  writeFileSync(join(dir, 'other.yaml'), `name: ${other}\nnetworks:\n  n: { subnet: 10.104.201.0/24, ipv6: true, subnet6: "fd31:104:201::/64" }\ncontainers:\n  web: { publish: ["${OTHER_PORT}:80"] }\n`);
+  writeFileSync(
+    join(dir, 'other.yaml'),
+    `name: ${other}\nnetworks:\n  n: { subnet: 10.104.201.0/24, ipv6: true, subnet6: "fd31:104:201::/64" }\ncontainers:\n  web: { publish: ["${OTHER_PORT}:80"] }\n`,
+  );
   const r = await netlab(['up', '-f', 'other.yaml'], 300_000);
   if (r.exitCode !== 0) throw new Error(r.all);
   const br = await inHost('ip', 'link', 'show', 'dev', 'thost0');
@@ -572,16 +575,36 @@ function ipv6Cases(): Case[] {
     subnet6('fd31:104:200::/56', /overlaps the route to fd31:104:200::\/64 dev thost0/),
     subnet6('fd31:104:201::/48', `overlaps lab ${other}`),
     { what: 'subnet6 without ipv6: true', file: net('{ subnet6: "fd31:104:50::/64" }'), where: 'lab.yaml:3: networks.n.subnet6', why: '"subnet6" needs "ipv6: true"' },
-    { what: 'gateway6 outside subnet6', file: net('{ ipv6: true, subnet6: "fd31:104:50::/64", gateway6: "fd31:104:51::1" }'), where: 'lab.yaml:3: networks.n.gateway6', why: 'is not a usable address of fd31:104:50::/64' },
+    {
+      what: 'gateway6 outside subnet6',
+      file: net('{ ipv6: true, subnet6: "fd31:104:50::/64", gateway6: "fd31:104:51::1" }'),
+      where: 'lab.yaml:3: networks.n.gateway6',
+      why: 'is not a usable address of fd31:104:50::/64',
+    },
     { what: 'gateway6 without subnet6', file: net('{ ipv6: true, gateway6: "fd31:104:51::1" }'), where: 'lab.yaml:3: networks.n.gateway6', why: 'needs the network\'s "subnet6"' },
     { what: 'ipv4: false without ipv6', file: net('{ ipv4: false }'), where: 'lab.yaml:3: networks.n.ipv4', why: 'a network needs an address family' },
     { what: 'an IPv4 subnet on an IPv6-only network', file: net('{ ipv4: false, ipv6: true, subnet: 10.104.50.0/24 }'), where: 'lab.yaml:3: networks.n.subnet', why: 'the network has "ipv4: false"' },
     { what: 'an IPv4 address on an IPv6-only network', file: net('{ ipv4: false, ipv6: true }', '  a: { ip: 10.104.50.5 }\n'), where: 'lab.yaml:5: containers.a.ip', why: 'has "ipv4: false"' },
-    { what: 'ip6 outside subnet6', file: net('{ ipv6: true, subnet6: "fd31:104:50::/64" }', '  a: { ip6: "fd31:104:51::5" }\n'), where: 'lab.yaml:5: containers.a.ip6', why: "is not a usable address of n's subnet6" },
+    {
+      what: 'ip6 outside subnet6',
+      file: net('{ ipv6: true, subnet6: "fd31:104:50::/64" }', '  a: { ip6: "fd31:104:51::5" }\n'),
+      where: 'lab.yaml:5: containers.a.ip6',
+      why: "is not a usable address of n's subnet6",
+    },
     { what: 'ip6 on a network without IPv6', file: net('{ subnet: 10.104.50.0/24 }', '  a: { ip6: "fd31:104:50::5" }\n'), where: 'lab.yaml:5: containers.a.ip6', why: 'network "n" has no IPv6' },
-    { what: 'ip6 that is not an address', file: net('{ ipv6: true, subnet6: "fd31:104:50::/64" }', '  a: { ip6: "fd31::104::5" }\n'), where: 'lab.yaml:5: containers.a.ip6', why: 'is not an IPv6 address' },
+    {
+      what: 'ip6 that is not an address',
+      file: net('{ ipv6: true, subnet6: "fd31:104:50::/64" }', '  a: { ip6: "fd31::104::5" }\n'),
+      where: 'lab.yaml:5: containers.a.ip6',
+      why: 'is not an IPv6 address',
+    },
     { what: 'ip6 on the gateway', file: net('{ ipv6: true, subnet6: "fd31:104:50::/64" }', '  a: { ip6: "fd31:104:50::1" }\n'), where: 'lab.yaml:5: containers.a.ip6', why: 'is the gateway of n' },
-    { what: 'one ip6 for two containers', file: net('{ ipv6: true, subnet6: "fd31:104:50::/64" }', '  a: { ip6: "fd31:104:50::5" }\n  b: { ip6: "fd31:104:50:0::5" }\n'), where: 'lab.yaml:6: containers.b.ip6', why: 'is already given to container "a"' },
+    {
+      what: 'one ip6 for two containers',
+      file: net('{ ipv6: true, subnet6: "fd31:104:50::/64" }', '  a: { ip6: "fd31:104:50::5" }\n  b: { ip6: "fd31:104:50:0::5" }\n'),
+      where: 'lab.yaml:6: containers.b.ip6',
+      why: 'is already given to container "a"',
+    },
     {
       what: 'two networks on overlapping subnet6s',
       file: raw((l) => `name: ${l}\nnetworks:\n  n: { ipv6: true, subnet6: "fd31:104:50::/48" }\n  m: { ipv6: true, subnet6: "fd31:104:50:7::/64" }\ncontainers:\n  a: { networks: [n, m] }\n`),

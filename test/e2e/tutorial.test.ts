@@ -85,7 +85,9 @@ describe('docs/tutorial.md', () => {
       expect(r.exitCode, `${b.script}\n---\n${r.all}`).toBe(0);
       const out = probePortAsN(r.stdout.split('\n')).map(squeeze);
       let at = 0;
-      for (const want of probePortAsN(b.expected ?? []).map(squeeze).filter(Boolean)) {
+      for (const want of probePortAsN(b.expected ?? [])
+        .map(squeeze)
+        .filter(Boolean)) {
         const found = out.findIndex((line, i) => i >= at && line.includes(want));
         expect(found, `expected "${want}" in the output of:\n${b.script}\n---\n${r.stdout}`).toBeGreaterThanOrEqual(0);
         at = found + 1;

@@ -32,10 +32,14 @@ export async function traceLeftovers(lab: string, namespaces: string[]): Promise
   }
   for (const n of readdirSync('/run/netns')) if (n.startsWith(`nltrace-${lab}-`)) out.push(`netns ${n}`);
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    if (procFile(pid, 'environ').split('\0').some((v) => v.startsWith(`NETLAB_TRACE=nltrace-${lab}-`))) out.push(`monitor process ${pid}`);
+    if (
+      procFile(pid, 'environ')
+        .split('\0')
+        .some((v) => v.startsWith(`NETLAB_TRACE=nltrace-${lab}-`))
+    )
+      out.push(`monitor process ${pid}`);
   }
   const records = existsSync('/run/netlab/.traces') ? readdirSync('/run/netlab/.traces') : [];
   for (const f of records) if (recordLab(f) === lab) out.push(`record ${f}`);
   return out;
 }
-

@@ -152,7 +152,9 @@ describe('the netlink and iproute2 executors', () => {
   it('read the same links, addresses and routes: the in-process dumps and ip -j', async () => {
     const lab = uniqueLab();
     labs.push(lab);
-    await up({ topology: parseTopology('networks:\n  n: { subnet: 10.102.3.0/24, ipv6: true, subnet6: "fd31:102:3::/64" }\ncontainers:\n  a: {}\n  b: { links: [a] }\n', { source: 'r.yaml', defaultName: lab }) });
+    await up({
+      topology: parseTopology('networks:\n  n: { subnet: 10.102.3.0/24, ipv6: true, subnet6: "fd31:102:3::/64" }\ncontainers:\n  a: {}\n  b: { links: [a] }\n', { source: 'r.yaml', defaultName: lab }),
+    });
     const { selectBackend } = await import('../../src/kernel/backend.js');
     const seen = (l: any) => ({
       ifname: l.ifname,

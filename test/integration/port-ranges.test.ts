@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { up, down, ps, parseTopology } from '../../src/index.js';
+import { up, down, ps, inspect, parseTopology } from '../../src/index.js';
 import { httpGet, uniqueLab } from '../helpers/kernel.js';
 import { servers } from '../helpers/vhost.js';
 
@@ -56,6 +56,12 @@ describe.each(['iptables', 'nftables'])('a published port range (%s)', (firewall
     await expect(fetch('http://127.0.0.1:20005/', { signal: AbortSignal.timeout(1500) })).rejects.toThrow();
     const row = (await ps(lab)).find((r) => r.name === 'wide')!;
     expect(row.ports).toEqual(['0.0.0.0:10000-19999->10000-19999/tcp', '0.0.0.0:20000-20009->80-89/tcp', '0.0.0.0:20010-20019->20010-20019/udp']);
+    // Docker's inspect keys each port of a range: NetworkSettings.Ports and HostConfig.PortBindings.
+    const doc = (await inspect(lab, 'wide')) as { NetworkSettings: { Ports: Record<string, { HostPort: string }[]> }; HostConfig: { PortBindings: Record<string, unknown[]> } };
+    expect(Object.keys(doc.NetworkSettings.Ports)).toHaveLength(10020);
+    expect(doc.NetworkSettings.Ports['15000/tcp']).toEqual([{ HostIp: '0.0.0.0', HostPort: '15000' }]);
+    expect(doc.NetworkSettings.Ports['89/tcp']).toEqual([{ HostIp: '0.0.0.0', HostPort: '20009' }]);
+    expect(Object.keys(doc.HostConfig.PortBindings)).toHaveLength(10020);
     await down({ lab });
   });
 });

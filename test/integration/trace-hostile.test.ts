@@ -134,7 +134,11 @@ describe('trace, capture, stats against hostile use', () => {
 
 it('trace, capture and stats of a lab that is not up say so (exit 1) and start nothing', async () => {
   const lab = uniqueLab();
-  for (const args of [['trace', 'host', 'web:80'], ['capture', 'web', '-c', '1'], ['stats', '--json']]) {
+  for (const args of [
+    ['trace', 'host', 'web:80'],
+    ['capture', 'web', '-c', '1'],
+    ['stats', '--json'],
+  ]) {
     const r = await cli([args[0]!, '-l', lab, ...args.slice(1)]);
     expect(r.exitCode, args.join(' ')).toBe(1);
     expect(r.all).toContain(`lab "${lab}" is not up`);

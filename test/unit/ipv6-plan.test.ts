@@ -35,7 +35,9 @@ describe('IPv6 names', () => {
     expect(ctr('client').files.hosts.endsWith('10.231.1.3\tclient\nfd31:0:0:1::3\tclient\n')).toBe(true);
     // The default-bridge-like network (dns: false) lists its peers with both families.
     expect(ctr('legacy').files.hosts).toContain('10.231.2.2\tweb\nfd31:0:0:2::2\tweb\n');
-    expect(ctr('v6').files.hosts.endsWith('::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\nfd31:0:0:3::3\tv6\n')).toBe(true);
+    expect(
+      ctr('v6').files.hosts.endsWith('::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\nfd31:0:0:3::3\tv6\n'),
+    ).toBe(true);
   });
 
   it('keeps link variables IPv4, as Docker does', () => {

@@ -56,7 +56,11 @@ describe('ipv6 addresses', () => {
 
   it('gives the lowest free address after the gateway, keeping statics and previous ones', () => {
     const s = cidr('fd31:0:0:1::/64');
-    const got = allocateAddresses6(s, [ip('fd31:0:0:1::1')], [{ name: 'a' }, { name: 'b', fixed: ip('fd31:0:0:1::2') }, { name: 'c', previous: ip('fd31:0:0:1::9') }, { name: 'd', previous: ip('fd31:0:0:2::9') }]);
+    const got = allocateAddresses6(
+      s,
+      [ip('fd31:0:0:1::1')],
+      [{ name: 'a' }, { name: 'b', fixed: ip('fd31:0:0:1::2') }, { name: 'c', previous: ip('fd31:0:0:1::9') }, { name: 'd', previous: ip('fd31:0:0:2::9') }],
+    );
     expect([...got].map(([n, a]) => `${n}=${formatIp6(a)}`)).toEqual(['b=fd31:0:0:1::2', 'c=fd31:0:0:1::9', 'a=fd31:0:0:1::3', 'd=fd31:0:0:1::4']);
   });
 });
@@ -115,7 +119,9 @@ describe('ipv6 keys', () => {
     expect(problems(lab('  n: { ipv6: true, subnet6: "fd31::/96" }\n', '  a: {}\n'))[0]).toMatch(/prefix \/96 must be between \/16 and \/64/);
     expect(problems(lab('  n: { ipv6: true, subnet6: "fe80::/64" }\n', '  a: {}\n'))[0]).toMatch(/is in the link-local range/);
     expect(problems(lab('  n: { ipv6: true, subnet6: "fd31::/64", gateway6: "fd32::1" }\n', '  a: {}\n'))[0]).toMatch(/gateway6: fd32::1 is not a usable address of fd31::\/64/);
-    expect(problems(lab('  n: { ipv6: true, subnet6: "fd31::/64" }\n', '  a: { ip6: "fd31:0:0:1::5" }\n'))[0]).toMatch(/^netlab.yaml:4: containers.a.ip6: fd31:0:0:1::5 is not a usable address of n's subnet6 fd31::\/64/);
+    expect(problems(lab('  n: { ipv6: true, subnet6: "fd31::/64" }\n', '  a: { ip6: "fd31:0:0:1::5" }\n'))[0]).toMatch(
+      /^netlab.yaml:4: containers.a.ip6: fd31:0:0:1::5 is not a usable address of n's subnet6 fd31::\/64/,
+    );
     expect(problems(lab('  n: { ipv6: true, subnet6: "fd31::/64" }\n', '  a: { ip6: "fd31::1" }\n'))[0]).toMatch(/ip6: fd31::1 is the gateway of n/);
     expect(problems(lab('  n: {}\n', '  a: { ip6: "fd31::5" }\n'))[0]).toMatch(/containers.a.ip6: network "n" has no IPv6/);
     expect(problems(lab('  n: { ipv6: true }\n', '  a: { ip6: "fd31::5" }\n'))[0]).toMatch(/needs network "n" to have a "subnet6"/);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { formatCidr, parseCidr, parseIp, formatIp } from '../../src/model/ipv4.js';
 import { allocateAddresses, pickHostPort, pickSubnet, PoolExhaustedError } from '../../src/model/ipam.js';
 import { IFNAMSIZ_MAX, labNameFromFolder, macFromIp, vethHostName, defaultBridgeName, chain } from '../../src/model/names.js';
-import { parseExpose, parsePublish, PortSpecError } from '../../src/model/ports.js';
+import { eachPort, parseExpose, parsePublish, PortSpecError } from '../../src/model/ports.js';
 import { linkEnv, parseLink } from '../../src/model/links.js';
 import { hostsFile, resolvConf } from '../../src/model/etcfiles.js';
 import { resolveLab, SubnetTakenError } from '../../src/model/lab.js';
@@ -63,7 +63,12 @@ describe('port specs', () => {
     expect(parsePublish('127.0.0.1:8080:80')[0]!.hostIp).toBe('127.0.0.1');
     expect(parsePublish('127.0.0.1::80')[0]).toMatchObject({ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80 });
     expect(parsePublish('5353:53/udp')[0]!.proto).toBe('udp');
-    expect(parsePublish('8000-8002:80-82').map((b) => `${b.hostPort}:${b.containerPort}`)).toEqual(['8000:80', '8001:81', '8002:82']);
+    expect(parsePublish('8000-8002:80-82')).toEqual([{ hostIp: '0.0.0.0', hostPort: 8000, containerPort: 80, proto: 'tcp', count: 3 }]);
+    expect(
+      parsePublish('8000-8002:80-82')
+        .flatMap(eachPort)
+        .map((b) => `${b.hostPort}:${b.containerPort}`),
+    ).toEqual(['8000:80', '8001:81', '8002:82']);
     expect(parsePublish('8000-9000:80')).toEqual([{ hostIp: '0.0.0.0', hostPort: 0, hostRange: { start: 8000, end: 9000 }, containerPort: 80, proto: 'tcp' }]);
     expect(parsePublish(80)[0]).toMatchObject({ hostPort: 0, containerPort: 80 });
   });
