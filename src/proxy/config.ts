@@ -3,7 +3,8 @@
  * no route_localnet for IPv6, so a packet to [::1] cannot be DNATed onto a bridge: Docker's
  * docker-proxy carries those connections, and so does this one process per lab.
  */
-import type { Lab, ResolvedBinding } from '../model/lab.js';
+import type { Lab } from '../model/lab.js';
+import { eachPort } from '../model/ports.js';
 
 /** The one address the proxy listens on: every other host address is reached by the kernel's DNAT. */
 export const PROXY_LISTEN = '::1';
@@ -28,9 +29,6 @@ export interface ProxyConfig {
   udpTimeoutMs: { unreplied: number; replied: number };
 }
 
-/** The binding as branch ipv6 extends it: the container's IPv6 address on the published network. */
-type Binding = ResolvedBinding & { containerIp6?: string };
-
 /**
  * Host addresses whose port [::1] also reaches: the unspecified one (a plain `8080:80`, which
  * Docker publishes on both families), `[::]` and `[::1]`. 127.0.0.1 and other addresses are not.
@@ -50,7 +48,8 @@ export function proxyConfig(lab: Lab, udpTimeoutMs = DEFAULT_UDP_TIMEOUT_MS): { 
   const byPort = new Map<string, ProxyRoute>();
   for (const c of lab.containers) {
     if (multi && c.host !== lab.host) continue;
-    for (const b of c.ports as Binding[]) {
+    // One listener per port: a range is listened on port by port, as docker-proxy does.
+    for (const b of c.ports.flatMap(eachPort)) {
       const key = `${b.hostPort}/${b.proto}`;
       // Node has no SCTP sockets: an SCTP port is reached over 127.0.0.1 and the host's other addresses only.
       if (!b.hostPort || b.proto === 'sctp' || !reachesIpv6Loopback(b.hostIp) || byPort.has(key)) continue;
