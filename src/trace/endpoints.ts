@@ -1,6 +1,7 @@
 /** SRC and DST of `netlab trace`: a container of the lab, `host`, or `outside`. */
 import { InputError } from '../errors.js';
 import type { Lab, LabContainer } from '../model/lab.js';
+import { containerPortOf } from '../model/ports.js';
 
 export interface Endpoint {
   name: string;
@@ -55,6 +56,6 @@ export function sourceAddress(from: Endpoint, outside?: { peerAddr: string }): s
  * is the packet Docker 28's raw rule, and netlab's, drops; the host's LAN address has no DNAT.
  */
 export function loopbackOnly(lab: Lab, port: number, proto: string): string | undefined {
-  const bindings = lab.containers.flatMap((c) => c.ports.filter((b) => b.hostPort === port && b.proto === proto));
+  const bindings = lab.containers.flatMap((c) => c.ports.filter((b) => containerPortOf(b, port, proto) !== undefined));
   return bindings.length > 0 && bindings.every((b) => b.hostIp.startsWith('127.')) ? bindings[0]!.hostIp : undefined;
 }
