@@ -11,6 +11,7 @@ import { linkEnv, hostsNames } from './links.js';
 import { hostsLine, hostsPieces, internalResolvConf, joinPieces, resolvConf, upstreamServers, type HostsEntry, type TextPiece } from './etcfiles.js';
 import { portKey, type PortBinding, type PortProto } from './ports.js';
 import { formatProblem, InputError } from '../errors.js';
+import type { Impairment } from './impair.js';
 
 /** A subnet given in the topology collides with the host or another lab. */
 export class SubnetTakenError extends Error {
@@ -61,6 +62,9 @@ export interface LabInterface {
   gateway: string;
   mac: string;
   mtu: number;
+  /** Delay, jitter, loss, rate on its container end (tc, model/tc.ts), and where the topology says so. */
+  impair?: Impairment;
+  impairAt?: { path: string; line?: number };
 }
 
 export interface ResolvedBinding extends PortBinding {
@@ -198,6 +202,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
         gateway: formatIp(net.gateways[c.host ?? '']!),
         mac: macFromIp(ip),
         mtu: net.mtu,
+        ...(c.impair?.[netName] ? { impair: c.impair[netName].impair, impairAt: c.impair[netName].at } : {}),
       };
     });
     const primary = interfaces[0];

@@ -54,7 +54,12 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
     s.namespaces[c.netns] = {
       mark: mark.netns(lab.name, c.name, multi ? c.host : undefined),
       loUp: true,
-      ifaces: Object.fromEntries(c.interfaces.map((i) => [i.ifname, { mac: i.mac, mtu: i.mtu, up: true, addrs: [`${i.ip}/${i.prefix}`], ...(opts.ipv6 ? { ipv6Disabled: true } : {}) }])),
+      ifaces: Object.fromEntries(
+        c.interfaces.map((i) => [
+          i.ifname,
+          { mac: i.mac, mtu: i.mtu, up: true, addrs: [`${i.ip}/${i.prefix}`], ...(opts.ipv6 ? { ipv6Disabled: true } : {}), ...(i.impair ? { impair: i.impair } : {}) },
+        ]),
+      ),
       routes: routed ? [`default via ${routed.gateway} dev ${routed.ifname}`] : [],
     };
     for (const i of c.interfaces) {

@@ -11,6 +11,7 @@ import { formatCidr, formatIp } from '../model/ipv4.js';
 import { envAlias, ovsName, vxlanName } from '../model/names.js';
 import type { Op } from './ops.js';
 import { renderOp, shellQuote } from './render.js';
+import { impairWhy } from './explain-impair.js';
 
 /** What a group of Ops builds. New kinds (hosts, overlays) add a variant here and a `why`. */
 export type Subject =
@@ -94,6 +95,8 @@ export function subjectOf(op: Op, lab: Lab): Subject {
     case 'process.start':
     case 'process.stop':
       return container(lab.containers.find((c) => c.name === op.container)) ?? { kind: 'other' };
+    case 'tc.set':
+      return container(byNs(op.ns)) ?? { kind: 'other' };
   }
   return { kind: 'other' };
 }
@@ -211,6 +214,7 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
         const remote = lab.containers.filter((x) => x.host !== c.host).map((x) => `${x.name} on ${x.host}`);
         if (remote.length > 0) out.push(`Its /etc/hosts also names the containers on other hosts (${remote.join(', ')}): names and links resolve across the tunnel, as on one Docker overlay network.`);
       }
+      out.push(...impairWhy(c));
       if (c.command !== undefined) out.push("Then its command starts inside its namespaces, like a container's entrypoint; its output goes to a log file (docker logs = netlab logs).");
       return out;
     }
