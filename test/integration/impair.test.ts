@@ -4,7 +4,7 @@
  * repair, `netlab impair` live and kept, and nothing left by `down`.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -44,7 +44,7 @@ containers:
   );
   return file;
 };
-const topology = (file: string, lab: string) => parseTopology(require('node:fs').readFileSync(file, 'utf8'), { source: file, defaultName: lab });
+const topology = (file: string, lab: string) => parseTopology(readFileSync(file, 'utf8'), { source: file, defaultName: lab });
 
 /** Downloads BYTES from srv's address inside cli's namespace; megabits per second, first byte to last. */
 async function measureMbit(lab: string, ip: string): Promise<number> {
@@ -133,7 +133,7 @@ describe('impair: explain, inspect, drift, live changes, down', () => {
     expect(await qdiscs(lab, 'srv')).toMatch(/rate 10Mbit/);
 
     // The file without impair: up removes the qdisc.
-    writeFileSync(file, require('node:fs').readFileSync(file, 'utf8').replace('{ impair: { rate: 10mbit } }', '{}'));
+    writeFileSync(file, readFileSync(file, 'utf8').replace('{ impair: { rate: 10mbit } }', '{}'));
     const r = await up({ topology: topology(file, lab) });
     expect(r.ops.map((o) => o.kind)).toEqual(['tc.set']);
     expect(await qdiscs(lab, 'srv')).not.toContain('tbf');

@@ -73,7 +73,7 @@ containers:
   b:
     networks: [n]
 `;
-  it('applies a container\'s impair to each interface; an attachment\'s own replaces it there', () => {
+  it("applies a container's impair to each interface; an attachment's own replaces it there", () => {
     const a = parse(file).containers.find((c) => c.name === 'a')!;
     expect(a.impair).toEqual({
       n: { impair: { delayUs: 20000, rateBit: 10e6 }, at: { path: 'containers.a.impair', line: 6 } },
@@ -100,7 +100,9 @@ containers:
 describe('tc commands', () => {
   it('makes a tbf for a rate and a netem for delay and loss, the netem under the tbf when both', () => {
     expect(tcArgs('eth0', { rateBit: 10e6 }, undefined)).toEqual([['qdisc', 'replace', 'dev', 'eth0', 'root', 'handle', '1:', 'tbf', 'rate', '10000000bit', 'burst', '16384', 'latency', '50ms']]);
-    expect(tcArgs('eth0', { delayUs: 20000, jitterUs: 5000, lossPercent: 1 }, {})).toEqual([['qdisc', 'replace', 'dev', 'eth0', 'root', 'handle', '10:', 'netem', 'delay', '20ms', '5ms', 'loss', '1%']]);
+    expect(tcArgs('eth0', { delayUs: 20000, jitterUs: 5000, lossPercent: 1 }, {})).toEqual([
+      ['qdisc', 'replace', 'dev', 'eth0', 'root', 'handle', '10:', 'netem', 'delay', '20ms', '5ms', 'loss', '1%'],
+    ]);
     expect(tcArgs('eth1', { delayUs: 20000, rateBit: 1e9 }, undefined).map((a) => a.join(' '))).toEqual([
       'qdisc replace dev eth1 root handle 1: tbf rate 1000000000bit burst 1250000 latency 50ms',
       'qdisc replace dev eth1 parent 1:1 handle 10: netem delay 20ms',
