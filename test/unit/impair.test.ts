@@ -5,6 +5,8 @@ import { parseQdiscs, tcArgs } from '../../src/model/tc.js';
 import { impairOp } from '../../src/plan/diff.js';
 import { parseTopology } from '../../src/topology/load.js';
 import { InputError } from '../../src/errors.js';
+import { judge, topologyNeeds, type Needs } from '../../src/engine/doctor.js';
+import type { HostFacts } from '../../src/kernel/probe.js';
 
 const parse = (text: string) => parseTopology(text, { source: 'netlab.yaml', defaultName: 'imp' });
 const refusal = (input: ImpairInput) => {
@@ -137,5 +139,35 @@ describe('tc commands', () => {
     expect(impairOp('ns', 'eth0', undefined, undefined)).toBeUndefined();
     expect(impairOp('ns', 'eth0', { rateBit: 10e6 }, undefined)).toEqual({ kind: 'tc.set', ns: 'ns', dev: 'eth0', impair: { rateBit: 10e6 } });
     expect(impairOp('ns', 'eth0', undefined, { rateBit: 10e6 })).toEqual({ kind: 'tc.set', ns: 'ns', dev: 'eth0', impair: {}, have: { rateBit: 10e6 } });
+  });
+});
+
+describe('doctor and impair:', () => {
+  const works = { state: 'works' as const, how: 'created one in a scratch namespace' };
+  const facts = (netem: 'works' | 'missing'): HostFacts => ({
+    root: true,
+    programs: {},
+    features: {
+      netns: works,
+      veth: works,
+      bridge: works,
+      vxlan: works,
+      nf_tables: works,
+      br_netfilter: works,
+      sch_tbf: works,
+      sch_netem: { state: netem, how: 'creating one in a scratch namespace failed' },
+    },
+    docker: { running: false, evidence: [] },
+    firewalld: { running: false },
+  });
+  const needs = (text: string): Needs => ({ ...topologyNeeds(parse(text)), subnets: { id: 'subnets', status: 'ok', message: '' } });
+  const netemCheck = (f: HostFacts, n: Needs) => judge(f, n).checks.find((c) => c.id === 'kernel:sch_netem');
+
+  it('fails a missing netem only for a topology that asks for delay, jitter or loss', () => {
+    expect(needs('containers:\n  a: { impair: { loss: 1% } }\n')).toMatchObject({ netem: true, tbf: false });
+    expect(needs('containers:\n  a: { impair: { rate: 1mbit } }\n')).toMatchObject({ netem: false, tbf: true });
+    expect(netemCheck(facts('missing'), needs('containers:\n  a: { impair: { delay: 1ms } }\n'))).toMatchObject({ status: 'fail', fix: expect.stringContaining('modprobe sch_netem') });
+    expect(netemCheck(facts('missing'), needs('containers:\n  a: { impair: { rate: 1mbit } }\n'))?.status).toBe('warn');
+    expect(netemCheck(facts('works'), needs('containers:\n  a: { impair: { delay: 1ms } }\n'))?.status).toBe('ok');
   });
 });
