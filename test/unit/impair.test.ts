@@ -132,6 +132,8 @@ describe('tc commands', () => {
     expect(q.get('eth1')).toEqual({ delayUs: 1500, lossPercent: 25 });
     expect(q.get('eth2')).toEqual({ rateBit: 1.5e6 });
     expect(q.has('eth3')).toBe(false);
+    // iproute2 6.15 (Debian trixie, the VM guests) prints netem's seed too.
+    expect(parseQdiscs('qdisc netem 10: dev eth0 root refcnt 2 limit 1000 delay 20ms seed 16470331607539796419 loss 25%').get('eth0')).toEqual({ delayUs: 20000, lossPercent: 25 });
   });
 
   it('plans a change only where want and have differ; unread qdiscs are only added', () => {
