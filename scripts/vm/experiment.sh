@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `sudo npm run vm:experiment`: builds (or reuses) the Debian guest image, boots two VMs with
 # QEMU on a host-only bridge, runs examples/multihost.yaml across them with Open vSwitch's
-# kernel datapath and VXLAN, measures a netem-impaired link, and removes everything it made,
+# kernel datapath and VXLAN, measures a link impaired with `netlab impair` (netem), and removes everything it made,
 # also on failure or Ctrl-C. Prints every command it runs in a guest, what it saw, phase times.
 # --skip-if-unavailable: exit 0 with a message where QEMU cannot boot a machine (CI).
 set -euo pipefail
@@ -39,7 +39,7 @@ phase_end
 
 phase "netlab up on each VM"; scenario_prepare; scenario_up; phase_end
 phase "experiment"; scenario_ovs; scenario_traffic; phase_end
-phase "netem"; scenario_netem; phase_end
+phase "impair (netem)"; scenario_netem; phase_end
 phase "netlab down on each VM"; scenario_down; phase_end
 
 log "all checks passed; phase times: $(IFS=,; echo "${PHASE_TIMES[*]}" | sed 's/,/, /g')"

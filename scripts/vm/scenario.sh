@@ -52,16 +52,28 @@ scenario_traffic() {
   expect "$out" "vni 43" "the Open vSwitch network's VNI on the wire"
 }
 
-# netem on b's interface inside vm2 (the guest kernel has it): RTT and loss measured by ping.
+# Link impairments with `netlab impair` on b's interface inside vm2 (the guest kernel has netem):
+# the RTT and loss ping measures, before and after, printed; `status` agrees; --reset removes it.
+# Field 1 of "rtt min/avg/max/mdev = ..." is the minimum (what a delay shifts, whatever the load), 2 the average.
+rtt_field() { sed -n 's|^rtt [^=]*= ||p' <<<"$2" | cut -d/ -f"$1"; }
+loss_pct() { sed -n 's|.* \([0-9.]*\)% packet loss.*|\1|p' <<<"$1"; }
+ping_b() { local out; out=$(vm_ssh 2 netlab exec -l multihost b -- "$1" 2>&1) || true; echo "vm2# netlab exec -l multihost b -- $1" >&2; grep -E 'rtt|loss' <<<"$out" | sed 's/^/    /' >&2; echo "$out"; }
 scenario_netem() {
   local a; a=$(vm_ssh 1 netlab inspect -l multihost a --json | grep -o '"IPAddress": *"10\.200\.[0-9.]*"' | grep -o '10\.200\.[0-9.]*' | head -1)
-  local ping="ping -q -c 20 -i 0.2 $a"
-  on 2 netlab exec -l multihost b -- "$ping" | grep -E '^vm|rtt|loss'
-  on 2 netlab exec -l multihost b -- tc qdisc add dev eth0 root netem delay 20ms
-  on 2 netlab exec -l multihost b -- "$ping" | grep -E '^vm|rtt|loss'
-  on 2 netlab exec -l multihost b -- tc qdisc change dev eth0 root netem delay 20ms loss 25%
-  on 2 netlab exec -l multihost b -- "ping -q -c 60 -i 0.1 $a" | grep -E '^vm|rtt|loss' || true
-  on 2 netlab exec -l multihost b -- tc qdisc del dev eth0 root
+  local base delayed lossy
+  base=$(ping_b "ping -q -c 20 -i 0.2 $a")
+  on 2 netlab impair -l multihost b --network overlay --delay 20ms || die "netlab impair --delay failed"
+  on 2 netlab exec -l multihost b -- tc qdisc show dev eth0
+  delayed=$(ping_b "ping -q -c 20 -i 0.2 $a")
+  if on 2 netlab status -l multihost; then echo "    ok: status keeps the live impairment as the lab's"; else echo "    note: netlab status exited $? after netlab impair"; fi
+  on 2 netlab impair -l multihost b --network overlay --delay 20ms --loss 25% || die "netlab impair --loss failed"
+  lossy=$(ping_b "ping -q -c 100 -i 0.1 $a")
+  on 2 netlab impair -l multihost b --reset || die "netlab impair --reset failed"
+  local b0 b1 lp; b0=$(rtt_field 1 "$base"); b1=$(rtt_field 1 "$delayed"); lp=$(loss_pct "$lossy")
+  echo "    measured: RTT min/avg ${b0}/$(rtt_field 2 "$base") ms without impairment, ${b1}/$(rtt_field 2 "$delayed") ms with delay 20ms (min $(awk -v x="$b1" -v y="$b0" 'BEGIN{printf "%+.1f", x-y}') ms); loss ${lp}% of 100 pings with loss 25%"
+  awk -v x="$b1" -v y="$b0" 'BEGIN{exit !(x - y >= 15)}' || die "the 20ms delay did not show in the RTT (${b0} -> ${b1} ms)"
+  awk -v p="$lp" 'BEGIN{exit !(p >= 10 && p <= 45)}' || die "loss ${lp}% is far from 25%"
+  echo "    ok: netlab impair's delay and loss measured by ping"
 }
 
 scenario_down() {

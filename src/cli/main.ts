@@ -324,6 +324,19 @@ withCommonOptions(program.command('inspect'))
     console.log(JSON.stringify([doc], null, o.json ? 2 : 2));
   });
 
+withCommonOptions(program.command('impair'))
+  .description("show or change a container's link impairment live (tc netem/tbf on its interfaces), kept until --reset or down (docs/impair.md)")
+  .argument('<name>', 'container')
+  .option('--network <network>', 'only its interface on this network (default: all of them)')
+  .option('--delay <time>', 'e.g. 20ms')
+  .option('--jitter <time>', 'e.g. 5ms (needs --delay)')
+  .option('--loss <percent>', 'e.g. 1%')
+  .option('--rate <rate>', 'e.g. 10mbit')
+  .option('--clear', 'no impairment')
+  .option('--reset', "back to the topology file's")
+  .option('--json', 'print JSON')
+  .action(async (name: string, _o, cmd: Command) => (await import('./impair.js')).impairAction(await labOf(globals(cmd)), name, cmd.opts()));
+
 withCommonOptions(program.command('dns'))
   .description("list the names a container's embedded DNS (127.0.0.11) answers, and where the rest go")
   .argument('<name>', 'container')

@@ -3,6 +3,7 @@
  * for a large lab, one bar of containers done; elsewhere plain lines (every step, or every
  * tenth of the containers for a large lab). Logs stay on stderr.
  */
+import { impairmentText } from '../model/impair.js';
 import { basename } from 'node:path';
 import { isLinkOp, type Op } from '../plan/ops.js';
 import { netnsName } from '../model/names.js';
@@ -73,6 +74,8 @@ export function describeStep(ops: Op[]): string {
       return `start ${op.container}: ${op.spec.argv.slice(-4).join(' ')}`;
     case 'process.stop':
       return `stop ${op.container} (pid ${op.pids.join(' ')})`;
+    case 'tc.set':
+      return `impair ${op.dev} of ${op.ns}: ${impairmentText(op.impair)} (tc)`;
     default:
       return op.kind;
   }

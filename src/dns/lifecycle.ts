@@ -171,21 +171,24 @@ function servesLess(configPath: string): boolean {
   return missing.some((ns) => existsSync(join(NETNS_DIR, ns)));
 }
 
-/** Waits (at most 5 s) until a resolver has loaded some config: its SIGHUP handler is then in place. */
+/** How long a resolver may take to start and load its config: 5 s, more on slow machines (NETLAB_DNS_WAIT_MS; emulated VMs). */
+const waitMs = () => Number(process.env.NETLAB_DNS_WAIT_MS) || 5000;
+
+/** Waits (at most waitMs) until a resolver has loaded some config: its SIGHUP handler is then in place. */
 async function waitStarted(configPath: string): Promise<void> {
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + waitMs();
   while (!existsSync(`${configPath}.loaded`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
 
 /**
- * Waits (at most 5 s) until the resolver says it loaded `text`. With the pid of a resolver that
+ * Waits (at most waitMs) until the resolver says it loaded `text`. With the pid of a resolver that
  * was told to reload, tells it again each second it has not (a reload is safe to repeat).
  */
 async function waitLoaded(configPath: string, text: string, reloading?: number): Promise<void> {
   const hash = createHash('sha256').update(text).digest('hex');
   const started = Date.now();
   let told = started;
-  while (Date.now() < started + 5000) {
+  while (Date.now() < started + waitMs()) {
     if (readText(`${configPath}.loaded`)?.split('\n')[0] === hash) return;
     await new Promise((r) => setTimeout(r, 10));
     if (reloading !== undefined && Date.now() - told >= 1000 && isAlive(reloading)) {
@@ -193,7 +196,7 @@ async function waitLoaded(configPath: string, text: string, reloading?: number):
       told = Date.now();
     }
   }
-  throw new Error(`the lab's DNS resolver did not load ${configPath} within 5 s (see its log in the lab's logs folder)`);
+  throw new Error(`the lab's DNS resolver did not load ${configPath} within ${waitMs() / 1000} s (see its log in the lab's logs folder)`);
 }
 
 function readText(path: string): string | undefined {

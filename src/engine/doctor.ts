@@ -2,6 +2,7 @@
  * `doctor`: checks what netlab needs on this host and says how to fix each miss. The facts
  * come from kernel/probe.ts; judging them (`judge`) is pure, so every verdict is unit-tested.
  */
+import { needsNetem, type Impairment } from '../model/impair.js';
 import { loadTopology, type LoadOptions } from '../topology/load.js';
 import type { Topology } from '../topology/types.js';
 import { resolveLab, SubnetTakenError } from '../model/lab.js';
@@ -45,6 +46,7 @@ export const PACKAGE_OF: Record<string, string> = {
   'ovs-vswitchd': 'openvswitch-switch',
   curl: 'curl',
   conntrack: 'conntrack',
+  tc: 'iproute2',
 };
 
 /** What the topology asks of the host beyond the basics. */
@@ -56,6 +58,9 @@ export interface Needs {
   iccOff: boolean;
   /** A network with `ipv6: true` needs the kernel's IPv6 and ip6tables (or nft's inet family). */
   ipv6?: boolean;
+  /** An interface with a rate (tbf) or with delay, jitter or loss (netem). */
+  tbf?: boolean;
+  netem?: boolean;
   /** The subnet check's verdict, computed against the host's routes. */
   subnets: Check;
 }
@@ -75,6 +80,7 @@ const WHY: Record<string, string> = {
   'ovs-vswitchd': 'the Open vSwitch switch itself (a simulated host runs its own)',
   curl: 'the tutorial and the README examples',
   conntrack: 'the tutorial (conntrack -L) and clearing UDP flows',
+  tc: 'link impairments (impair:, netlab impair)',
 };
 
 const FEATURE_WHY: Record<FeatureName, string> = {
@@ -84,6 +90,8 @@ const FEATURE_WHY: Record<FeatureName, string> = {
   vxlan: 'VXLAN: overlay networks across hosts',
   nf_tables: 'nf_tables: the kernel side of nft and of iptables-nft',
   br_netfilter: 'br_netfilter: bridged traffic through iptables (needed for icc: false)',
+  sch_tbf: 'tbf qdisc: the rate of impair: (tc)',
+  sch_netem: 'netem qdisc: the delay, jitter and loss of impair: (tc; without it "netlab up" refuses them)',
 };
 
 export function judge(facts: HostFacts, needs: Needs): DoctorReport {
@@ -119,7 +127,9 @@ export function judge(facts: HostFacts, needs: Needs): DoctorReport {
       f === 'bridge' ||
       (f === 'vxlan' && needs.vxlan) ||
       (f === 'nf_tables' && (needs.firewall === 'nftables' || facts.iptablesVariant === 'nf_tables')) ||
-      (f === 'br_netfilter' && needs.iccOff);
+      (f === 'br_netfilter' && needs.iccOff) ||
+      (f === 'sch_tbf' && !!needs.tbf) ||
+      (f === 'sch_netem' && !!needs.netem);
     const fix =
       f === 'br_netfilter'
         ? 'modprobe br_netfilter'
@@ -226,8 +236,12 @@ export function topologyNeeds(topo: Topology | undefined): Omit<Needs, 'subnets'
     vxlan: topo?.networks.some((n) => n.driver !== 'ovs' && n.vxlan !== undefined) ?? false,
     iccOff: topo?.networks.some((n) => !n.icc) ?? false,
     ipv6: topo?.networks.some((n) => n.enableIpv6) ?? false,
+    tbf: impairs(topo, (i) => i.rateBit !== undefined),
+    netem: impairs(topo, needsNetem),
   };
 }
+
+const impairs = (topo: Topology | undefined, test: (i: Impairment) => boolean) => !!topo?.containers.some((c) => Object.values(c.impair ?? {}).some((s) => test(s.impair)));
 
 export async function doctor(opts: LoadOptions = {}): Promise<DoctorReport> {
   let topo: Topology | undefined;

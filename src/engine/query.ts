@@ -1,4 +1,6 @@
 /** Read-only views of a running lab: ps, inspect, logs. */
+import { isEmpty, impairmentWords, type Impairment } from '../model/impair.js';
+import { tcArgs } from '../model/tc.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetlabError, InputError } from '../errors.js';
@@ -59,6 +61,8 @@ function portObjectsOf(c: LabContainer, published: (p: PortProto) => boolean): D
 }
 
 /** Every share of the lab on this machine (one, or one per simulated host). */
+const tcQdiscText = (dev: string, i: Impairment) => tcArgs(dev, i, undefined).map((a) => `tc ${a.join(' ')}`);
+
 export async function requireShares(lab: string): Promise<StateFile[]> {
   const reads = await shareReads(lab);
   const broken = reads.find((r) => r.problem);
@@ -221,6 +225,8 @@ export async function inspect(lab: string, name: string): Promise<Record<string,
             HostVeth: i.hostVeth,
             Bridge: i.bridge,
             MTU: i.mtu,
+            // netlab's own: tc netem/tbf on InterfaceName (docs/impair.md), null without; `netlab impair` changes it.
+            Impairment: i.impair && !isEmpty(i.impair) ? { ...impairmentWords(i.impair), Tc: tcQdiscText(i.ifname, i.impair), Source: i.impairAt?.path ?? '' } : null,
           },
         ]),
       ),

@@ -129,6 +129,7 @@ const WORDS: Record<Op['kind'], [string, string]> = {
   'ovs.port.del': ['Open vSwitch port to remove', 'Open vSwitch ports to remove'],
   'ovs.plug': ['Open vSwitch plug to set', 'Open vSwitch plugs to set'],
   'ovs.flows': ['Open vSwitch flow table to set', 'Open vSwitch flow tables to set'],
+  'tc.set': ['link impairment (tc qdisc) to set', 'link impairments (tc qdiscs) to set'],
 };
 
 /** What `up` would do, one entry per kind of change: `1 container command to start`. */

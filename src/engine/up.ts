@@ -32,6 +32,7 @@ import { ensureResolver, releaseNamespaces, startResolverEarly, type EnsureResul
 import { syncProxy } from '../proxy/sync.js';
 import type { ProxyResult } from '../proxy/lifecycle.js';
 import { portHolder } from './portholder.js';
+import { hasImpairment, readOverrides, requireNetem, withOverrides } from './impair.js';
 
 export interface UpOptions extends LoadOptions {
   /** A topology already loaded (the library API); otherwise it is read from `file`. */
@@ -99,12 +100,13 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
 
     let lab: Lab;
     try {
-      lab = resolveLab(topo, ctx, host);
+      lab = withOverrides(resolveLab(topo, ctx, host), readOverrides(topo.name));
     } catch (e) {
       if (e instanceof PoolExhaustedError) throw new InputError([{ path: 'networks', message: e.message }], topo.source);
       if (e instanceof SubnetTakenError) throw new ConflictError(e.message);
       throw e;
     }
+    await requireNetem(lab, topo.source);
     mark('resolved');
     const want = desiredState(lab, { selfArgv: SELF_ARGV, ovsDatapath: ovsDatapath(), ipv6: ctx.ipv6 });
     mark('desired');
@@ -124,6 +126,8 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         sameWant,
         firewallReads,
         hostLinks: hostView.inProcess && backend.hostInProcess ? hostView.links : undefined,
+        // A lab that had impairments reads its qdiscs, to remove those the file no longer has.
+        qdiscs: hasImpairment(lab) || (!!prev && hasImpairment(prev.resolved)),
       },
       backend,
     );

@@ -20,6 +20,7 @@ import { runBeside, type BesideDone, type UtsToMake } from './beside.js';
 import { mountedUts } from './uts.js';
 import { addMnt, removeMnt } from './mnt.js';
 import { stopProcesses } from './processes.js';
+import { applyTc } from './tc.js';
 import { startMonitor } from './monitor.js';
 import type { KernelBackend } from './backend.js';
 import { mapLimit } from './run.js';
@@ -318,6 +319,8 @@ async function applyOne(op: Op, hooks: ApplyHooks, backend: KernelBackend, mount
       return op.portEnd === undefined ? flushConntrack(op.proto, op.port, op.family) : flushConntrackRange(op.proto, op.port, op.portEnd, op.family);
     case 'process.stop':
       return stopProcesses(op.pids, undefined, op.monitor);
+    case 'tc.set':
+      return applyTc(op);
     case 'process.start': {
       const pid = startMonitor(op);
       hooks.onStarted?.(op.container, pid, op.specHash);

@@ -22,7 +22,8 @@ import { mountedUts, mountPoints } from './uts.js';
 import { mountedMnt, readMntHash } from './mnt.js';
 import { monitorPid, readMonitorState } from './monitor.js';
 import { observeOvs } from './ovs.js';
-import { run } from './run.js';
+import { mapLimit, run } from './run.js';
+import { readImpairments } from './tc.js';
 
 export interface ObserveInput {
   lab: string;
@@ -49,6 +50,8 @@ export interface ObserveInput {
   firewallReads?: FirewallReads;
   /** The host's links as `backend.readHost()` gives them, when the caller has just read them (one read, not two). */
   hostLinks?: IpLink[];
+  /** Read the tc qdiscs of the lab's namespaces (default: when `want` impairs an interface). */
+  qdiscs?: boolean;
 }
 
 export type FirewallReads = Promise<[Awaited<ReturnType<typeof observeIptables>>, FirewallState]>;
@@ -180,6 +183,7 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
     s.namespaces[ns] = state;
   }
 
+  if (!underlay && (input.qdiscs ?? wantsImpairment(want))) await readQdiscs(s, want);
   mark('namespaces');
   if (underlay) return { state: s, foreign, warnings: [], stamps: {} };
   const [iptables, nftables] = await fw!;
@@ -290,6 +294,17 @@ export async function observe(input: ObserveInput, backend: KernelBackend): Prom
   mark('processes');
   log().debug({ backend: backend.name, namespaces: candidates.length, ...lap }, 'observed (ms since start)');
   return { state: s, foreign, warnings, stamps, labsHere };
+}
+
+const wantsImpairment = (want: LabState) => Object.values(want.namespaces).some((n) => Object.values(n.ifaces).some((i) => i.impair !== undefined));
+
+/** The impairment (tc qdiscs) of each interface of the lab's namespaces that it wants. */
+async function readQdiscs(s: LabState, want: LabState): Promise<void> {
+  const wanted = Object.keys(s.namespaces).filter((ns) => want.namespaces[ns]);
+  await mapLimit(wanted, 8, async (ns) => {
+    const found = await readImpairments(ns);
+    for (const [dev, iface] of Object.entries(s.namespaces[ns]!.ifaces)) if (found) iface.impair = found.get(dev) ?? {};
+  });
 }
 
 /** An nftables lab's firewall, with its rules in the iptables isolation chains (model/firewall.ts), and what else it has in iptables. */

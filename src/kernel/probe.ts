@@ -13,7 +13,7 @@ import { readSysctl } from './host.js';
 import { run } from './run.js';
 import { ovsDbSocket } from './ovs.js';
 
-export type FeatureName = 'netns' | 'veth' | 'bridge' | 'vxlan' | 'nf_tables' | 'br_netfilter';
+export type FeatureName = 'netns' | 'veth' | 'bridge' | 'vxlan' | 'nf_tables' | 'br_netfilter' | 'sch_tbf' | 'sch_netem';
 export type FeatureState = 'works' | 'available' | 'missing' | 'unknown';
 
 export interface HostFacts {
@@ -48,6 +48,7 @@ export const PROGRAMS = [
   'ovs-vswitchd',
   'curl',
   'conntrack',
+  'tc',
 ] as const;
 
 export async function onPath(program: string, path = process.env.PATH ?? ''): Promise<string | undefined> {
@@ -70,6 +71,8 @@ const FEATURE_CONFIG: Record<FeatureName, string> = {
   vxlan: 'CONFIG_VXLAN',
   nf_tables: 'CONFIG_NF_TABLES',
   br_netfilter: 'CONFIG_BRIDGE_NETFILTER',
+  sch_tbf: 'CONFIG_NET_SCH_TBF',
+  sch_netem: 'CONFIG_NET_SCH_NETEM',
 };
 
 /** `y` built in, `m` a module, undefined when the kernel's config cannot be read. */
@@ -97,6 +100,12 @@ async function tryInScratchNamespace(programs: HostFacts['programs']): Promise<P
     out.veth = await ip('link', 'add', 'd0', 'type', 'veth', 'peer', 'name', 'd1');
     out.bridge = await ip('link', 'add', 'd2', 'type', 'bridge');
     out.vxlan = await ip('link', 'add', 'd3', 'type', 'vxlan', 'id', '42', 'dstport', '4789', 'local', '127.0.0.1');
+    // The qdiscs of `impair:` (rate: tbf; delay, jitter, loss: netem), on the veth made above.
+    if (out.veth && programs.tc) {
+      const tc = (...args: string[]) => run('tc', ['-n', ns, 'qdisc', 'add', ...args], { allowFail: true }).then((r) => r.exitCode === 0);
+      out.sch_tbf = await tc('dev', 'd0', 'root', 'tbf', 'rate', '10mbit', 'burst', '16384', 'latency', '50ms');
+      out.sch_netem = await tc('dev', 'd1', 'root', 'netem', 'delay', '1ms');
+    }
     if (programs.nft) out.nf_tables = (await run('ip', ['netns', 'exec', ns, 'nft', 'add', 'table', 'inet', 'nldoctor'], { allowFail: true })).exitCode === 0;
     if (existsSync('/proc/sys/net/ipv6')) out.ip6tables = (await run('ip', ['netns', 'exec', ns, 'ip6tables', '-w', '-t', 'nat', '-S'], { allowFail: true })).exitCode === 0;
   } finally {

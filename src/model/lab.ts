@@ -16,6 +16,7 @@ import { fillHostsFiles } from './hostsfile.js';
 export { fillHostsFiles, hostsPiecesOf } from './hostsfile.js';
 import { allocate6, allocation6, NO_IPV4, resolveNetworks6, type TakenSubnet6 } from './lab6.js';
 import { parseIp6 } from './ipv6.js';
+import type { Impairment } from './impair.js';
 
 /** A subnet given in the topology collides with the host or another lab. */
 export class SubnetTakenError extends Error {
@@ -82,6 +83,9 @@ export interface LabInterface {
   gateway6?: string;
   mac: string;
   mtu: number;
+  /** Delay, jitter, loss, rate on its container end (tc, model/tc.ts), and where the topology says so. */
+  impair?: Impairment;
+  impairAt?: { path: string; line?: number };
 }
 
 export interface ResolvedBinding extends PortBinding {
@@ -240,6 +244,7 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
         // IPv6 only: the MAC from the IPv6 address's last 32 bits (unique on its /64 as netlab numbers it).
         mac: macFromIp(ip ?? Number(BigInt.asUintN(32, parseIp6(ip6!)!))),
         mtu: net.mtu,
+        ...(c.impair?.[netName] ? { impair: c.impair[netName].impair, impairAt: c.impair[netName].at } : {}),
       };
     });
     const primary = interfaces[0];

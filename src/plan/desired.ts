@@ -117,7 +117,7 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
  */
 function ifaceState(i: LabInterface, kernelIpv6: boolean): IfaceState {
   const addrs = [...(i.ip ? [`${i.ip}/${i.prefix}`] : []), ...(i.ip6 ? [`${i.ip6}/${i.prefix6}`] : [])];
-  return { mac: i.mac, mtu: i.mtu, up: true, addrs, ...(kernelIpv6 ? { ipv6Disabled: !i.ip6 } : {}) };
+  return { mac: i.mac, mtu: i.mtu, up: true, addrs, ...(kernelIpv6 ? { ipv6Disabled: !i.ip6 } : {}), ...(i.impair ? { impair: i.impair } : {}) };
 }
 
 /** The default route of each family, via the first routed (not internal) interface that has that family. */

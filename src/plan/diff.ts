@@ -8,6 +8,7 @@ import type { Op } from './ops.js';
 import { ovsName } from '../model/names.js';
 import { disableIpv6Key, type FirewallState, type HostLinkState, type IfaceState, type LabState, type NamespaceState } from './state.js';
 import { linkGroup, netnsName, parseMark } from '../model/names.js';
+import { isEmpty, sameImpairment, type Impairment } from '../model/impair.js';
 
 export function diff(want: LabState, have: LabState): Op[] {
   const stop: Op[] = [];
@@ -124,6 +125,8 @@ export function diff(want: LabState, have: LabState): Op[] {
       if (wi.ipv6Disabled === false && hi.ipv6Disabled !== false) nsOps.push({ kind: 'netns.sysctl', ns, key: disableIpv6Key(ifname), value: '0' });
       addrOps(ifname, wi.addrs, hi.addrs, ns, nsOps);
       if (wi.up && !hi.up) nsOps.push({ kind: 'link.set', ns, name: ifname, up: true });
+      const tc = impairOp(ns, ifname, wi.impair, hi.impair);
+      if (tc) config.push(tc);
     }
     const fresh = (r: string) => recreatedPeers.has(`${ns}/${r.slice(r.lastIndexOf(' dev ') + 5)}`);
     for (const r of w.routes) if (!h.routes.includes(r) || fresh(r)) nsOps.push({ kind: 'route.replace', ns, route: r });
@@ -168,6 +171,15 @@ export function diff(want: LabState, have: LabState): Op[] {
   // The /etc/netns folder of every namespace that is not wanted, also when the namespace itself is already gone.
   const goneDirs = new Set([...Object.keys(have.files).map((f) => dirname(f)), ...(have.etcDirs ?? [])].filter((d) => !want.namespaces[basename(d)]));
   return [...stop, ...removeFw, ...ovsGone, ...sortRemovals(remove, goneDirs), ...addNs, ...hostLinks, ...nsOps, ...config, ...mnts, ...applyFw, ...start];
+}
+
+/**
+ * The tc change that gives an interface its impairment: `have` is undefined where the qdiscs were
+ * not read (a lab that never had one) or the interface is new; then only a wanted one is made.
+ */
+export function impairOp(ns: string, dev: string, want: Impairment | undefined, have: Impairment | undefined): Op | undefined {
+  if (have === undefined) return isEmpty(want) ? undefined : { kind: 'tc.set', ns, dev, impair: want! };
+  return sameImpairment(want, have) ? undefined : { kind: 'tc.set', ns, dev, impair: want ?? {}, have };
 }
 
 /** Bridges, ports, the plug into the Linux bridge, and the split-horizon flows of each wanted OVS bridge. */

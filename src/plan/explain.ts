@@ -15,6 +15,7 @@ import { firewallWhy6 } from './explain-firewall6.js';
 import { container6Why, host6Why, network6Why } from './explain6.js';
 import { hostIpText } from '../model/ports.js';
 import { subnetsText } from '../model/lab6.js';
+import { impairWhy } from './explain-impair.js';
 
 /** What a group of Ops builds. New kinds (hosts, overlays) add a variant here and a `why`. */
 export type Subject =
@@ -98,6 +99,8 @@ export function subjectOf(op: Op, lab: Lab): Subject {
     case 'process.start':
     case 'process.stop':
       return container(lab.containers.find((c) => c.name === op.container)) ?? { kind: 'other' };
+    case 'tc.set':
+      return container(byNs(op.ns)) ?? { kind: 'other' };
   }
   return { kind: 'other' };
 }
@@ -215,6 +218,7 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
         const remote = lab.containers.filter((x) => x.host !== c.host).map((x) => `${x.name} on ${x.host}`);
         if (remote.length > 0) out.push(`Its /etc/hosts also names the containers on other hosts (${remote.join(', ')}): names and links resolve across the tunnel, as on one Docker overlay network.`);
       }
+      out.push(...impairWhy(c));
       if (c.command !== undefined) out.push("Then its command starts inside its namespaces, like a container's entrypoint; its output goes to a log file (docker logs = netlab logs).");
       return out;
     }

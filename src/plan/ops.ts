@@ -4,6 +4,7 @@
  */
 import type { FirewallState, ProcessMark, ProcessSpec } from './state.js';
 import type { TextPiece } from '../model/etcfiles.js';
+import type { Impairment } from '../model/impair.js';
 
 export type Op =
   /** `mark`: the alias of its `lo`, set before the namespace is bound to its name (no moment when it is named but unmarked). */
@@ -50,7 +51,9 @@ export type Op =
   | { kind: 'ovs.port.add'; bridge: string; port: string; type: 'vxlan' | 'internal'; options: Record<string, string>; lab: string }
   | { kind: 'ovs.port.del'; bridge: string; port: string }
   | { kind: 'ovs.plug'; port: string; master: string; mtu: number }
-  | { kind: 'ovs.flows'; bridge: string; cookie: string; flows: string[] };
+  | { kind: 'ovs.flows'; bridge: string; cookie: string; flows: string[] }
+  /** An interface's impairment (tc tbf/netem, model/tc.ts), from `have` (what it has now, if read) to `impair` (empty: none). */
+  | { kind: 'tc.set'; ns: string; dev: string; impair: Impairment; have?: Impairment };
 
 export type OpKind = Op['kind'];
 

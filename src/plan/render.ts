@@ -8,6 +8,7 @@ import { isLinkOp, isOvsOp, type Op } from './ops.js';
 import { ovsCommands } from '../kernel/ovs.js';
 import { fstabFileOf, mntAddArgv, specFileOf } from '../kernel/mnt.js';
 import { timesPath } from '../paths.js';
+import { tcArgs } from '../model/tc.js';
 
 /** Quotes a word for a POSIX shell only when it needs it. */
 export function shellQuote(word: string): string {
@@ -72,6 +73,10 @@ export function renderOp(op: Op): string {
       return `# the kernel removes these veth pairs with their namespaces, in the background; wait for it\nfor l in ${op.links.join(' ')}; do while [ -e /sys/class/net/$l ]; do sleep 0.05; done; done`;
     case 'process.stop':
       return `kill ${op.monitor ? `-KILL ${op.monitor}; kill ` : ''}${op.pids.join(' ')}`;
+    case 'tc.set':
+      return tcArgs(op.dev, op.impair, op.have)
+        .map((args) => ['tc', '-n', op.ns, ...args].map(shellQuote).join(' '))
+        .join('\n');
   }
   return `# ${(op as Op).kind}`;
 }

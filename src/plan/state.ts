@@ -4,6 +4,7 @@
  */
 import type { TextPiece } from '../model/etcfiles.js';
 import type { HealthCheck } from '../topology/health.js';
+import type { Impairment } from '../model/impair.js';
 
 export interface HostLinkState {
   kind: 'bridge' | 'veth' | 'vxlan' | 'other';
@@ -51,6 +52,8 @@ export interface IfaceState {
    * every port). Undefined when the kernel has no IPv6, or the reader could not tell.
    */
   ipv6Disabled?: boolean;
+  /** Its tc impairment: desired, when it has one; observed, when the qdiscs were read (empty: none). */
+  impair?: Impairment;
 }
 
 /** The sysctl behind IfaceState.ipv6Disabled. */

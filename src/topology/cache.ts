@@ -15,8 +15,10 @@ import type { Topology } from './types.js';
 
 /** The parser's own build: a new netlab (other rules, other defaults) never reuses an old result. */
 const PARSER_BUILD = buildId([
-  ...['load', 'schema', 'types', 'container', 'networks', 'hostnames', 'limits', 'shape', 'quote', 'yamlpos', 'runtime', 'health', 'networks6', 'container6'].map((m) => `./topology/${m}.js`),
-  ...['names', 'ports', 'links', 'ipv4', 'ipv6', 'special'].map((m) => `./model/${m}.js`),
+  ...['load', 'schema', 'types', 'container', 'networks', 'hostnames', 'limits', 'shape', 'quote', 'yamlpos', 'runtime', 'health', 'networks6', 'container6', 'impair'].map(
+    (m) => `./topology/${m}.js`,
+  ),
+  ...['names', 'ports', 'links', 'ipv4', 'ipv6', 'special', 'impair'].map((m) => `./model/${m}.js`),
 ]);
 
 const cacheFile = (key: string) => join(RUN_DIR, '.topology', `${key}.json`);

@@ -9,6 +9,7 @@ import type { RawContainer, RawTopology } from './schema.js';
 import { formatPath, type PathSegment } from './yamlpos.js';
 import { parseRuntime } from './runtime.js';
 import { staticAddresses6 } from './container6.js';
+import { impairByNetwork } from './impair.js';
 import type { ContainerDef, HostDef, NetworkDef } from './types.js';
 
 export interface LinkCheck {
@@ -93,6 +94,8 @@ export function containerDef(ctrName: string, c: RawContainer, scope: ContainerS
       problem(at('links', i), (e as Error).message);
     }
   });
+  const where = (p: PathSegment[]) => ({ path: formatPath(p), line: scope.lineOf(p) });
+  const impair = impairByNetwork(ctrName, c.impair, attached, nets, problem, where);
   const sameEntries = publishEntries.every((e, i) => e === i) && publishEntries.length === c.publish.length;
   return {
     name: ctrName,
@@ -108,11 +111,12 @@ export function containerDef(ctrName: string, c: RawContainer, scope: ContainerS
     links,
     env: c.env,
     command: c.command,
-    runtime: parseRuntime(c, at, problem, (p) => ({ path: formatPath(p), line: scope.lineOf(p) }), scope.dir),
+    runtime: parseRuntime(c, at, problem, where, scope.dir),
     aliases,
     ...(c.dns ? { dns: c.dns } : {}),
     ...(c.dnsSearch ? { dnsSearch: c.dnsSearch } : {}),
     ...(c.dnsOptions ? { dnsOptions: c.dnsOptions } : {}),
+    ...(Object.keys(impair).length > 0 ? { impair } : {}),
   };
 }
 

@@ -46,8 +46,11 @@ const hostName = z
   .string()
   .regex(/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/, 'is not a valid host name')
   .max(253);
-/** A container's place on one network: `docker run --network-alias`. */
-const attachment = z.strictObject({ aliases: z.array(hostName).default([]) });
+/** Link impairments of an interface (model/impair.ts checks the units and ranges). */
+const impairValue = z.union([z.string(), z.number()]).optional();
+export const impairSchema = z.strictObject({ delay: impairValue, jitter: impairValue, loss: impairValue, rate: impairValue });
+/** A container's place on one network: `docker run --network-alias`, and this interface's impairment. */
+const attachment = z.strictObject({ aliases: z.array(hostName).default([]), impair: impairSchema.optional() });
 
 export const containerSchema = z.strictObject({
   /** The host that runs it, in a lab with `hosts`. */
@@ -96,6 +99,8 @@ export const containerSchema = z.strictObject({
   dns: z.array(z.string()).optional(),
   dnsSearch: z.array(hostName).optional(),
   dnsOptions: z.array(z.string().regex(/^[a-z][a-z0-9-]*(:\d+)?$/, 'is not a resolver option (e.g. ndots:2, rotate)')).optional(),
+  /** Delay, jitter, loss and rate on every interface of the container (an attachment's own `impair` wins). */
+  impair: impairSchema.optional(),
 });
 
 export const topologySchema = z.strictObject({

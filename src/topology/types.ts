@@ -2,6 +2,7 @@ import type { Cidr } from '../model/ipv4.js';
 import type { PortBinding, PortProto } from '../model/ports.js';
 import type { LinkSpec } from '../model/links.js';
 import type { ContainerRuntime } from './runtime.js';
+import type { ImpairSpec } from './impair.js';
 
 /** A validated topology with every default filled in. Addresses are not allocated yet. */
 export interface Topology {
@@ -82,4 +83,6 @@ export interface ContainerDef {
   dns?: string[];
   dnsSearch?: string[];
   dnsOptions?: string[];
+  /** Link impairments of its interfaces, by network name (only those that have one). */
+  impair?: Record<string, ImpairSpec>;
 }

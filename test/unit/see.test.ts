@@ -234,6 +234,8 @@ const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
     vxlan: { state: 'available', how: '' },
     nf_tables: { state: 'works', how: '' },
     br_netfilter: { state: 'missing', how: 'not loaded' },
+    sch_tbf: { state: 'works', how: '' },
+    sch_netem: { state: 'missing', how: '' },
   },
   ipForward: '0',
   docker: { running: false, evidence: [] },
