@@ -7,8 +7,11 @@ import type { LabContext, PreviousAllocation, TakenSubnet } from '../model/lab.j
 import { RUN_DIR } from '../paths.js';
 import { readSysctl, readText } from '../kernel/host.js';
 import { run } from '../kernel/run.js';
+import { libcUnavailable } from '../native/libc.js';
+import { log } from '../log.js';
 import { readShares } from './state.js';
 import type { IpLink } from '../kernel/linkview.js';
+import { ABSENT, ifErrno } from '../kernel/errno.js';
 
 /**
  * The host's links (with their IPv4 addresses) and routes, as gatherContext reads them; `inProcess`
@@ -62,16 +65,18 @@ type Route = { dst: string; dev?: string; type?: string };
 
 /** The host's IPv4 routes in every table and its links with their addresses: one rtnetlink socket in-process (nldump.ts), else `ip`. */
 export async function readHostView(): Promise<HostView> {
-  try {
+  // Only a missing libc sends the read to `ip`: an error of the dump itself is a bug, and surfaces.
+  const unavailable = libcUnavailable();
+  if (unavailable === undefined) {
     const { dumpHostLinksAndRoutes } = await import('../kernel/nldump.js');
     return { ...dumpHostLinksAndRoutes(), inProcess: true };
-  } catch {
-    const [routes, links] = await Promise.all([
-      run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).then((r) => JSON.parse(r.stdout) as Route[]),
-      run('ip', ['-j', '-4', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as IpLink[]),
-    ]);
-    return { routes, links, inProcess: false };
   }
+  log().info({ reason: unavailable }, 'no in-process netlink here: the host is read with ip');
+  const [routes, links] = await Promise.all([
+    run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).then((r) => JSON.parse(r.stdout) as Route[]),
+    run('ip', ['-j', '-4', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as IpLink[]),
+  ]);
+  return { routes, links, inProcess: false };
 }
 
 /** Subnets and published host ports (with `lab NAME`) of every other lab on this host, from their state files. */
@@ -79,8 +84,8 @@ async function otherLabs(lab: string): Promise<{ subnets: TakenSubnet[]; ports: 
   let names: string[] = [];
   try {
     names = await readdir(RUN_DIR);
-  } catch {
-    return { subnets: [], ports: [] };
+  } catch (e) {
+    return ifErrno(e, ABSENT, { subnets: [], ports: [] });
   }
   const out = { subnets: [] as TakenSubnet[], ports: [] as [string, string][] };
   for (const other of names.filter((n) => n !== lab && !n.startsWith('.'))) {

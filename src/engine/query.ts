@@ -13,6 +13,7 @@ import { dockerStatus } from '../model/humanize.js';
 import { containerEnvOf } from '../plan/desired.js';
 import { monitorPid, readHealth, readMonitorState, type MonitorState } from '../kernel/monitor.js';
 import { shareReads, type StateFile } from './state.js';
+import { ABSENT, onErrno } from '../kernel/errno.js';
 
 export type ContainerStatus = 'running' | 'restarting' | 'exited' | 'up' | 'missing';
 
@@ -216,7 +217,7 @@ export async function followLogs(lab: string, name: string, from: number, write:
   if (!signal) process.once('SIGINT', onInt);
   try {
     while (!stop) {
-      const fh = await open(file, 'r').catch(() => undefined);
+      const fh = await open(file, 'r').catch(onErrno(ABSENT, undefined));
       if (fh) {
         const { size } = await fh.stat();
         if (size < at) at = 0; // the log started anew

@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import { kernelHasIpv6 } from './host.js';
 import { mapLimit, run } from './run.js';
 import * as utsTools from './uts.js';
+import { ifErrno } from './errno.js';
 
 export const BACKENDS = ['netlink', 'iproute2'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -108,8 +109,9 @@ const netlink: KernelBackend = {
   readUts: async (path) => {
     try {
       return readUtsHostname(path);
-    } catch {
-      return undefined;
+    } catch (e) {
+      // No file there, or a file that is not a UTS namespace.
+      return ifErrno(e, ['ENOENT', 'EINVAL'], undefined);
     }
   },
   removeUts: async (path) => wrap(`umount ${path}`, () => removeUts(path)),

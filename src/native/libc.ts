@@ -72,6 +72,16 @@ export function libc(): Libc {
   }
 }
 
+/** Why libc cannot be had here (koffi absent, or its binary not loadable), or undefined when it can. */
+export function libcUnavailable(): string | undefined {
+  try {
+    libc();
+    return undefined;
+  } catch (e) {
+    return (e as Error).message.split('\n')[0];
+  }
+}
+
 function bind(): Libc {
   const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
   const lib = koffi.load('libc.so.6');
