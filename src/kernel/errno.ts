@@ -5,8 +5,8 @@
 
 /** The file or folder is not there. */
 export const ABSENT = ['ENOENT'] as const;
-/** A process (its /proc entry or its pid) is gone. */
-export const GONE = ['ENOENT', 'ESRCH'] as const;
+/** A process (its /proc entry or its pid) is gone, or not this process's to see (another user's, a kernel thread's, another pid namespace's). */
+export const GONE = ['ENOENT', 'ESRCH', 'EACCES', 'EPERM'] as const;
 
 /** `value` when `e` carries one of `codes`; otherwise `e` is thrown again. */
 export function ifErrno<T>(e: unknown, codes: readonly string[], value: T): T {

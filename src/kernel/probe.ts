@@ -164,7 +164,7 @@ function processNames(): Promise<Set<string>> {
     for (const pid of (await readdir('/proc')).filter((e) => /^\d+$/.test(e))) {
       const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(onErrno(GONE, ''));
       if (comm) out.add(comm.trim());
-      const exe = await readlink(`/proc/${pid}/exe`).catch(onErrno([...GONE, 'EACCES'], ''));
+      const exe = await readlink(`/proc/${pid}/exe`).catch(onErrno(GONE, ''));
       if (exe) out.add(exe.split('/').pop()!);
     }
     return out;

@@ -124,8 +124,7 @@ function environ(pid: number): Map<string, string> | undefined {
     }
     return vars;
   } catch (e) {
-    // Exited meanwhile; a kernel thread's or another user's environ is not readable.
-    return ifErrno(e, [...GONE, 'EACCES', 'EPERM'], undefined);
+    return ifErrno(e, GONE, undefined);
   }
 }
 
