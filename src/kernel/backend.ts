@@ -144,8 +144,8 @@ export function selectBackend(requested?: string): KernelBackend {
   }
   if (name === 'iproute2') return iproute2;
   try {
-    // Reading needs only libc (nldump.ts); the `netlink` package (a native module, about 40 ms
-    // to load) is loaded when there is something to apply, and a run that changes nothing never
+    // Reading needs only libc (nldump.ts); the `netlink` package (a native module, slow to
+    // load) is loaded when there is something to apply, and a run that changes nothing never
     // pays for it. Here it is only found; if it then fails to load, the change goes through
     // iproute2 instead (netlinkOrIproute2).
     libc();
