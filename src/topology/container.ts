@@ -39,7 +39,8 @@ export function containerDef(ctrName: string, c: RawContainer, scope: ContainerS
   const { raw, hosts, networks, netByName, problem } = scope;
   const at = (...p: PathSegment[]) => ['containers', ctrName, ...p];
   let host = c.host;
-  if (host !== undefined && !raw.hosts?.[host]) problem(at('host'), `unknown host "${host}"${raw.hosts ? `${didYouMean(host, Object.keys(raw.hosts))} (hosts: ${Object.keys(raw.hosts).join(', ')})` : ': the lab has no "hosts:"'}`);
+  if (host !== undefined && !raw.hosts?.[host])
+    problem(at('host'), `unknown host "${host}"${raw.hosts ? `${didYouMean(host, Object.keys(raw.hosts))} (hosts: ${Object.keys(raw.hosts).join(', ')})` : ': the lab has no "hosts:"'}`);
   if (host === undefined && hosts.length > 0) host = hosts[0]!.name;
   // `networks:` is a list, or a map of network → its settings (aliases), like compose's.
   const attached = c.networks === undefined || Array.isArray(c.networks) ? undefined : c.networks;

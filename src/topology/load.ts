@@ -87,7 +87,11 @@ function schemaProblems(issues: readonly ZodIssue[], doc: Document, lc: LineCoun
       for (const key of issue.keys ?? []) {
         // A key shown only in part (a line of a file that is not a topology) is placed at its parent.
         const whole = quoteKey(key) === JSON.stringify(key);
-        problems.push({ path: formatPath(whole ? [...path, key] : path) || '(top level)', message: `unknown key ${quoteKey(key)}${whole ? didYouMean(key, keysAt(topologySchema, path)) : ''}`, line: lineOf(doc, lc, [...path, key], true) });
+        problems.push({
+          path: formatPath(whole ? [...path, key] : path) || '(top level)',
+          message: `unknown key ${quoteKey(key)}${whole ? didYouMean(key, keysAt(topologySchema, path)) : ''}`,
+          line: lineOf(doc, lc, [...path, key], true),
+        });
       }
     } else if (issue.code === 'invalid_key') {
       // A bad name used as a key (container, network, variable): say why, not just "invalid key".
