@@ -14,7 +14,7 @@ import { fillHostsFiles, type Lab, type PreviousAllocation } from '../model/lab.
 import type { Stamps } from '../kernel/stamps.js';
 import { NetlabError } from '../errors.js';
 import { log } from '../log.js';
-import { ABSENT, onErrno } from '../kernel/errno.js';
+import { ABSENT, ifErrno, onErrno } from '../kernel/errno.js';
 
 export interface StateFile {
   version: 1;
@@ -62,8 +62,9 @@ const STATE_SHAPE = (() => {
       return createHash('sha256')
         .update(readFileSync(new URL(name, import.meta.url)))
         .digest('hex');
-    } catch {
-      /* the other one */
+    } catch (e) {
+      // Built (dist/, .js) or run from the sources (.ts): one of the two is there.
+      ifErrno(e, ABSENT, undefined);
     }
   }
   return 'unknown';
