@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 /**
  * Structured logs go to stderr so that stdout carries only what a user or script asked for.
  * `json` is pino's own line format (pino is loaded only then); `pretty` prints the same records
- * as `level msg key=value`, written here without pino: loading it costs a short run about 40 ms.
+ * as `level msg key=value`, written here without pino, whose loading a short run would feel.
  */
 export type LogFormat = 'pretty' | 'json';
 

@@ -10,9 +10,12 @@ import type { LabContext, PreviousAllocation, TakenSubnet } from '../model/lab.j
 import { RUN_DIR } from '../paths.js';
 import { readSysctl, readText } from '../kernel/host.js';
 import { run } from '../kernel/run.js';
+import { libcUnavailable } from '../native/libc.js';
+import { log } from '../log.js';
 import { readShares } from './state.js';
 import type { IpLink } from '../kernel/linkview.js';
 import { ownProxySockets } from '../proxy/lifecycle.js';
+import { ABSENT, ifErrno } from '../kernel/errno.js';
 
 /**
  * The host's links (with their IPv4 addresses) and routes, as gatherContext reads them; `inProcess`
@@ -89,17 +92,20 @@ const LINK_LOCAL = parseCidr6('fe80::/10')!;
 
 /** The host's IPv4 routes in every table and its links with their addresses: one rtnetlink socket in-process (nldump.ts), else `ip`. */
 export async function readHostView(): Promise<HostView> {
-  try {
+  // Only a missing libc sends the read to `ip`: an error of the dump itself is a bug, and surfaces.
+  const unavailable = libcUnavailable();
+  if (unavailable === undefined) {
     const { dumpHostLinksAndRoutes } = await import('../kernel/nldump.js');
     return { ...dumpHostLinksAndRoutes(), inProcess: true };
-  } catch {
-    const [routes, routes6, links] = await Promise.all([
-      run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).then((r) => JSON.parse(r.stdout) as Route[]),
-      run('ip', ['-j', '-6', 'route', 'show', 'table', 'all'], { allowFail: true }).then((r) => (r.exitCode === 0 ? (JSON.parse(r.stdout || '[]') as Route[]) : [])),
-      run('ip', ['-j', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as IpLink[]),
-    ]);
-    return { routes: [...routes, ...routes6], links, inProcess: false };
   }
+  log().info({ reason: unavailable }, 'no in-process netlink here: the host is read with ip');
+  const [routes, routes6, links] = await Promise.all([
+    run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).then((r) => JSON.parse(r.stdout) as Route[]),
+    // A kernel without IPv6 has no IPv6 routes to avoid.
+    run('ip', ['-j', '-6', 'route', 'show', 'table', 'all'], { allowFail: true }).then((r) => (r.exitCode === 0 ? (JSON.parse(r.stdout || '[]') as Route[]) : [])),
+    run('ip', ['-j', '-d', 'addr', 'show']).then((r) => JSON.parse(r.stdout) as IpLink[]),
+  ]);
+  return { routes: [...routes, ...routes6], links, inProcess: false };
 }
 
 /** Subnets and published host ports (with `lab NAME`) of every other lab on this host, from their state files. */
@@ -107,8 +113,8 @@ async function otherLabs(lab: string): Promise<{ subnets: TakenSubnet[]; subnets
   let names: string[] = [];
   try {
     names = await readdir(RUN_DIR);
-  } catch {
-    return { subnets: [], subnets6: [], ports: [] };
+  } catch (e) {
+    return ifErrno(e, ABSENT, { subnets: [], subnets6: [], ports: [] });
   }
   const out = { subnets: [] as TakenSubnet[], subnets6: [] as TakenSubnet6[], ports: [] as [string, string][] };
   for (const other of names.filter((n) => n !== lab && !n.startsWith('.'))) {

@@ -95,32 +95,48 @@ const FEATURE_WHY: Record<FeatureName, string> = {
 };
 
 export function judge(facts: HostFacts, needs: Needs): DoctorReport {
-  const checks: Check[] = [];
-  checks.push(
-    facts.root
-      ? { id: 'root', status: 'ok', message: 'running as root' }
-      : { id: 'root', status: 'fail', message: 'not root: up, down, exec and the kernel checks need root', fix: 'sudo netlab doctor' },
-  );
+  const checks: Check[] = [
+    rootCheck(facts),
+    ...programChecks(facts, needs),
+    ...featureChecks(facts, needs),
+    ...ipv6Checks(facts, needs),
+    forwardCheck(facts),
+    ...coexistChecks(facts),
+    ...setupChecks(facts, needs),
+    needs.subnets,
+  ];
+  return { ok: checks.every((c) => c.status !== 'fail'), checks };
+}
 
+function rootCheck(facts: HostFacts): Check {
+  return facts.root
+    ? { id: 'root', status: 'ok', message: 'running as root' }
+    : { id: 'root', status: 'fail', message: 'not root: up, down, exec and the kernel checks need root', fix: 'sudo netlab doctor' };
+}
+
+/** The programs netlab runs: a missing one this topology needs fails, another only warns. */
+function programChecks(facts: HostFacts, needs: Needs): Check[] {
   const required = new Set(['ip', 'nsenter', 'unshare', 'setsid']);
   // An nftables lab reads iptables too, and lists its bridges in iptables' shared isolation chains.
   for (const p of ['iptables', 'iptables-save', 'iptables-restore']) required.add(p);
   if (needs.firewall === 'nftables') required.add('nft');
   if (needs.ovs) for (const p of ['ovs-vsctl', 'ovs-ofctl', 'ovsdb-server', 'ovs-vswitchd']) required.add(p);
-  for (const [program, path] of Object.entries(facts.programs)) {
+  return Object.entries(facts.programs).map(([program, path]): Check => {
     const need = required.has(program);
     const variant = program === 'iptables' && facts.iptablesVariant ? ` (${facts.iptablesVariant})` : '';
-    if (path) checks.push({ id: `program:${program}`, status: 'ok', message: `${program}: ${path}${variant}, for ${WHY[program]}` });
-    else
-      checks.push({
-        id: `program:${program}`,
-        status: need ? 'fail' : 'warn',
-        message: `${program} is not on PATH${need ? '' : ' (optional)'}: needed for ${WHY[program]}`,
-        fix: `apt-get install ${PACKAGE_OF[program]}`,
-      });
-  }
+    if (path) return { id: `program:${program}`, status: 'ok', message: `${program}: ${path}${variant}, for ${WHY[program]}` };
+    return {
+      id: `program:${program}`,
+      status: need ? 'fail' : 'warn',
+      message: `${program} is not on PATH${need ? '' : ' (optional)'}: needed for ${WHY[program]}`,
+      fix: `apt-get install ${PACKAGE_OF[program]}`,
+    };
+  });
+}
 
-  for (const [f, v] of Object.entries(facts.features) as [FeatureName, HostFacts['features'][FeatureName]][]) {
+/** The kernel features: a missing one this topology needs fails, another only warns. */
+function featureChecks(facts: HostFacts, needs: Needs): Check[] {
+  return (Object.entries(facts.features) as [FeatureName, HostFacts['features'][FeatureName]][]).map(([f, v]): Check => {
     const need =
       f === 'netns' ||
       f === 'veth' ||
@@ -134,17 +150,20 @@ export function judge(facts: HostFacts, needs: Needs): DoctorReport {
       f === 'br_netfilter'
         ? 'modprobe br_netfilter'
         : `modprobe ${f === 'netns' ? '(none: the kernel lacks CONFIG_NET_NS; use a stock distribution kernel)' : f}; if it is not found: apt-get install linux-modules-extra-$(uname -r)`;
-    if (v.state === 'works' || v.state === 'available') checks.push({ id: `kernel:${f}`, status: 'ok', message: `${FEATURE_WHY[f]}: ${v.how}` });
-    else checks.push({ id: `kernel:${f}`, status: need && v.state === 'missing' ? 'fail' : 'warn', message: `${FEATURE_WHY[f]}: ${v.how}`, fix });
-  }
+    if (v.state === 'works' || v.state === 'available') return { id: `kernel:${f}`, status: 'ok', message: `${FEATURE_WHY[f]}: ${v.how}` };
+    return { id: `kernel:${f}`, status: need && v.state === 'missing' ? 'fail' : 'warn', message: `${FEATURE_WHY[f]}: ${v.how}`, fix };
+  });
+}
 
-  checks.push(...ipv6Checks(facts, needs));
-  checks.push(
-    facts.ipForward === '1'
-      ? { id: 'sysctl:ip_forward', status: 'ok', message: 'net.ipv4.ip_forward=1' }
-      : { id: 'sysctl:ip_forward', status: 'ok', message: `net.ipv4.ip_forward=${facts.ipForward ?? '?'}: netlab up sets it to 1, as Docker does (netlab never changes the FORWARD policy)` },
-  );
+function forwardCheck(facts: HostFacts): Check {
+  return facts.ipForward === '1'
+    ? { id: 'sysctl:ip_forward', status: 'ok', message: 'net.ipv4.ip_forward=1' }
+    : { id: 'sysctl:ip_forward', status: 'ok', message: `net.ipv4.ip_forward=${facts.ipForward ?? '?'}: netlab up sets it to 1, as Docker does (netlab never changes the FORWARD policy)` };
+}
 
+/** Docker and firewalld on the same host: how netlab lives beside them. */
+function coexistChecks(facts: HostFacts): Check[] {
+  const checks: Check[] = [];
   if (facts.docker.running) {
     checks.push({
       id: 'coexist:docker',
@@ -160,6 +179,12 @@ export function judge(facts: HostFacts, needs: Needs): DoctorReport {
       fix: 'after a reload run "netlab up" again (it restores exactly what is missing); put lab bridges in the trusted zone: firewall-cmd --zone=trusted --add-interface=<bridge>',
     });
   }
+  return checks;
+}
+
+/** What this topology needs of the host beyond programs and modules: bridged traffic through iptables, a running Open vSwitch. */
+function setupChecks(facts: HostFacts, needs: Needs): Check[] {
+  const checks: Check[] = [];
   if (needs.iccOff && facts.bridgeNfCallIptables !== '1') {
     checks.push({
       id: 'sysctl:bridge-nf-call-iptables',
@@ -176,8 +201,7 @@ export function judge(facts: HostFacts, needs: Needs): DoctorReport {
       fix: 'systemctl start openvswitch-switch (after apt-get install openvswitch-switch)',
     });
   }
-  checks.push(needs.subnets);
-  return { ok: checks.every((c) => c.status !== 'fail'), checks };
+  return checks;
 }
 
 /** Would the topology's subnets collide with the host's routes, addresses or another lab? */

@@ -25,6 +25,8 @@ import { LAB_NAME } from '../model/names.js';
 import { InputError, InterruptedError } from '../errors.js';
 import { stopResolver } from '../dns/lifecycle.js';
 import { stopProxy } from '../proxy/lifecycle.js';
+import { ABSENT, onErrno } from '../kernel/errno.js';
+import { shareHost } from './share.js';
 
 export interface DownOptions extends LoadOptions {
   /** The lab to remove, instead of the one the topology file names. */
@@ -75,8 +77,7 @@ export async function down(opts: DownOptions = {}): Promise<DownResult> {
 
 /** For a multi-host lab's file, this machine's host (as `up` finds it). */
 async function hostOfFile(topo: Topology): Promise<string | undefined> {
-  // up.js (and all it imports) only for a multi-host lab.
-  return topo.hosts.length ? (await import('./up.js')).shareHost(topo, undefined) : undefined;
+  return topo.hosts.length ? shareHost(topo, undefined) : undefined;
 }
 
 /**
@@ -100,7 +101,7 @@ export async function downAll(opts: Omit<DownOptions, 'lab' | 'file'> = {}): Pro
 async function allLabs(): Promise<Map<string, string | undefined>> {
   const labs = new Map<string, string | undefined>([...(await labsOnHost())].map((l) => [l, undefined]));
   const here = await hostNetnsId();
-  for (const name of await readdir(RUN_DIR).catch(() => [] as string[])) {
+  for (const name of await readdir(RUN_DIR).catch(onErrno(ABSENT, [] as string[]))) {
     if (name.startsWith('.') || !LAB_NAME.test(name)) continue;
     for (const s of await readShares(name, { hosts: false })) if (s.hostNetns === here) labs.set(name, s.host);
   }
@@ -147,8 +148,8 @@ async function downLocked(name: string, host: string | undefined, opts: DownOpti
  * --simulate` script writes no state files, so the state files alone do not tell.
  */
 async function otherHostsLeft(lab: string, host: string): Promise<boolean> {
-  if ((await readdir(join(labDir(lab), 'hosts')).catch(() => [])).length > 0) return true;
-  if ((await readdir(join(labDir(lab), 'ovs')).catch(() => [])).some((h) => h !== host)) return true;
+  if ((await readdir(join(labDir(lab), 'hosts')).catch(onErrno(ABSENT, []))).length > 0) return true;
+  if ((await readdir(join(labDir(lab), 'ovs')).catch(onErrno(ABSENT, [] as string[]))).some((h) => h !== host)) return true;
   return mountedUts(join(labDir(lab), 'uts')).length > 0 || mountedMnt(join(labDir(lab), 'mnt')).length > 0;
 }
 

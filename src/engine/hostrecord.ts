@@ -40,8 +40,9 @@ export async function readHostRecord(): Promise<HostRecord> {
   try {
     const r = JSON.parse(text) as HostRecord;
     if (r?.version === 1 && r.sysctls && typeof r.sysctls === 'object' && Object.values(r.sysctls).every((v) => typeof v === 'string')) return r;
-  } catch {
-    /* reported below */
+  } catch (e) {
+    // Not JSON: reported below as any other text that is no host record.
+    if (!(e instanceof SyntaxError)) throw e;
   }
   log().warn(`${file} is not a netlab host record: treated as empty (the host's sysctls netlab changed will not be put back)`);
   return { version: 1, sysctls: {} };

@@ -6,6 +6,7 @@ import { LAB_NAME } from '../model/names.js';
 import { RUN_DIR } from '../paths.js';
 import { readShares } from './state.js';
 import { statuses } from './query.js';
+import { ABSENT, onErrno } from '../kernel/errno.js';
 
 export interface LabSummary {
   name: string;
@@ -19,7 +20,7 @@ export interface LabSummary {
 }
 
 export async function listLabs(): Promise<LabSummary[]> {
-  const names = (await readdir(RUN_DIR).catch(() => [] as string[])).filter((n) => !n.startsWith('.') && LAB_NAME.test(n)).sort();
+  const names = (await readdir(RUN_DIR).catch(onErrno(ABSENT, [] as string[]))).filter((n) => !n.startsWith('.') && LAB_NAME.test(n)).sort();
   const out: LabSummary[] = [];
   for (const name of names) {
     const shares = await readShares(name, { hosts: false });

@@ -9,6 +9,7 @@ import { ConflictError } from '../errors.js';
 import { DEMO_SOURCE, resolveTopologyFile, type LoadOptions } from '../topology/source.js';
 import { loadTopologyCached } from '../topology/cache.js';
 import type { Topology } from '../topology/types.js';
+import { ABSENT, ifErrno } from '../kernel/errno.js';
 
 /** A topology's file as its absolute real path (links resolved), or `<demo>` for the built-in demo lab. */
 export function labSource(opts: LoadOptions & { topology?: Topology }, topo: Topology): string {
@@ -17,8 +18,9 @@ export function labSource(opts: LoadOptions & { topology?: Topology }, topo: Top
   const path = opts.topology ? resolve(opts.cwd ?? process.cwd(), topo.source) : resolveTopologyFile(opts).path;
   try {
     return realpathSync(path);
-  } catch {
-    return path;
+  } catch (e) {
+    // A file gone since its lab was built: the lab is still known by the path as given.
+    return ifErrno(e, ABSENT, path);
   }
 }
 

@@ -14,7 +14,7 @@ import { mountedMnt } from '../kernel/mnt.js';
 import { requireContainer, statuses } from './query.js';
 import { withHostLock } from './lock.js';
 import { requireRoot } from './root.js';
-import { SELF_ARGV } from './up.js';
+import { SELF_ARGV } from './share.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -10,6 +10,7 @@ import { RUN_DIR } from '../paths.js';
 import { ConflictError, NetlabError } from '../errors.js';
 import { tryLockExclusive } from '../kernel/flock.js';
 import { log } from '../log.js';
+import { ABSENT, ifErrno } from '../kernel/errno.js';
 
 /**
  * The host's lock, wherever a run keeps its state (NETLAB_RUN_DIR): the shared isolation chains
@@ -64,8 +65,9 @@ function openLockFile(): number {
 function readHolder(): string {
   try {
     return readFileSync(LOCK_FILE, 'utf8').trim() || 'pid unknown';
-  } catch {
-    return 'pid unknown';
+  } catch (e) {
+    // The holder may have let go (and removed it) since.
+    return ifErrno(e, ABSENT, 'pid unknown');
   }
 }
 

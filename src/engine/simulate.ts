@@ -27,7 +27,8 @@ import { loadTopology, resolveTopologyFile, type LoadOptions } from '../topology
 import type { Topology } from '../topology/types.js';
 import { withHostLock } from './lock.js';
 import { requireRoot } from './root.js';
-import { SELF_ARGV } from './up.js';
+import { SELF_ARGV } from './share.js';
+import { GONE, onErrno } from '../kernel/errno.js';
 
 export const OVS_SCRIPT = fileURLToPath(new URL('../../scripts/ovs-daemons.sh', import.meta.url));
 
@@ -163,7 +164,7 @@ export async function simulateUp(opts: SimulateOptions): Promise<SimulateResult>
 async function pidsMentioning(text: string): Promise<number[]> {
   const pids: number[] = [];
   for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(onErrno(GONE, ''));
     if (cmdline.includes(text)) pids.push(Number(pid));
   }
   return pids;

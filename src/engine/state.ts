@@ -14,6 +14,7 @@ import { fillHostsFiles, type Lab, type PreviousAllocation } from '../model/lab.
 import type { Stamps } from '../kernel/stamps.js';
 import { NetlabError } from '../errors.js';
 import { log } from '../log.js';
+import { ABSENT, ifErrno, onErrno } from '../kernel/errno.js';
 
 export interface StateFile {
   version: 1;
@@ -61,8 +62,9 @@ const STATE_SHAPE = (() => {
       return createHash('sha256')
         .update(readFileSync(new URL(name, import.meta.url)))
         .digest('hex');
-    } catch {
-      /* the other one */
+    } catch (e) {
+      // Built (dist/, .js) or run from the sources (.ts): one of the two is there.
+      ifErrno(e, ABSENT, undefined);
     }
   }
   return 'unknown';
@@ -145,7 +147,7 @@ export async function readState(lab: string, host?: string, opts: { hosts?: bool
 export async function shareReads(lab: string, opts: { hosts?: boolean } = {}): Promise<StateRead[]> {
   const single = await loadState(lab, undefined, opts);
   if (single.state || single.problem) return [single];
-  const hosts = await readdir(join(labDir(lab), 'hosts')).catch(() => [] as string[]);
+  const hosts = await readdir(join(labDir(lab), 'hosts')).catch(onErrno(ABSENT, [] as string[]));
   const reads = await Promise.all(hosts.map((h) => loadState(lab, h, opts)));
   return reads.filter((r) => r.state || r.problem);
 }
@@ -171,7 +173,7 @@ export async function writeState(s: StateFile): Promise<void> {
   const path = stateFile(s.lab, s.host);
   try {
     // A directory where the file goes is a broken state (loadState said so): the new state replaces it.
-    if ((await lstat(path).catch(() => undefined))?.isDirectory()) await rm(path, { recursive: true, force: true });
+    if ((await lstat(path).catch(onErrno(ABSENT, undefined)))?.isDirectory()) await rm(path, { recursive: true, force: true });
     await writeAtomic(path, stateText(s), 0o600);
   } catch (e) {
     throw new NetlabError(`cannot write the state of lab ${s.lab} to ${path}: ${writeProblem(e)}`);

@@ -10,7 +10,7 @@ import type { FirewallState } from '../plan/state.js';
 import { observe } from '../kernel/observe.js';
 import { requireRoot } from './root.js';
 import { requireShares, statuses, textOf, type ContainerState, type ContainerStatus } from './query.js';
-import { foreignMessage, ovsDatapath, SELF_ARGV } from './up.js';
+import { foreignMessage, ovsDatapath, SELF_ARGV } from './share.js';
 import { otherSourceMessage, sameSource } from './labsource.js';
 import { selectBackend, type BackendName } from '../kernel/backend.js';
 import { NetlabError } from '../errors.js';

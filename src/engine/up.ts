@@ -1,29 +1,28 @@
 /** `up`: make the kernel match the topology, changing only what differs. */
-import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
-import { formatIp } from '../model/ipv4.js';
 import { ConflictError, InputError, InterruptedError, NetlabError } from '../errors.js';
 import { loadTopologyCached } from '../topology/cache.js';
 import type { LoadOptions } from '../topology/source.js';
 import type { Topology } from '../topology/types.js';
-import { allocationOf, placeIn, publishPath, resolveLab, SubnetTakenError, type Lab } from '../model/lab.js';
+import { allocationOf, placeIn, publishPath, resolveLab, SubnetTakenError, type Lab, type LabContext } from '../model/lab.js';
 import { hostPortsOf } from '../model/ports.js';
 import { PoolExhaustedError } from '../model/ipam.js';
 import { desiredState } from '../plan/desired.js';
 import { diff } from '../plan/diff.js';
 import type { Op } from '../plan/ops.js';
-import { observe, readFirewalls } from '../kernel/observe.js';
+import type { LabState } from '../plan/state.js';
+import { observe, readFirewalls, type FirewallReads, type Observation } from '../kernel/observe.js';
 import { applyOps, ApplyInterrupted } from '../kernel/apply.js';
-import { selectBackend, type BackendName } from '../kernel/backend.js';
+import { selectBackend, type BackendName, type KernelBackend } from '../kernel/backend.js';
 import { hostNetnsId } from '../kernel/host.js';
+import type { IpLink } from '../kernel/linkview.js';
 import { isHostWideSysctl, readHostRecord, writeHostRecord } from './hostrecord.js';
 import { stateFile } from '../paths.js';
 import { gatherContext, readHostView } from './context.js';
 import { withHostLock } from './lock.js';
-import { labJson, loadState, RENDERER, warnBroken, writeState, type StateFile } from './state.js';
+import { labJson, loadState, RENDERER, warnBroken, writeState, type StateFile, type StateRead } from './state.js';
 import { labSource, requireSameSource } from './labsource.js';
 import { requireRoot } from './root.js';
+import { foreignMessage, ovsDatapath, SELF_ARGV, shareHost } from './share.js';
 import { hostPathProblems } from '../topology/runtime.js';
 import { log } from '../log.js';
 import type { Stamps } from '../kernel/stamps.js';
@@ -64,12 +63,6 @@ export interface UpResult {
   proxy?: ProxyResult;
 }
 
-/**
- * How a container command that starts with `netlab` runs this netlab: the same node and the
- * built CLI (`<package>/dist/cli/main.js`, reached the same way from dist/ and from src/).
- */
-export const SELF_ARGV = [process.execPath, fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))];
-
 export async function up(opts: UpOptions = {}): Promise<UpResult> {
   const topo = opts.topology ?? (await loadTopologyCached(opts));
   const backend = selectBackend(opts.backend);
@@ -79,137 +72,206 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
   requireRoot('up');
   return withHostLock('bring the lab up', async () => {
     const started = performance.now();
-    const lap: Record<string, number> = {};
-    const mark = (what: string) => (lap[what] = Math.round(performance.now() - started));
-    const host = await shareHost(topo, opts.host);
-    const read = await loadState(topo.name, host, { hosts: false });
-    warnBroken(read);
-    const prev = read.state;
-    const source = labSource(opts, topo);
-    if (!opts.force) requireSameSource(topo.name, prev?.source, source, 'up');
-    // The firewall programs run while this process gathers the context and plans.
-    const firewallReads = readFirewalls(topo.name, !!prev);
-    const hostRead = readHostView();
-    const ctx = await gatherContext(topo.name, prev?.allocation, hostRead);
-    const hostView = await hostRead;
-    mark('context');
+    const plan = await planUp(topo, opts, backend);
+    if (opts.dryRun) return { lab: plan.lab, ops: plan.ops, ms: performance.now() - started };
+    const { state, resolver, proxy } = await carryOut(plan, opts, backend);
+    return { lab: plan.lab, ops: plan.ops, ms: performance.now() - started, state, resolver, proxy };
+  });
+}
 
-    const previousPorts = new Set(prev?.resolved.containers.flatMap((c) => c.ports.flatMap((p) => hostPortsOf(p).map((port) => `${port}/${p.proto}`))) ?? []);
-    const busy = await busyPorts(topo, host, ctx.usedHostPorts, previousPorts);
-    if (busy.length > 0) throw new ConflictError(firstLines(busy, 5));
+/** Everything `up` decided before changing anything: the lab, what it wants, what is there, the Ops between. */
+interface UpPlan {
+  lab: Lab;
+  host: string | undefined;
+  source: string;
+  read: StateRead;
+  ctx: LabContext;
+  want: LabState;
+  /** The namespaces and host links the lab wants (recorded, so a crashed run's are found). */
+  planned: { netns: string[]; links: string[] };
+  /** The lab and the renderers are those of the last run: the same files are wanted. */
+  sameWant: boolean;
+  seen: Observation;
+  ops: Op[];
+}
 
-    let lab: Lab;
-    try {
-      lab = withOverrides(resolveLab(topo, ctx, host), readOverrides(topo.name));
-    } catch (e) {
-      if (e instanceof PoolExhaustedError) throw new InputError([{ path: 'networks', message: e.message }], topo.source);
-      if (e instanceof SubnetTakenError) throw new ConflictError(e.message);
-      throw e;
-    }
-    await requireNetem(lab, topo.source);
-    mark('resolved');
-    const want = desiredState(lab, { selfArgv: SELF_ARGV, ovsDatapath: ovsDatapath(), ipv6: ctx.ipv6 });
-    mark('desired');
-    const planned = { netns: Object.keys(want.namespaces), links: Object.keys(want.hostLinks) };
-    // The same lab (same resolved JSON, same build of the file renderers) wants the same files.
-    const labText = labJson(lab);
-    const sameWant = !!prev && prev.hostsIpv6 === ctx.ipv6 && prev.renderer === RENDERER && labJson(prev.resolved) === labText;
-    const seen = await observe(
-      {
-        lab: lab.name,
-        host,
-        want,
-        planned: prev?.planned ?? { netns: [], links: [] },
-        started: prev?.started ?? {},
-        known: !!prev,
-        stamps: prev?.stamps,
-        sameWant,
-        firewallReads,
-        hostLinks: hostView.inProcess && backend.hostInProcess ? hostView.links : undefined,
-        // A lab that had impairments reads its qdiscs, to remove those the file no longer has.
-        qdiscs: hasImpairment(lab) || (!!prev && hasImpairment(prev.resolved)),
-      },
+/** Reads the host, the last run's state and the kernel, and plans the Ops; changes nothing. */
+async function planUp(topo: Topology, opts: UpOptions, backend: KernelBackend): Promise<UpPlan> {
+  const started = performance.now();
+  const lap: Record<string, number> = {};
+  const mark = (what: string) => (lap[what] = Math.round(performance.now() - started));
+  const host = await shareHost(topo, opts.host);
+  const read = await loadState(topo.name, host, { hosts: false });
+  warnBroken(read);
+  const prev = read.state;
+  const source = labSource(opts, topo);
+  if (!opts.force) requireSameSource(topo.name, prev?.source, source, 'up');
+  // The firewall programs run while this process gathers the context and plans.
+  const firewallReads = readFirewalls(topo.name, !!prev);
+  const hostRead = readHostView();
+  const ctx = await gatherContext(topo.name, prev?.allocation, hostRead);
+  const hostView = await hostRead;
+  mark('context');
+  await refuseBusyPorts(topo, host, ctx, prev);
+  const lab = withOverrides(resolveOrRefuse(topo, ctx, host), readOverrides(topo.name));
+  await requireNetem(lab, topo.source);
+  mark('resolved');
+  const want = desiredState(lab, { selfArgv: SELF_ARGV, ovsDatapath: ovsDatapath(), ipv6: ctx.ipv6 });
+  mark('desired');
+  const planned = { netns: Object.keys(want.namespaces), links: Object.keys(want.hostLinks) };
+  // The same lab (same resolved JSON, same build of the file renderers) wants the same files.
+  const sameWant = !!prev && prev.hostsIpv6 === ctx.ipv6 && prev.renderer === RENDERER && labJson(prev.resolved) === labJson(lab);
+  const hostLinks = hostView.inProcess && backend.hostInProcess ? hostView.links : undefined;
+  // A lab that had impairments reads its qdiscs, to remove those the file no longer has.
+  const qdiscs = hasImpairment(lab) || (!!prev && hasImpairment(prev.resolved));
+  const seen = await observeShare({ lab, host, want, prev, sameWant, firewallReads, hostLinks, qdiscs }, backend);
+  mark('observed');
+  const ops = diff(want, seen.state);
+  mark('diffed');
+  log().debug({ ops: ops.length, ...lap }, 'up (ms since start)');
+  return { lab, host, source, read, ctx, want, planned, sameWant, seen, ops };
+}
+
+/** Published host ports another program or lab holds (not this lab's own from its last run): refused, five named at most. */
+async function refuseBusyPorts(topo: Topology, host: string | undefined, ctx: LabContext, prev: StateFile | undefined): Promise<void> {
+  const previousPorts = new Set(prev?.resolved.containers.flatMap((c) => c.ports.flatMap((p) => hostPortsOf(p).map((port) => `${port}/${p.proto}`))) ?? []);
+  const busy = await busyPorts(topo, host, ctx.usedHostPorts, previousPorts);
+  if (busy.length > 0) throw new ConflictError(firstLines(busy, 5));
+}
+
+/** The topology resolved on this host; no free subnet is bad input, a subnet taken meanwhile a conflict. */
+function resolveOrRefuse(topo: Topology, ctx: LabContext, host: string | undefined): Lab {
+  try {
+    return resolveLab(topo, ctx, host);
+  } catch (e) {
+    if (e instanceof PoolExhaustedError) throw new InputError([{ path: 'networks', message: e.message }], topo.source);
+    if (e instanceof SubnetTakenError) throw new ConflictError(e.message);
+    throw e;
+  }
+}
+
+interface ShareToObserve {
+  lab: Lab;
+  host: string | undefined;
+  want: LabState;
+  prev: StateFile | undefined;
+  sameWant: boolean;
+  firewallReads: FirewallReads;
+  hostLinks: IpLink[] | undefined;
+  qdiscs: boolean;
+}
+
+/** What the kernel has of the lab's share; objects with its names it did not make are refused. */
+async function observeShare(s: ShareToObserve, backend: KernelBackend): Promise<Observation> {
+  const seen = await observe(
+    {
+      lab: s.lab.name,
+      host: s.host,
+      want: s.want,
+      planned: s.prev?.planned ?? { netns: [], links: [] },
+      started: s.prev?.started ?? {},
+      known: !!s.prev,
+      stamps: s.prev?.stamps,
+      sameWant: s.sameWant,
+      firewallReads: s.firewallReads,
+      hostLinks: s.hostLinks,
+      qdiscs: s.qdiscs,
+    },
+    backend,
+  );
+  if (seen.foreign.length > 0) throw new ConflictError(foreignMessage(s.lab.name, seen.foreign));
+  for (const w of seen.warnings) log().warn(w);
+  return seen;
+}
+
+/** Applies the plan: the state first (so a crash leaves it found), then the Ops, the state again, the DNS resolver and the IPv6 loopback proxy. */
+async function carryOut(plan: UpPlan, opts: UpOptions, backend: KernelBackend): Promise<{ state: StateFile; resolver: EnsureResult; proxy: ProxyResult }> {
+  const { lab, host, ops, seen } = plan;
+  const { state, adopted } = await stateBefore(plan);
+  const prev = plan.read.state;
+  // Metadata such as `expose` changes no kernel object but must reach ps and inspect.
+  // A state this build did not stamp (another version's, edited) is written again, so the next run trusts it.
+  if (ops.length > 0 || !prev || !plan.read.trusted || adopted || !sameStamps(prev.stamps, state.stamps) || !plan.sameWant) await writeState(state).catch(noted('nothing was changed'));
+  await recordHostSysctls(ops, seen.state.sysctls);
+  const dns = resolverConfig(lab);
+  await releaseNamespaces(lab.name, host, new Set(ops.flatMap((o) => (o.kind === 'netns.del' ? [o.ns] : []))));
+  const early = ops.length > 0 ? startResolverEarly(lab.name, host, dns) : undefined;
+  // The proxy needs no namespace (it connects per client): it starts while the apply runs.
+  const proxyRun = syncProxy(lab, host, plan.ctx.ipv6);
+  proxyRun.catch(() => undefined);
+  if (ops.length > 0) await applyRecorded(plan, state, opts, backend);
+  // Started, reloaded or left alone; a namespace made anew needs its sockets opened again.
+  const dnsStarted = performance.now();
+  const resolver = await ensureResolver(
+    lab.name,
+    host,
+    dns,
+    ops.some((o) => o.kind === 'netns.add'),
+    early,
+  );
+  if (resolver.action !== 'none') log().debug({ action: resolver.action, ms: Math.round(performance.now() - dnsStarted) }, 'DNS resolver');
+  return { state, resolver, proxy: await proxyRun };
+}
+
+/** The state to write before applying: this run's lab, with the old and new names both the lab's until it completes. */
+async function stateBefore(plan: UpPlan): Promise<{ state: StateFile; adopted: boolean }> {
+  const prev = plan.read.state;
+  const { started, adopted } = startedProcesses(plan.want, plan.seen, prev?.started ?? {});
+  const state: StateFile = {
+    version: 1,
+    lab: plan.lab.name,
+    host: plan.host,
+    source: plan.source,
+    allocation: allocationOf(plan.lab),
+    planned: { netns: union(plan.planned.netns, prev?.planned.netns), links: union(plan.planned.links, prev?.planned.links) },
+    started,
+    resolved: plan.lab,
+    hostNetns: await hostNetnsId(),
+    stamps: keptStamps(plan.seen.stamps, plan.want.files),
+    hostsIpv6: plan.ctx.ipv6,
+    renderer: RENDERER,
+    updatedAt: '',
+  };
+  return { state, adopted };
+}
+
+/**
+ * The commands the lab still wants, as the last state recorded them, and those running with this
+ * lab's spec that the state has no record of (a run killed right after starting it, a replayed
+ * explain script; the observer found it by its spec mark): recorded now, so ps and down know its pid.
+ */
+function startedProcesses(want: LabState, seen: Observation, before: StateFile['started']): { started: StateFile['started']; adopted: boolean } {
+  const started = Object.fromEntries(Object.entries(before).filter(([name]) => want.processes[name]));
+  let adopted = false;
+  for (const [name, p] of Object.entries(seen.state.processes)) {
+    const w = want.processes[name];
+    if (!w || !p.running || p.pid === undefined || p.specHash !== w.specHash || started[name]?.pid === p.pid) continue;
+    started[name] = { pid: p.pid, specHash: w.specHash! };
+    adopted = true;
+  }
+  return { started, adopted };
+}
+
+/** Applies the Ops, recording each command started and each file written; interrupted, the state says how far it got. */
+async function applyRecorded(plan: UpPlan, state: StateFile, opts: UpOptions, backend: KernelBackend): Promise<void> {
+  const { lab, host, ops, want } = plan;
+  opts.onPlan?.(ops, lab.name);
+  const written: Stamps = {};
+  try {
+    await applyOps(
+      ops,
+      { onStep: opts.onStep, signal: opts.signal, onStarted: (c, pid, specHash) => (state.started[c] = { pid, specHash }), onFilesWritten: (s) => Object.assign(written, s) },
       backend,
     );
-    if (seen.foreign.length > 0) throw new ConflictError(foreignMessage(lab.name, seen.foreign));
-    for (const w of seen.warnings) log().warn(w);
-    mark('observed');
-    const ops = diff(want, seen.state);
-    mark('diffed');
-    log().debug({ ops: ops.length, ...lap }, 'up (ms since start)');
-    if (opts.dryRun) return { lab, ops, ms: performance.now() - started };
-
-    const startedProcs = Object.fromEntries(Object.entries(prev?.started ?? {}).filter(([name]) => want.processes[name]));
-    // A command running with this lab's spec that the state has no record of (a run killed right
-    // after starting it, a replayed explain script; the observer found it by its spec mark):
-    // recorded now, so ps and down know its pid.
-    let adopted = false;
-    for (const [name, p] of Object.entries(seen.state.processes)) {
-      const w = want.processes[name];
-      if (!w || !p.running || p.pid === undefined || p.specHash !== w.specHash || startedProcs[name]?.pid === p.pid) continue;
-      startedProcs[name] = { pid: p.pid, specHash: w.specHash! };
-      adopted = true;
-    }
-    const state: StateFile = {
-      version: 1,
-      lab: lab.name,
-      host,
-      source,
-      allocation: allocationOf(lab),
-      // Until this run completes, both the old and the new names are the lab's.
-      planned: { netns: union(planned.netns, prev?.planned.netns), links: union(planned.links, prev?.planned.links) },
-      started: startedProcs,
-      resolved: lab,
-      hostNetns: await hostNetnsId(),
-      stamps: keptStamps(seen.stamps, want.files),
-      hostsIpv6: ctx.ipv6,
-      renderer: RENDERER,
-      updatedAt: '',
-    };
-    // Metadata such as `expose` changes no kernel object but must reach ps and inspect.
-    // A state this build did not stamp (another version's, edited) is written again, so the next run trusts it.
-    if (ops.length > 0 || !prev || !read.trusted || adopted || !sameStamps(prev.stamps, state.stamps) || !sameWant) await writeState(state).catch(noted('nothing was changed'));
-    await recordHostSysctls(ops, seen.state.sysctls);
-    const dns = resolverConfig(lab);
-    await releaseNamespaces(lab.name, host, new Set(ops.flatMap((o) => (o.kind === 'netns.del' ? [o.ns] : []))));
-    const early = ops.length > 0 ? startResolverEarly(lab.name, host, dns) : undefined;
-    // The proxy needs no namespace (it connects per client): it starts while the apply runs.
-    const proxyRun = syncProxy(lab, host, ctx.ipv6);
-    proxyRun.catch(() => undefined);
-    if (ops.length > 0) {
-      opts.onPlan?.(ops, lab.name);
-      const written: Stamps = {};
-      try {
-        await applyOps(
-          ops,
-          { onStep: opts.onStep, signal: opts.signal, onStarted: (c, pid, specHash) => (startedProcs[c] = { pid, specHash }), onFilesWritten: (s) => Object.assign(written, s) },
-          backend,
-        );
-      } catch (e) {
-        if (!(e instanceof ApplyInterrupted)) throw e;
-        state.stamps = restamp(state.stamps ?? {}, want.files, written);
-        await writeState(state);
-        throw new InterruptedError(
-          `${e.message}: lab ${lab.name} is partly up (what was made is recorded in ${stateFile(lab.name, host)}). Run "netlab up" to finish it, or "netlab down" to remove it.`,
-        );
-      }
-      state.planned = planned;
-      state.stamps = restamp(state.stamps ?? {}, want.files, written);
-      await writeState(state).catch(noted(`lab ${lab.name} is up, with the state of the run before; the next "netlab up" records it`));
-    }
-    // Started, reloaded or left alone; a namespace made anew needs its sockets opened again.
-    const dnsStarted = performance.now();
-    const resolver = await ensureResolver(
-      lab.name,
-      host,
-      dns,
-      ops.some((o) => o.kind === 'netns.add'),
-      early,
-    );
-    if (resolver.action !== 'none') log().debug({ action: resolver.action, ms: Math.round(performance.now() - dnsStarted) }, 'DNS resolver');
-    const proxy = await proxyRun;
-    return { lab, ops, ms: performance.now() - started, state, resolver, proxy };
-  });
+  } catch (e) {
+    if (!(e instanceof ApplyInterrupted)) throw e;
+    state.stamps = restamp(state.stamps ?? {}, want.files, written);
+    await writeState(state);
+    throw new InterruptedError(`${e.message}: lab ${lab.name} is partly up (what was made is recorded in ${stateFile(lab.name, host)}). Run "netlab up" to finish it, or "netlab down" to remove it.`);
+  }
+  state.planned = plan.planned;
+  state.stamps = restamp(state.stamps ?? {}, want.files, written);
+  await writeState(state).catch(noted(`lab ${lab.name} is up, with the state of the run before; the next "netlab up" records it`));
 }
 
 /** The published host ports of this share that something else holds (a program named by its pid, another lab), as errors at their YAML place. */
@@ -233,47 +295,6 @@ async function busyPorts(topo: Topology, host: string | undefined, used: Map<str
 const noted = (note: string) => (e: unknown) => {
   throw e instanceof NetlabError ? new NetlabError(`${e.message}; ${note}`) : e;
 };
-
-/** Why `up` refuses: objects with the lab's names that it did not make (status reports the same). */
-export function foreignMessage(lab: string, foreign: string[]): string {
-  return `these objects carry names lab "${lab}" needs but were not made by it; netlab leaves them alone:\n  ${foreign.join('\n  ')}`;
-}
-
-/**
- * Which host's share of a multi-host lab this machine builds: the one named, or the one whose
- * underlay address is on one of this machine's interfaces. Undefined for a single-host lab.
- */
-export async function shareHost(topo: Topology, named: string | undefined): Promise<string | undefined> {
-  if (topo.hosts.length === 0) {
-    if (named !== undefined) throw new InputError([{ path: '--host', message: `lab "${topo.name}" has no "hosts:"; --host is for multi-host labs` }], topo.source);
-    return undefined;
-  }
-  if (named !== undefined) {
-    if (!topo.hosts.some((h) => h.name === named)) throw new InputError([{ path: '--host', message: `unknown host "${named}" (hosts: ${topo.hosts.map((h) => h.name).join(', ')})` }], topo.source);
-    return named;
-  }
-  const mine = new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address)));
-  const found = topo.hosts.find((h) => mine.has(formatIp(h.underlay)));
-  if (!found) {
-    throw new InputError(
-      [
-        {
-          path: 'hosts',
-          message: `this machine has none of the hosts' underlay addresses (${topo.hosts.map((h) => `${h.name} ${formatIp(h.underlay)}`).join(', ')}): name its host with --host, or run every host here with --simulate`,
-        },
-      ],
-      topo.source,
-    );
-  }
-  return found.name;
-}
-
-/** Userspace datapath unless the Open vSwitch kernel module is loaded (or NETLAB_OVS_DATAPATH says). */
-export function ovsDatapath(): 'system' | 'netdev' {
-  const forced = process.env.NETLAB_OVS_DATAPATH;
-  if (forced === 'system' || forced === 'netdev') return forced;
-  return existsSync('/sys/module/openvswitch') ? 'system' : 'netdev';
-}
 
 /** Remembers the value a host-wide sysctl had before the first lab changed it, for the last `down` to restore. */
 async function recordHostSysctls(ops: Op[], current: Record<string, string>): Promise<void> {

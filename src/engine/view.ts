@@ -25,7 +25,7 @@ import { gatherContext } from './context.js';
 import { kernelHasIpv6 } from '../kernel/host.js';
 import { loadState } from './state.js';
 import { labSource, sameSource } from './labsource.js';
-import { ovsDatapath, SELF_ARGV, shareHost } from './up.js';
+import { ovsDatapath, SELF_ARGV, shareHost } from './share.js';
 import { ovsUnderlayCommands, simulateRecord, underlayState } from './simulate.js';
 
 export interface LabView {

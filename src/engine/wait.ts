@@ -9,6 +9,7 @@ import { eachPort } from '../model/ports.js';
 import { logPath } from '../paths.js';
 import { statuses, type ContainerState } from './query.js';
 import type { StateFile } from './state.js';
+import { ABSENT, GONE, ifErrno } from '../kernel/errno.js';
 
 export interface NotReady {
   name: string;
@@ -29,7 +30,9 @@ export function listeningPorts(pid: number): Set<number> {
     let text = '';
     try {
       text = readFileSync(`/proc/${pid}/net/${file}`, 'utf8');
-    } catch {
+    } catch (e) {
+      // Exited, or tcp6 on a kernel without IPv6.
+      ifErrno(e, GONE, undefined);
       continue;
     }
     for (const line of text.split('\n').slice(1)) {
@@ -44,8 +47,8 @@ export function logTail(lab: string, name: string, n = 10): string[] {
   try {
     const text = readFileSync(logPath(lab, name), 'utf8').trimEnd();
     return text ? text.split('\n').slice(-n) : [];
-  } catch {
-    return [];
+  } catch (e) {
+    return ifErrno(e, ABSENT, []);
   }
 }
 

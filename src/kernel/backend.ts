@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import { kernelHasIpv6 } from './host.js';
 import { mapLimit, run } from './run.js';
 import * as utsTools from './uts.js';
+import { ifErrno } from './errno.js';
 
 export const BACKENDS = ['netlink', 'iproute2'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -114,8 +115,9 @@ const netlink: KernelBackend = {
   readUts: async (path) => {
     try {
       return readUtsHostname(path);
-    } catch {
-      return undefined;
+    } catch (e) {
+      // No file there, or a file that is not a UTS namespace.
+      return ifErrno(e, ['ENOENT', 'EINVAL'], undefined);
     }
   },
   removeUts: async (path) => wrap(`umount ${path}`, () => removeUts(path)),
@@ -150,8 +152,8 @@ export function selectBackend(requested?: string): KernelBackend {
   }
   if (name === 'iproute2') return iproute2;
   try {
-    // Reading needs only libc (nldump.ts); the `netlink` package (a native module, about 40 ms
-    // to load) is loaded when there is something to apply, and a run that changes nothing never
+    // Reading needs only libc (nldump.ts); the `netlink` package (a native module, slow to
+    // load) is loaded when there is something to apply, and a run that changes nothing never
     // pays for it. Here it is only found; if it then fails to load, the change goes through
     // iproute2 instead (netlinkOrIproute2).
     libc();

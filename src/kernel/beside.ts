@@ -2,9 +2,9 @@
  * Work a second thread does while the main thread makes a lab's links (apply.ts): writing the
  * /etc files and, with the netlink backend, making the UTS namespaces. Neither touches a link,
  * and this machine kind has a second core. The files' contents travel as one transferred
- * buffer: a structured clone of every /etc/hosts (each names every peer: 18 MB at 1000
- * containers) cost the main thread 0.15 s, and so did encoding each into the buffer: a text
- * that many files share (the lab's peer list) is encoded once, and each file is byte ranges.
+ * buffer, not a structured clone (each /etc/hosts names every peer, so a large lab's files are
+ * many megabytes): a text that many files share (the lab's peer list) is encoded once, and
+ * each file is byte ranges.
  */
 import { Worker } from 'node:worker_threads';
 import { writeStamped, type FileToWrite } from './filewrite.js';

@@ -5,14 +5,16 @@ import { existsSync, rmdirSync, unlinkSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { log } from '../log.js';
 import { run } from './run.js';
+import { ABSENT, ifErrno } from './errno.js';
 
 export const sysctlPath = (key: string) => join('/proc/sys', key.replaceAll('.', '/'));
 
 export async function readSysctl(key: string): Promise<string | undefined> {
   try {
     return (await readFile(sysctlPath(key), 'utf8')).trim();
-  } catch {
-    return undefined;
+  } catch (e) {
+    // A sysctl this kernel does not have (net.bridge.* before br_netfilter, ipv6 when disabled), or root's only.
+    return ifErrno(e, [...ABSENT, 'EACCES'], undefined);
   }
 }
 
@@ -34,8 +36,8 @@ export const kernelHasIpv6 = () => existsSync('/proc/sys/net/ipv6');
 export async function readText(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8');
-  } catch {
-    return undefined;
+  } catch (e) {
+    return ifErrno(e, [...ABSENT, 'ENOTDIR'], undefined);
   }
 }
 
@@ -55,8 +57,8 @@ export async function removePath(path: string): Promise<void> {
     if (code === 'EISDIR' || code === 'EPERM') {
       try {
         rmdirSync(path);
-      } catch {
-        /* not empty, or gone */
+      } catch (e) {
+        ifErrno(e, ['ENOTEMPTY', 'ENOENT'], undefined);
       }
     } else throw e;
   }
@@ -66,16 +68,16 @@ export async function removePath(path: string): Promise<void> {
 export async function listEntries(path: string): Promise<Dirent[]> {
   try {
     return await readdir(path, { withFileTypes: true });
-  } catch {
-    return [];
+  } catch (e) {
+    return ifErrno(e, [...ABSENT, 'ENOTDIR'], []);
   }
 }
 
 export async function listDir(path: string): Promise<string[]> {
   try {
     return await readdir(path);
-  } catch {
-    return [];
+  } catch (e) {
+    return ifErrno(e, [...ABSENT, 'ENOTDIR'], []);
   }
 }
 

@@ -10,6 +10,7 @@ import { removePath } from './host.js';
 import { run } from './run.js';
 import { KernelError } from '../errors.js';
 import { NETNS_DIR } from '../paths.js';
+import { ABSENT, onErrno } from './errno.js';
 
 /** Mount points in /proc/self/mountinfo: [target, fstype]. */
 function mountTable(): [string, string][] {
@@ -42,7 +43,7 @@ export const specFileOf = (path: string) => `${path}.spec`;
 export const fstabFileOf = (path: string) => `${path}.fstab`;
 
 export async function readMntHash(path: string): Promise<string> {
-  return (await readFile(specFileOf(path), 'utf8').catch(() => '')).trim();
+  return (await readFile(specFileOf(path), 'utf8').catch(onErrno(ABSENT, ''))).trim();
 }
 
 const privateDirs = new Map<string, Promise<void>>();
@@ -58,6 +59,7 @@ export function ensurePrivateDir(dir: string): Promise<void> {
       await run('mount', ['--make-private', dir]);
     })();
     privateDirs.set(dir, p);
+    // A failed attempt is not remembered: the next caller tries again (the caller of this one gets the error).
     p.catch(() => privateDirs.delete(dir));
   }
   return p;

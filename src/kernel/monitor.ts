@@ -11,6 +11,7 @@ import type { ProcessMark, ProcessSpec } from '../plan/state.js';
 import { MONITOR_SCRIPT, killMonitor } from './monitorproc.js';
 import { containerArgv, hostProgramEnv, markEnv, SPEC_MARK } from './processes.js';
 import { log } from '../log.js';
+import { ABSENT, GONE, ifErrno } from './errno.js';
 
 /** docker inspect's State, as the monitor records it. */
 export interface MonitorState {
@@ -81,8 +82,9 @@ export function monitorPid(dir: string): number | undefined {
     const pid = Number(readFileSync(pidFile(dir), 'utf8'));
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     return argv[1] === MONITOR_SCRIPT && argv[2] === dir ? pid : undefined;
-  } catch {
-    return undefined;
+  } catch (e) {
+    // No pid file yet, or the monitor has exited.
+    return ifErrno(e, GONE, undefined);
   }
 }
 
@@ -90,16 +92,18 @@ export function monitorPid(dir: string): number | undefined {
 export function readHealth(dir: string): { Status: 'starting' | 'healthy' | 'unhealthy'; FailingStreak: number } | undefined {
   try {
     return JSON.parse(readFileSync(join(dir, 'health'), 'utf8'));
-  } catch {
-    return undefined;
+  } catch (e) {
+    // The monitor writes it by rename: absent, never half-written.
+    return ifErrno(e, ABSENT, undefined);
   }
 }
 
 export function readMonitorState(dir: string): MonitorState | undefined {
   try {
     return JSON.parse(readFileSync(join(dir, 'state'), 'utf8')) as MonitorState;
-  } catch {
-    return undefined;
+  } catch (e) {
+    // The monitor writes it by rename: absent, never half-written.
+    return ifErrno(e, ABSENT, undefined);
   }
 }
 

@@ -1,6 +1,7 @@
 /** A container's monitor process as others find and stop it: its script's path, and how to kill it with its forks. */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { GONE, ifErrno } from './errno.js';
 
 export const MONITOR_SCRIPT = fileURLToPath(new URL('../../assets/monitor.sh', import.meta.url));
 
@@ -14,14 +15,14 @@ export function killMonitor(pid: number): number[] {
   try {
     const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
     forks = children.filter((c) => readFileSync(`/proc/${c}/cmdline`, 'utf8').split('\0')[1] === MONITOR_SCRIPT);
-  } catch {
-    /* gone, or no children */
+  } catch (e) {
+    ifErrno(e, GONE, undefined); // the monitor, or a child, exited meanwhile
   }
   for (const p of [pid, ...forks]) {
     try {
       process.kill(p, 'SIGKILL');
-    } catch {
-      /* gone */
+    } catch (e) {
+      ifErrno(e, GONE, undefined);
     }
   }
   return [pid, ...forks];

@@ -74,6 +74,7 @@ async function tableExists(): Promise<boolean | undefined> {
     const { nftTableExists } = await import('./nldump.js');
     return nftTableExists(NFT_FAMILY, NFT_TABLE);
   } catch {
+    // Not askable in-process (no koffi, no nf_tables netlink here): `nft` answers instead, so nothing is hidden.
     return undefined;
   }
 }

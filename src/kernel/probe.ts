@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { readSysctl } from './host.js';
 import { run } from './run.js';
 import { ovsDbSocket } from './ovs.js';
+import { ABSENT, GONE, ifErrno, onErrno } from './errno.js';
 
 export type FeatureName = 'netns' | 'veth' | 'bridge' | 'vxlan' | 'nf_tables' | 'br_netfilter' | 'sch_tbf' | 'sch_netem';
 export type FeatureState = 'works' | 'available' | 'missing' | 'unknown';
@@ -57,8 +58,8 @@ export async function onPath(program: string, path = process.env.PATH ?? ''): Pr
     try {
       await access(file, constants.X_OK);
       return file;
-    } catch {
-      /* not here */
+    } catch (e) {
+      ifErrno(e, [...ABSENT, 'EACCES', 'ENOTDIR'], undefined); // not here, or not runnable
     }
   }
   return undefined;
@@ -85,8 +86,9 @@ async function kernelConfig(): Promise<Map<string, string> | undefined> {
         .filter((l) => l.startsWith('CONFIG_'))
         .map((l) => l.split('=') as [string, string]),
     );
-  } catch {
-    return undefined;
+  } catch (e) {
+    // A kernel built without CONFIG_IKCONFIG_PROC.
+    return ifErrno(e, ABSENT, undefined);
   }
 }
 
@@ -173,9 +175,9 @@ function processNames(): Promise<Set<string>> {
   names ??= (async () => {
     const out = new Set<string>();
     for (const pid of (await readdir('/proc')).filter((e) => /^\d+$/.test(e))) {
-      const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+      const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(onErrno(GONE, ''));
       if (comm) out.add(comm.trim());
-      const exe = await readlink(`/proc/${pid}/exe`).catch(() => '');
+      const exe = await readlink(`/proc/${pid}/exe`).catch(onErrno(GONE, ''));
       if (exe) out.add(exe.split('/').pop()!);
     }
     return out;

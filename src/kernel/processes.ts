@@ -9,6 +9,7 @@ import { NETNS_DIR } from '../paths.js';
 import type { ProcessMark, ProcessSpec } from '../plan/state.js';
 import { log } from '../log.js';
 import { killMonitor } from './monitorproc.js';
+import { GONE, ifErrno } from './errno.js';
 
 /**
  * Pids of every process whose network namespace is one of `namespaces`, by namespace name; and
@@ -44,8 +45,8 @@ export async function pidsByNamespace(
         const m = processMark(Number(pid));
         if (m?.lab === mark.lab && m.host === mark.host) marked.push({ pid: Number(pid), container: m.container });
       }
-    } catch {
-      /* exited meanwhile */
+    } catch (e) {
+      ifErrno(e, GONE, undefined); // exited meanwhile
     }
   }
   // A process a container started in a namespace of its own (`unshare -n`) is still the container's.
@@ -64,7 +65,8 @@ function ancestors(pid: number): number[] {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       p = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    } catch {
+    } catch (e) {
+      ifErrno(e, GONE, undefined); // a parent exited meanwhile
       break;
     }
     if (p <= 1) break;
@@ -121,8 +123,8 @@ function environ(pid: number): Map<string, string> | undefined {
       vars.set(e.slice(0, eq), e.slice(eq + 1));
     }
     return vars;
-  } catch {
-    return undefined;
+  } catch (e) {
+    return ifErrno(e, GONE, undefined);
   }
 }
 
@@ -146,8 +148,8 @@ export function isAlive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
+  } catch (e) {
+    return ifErrno(e, GONE, false);
   }
 }
 
@@ -159,8 +161,8 @@ export async function stopProcesses(pids: number[], graceMs = 3000, monitor?: nu
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGTERM');
-    } catch {
-      /* already gone */
+    } catch (e) {
+      ifErrno(e, GONE, undefined);
     }
   }
   const deadline = Date.now() + graceMs;
@@ -168,8 +170,8 @@ export async function stopProcesses(pids: number[], graceMs = 3000, monitor?: nu
   for (const pid of pids.filter(alive)) {
     try {
       process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
+    } catch (e) {
+      ifErrno(e, GONE, undefined);
     }
   }
   const killed = [...pids, ...monitors];

@@ -10,8 +10,8 @@ export interface RunResult {
 }
 
 /**
- * node's own child_process, not execa: execa costs about 150 ms of module loading and a few ms
- * of work per call, which a converged `up` (a handful of calls) pays on every run.
+ * node's own child_process, not execa: execa's module loading and per-call work would be most
+ * of a converged `up` (a handful of calls); docs/performance.md has the measurement.
  */
 /** A program's standard input: a text, or one written from its pid (the program names itself in it). */
 export type RunInput = string | ((pid: number) => string);

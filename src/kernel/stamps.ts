@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync } from 'node:fs';
+import { ABSENT, ifErrno } from './errno.js';
 
 export type Stamps = Record<string, string>;
 
@@ -39,8 +40,9 @@ export function readStamped(path: string, want: string | undefined, prev: string
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
-  } catch {
-    return {};
+  } catch (e) {
+    // Not written yet, or its folder is not: either way the file is to be written.
+    return ifErrno(e, [...ABSENT, 'ENOTDIR'], {});
   }
   return { text, stamp: text === want && statKey(path) === key ? `${key}:${contentHash(text)}` : undefined };
 }

@@ -72,6 +72,16 @@ export function libc(): Libc {
   }
 }
 
+/** Why libc cannot be had here (koffi absent, or its binary not loadable), or undefined when it can. */
+export function libcUnavailable(): string | undefined {
+  try {
+    libc();
+    return undefined;
+  } catch (e) {
+    return (e as Error).message.split('\n')[0];
+  }
+}
+
 function bind(): Libc {
   const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
   const lib = koffi.load('libc.so.6');
@@ -111,7 +121,7 @@ function bind(): Libc {
     },
     ifNameToIndex: (name) => {
       // The kernel gives every namespace's loopback index 1 (LOOPBACK_IFINDEX); libc's lookup
-      // opens a socket for each name (50 us, a thousand times in a large lab's `up`).
+      // opens a socket for each name, once per container in a large lab's `up`.
       if (name === 'lo') return LOOPBACK_IFINDEX;
       const index = ifNameToIndex(name) as number;
       if (index === 0) check(`if_nametoindex ${name}`, -1);

@@ -170,92 +170,101 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
   switch (s.kind) {
     case 'host':
       return ['Docker turns on IP forwarding (dockerd --ip-forward, on by default) so that the host routes packets between its bridges and the outside world.', ...host6Why(ops)];
-    case 'network': {
-      const n = lab.networks.find((x) => x.name === s.network)!;
-      const gateway =
-        n.ipv4 === false ? `the IPv6 gateway ${n.ipv6!.gateway}/${n.ipv6!.prefix} of ${n.ipv6!.subnet}` : `the gateway ${formatIp(n.gateway)}/${n.subnet.prefix} of ${formatCidr(n.subnet)}`;
-      const out = [`This is what docker0 is: a Linux bridge (a virtual switch) named ${n.bridge}, holding ${gateway}; each container on network "${n.name}" plugs one end of a veth pair into it.`];
-      out.push(...network6Why(n));
-      if (ops.some((o) => o.kind === 'sysctl.set' && o.key.endsWith('.route_localnet'))) {
-        out.push("route_localnet=1 lets traffic DNATed from the host's own 127.0.0.1 leave through the bridge, as Docker sets it when its userland proxy is off (curl localhost:PORT).");
-      }
-      if (lab.hosts.length > 0 && overlayOf(n)) {
-        const gws = lab.hosts.filter((h) => n.gateways[h.name] !== undefined).map((h) => `${formatIp(n.gateways[h.name]!)} on ${h.name}`);
-        out.push(
-          `One subnet spans the hosts, as a Docker overlay network's does: each host's bridge has its own gateway (${gws.join(', ')}) and no container address is handed out twice, so containers on different hosts talk as if on one switch.`,
-        );
-      }
-      return out;
-    }
+    case 'network':
+      return networkWhy(lab, lab.networks.find((x) => x.name === s.network)!, ops);
     case 'overlay':
       return overlayWhy(lab, lab.networks.find((x) => x.name === s.network)!, ops);
-    case 'container': {
-      const c = lab.containers.find((x) => x.name === s.container)!;
-      const out = c.interfaces.map(
-        (i) =>
-          `This is what docker run --name ${c.name} does to the network: a network namespace ${c.netns} (Docker's sandbox), a veth pair with ${i.ifname} inside (${i.ip}/${i.prefix}, MAC ${i.mac} made from the address as Docker <= 27 does) and ${i.hostVeth} plugged into ${i.bridge}, and a default route via the gateway ${i.gateway}.`,
-      );
-      out.push(...container6Why(c, ops));
-      if (ops.some((o) => o.kind === 'netns.sysctl' && o.key.endsWith('.disable_ipv6') && o.value === '1')) {
-        out.push(
-          'disable_ipv6=1 on its interfaces, as Docker sets it on an endpoint that has no IPv6 address: without it each interface would send IPv6 neighbour discovery and MLD packets as it comes up, which the bridge floods to every other container.',
-        );
-      }
-      if (ops.some((o) => o.kind === 'link.set' && o.hairpin))
-        out.push('hairpin on, on the bridge port, lets a container reach its own published port through the host, as Docker sets it when its userland proxy is off.');
-      out.push(`Its /etc/hosts, resolv.conf and hostname live in /etc/netns/${c.netns}/; a UTS namespace gives it the hostname ${c.hostname} (docker run --hostname).`);
-      const own = [...(c.runtime?.tmpfs.map((t) => `--tmpfs ${t.target}`) ?? []), ...(c.runtime?.volumes.map((v) => `-v ${v.source}:${v.target}${v.readOnly ? ':ro' : ''}`) ?? [])];
-      out.push(
-        `A mount namespace of its own, kept on a file like the others, binds those three files over /etc (as Docker binds its copies) and gives it a private /run, /tmp and /var/tmp${own.length ? ` and ${own.join(', ')}` : ''}; the rest of the file system is the host's (netlab is a networking lab, not a sandbox). Its command, exec and shell run inside it.`,
-      );
-      for (const l of c.links) {
-        const port = lab.containers.find((x) => x.name === l.target)?.expose[0];
-        const vars = port ? `${envAlias(l.alias)}_PORT_${port.port}_${port.proto.toUpperCase()}_ADDR=${l.ip} and the rest of that family` : `${envAlias(l.alias)}_NAME=/${c.name}/${l.alias}`;
-        const line = c.files.hosts.split('\n').find((x) => x.startsWith(`${l.ip}\t`)) ?? l.ip;
-        out.push(`--link ${l.target}:${l.alias} becomes the /etc/hosts line ${JSON.stringify(line)} and the variables ${vars} in its environment.`);
-      }
-      if (lab.hosts.length > 0) {
-        const remote = lab.containers.filter((x) => x.host !== c.host).map((x) => `${x.name} on ${x.host}`);
-        if (remote.length > 0) out.push(`Its /etc/hosts also names the containers on other hosts (${remote.join(', ')}): names and links resolve across the tunnel, as on one Docker overlay network.`);
-      }
-      out.push(...impairWhy(c));
-      if (c.command !== undefined) out.push("Then its command starts inside its namespaces, like a container's entrypoint; its output goes to a log file (docker logs = netlab logs).");
-      return out;
-    }
-    case 'firewall': {
-      const out = [`Docker's iptables rules, in the lab's own chains NL-${lab.name}-* (jumped to from the built-in chains), so that no other rule on the host is touched:`];
-      for (const c of lab.containers) {
-        for (const b of portRuns(c.ports).filter((r) => r.containerIp && !r.hostIp.includes(':'))) {
-          const [host, ctr] = [spanText(b.host), spanText(b.container)];
-          out.push(
-            `this is what ${dockerPublishFlag(b)} becomes: a DNAT of ${b.hostIp === '0.0.0.0' ? 'any host address' : b.hostIp} port${host.includes('-') ? 's' : ''} ${host}/${b.proto} to ${c.name} ${b.containerIp}:${ctr}${host.includes('-') ? ' (one rule for the whole range)' : ''}, reached from PREROUTING (other machines) and OUTPUT (the host itself), and an ACCEPT for it in NL-${lab.name}-PORTS (Docker's DOCKER chain).`,
-          );
-        }
-      }
-      for (const n of lab.networks) {
-        if (n.ipMasquerade && !n.internal && n.ipv4 !== false)
-          out.push(
-            `MASQUERADE of ${formatCidr(n.subnet)} leaving by any other interface than ${n.bridge} is Docker's outbound NAT (-A POSTROUTING -s ${formatCidr(n.subnet)} ! -o ${n.bridge} -j MASQUERADE).`,
-          );
-      }
-      out.push(
-        `The FORWARD rules are Docker's DOCKER and DOCKER-ISOLATION chains: answers come back in, published ports come in, containers of a network talk to each other${lab.networks.some((n) => !n.icc) ? ' (unless icc: false)' : ''}, nothing else from outside gets in.`,
-      );
-      if (lab.firewall === 'nftables' && lab.networks.length > 0) {
-        out.push(
-          "Its bridges are listed in iptables' shared NL-ISOLATION chains too: a packet passes both iptables' and nftables' forward hooks, and a lab on the iptables backend drops there the traffic between its bridges and those listed, so labs on different backends stay isolated.",
-        );
-      }
-      out.push(...firewallWhy6(lab));
-      if (lab.containers.some((c) => c.ports.some((b) => b.proto === 'udp')))
-        out.push('For a published UDP port, conntrack forgets the flows it saw before the DNAT existed, so a client that kept sending is forwarded at once (Docker does the same).');
-      return out;
-    }
+    case 'container':
+      return containerWhy(lab, lab.containers.find((x) => x.name === s.container)!, ops);
+    case 'firewall':
+      return firewallWhy(lab);
     case 'dns':
       return ["The lab's embedded DNS resolver (src/dns/explain.ts says why)."];
     case 'other':
       return ['Steps that belong to no single part of the lab.'];
   }
+}
+
+/** A network: the bridge that docker0 is, and what a multi-host network adds. */
+function networkWhy(lab: Lab, n: LabNetwork, ops: Op[]): string[] {
+  const gateway = n.ipv4 === false ? `the IPv6 gateway ${n.ipv6!.gateway}/${n.ipv6!.prefix} of ${n.ipv6!.subnet}` : `the gateway ${formatIp(n.gateway)}/${n.subnet.prefix} of ${formatCidr(n.subnet)}`;
+  const out = [`This is what docker0 is: a Linux bridge (a virtual switch) named ${n.bridge}, holding ${gateway}; each container on network "${n.name}" plugs one end of a veth pair into it.`];
+  out.push(...network6Why(n));
+  if (ops.some((o) => o.kind === 'sysctl.set' && o.key.endsWith('.route_localnet'))) {
+    out.push("route_localnet=1 lets traffic DNATed from the host's own 127.0.0.1 leave through the bridge, as Docker sets it when its userland proxy is off (curl localhost:PORT).");
+  }
+  if (lab.hosts.length > 0 && overlayOf(n)) {
+    const gws = lab.hosts.filter((h) => n.gateways[h.name] !== undefined).map((h) => `${formatIp(n.gateways[h.name]!)} on ${h.name}`);
+    out.push(
+      `One subnet spans the hosts, as a Docker overlay network's does: each host's bridge has its own gateway (${gws.join(', ')}) and no container address is handed out twice, so containers on different hosts talk as if on one switch.`,
+    );
+  }
+  return out;
+}
+
+/** A container: its namespaces, veth, /etc files, links and command. */
+function containerWhy(lab: Lab, c: LabContainer, ops: Op[]): string[] {
+  const out = c.interfaces.map(
+    (i) =>
+      `This is what docker run --name ${c.name} does to the network: a network namespace ${c.netns} (Docker's sandbox), a veth pair with ${i.ifname} inside (${i.ip}/${i.prefix}, MAC ${i.mac} made from the address as Docker <= 27 does) and ${i.hostVeth} plugged into ${i.bridge}, and a default route via the gateway ${i.gateway}.`,
+  );
+  out.push(...container6Why(c, ops));
+  if (ops.some((o) => o.kind === 'netns.sysctl' && o.key.endsWith('.disable_ipv6') && o.value === '1')) {
+    out.push(
+      'disable_ipv6=1 on its interfaces, as Docker sets it on an endpoint that has no IPv6 address: without it each interface would send IPv6 neighbour discovery and MLD packets as it comes up, which the bridge floods to every other container.',
+    );
+  }
+  if (ops.some((o) => o.kind === 'link.set' && o.hairpin))
+    out.push('hairpin on, on the bridge port, lets a container reach its own published port through the host, as Docker sets it when its userland proxy is off.');
+  out.push(`Its /etc/hosts, resolv.conf and hostname live in /etc/netns/${c.netns}/; a UTS namespace gives it the hostname ${c.hostname} (docker run --hostname).`);
+  const own = [...(c.runtime?.tmpfs.map((t) => `--tmpfs ${t.target}`) ?? []), ...(c.runtime?.volumes.map((v) => `-v ${v.source}:${v.target}${v.readOnly ? ':ro' : ''}`) ?? [])];
+  out.push(
+    `A mount namespace of its own, kept on a file like the others, binds those three files over /etc (as Docker binds its copies) and gives it a private /run, /tmp and /var/tmp${own.length ? ` and ${own.join(', ')}` : ''}; the rest of the file system is the host's (netlab is a networking lab, not a sandbox). Its command, exec and shell run inside it.`,
+  );
+  for (const l of c.links) {
+    const port = lab.containers.find((x) => x.name === l.target)?.expose[0];
+    const vars = port ? `${envAlias(l.alias)}_PORT_${port.port}_${port.proto.toUpperCase()}_ADDR=${l.ip} and the rest of that family` : `${envAlias(l.alias)}_NAME=/${c.name}/${l.alias}`;
+    const line = c.files.hosts.split('\n').find((x) => x.startsWith(`${l.ip}\t`)) ?? l.ip;
+    out.push(`--link ${l.target}:${l.alias} becomes the /etc/hosts line ${JSON.stringify(line)} and the variables ${vars} in its environment.`);
+  }
+  if (lab.hosts.length > 0) {
+    const remote = lab.containers.filter((x) => x.host !== c.host).map((x) => `${x.name} on ${x.host}`);
+    if (remote.length > 0) out.push(`Its /etc/hosts also names the containers on other hosts (${remote.join(', ')}): names and links resolve across the tunnel, as on one Docker overlay network.`);
+  }
+  out.push(...impairWhy(c));
+  if (c.command !== undefined) out.push("Then its command starts inside its namespaces, like a container's entrypoint; its output goes to a log file (docker logs = netlab logs).");
+  return out;
+}
+
+/** The firewall: each published port, the outbound NAT, Docker's FORWARD chains. */
+function firewallWhy(lab: Lab): string[] {
+  const out = [`Docker's iptables rules, in the lab's own chains NL-${lab.name}-* (jumped to from the built-in chains), so that no other rule on the host is touched:`];
+  for (const c of lab.containers) {
+    for (const b of portRuns(c.ports).filter((r) => r.containerIp && !r.hostIp.includes(':'))) {
+      const [host, ctr] = [spanText(b.host), spanText(b.container)];
+      out.push(
+        `this is what ${dockerPublishFlag(b)} becomes: a DNAT of ${b.hostIp === '0.0.0.0' ? 'any host address' : b.hostIp} port${host.includes('-') ? 's' : ''} ${host}/${b.proto} to ${c.name} ${b.containerIp}:${ctr}${host.includes('-') ? ' (one rule for the whole range)' : ''}, reached from PREROUTING (other machines) and OUTPUT (the host itself), and an ACCEPT for it in NL-${lab.name}-PORTS (Docker's DOCKER chain).`,
+      );
+    }
+  }
+  for (const n of lab.networks) {
+    if (n.ipMasquerade && !n.internal && n.ipv4 !== false)
+      out.push(
+        `MASQUERADE of ${formatCidr(n.subnet)} leaving by any other interface than ${n.bridge} is Docker's outbound NAT (-A POSTROUTING -s ${formatCidr(n.subnet)} ! -o ${n.bridge} -j MASQUERADE).`,
+      );
+  }
+  out.push(
+    `The FORWARD rules are Docker's DOCKER and DOCKER-ISOLATION chains: answers come back in, published ports come in, containers of a network talk to each other${lab.networks.some((n) => !n.icc) ? ' (unless icc: false)' : ''}, nothing else from outside gets in.`,
+  );
+  if (lab.firewall === 'nftables' && lab.networks.length > 0) {
+    out.push(
+      "Its bridges are listed in iptables' shared NL-ISOLATION chains too: a packet passes both iptables' and nftables' forward hooks, and a lab on the iptables backend drops there the traffic between its bridges and those listed, so labs on different backends stay isolated.",
+    );
+  }
+  out.push(...firewallWhy6(lab));
+  if (lab.containers.some((c) => c.ports.some((b) => b.proto === 'udp')))
+    out.push('For a published UDP port, conntrack forgets the flows it saw before the DNAT existed, so a client that kept sending is forwarded at once (Docker does the same).');
+  return out;
 }
 
 /** A VTEP, its FDB, head-end replication, the MTU, OVS's VXLAN ports: what a multi-host network's tunnel is. */

@@ -11,6 +11,7 @@ import { parseRuntime } from './runtime.js';
 import { staticAddresses6 } from './container6.js';
 import { impairByNetwork } from './impair.js';
 import type { ContainerDef, HostDef, NetworkDef } from './types.js';
+import { didYouMean } from './suggest.js';
 
 export interface LinkCheck {
   ctr: string;
@@ -40,7 +41,8 @@ export function containerDef(ctrName: string, c: RawContainer, scope: ContainerS
   const { raw, hosts, networks, netByName, problem } = scope;
   const at = (...p: PathSegment[]) => ['containers', ctrName, ...p];
   let host = c.host;
-  if (host !== undefined && !raw.hosts?.[host]) problem(at('host'), `unknown host "${host}"${raw.hosts ? ` (hosts: ${Object.keys(raw.hosts).join(', ')})` : ': the lab has no "hosts:"'}`);
+  if (host !== undefined && !raw.hosts?.[host])
+    problem(at('host'), `unknown host "${host}"${raw.hosts ? `${didYouMean(host, Object.keys(raw.hosts))} (hosts: ${Object.keys(raw.hosts).join(', ')})` : ': the lab has no "hosts:"'}`);
   if (host === undefined && hosts.length > 0) host = hosts[0]!.name;
   // `networks:` is a list, or a map of network → its settings (aliases), like compose's.
   const attached = c.networks === undefined || Array.isArray(c.networks) ? undefined : c.networks;
@@ -56,7 +58,7 @@ export function containerDef(ctrName: string, c: RawContainer, scope: ContainerS
   }
   const listed = new Set<string>();
   nets.forEach((n, i) => {
-    if (!netByName.has(n)) problem(netPath(i), `unknown network "${n}"`);
+    if (!netByName.has(n)) problem(netPath(i), `unknown network "${n}"${didYouMean(n, netByName.keys())}`);
     if (listed.has(n)) problem(netPath(i), `network "${n}" is listed twice`);
     listed.add(n);
   });
@@ -142,7 +144,7 @@ function staticAddresses(ctrName: string, c: RawContainer, nets: string[], { net
     const net = netByName.get(netName);
     const ip = parseIp(ipText);
     const owner = shared.staticOwner.get(`${netName}/${ip}`);
-    if (!nets.includes(netName) || !net) problem(path, `the container is not on network "${netName}"`);
+    if (!nets.includes(netName) || !net) problem(path, `the container is not on network "${netName}"${didYouMean(netName, nets)}`);
     else if (ip === undefined) problem(path, `${quoteValue(ipText)} is not an IPv4 address`);
     else if (net.ipv4 === false) problem(path, `network "${netName}" has "ipv4: false": give an IPv6 address in "ip6"`);
     else if (!net.subnet) problem(path, `a static address needs network "${netName}" to have a subnet`);

@@ -15,6 +15,7 @@ import { argumentProblems, environmentProblems, ruleProblem } from './limits.js'
 import { checkNetworks } from './networks.js';
 import { containerDef, type ContainerScope, type LinkCheck } from './container.js';
 import { nameClashes } from './hostnames.js';
+import { didYouMean, keysAt } from './suggest.js';
 
 export { DEFAULT_FILE, DEMO_FILE, DEMO_SOURCE, resolveTopologyFile, type LoadOptions } from './source.js';
 import { formatPath, lineOf, listLines, type PathSegment } from './yamlpos.js';
@@ -86,7 +87,11 @@ function schemaProblems(issues: readonly ZodIssue[], doc: Document, lc: LineCoun
       for (const key of issue.keys ?? []) {
         // A key shown only in part (a line of a file that is not a topology) is placed at its parent.
         const whole = quoteKey(key) === JSON.stringify(key);
-        problems.push({ path: formatPath(whole ? [...path, key] : path) || '(top level)', message: `unknown key ${quoteKey(key)}`, line: lineOf(doc, lc, [...path, key], true) });
+        problems.push({
+          path: formatPath(whole ? [...path, key] : path) || '(top level)',
+          message: `unknown key ${quoteKey(key)}${whole ? didYouMean(key, keysAt(topologySchema, path)) : ''}`,
+          line: lineOf(doc, lc, [...path, key], true),
+        });
       }
     } else if (issue.code === 'invalid_key') {
       // A bad name used as a key (container, network, variable): say why, not just "invalid key".
@@ -137,7 +142,7 @@ function validate(raw: RawTopology, doc: Document, lc: LineCounter, ctx: Ctx): T
   for (const { ctr, link, path } of linkChecks) {
     const target = byName.get(link.target);
     if (link.target === ctr) problem(path, 'a container cannot link to itself');
-    else if (!target) problem(path, `links to ${quoteValue(link.target)}, which is not a container of this lab`);
+    else if (!target) problem(path, `links to ${quoteValue(link.target)}, which is not a container of this lab${didYouMean(link.target, byName.keys())}`);
     else if (!target.networks.some((n) => byName.get(ctr)!.networks.includes(n))) problem(path, `links to "${link.target}", which shares no network with "${ctr}"`);
   }
   const cycle = findLinkCycle(containers);

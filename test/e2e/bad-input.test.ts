@@ -83,8 +83,9 @@ const cases: Case[] = [
   { what: 'a list at the top level', file: raw(() => '- web\n- db\n'), where: '(top level)' },
   { what: 'a scalar at the top level', file: raw(() => 'hello\n'), where: '(top level)' },
   { what: 'containers given as a list', file: raw((l) => `name: ${l}\ncontainers:\n  - web\n`), where: 'lab.yaml:3: containers' },
-  { what: 'an unknown top-level key', file: raw((l) => `name: ${l}\ncontaners:\n  web: {}\n`), where: 'lab.yaml:2: contaners', why: 'unknown key' },
-  { what: 'an unknown container key', file: body('  web: { publsh: ["80"] }\n'), where: 'lab.yaml:5: containers.web.publsh', why: 'unknown key' },
+  { what: 'an unknown top-level key', file: raw((l) => `name: ${l}\ncontaners:\n  web: {}\n`), where: 'lab.yaml:2: contaners', why: 'unknown key "contaners": did you mean "containers"?' },
+  { what: 'an unknown container key', file: body('  web: { publsh: ["80"] }\n'), where: 'lab.yaml:5: containers.web.publsh', why: 'unknown key "publsh": did you mean "publish"?' },
+  { what: "compose's word for a key", file: body('  web: { ports: ["80"] }\n'), where: 'lab.yaml:5: containers.web.ports', why: 'unknown key "ports": did you mean "publish"?' },
   { what: 'an unknown network key', file: raw((l) => `name: ${l}\nnetworks:\n  n: { subnett: 10.104.40.0/24 }\ncontainers: { a: {} }\n`), where: 'networks.n.subnett', why: 'unknown key' },
   { what: 'a NUL byte in a name', file: body('  "we\\0b": {}\n'), where: 'containers' },
   // Names: shell metacharacters, path separators, length
@@ -190,6 +191,8 @@ const cases: Case[] = [
   { what: 'a link with too many colons', file: body('  a: {}\n  b: { links: ["a:b:c"] }\n'), where: 'containers.b.links[0]', why: 'bad format' },
   // Other fields
   { what: 'an unknown network', file: body('  a: { networks: [nowhere] }\n'), where: 'containers.a.networks[0]', why: 'unknown network "nowhere"' },
+  { what: 'a misspelt network', file: body('  a: { networks: [nn] }\n'), where: 'lab.yaml:5: containers.a.networks[0]', why: 'unknown network "nn": did you mean "n"?' },
+  { what: 'a misspelt link target', file: body('  web: {}\n  b: { links: [wbe] }\n'), where: 'lab.yaml:6: containers.b.links[0]', why: 'did you mean "web"?' },
   { what: 'no networks with several to choose from', file: raw((l) => `name: ${l}\nnetworks: { n: {}, m: {} }\ncontainers:\n  a: {}\n`), where: 'lab.yaml:4: containers.a', why: 'more than one' },
   { what: 'an env name with a space', file: body('  a: { env: { "A B": x } }\n'), where: 'containers.a.env', why: 'not a variable name' },
   { what: 'a host name with ;', file: body('  a: { hostname: "h;reboot" }\n'), where: 'containers.a.hostname', why: 'not a valid host name' },

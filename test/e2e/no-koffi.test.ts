@@ -52,6 +52,8 @@ describe('without koffi', () => {
       expect(up.exitCode, up.all).toBe(0);
       expect(up.all).toMatch(/netlink backend unavailable, using iproute2 reason=Cannot find module 'koffi'/);
       expect(up.all).toMatch(/host lock is taken with flock\(1\)/);
+      // The host's links and routes too are read with ip, and the log says why.
+      expect(up.all).toMatch(/the host is read with ip reason=Cannot find module 'koffi'/);
       expect(await httpGet(`http://127.0.0.1:${PORT}/`)).toMatch(/netlab/i);
       const ping = await netlab(['exec', 'client', '--', 'ping', '-c1', '-W2', 'webalias']);
       expect(ping.exitCode, ping.all).toBe(0);

@@ -16,6 +16,7 @@ import { etcNetnsDir, labDir, logPath, ovsRunDir, stateFile, utsPath } from '../
 import { ovsName } from '../../src/model/names.js';
 import { CLI, uniqueLab } from '../helpers/kernel.js';
 import { netlabObjects } from '../helpers/leak-check.js';
+import { markedProcesses } from '../helpers/marks.js';
 
 const lab = uniqueLab();
 const bridge = `xb${randomBytes(3).toString('hex')}`;
@@ -34,17 +35,7 @@ const run = (args: string[]) => execa(process.execPath, [CLI, ...args, '-f', fil
 const ip = (...args: string[]) => execa('ip', args, { reject: false, all: true });
 const leftovers = () => netlabObjects().filter((o) => o.includes(lab));
 /** Pids of the processes that carry the lab's mark in their environment. */
-const markedPids = () =>
-  readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/environ`, 'latin1').split('\0').includes(`NETLAB_LAB=${lab}`);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+const markedPids = () => markedProcesses('NETLAB_LAB', lab).map((m) => m.pid);
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z');
 const startedPid = () => (JSON.parse(readFileSync(stateFile(lab), 'utf8')) as { started: Record<string, { pid: number }> }).started.c!.pid;
 

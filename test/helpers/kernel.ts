@@ -10,6 +10,11 @@ export function uniqueLab(): string {
   return `${process.env.NETLAB_TEST_RUN ?? 't'}${randomBytes(3).toString('hex')}`;
 }
 
+/** The id of a throwaway host (test-host-<id>), starting with the run's id so that the leak check judges it as this run's. */
+export function testHostId(): string {
+  return `${process.env.NETLAB_TEST_RUN ?? 't'}${randomBytes(2).toString('hex')}`;
+}
+
 /**
  * Runs the built CLI. `timeoutMs`: interrupted (Ctrl-C, then killed 5 s later) past it, so that a
  * hung run fails its test with its output and leaves the test time to take its lab down, instead

@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, existsSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { markedProcesses } from './marks.js';
 
 export function netlabObjects(): string[] {
   const out: string[] = [];
@@ -30,10 +31,15 @@ export function netlabObjects(): string[] {
   for (const ns of existsSync('/run/netns') ? readdirSync('/run/netns') : []) if (ns.startsWith('nltrace-')) out.push(`netns ${ns}`);
   for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (d.startsWith('netlab-')) out.push(`/etc/netns/${d}`);
   for (const d of existsSync('/run/netlab') ? readdirSync('/run/netlab') : []) if (!d.startsWith('.')) out.push(`/run/netlab/${d}`);
-  // Mount and UTS namespaces bound under a lab's folder, and the folder of its mount namespaces.
+  // A throwaway host's namespaces and run folder (helpers/vhost.ts, testhost.ts): its labs' folders are in there.
+  for (const ns of existsSync('/run/netns') ? readdirSync('/run/netns') : []) if (/^test-(host|lan)-/.test(ns)) out.push(`netns ${ns}`);
+  for (const d of readdirSync('/run')) if (d.startsWith('netlab-test-host-')) out.push(`/run/${d}`);
+  // Mount and UTS namespaces bound under a lab's folder (of this host or of a throwaway one), and the
+  // folder of its mount namespaces. Such a mount keeps the network namespaces it saw alive, even
+  // after their names in /run/netns are gone.
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const target = line.split(' ')[4];
-    if (target?.startsWith('/run/netlab/')) out.push(`mount ${target}`);
+    if (target?.startsWith('/run/netlab/') || target?.startsWith('/run/netlab-test-host-')) out.push(`mount ${target}`);
   }
   out.push(...resolverProcesses());
   return out;
@@ -41,28 +47,29 @@ export function netlabObjects(): string[] {
 
 /** The labs' DNS resolvers and IPv6 loopback proxies still running, by the mark in their environment. */
 function resolverProcesses(): string[] {
-  const out: string[] = [];
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const mark = readFileSync(`/proc/${pid}/environ`, 'latin1')
-        .split('\0')
-        .find((e) => e.startsWith('NETLAB_DNS=') || e.startsWith('NETLAB_PROXY6='));
-      if (mark) out.push(`${mark.startsWith('NETLAB_DNS=') ? 'DNS resolver' : 'IPv6 loopback proxy'} ${mark} (pid ${pid})`);
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
+  return [
+    ...markedProcesses('NETLAB_DNS').map((m) => `DNS resolver NETLAB_DNS=${m.value} (pid ${m.pid})`),
+    ...markedProcesses('NETLAB_PROXY6').map((m) => `IPv6 loopback proxy NETLAB_PROXY6=${m.value} (pid ${m.pid})`),
+  ];
 }
 
 let before = new Set<string>();
 
 /**
- * Lab names of this run start with its id (see uniqueLab), so that a run judges only its own
- * objects even while another run shares the machine; the demo lab's objects are judged too.
+ * Lab names and throwaway hosts of this run start with its id (see uniqueLab, testHostId), so that
+ * a run judges only its own objects even while another run shares the machine; the demo lab's
+ * objects are judged too.
  */
 const RUN_ID = `t${randomBytes(2).toString('hex')}`;
-const ours = (o: string) => o.includes(RUN_ID) || /demo|netlab0/.test(o);
+const ours = (o: string) => o.includes(RUN_ID) || isDemoLabs(o);
+
+/**
+ * Whether an object is the demo lab's (lab "demo": namespaces netlab-demo-web and -client, bridge
+ * netlab0), and not that of a lab whose name only contains "demo" ("demo2", "mydemo", "demo-x").
+ */
+export function isDemoLabs(o: string): boolean {
+  return /(^|[^\w-])(netlab-demo-(web|client)|netlab:demo|NETLAB_DNS=demo|\/run\/netlab\/demo)(?![\w.-])|NL-demo-[A-Z]|^link netlab0 /.test(o);
+}
 
 export function setup(): void {
   if (process.getuid?.() !== 0) throw new Error('the kernel tests create namespaces and firewall rules: run them as root (sudo npm test)');

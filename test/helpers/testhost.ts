@@ -5,8 +5,7 @@
  * another engineer's run. Container namespaces stay global `ip netns` objects, as usual.
  */
 import { execa } from 'execa';
-import { randomBytes } from 'node:crypto';
-import { CLI } from './kernel.js';
+import { CLI, testHostId } from './kernel.js';
 
 export interface TestHost {
   ns: string;
@@ -17,7 +16,7 @@ export interface TestHost {
 }
 
 export async function withTestHost<T>(fn: (h: TestHost) => Promise<T>): Promise<T> {
-  const ns = `test-host-${randomBytes(3).toString('hex')}`;
+  const ns = `test-host-${testHostId()}`;
   const host: TestHost = {
     ns,
     async sh(cmd, ...args) {

@@ -10,12 +10,12 @@
  * make it wait.
  */
 import { execa } from 'execa';
-import { randomBytes } from 'node:crypto';
+import { afterAll } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI } from './kernel.js';
+import { CLI, testHostId } from './kernel.js';
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 /** The command that runs the test servers in a container: `tcp:80 udp:53 ...`. */
@@ -45,7 +45,7 @@ const result = (r: { exitCode?: number; all?: unknown; stdout?: unknown }) => ({
  * IPv6 too, in fd32:ff:<lanIndex>::/64, and the neighbour routes IPv6 through the host.
  */
 export async function withVirtualHost<T>(lanIndex: number, fn: (h: VirtualHost) => Promise<T>, opts: { ipv6?: boolean } = {}): Promise<T> {
-  const id = randomBytes(3).toString('hex');
+  const id = testHostId();
   const ns = `test-host-${id}`;
   const lanNs = `test-lan-${id}`;
   const hostIf = `tl${id}`;
@@ -74,6 +74,7 @@ export async function withVirtualHost<T>(lanIndex: number, fn: (h: VirtualHost) 
     run: async (args, input) => result(await execa(inHost[0]!, [...inHost.slice(1), ...args], { reject: false, all: true, input })),
     runIn: async (other, args) => result(await execa('ip', ['netns', 'exec', other, ...args], { reject: false, all: true })),
   };
+  const close = closer(h, runDir);
   try {
     await must('ip', ['netns', 'add', ns]);
     await must('ip', ['netns', 'add', lanNs]);
@@ -94,11 +95,44 @@ export async function withVirtualHost<T>(lanIndex: number, fn: (h: VirtualHost) 
     }
     return await fn(h);
   } finally {
-    for (const lab of h.labs) await h.netlab(['down', '--lab', lab]);
-    await execa('ip', ['netns', 'del', lanNs], { reject: false });
-    await execa('ip', ['netns', 'del', ns], { reject: false });
-    rmSync(runDir, { recursive: true, force: true });
+    await close();
   }
+}
+
+/** The virtual hosts of this test file not yet removed: a test that timed out still has its own. */
+const open = new Set<() => Promise<void>>();
+// Its labs go while the host is still there to run their `down` (vitest stops a file's worker once its hooks are done).
+afterAll(async () => {
+  for (const close of [...open]) await close();
+});
+
+/**
+ * Removes a virtual host: its labs (`down` inside it, so before the host namespace goes), then the
+ * namespaces and its run folder. A mount `down` left there (a lab's mount or UTS namespace, which
+ * would keep the network namespaces it saw alive) is unmounted, and reported as a failure.
+ */
+function closer(h: VirtualHost, runDir: string): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      for (const lab of h.labs) await h.netlab(['down', '--lab', lab]);
+      await execa('ip', ['netns', 'del', h.lan.ns], { reject: false });
+      await execa('ip', ['netns', 'del', h.ns], { reject: false });
+      const left = mountsUnder(runDir);
+      for (const target of left.reverse()) await execa('umount', ['-l', target], { reject: false });
+      rmSync(runDir, { recursive: true, force: true });
+      open.delete(close);
+      if (left.length > 0) throw new Error(`netlab down left mounts in ${runDir} (now unmounted):\n  ${left.join('\n  ')}`);
+    })());
+  open.add(close);
+  return close;
+}
+
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((t) => t === dir || t.startsWith(`${dir}/`));
 }
 
 /** curl from namespace `ns` of the virtual host (its own when undefined); the body, or undefined when it fails within the retries. */

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import { up, down, execIn, status, parseTopology } from '../../src/index.js';
 import { resolverFiles, resolverPid } from '../../src/dns/lifecycle.js';
 import { labDir } from '../../src/paths.js';
 import { cli, uniqueLab } from '../helpers/kernel.js';
+import { markedProcesses } from '../helpers/marks.js';
 
 const UPSTREAM = fileURLToPath(new URL('../fixtures/dns-upstream.mjs', import.meta.url));
 const labs: string[] = [];
@@ -150,7 +151,7 @@ containers:
     await up({ topology: topology(lab, body) });
     const pid = resolverPid(lab)!;
     expect(pid).toBeGreaterThan(1);
-    expect(readFileSync(`/proc/${pid}/environ`, 'latin1')).toContain(`NETLAB_DNS=${lab}\0`);
+    expect(markedProcesses('NETLAB_DNS', lab).map((m) => m.pid)).toContain(pid);
     // Nothing changed: the same process.
     const again = await up({ topology: topology(lab, body) });
     expect(again.resolver?.action).toBe('none');
@@ -265,16 +266,7 @@ async function startUpstream(argv: string[]): Promise<{ child: ResultPromise; se
 
 /** Pids of the processes that carry this lab's resolver mark. */
 function markedResolvers(lab: string): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/environ`, 'latin1').split('\0').includes(`NETLAB_DNS=${lab}`);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+  return markedProcesses('NETLAB_DNS', lab).map((m) => m.pid);
 }
 
 async function waitFor(ok: () => boolean, ms = 5000): Promise<void> {
