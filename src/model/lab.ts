@@ -10,7 +10,7 @@ import { containerIfName, macFromIp, netnsName, vethHostNames } from './names.js
 import { linkEnv } from './links.js';
 import { internalResolvConf, resolvConf, upstreamServers } from './etcfiles.js';
 import { forwardedBy, hostPortsOf, type PortBinding, type PortProto } from './ports.js';
-import { formatProblem, InputError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { fillHostsFiles } from './hostsfile.js';
 
 export { fillHostsFiles, hostsPiecesOf } from './hostsfile.js';
@@ -18,22 +18,9 @@ import { allocate6, allocation6, NO_IPV4, resolveNetworks6, type TakenSubnet6 } 
 import { parseIp6 } from './ipv6.js';
 import type { Impairment } from './impair.js';
 
-/** A subnet given in the topology collides with the host or another lab. */
-export class SubnetTakenError extends Error {
-  constructor(
-    /** The YAML path of the subnet, `networks.NAME.subnet`. */
-    readonly path: string,
-    /** `file:line: path: reason`. */
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import { placeIn, SubnetTakenError } from './place.js';
 
-/** Where an entry of the topology is: `file:line: path: ` as every message starts (topo.lines knows the line). */
-export function placeIn(topo: Pick<Topology, 'source' | 'lines'>, path: string, message: string): string {
-  return formatProblem({ path, message, line: topo.lines?.[path] }, topo.source);
-}
+export { placeIn, SubnetTakenError };
 
 /** The YAML path of the `publish:` entry binding `i` of `c` comes from (past them, `publishAll`). */
 export function publishPath(c: Pick<ContainerDef, 'name' | 'publish' | 'publishEntries'>, i: number): string {

@@ -3,7 +3,8 @@ import type { Topology } from '../topology/types.js';
 import { formatCidr } from './ipv4.js';
 import { formatCidr6, formatIp6, overlaps6, parseCidr6, parseIp6, type Cidr6 } from './ipv6.js';
 import { allocateAddresses6, pickSubnet6 } from './ipam6.js';
-import { placeIn, SubnetTakenError, type Lab, type LabContext, type LabNetwork, type PreviousAllocation } from './lab.js';
+import type { Lab, LabContext, LabNetwork, PreviousAllocation } from './lab.js';
+import { placeIn, SubnetTakenError } from './place.js';
 
 /**
  * The IPv4 subnet of an IPv6-only network (`ipv4: false`): LabNetwork keeps a subnet for the

@@ -37,7 +37,7 @@ describe('did you mean', () => {
     expect(keysAt(topologySchema, [])).toEqual(['name', 'firewall', 'hosts', 'networks', 'containers']);
     expect(keysAt(topologySchema, ['containers', 'web'])).toContain('publish');
     expect(keysAt(topologySchema, ['containers', 'web', 'healthcheck'])).toContain('interval');
-    expect(keysAt(topologySchema, ['containers', 'web', 'networks', 'front'])).toEqual(['aliases']);
+    expect(keysAt(topologySchema, ['containers', 'web', 'networks', 'front'])).toEqual(['aliases', 'impair']);
     expect(keysAt(topologySchema, ['networks', 'front', 'vxlan'])).toEqual(['vni', 'port']);
     expect(keysAt(topologySchema, ['hosts', 'a'])).toEqual(['underlay']);
   });
