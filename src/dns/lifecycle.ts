@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { labDir, NETNS_DIR, shareDir } from '../paths.js';
 import { isAlive, stopProcesses } from '../kernel/processes.js';
 import type { ResolverConfig } from './records.js';
+import { NetlabError } from '../errors.js';
 
 /** The resolver's script, reached the same way from dist/ and from src/. */
 export const RESOLVER_SCRIPT = fileURLToPath(new URL('../../dist/dns/server.js', import.meta.url));
@@ -196,7 +197,10 @@ async function waitLoaded(configPath: string, text: string, reloading?: number):
       told = Date.now();
     }
   }
-  throw new Error(`the lab's DNS resolver did not load ${configPath} within ${waitMs() / 1000} s (see its log in the lab's logs folder)`);
+  // Not a bug of netlab's: a slow machine (an emulated VM) may need a longer wait.
+  throw new NetlabError(
+    `the lab's DNS resolver did not load ${configPath} within ${waitMs() / 1000} s (see its log in the lab's logs folder; NETLAB_DNS_WAIT_MS=milliseconds waits longer)`,
+  );
 }
 
 function readText(path: string): string | undefined {
