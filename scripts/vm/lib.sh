@@ -39,7 +39,7 @@ vm_underlay() { echo "192.168.56.$(( 10 + $1 ))"; }
 VM_COUNT="${NETLAB_VM_COUNT:-2}"
 
 # Emulated guests on a busy host answer slowly: Open vSwitch's tools get minutes, not seconds.
-GUEST_ENV="NETLAB_OVS_TIMEOUT=${NETLAB_VM_OVS_TIMEOUT:-300} NETLAB_DNS_WAIT_MS=${NETLAB_VM_DNS_WAIT_MS:-120000}"
+GUEST_ENV="NETLAB_OVS_TIMEOUT=${NETLAB_VM_OVS_TIMEOUT:-300} NETLAB_HELPER_WAIT_MS=${NETLAB_VM_HELPER_WAIT_MS:-120000}"
 # ssh as root into VM number $1; the key is made with the image.
 vm_ssh() {
   local n=$1; shift

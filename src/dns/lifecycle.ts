@@ -11,7 +11,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { labDir, NETNS_DIR, shareDir } from '../paths.js';
-import { isAlive, stopProcesses } from '../kernel/processes.js';
+import { helperWaitMs as waitMs, isAlive, stopProcesses } from '../kernel/processes.js';
 import type { ResolverConfig } from './records.js';
 import { NetlabError } from '../errors.js';
 
@@ -172,9 +172,6 @@ function servesLess(configPath: string): boolean {
   return missing.some((ns) => existsSync(join(NETNS_DIR, ns)));
 }
 
-/** How long a resolver may take to start and load its config: 5 s, more on slow machines (NETLAB_DNS_WAIT_MS; emulated VMs). */
-const waitMs = () => Number(process.env.NETLAB_DNS_WAIT_MS) || 5000;
-
 /** Waits (at most waitMs) until a resolver has loaded some config: its SIGHUP handler is then in place. */
 async function waitStarted(configPath: string): Promise<void> {
   const deadline = Date.now() + waitMs();
@@ -198,9 +195,7 @@ async function waitLoaded(configPath: string, text: string, reloading?: number):
     }
   }
   // Not a bug of netlab's: a slow machine (an emulated VM) may need a longer wait.
-  throw new NetlabError(
-    `the lab's DNS resolver did not load ${configPath} within ${waitMs() / 1000} s (see its log in the lab's logs folder; NETLAB_DNS_WAIT_MS=milliseconds waits longer)`,
-  );
+  throw new NetlabError(`the lab's DNS resolver did not load ${configPath} within ${waitMs() / 1000} s (see its log in the lab's logs folder; NETLAB_HELPER_WAIT_MS=milliseconds waits longer)`);
 }
 
 function readText(path: string): string | undefined {

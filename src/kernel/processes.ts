@@ -101,6 +101,12 @@ export function hostProgramEnv(extra: Record<string, string> = {}): Record<strin
  * for a command it has no record of: one started by the commands `explain` prints, or by a run
  * killed before it wrote its state file.
  */
+/**
+ * How long a lab's own helper process (its DNS resolver, its IPv6 loopback proxy) may take to
+ * start and load its config: 5 s, more where the machine is slow (NETLAB_HELPER_WAIT_MS; emulated VMs).
+ */
+export const helperWaitMs = () => Number(process.env.NETLAB_HELPER_WAIT_MS) || 5000;
+
 export const SPEC_MARK = 'NETLAB_SPEC';
 
 /** The variables that mark a container's command (and all it starts) as the lab's: see processMark. */

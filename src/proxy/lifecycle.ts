@@ -10,7 +10,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { labDir, shareDir } from '../paths.js';
-import { isAlive, stopProcesses } from '../kernel/processes.js';
+import { helperWaitMs, isAlive, stopProcesses } from '../kernel/processes.js';
+import { NetlabError } from '../errors.js';
 import type { ProxyConfig } from './config.js';
 
 /** The proxy's script, reached the same way from dist/ and from src/. */
@@ -109,7 +110,7 @@ function startProxy(lab: string, host: string | undefined): number {
   return child.pid ?? 0;
 }
 
-async function waitFor(done: () => boolean, ms = 5000): Promise<boolean> {
+async function waitFor(done: () => boolean, ms = helperWaitMs()): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (!done()) {
     if (Date.now() > deadline) return false;
@@ -118,12 +119,14 @@ async function waitFor(done: () => boolean, ms = 5000): Promise<boolean> {
   return true;
 }
 
-/** Waits (at most 5 s) until the proxy says it loaded `text`; the ports it could not listen on. */
+/** Waits (at most helperWaitMs) until the proxy says it loaded `text`; the ports it could not listen on. */
 async function waitLoaded(configPath: string, text: string): Promise<string[]> {
   const hash = createHash('sha256').update(text).digest('hex');
   const loaded = () => readText(`${configPath}.loaded`)?.split('\n') ?? [];
   if (!(await waitFor(() => loaded()[0] === hash))) {
-    throw new Error(`the lab's IPv6 loopback proxy did not load ${configPath} within 5 s (see its log in the lab's logs folder)`);
+    throw new NetlabError(
+      `the lab's IPv6 loopback proxy did not load ${configPath} within ${helperWaitMs() / 1000} s (see its log in the lab's logs folder; NETLAB_HELPER_WAIT_MS=milliseconds waits longer)`,
+    );
   }
   return loaded().slice(1).filter(Boolean);
 }
