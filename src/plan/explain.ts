@@ -27,6 +27,8 @@ export type Subject =
   | { kind: 'firewall' }
   /** The lab's embedded DNS resolver (src/dns/explain.ts). */
   | { kind: 'dns' }
+  /** The lab's IPv6 loopback proxy (src/proxy/explain.ts). */
+  | { kind: 'proxy' }
   | { kind: 'other' };
 
 export interface ExplainSection {
@@ -156,6 +158,8 @@ export function titleOf(s: Subject, lab: Lab): string {
       return lab.firewall === 'nftables' ? `firewall: chains NL-${lab.name}-* in table inet netlab` : `firewall: iptables chains NL-${lab.name}-*`;
     case 'dns':
       return 'the embedded DNS at 127.0.0.11';
+    case 'proxy':
+      return 'the IPv6 loopback proxy at [::1]';
     case 'other':
       return 'other';
   }
@@ -180,6 +184,8 @@ function whyOf(s: Subject, lab: Lab, ops: Op[]): string[] {
       return firewallWhy(lab);
     case 'dns':
       return ["The lab's embedded DNS resolver (src/dns/explain.ts says why)."];
+    case 'proxy':
+      return ["The lab's IPv6 loopback proxy (src/proxy/explain.ts says why)."];
     case 'other':
       return ['Steps that belong to no single part of the lab.'];
   }

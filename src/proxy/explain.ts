@@ -24,7 +24,7 @@ export function proxySection(lab: Lab, ipv6: boolean, nodePath = process.execPat
   ];
   const udp = config.udpTimeoutMs;
   return {
-    subject: { kind: 'other' },
+    subject: { kind: 'proxy' },
     title: `the IPv6 loopback proxy at [::1] (${config.routes.length} port${config.routes.length === 1 ? '' : 's'})`,
     why: [
       `Docker: docker-proxy, its userland proxy, listens on each published host port and opens a new connection to the container for every client; that is how Docker reaches a container from [::1]. The kernel cannot: IPv6 has no route_localnet, so a packet from ::1 DNATed onto a bridge would leave with a loopback source address, and the kernel drops it.`,

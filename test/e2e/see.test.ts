@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,7 +72,15 @@ describe('explain and graph need no root', () => {
     expect(r.stdout).toContain('this is what -p 20030:80 becomes');
     expect(r.stdout).toContain(`ip -n netlab-${lab}-web addr add 10.103.30.2/24 brd + dev eth0`);
     const json = JSON.parse((await asNobody(['explain', '--json'])).stdout);
-    expect(json.sections.map((s: { subject: { kind: string } }) => s.subject.kind)).toEqual(['host', 'network', 'container', 'container', 'firewall', 'dns']);
+    expect(json.sections.map((s: { subject: { kind: string } }) => s.subject.kind)).toEqual([
+      'host',
+      'network',
+      'container',
+      'container',
+      'firewall',
+      'dns',
+      ...(existsSync('/proc/sys/net/ipv6') ? ['proxy'] : []),
+    ]);
   });
 
   it("explains a multi-host lab as a user: each host's share, one host, or the whole simulation", async () => {

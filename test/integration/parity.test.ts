@@ -17,7 +17,15 @@ const ctr = (lab: string, name: string) => `netlab-${lab}-${name}`;
 /** Waits for a container's servers, then checks a forbidden path fails within its timeout. */
 const READY = { retryMs: 10_000 };
 
-async function psJson(h: VirtualHost, lab: string): Promise<{ name: string; ip: string; ports: string[] }[]> {
+/** One port of `ps --json`, as Docker's API gives it. */
+interface ApiPort {
+  IP?: string;
+  PrivatePort: number;
+  PublicPort?: number;
+  Type: string;
+}
+
+async function psJson(h: VirtualHost, lab: string): Promise<{ name: string; ip: string; ports: ApiPort[] }[]> {
   const r = await h.netlab(['ps', '--lab', lab, '--json']);
   expect(r.exitCode, r.all).toBe(0);
   return JSON.parse(r.stdout);
@@ -80,16 +88,26 @@ containers:
       // A range maps port for port.
       for (let i = 0; i < 3; i++) expect(await curlVia(h, h.lan.ns, `http://${hostAddr}:${P + 3 + i}/`)).toBe(`web ${peerAddr}`);
       const web = (await psJson(h, lab)).find((r) => r.name === 'web')!;
-      // A range is one entry, as Docker's ps prints it.
-      expect(web.ports.slice(0, 4)).toEqual([`0.0.0.0:${P}->80/tcp`, `127.0.0.1:${P + 1}->80/tcp`, `${hostAddr}:${P + 2}->80/tcp`, `0.0.0.0:${P + 3}-${P + 5}->80-82/tcp`]);
+      // ps --json gives Docker's API objects: a range port by port.
+      const api = (ip: string, pub: number, priv: number): ApiPort => ({ IP: ip, PrivatePort: priv, PublicPort: pub, Type: 'tcp' });
+      expect(web.ports.slice(0, 6)).toEqual([
+        api('0.0.0.0', P, 80),
+        api('127.0.0.1', P + 1, 80),
+        api(hostAddr, P + 2, 80),
+        api('0.0.0.0', P + 3, 80),
+        api('0.0.0.0', P + 4, 81),
+        api('0.0.0.0', P + 5, 82),
+      ]);
 
       // A host range to one container port: one free port of the range. A container port alone:
       // one from ip_local_port_range (19400-19499 in the virtual host).
-      const one = Number(/:(\d+)->80\/tcp/.exec(web.ports[4]!)![1]);
+      const one = web.ports[6]!.PublicPort!;
+      expect(web.ports[6]!.PrivatePort).toBe(80);
       expect(one).toBeGreaterThanOrEqual(P + 10);
       expect(one).toBeLessThanOrEqual(P + 19);
       expect(await curlVia(h, h.lan.ns, `http://${hostAddr}:${one}/`)).toBe(`web ${peerAddr}`);
-      const random = Number(/:(\d+)->81\/tcp/.exec(web.ports[5]!)![1]);
+      const random = web.ports[7]!.PublicPort!;
+      expect(web.ports[7]!.PrivatePort).toBe(81);
       expect(random).toBeGreaterThanOrEqual(19400);
       expect(await curlVia(h, h.lan.ns, `http://${hostAddr}:${random}/`)).toBe(`web ${peerAddr}`);
 
