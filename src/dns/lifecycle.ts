@@ -5,13 +5,13 @@
  * trusts that pid only when the process carries the lab's mark in its environment and runs
  * the resolver's script.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { labDir, NETNS_DIR, shareDir } from '../paths.js';
 import { helperWaitMs as waitMs, isAlive, stopProcesses } from '../kernel/processes.js';
+import { helperPid, markedHelpers, readText, startHelper, waitFor, writeAtomic, type HelperKind } from '../kernel/labhelper.js';
 import type { ResolverConfig } from './records.js';
 import { NetlabError } from '../errors.js';
 
@@ -31,23 +31,11 @@ export const resolverFiles = (lab: string, host?: string) => {
 
 const markOf = (lab: string, host?: string) => (host ? `${lab}/${host}` : lab);
 
+const RESOLVER: HelperKind = { script: RESOLVER_SCRIPT, scriptEnd: '/dns/server.js', markKey: RESOLVER_MARK };
+
 /** The resolver's pid when it runs and is verifiably this lab's. */
 export function resolverPid(lab: string, host?: string): number | undefined {
-  let pid: number;
-  try {
-    pid = Number(readFileSync(resolverFiles(lab, host).pid, 'utf8').trim());
-  } catch {
-    return undefined;
-  }
-  if (!Number.isInteger(pid) || pid <= 1 || !isAlive(pid)) return undefined;
-  try {
-    const environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
-    if (!environ.includes(`${RESOLVER_MARK}=${markOf(lab, host)}`) || !cmdline.some((a) => a.endsWith('/dns/server.js'))) return undefined;
-  } catch {
-    return undefined;
-  }
-  return pid;
+  return helperPid(RESOLVER, resolverFiles(lab, host), markOf(lab, host));
 }
 
 export interface EnsureResult {
@@ -87,7 +75,7 @@ export async function ensureResolver(lab: string, host: string | undefined, conf
   // What an earlier process said it loaded must not pass for this one's answer.
   rmSync(`${files.config}.loaded`, { force: true });
   if (pid === undefined) {
-    const started = startResolver(lab, host);
+    const started = startHelper(RESOLVER, resolverFiles(lab, host), markOf(lab, host));
     await waitLoaded(files.config, text);
     return { action: 'started', pid: started };
   }
@@ -107,7 +95,7 @@ export function startResolverEarly(lab: string, host: string | undefined, config
   // up, and such a socket answers from 127.0.0.1, which resolvers drop.
   writeAtomic(files.config, idleConfig(config));
   rmSync(`${files.config}.loaded`, { force: true });
-  return startResolver(lab, host);
+  return startHelper(RESOLVER, resolverFiles(lab, host), markOf(lab, host));
 }
 
 const idleConfig = (config: ResolverConfig) => `${JSON.stringify({ ...config, views: [] })}\n`;
@@ -130,40 +118,10 @@ export async function releaseNamespaces(lab: string, host: string | undefined, g
 
 /** Stops the lab's resolver: every process carrying its mark (also one whose pid file was lost). */
 export async function stopResolver(lab: string, host?: string): Promise<void> {
-  const pids = markedResolvers(markOf(lab, host));
+  const pids = markedHelpers(RESOLVER, markOf(lab, host));
   if (pids.length > 0) await stopProcesses(pids, 2000);
   const files = resolverFiles(lab, host);
   for (const f of [files.pid, files.config, `${files.config}.loaded`]) rmSync(f, { force: true });
-}
-
-/** Processes whose environment carries this resolver mark and that run the resolver's script. */
-function markedResolvers(mark: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'latin1').split('\0');
-      if (!cmdline.some((a) => a.endsWith('/dns/server.js'))) continue;
-      if (readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').includes(`${RESOLVER_MARK}=${mark}`)) out.push(Number(entry));
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return out;
-}
-
-function startResolver(lab: string, host: string | undefined): number {
-  const files = resolverFiles(lab, host);
-  // One a killed run started but did not record would hold 127.0.0.11:53 with an old config.
-  for (const orphan of markedResolvers(markOf(lab, host))) process.kill(orphan, 'SIGKILL');
-  mkdirSync(join(labDir(lab), 'logs'), { recursive: true, mode: 0o755 });
-  const fd = openSync(files.log, 'a', 0o640);
-  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', [RESOLVER_MARK]: markOf(lab, host) };
-  const child = spawn(process.execPath, [RESOLVER_SCRIPT, files.config], { detached: true, stdio: ['ignore', fd, fd], env, cwd: '/' });
-  closeSync(fd);
-  child.unref();
-  writeAtomic(files.pid, `${child.pid}\n`);
-  return child.pid ?? 0;
 }
 
 /** Whether a namespace the resolver could not serve when it last loaded exists now (a run killed before it told the resolver). */
@@ -174,8 +132,7 @@ function servesLess(configPath: string): boolean {
 
 /** Waits (at most waitMs) until a resolver has loaded some config: its SIGHUP handler is then in place. */
 async function waitStarted(configPath: string): Promise<void> {
-  const deadline = Date.now() + waitMs();
-  while (!existsSync(`${configPath}.loaded`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => existsSync(`${configPath}.loaded`));
 }
 
 /**
@@ -198,21 +155,4 @@ async function waitLoaded(configPath: string, text: string, reloading?: number):
   throw new NetlabError(`the lab's DNS resolver did not load ${configPath} within ${waitMs() / 1000} s (see its log in the lab's logs folder; NETLAB_HELPER_WAIT_MS=milliseconds waits longer)`);
 }
 
-function readText(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
 const exists = (path: string) => readText(path) !== undefined;
-
-/** Written beside and renamed over: a reader sees the old file or the new; a symlink in the way is replaced, never followed. */
-function writeAtomic(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  const tmp = `${path}.netlab-tmp`;
-  rmSync(tmp, { force: true });
-  writeFileSync(tmp, text, { mode: 0o644, flag: 'wx' });
-  renameSync(tmp, path);
-}

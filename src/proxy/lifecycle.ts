@@ -4,13 +4,13 @@
  * with the lab. netlab trusts the pid in its pid file only when the process carries the lab's
  * mark in its environment and runs the proxy's script.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { labDir, shareDir } from '../paths.js';
-import { helperWaitMs, isAlive, stopProcesses } from '../kernel/processes.js';
+import { helperWaitMs, stopProcesses } from '../kernel/processes.js';
+import { helperPid, isHelperOf, markedHelpers, readText, startHelper, waitFor, writeAtomic, type HelperKind } from '../kernel/labhelper.js';
 import { NetlabError } from '../errors.js';
 import type { ProxyConfig } from './config.js';
 
@@ -37,24 +37,15 @@ export interface ProxyResult {
   failed?: string[];
 }
 
+const PROXY: HelperKind = { script: PROXY_SCRIPT, scriptEnd: '/proxy/server.js', markKey: PROXY_MARK };
+
 /** The proxy's pid when it runs and is verifiably this lab's. */
 export function proxyPid(lab: string, host?: string): number | undefined {
-  const pid = Number(readText(proxyFiles(lab, host).pid)?.trim());
-  if (!Number.isInteger(pid) || pid <= 1 || !isAlive(pid)) return undefined;
-  return isProxyOf(pid, proxyMarkOf(lab, host)) ? pid : undefined;
+  return helperPid(PROXY, proxyFiles(lab, host), proxyMarkOf(lab, host));
 }
 
 /** Whether the process runs the proxy's script with this mark (any lab's when `mark` is undefined). */
-export function isProxyOf(pid: number, mark?: string): boolean {
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
-    if (!cmdline.some((a) => a.endsWith('/proxy/server.js'))) return false;
-    const environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
-    return environ.some((e) => (mark === undefined ? e.startsWith(`${PROXY_MARK}=`) : e === `${PROXY_MARK}=${mark}`));
-  } catch {
-    return false;
-  }
-}
+export const isProxyOf = (pid: number, mark?: string): boolean => isHelperOf(PROXY, pid, mark);
 
 /** Makes the running proxy match `config`: starts it when missing, reloads it when the config changed, stops it when there is none. */
 export async function ensureProxy(lab: string, host: string | undefined, config: ProxyConfig | undefined): Promise<ProxyResult> {
@@ -74,7 +65,7 @@ export async function ensureProxy(lab: string, host: string | undefined, config:
   writeAtomic(files.config, text);
   // What an earlier process said it loaded must not pass for this one's answer.
   rmSync(`${files.config}.loaded`, { force: true });
-  const running = pid ?? startProxy(lab, host);
+  const running = pid ?? startHelper(PROXY, files, proxyMarkOf(lab, host));
   if (pid !== undefined) process.kill(pid, 'SIGHUP');
   const failed = await waitLoaded(files.config, text);
   return { action: pid === undefined ? 'started' : 'reloaded', pid: running, ...(failed.length > 0 ? { failed } : {}) };
@@ -82,41 +73,10 @@ export async function ensureProxy(lab: string, host: string | undefined, config:
 
 /** Stops the lab's proxy: every process carrying its mark (also one whose pid file was lost). */
 export async function stopProxy(lab: string, host?: string): Promise<void> {
-  const pids = markedProxies(proxyMarkOf(lab, host));
+  const pids = markedHelpers(PROXY, proxyMarkOf(lab, host));
   if (pids.length > 0) await stopProcesses(pids, 2000);
   const files = proxyFiles(lab, host);
   for (const f of [files.pid, files.config, `${files.config}.loaded`]) rmSync(f, { force: true });
-}
-
-/** Processes that run the proxy's script with this mark. */
-function markedProxies(mark: string): number[] {
-  return readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .map(Number)
-    .filter((pid) => isProxyOf(pid, mark));
-}
-
-function startProxy(lab: string, host: string | undefined): number {
-  const files = proxyFiles(lab, host);
-  // One a killed run started but did not record would hold the ports with an old config.
-  for (const orphan of markedProxies(proxyMarkOf(lab, host))) process.kill(orphan, 'SIGKILL');
-  mkdirSync(join(labDir(lab), 'logs'), { recursive: true, mode: 0o755 });
-  const fd = openSync(files.log, 'a', 0o640);
-  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', [PROXY_MARK]: proxyMarkOf(lab, host) };
-  const child = spawn(process.execPath, [PROXY_SCRIPT, files.config], { detached: true, stdio: ['ignore', fd, fd], env, cwd: '/' });
-  closeSync(fd);
-  child.unref();
-  writeAtomic(files.pid, `${child.pid}\n`);
-  return child.pid ?? 0;
-}
-
-async function waitFor(done: () => boolean, ms = helperWaitMs()): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return true;
 }
 
 /** Waits (at most helperWaitMs) until the proxy says it loaded `text`; the ports it could not listen on. */
@@ -129,23 +89,6 @@ async function waitLoaded(configPath: string, text: string): Promise<string[]> {
     );
   }
   return loaded().slice(1).filter(Boolean);
-}
-
-function readText(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-/** Written beside and renamed over: a reader sees the old file or the new; a symlink in the way is replaced, never followed. */
-function writeAtomic(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  const tmp = `${path}.netlab-tmp`;
-  rmSync(tmp, { force: true });
-  writeFileSync(tmp, text, { mode: 0o644, flag: 'wx' });
-  renameSync(tmp, path);
 }
 
 /** The inodes of the sockets that this lab's proxies (one per host share here) hold. */
