@@ -3,24 +3,12 @@ import { contains6, formatCidr6, formatIp6, lastIp6, overlaps6, parseCidr6, pars
 import { allocateAddresses6, pickSubnet6 } from '../../src/model/ipam6.js';
 import { PoolExhaustedError } from '../../src/model/ipam.js';
 import { resolveLab, SubnetTakenError, allocationOf } from '../../src/model/lab.js';
-import { parseTopology } from '../../src/topology/load.js';
-import { InputError } from '../../src/errors.js';
+import { parse, problems } from '../helpers/topology.js';
 import { emptyHostContext } from '../helpers/context.js';
 import { formatCidr } from '../../src/model/ipv4.js';
 
 const ip = (t: string) => parseIp6(t)!;
 const cidr = (t: string) => parseCidr6(t)!;
-const parse = (text: string) => parseTopology(text, { source: 'netlab.yaml', defaultName: 'folder' });
-
-function problems(text: string): string[] {
-  try {
-    parse(text);
-  } catch (e) {
-    if (e instanceof InputError) return e.message.split('\n');
-    throw e;
-  }
-  throw new Error('expected an InputError');
-}
 
 describe('ipv6 addresses', () => {
   it('parses every RFC 4291 form and formats as RFC 5952', () => {

@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { closest, didYouMean, editDistance, keysAt } from '../../src/topology/suggest.js';
 import { topologySchema } from '../../src/topology/schema.js';
-import { parseTopology } from '../../src/topology/load.js';
-import { InputError } from '../../src/errors.js';
+import { problems as problemLines } from '../helpers/topology.js';
 
-function problems(text: string): string {
-  try {
-    parseTopology(text, { source: 'netlab.yaml', defaultName: 'folder' });
-  } catch (e) {
-    if (e instanceof InputError) return e.message;
-    throw e;
-  }
-  throw new Error('expected an InputError');
-}
+const problems = (text: string) => problemLines(text).join('\n');
 
 describe('did you mean', () => {
   it('counts edits, a swap of neighbours as one, without case', () => {

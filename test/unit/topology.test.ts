@@ -6,18 +6,7 @@ import { join } from 'node:path';
 import { parseTopology, loadTopology, DEMO_FILE } from '../../src/topology/load.js';
 import { MAX_ARG_STRLEN, MAX_RULES } from '../../src/topology/limits.js';
 import { InputError } from '../../src/errors.js';
-
-const parse = (text: string) => parseTopology(text, { source: 'netlab.yaml', defaultName: 'folder' });
-
-function problems(text: string): string[] {
-  try {
-    parse(text);
-  } catch (e) {
-    if (e instanceof InputError) return e.message.split('\n');
-    throw e;
-  }
-  throw new Error('expected an InputError');
-}
+import { parse, problems } from '../helpers/topology.js';
 
 describe('topology loading', () => {
   it('loads the built-in demo lab like any other file', () => {
