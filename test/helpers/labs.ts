@@ -11,21 +11,16 @@ import { emptyHostContext as ctx } from './context.js';
 /** How a container command that starts with `netlab` runs, as the golden files name it. */
 export const SELF = { selfArgv: ['/usr/bin/node', '/opt/netlab/cli.js'] };
 export const demoLab = () => resolveLab(parseTopology(readFileSync(DEMO_FILE, 'utf8'), { source: '<demo>', defaultName: 'demo' }), ctx);
-export const shopLab = () =>
-  resolveLab(
-    parseTopology(
-      `name: shop
+/** Two networks, one with icc: false, a link across them, published TCP and UDP ports. */
+export const SHOP_YAML = `name: shop
 networks:
   front: { subnet: 10.103.10.0/24 }
   back: { subnet: 10.103.11.0/24, icc: false }
 containers:
   db: { networks: [back], expose: [5432] }
   app: { networks: [front, back], links: ["db:database"], publish: ["127.0.0.1:20010:8080", "20011:53/udp"] }
-`,
-      { source: 'shop.yaml', defaultName: 'shop' },
-    ),
-    ctx,
-  );
+`;
+export const shopLab = () => resolveLab(parseTopology(SHOP_YAML, { source: 'shop.yaml', defaultName: 'shop' }), ctx);
 
 export const MULTIHOST_FILE = new URL('../../examples/multihost.yaml', import.meta.url);
 /** The multi-host example as host `host` resolves it (each host's gateways are its own). */

@@ -3,30 +3,21 @@
  * (getent, Python's getaddrinfo). Upstream queries go to a fake server in a namespace of the
  * test's own, so nothing leaves the machine.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { up, down, execIn, status, parseTopology } from '../../src/index.js';
+import { up, down, execIn, status } from '../../src/index.js';
 import { resolverFiles, resolverPid } from '../../src/dns/lifecycle.js';
 import { labDir } from '../../src/paths.js';
 import { cli, uniqueLab } from '../helpers/kernel.js';
+import { labsUndoneAfterEach } from '../helpers/api-labs.js';
 import { markedProcesses } from '../helpers/marks.js';
 
 const UPSTREAM = fileURLToPath(new URL('../fixtures/dns-upstream.mjs', import.meta.url));
-const labs: string[] = [];
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const lab of labs.splice(0)) await down({ lab }).catch(() => undefined);
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-function topology(lab: string, body: string) {
-  labs.push(lab);
-  return parseTopology(body, { source: 'test.yaml', defaultName: lab });
-}
+const { topology, cleanups } = labsUndoneAfterEach();
 
 /** Runs a command in a container (ip netns exec: its /etc/netns files are its /etc). */
 async function inCtr(lab: string, ctr: string, argv: string[]) {

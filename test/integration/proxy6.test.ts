@@ -4,7 +4,7 @@
  * lab process (status drift, repair, reload without dropping a connection, down), and the port
  * checks that know its sockets from another program's.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -16,20 +16,11 @@ import { up, down, parseTopology } from '../../src/index.js';
 import { isProxyOf, PROXY_SCRIPT, proxyPid, socketInodes } from '../../src/proxy/lifecycle.js';
 import { parsePublish } from '../../src/model/ports.js';
 import { cli, uniqueLab } from '../helpers/kernel.js';
+import { labsUndoneAfterEach } from '../helpers/api-labs.js';
 
 const SERVERS = fileURLToPath(new URL('../fixtures/servers.mjs', import.meta.url));
 const ECHO = fileURLToPath(new URL('../fixtures/echo.mjs', import.meta.url));
-const labs: string[] = [];
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const lab of labs.splice(0)) await down({ lab }).catch(() => undefined);
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-function topology(lab: string, body: string) {
-  if (!labs.includes(lab)) labs.push(lab);
-  return parseTopology(body, { source: 'test.yaml', defaultName: lab });
-}
+const { topology, cleanups } = labsUndoneAfterEach();
 
 /** A lab whose `web` runs Python's HTTP server on 80 and the test servers (UDP 5353, TCP echo 7). */
 const webLab = (firewall: string, third: number, publish: string[]) => `firewall: ${firewall}

@@ -7,6 +7,7 @@ import { labGraph } from '../../src/graph/model.js';
 import { toDot } from '../../src/graph/dot.js';
 import { dotToSvg } from '../../src/graph/svg.js';
 import { emptyHostContext } from '../helpers/context.js';
+import { SHOP_YAML } from '../helpers/labs.js';
 import { drawnElements, inside, overlaps, textWidth } from '../helpers/svg-geometry.js';
 
 const lab = (yaml: string, name: string, host?: string): Lab => resolveLab(parseTopology(yaml, { source: `${name}.yaml`, defaultName: name }), emptyHostContext, host);
@@ -22,20 +23,12 @@ containers:
   stranger: { networks: [lab] }
   visitor: { networks: [other] }
 `;
-const SHOP = `name: shop
-networks:
-  front: { subnet: 10.103.10.0/24 }
-  back: { subnet: 10.103.11.0/24, icc: false }
-containers:
-  db: { networks: [back], expose: [5432] }
-  app: { networks: [front, back], links: ["db:database"], publish: ["127.0.0.1:20010:8080", "20011:53/udp"] }
-`;
 const MULTIHOST = readFileSync(new URL('../../examples/multihost.yaml', import.meta.url), 'utf8');
 
 const LABS: [string, () => Lab][] = [
   ['the demo lab', () => lab(readFileSync(DEMO_FILE, 'utf8'), 'demo')],
   ['the icc:false two-network lab (tutorial step 10)', () => lab(SEEDLAB, 'seedlab')],
-  ['a container on two networks with a link', () => lab(SHOP, 'shop')],
+  ['a container on two networks with a link', () => lab(SHOP_YAML, 'shop')],
   ['the multi-host example', () => lab(MULTIHOST, 'multihost', 'vm1')],
 ];
 
