@@ -1,7 +1,7 @@
 /** Lab → the kernel state it needs (pure). */
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { hostsPiecesOf, type Lab, type LabHost, type LabInterface, type LabNetwork } from '../model/lab.js';
+import { hostsPiecesOf, type Lab, type LabContainer, type LabHost, type LabInterface, type LabNetwork } from '../model/lab.js';
 import { containerPortOf } from '../model/ports.js';
 import { mark, ovsName, vxlanName } from '../model/names.js';
 import { formatIp } from '../model/ipv4.js';
@@ -33,7 +33,20 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
   const usedHere = new Set(local.flatMap((c) => c.interfaces.map((i) => i.network)));
   // A multi-host lab builds on each host only the networks its containers use there.
   const networks = multi ? lab.networks.filter((n) => usedHere.has(n.name)) : lab.networks;
+  addForwarding(s, networks);
   const self = lab.hosts.find((h) => h.name === lab.host);
+  for (const net of networks) addNetwork(s, lab, net, self, opts);
+  const internal = new Set(lab.networks.filter((n) => n.internal).map((n) => n.name));
+  for (const c of local) addContainer(s, lab, c, internal, opts);
+  const rs = labRuleset({ ...lab, networks }, local);
+  s.firewall = lab.firewall === 'nftables' ? { backend: 'nftables', tables: renderNft(rs) } : { backend: 'iptables', tables: renderIptables(rs).tables };
+  const udpDnat = udpDnatRules(lab, rs, local, s.firewall.tables);
+  if (udpDnat.length > 0) s.firewall.udpDnat = udpDnat;
+  return s;
+}
+
+/** The host's forwarding sysctls: IPv4 always, bridged traffic through the firewall, IPv6 with an IPv6 network. */
+function addForwarding(s: LabState, networks: LabNetwork[]): void {
   s.sysctls['net.ipv4.ip_forward'] = '1';
   // Bridged traffic must pass the firewall: icc false and the link rules, hairpin NAT and the
   // isolation of networks do nothing without it (moby#12071). Docker sets it too whenever its
@@ -45,69 +58,79 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
     s.sysctls['net.ipv6.conf.all.forwarding'] = '1';
     s.sysctls['net.bridge.bridge-nf-call-ip6tables'] = '1';
   }
-  for (const net of networks) {
-    s.hostLinks[net.bridge] = {
-      kind: 'bridge',
-      alias: mark.bridge(lab.name, net.name),
-      mtu: net.mtu,
+}
+
+/** A network's bridge with its gateways, its sysctls, and its overlay to the other hosts. */
+function addNetwork(s: LabState, lab: Lab, net: LabNetwork, self: LabHost | undefined, opts: DesiredOptions): void {
+  s.hostLinks[net.bridge] = {
+    kind: 'bridge',
+    alias: mark.bridge(lab.name, net.name),
+    mtu: net.mtu,
+    up: true,
+    addrs: [...(net.ipv4 === false ? [] : [`${formatIp(net.gateway)}/${net.subnet.prefix}`]), ...(net.ipv6 ? [`${net.ipv6.gateway}/${net.ipv6.prefix}`] : [])],
+  };
+  // Lets DNAT from the host's 127.0.0.1 leave through the bridge (`curl localhost:8080`).
+  s.sysctls[`net.ipv4.conf.${net.bridge}.route_localnet`] = '1';
+  // The gateway routes: it takes no router advertisement, as Docker sets on its bridges.
+  if (net.ipv6) s.sysctls[`net.ipv6.conf.${net.bridge}.accept_ra`] = '0';
+  if (self && (net.vxlan || net.driver === 'ovs')) addOverlay(s, lab, net, self, opts);
+}
+
+/** A container: its namespace and veth pairs, /etc files, UTS and mount namespaces, and its command. */
+function addContainer(s: LabState, lab: Lab, c: LabContainer, internal: Set<string>, opts: DesiredOptions): void {
+  const multi = lab.hosts.length > 0;
+  s.namespaces[c.netns] = {
+    mark: mark.netns(lab.name, c.name, multi ? c.host : undefined),
+    loUp: true,
+    ifaces: Object.fromEntries(c.interfaces.map((i) => [i.ifname, ifaceState(i, !!opts.ipv6)])),
+    routes: defaultRoutes(c.interfaces.filter((i) => !internal.has(i.network))),
+  };
+  for (const i of c.interfaces) {
+    s.hostLinks[i.hostVeth] = {
+      kind: 'veth',
+      alias: mark.veth(lab.name, c.name, i.network),
+      mtu: i.mtu,
       up: true,
-      addrs: [...(net.ipv4 === false ? [] : [`${formatIp(net.gateway)}/${net.subnet.prefix}`]), ...(net.ipv6 ? [`${net.ipv6.gateway}/${net.ipv6.prefix}`] : [])],
+      master: i.bridge,
+      // With bridge-nf-call-iptables, a DNATed packet goes back out the port it came in on.
+      hairpin: true,
+      addrs: [],
+      peer: { ns: c.netns, name: i.ifname, mac: i.mac },
     };
-    // Lets DNAT from the host's 127.0.0.1 leave through the bridge (`curl localhost:8080`).
-    s.sysctls[`net.ipv4.conf.${net.bridge}.route_localnet`] = '1';
-    // The gateway routes: it takes no router advertisement, as Docker sets on its bridges.
-    if (net.ipv6) s.sysctls[`net.ipv6.conf.${net.bridge}.accept_ra`] = '0';
-    if (self && (net.vxlan || net.driver === 'ovs')) addOverlay(s, lab, net, self, opts);
   }
-  for (const c of local) {
-    const internal = new Set(lab.networks.filter((n) => n.internal).map((n) => n.name));
-    s.namespaces[c.netns] = {
-      mark: mark.netns(lab.name, c.name, multi ? c.host : undefined),
-      loUp: true,
-      ifaces: Object.fromEntries(c.interfaces.map((i) => [i.ifname, ifaceState(i, !!opts.ipv6)])),
-      routes: defaultRoutes(c.interfaces.filter((i) => !internal.has(i.network))),
-    };
-    for (const i of c.interfaces) {
-      s.hostLinks[i.hostVeth] = {
-        kind: 'veth',
-        alias: mark.veth(lab.name, c.name, i.network),
-        mtu: i.mtu,
-        up: true,
-        master: i.bridge,
-        // With bridge-nf-call-iptables, a DNATed packet goes back out the port it came in on.
-        hairpin: true,
-        addrs: [],
-        peer: { ns: c.netns, name: i.ifname, mac: i.mac },
-      };
-    }
-    const etc = etcNetnsDir(c.netns);
-    s.files[join(etc, 'hosts')] = c.files.hosts;
-    const pieces = hostsPiecesOf(c);
-    if (pieces) (s.filePieces ??= {})[join(etc, 'hosts')] = pieces;
-    s.files[join(etc, 'resolv.conf')] = c.files.resolv;
-    s.files[join(etc, 'hostname')] = c.files.hostname;
-    const uts = utsPath(lab.name, c.name);
-    s.uts[uts] = c.hostname;
-    const mnt = mntPath(lab.name, c.name);
-    const runtime = withNetlabVisible(c.runtime, opts.selfArgv);
-    const fstab = containerFstab(etc, runtime);
-    const script = mountScript(fstabFileOf(mnt), runtime);
-    const mntHash = createHash('sha256')
-      .update(fstab + script.join('\n'))
-      .digest('hex')
-      .slice(0, 16);
-    s.mnts[mnt] = { ns: c.netns, hash: mntHash, script, fstab };
-    if (c.command !== undefined) {
-      const spec = processSpec(c.command, containerEnvOf(c), opts.selfArgv, c.runtime);
-      // Other mounts restart the command too: it runs in the namespace made anew.
-      s.processes[c.name] = { running: true, pids: [], spec, specHash: specHash(spec, mntHash), ns: c.netns, uts, mnt, dir: ctrDir(lab.name, c.name), log: logPath(lab.name, c.name) };
-    }
+  const etc = etcNetnsDir(c.netns);
+  addEtcFiles(s, c, etc);
+  const uts = utsPath(lab.name, c.name);
+  s.uts[uts] = c.hostname;
+  const mnt = mntPath(lab.name, c.name);
+  const mntHash = addMountNamespace(s, c, etc, mnt, opts);
+  if (c.command !== undefined) {
+    const spec = processSpec(c.command, containerEnvOf(c), opts.selfArgv, c.runtime);
+    // Other mounts restart the command too: it runs in the namespace made anew.
+    s.processes[c.name] = { running: true, pids: [], spec, specHash: specHash(spec, mntHash), ns: c.netns, uts, mnt, dir: ctrDir(lab.name, c.name), log: logPath(lab.name, c.name) };
   }
-  const rs = labRuleset({ ...lab, networks }, local);
-  s.firewall = lab.firewall === 'nftables' ? { backend: 'nftables', tables: renderNft(rs) } : { backend: 'iptables', tables: renderIptables(rs).tables };
-  const udpDnat = udpDnatRules(lab, rs, local, s.firewall.tables);
-  if (udpDnat.length > 0) s.firewall.udpDnat = udpDnat;
-  return s;
+}
+
+/** The container's /etc/hosts (with its pieces, when known), resolv.conf and hostname under /etc/netns. */
+function addEtcFiles(s: LabState, c: LabContainer, etc: string): void {
+  s.files[join(etc, 'hosts')] = c.files.hosts;
+  const pieces = hostsPiecesOf(c);
+  if (pieces) (s.filePieces ??= {})[join(etc, 'hosts')] = pieces;
+  s.files[join(etc, 'resolv.conf')] = c.files.resolv;
+  s.files[join(etc, 'hostname')] = c.files.hostname;
+}
+
+/** The container's mount namespace (fstab and mount script); returns its hash, which the command's spec hash includes. */
+function addMountNamespace(s: LabState, c: LabContainer, etc: string, mnt: string, opts: DesiredOptions): string {
+  const runtime = withNetlabVisible(c.runtime, opts.selfArgv);
+  const fstab = containerFstab(etc, runtime);
+  const script = mountScript(fstabFileOf(mnt), runtime);
+  const mntHash = createHash('sha256')
+    .update(fstab + script.join('\n'))
+    .digest('hex')
+    .slice(0, 16);
+  s.mnts[mnt] = { ns: c.netns, hash: mntHash, script, fstab };
+  return mntHash;
 }
 
 /**

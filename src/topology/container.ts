@@ -38,14 +38,62 @@ export interface ContainerScope {
 }
 
 export function containerDef(ctrName: string, c: RawContainer, scope: ContainerScope): ContainerDef {
-  const { raw, hosts, networks, netByName, problem } = scope;
   const at = (...p: PathSegment[]) => ['containers', ctrName, ...p];
-  let host = c.host;
-  if (host !== undefined && !raw.hosts?.[host])
-    problem(at('host'), `unknown host "${host}"${raw.hosts ? `${didYouMean(host, Object.keys(raw.hosts))} (hosts: ${Object.keys(raw.hosts).join(', ')})` : ': the lab has no "hosts:"'}`);
-  if (host === undefined && hosts.length > 0) host = hosts[0]!.name;
+  const host = hostOf(c, at, scope);
   // `networks:` is a list, or a map of network → its settings (aliases), like compose's.
   const attached = c.networks === undefined || Array.isArray(c.networks) ? undefined : c.networks;
+  const nets = joinedNetworks(c, attached, at, scope);
+  const aliases = networkAliases(ctrName, attached, scope);
+  (c.dns ?? []).forEach((server, i) => {
+    if (parseIp(server) === undefined) scope.problem(at('dns', i), `${quoteValue(server)} is not an IPv4 address`);
+  });
+  const staticIps = staticAddresses(ctrName, c, nets, scope);
+  const staticIp6s = staticAddresses6(ctrName, c, nets, scope);
+  const expose = exposedPorts(c, at, scope);
+  const { publish, publishEntries } = publishBindings(ctrName, c, host, scope);
+  // Docker's CLI adds published ports to the exposed ones.
+  const exposed = new Map(expose.map((p) => [portKey(p), p]));
+  for (const b of publish.flatMap(eachPort)) exposed.set(`${b.containerPort}/${b.proto}`, { port: b.containerPort, proto: b.proto });
+  const links = linkSpecs(ctrName, c, at, scope);
+  const where = (p: PathSegment[]) => ({ path: formatPath(p), line: scope.lineOf(p) });
+  const impair = impairByNetwork(ctrName, c.impair, attached, nets, scope.problem, where);
+  const sameEntries = publishEntries.every((e, i) => e === i) && publishEntries.length === c.publish.length;
+  return {
+    name: ctrName,
+    host,
+    hostname: c.hostname ?? ctrName,
+    networks: nets,
+    staticIps,
+    ...(Object.keys(staticIp6s).length ? { staticIp6s } : {}),
+    expose: [...exposed.values()],
+    publish,
+    ...(sameEntries ? {} : { publishEntries }),
+    publishAll: c.publishAll,
+    links,
+    env: c.env,
+    command: c.command,
+    runtime: parseRuntime(c, at, scope.problem, where, scope.dir),
+    aliases,
+    ...(c.dns ? { dns: c.dns } : {}),
+    ...(c.dnsSearch ? { dnsSearch: c.dnsSearch } : {}),
+    ...(c.dnsOptions ? { dnsOptions: c.dnsOptions } : {}),
+    ...(Object.keys(impair).length > 0 ? { impair } : {}),
+  };
+}
+
+type At = (...p: PathSegment[]) => PathSegment[];
+
+/** The host a container runs on: its `host:` (which must be one of `hosts:`), else the lab's first host. */
+function hostOf(c: RawContainer, at: At, { raw, hosts, problem }: ContainerScope): string | undefined {
+  const host = c.host;
+  if (host !== undefined && !raw.hosts?.[host])
+    problem(at('host'), `unknown host "${host}"${raw.hosts ? `${didYouMean(host, Object.keys(raw.hosts))} (hosts: ${Object.keys(raw.hosts).join(', ')})` : ': the lab has no "hosts:"'}`);
+  if (host === undefined && hosts.length > 0) return hosts[0]!.name;
+  return host;
+}
+
+/** The networks a container joins, each known and listed once; without `networks:`, the lab's only one. */
+function joinedNetworks(c: RawContainer, attached: Record<string, unknown> | undefined, at: At, { networks, netByName, problem }: ContainerScope): string[] {
   let nets = attached ? Object.keys(attached) : (c.networks as string[] | undefined);
   const netPath = (i: number) => (attached ? at('networks', nets![i]!) : at('networks', i));
   if (!nets) {
@@ -63,12 +111,11 @@ export function containerDef(ctrName: string, c: RawContainer, scope: ContainerS
     listed.add(n);
   });
   if (attached && nets.length === 0) problem(at('networks'), 'must name at least one network');
-  const aliases = networkAliases(ctrName, attached, scope);
-  (c.dns ?? []).forEach((server, i) => {
-    if (parseIp(server) === undefined) problem(at('dns', i), `${quoteValue(server)} is not an IPv4 address`);
-  });
-  const staticIps = staticAddresses(ctrName, c, nets, scope);
-  const staticIp6s = staticAddresses6(ctrName, c, nets, scope);
+  return nets;
+}
+
+/** The container's `expose:` entries as ports, each bad one reported at its place. */
+function exposedPorts(c: RawContainer, at: At, { problem }: ContainerScope): PortProto[] {
   const expose: PortProto[] = [];
   c.expose.forEach((spec, i) => {
     try {
@@ -78,48 +125,25 @@ export function containerDef(ctrName: string, c: RawContainer, scope: ContainerS
       problem(at('expose', i), e.message);
     }
   });
-  const { publish, publishEntries } = publishBindings(ctrName, c, host, scope);
-  // Docker's CLI adds published ports to the exposed ones.
-  const exposed = new Map(expose.map((p) => [portKey(p), p]));
-  for (const b of publish.flatMap(eachPort)) exposed.set(`${b.containerPort}/${b.proto}`, { port: b.containerPort, proto: b.proto });
+  return expose;
+}
 
+/** The container's `links:`, each with a valid alias; their targets are checked once every container is known. */
+function linkSpecs(ctrName: string, c: RawContainer, at: At, scope: ContainerScope): LinkSpec[] {
   const links: LinkSpec[] = [];
   c.links.forEach((spec, i) => {
     try {
       const l = parseLink(spec);
-      if (!OBJECT_NAME.test(l.alias)) problem(at('links', i), `alias ${quoteValue(l.alias)} is not a valid name`);
+      if (!OBJECT_NAME.test(l.alias)) scope.problem(at('links', i), `alias ${quoteValue(l.alias)} is not a valid name`);
       else {
         links.push(l);
         scope.linkChecks.push({ ctr: ctrName, link: l, path: at('links', i) });
       }
     } catch (e) {
-      problem(at('links', i), (e as Error).message);
+      scope.problem(at('links', i), (e as Error).message);
     }
   });
-  const where = (p: PathSegment[]) => ({ path: formatPath(p), line: scope.lineOf(p) });
-  const impair = impairByNetwork(ctrName, c.impair, attached, nets, problem, where);
-  const sameEntries = publishEntries.every((e, i) => e === i) && publishEntries.length === c.publish.length;
-  return {
-    name: ctrName,
-    host,
-    hostname: c.hostname ?? ctrName,
-    networks: nets,
-    staticIps,
-    ...(Object.keys(staticIp6s).length ? { staticIp6s } : {}),
-    expose: [...exposed.values()],
-    publish,
-    ...(sameEntries ? {} : { publishEntries }),
-    publishAll: c.publishAll,
-    links,
-    env: c.env,
-    command: c.command,
-    runtime: parseRuntime(c, at, problem, where, scope.dir),
-    aliases,
-    ...(c.dns ? { dns: c.dns } : {}),
-    ...(c.dnsSearch ? { dnsSearch: c.dnsSearch } : {}),
-    ...(c.dnsOptions ? { dnsOptions: c.dnsOptions } : {}),
-    ...(Object.keys(impair).length > 0 ? { impair } : {}),
-  };
+  return links;
 }
 
 /** Network-scoped aliases (docker --network-alias): only on networks with the embedded DNS. */
