@@ -8,7 +8,7 @@ import { formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr } from '.
 import { allocateAddresses, HostPortPicker, pickSubnet } from './ipam.js';
 import { containerIfName, macFromIp, netnsName, vethHostNames } from './names.js';
 import { linkEnv } from './links.js';
-import { internalResolvConf, resolvConf, upstreamServers } from './etcfiles.js';
+import { internalResolvConf, resolvConf, upstreamServers, type DnsOverrides } from './etcfiles.js';
 import { forwardedBy, hostPortsOf, type PortBinding, type PortProto } from './ports.js';
 import { InputError } from '../errors.js';
 import { fillHostsFiles } from './hostsfile.js';
@@ -163,6 +163,32 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
   if (multi) host ??= topo.hosts[0]!.name;
   // Every host of a multi-host lab must compute the same addresses from the file alone.
   if (multi) ctx = { ...ctx, previous: undefined };
+  const networks = resolveNetworks(topo, ctx, host);
+  resolveNetworks6(topo, ctx, networks, host);
+  const netByName = new Map(networks.map((n) => [n.name, n]));
+  const addresses6 = allocate6(topo, ctx, networks);
+  const addresses = allocate4(topo, ctx, networks);
+  const ports = new HostPortPicker(ctx.usedHostPorts.keys());
+  for (const c of topo.containers) for (const b of c.publish) for (const p of hostPortsOf(b)) ports.take(p, b.proto);
+  const veths = vethHostNames(
+    topo.name,
+    topo.containers.flatMap((c) => c.networks.map((network) => ({ container: c.name, network }))),
+  );
+  const partial = topo.containers.map((c) => {
+    const interfaces = c.networks.map((netName, i) => labInterface(c, i, netByName.get(netName)!, { v4: addresses, v6: addresses6, veths }));
+    return { def: c, interfaces, ports: resolvedBindings(topo, ctx, ports, c, interfaces[0]) };
+  });
+  const byName = new Map(partial.map((p) => [p.def.name, p]));
+  const files = etcTexts();
+  const containers = partial.map(({ def, interfaces, ports }) => labContainer(topo, def, interfaces, ports, { byName, netByName, files }, ctx));
+  fillHostsFiles(containers, ctx.ipv6);
+  const hosts = topo.hosts.map((h) => ({ name: h.name, underlay: formatIp(h.underlay), prefix: h.prefix }));
+  return { name: topo.name, source: topo.source, firewall: topo.firewall, hosts, host, networks, containers };
+}
+
+/** The IPv4 side of each network: its given subnet (refused when the host has it), the one it had, or a free one; its gateways. */
+function resolveNetworks(topo: Topology, ctx: LabContext, host: string | undefined): LabNetwork[] {
+  const multi = topo.hosts.length > 0;
   // The lab's own given subnets are taken too: a picked or kept subnet must not overlap them.
   const given = topo.networks.flatMap((n) => (n.subnet ? [n.subnet] : []));
   // And the subnets other networks of the lab keep from the last `up`: a new network listed before them must not pick one.
@@ -172,27 +198,33 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     return c && c.prefix < 32 ? [c] : [];
   });
   const taken = [...ctx.takenSubnets.map((t) => t.cidr), ...given, ...kept];
-  const networks: LabNetwork[] = topo.networks.map((n) => {
+  return topo.networks.map((n) => {
     // An IPv6-only network takes nothing from the IPv4 pools (NO_IPV4 is never on a bridge).
     if (n.ipv4 === false) return { ...n, subnet: NO_IPV4, gateway: 0, gateways: multi ? Object.fromEntries(topo.hosts.map((h) => [h.name, 0])) : { '': 0 } };
-    let subnet = n.subnet;
-    if (subnet) {
-      const clash = ctx.takenSubnets.find((t) => overlaps(t.cidr, subnet!));
-      const path = `networks.${n.name}.subnet`;
-      if (clash) throw new SubnetTakenError(path, placeIn(topo, path, `${formatCidr(subnet)} overlaps ${clash.by}`));
-    }
-    const kept = ctx.previous?.subnets[n.name];
-    const previous = kept && kept !== formatCidr(NO_IPV4) ? parseCidr(kept) : undefined;
-    if (!subnet && previous && !given.some((g) => overlaps(g, previous))) subnet = previous;
-    subnet ??= pickSubnet(taken);
-    if (!n.subnet) taken.push(subnet);
-    const gateways: Record<string, number> = multi ? Object.fromEntries(topo.hosts.map((h, i) => [h.name, subnet!.network + 1 + i])) : { '': n.gateway ?? subnet.network + 1 };
+    const subnet = subnetOf(topo, ctx, n, given, taken);
+    const gateways: Record<string, number> = multi ? Object.fromEntries(topo.hosts.map((h, i) => [h.name, subnet.network + 1 + i])) : { '': n.gateway ?? subnet.network + 1 };
     return { ...n, subnet, gateway: gateways[host ?? '']!, gateways };
   });
-  resolveNetworks6(topo, ctx, networks, host);
-  const netByName = new Map(networks.map((n) => [n.name, n]));
-  const addresses6 = allocate6(topo, ctx, networks);
+}
 
+/** A network's IPv4 subnet; a picked one joins `taken`, so the next network picks another. */
+function subnetOf(topo: Topology, ctx: LabContext, n: NetworkDef, given: Cidr[], taken: Cidr[]): Cidr {
+  let subnet = n.subnet;
+  if (subnet) {
+    const clash = ctx.takenSubnets.find((t) => overlaps(t.cidr, subnet!));
+    const path = `networks.${n.name}.subnet`;
+    if (clash) throw new SubnetTakenError(path, placeIn(topo, path, `${formatCidr(subnet)} overlaps ${clash.by}`));
+  }
+  const kept = ctx.previous?.subnets[n.name];
+  const previous = kept && kept !== formatCidr(NO_IPV4) ? parseCidr(kept) : undefined;
+  if (!subnet && previous && !given.some((g) => overlaps(g, previous))) subnet = previous;
+  subnet ??= pickSubnet(taken);
+  if (!n.subnet) taken.push(subnet);
+  return subnet;
+}
+
+/** Each container's IPv4 address on each network with IPv4, by `container/network`: fixed, kept, or the next free. */
+function allocate4(topo: Topology, ctx: LabContext, networks: LabNetwork[]): Map<string, number> {
   const addresses = new Map<string, number>();
   for (const net of networks.filter((n) => n.ipv4 !== false)) {
     const members = topo.containers.filter((c) => c.networks.includes(net.name));
@@ -207,103 +239,125 @@ export function resolveLab(topo: Topology, ctx: LabContext, host?: string): Lab 
     );
     for (const [name, ip] of got) addresses.set(`${name}/${net.name}`, ip);
   }
+  return addresses;
+}
 
-  const ports = new HostPortPicker(ctx.usedHostPorts.keys());
-  for (const c of topo.containers) for (const b of c.publish) for (const p of hostPortsOf(b)) ports.take(p, b.proto);
+/** The allocations an interface is built from, by `container/network`. */
+interface Allocations {
+  v4: Map<string, number>;
+  v6: Map<string, string>;
+  veths: Map<string, string>;
+}
 
-  const veths = vethHostNames(
-    topo.name,
-    topo.containers.flatMap((c) => c.networks.map((network) => ({ container: c.name, network }))),
-  );
-  const partial = topo.containers.map((c) => {
-    const interfaces: LabInterface[] = c.networks.map((netName, i) => {
-      const net = netByName.get(netName)!;
-      const ip = addresses.get(`${c.name}/${netName}`);
-      const ip6 = addresses6.get(`${c.name}/${netName}`);
-      return {
-        network: netName,
-        ifname: containerIfName(i),
-        hostVeth: veths.get(`${c.name}/${netName}`)!,
-        bridge: net.bridge,
-        // An IPv6-only network (`ipv4: false`) gives no IPv4 address: its subnet only keeps the plan's shape.
-        ...(ip === undefined ? { ip: '', prefix: 0, gateway: '' } : { ip: formatIp(ip), prefix: net.subnet.prefix, gateway: formatIp(net.gateways[c.host ?? '']!) }),
-        ...(ip6 && net.ipv6 ? { ip6, prefix6: net.ipv6.prefix, gateway6: net.ipv6.gateways[c.host ?? '']! } : {}),
-        // IPv6 only: the MAC from the IPv6 address's last 32 bits (unique on its /64 as netlab numbers it).
-        mac: macFromIp(ip ?? Number(BigInt.asUintN(32, parseIp6(ip6!)!))),
-        mtu: net.mtu,
-        ...(c.impair?.[netName] ? { impair: c.impair[netName].impair, impairAt: c.impair[netName].at } : {}),
-      };
-    });
-    const primary = interfaces[0];
-    const bindings: PortBinding[] = [...c.publish];
-    if (c.publishAll) {
-      const published = forwardedBy(c.publish);
-      for (const p of c.expose) if (!published(p)) bindings.push({ hostIp: '0.0.0.0', hostPort: 0, containerPort: p.port, proto: p.proto });
-    }
-    const resolved: ResolvedBinding[] = bindings.map((b, i) => {
-      const hostPort = b.hostPort || autoHostPort(topo, ctx, ports, c, b, i);
-      return { ...b, hostPort, containerIp: primary?.ip ?? '', ...(primary?.ip6 ? { containerIp6: primary.ip6 } : {}), bridge: primary?.bridge ?? '' };
-    });
-    return { def: c, interfaces, ports: resolved };
+/** Interface `i` of container `c`, on network `net`. */
+function labInterface(c: ContainerDef, i: number, net: LabNetwork, got: Allocations): LabInterface {
+  const key = `${c.name}/${net.name}`;
+  const ip = got.v4.get(key);
+  const ip6 = got.v6.get(key);
+  return {
+    network: net.name,
+    ifname: containerIfName(i),
+    hostVeth: got.veths.get(key)!,
+    bridge: net.bridge,
+    // An IPv6-only network (`ipv4: false`) gives no IPv4 address: its subnet only keeps the plan's shape.
+    ...(ip === undefined ? { ip: '', prefix: 0, gateway: '' } : { ip: formatIp(ip), prefix: net.subnet.prefix, gateway: formatIp(net.gateways[c.host ?? '']!) }),
+    ...(ip6 && net.ipv6 ? { ip6, prefix6: net.ipv6.prefix, gateway6: net.ipv6.gateways[c.host ?? '']! } : {}),
+    // IPv6 only: the MAC from the IPv6 address's last 32 bits (unique on its /64 as netlab numbers it).
+    mac: macFromIp(ip ?? Number(BigInt.asUintN(32, parseIp6(ip6!)!))),
+    mtu: net.mtu,
+    ...(c.impair?.[net.name] ? { impair: c.impair[net.name].impair, impairAt: c.impair[net.name].at } : {}),
+  };
+}
+
+/** The container's published ports (and, with `publishAll`, its other exposed ones), each with its host port, forwarded to its first interface. */
+function resolvedBindings(topo: Topology, ctx: LabContext, ports: HostPortPicker, c: ContainerDef, primary: LabInterface | undefined): ResolvedBinding[] {
+  const bindings: PortBinding[] = [...c.publish];
+  if (c.publishAll) {
+    const published = forwardedBy(c.publish);
+    for (const p of c.expose) if (!published(p)) bindings.push({ hostIp: '0.0.0.0', hostPort: 0, containerPort: p.port, proto: p.proto });
+  }
+  return bindings.map((b, i) => {
+    const hostPort = b.hostPort || autoHostPort(topo, ctx, ports, c, b, i);
+    return { ...b, hostPort, containerIp: primary?.ip ?? '', ...(primary?.ip6 ? { containerIp6: primary.ip6 } : {}), bridge: primary?.bridge ?? '' };
   });
-  const byName = new Map(partial.map((p) => [p.def.name, p]));
+}
 
-  // The resolv.conf texts and upstream lists: one per set of overrides (most containers have none).
+/** The resolv.conf texts and upstream lists, made once per set of overrides (most containers have none). */
+function etcTexts(): <T>(key: string, make: () => T) => T {
   const made = new Map<string, unknown>();
-  const once = <T>(key: string, make: () => T): T => {
+  return <T>(key: string, make: () => T): T => {
     if (!made.has(key)) made.set(key, make());
     return made.get(key) as T;
   };
-  const containers: LabContainer[] = partial.map(({ def, interfaces, ports }) => {
-    // A link resolves to the child's address on the first network the two share.
-    const links = def.links.map((l) => {
-      const child = byName.get(l.target)!;
-      const shared = child.interfaces.find((ci) => def.networks.includes(ci.network))!;
-      return { target: l.target, alias: l.alias, ip: shared.ip, ...(shared.ip6 ? { ip6: shared.ip6 } : {}) };
-    });
-    const env: [string, string][] = [];
-    for (const l of links) {
-      const child = byName.get(l.target)!.def;
-      for (const v of linkEnv(def.name, l.alias, { name: child.name, ip: l.ip, ports: child.expose, env: child.env })) env.push(v);
-    }
-    for (const v of Object.entries(def.env)) env.push(v);
+}
 
-    const overrides = { servers: def.dns, search: def.dnsSearch, options: def.dnsOptions };
-    const onDns = def.networks.map((n) => netByName.get(n)!.dns);
-    // Docker 26+: a container on internal networks only gets no forwarding to external servers.
-    const isolated = def.networks.every((n) => netByName.get(n)!.internal);
-    const upstreams = isolated ? [] : once(`up|${JSON.stringify(overrides)}`, () => upstreamServers(ctx.hostResolvConf.text, overrides));
-    const resolver = onDns.some(Boolean) ? { upstreams, hostsPeers: !onDns.every(Boolean) } : undefined;
-    // Docker keeps the host's IPv6 name servers for a container with IPv6.
-    const has6 = interfaces.some((i) => i.ip6);
-    return {
-      name: def.name,
-      host: def.host,
-      hostname: def.hostname,
-      netns: netnsName(topo.name, def.name),
-      interfaces,
-      expose: def.expose,
-      ports,
-      links,
-      env,
-      ownEnv: def.env,
-      command: def.command,
-      runtime: def.runtime,
-      aliases: def.aliases,
-      ...(resolver ? { resolver } : {}),
-      files: {
-        hosts: '',
-        resolv: resolver
-          ? once(`int|${JSON.stringify(overrides)}`, () => internalResolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, overrides))
-          : once(`leg|${has6}|${JSON.stringify(overrides)}`, () => resolvConf(ctx.hostResolvConf.text, ctx.hostResolvConf.source, has6, overrides)),
-        hostname: `${def.hostname}\n`,
-      },
-    };
+/** What a container is resolved against: the others (for links), the networks, the shared /etc texts. */
+interface ContainerContext {
+  byName: Map<string, { def: ContainerDef; interfaces: LabInterface[] }>;
+  netByName: Map<string, LabNetwork>;
+  files: <T>(key: string, make: () => T) => T;
+}
+
+/** A resolved container: links, environment, resolver, /etc files (bar /etc/hosts, which fillHostsFiles writes). */
+function labContainer(topo: Topology, def: ContainerDef, interfaces: LabInterface[], ports: ResolvedBinding[], cc: ContainerContext, ctx: LabContext): LabContainer {
+  const links = linksOf(def, cc);
+  const overrides = { servers: def.dns, search: def.dnsSearch, options: def.dnsOptions };
+  const resolver = resolverOf(def, overrides, cc, ctx);
+  // Docker keeps the host's IPv6 name servers for a container with IPv6.
+  const has6 = interfaces.some((i) => i.ip6);
+  const { text, source } = ctx.hostResolvConf;
+  return {
+    name: def.name,
+    host: def.host,
+    hostname: def.hostname,
+    netns: netnsName(topo.name, def.name),
+    interfaces,
+    expose: def.expose,
+    ports,
+    links,
+    env: envOf(def, links, cc),
+    ownEnv: def.env,
+    command: def.command,
+    runtime: def.runtime,
+    aliases: def.aliases,
+    ...(resolver ? { resolver } : {}),
+    files: {
+      hosts: '',
+      resolv: resolver
+        ? cc.files(`int|${JSON.stringify(overrides)}`, () => internalResolvConf(text, source, overrides))
+        : cc.files(`leg|${has6}|${JSON.stringify(overrides)}`, () => resolvConf(text, source, has6, overrides)),
+      hostname: `${def.hostname}\n`,
+    },
+  };
+}
+
+/** A link resolves to the child's address on the first network the two share. */
+function linksOf(def: ContainerDef, { byName }: ContainerContext): LabContainer['links'] {
+  return def.links.map((l) => {
+    const child = byName.get(l.target)!;
+    const shared = child.interfaces.find((ci) => def.networks.includes(ci.network))!;
+    return { target: l.target, alias: l.alias, ip: shared.ip, ...(shared.ip6 ? { ip6: shared.ip6 } : {}) };
   });
-  fillHostsFiles(containers, ctx.ipv6);
+}
 
-  const hosts = topo.hosts.map((h) => ({ name: h.name, underlay: formatIp(h.underlay), prefix: h.prefix }));
-  return { name: topo.name, source: topo.source, firewall: topo.firewall, hosts, host, networks, containers };
+/** The link variables of each link, then the container's own `env`. */
+function envOf(def: ContainerDef, links: LabContainer['links'], { byName }: ContainerContext): [string, string][] {
+  const env: [string, string][] = [];
+  for (const l of links) {
+    const child = byName.get(l.target)!.def;
+    for (const v of linkEnv(def.name, l.alias, { name: child.name, ip: l.ip, ports: child.expose, env: child.env })) env.push(v);
+  }
+  for (const v of Object.entries(def.env)) env.push(v);
+  return env;
+}
+
+/** The embedded DNS's settings for a container on a network with it; undefined on networks without. */
+function resolverOf(def: ContainerDef, overrides: DnsOverrides, { netByName, files }: ContainerContext, ctx: LabContext): LabContainer['resolver'] {
+  const onDns = def.networks.map((n) => netByName.get(n)!.dns);
+  // Docker 26+: a container on internal networks only gets no forwarding to external servers.
+  const isolated = def.networks.every((n) => netByName.get(n)!.internal);
+  const upstreams = isolated ? [] : files(`up|${JSON.stringify(overrides)}`, () => upstreamServers(ctx.hostResolvConf.text, overrides));
+  return onDns.some(Boolean) ? { upstreams, hostsPeers: !onDns.every(Boolean) } : undefined;
 }
 
 /**
