@@ -116,7 +116,7 @@ async function downLocked(name: string, host: string | undefined, opts: DownOpti
   const prev = await readState(name, host, { hosts: false });
   if (source !== undefined) requireSameSource(name, prev?.source, source, 'down');
   const want = emptyState(name);
-  const seen = await observe({ lab: name, host, want, planned: prev?.planned ?? { netns: [], links: [] }, started: prev?.started ?? {}, known: !!prev, firewallReads }, backend);
+  const seen = await observe({ lab: name, host, want, last: prev, hints: { firewallReads } }, backend);
   const ops = diff(want, seen.state);
   const { ops: restore, last } = await restoreOps(name, seen.labsHere);
   const all = [...ops, ...restore];

@@ -139,7 +139,7 @@ export async function simulateUp(opts: SimulateOptions): Promise<SimulateResult>
   return withHostLock('simulate the lab', async () => {
     const started = performance.now();
     const want = underlayState(topo);
-    const seen = await observe({ lab: topo.name, scope: 'underlay', want, planned: { netns: [], links: [] }, started: {} }, backend);
+    const seen = await observe({ lab: topo.name, scope: 'underlay', want }, backend);
     if (seen.foreign.length > 0) throw new ConflictError(`these objects carry names the simulated hosts need but were not made by netlab:\n  ${seen.foreign.join('\n  ')}`);
     const ops = diff(want, seen.state);
     const hosts: SimulateResult['hosts'] = [];
@@ -176,7 +176,7 @@ export async function simulateDown(lab: string, opts: { dryRun?: boolean; onStep
   return withHostLock('take the simulated lab down', async () => {
     const started = performance.now();
     const want = emptyState(lab);
-    const seen = await observe({ lab, scope: 'underlay', want, planned: { netns: [], links: [] }, started: {} }, backend);
+    const seen = await observe({ lab, scope: 'underlay', want }, backend);
     const hostNames = Object.values(seen.state.namespaces)
       .map((n) => parseMark(n.mark)?.names[0])
       .filter((h): h is string => !!h);

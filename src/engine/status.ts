@@ -53,7 +53,7 @@ export async function status(lab: string, opts: { backend?: BackendName; source?
   }
   const s = shares[0]!;
   const want = desiredState(s.resolved, { selfArgv: SELF_ARGV, ovsDatapath: ovsDatapath(), ipv6: kernelHasIpv6() });
-  const seen = await observe({ lab, host: s.host, want, planned: s.planned, started: s.started, known: true }, selectBackend(opts.backend));
+  const seen = await observe({ lab, host: s.host, want, last: { planned: s.planned, started: s.started } }, selectBackend(opts.backend));
   const ops = diff(want, seen.state);
   const st = await statuses(s);
   const refusal =
