@@ -7,7 +7,7 @@ import { dualEntries, hostsLine, hostsPieces, joinPieces, type HostsEntry, type 
 import { hostsNames } from './links.js';
 
 /**
- * Writes every container's /etc/hosts text (files.hosts): the defaults, its links, every other
+ * Writes every container's /etc/hosts text (files.hosts, and as pieces: hostsPieces): the defaults, its links, every other
  * container of the lab unless only the embedded DNS names them, then its own line. It follows
  * from the resolved containers alone, so the state file leaves it out and this rebuilds it.
  */
@@ -27,20 +27,9 @@ export function fillHostsFiles(containers: LabContainer[], ipv6: boolean): void 
     const first = c.interfaces[0];
     const ownNames = hostsNames(c.hostname, c.hostname.split('.')[0], c.name);
     const own = first ? dualEntries(first.ip, first.ip6, ownNames) : [{ ip: '127.0.1.1', names: ownNames }];
-    const pieces = hostsPieces(entries, own, ipv6, others);
-    c.files.hosts = joinPieces(pieces);
-    hostsPiecesByFiles.set(c.files, { text: c.files.hosts, pieces });
+    c.hostsPieces = hostsPieces(entries, own, ipv6, others);
+    c.files.hosts = joinPieces(c.hostsPieces);
   }
-}
-
-/** Beside each container's files (not in them: the state file keeps the files), its /etc/hosts as pieces. */
-const hostsPiecesByFiles = new WeakMap<LabContainer['files'], { text: string; pieces: TextPiece[] }>();
-
-/** The container's /etc/hosts as pieces (etcfiles.ts), when fillHostsFiles made it here. */
-export function hostsPiecesOf(c: LabContainer): TextPiece[] | undefined {
-  const made = hostsPiecesByFiles.get(c.files);
-  // Only while the text is the one they make (the same string: no comparison of its characters).
-  return made !== undefined && made.text === c.files.hosts ? made.pieces : undefined;
 }
 
 /**

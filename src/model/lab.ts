@@ -8,12 +8,12 @@ import { formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr } from '.
 import { allocateAddresses, HostPortPicker, pickSubnet } from './ipam.js';
 import { containerIfName, macFromIp, netnsName, vethHostNames } from './names.js';
 import { linkEnv } from './links.js';
-import { internalResolvConf, resolvConf, upstreamServers, type DnsOverrides } from './etcfiles.js';
+import { internalResolvConf, resolvConf, upstreamServers, type DnsOverrides, type TextPiece } from './etcfiles.js';
 import { forwardedBy, hostPortsOf, type PortBinding, type PortProto } from './ports.js';
 import { InputError } from '../errors.js';
 import { fillHostsFiles } from './hostsfile.js';
 
-export { fillHostsFiles, hostsPiecesOf } from './hostsfile.js';
+export { fillHostsFiles } from './hostsfile.js';
 import { allocate6, allocation6, NO_IPV4, resolveNetworks6, type TakenSubnet6 } from './lab6.js';
 import { parseIp6 } from './ipv6.js';
 import type { Impairment } from './impair.js';
@@ -110,6 +110,11 @@ export interface LabContainer {
    */
   resolver?: { upstreams: string[]; hostsPeers: boolean };
   files: { hosts: string; resolv: string; hostname: string };
+  /**
+   * Its /etc/hosts as pieces that share the lab's peer lists (fillHostsFiles writes it with
+   * files.hosts): what the thread writing the file is handed. Never in the state file (labJson).
+   */
+  hostsPieces?: TextPiece[];
 }
 
 export interface Lab {

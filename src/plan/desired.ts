@@ -1,7 +1,7 @@
 /** Lab → the kernel state it needs (pure). */
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { hostsPiecesOf, type Lab, type LabContainer, type LabHost, type LabInterface, type LabNetwork } from '../model/lab.js';
+import type { Lab, LabContainer, LabHost, LabInterface, LabNetwork } from '../model/lab.js';
 import { containerPortOf } from '../model/ports.js';
 import { mark, ovsName, vxlanName } from '../model/names.js';
 import { formatIp } from '../model/ipv4.js';
@@ -114,8 +114,7 @@ function addContainer(s: LabState, lab: Lab, c: LabContainer, internal: Set<stri
 /** The container's /etc/hosts (with its pieces, when known), resolv.conf and hostname under /etc/netns. */
 function addEtcFiles(s: LabState, c: LabContainer, etc: string): void {
   s.files[join(etc, 'hosts')] = c.files.hosts;
-  const pieces = hostsPiecesOf(c);
-  if (pieces) (s.filePieces ??= {})[join(etc, 'hosts')] = pieces;
+  if (c.hostsPieces) (s.filePieces ??= {})[join(etc, 'hosts')] = c.hostsPieces;
   s.files[join(etc, 'resolv.conf')] = c.files.resolv;
   s.files[join(etc, 'hostname')] = c.files.hostname;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parseTopology, DEMO_FILE } from '../../src/topology/load.js';
-import { hostsPiecesOf, resolveLab } from '../../src/model/lab.js';
+import { resolveLab } from '../../src/model/lab.js';
 import { joinPieces, type TextPiece } from '../../src/model/etcfiles.js';
 import { emptyHostContext } from '../helpers/context.js';
 import { desiredState } from '../../src/plan/desired.js';
@@ -99,7 +99,7 @@ describe('/etc/hosts of a large lab', () => {
       expect(lines.at(-1)).toBe(`${c.interfaces[0]!.ip}\t${[...new Set([c.hostname, c.hostname.split('.')[0], c.name])].join(' ')}`);
       expect(lines.length).toBe(1 + c.links.length + (lab.containers.length - 1 - linked.size) + 1);
       // As pieces (what the thread writing the files is handed): the same text, the peers as slices of one list per set of networks.
-      const pieces = hostsPiecesOf(c)!;
+      const pieces = c.hostsPieces!;
       expect(joinPieces(pieces)).toBe(c.files.hosts);
       const slices = pieces.filter((p): p is Exclude<TextPiece, string> => typeof p !== 'string');
       expect(slices.length).toBeGreaterThan(0);

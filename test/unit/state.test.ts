@@ -4,7 +4,8 @@ import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTopology, DEMO_FILE } from '../../src/topology/load.js';
-import { allocationOf, resolveLab } from '../../src/model/lab.js';
+import { allocationOf, fillHostsFiles, resolveLab } from '../../src/model/lab.js';
+import { joinPieces } from '../../src/model/etcfiles.js';
 import { desiredState } from '../../src/plan/desired.js';
 import { diff } from '../../src/plan/diff.js';
 import { emptyState } from '../../src/plan/state.js';
@@ -41,6 +42,18 @@ describe('the state file', () => {
     expect(edited.state).not.toHaveProperty('check');
     // Written again, the edited state is stamped anew.
     expect((await parseStateText(stateText(edited.state!))).trusted).toBe(true);
+  });
+
+  it('leaves out the /etc/hosts texts and their pieces, which fillHostsFiles rebuilds from the rest', async () => {
+    const s = stateOf();
+    const text = stateText(s);
+    expect(s.resolved.containers.every((c) => c.hostsPieces !== undefined)).toBe(true);
+    expect(text).not.toContain('hostsPieces');
+    for (const c of s.resolved.containers) expect(text).not.toContain(JSON.stringify(c.files.hosts));
+    const read = (await parseStateText(text)).state!;
+    fillHostsFiles(read.resolved.containers, emptyHostContext.ipv6);
+    expect(read.resolved.containers.map((c) => c.files.hosts)).toEqual(s.resolved.containers.map((c) => c.files.hosts));
+    expect(read.resolved.containers.map((c) => joinPieces(c.hostsPieces!))).toEqual(s.resolved.containers.map((c) => c.files.hosts));
   });
 
   it.each([
