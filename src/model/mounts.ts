@@ -48,10 +48,10 @@ export function mountScript(fstabPath: string, runtime: ContainerRuntime | undef
   lines.push('etc=');
   lines.push(`for f in ${ETC_FILES.join(' ')}; do if [ -L "/etc/$f" ] || [ ! -e "/etc/$f" ]; then etc='-O X-netlab.etc'; fi; done`);
   lines.push('if [ -n "$etc" ]; then');
-  lines.push(`  ${mountAll} -O no_X-netlab.etc`);
+  lines.push(`  ${mountAll} -O noX-netlab.etc`);
   for (const f of ETC_FILES) {
     // A symlink into /run (systemd-resolved's resolv.conf) leads into the private /run now: its target is made there.
-    lines.push(`  [ -e /etc/${f} ] || { mkdir -p "$(dirname "$(readlink -f /etc/${f})")" && : > "$(readlink -f /etc/${f})"; }`);
+    lines.push(`  [ -e /etc/${f} ] || { mkdir -p "$(dirname "$(readlink -m /etc/${f})")" && : > "$(readlink -m /etc/${f})"; }`);
   }
   lines.push('fi');
   lines.push(`exec ${mountAll} $etc`);

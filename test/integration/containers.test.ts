@@ -13,6 +13,7 @@ import { up, down, execIn, parseTopology, InputError } from '../../src/index.js'
 import { uniqueLab } from '../helpers/kernel.js';
 import { MONITOR_SCRIPT } from '../../src/kernel/monitor.js';
 import { parseStamps } from '../../src/model/logtime.js';
+import { containerFstab, mountScript } from '../../src/model/mounts.js';
 
 const labs: string[] = [];
 const dirs: string[] = [];
@@ -135,6 +136,23 @@ containers:
       expect(await run(lab, 'b', 'cat /etc/hostname; findmnt -no FSTYPE /tmp')).toBe('b\ntmpfs');
     } finally {
       rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  it("binds the /etc files over a host's resolv.conf that links into /run (systemd-resolved) in a second pass", () => {
+    const dir = mkdtempSync('/var/lib/netlab-test-etc-');
+    try {
+      mkdirSync(join(dir, 'netns'));
+      for (const f of ['hosts', 'resolv.conf', 'hostname']) writeFileSync(join(dir, 'netns', f), `mine-${f}\n`);
+      writeFileSync(join(dir, 'fstab'), containerFstab(join(dir, 'netns'), undefined));
+      writeFileSync(join(dir, 'script'), `${mountScript(join(dir, 'fstab'), undefined).join('\n')}\n`);
+      // A host of its own: /etc with resolv.conf a symlink into /run, in throwaway mount and network namespaces.
+      const host = `mount -t tmpfs netlab-test /etc && ln -s /run/systemd/resolve/stub-resolv.conf /etc/resolv.conf && echo host > /etc/hosts && echo host > /etc/hostname`;
+      const r = spawnSync('unshare', ['-m', '-n', '--propagation', 'private', 'bash', '-c', `${host} && unshare -m --propagation private bash -c 'bash -e < ${dir}/script && cat /etc/resolv.conf /etc/hosts /etc/hostname'`], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('mine-resolv.conf\nmine-hosts\nmine-hostname\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

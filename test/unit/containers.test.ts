@@ -95,7 +95,7 @@ describe('the mount namespace as text', () => {
     expect(script.slice(0, 3)).toEqual(['exec 9< /run/netlab/l/mnt/a.fstab', 'exec 10< /tmp/site', 'umount -l /run/netns /run/netlab/*/mnt /run 2>/dev/null || true']);
     // One mount replaces bash; a second pass (the /etc files) only where one of them is a symlink or missing.
     expect(script.at(-1)).toBe('exec mount --all --no-canonicalize --fstab /proc/self/fd/9 $etc');
-    expect(script.filter((l) => l.trim().startsWith('mount --all'))).toEqual(['  mount --all --no-canonicalize --fstab /proc/self/fd/9 -O no_X-netlab.etc']);
+    expect(script.filter((l) => l.trim().startsWith('mount --all'))).toEqual(['  mount --all --no-canonicalize --fstab /proc/self/fd/9 -O noX-netlab.etc']);
   });
 });
 
