@@ -148,7 +148,11 @@ containers:
       writeFileSync(join(dir, 'script'), `${mountScript(join(dir, 'fstab'), undefined).join('\n')}\n`);
       // A host of its own: /etc with resolv.conf a symlink into /run, in throwaway mount and network namespaces.
       const host = `mount -t tmpfs netlab-test /etc && ln -s /run/systemd/resolve/stub-resolv.conf /etc/resolv.conf && echo host > /etc/hosts && echo host > /etc/hostname`;
-      const r = spawnSync('unshare', ['-m', '-n', '--propagation', 'private', 'bash', '-c', `${host} && unshare -m --propagation private bash -c 'bash -e < ${dir}/script && cat /etc/resolv.conf /etc/hosts /etc/hostname'`], { encoding: 'utf8' });
+      const r = spawnSync(
+        'unshare',
+        ['-m', '-n', '--propagation', 'private', 'bash', '-c', `${host} && unshare -m --propagation private bash -c 'bash -e < ${dir}/script && cat /etc/resolv.conf /etc/hosts /etc/hostname'`],
+        { encoding: 'utf8' },
+      );
       expect(r.stderr).toBe('');
       expect(r.stdout).toBe('mine-resolv.conf\nmine-hosts\nmine-hostname\n');
     } finally {
