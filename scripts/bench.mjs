@@ -326,7 +326,8 @@ const lines = [
       .replace(/$/, ' |'),
   ),
   '',
-  "same-objects floor: floor.sh EXTRAS=1, the floor plus, made the leanest way, what netlab makes beside the links: the container end's MAC, the host end's alias and hairpin, lo's alias, a UTS namespace per container (its host name), /etc/netns/<ns>/{hosts,resolv.conf,hostname}, a filter accept rule per port and a masquerade, and IPv6 off on each container interface (disable_ipv6=1) before it comes up.",
+  'floor: scripts/floor/floor.sh, what a hand-written script needs for the links: a bridge, N network namespaces and veth pairs (one ip -batch), each eth0 and lo up with its address and default route (one nlfloor process, raw rtnetlink), one DNAT per port (one nft transaction); teardown deletes the bridge and the namespaces.',
+  "same-objects floor: floor.sh EXTRAS=1, the floor plus, made the leanest way, what netlab makes beside the links: the container end's MAC, the host end's alias and hairpin, lo's alias, a UTS namespace per container (its host name), /etc/netns/<ns>/{hosts,resolv.conf,hostname}, a mount namespace per container kept on a file as netlab keeps it (private, its netns's sysfs, tmpfs /run, /run/lock, /tmp, /var/tmp, the three /etc files bound over the host's; made by syscalls in the one nlfloor process, no process per container), a filter accept rule per port and a masquerade, and IPv6 off on each container interface (disable_ipv6=1) before it comes up.",
 ];
 const bound = (fixedMs, floorMs) => (1 + fixedMs / floorMs).toFixed(2);
 lines.push(

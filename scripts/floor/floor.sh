@@ -24,7 +24,10 @@
 #                    container end's MAC at creation, the host end's alias and hairpin in
 #                    one request, lo's alias with lo up, a UTS namespace per container
 #                    bound on /run/NAME-uts/<ns>, /etc/netns/<ns>/{hosts,resolv.conf,hostname}
-#                    (nlfloor -x; removed by nlfloor -d in the timed teardown), and per
+#                    (nlfloor -x; removed by nlfloor -d in the timed teardown), a mount
+#                    namespace per container bound on /run/NAME-mnt/<ns> as netlab makes
+#                    it (private, its netns's sysfs, tmpfs /run, /run/lock, /tmp,
+#                    /var/tmp, the three /etc files bound; by syscalls in nlfloor), and per
 #                    container a filter accept rule beside its DNAT rule, plus a masquerade,
 #                    and IPv6 turned off on each container interface before it comes up
 #
@@ -62,6 +65,7 @@ NFT_TABLE=$NAME
 OURLINK="^(${VETH}[0-9]+|${BR})\$"  # never matches netlab*, nl-*, nlv*, test-*, ovsp-*
 OURNS="^${NAME}-[0-9]+\$"
 UTSDIR=/run/$NAME-uts
+MNTDIR=/run/$NAME-mnt
 
 log() { echo "floor: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -81,6 +85,11 @@ cleanup() {
 	if [[ -d $UTSDIR ]]; then
 		for f in "$UTSDIR"/*; do [[ -e $f ]] && { umount -l "$f" 2>/dev/null; rm -f "$f"; }; done
 		rmdir "$UTSDIR" 2>/dev/null
+	fi
+	if [[ -d $MNTDIR ]]; then
+		for f in "$MNTDIR"/*; do [[ -e $f ]] && { umount -l "$f" 2>/dev/null; rm -f "$f"; }; done
+		umount -l "$MNTDIR" 2>/dev/null
+		rmdir "$MNTDIR" 2>/dev/null
 	fi
 	for d in /etc/netns/"$NAME"-*; do [[ -d $d && ${d##*/} =~ $OURNS ]] && rm -rf "$d"; done
 	{ our_links | grep -v "^$BR\$" | sed 's/^/link del /'
@@ -178,7 +187,7 @@ fi
 if (( EXTRAS )); then
 	{ printf '127.0.0.1\tlocalhost\n'; for (( i = 1; i <= N; i++ )); do printf '%s\tc%d\n' "$(ip_of "$i")" "$i"; done; } >"$TMP/hosts"
 	mkdir -p "$UTSDIR" /etc/netns
-	NLFLOOR_ARGS=(-x "$TMP/hosts" "$UTSDIR")
+	NLFLOOR_ARGS=(-x "$TMP/hosts" "$UTSDIR" "$MNTDIR")
 else
 	NLFLOOR_ARGS=(${NLFLOOR_FLAGS:-})
 fi
@@ -249,6 +258,9 @@ for i in $(printf '%s\n' 1 "$mid" "$N" | sort -un); do
 	if (( EXTRAS )); then
 		[[ $(nsenter --uts="$UTSDIR/$NAME-$i" hostname) == "$NAME-$i" ]] || die "$NAME-$i: no UTS namespace with its host name"
 		grep -q "^$(ip_of "$N")	c$N\$" "/etc/netns/$NAME-$i/hosts" && [[ -s /etc/netns/$NAME-$i/resolv.conf ]] || die "$NAME-$i: /etc/netns files missing"
+		[[ $(nsenter --mount="$MNTDIR/$NAME-$i" cat /etc/hostname) == "$NAME-$i" && $(nsenter --mount="$MNTDIR/$NAME-$i" findmnt -no FSTYPE /tmp) == tmpfs ]] ||
+			die "$NAME-$i: no mount namespace with its /etc/hostname and a tmpfs /tmp"
+		nsenter --mount="$MNTDIR/$NAME-$i" test -e /sys/class/net/eth0 || die "$NAME-$i: the mount namespace's /sys is not its netns's"
 	fi
 done
 ports=$(ip -o link show master "$BR" | wc -l)
@@ -273,7 +285,7 @@ ip -batch "$TMP/teardown.batch"
 t4x=$(now)
 # The UTS namespaces after the network namespaces: each umount costs more with more mounts.
 if (( EXTRAS )); then
-	"$HERE/nlfloor" -d "$UTSDIR" <"$TMP/phaseB.lines" || die "nlfloor -d failed"
+	"$HERE/nlfloor" -d "$UTSDIR" "$MNTDIR" <"$TMP/phaseB.lines" || die "nlfloor -d failed"
 fi
 t5=$(now)
 log "teardown: nft $(ms "$t4" "$t4n") ms, ip -batch $(ms "$t4n" "$t4x") ms, extras $(ms "$t4x" "$t5") ms"

@@ -21,7 +21,12 @@
  * bind mount, setns back), and /etc/netns/NETNS/ gets hosts (a copy of the file
  * HOSTS), resolv.conf and hostname, each written once (no temporary + rename);
  * IFNAME's net.ipv6.conf.IFNAME.disable_ipv6 is set to 1 before it comes up.
- * -d UTSDIR: removes those again (umount + unlink, the three files, the folder).
+ * With MNTDIR, also a mount namespace per container as netlab makes it, bound on
+ * MNTDIR/NETNS: unshare, private propagation, the inherited namespace files
+ * detached, the netns's sysfs, tmpfs on /run, /run/lock, /tmp and /var/tmp, the
+ * three /etc/netns files bound over /etc's, then setns back and bind the
+ * namespace from its file descriptor: syscalls only, no process.
+ * -d UTSDIR [MNTDIR]: removes those again (umount + unlink, the three files, the folder).
  *
  * Build: cc -O2 -Wall -o nlfloor nlfloor.c
  */
@@ -245,6 +250,76 @@ static void remove_extras(const char *ns, const char *utsdir)
 		die(ns, path, errno);
 }
 
+static void tmpfs(const char *ns, const char *target, unsigned long flags, const char *options)
+{
+	if (mkdir(target, 0755) < 0 && errno != EEXIST)
+		die(ns, target, errno);
+	if (mount("netlab-tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | flags, options) < 0)
+		die(ns, target, errno);
+}
+
+/* MNTDIR bound on itself, private: the kernel binds a mount namespace only on a mount that is not shared. */
+static void private_dir(const char *mntdir)
+{
+	if (mkdir(mntdir, 0755) < 0 && errno != EEXIST)
+		die("(mntdir)", mntdir, errno);
+	if (mount(mntdir, mntdir, NULL, MS_BIND, NULL) < 0 || mount(NULL, mntdir, NULL, MS_PRIVATE, NULL) < 0)
+		die("(mntdir)", mntdir, errno);
+}
+
+/* The container's mount namespace, made as netlab's mount script makes it, bound on MNTDIR/NS. */
+static void make_mnt(const char *ns, const char *utsdir, const char *mntdir, int netfd, int home, int home_mnt)
+{
+	static const char *etc[] = { "hosts", "resolv.conf", "hostname" };
+	char path[600], src[600];
+	unsigned i;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", mntdir, ns);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		die(ns, path, errno);
+	close(fd);
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		die(ns, "unshare(CLONE_NEWNS)", errno);
+	/* Copies of namespace files would keep those namespaces alive: detached, errors ignored (not a mount here). */
+	umount2("/run/netns", MNT_DETACH);
+	umount2(utsdir, MNT_DETACH);
+	umount2(mntdir, MNT_DETACH);
+	umount2("/run", MNT_DETACH);
+	if (setns(netfd, CLONE_NEWNET) < 0 ||
+	    mount("netlab-sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
+	    setns(home, CLONE_NEWNET) < 0)
+		die(ns, "sysfs of the netns", errno);
+	tmpfs(ns, "/run", 0, "mode=755");
+	tmpfs(ns, "/run/lock", MS_NOEXEC, "mode=1777,size=5m");
+	tmpfs(ns, "/tmp", 0, "mode=1777");
+	tmpfs(ns, "/var/tmp", 0, "mode=1777");
+	for (i = 0; i < 3; i++) {
+		snprintf(src, sizeof(src), "/etc/netns/%s/%s", ns, etc[i]);
+		snprintf(path, sizeof(path), "/etc/%s", etc[i]);
+		if (mount(src, path, NULL, MS_BIND, NULL) < 0)
+			die(ns, path, errno);
+	}
+	fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(home_mnt, CLONE_NEWNS) < 0)
+		die(ns, "setns back to the original mount namespace", errno);
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
+	snprintf(path, sizeof(path), "%s/%s", mntdir, ns);
+	if (mount(src, path, NULL, MS_BIND, NULL) < 0)
+		die(ns, "bind mount of the mount namespace", errno);
+	close(fd);
+}
+
+static void remove_mnt(const char *ns, const char *mntdir)
+{
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/%s", mntdir, ns);
+	if (umount2(path, MNT_DETACH) < 0 || unlink(path) < 0)
+		die(ns, path, errno);
+}
+
 static char *read_all(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -266,22 +341,24 @@ int main(int argc, char **argv)
 	char line[512], ns[256], ifname[IFNAMSIZ + 1], cidr[64], gws[64], path[300];
 	char alias[300];
 	unsigned mtu, seq = 1, count = 0;
-	int home, home_uts, one = 1, lineno = 0, teardown = 0;
-	const char *utsdir = NULL;
+	int home, home_uts, home_mnt, one = 1, lineno = 0, teardown = 0;
+	const char *utsdir = NULL, *mntdir = NULL;
 	char *hosts = NULL;
 	size_t hosts_len = 0;
 
 	if (argc == 2 && !strcmp(argv[1], "-a"))
 		ack_all = 1;
-	else if (argc == 4 && !strcmp(argv[1], "-x")) {
+	else if ((argc == 4 || argc == 5) && !strcmp(argv[1], "-x")) {
 		extras = 1;
 		hosts = read_all(argv[2], &hosts_len);
 		utsdir = argv[3];
-	} else if (argc == 3 && !strcmp(argv[1], "-d")) {
+		mntdir = argc == 5 ? argv[4] : NULL;
+	} else if ((argc == 3 || argc == 4) && !strcmp(argv[1], "-d")) {
 		teardown = 1;
 		utsdir = argv[2];
+		mntdir = argc == 4 ? argv[3] : NULL;
 	} else if (argc > 1) {
-		fprintf(stderr, "usage: %s [-a | -x HOSTS UTSDIR | -d UTSDIR] < 'NETNS IFNAME ADDR/PREFIX GW MTU' lines\n",
+		fprintf(stderr, "usage: %s [-a | -x HOSTS UTSDIR [MNTDIR] | -d UTSDIR [MNTDIR]] < 'NETNS IFNAME ADDR/PREFIX GW MTU' lines\n",
 			argv[0]);
 		return 2;
 	}
@@ -291,6 +368,11 @@ int main(int argc, char **argv)
 	home_uts = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
 	if (home_uts < 0)
 		die("(self)", "open /proc/self/ns/uts", errno);
+	home_mnt = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (home_mnt < 0)
+		die("(self)", "open /proc/self/ns/mnt", errno);
+	if (extras && mntdir)
+		private_dir(mntdir);
 
 	while (fgets(line, sizeof(line), stdin)) {
 		struct in_addr addr, gw;
@@ -316,6 +398,8 @@ int main(int argc, char **argv)
 
 		if (teardown) {
 			remove_extras(ns, utsdir);
+			if (mntdir)
+				remove_mnt(ns, mntdir);
 			count++;
 			continue;
 		}
@@ -360,17 +444,21 @@ int main(int argc, char **argv)
 		configure(nl, ns, ifr.ifr_ifindex, addr, prefix, gw, mtu, seq);
 		seq += NREQ;
 		close(nl);
-		close(fd);
 		if (setns(home, CLONE_NEWNET) < 0)
 			die(ns, "setns back to original netns", errno);
 		if (extras)
 			make_extras(ns, utsdir, home_uts, hosts, hosts_len);
+		if (extras && mntdir)
+			make_mnt(ns, utsdir, mntdir, fd, home, home_mnt);
+		close(fd);
 		count++;
 	}
 	if (ferror(stdin)) {
 		perror("nlfloor: stdin");
 		return 1;
 	}
+	if (teardown && mntdir && (umount2(mntdir, MNT_DETACH) < 0 || rmdir(mntdir) < 0))
+		die("(mntdir)", mntdir, errno);
 	fprintf(stderr, "nlfloor: %s %u namespaces\n", teardown ? "removed the extras of" : "configured", count);
 	return 0;
 }

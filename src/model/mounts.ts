@@ -35,17 +35,25 @@ export function containerFstab(etcDir: string, runtime: ContainerRuntime | undef
  * - drops the copies of namespace files (/run/netns, the labs' mount namespaces; all of /run
  *   where it is a mount) that the new namespace inherited, which would otherwise keep those
  *   namespaces (and their network namespaces, through their sysfs) alive;
- * - mounts the fstab, then binds its /etc/hosts, resolv.conf and hostname over the host's (as
- *   Docker binds its copies; the fstab's last lines).
+ * - mounts the fstab, whose last lines bind its /etc/hosts, resolv.conf and hostname over the
+ *   host's (as Docker binds its copies), in one `mount` that replaces bash (`exec`): with the
+ *   unshare before it and its umount, three processes per container. Only where an /etc file is
+ *   a symlink or missing, the /etc lines wait for a second pass: a symlink's target may have to
+ *   be made in the new /run first.
  */
 export function mountScript(fstabPath: string, runtime: ContainerRuntime | undefined): string[] {
   const lines = [`exec 9< ${q(fstabPath)}`, ...(runtime?.volumes ?? []).map((v, i) => `exec ${10 + i}< ${q(v.source)}`)];
   lines.push('umount -l /run/netns /run/netlab/*/mnt /run 2>/dev/null || true');
-  lines.push('mount --all --no-canonicalize --fstab /proc/self/fd/9 -O no_X-netlab.etc');
+  const mountAll = 'mount --all --no-canonicalize --fstab /proc/self/fd/9';
+  lines.push('etc=');
+  lines.push(`for f in ${ETC_FILES.join(' ')}; do if [ -L "/etc/$f" ] || [ ! -e "/etc/$f" ]; then etc='-O X-netlab.etc'; fi; done`);
+  lines.push('if [ -n "$etc" ]; then');
+  lines.push(`  ${mountAll} -O noX-netlab.etc`);
   for (const f of ETC_FILES) {
     // A symlink into /run (systemd-resolved's resolv.conf) leads into the private /run now: its target is made there.
-    lines.push(`[ -e /etc/${f} ] || { mkdir -p "$(dirname "$(readlink -f /etc/${f})")" && : > "$(readlink -f /etc/${f})"; }`);
+    lines.push(`  [ -e /etc/${f} ] || { mkdir -p "$(dirname "$(readlink -m /etc/${f})")" && : > "$(readlink -m /etc/${f})"; }`);
   }
-  lines.push('mount --all --no-canonicalize --fstab /proc/self/fd/9 -O X-netlab.etc');
+  lines.push('fi');
+  lines.push(`exec ${mountAll} $etc`);
   return lines;
 }

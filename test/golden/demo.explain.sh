@@ -61,7 +61,7 @@ client
 EOF
 mkdir -p /run/netlab/demo/uts && touch /run/netlab/demo/uts/web && { nsenter --uts=/run/netlab/demo/uts/web hostname web 2>/dev/null || unshare --uts=/run/netlab/demo/uts/web hostname web; }
 mkdir -p /run/netlab/demo/uts && touch /run/netlab/demo/uts/client && { nsenter --uts=/run/netlab/demo/uts/client hostname client 2>/dev/null || unshare --uts=/run/netlab/demo/uts/client hostname client; }
-mkdir -p /run/netlab/demo/mnt && { mountpoint -q /run/netlab/demo/mnt || { mount --bind /run/netlab/demo/mnt /run/netlab/demo/mnt && mount --make-private /run/netlab/demo/mnt; }; } && touch /run/netlab/demo/mnt/web && echo ca8dbc1a03073c7c > /run/netlab/demo/mnt/web.spec
+mkdir -p /run/netlab/demo/mnt && { mountpoint -q /run/netlab/demo/mnt || { mount --bind /run/netlab/demo/mnt /run/netlab/demo/mnt && mount --make-private /run/netlab/demo/mnt; }; } && touch /run/netlab/demo/mnt/web && echo d62f6c31558c040c > /run/netlab/demo/mnt/web.spec
 cat > /run/netlab/demo/mnt/web.fstab <<'EOF'
 netlab-sysfs /sys sysfs ro,nosuid,nodev,noexec 0 0
 netlab-tmpfs /run tmpfs X-mount.mkdir,mode=755,nosuid,nodev 0 0
@@ -75,13 +75,17 @@ EOF
 unshare --mount=/run/netlab/demo/mnt/web --propagation private nsenter --net=/run/netns/netlab-demo-web bash -e <<'EOF'
 exec 9< /run/netlab/demo/mnt/web.fstab
 umount -l /run/netns /run/netlab/*/mnt /run 2>/dev/null || true
-mount --all --no-canonicalize --fstab /proc/self/fd/9 -O no_X-netlab.etc
-[ -e /etc/hosts ] || { mkdir -p "$(dirname "$(readlink -f /etc/hosts)")" && : > "$(readlink -f /etc/hosts)"; }
-[ -e /etc/resolv.conf ] || { mkdir -p "$(dirname "$(readlink -f /etc/resolv.conf)")" && : > "$(readlink -f /etc/resolv.conf)"; }
-[ -e /etc/hostname ] || { mkdir -p "$(dirname "$(readlink -f /etc/hostname)")" && : > "$(readlink -f /etc/hostname)"; }
-mount --all --no-canonicalize --fstab /proc/self/fd/9 -O X-netlab.etc
+etc=
+for f in hosts resolv.conf hostname; do if [ -L "/etc/$f" ] || [ ! -e "/etc/$f" ]; then etc='-O X-netlab.etc'; fi; done
+if [ -n "$etc" ]; then
+  mount --all --no-canonicalize --fstab /proc/self/fd/9 -O noX-netlab.etc
+  [ -e /etc/hosts ] || { mkdir -p "$(dirname "$(readlink -m /etc/hosts)")" && : > "$(readlink -m /etc/hosts)"; }
+  [ -e /etc/resolv.conf ] || { mkdir -p "$(dirname "$(readlink -m /etc/resolv.conf)")" && : > "$(readlink -m /etc/resolv.conf)"; }
+  [ -e /etc/hostname ] || { mkdir -p "$(dirname "$(readlink -m /etc/hostname)")" && : > "$(readlink -m /etc/hostname)"; }
+fi
+exec mount --all --no-canonicalize --fstab /proc/self/fd/9 $etc
 EOF
-mkdir -p /run/netlab/demo/mnt && { mountpoint -q /run/netlab/demo/mnt || { mount --bind /run/netlab/demo/mnt /run/netlab/demo/mnt && mount --make-private /run/netlab/demo/mnt; }; } && touch /run/netlab/demo/mnt/client && echo 2ad1f9d1ba7731f3 > /run/netlab/demo/mnt/client.spec
+mkdir -p /run/netlab/demo/mnt && { mountpoint -q /run/netlab/demo/mnt || { mount --bind /run/netlab/demo/mnt /run/netlab/demo/mnt && mount --make-private /run/netlab/demo/mnt; }; } && touch /run/netlab/demo/mnt/client && echo 14a4f5e1328215de > /run/netlab/demo/mnt/client.spec
 cat > /run/netlab/demo/mnt/client.fstab <<'EOF'
 netlab-sysfs /sys sysfs ro,nosuid,nodev,noexec 0 0
 netlab-tmpfs /run tmpfs X-mount.mkdir,mode=755,nosuid,nodev 0 0
@@ -95,11 +99,15 @@ EOF
 unshare --mount=/run/netlab/demo/mnt/client --propagation private nsenter --net=/run/netns/netlab-demo-client bash -e <<'EOF'
 exec 9< /run/netlab/demo/mnt/client.fstab
 umount -l /run/netns /run/netlab/*/mnt /run 2>/dev/null || true
-mount --all --no-canonicalize --fstab /proc/self/fd/9 -O no_X-netlab.etc
-[ -e /etc/hosts ] || { mkdir -p "$(dirname "$(readlink -f /etc/hosts)")" && : > "$(readlink -f /etc/hosts)"; }
-[ -e /etc/resolv.conf ] || { mkdir -p "$(dirname "$(readlink -f /etc/resolv.conf)")" && : > "$(readlink -f /etc/resolv.conf)"; }
-[ -e /etc/hostname ] || { mkdir -p "$(dirname "$(readlink -f /etc/hostname)")" && : > "$(readlink -f /etc/hostname)"; }
-mount --all --no-canonicalize --fstab /proc/self/fd/9 -O X-netlab.etc
+etc=
+for f in hosts resolv.conf hostname; do if [ -L "/etc/$f" ] || [ ! -e "/etc/$f" ]; then etc='-O X-netlab.etc'; fi; done
+if [ -n "$etc" ]; then
+  mount --all --no-canonicalize --fstab /proc/self/fd/9 -O noX-netlab.etc
+  [ -e /etc/hosts ] || { mkdir -p "$(dirname "$(readlink -m /etc/hosts)")" && : > "$(readlink -m /etc/hosts)"; }
+  [ -e /etc/resolv.conf ] || { mkdir -p "$(dirname "$(readlink -m /etc/resolv.conf)")" && : > "$(readlink -m /etc/resolv.conf)"; }
+  [ -e /etc/hostname ] || { mkdir -p "$(dirname "$(readlink -m /etc/hostname)")" && : > "$(readlink -m /etc/hostname)"; }
+fi
+exec mount --all --no-canonicalize --fstab /proc/self/fd/9 $etc
 EOF
 iptables-restore -w --noflush <<'EOF'
 *nat
@@ -132,4 +140,4 @@ COMMIT
 -A NL-demo-PORTS ! -i netlab0 -o netlab0 -m comment --comment "netlab:demo" -j DROP
 COMMIT
 EOF
-mkdir -p /run/netlab/demo/logs /run/netlab/demo/containers/web && (setsid env NETLAB_SPEC=53710b134442dd24 /bin/sh /opt/netlab/assets/monitor.sh /run/netlab/demo/containers/web no 0 /run/netns/netlab-demo-web '' '' nsenter --net=/run/netns/netlab-demo-web --uts=/run/netlab/demo/uts/web --mount=/run/netlab/demo/mnt/web --wdns=/ -- env HOSTNAME=web HOME=/root NETLAB_SPEC=53710b134442dd24 NETLAB_LAB=demo NETLAB_CONTAINER=web /usr/bin/node /opt/netlab/cli.js serve --port 80 >>/run/netlab/demo/logs/web.log 2>&1 3>>/run/netlab/demo/logs/web.times </dev/null & echo $! > /run/netlab/demo/containers/web/monitor.pid)
+mkdir -p /run/netlab/demo/logs /run/netlab/demo/containers/web && (setsid env NETLAB_SPEC=f837e1df22d7c8d6 /bin/sh /opt/netlab/assets/monitor.sh /run/netlab/demo/containers/web no 0 /run/netns/netlab-demo-web '' '' nsenter --net=/run/netns/netlab-demo-web --uts=/run/netlab/demo/uts/web --mount=/run/netlab/demo/mnt/web --wdns=/ -- env HOSTNAME=web HOME=/root NETLAB_SPEC=f837e1df22d7c8d6 NETLAB_LAB=demo NETLAB_CONTAINER=web /usr/bin/node /opt/netlab/cli.js serve --port 80 >>/run/netlab/demo/logs/web.log 2>&1 3>>/run/netlab/demo/logs/web.times </dev/null & echo $! > /run/netlab/demo/containers/web/monitor.pid)

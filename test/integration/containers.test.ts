@@ -13,6 +13,7 @@ import { up, down, execIn, parseTopology, InputError } from '../../src/index.js'
 import { uniqueLab } from '../helpers/kernel.js';
 import { MONITOR_SCRIPT } from '../../src/kernel/monitor.js';
 import { parseStamps } from '../../src/model/logtime.js';
+import { containerFstab, mountScript } from '../../src/model/mounts.js';
 
 const labs: string[] = [];
 const dirs: string[] = [];
@@ -106,6 +107,57 @@ containers:
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(lab);
     const { existsSync } = await import('node:fs');
     expect(existsSync(`/run/netns/netlab-${lab}-a`)).toBe(false);
+  });
+
+  it('makes each mount namespace with three processes: unshare, its umount, one mount that replaces bash', async () => {
+    const lab = uniqueLab();
+    const dir = labDir();
+    // Outside /tmp, /var/tmp and /run, which the new namespaces cover before they run their last mount.
+    const bin = mkdtempSync('/var/lib/netlab-test-path-');
+    const calls = join(bin, 'calls');
+    try {
+      for (const tool of ['unshare', 'umount', 'mount']) {
+        const real = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+        writeFileSync(join(bin, tool), `#!/bin/sh\necho "${tool} $*" >> ${calls}\nexec ${real} "$@"\n`, { mode: 0o755 });
+      }
+      const topo = topology(lab, dir, `networks:\n  n: { subnet: 10.133.14.0/24 }\ncontainers:\n  a: {}\n  b: {}\n  c: { command: "exec sleep 1000" }\n`);
+      const path = process.env.PATH;
+      process.env.PATH = `${bin}:${path}`;
+      try {
+        await up({ topology: topo });
+      } finally {
+        process.env.PATH = path;
+      }
+      const lines = readFileSync(calls, 'utf8').split('\n');
+      const count = (re: RegExp) => lines.filter((l) => re.test(l)).length;
+      // A host whose /etc file is a symlink (systemd-resolved) or missing mounts the /etc files in a second pass.
+      const passes = ['hosts', 'resolv.conf', 'hostname'].some((f) => spawnSync('sh', ['-c', `[ -L /etc/${f} ] || [ ! -e /etc/${f} ]`]).status === 0) ? 2 : 1;
+      expect([count(/^unshare --mount=/), count(/^umount -l \/run\/netns /), count(/^mount --all /)]).toEqual([3, 3, 3 * passes]);
+      expect(await run(lab, 'b', 'cat /etc/hostname; findmnt -no FSTYPE /tmp')).toBe('b\ntmpfs');
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  it("binds the /etc files over a host's resolv.conf that links into /run (systemd-resolved) in a second pass", () => {
+    const dir = mkdtempSync('/var/lib/netlab-test-etc-');
+    try {
+      mkdirSync(join(dir, 'netns'));
+      for (const f of ['hosts', 'resolv.conf', 'hostname']) writeFileSync(join(dir, 'netns', f), `mine-${f}\n`);
+      writeFileSync(join(dir, 'fstab'), containerFstab(join(dir, 'netns'), undefined));
+      writeFileSync(join(dir, 'script'), `${mountScript(join(dir, 'fstab'), undefined).join('\n')}\n`);
+      // A host of its own: /etc with resolv.conf a symlink into /run, in throwaway mount and network namespaces.
+      const host = `mount -t tmpfs netlab-test /etc && ln -s /run/systemd/resolve/stub-resolv.conf /etc/resolv.conf && echo host > /etc/hosts && echo host > /etc/hostname`;
+      const r = spawnSync(
+        'unshare',
+        ['-m', '-n', '--propagation', 'private', 'bash', '-c', `${host} && unshare -m --propagation private bash -c 'bash -e < ${dir}/script && cat /etc/resolv.conf /etc/hosts /etc/hostname'`],
+        { encoding: 'utf8' },
+      );
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('mine-resolv.conf\nmine-hosts\nmine-hostname\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('makes the mount namespace anew, and restarts the command, when its mounts change', async () => {
