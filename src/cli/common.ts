@@ -12,6 +12,11 @@ export const engineSimulate = () => import('../engine/simulate.js');
 export const engineQuery = () => import('../engine/query.js');
 export const cliFormat = () => import('./format.js');
 const planRender = () => import('../plan/render.js');
+/** The Ops in the order of the steps apply runs (plan/steps.ts): a dry run prints what up would do, in its order. */
+const inStepOrder = async (ops: Op[]) => {
+  const { planSteps, stepOps } = await import('../plan/steps.js');
+  return stepOps(planSteps(ops));
+};
 
 /** A terminal's columns (ps fits them), 80 when the output is no terminal. */
 export const terminalWidth = () => (process.stdout.isTTY && process.stdout.columns) || 80;
@@ -66,7 +71,7 @@ export function interruptible(): AbortSignal {
 export async function printPlan(ops: Op[]): Promise<void> {
   const { renderOp } = await planRender();
   if (ops.length === 0) console.log('# nothing to change');
-  for (const op of ops) console.log(renderOp(op));
+  for (const op of await inStepOrder(ops)) console.log(renderOp(op));
 }
 
 /** Progress on stdout, unless the output is JSON or quiet. */
@@ -87,7 +92,7 @@ export async function progressFor(o: Record<string, unknown>) {
 /** Ops as JSON: each kind with the command it stands for. */
 export const opsJson = async (ops: Op[]) => {
   const { renderOp } = await planRender();
-  return ops.map((op) => ({ kind: op.kind, command: renderOp(op) }));
+  return (await inStepOrder(ops)).map((op) => ({ kind: op.kind, command: renderOp(op) }));
 };
 
 /**

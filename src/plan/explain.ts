@@ -10,6 +10,7 @@ import type { Lab, LabContainer, LabHost, LabNetwork } from '../model/lab.js';
 import { formatCidr, formatIp } from '../model/ipv4.js';
 import { envAlias, ovsName, vxlanName } from '../model/names.js';
 import type { Op } from './ops.js';
+import { planSteps, stepOps } from './steps.js';
 import { renderOp, shellQuote } from './render.js';
 import { firewallWhy6 } from './explain-firewall6.js';
 import { container6Why, host6Why, network6Why } from './explain6.js';
@@ -127,7 +128,8 @@ export function explainSections(lab: Lab, ops: Op[]): ExplainSection[] {
     { kind: 'other' },
   ];
   const groups = new Map<string, Op[]>(order.map((s) => [keyOf(s), []]));
-  for (const op of ops) groups.get(keyOf(subjectOf(op, lab)))!.push(op);
+  // In the order of the steps apply runs (plan/steps.ts).
+  for (const op of stepOps(planSteps(ops))) groups.get(keyOf(subjectOf(op, lab)))!.push(op);
   return order
     .filter((s) => groups.get(keyOf(s))!.length > 0)
     .map((subject) => {
