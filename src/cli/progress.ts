@@ -26,7 +26,7 @@ export function describeStep(ops: Op[]): string {
       [count('netns.del'), 'namespace removed', 'namespaces removed'],
       [links.length - count('netns.add') - count('bridge.add') - count('veth.add') - count('link.del') - count('netns.del'), 'setting', 'settings'],
     ] as const;
-    // The /etc files, UTS namespaces and firewall made beside the links (apply.ts).
+    // The /etc files, UTS namespaces and firewall made beside the links (plan/steps.ts).
     const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
     const rules = ops.reduce((n, o) => n + (o.kind === 'firewall.apply' ? firewallRules(o) : 0), 0);
     const beside = [
@@ -41,7 +41,7 @@ export function describeStep(ops: Op[]): string {
       .join(', ')}${besideText}`;
   }
   if (ops.length > 1) {
-    // A group of one kind run side by side (apply.ts): files, UTS namespaces.
+    // A step of one kind run side by side (plan/steps.ts): files, UTS namespaces.
     const n = ops.length;
     const words: Partial<Record<Op['kind'], string>> = {
       'file.write': `write ${n} /etc files`,

@@ -1,5 +1,5 @@
 /**
- * Fault points inside an Op, for the crash tests (the points between Ops are apply.ts's):
+ * Fault points inside an Op, for the crash tests (the points between Ops are apply.ts's, where a step ends at the fault):
  * NETLAB_FAULT_AFTER=netns.file kills the run when a namespace's file is made but no
  * namespace is bound on it yet.
  */
