@@ -73,6 +73,8 @@ export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBack
     steps,
     async (step) => {
       if (step.beside === undefined) hooks.onStep?.([...step.ops, ...(beside.get(step.id) ?? [])]);
+      // The work beside a link step gets going first: handing the files to the thread is synchronous work.
+      if (beside.has(step.id)) await new Promise((r) => setImmediate(r));
       await applyStep(step, hooks, backend);
       if (step === faultStep) injectFault();
     },
