@@ -1,8 +1,7 @@
 /**
  * `explain`: the Ops that build a lab, grouped by what they build (the host, each network's
  * bridge, each container, the firewall), each group with the Docker concept it reproduces.
- * Pure: the commands themselves come from render.ts, so the teaching text cannot drift from
- * what the engine runs.
+ * Pure: the commands come from render.ts, so the text cannot drift from what the engine runs.
  */
 import { portRuns, spanText, type PortRun } from '../model/port-runs.js';
 import { basename } from 'node:path';
