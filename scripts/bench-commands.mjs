@@ -11,11 +11,18 @@ export const COMMANDS = {
   server: ['iperf3', '-s', '-p', '5201'],
 };
 
-/** A lab of N containers on one bridge, each publishing one port and running `kind`'s command. */
+/**
+ * The container port each kind publishes: the server's own, so that `up`'s wait for commands to
+ * listen on their published ports ends when they do; `sleep` listens on nothing, so its port is
+ * only exposed (published, `up` would wait its whole 10 s for it).
+ */
+const PORT_KEY = { sleep: () => 'expose: [80]', server: (port) => `publish: ["${port}:5201"]` };
+
+/** A lab of N containers on one bridge, each with one port and running `kind`'s command. */
 export function commandLabFile(work, { n, kind, id, net, port0 }) {
   const cmd = JSON.stringify(COMMANDS[kind]);
   let y = `name: benchc${kind[0]}${n}${id}\nnetworks:\n  net:\n    bridge: nlc${id}\n    subnet: ${net}.72.0/22\ncontainers:\n`;
-  for (let i = 1; i <= n; i++) y += `  c${i}: { publish: ["${port0 + i}:80"], command: ${cmd} }\n`;
+  for (let i = 1; i <= n; i++) y += `  c${i}: { ${PORT_KEY[kind](port0 + i)}, command: ${cmd} }\n`;
   const f = join(work, `benchc-${kind}-${n}.yaml`);
   writeFileSync(f, y);
   return f;

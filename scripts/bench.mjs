@@ -359,7 +359,7 @@ if (cniDir || netavarkBin)
 if (withCommands)
   lines.push(
     '',
-    `command rows: the lab's containers each run \`sleep 3600\` or \`iperf3 -s\` (started by up, stopped by down), --backend ${backends[0]}, one run; the floor's process start/stop: the same command started in N bare namespaces with nsenter all at once, then SIGTERM and waited for (scripts/bench-commands.mjs).`,
+    `command rows: the lab's containers each run \`sleep 3600\` or \`iperf3 -s\` (started by up, stopped by down; the servers publish their own port 5201, the sleeps only expose one, so \`up\`'s wait for listeners ends when they listen), --backend ${backends[0]}, one run; the floor's process start/stop: the same command started in N bare namespaces with nsenter all at once, then SIGTERM and waited for (scripts/bench-commands.mjs).`,
   );
 lines.push(...dataLines);
 console.log(lines.join('\n'));
