@@ -9,9 +9,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { labDir, NETNS_DIR, shareDir } from '../paths.js';
+import { NETNS_DIR } from '../paths.js';
 import { helperWaitMs as waitMs, isAlive, stopProcesses } from '../kernel/processes.js';
-import { helperPid, markedHelpers, readText, startHelper, waitFor, writeAtomic, type HelperKind } from '../kernel/labhelper.js';
+import { helperFiles, helperMark, helperPid, markedHelpers, readText, startHelper, waitFor, writeAtomic, type HelperKind } from '../kernel/labhelper.js';
 import type { ResolverConfig } from './records.js';
 import { NetlabError } from '../errors.js';
 
@@ -20,22 +20,13 @@ export const RESOLVER_SCRIPT = fileURLToPath(new URL('../../dist/dns/server.js',
 /** The variable that marks a lab's resolver: `<lab>` or `<lab>/<host>`. */
 export const RESOLVER_MARK = 'NETLAB_DNS';
 
-export const resolverFiles = (lab: string, host?: string) => {
-  const dir = shareDir(lab, host);
-  return {
-    config: join(dir, 'dns.json'),
-    pid: join(dir, 'dns.pid'),
-    log: join(labDir(lab), 'logs', host ? `dns-${host}.log` : 'dns.log'),
-  };
-};
-
-const markOf = (lab: string, host?: string) => (host ? `${lab}/${host}` : lab);
+export const resolverFiles = (lab: string, host?: string) => helperFiles('dns', lab, host);
 
 const RESOLVER: HelperKind = { script: RESOLVER_SCRIPT, scriptEnd: '/dns/server.js', markKey: RESOLVER_MARK };
 
 /** The resolver's pid when it runs and is verifiably this lab's. */
 export function resolverPid(lab: string, host?: string): number | undefined {
-  return helperPid(RESOLVER, resolverFiles(lab, host), markOf(lab, host));
+  return helperPid(RESOLVER, resolverFiles(lab, host), helperMark(lab, host));
 }
 
 export interface EnsureResult {
@@ -62,7 +53,7 @@ export async function ensureResolver(lab: string, host: string | undefined, conf
   }
   const pid = resolverPid(lab, host);
   if (!config) {
-    if (pid === undefined && !exists(files.config)) return { action: 'none' };
+    if (pid === undefined && !existsSync(files.config)) return { action: 'none' };
     await stopResolver(lab, host);
     return { action: 'stopped' };
   }
@@ -75,7 +66,7 @@ export async function ensureResolver(lab: string, host: string | undefined, conf
   // What an earlier process said it loaded must not pass for this one's answer.
   rmSync(`${files.config}.loaded`, { force: true });
   if (pid === undefined) {
-    const started = startHelper(RESOLVER, resolverFiles(lab, host), markOf(lab, host));
+    const started = startHelper(RESOLVER, resolverFiles(lab, host), helperMark(lab, host));
     await waitLoaded(files.config, text);
     return { action: 'started', pid: started };
   }
@@ -95,7 +86,7 @@ export function startResolverEarly(lab: string, host: string | undefined, config
   // up, and such a socket answers from 127.0.0.1, which resolvers drop.
   writeAtomic(files.config, idleConfig(config));
   rmSync(`${files.config}.loaded`, { force: true });
-  return startHelper(RESOLVER, resolverFiles(lab, host), markOf(lab, host));
+  return startHelper(RESOLVER, resolverFiles(lab, host), helperMark(lab, host));
 }
 
 const idleConfig = (config: ResolverConfig) => `${JSON.stringify({ ...config, views: [] })}\n`;
@@ -118,7 +109,7 @@ export async function releaseNamespaces(lab: string, host: string | undefined, g
 
 /** Stops the lab's resolver: every process carrying its mark (also one whose pid file was lost). */
 export async function stopResolver(lab: string, host?: string): Promise<void> {
-  const pids = markedHelpers(RESOLVER, markOf(lab, host));
+  const pids = markedHelpers(RESOLVER, helperMark(lab, host));
   if (pids.length > 0) await stopProcesses(pids, 2000);
   const files = resolverFiles(lab, host);
   for (const f of [files.pid, files.config, `${files.config}.loaded`]) rmSync(f, { force: true });
@@ -154,5 +145,3 @@ async function waitLoaded(configPath: string, text: string, reloading?: number):
   // Not a bug of netlab's: a slow machine (an emulated VM) may need a longer wait.
   throw new NetlabError(`the lab's DNS resolver did not load ${configPath} within ${waitMs() / 1000} s (see its log in the lab's logs folder; NETLAB_HELPER_WAIT_MS=milliseconds waits longer)`);
 }
-
-const exists = (path: string) => readText(path) !== undefined;

@@ -5,7 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import { labDir, shareDir } from '../paths.js';
 import { helperWaitMs, isAlive } from './processes.js';
 
 export interface HelperKind {
@@ -21,6 +22,15 @@ export interface HelperFiles {
   pid: string;
   log: string;
 }
+
+/** A helper's files, named `name`: its config and pid in the share's folder, its log in the lab's logs folder. */
+export function helperFiles(name: string, lab: string, host?: string): HelperFiles {
+  const dir = shareDir(lab, host);
+  return { config: join(dir, `${name}.json`), pid: join(dir, `${name}.pid`), log: join(labDir(lab), 'logs', host ? `${name}-${host}.log` : `${name}.log`) };
+}
+
+/** The value of a helper's mark: `<lab>`, or `<lab>/<host>` for a simulated host's share. */
+export const helperMark = (lab: string, host?: string) => (host ? `${lab}/${host}` : lab);
 
 /** Whether `pid` runs the helper's script with this mark (any lab's when `mark` is undefined). */
 export function isHelperOf(kind: HelperKind, pid: number, mark?: string): boolean {

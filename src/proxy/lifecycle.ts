@@ -8,9 +8,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { labDir, shareDir } from '../paths.js';
+import { labDir } from '../paths.js';
 import { helperWaitMs, stopProcesses } from '../kernel/processes.js';
-import { helperPid, isHelperOf, markedHelpers, readText, startHelper, waitFor, writeAtomic, type HelperKind } from '../kernel/labhelper.js';
+import { helperFiles, helperMark, helperPid, isHelperOf, markedHelpers, readText, startHelper, waitFor, writeAtomic, type HelperKind } from '../kernel/labhelper.js';
 import { NetlabError } from '../errors.js';
 import type { ProxyConfig } from './config.js';
 
@@ -19,16 +19,9 @@ export const PROXY_SCRIPT = fileURLToPath(new URL('../../dist/proxy/server.js', 
 /** The variable that marks a lab's proxy: `<lab>` or `<lab>/<host>`. */
 export const PROXY_MARK = 'NETLAB_PROXY6';
 
-export const proxyFiles = (lab: string, host?: string) => {
-  const dir = shareDir(lab, host);
-  return {
-    config: join(dir, 'proxy6.json'),
-    pid: join(dir, 'proxy6.pid'),
-    log: join(labDir(lab), 'logs', host ? `proxy6-${host}.log` : 'proxy6.log'),
-  };
-};
+export const proxyFiles = (lab: string, host?: string) => helperFiles('proxy6', lab, host);
 
-export const proxyMarkOf = (lab: string, host?: string) => (host ? `${lab}/${host}` : lab);
+export const proxyMarkOf = helperMark;
 
 export interface ProxyResult {
   action: 'none' | 'started' | 'reloaded' | 'stopped';
