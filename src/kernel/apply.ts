@@ -18,6 +18,7 @@ import { writeStamped } from './filewrite.js';
 import { runBeside } from './beside.js';
 import { mountedUts } from './uts.js';
 import { addMnt, removeMnt } from './mnt.js';
+import { addMntsInProcess } from './mntns.js';
 import { stopProcesses } from './processes.js';
 import { applyTc } from './tc.js';
 import { startMonitor } from './monitor.js';
@@ -61,6 +62,7 @@ function injectFault(): void {
 
 type FileWrite = Extract<Op, { kind: 'file.write' }>;
 type UtsAdd = Extract<Op, { kind: 'uts.add' }>;
+type MntAdd = Extract<Op, { kind: 'mnt.add' }>;
 
 export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBackend): Promise<void> {
   const fault = faultIndex(ops);
@@ -92,6 +94,7 @@ async function applyStep(step: Step, hooks: ApplyHooks, backend: KernelBackend):
   else if (step.run === 'ovs') await applyOvs(group as OvsOp[]);
   // Every container's command gets its SIGTERM at once, and they are waited for together.
   else if (step.run === 'stop') await stopAll(group as Extract<Op, { kind: 'process.stop' }>[]);
+  else if (op.kind === 'mnt.add' && backend.mntInProcess) await addMntsInProcess(group as MntAdd[]);
   else if (step.run === 'serial') for (const o of group) await applyOne(o, hooks, backend, undefined);
   else if (group.length === 1) await applyOne(op, hooks, backend, undefined);
   else {

@@ -37,6 +37,8 @@ export interface KernelBackend {
   removeUts(path: string): Promise<void>;
   /** Unbinds the namespace bound on `path` (a UTS or a mount namespace) and removes the file; absent is fine. */
   removeNsFile(path: string): Promise<void>;
+  /** Mount namespaces are made in-process (mntns.ts), not by a script per container. */
+  mntInProcess?: boolean;
   /** UTS namespaces are made in-process (libc), so another thread may make them (beside.ts). */
   utsInProcess?: boolean;
   /** readHost() is the in-process dump (nldump.ts): a caller that has just made that dump may hand it to the observer instead. */
@@ -124,6 +126,7 @@ const netlink: KernelBackend = {
   // In-process: a `down` of N containers spawned N umount processes for their mount namespaces.
   removeNsFile: async (path) => wrap(`umount ${path}`, () => removeUts(path)),
   utsInProcess: true,
+  mntInProcess: true,
 };
 
 /** The netlink backend asked for by name: it never falls back. */

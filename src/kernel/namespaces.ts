@@ -10,8 +10,9 @@ import { NETNS_DIR } from '../paths.js';
 import { CLONE_NEWNET, CLONE_NEWUTS, LibcError, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, UMOUNT_NOFOLLOW, libc } from '../native/libc.js';
 
 /** fds of the namespaces this thread started in, to come back to after each visit. */
-const home: { net?: number; uts?: number } = {};
-const homeFd = (kind: 'net' | 'uts') => (home[kind] ??= openSync(`/proc/thread-self/ns/${kind}`, 'r'));
+const home: { net?: number; uts?: number; mnt?: number } = {};
+/** An fd of the namespace of `kind` this thread started in (opened on the first call, which must come before the thread leaves it). */
+export const homeFd = (kind: 'net' | 'uts' | 'mnt') => (home[kind] ??= openSync(`/proc/thread-self/ns/${kind}`, 'r'));
 
 /** Runs `fn` synchronously inside the namespace bound at `path`, then returns to this thread's own. */
 function inside<T>(kind: 'net' | 'uts', path: string, fn: () => T): T {

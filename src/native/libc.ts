@@ -9,10 +9,14 @@
  */
 import { createRequire } from 'node:module';
 
+export const CLONE_NEWNS = 0x00020000;
 export const CLONE_NEWUTS = 0x04000000;
 export const CLONE_NEWNET = 0x40000000;
+export const MS_RDONLY = 1;
+export const MS_REMOUNT = 32;
 export const MS_BIND = 0x1000;
 export const MS_REC = 0x4000;
+export const MS_PRIVATE = 1 << 18;
 export const MS_SHARED = 1 << 20;
 export const MNT_DETACH = 2;
 const LOCK_EX = 2;
@@ -26,7 +30,8 @@ const LOOPBACK_IFINDEX = 1;
 export interface Libc {
   setns(fd: number, nstype: number): void;
   unshare(flags: number): void;
-  mount(source: string, target: string, fstype: string, flags: number): void;
+  /** mount(2); `data` is the file system's own options (tmpfs's `size=`, `mode=`). */
+  mount(source: string, target: string, fstype: string, flags: number, data?: string): void;
   umount2(target: string, flags: number): void;
   sethostname(name: string): void;
   gethostname(): string;
@@ -111,7 +116,7 @@ function bind(): Libc {
   return {
     setns: (fd, nstype) => void check('setns', setns(fd, nstype)),
     unshare: (flags) => void check('unshare', unshare(flags)),
-    mount: (source, target, fstype, flags) => void check(`mount ${target}`, mount(source, target, fstype, flags, null)),
+    mount: (source, target, fstype, flags, data) => void check(`mount ${target}`, mount(source, target, fstype, flags, data ?? null)),
     umount2: (target, flags) => void check(`umount ${target}`, umount2(target, flags)),
     sethostname: (name) => void check('sethostname', sethostname(name, Buffer.byteLength(name))),
     gethostname: () => {

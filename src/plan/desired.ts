@@ -128,7 +128,7 @@ function addMountNamespace(s: LabState, c: LabContainer, etc: string, mnt: strin
     .update(fstab + script.join('\n'))
     .digest('hex')
     .slice(0, 16);
-  s.mnts[mnt] = { ns: c.netns, hash: mntHash, script, fstab };
+  s.mnts[mnt] = { ns: c.netns, hash: mntHash, script, fstab, volumes: (runtime?.volumes ?? []).map((v) => v.source) };
   return mntHash;
 }
 

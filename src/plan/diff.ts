@@ -218,7 +218,7 @@ function mountOps(want: LabState, have: LabState, freshMnt: Set<string>): { make
     .map((path): Op => ({ kind: 'mnt.del', path }));
   const make = [...freshMnt].map((path): Op => {
     const w = want.mnts[path]!;
-    return { kind: 'mnt.add', path, ns: w.ns, script: w.script ?? [], fstab: w.fstab ?? '', hash: w.hash };
+    return { kind: 'mnt.add', path, ns: w.ns, script: w.script ?? [], fstab: w.fstab ?? '', volumes: w.volumes ?? [], hash: w.hash };
   });
   return { make, remove };
 }

@@ -36,7 +36,7 @@ export type Op =
   | { kind: 'uts.add'; path: string; hostname: string }
   | { kind: 'uts.del'; path: string }
   /** A container's mount namespace, bound on `path`, set up by `script` (model/mounts.ts); `hash` names the mounts. */
-  | { kind: 'mnt.add'; path: string; ns: string; script: string[]; fstab: string; hash: string }
+  | { kind: 'mnt.add'; path: string; ns: string; script: string[]; fstab: string; volumes: string[]; hash: string }
   | { kind: 'mnt.del'; path: string }
   | { kind: 'firewall.apply'; lab: string; want: FirewallState; have?: FirewallState }
   | { kind: 'firewall.remove'; lab: string; have: FirewallState }

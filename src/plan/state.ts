@@ -85,6 +85,8 @@ export interface MntState {
   hash: string;
   script?: string[];
   fstab?: string;
+  /** The volumes' host paths, in the order the script opens them. */
+  volumes?: string[];
 }
 
 /** Whose a container's process is: it carries this in its environment, and keeps it wherever it runs. */

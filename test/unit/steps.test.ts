@@ -12,7 +12,7 @@ const ns = (n: string): Op => ({ kind: 'netns.add', ns: n });
 const file = (path: string): Op => ({ kind: 'file.write', path, content: 'x' });
 const uts = (path: string): Op => ({ kind: 'uts.add', path, hostname: 'h' });
 const sysctl: Op = { kind: 'sysctl.set', key: 'net.ipv4.ip_forward', value: '1' };
-const mnt = (path: string): Op => ({ kind: 'mnt.add', path, ns: 'n', script: [], fstab: '', hash: 'h' });
+const mnt = (path: string): Op => ({ kind: 'mnt.add', path, ns: 'n', script: [], fstab: '', volumes: [], hash: 'h' });
 const start = (c: string): Op => ({ kind: 'process.start', container: c }) as unknown as Op;
 const firewall = { kind: 'firewall.apply', lab: 'l', want: { backend: 'iptables', tables: {} } } as unknown as Op;
 
