@@ -48,7 +48,7 @@ export interface FstabMount {
 }
 
 /** fstab's octal escapes (`\040` for a space). */
-const unescape = (field: string) => field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
+const fromOctal = (field: string) => field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
 
 /** Splits an option list into MS_* flags and data, as mount(8) does. */
 export function mountOptions(options: string): { flags: number; data: string; bind: boolean; mkdir: boolean; etc: boolean } {
@@ -70,7 +70,7 @@ export function parseFstab(text: string): FstabMount[] {
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'))
     .map((line) => {
-      const [source = '', target = '', fstype = 'none', options = 'defaults'] = line.split(/\s+/).map(unescape);
+      const [source = '', target = '', fstype = 'none', options = 'defaults'] = line.split(/\s+/).map(fromOctal);
       return { source, target, fstype, ...mountOptions(options) };
     });
 }
