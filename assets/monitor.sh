@@ -13,13 +13,16 @@ shift 6
 restarts=0 code=0 delay=1 # delay in tenths of a second: Docker's 100 ms, doubled each time, at most a minute
 finished=0001-01-01T00:00:00Z
 stamp() { # this shell's output, and so the command's, through the stamper; without perl or fd 3 (a monitor started by hand), straight to the log
-  { [ ! -e "$dir/out" ] || rm -f "$dir/out"; } && mkfifo -m 600 "$dir/out" || return 0
+  [ -p "$dir/out" ] || { { [ ! -e "$dir/out" ] || rm -f "$dir/out"; } && mkfifo -m 600 "$dir/out"; } || return 0
   perl "${0%/*}/stamp.pl" "$dir/out" <"$dir/out" &
   exec >"$dir/out" 2>&1
 }
 [ -e /proc/self/fd/3 ] && command -v perl >/dev/null && stamp
 exec 3>&-
 now() { date -u +%Y-%m-%dT%H:%M:%S.%NZ; }
+# The first start's time as netlab took it ("ISO-TIME EPOCH-SECONDS"): two processes fewer per container.
+first=${NETLAB_MONITOR_STARTED-}
+unset NETLAB_MONITOR_STARTED
 record() { # status pid
   printf '{"Status":"%s","Pid":%s,"ExitCode":%s,"StartedAt":"%s","FinishedAt":"%s","RestartCount":%s}\n' \
     "$1" "$2" "$code" "$started" "$finished" "$restarts" >"$dir/state.tmp" && mv -f "$dir/state.tmp" "$dir/state"
@@ -42,8 +45,7 @@ TIMES
   done
 }
 while :; do
-  started=$(now)
-  t0=$(date +%s)
+  if [ -n "$first" ]; then started=${first% *} t0=${first#* } first=; else started=$(now) t0=$(date +%s); fi
   "$@" &
   pid=$!
   record running $pid

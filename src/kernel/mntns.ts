@@ -6,16 +6,17 @@
  * Copying the template, not the host, keeps a container's cost flat: the host's table grows
  * with every container that is up.
  */
-import { closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { KernelError } from '../errors.js';
 import { CLONE_NEWNET, CLONE_NEWNS, LibcError, MNT_DETACH, MS_BIND, MS_PRIVATE, MS_REC, MS_REMOUNT, libc } from '../native/libc.js';
 import { NETNS_DIR, RUN_DIR } from '../paths.js';
 import { type FstabMount, parseFstab } from './fstab.js';
-import { fstabFileOf, mntAddArgv, mountsUnder, removeMnt, specFileOf } from './mnt.js';
+import { mntAddArgv, mountsUnder, removeMnt, specFileOf } from './mnt.js';
 import { homeFd, removeUts } from './namespaces.js';
-import { openOwn } from './ownfs.js';
+import { NotOwnPathError, ownDir } from './ownfs.js';
 
 /** O_PATH: an fd that names a file (a volume's source) without opening it for reading. */
 const O_PATH = 0o10000000;
@@ -39,10 +40,17 @@ export interface MntToMake {
 export async function addMntsInProcess(list: MntToMake[]): Promise<void> {
   if (list.length === 0) return;
   for (const dir of new Set(list.map((m) => dirname(m.path)))) bindPrivate(dir);
+  // Each namespace's file and the hash beside it, made side by side on libuv's threads (a file made here takes a few tenths of a millisecond).
+  await Promise.all(list.map((m) => Promise.all([makeOwnFile(m.path, '', 0o600), makeOwnFile(specFileOf(m.path), `${m.hash}\n`, 0o644)])));
   const template = makeTemplate();
   try {
-    for (const m of list) {
-      await addOne(template, m);
+    for (const [i, m] of list.entries()) {
+      try {
+        await addOne(template, m);
+      } catch (e) {
+        for (const rest of list.slice(i + 1)) await removeMnt(rest.path, async (p) => removeUts(p));
+        throw e;
+      }
       await nextTurn();
     }
   } finally {
@@ -50,21 +58,34 @@ export async function addMntsInProcess(list: MntToMake[]): Promise<void> {
   }
 }
 
+/**
+ * The hash is written before the namespace is made: the observer reads the hash of a namespace
+ * file only where a namespace is bound on it, and a failure removes both.
+ */
 async function addOne(template: number, m: MntToMake): Promise<void> {
-  closeSync(openOwn(m.path, constants.O_WRONLY | constants.O_CREAT, 0o600));
-  writeFileSync(fstabFileOf(m.path), m.fstab, { mode: 0o644 });
   try {
     bindCopy(template, m);
   } catch (e) {
     await removeMnt(m.path, async (p) => removeUts(p));
     throw new KernelError(`the mount namespace ${m.path} of ${m.ns}: ${(e as Error).message}`, `${mntAddArgv(m.path, m.ns).join(' ')} <<'EOF'\n${m.script.join('\n')}\nEOF`);
   }
-  writeFileSync(specFileOf(m.path), `${m.hash}\n`, { mode: 0o644 });
+}
+
+/** netlab's own file, written whole, never through a symbolic link (its folder was checked by bindPrivate's ownDir). */
+async function makeOwnFile(path: string, content: string, mode: number): Promise<void> {
+  const file = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, mode).catch((e: NodeJS.ErrnoException) => {
+    throw e.code === 'ELOOP' ? new NotOwnPathError(path, 'file') : e;
+  });
+  try {
+    if (content) await file.writeFile(content);
+  } finally {
+    await file.close();
+  }
 }
 
 /** The folder of the namespace files bound on itself, private: the kernel binds a mount namespace only on a mount that is not shared. */
 function bindPrivate(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  ownDir(dir);
   if (mountsUnder(dir).includes(dir)) return;
   libc().mount(dir, dir, 'none', MS_BIND);
   libc().mount('', dir, 'none', MS_PRIVATE);

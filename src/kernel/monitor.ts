@@ -11,6 +11,7 @@ import type { ProcessMark, ProcessSpec } from '../plan/state.js';
 import { MONITOR_SCRIPT, killMonitor } from './monitorproc.js';
 import { containerArgv, hostProgramEnv, markEnv, SPEC_MARK } from './processes.js';
 import { log } from '../log.js';
+import { LibcError, libc } from '../native/libc.js';
 import { ABSENT, GONE, ifErrno } from './errno.js';
 
 /** docker inspect's State, as the monitor records it. */
@@ -67,13 +68,33 @@ export function startMonitor(m: MonitorStart): number {
   const fd = openSync(m.log, 'a', 0o640);
   const times = openSync(timesPath(m.log), 'a', 0o640);
   const [file, ...args] = monitorArgv(m.dir, m.ns, m.uts, m.mnt, m.spec, m.specHash, m.mark);
-  const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd, times], env: hostProgramEnv({ [SPEC_MARK]: m.specHash }), cwd: '/' });
+  makeOutputPipe(m.dir);
+  const env = hostProgramEnv({ [SPEC_MARK]: m.specHash, NETLAB_MONITOR_STARTED: startedNow() });
+  const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd, times], env, cwd: '/' });
   closeSync(fd);
   closeSync(times);
   child.unref();
   writeFileSync(pidFile(m.dir), `${child.pid}\n`, { mode: 0o644 });
   log().debug({ ns: m.ns, monitor: child.pid, argv: m.spec.argv }, 'started');
   return child.pid ?? 0;
+}
+
+/** Docker's StartedAt (RFC 3339, nanoseconds, UTC) and the epoch second, for the monitor's first start. */
+export function startedNow(ms = performance.timeOrigin + performance.now()): string {
+  const micros = Math.floor((ms % 1000) * 1000);
+  return `${new Date(Math.floor(ms)).toISOString().slice(0, 19)}.${String(micros).padStart(6, '0')}000Z ${Math.floor(ms / 1000)}`;
+}
+
+/** The monitor's output pipe to its log stamper, made here (the monitor makes it only where libc is not to be had). */
+function makeOutputPipe(dir: string): void {
+  const out = join(dir, 'out');
+  rmSync(out, { force: true });
+  try {
+    libc().mkfifo(out, 0o600);
+  } catch (e) {
+    if (!(e instanceof LibcError)) log().debug({ reason: (e as Error).message.split('\n')[0] }, 'no libc: the monitor makes its pipe');
+    else throw e;
+  }
 }
 
 /** The pid of the container's monitor when it runs (its pid file, and /proc says it is this very monitor). */

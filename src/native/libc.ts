@@ -33,6 +33,7 @@ export interface Libc {
   /** mount(2); `data` is the file system's own options (tmpfs's `size=`, `mode=`). */
   mount(source: string, target: string, fstype: string, flags: number, data?: string): void;
   umount2(target: string, flags: number): void;
+  mkfifo(path: string, mode: number): void;
   sethostname(name: string): void;
   gethostname(): string;
   ifNameToIndex(name: string): number;
@@ -102,6 +103,7 @@ function bind(): Libc {
   const unshare = lib.func('int unshare(int flags)');
   const mount = lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)');
   const umount2 = lib.func('int umount2(const char *target, int flags)');
+  const mkfifo = lib.func('int mkfifo(const char *path, uint32_t mode)');
   const sethostname = lib.func('int sethostname(const char *name, size_t len)');
   const gethostname = lib.func('int gethostname(_Out_ uint8_t *name, size_t len)');
   const ifNameToIndex = lib.func('unsigned int if_nametoindex(const char *name)');
@@ -118,6 +120,7 @@ function bind(): Libc {
     unshare: (flags) => void check('unshare', unshare(flags)),
     mount: (source, target, fstype, flags, data) => void check(`mount ${target}`, mount(source, target, fstype, flags, data ?? null)),
     umount2: (target, flags) => void check(`umount ${target}`, umount2(target, flags)),
+    mkfifo: (path, mode) => void check(`mkfifo ${path}`, mkfifo(path, mode)),
     sethostname: (name) => void check('sethostname', sethostname(name, Buffer.byteLength(name))),
     gethostname: () => {
       const buf = Buffer.alloc(65);

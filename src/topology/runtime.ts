@@ -58,6 +58,30 @@ type Where = (path: PathSegment[]) => { path: string; line?: number };
 
 const PATH_OK = /^\/[^\0:,\n'"\\]*$/;
 
+/** The generic mount options (mount(8)) and tmpfs's own (tmpfs(5)) with the form of their values, as `docker run --tmpfs` takes them. */
+const TMPFS_FLAGS = new Set(['ro', 'rw', 'suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'sync', 'async', 'dirsync', 'atime', 'noatime', 'diratime', 'nodiratime', 'relatime', 'norelatime', 'strictatime', 'lazytime', 'defaults']);
+const TMPFS_VALUES: Record<string, RegExp> = {
+  size: /^\d+[kmgKMG%]?$/,
+  nr_blocks: /^\d+[kmgKMG]?$/,
+  nr_inodes: /^\d+[kmgKMG]?$/,
+  mode: /^[0-7]{1,4}$/,
+  uid: /^\d+$/,
+  gid: /^\d+$/,
+  huge: /^(never|always|within_size|advise)$/,
+};
+const TMPFS_KNOWN = `${[...TMPFS_FLAGS].slice(0, 8).join(', ')}, ..., ${Object.keys(TMPFS_VALUES).map((k) => `${k}=`).join(', ')}`;
+
+/** The first option that tmpfs would refuse at mount time (an unknown word, or a value of the wrong form). */
+function unknownTmpfsOption(options: string): string | undefined {
+  return options
+    .split(',')
+    .filter(Boolean)
+    .find((o) => {
+      const [key = '', value] = o.split('=', 2) as [string, string | undefined];
+      return value === undefined ? !TMPFS_FLAGS.has(key) && key !== 'noswap' : !(Object.hasOwn(TMPFS_VALUES, key) && TMPFS_VALUES[key]!.test(value));
+    });
+}
+
 /** Parses the runtime keys of one container; `dir` is the topology file's folder. */
 export function parseRuntime(raw: RawRuntime, at: (...p: PathSegment[]) => PathSegment[], problem: Problem, where: Where, dir: string): ContainerRuntime {
   const tmpfs: TmpfsMount[] = [];
@@ -66,6 +90,7 @@ export function parseRuntime(raw: RawRuntime, at: (...p: PathSegment[]) => PathS
     const options = opts.join(':');
     if (!PATH_OK.test(target)) problem(at('tmpfs', i), `"${spec}": the target must be an absolute path (then ":" and mount options, e.g. /var/cache/nginx:size=16m)`);
     else if (!/^[A-Za-z0-9_=,.+-]*$/.test(options)) problem(at('tmpfs', i), `"${options}" are not tmpfs mount options (e.g. size=16m,mode=1777)`);
+    else if (unknownTmpfsOption(options)) problem(at('tmpfs', i), `"${unknownTmpfsOption(options)}" is not a tmpfs mount option (known: ${TMPFS_KNOWN})`);
     else tmpfs.push({ target: normalize(target), options: options || 'mode=1777,nosuid,nodev', at: where(at('tmpfs', i)) });
   });
   const volumes: VolumeMount[] = [];

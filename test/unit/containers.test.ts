@@ -48,6 +48,15 @@ describe('runtime keys', () => {
     expect(errorOf('containers:\n  a: { user: nobodyatall }\n')).toContain('no user "nobodyatall" in this host\'s /etc/passwd');
   });
 
+  it('refuses a tmpfs option that tmpfs would refuse at mount time, before any change', () => {
+    const msg = errorOf('containers:\n  a:\n    tmpfs: ["/c:size=1m,bogus=1", "/d:size=lots", "/e:mode=999", "/f:noexec,constructor"]\n');
+    expect(msg).toContain('netlab.yaml:3: containers.a.tmpfs[0]: "bogus=1" is not a tmpfs mount option');
+    expect(msg).toContain('containers.a.tmpfs[1]: "size=lots" is not a tmpfs mount option');
+    expect(msg).toContain('containers.a.tmpfs[2]: "mode=999" is not a tmpfs mount option');
+    expect(msg).toContain('containers.a.tmpfs[3]: "constructor" is not a tmpfs mount option');
+    expect(errorOf('containers:\n  a:\n    tmpfs: ["/c:size=16m,mode=1777,uid=0,gid=0,nr_inodes=1k,noexec,nosuid,nodev,ro"]\n')).toBe('');
+  });
+
   it("healthcheck: Docker's test forms, Go durations, defaults", () => {
     const h = (y: string) => parse(`containers:\n  a:\n    healthcheck: ${y}\n`).containers[0]!.runtime?.health;
     expect(h('{ test: ["CMD", "curl", "-f", "http://localhost/a b"], interval: 1m30s, start_period: 500ms }')).toEqual({
