@@ -59,7 +59,7 @@ type Where = (path: PathSegment[]) => { path: string; line?: number };
 const PATH_OK = /^\/[^\0:,\n'"\\]*$/;
 
 /** The generic mount options (mount(8)) and tmpfs's own (tmpfs(5)) with the form of their values, as `docker run --tmpfs` takes them. */
-const TMPFS_FLAGS = new Set(['ro', 'rw', 'suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'sync', 'async', 'dirsync', 'atime', 'noatime', 'diratime', 'nodiratime', 'relatime', 'norelatime', 'strictatime', 'lazytime', 'defaults']);
+const TMPFS_FLAGS = new Set('ro rw suid nosuid dev nodev exec noexec sync async dirsync atime noatime diratime nodiratime relatime norelatime strictatime lazytime defaults'.split(' '));
 const TMPFS_VALUES: Record<string, RegExp> = {
   size: /^\d+[kmgKMG%]?$/,
   nr_blocks: /^\d+[kmgKMG]?$/,
