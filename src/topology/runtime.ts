@@ -69,7 +69,9 @@ const TMPFS_VALUES: Record<string, RegExp> = {
   gid: /^\d+$/,
   huge: /^(never|always|within_size|advise)$/,
 };
-const TMPFS_KNOWN = `${[...TMPFS_FLAGS].slice(0, 8).join(', ')}, ..., ${Object.keys(TMPFS_VALUES).map((k) => `${k}=`).join(', ')}`;
+const TMPFS_KNOWN = `${[...TMPFS_FLAGS].slice(0, 8).join(', ')}, ..., ${Object.keys(TMPFS_VALUES)
+  .map((k) => `${k}=`)
+  .join(', ')}`;
 
 /** The first option that tmpfs would refuse at mount time (an unknown word, or a value of the wrong form). */
 function unknownTmpfsOption(options: string): string | undefined {
