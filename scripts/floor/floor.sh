@@ -26,7 +26,7 @@
 #                    bound on /run/NAME-uts/<ns>, /etc/netns/<ns>/{hosts,resolv.conf,hostname}
 #                    (nlfloor -x; removed by nlfloor -d in the timed teardown), a mount
 #                    namespace per container bound on /run/NAME-mnt/<ns> as netlab makes
-#                    it (private, its netns's sysfs, tmpfs /run, /run/lock, /tmp,
+#                    it (a copy of one template without namespace files, its netns's sysfs, tmpfs /run, /run/lock, /tmp,
 #                    /var/tmp, the three /etc files bound; by syscalls in nlfloor), and per
 #                    container a filter accept rule beside its DNAT rule, plus a masquerade,
 #                    and IPv6 turned off on each container interface before it comes up

@@ -22,8 +22,8 @@
  * HOSTS), resolv.conf and hostname, each written once (no temporary + rename);
  * IFNAME's net.ipv6.conf.IFNAME.disable_ipv6 is set to 1 before it comes up.
  * With MNTDIR, also a mount namespace per container as netlab makes it, bound on
- * MNTDIR/NETNS: unshare, private propagation, the inherited namespace files
- * detached, the netns's sysfs, tmpfs on /run, /run/lock, /tmp and /var/tmp, the
+ * MNTDIR/NETNS: a copy (setns, unshare) of one template made first (unshare,
+ * private propagation, the inherited namespace files detached), the netns's sysfs, tmpfs on /run, /run/lock, /tmp and /var/tmp, the
  * three /etc/netns files bound over /etc's, then setns back and bind the
  * namespace from its file descriptor: syscalls only, no process.
  * -d UTSDIR [MNTDIR]: removes those again (umount + unlink, the three files, the folder).
@@ -267,8 +267,25 @@ static void private_dir(const char *mntdir)
 		die("(mntdir)", mntdir, errno);
 }
 
-/* The container's mount namespace, made as netlab's mount script makes it, bound on MNTDIR/NS. */
-static void make_mnt(const char *ns, const char *utsdir, const char *mntdir, int netfd, int home, int home_mnt)
+/* The template the containers' namespaces copy: the host's mounts, private, without copies of namespace files (they would keep those namespaces alive). */
+static int make_template(const char *utsdir, const char *mntdir, int home_mnt)
+{
+	int fd;
+
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		die("(template)", "unshare(CLONE_NEWNS)", errno);
+	/* Errors ignored: not a mount here. */
+	umount2("/run/netns", MNT_DETACH);
+	umount2(utsdir, MNT_DETACH);
+	umount2(mntdir, MNT_DETACH);
+	fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(home_mnt, CLONE_NEWNS) < 0)
+		die("(template)", "setns back to the original mount namespace", errno);
+	return fd;
+}
+
+/* The container's mount namespace, made as netlab's netlink backend makes it, bound on MNTDIR/NS. */
+static void make_mnt(const char *ns, const char *mntdir, int template, int netfd, int home, int home_mnt)
 {
 	static const char *etc[] = { "hosts", "resolv.conf", "hostname" };
 	char path[600], src[600];
@@ -280,13 +297,8 @@ static void make_mnt(const char *ns, const char *utsdir, const char *mntdir, int
 	if (fd < 0)
 		die(ns, path, errno);
 	close(fd);
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+	if (setns(template, CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0)
 		die(ns, "unshare(CLONE_NEWNS)", errno);
-	/* Copies of namespace files would keep those namespaces alive: detached, errors ignored (not a mount here). */
-	umount2("/run/netns", MNT_DETACH);
-	umount2(utsdir, MNT_DETACH);
-	umount2(mntdir, MNT_DETACH);
-	umount2("/run", MNT_DETACH);
 	if (setns(netfd, CLONE_NEWNET) < 0 ||
 	    mount("netlab-sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
 	    setns(home, CLONE_NEWNET) < 0)
@@ -341,7 +353,7 @@ int main(int argc, char **argv)
 	char line[512], ns[256], ifname[IFNAMSIZ + 1], cidr[64], gws[64], path[300];
 	char alias[300];
 	unsigned mtu, seq = 1, count = 0;
-	int home, home_uts, home_mnt, one = 1, lineno = 0, teardown = 0;
+	int home, home_uts, home_mnt, template = -1, one = 1, lineno = 0, teardown = 0;
 	const char *utsdir = NULL, *mntdir = NULL;
 	char *hosts = NULL;
 	size_t hosts_len = 0;
@@ -371,8 +383,10 @@ int main(int argc, char **argv)
 	home_mnt = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
 	if (home_mnt < 0)
 		die("(self)", "open /proc/self/ns/mnt", errno);
-	if (extras && mntdir)
+	if (extras && mntdir) {
 		private_dir(mntdir);
+		template = make_template(utsdir, mntdir, home_mnt);
+	}
 
 	while (fgets(line, sizeof(line), stdin)) {
 		struct in_addr addr, gw;
@@ -449,7 +463,7 @@ int main(int argc, char **argv)
 		if (extras)
 			make_extras(ns, utsdir, home_uts, hosts, hosts_len);
 		if (extras && mntdir)
-			make_mnt(ns, utsdir, mntdir, fd, home, home_mnt);
+			make_mnt(ns, mntdir, template, fd, home, home_mnt);
 		close(fd);
 		count++;
 	}
