@@ -153,7 +153,7 @@ function bindCopy(template: number, m: MntToMake): void {
   }
 }
 
-/** `mount --all` of the fstab, in order, then its /etc lines (a symlink's target may have to be made in the new /run first). */
+/** `mount --all` of the fstab, in order, then its file lines (/etc files, file volumes: a file's mount point, or a symlink's target, may have to be made in a new tmpfs first). */
 function mountAll(mounts: FstabMount[], net: number, volumes: number[]): void {
   for (const m of mounts.filter((x) => !x.etc)) {
     if (m.mkdir) mkdirSync(m.target, { recursive: true, mode: 0o755 });
@@ -163,7 +163,7 @@ function mountAll(mounts: FstabMount[], net: number, volumes: number[]): void {
   }
   for (const m of mounts.filter((x) => x.etc)) {
     makeLinkTarget(m.target);
-    bind(m.source, m.target, m.flags);
+    bind(volumeSource(m.source, volumes), m.target, m.flags);
   }
 }
 
@@ -190,7 +190,7 @@ function bind(source: string, target: string, flags: number): void {
   if (flags !== 0) libc().mount('', target, 'none', MS_REMOUNT | MS_BIND | flags);
 }
 
-/** Where an /etc file is a symlink whose target is missing (into the new /run), or missing itself: an empty file there to bind on. */
+/** Where a file's mount point is missing, or a symlink whose target is missing (into the new /run): an empty file there to bind on. */
 function makeLinkTarget(path: string): void {
   if (existsSync(path)) return;
   const target = resolveMissing(path);

@@ -22,11 +22,13 @@ export function containerFstab(etcDir: string, runtime: ContainerRuntime | undef
     target: t.target,
     line: `netlab-tmpfs ${fs(t.target)} tmpfs X-mount.mkdir,${t.options} 0 0`,
   }));
-  const volumes = (runtime?.volumes ?? []).map((v, i) => ({ target: v.target, line: `/proc/self/fd/${10 + i} ${fs(v.target)} none bind,X-mount.mkdir${v.readOnly ? ',ro' : ''} 0 0` }));
+  const all = (runtime?.volumes ?? []).map((v, i) => ({ v, i }));
+  const volumes = all.filter(({ v }) => !v.file).map(({ v, i }) => ({ target: v.target, line: `/proc/self/fd/${10 + i} ${fs(v.target)} none bind,X-mount.mkdir${v.readOnly ? ',ro' : ''} 0 0` }));
   const mounts = [...tmpfs, ...volumes].map((m, i) => ({ ...m, i })).sort((a, b) => depth(a.target) - depth(b.target) || a.i - b.i);
-  // The /etc files last, in a second pass (X-netlab.etc): a symlink's target may have to be made in the new /run first.
+  // Files last, in a second pass (X-netlab.etc): a file's mount point, or a symlink's target, may have to be made in a new tmpfs first.
+  const files = all.filter(({ v }) => v.file).map(({ v, i }) => `/proc/self/fd/${10 + i} ${fs(v.target)} none bind,X-netlab.etc${v.readOnly ? ',ro' : ''} 0 0`);
   const etc = ETC_FILES.map((f) => `${fs(`${etcDir}/${f}`)} /etc/${f} none bind,X-netlab.etc 0 0`);
-  return `${['netlab-sysfs /sys sysfs ro,nosuid,nodev,noexec 0 0', ...mounts.map((m) => m.line), ...etc].join('\n')}\n`;
+  return `${['netlab-sysfs /sys sysfs ro,nosuid,nodev,noexec 0 0', ...mounts.map((m) => m.line), ...files, ...etc].join('\n')}\n`;
 }
 
 /**
@@ -45,10 +47,13 @@ export function mountScript(fstabPath: string, runtime: ContainerRuntime | undef
   const lines = [`exec 9< ${q(fstabPath)}`, ...(runtime?.volumes ?? []).map((v, i) => `exec ${10 + i}< ${q(v.source)}`)];
   lines.push('umount -l /run/netns /run/netlab/*/mnt /run 2>/dev/null || true');
   const mountAll = 'mount --all --no-canonicalize --fstab /proc/self/fd/9';
-  lines.push('etc=');
+  const files = (runtime?.volumes ?? []).filter((v) => v.file).map((v) => q(v.target));
+  lines.push(files.length > 0 ? "etc='-O X-netlab.etc'" : 'etc=');
   lines.push(`for f in ${ETC_FILES.join(' ')}; do if [ -L "/etc/$f" ] || [ ! -e "/etc/$f" ]; then etc='-O X-netlab.etc'; fi; done`);
   lines.push('if [ -n "$etc" ]; then');
   lines.push(`  ${mountAll} -O noX-netlab.etc`);
+  // A file volume's mount point: a file, where it is missing (under a tmpfs of the container).
+  for (const t of files) lines.push(`  [ -e ${t} ] || { mkdir -p "$(dirname ${t})" && : > ${t}; }`);
   for (const f of ETC_FILES) {
     // A symlink into /run (systemd-resolved's resolv.conf) leads into the private /run now: its target is made there.
     lines.push(`  [ -e /etc/${f} ] || { mkdir -p "$(dirname "$(readlink -m /etc/${f})")" && : > "$(readlink -m /etc/${f})"; }`);

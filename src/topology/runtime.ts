@@ -21,6 +21,8 @@ export interface VolumeMount {
   source: string;
   target: string;
   readOnly: boolean;
+  /** The host path is a file (not a folder): its mount point is a file, made after the container's tmpfs mounts where missing. */
+  file?: boolean;
   /** Where it is written, for the error when the host path is missing. */
   at: { path: string; line?: number };
 }
@@ -108,7 +110,7 @@ export function parseRuntime(raw: RawRuntime, at: (...p: PathSegment[]) => PathS
     else {
       const source = isAbsolute(src) ? normalize(src) : resolve(dir, src);
       if (!PATH_OK.test(source)) problem(at('volumes', i), `host path "${source}" has characters netlab does not pass to mount`);
-      else volumes.push({ source, target: normalize(target), readOnly: mode === 'ro', at: where(at('volumes', i)) });
+      else volumes.push({ source, target: normalize(target), readOnly: mode === 'ro', file: existsSync(source) && !isDir(source), at: where(at('volumes', i)) });
     }
   });
   const user = raw.user === undefined ? undefined : String(raw.user);

@@ -48,6 +48,7 @@ describe('a container has a mount namespace of its own', () => {
     mkdirSync(join(dir, 'site'));
     writeFileSync(join(dir, 'site', 'index.html'), 'page of a\n');
     mkdirSync(join(dir, 'data'));
+    writeFileSync(join(dir, 'app.conf'), 'conf of a\n');
     const topo = topology(
       lab,
       dir,
@@ -56,7 +57,7 @@ describe('a container has a mount namespace of its own', () => {
 containers:
   a:
     tmpfs: ["/var/log:size=1m"]
-    volumes: ["./site:/tmp/www:ro", "${join(dir, 'data')}:/mnt"]
+    volumes: ["./site:/tmp/www:ro", "${join(dir, 'data')}:/mnt", "./app.conf:/var/log/app/app.conf:ro"]
     workdir: /tmp/www
     command: "echo started > /run/mark; exec sleep 1000"
   b: { links: ["a:alias"] }
@@ -82,7 +83,9 @@ containers:
     expect(await run(lab, 'a', "df -k /var/log | awk 'NR==2 { print $2 }'")).toBe('1024');
     expect(await run(lab, 'a', 'ls /sys/class/net | sort | tr "\\n" " "')).toBe('eth0 lo');
     // The host's /var/log is untouched.
-    expect(await run(lab, 'a', 'ls -A /var/log | wc -l')).toBe('0');
+    expect(await run(lab, 'a', 'ls -A /var/log')).toBe('app');
+    // A file volume whose mount point is missing under a tmpfs: a file is made there (not a folder), in a folder made for it.
+    expect(await run(lab, 'a', 'cat /var/log/app/app.conf; echo x >> /var/log/app/app.conf 2>/dev/null && echo writable || echo read-only')).toBe('conf of a\nread-only');
     expect(labMounts(lab).length).toBeGreaterThan(0);
     await down({ lab });
     expect(labMounts(lab)).toEqual([]);
