@@ -23,9 +23,11 @@ now() { date -u +%Y-%m-%dT%H:%M:%S.%NZ; }
 # The first start's time as netlab took it ("ISO-TIME EPOCH-SECONDS"): two processes fewer per container.
 first=${NETLAB_MONITOR_STARTED-}
 unset NETLAB_MONITOR_STARTED
-record() { # status pid
+record() { # status pid; replaces a state by rename (a reader sees the old or the new), writes the first in place (a process fewer)
+  f=$dir/state
+  [ -e "$f" ] && f=$dir/state.tmp
   printf '{"Status":"%s","Pid":%s,"ExitCode":%s,"StartedAt":"%s","FinishedAt":"%s","RestartCount":%s}\n' \
-    "$1" "$2" "$code" "$started" "$finished" "$restarts" >"$dir/state.tmp" && mv -f "$dir/state.tmp" "$dir/state"
+    "$1" "$2" "$code" "$started" "$finished" "$restarts" >"$f" && { [ "$f" = "$dir/state" ] || mv -f "$f" "$dir/state"; }
 }
 health() { # Docker's: failures in the start period do not count; RETRIES failures in a row make it unhealthy
   IFS=: read -r interval timeout retries start <<TIMES

@@ -21,7 +21,7 @@ import { addMnt, removeMnt } from './mnt.js';
 import { addMntsInProcess } from './mntns.js';
 import { stopProcesses } from './processes.js';
 import { applyTc } from './tc.js';
-import { startMonitor } from './monitor.js';
+import { startMonitor, startMonitors } from './monitor.js';
 import type { KernelBackend } from './backend.js';
 import { mapLimit } from './run.js';
 import { KernelError } from '../errors.js';
@@ -63,6 +63,7 @@ function injectFault(): void {
 type FileWrite = Extract<Op, { kind: 'file.write' }>;
 type UtsAdd = Extract<Op, { kind: 'uts.add' }>;
 type MntAdd = Extract<Op, { kind: 'mnt.add' }>;
+type ProcessStart = Extract<Op, { kind: 'process.start' }>;
 
 export async function applyOps(ops: Op[], hooks: ApplyHooks, backend: KernelBackend): Promise<void> {
   const fault = faultIndex(ops);
@@ -95,6 +96,8 @@ async function applyStep(step: Step, hooks: ApplyHooks, backend: KernelBackend):
   // Every container's command gets its SIGTERM at once, and they are waited for together.
   else if (step.run === 'stop') await stopAll(group as Extract<Op, { kind: 'process.stop' }>[]);
   else if (op.kind === 'mnt.add' && backend.mntInProcess) await addMntsInProcess(group as MntAdd[]);
+  // One process forks every monitor (node's spawn costs milliseconds each).
+  else if (op.kind === 'process.start') await startMonitors(group as ProcessStart[], (o, pid) => hooks.onStarted?.((o as ProcessStart).container, pid, (o as ProcessStart).specHash));
   else if (step.run === 'serial') for (const o of group) await applyOne(o, hooks, backend, undefined);
   else if (group.length === 1) await applyOne(op, hooks, backend, undefined);
   else {

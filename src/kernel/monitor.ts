@@ -4,12 +4,15 @@
  * policy. netlab finds it by the pid file beside that state, checked against /proc.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { NETNS_DIR, timesPath } from '../paths.js';
 import type { ProcessMark, ProcessSpec } from '../plan/state.js';
 import { MONITOR_SCRIPT, killMonitor } from './monitorproc.js';
-import { containerArgv, hostProgramEnv, markEnv, SPEC_MARK } from './processes.js';
+import { containerArgv, HOST_PATH, hostProgramEnv, markEnv, SPEC_MARK } from './processes.js';
+import { run } from './run.js';
+import { KernelError } from '../errors.js';
 import { log } from '../log.js';
 import { LibcError, libc } from '../native/libc.js';
 import { ABSENT, GONE, ifErrno } from './errno.js';
@@ -58,26 +61,62 @@ export interface MonitorStart {
   mark: ProcessMark;
 }
 
-/** Starts the monitor, detached, its output in the log; returns its pid. */
-export function startMonitor(m: MonitorStart): number {
+/** The monitor's folder made ready for a fresh start: no stop flag, state or health of a run before; its output pipe. */
+function prepareStart(m: MonitorStart): { argv: string[]; env: Record<string, string> } {
   mkdirSync(dirname(m.log), { recursive: true, mode: 0o755 });
   mkdirSync(m.dir, { recursive: true, mode: 0o755 });
   rmSync(stoppedFlag(m.dir), { force: true });
   rmSync(join(m.dir, 'state'), { force: true });
   rmSync(join(m.dir, 'health'), { force: true });
+  makeOutputPipe(m.dir);
+  const argv = monitorArgv(m.dir, m.ns, m.uts, m.mnt, m.spec, m.specHash, m.mark);
+  return { argv, env: hostProgramEnv({ [SPEC_MARK]: m.specHash, NETLAB_MONITOR_STARTED: startedNow() }) };
+}
+
+function started(m: MonitorStart, pid: number): number {
+  writeFileSync(pidFile(m.dir), `${pid}\n`, { mode: 0o644 });
+  log().debug({ ns: m.ns, monitor: pid, argv: m.spec.argv }, 'started');
+  return pid;
+}
+
+/** Starts the monitor, detached, its output in the log; returns its pid. */
+export function startMonitor(m: MonitorStart): number {
+  const { argv, env } = prepareStart(m);
   const fd = openSync(m.log, 'a', 0o640);
   const times = openSync(timesPath(m.log), 'a', 0o640);
-  const [file, ...args] = monitorArgv(m.dir, m.ns, m.uts, m.mnt, m.spec, m.specHash, m.mark);
-  makeOutputPipe(m.dir);
-  const env = hostProgramEnv({ [SPEC_MARK]: m.specHash, NETLAB_MONITOR_STARTED: startedNow() });
-  const child = spawn(file!, args, { detached: true, stdio: ['ignore', fd, fd, times], env, cwd: '/' });
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd, times], env, cwd: '/' });
   closeSync(fd);
   closeSync(times);
   child.unref();
-  writeFileSync(pidFile(m.dir), `${child.pid}\n`, { mode: 0o644 });
-  log().debug({ ns: m.ns, monitor: child.pid, argv: m.spec.argv }, 'started');
-  return child.pid ?? 0;
+  return started(m, child.pid ?? 0);
 }
+
+/**
+ * Starts many monitors from one process (assets/launch.pl, a fork each), as startMonitor would
+ * one by one; `onStarted` gets each pid as it comes. Without perl, one by one from here.
+ */
+export async function startMonitors(list: MonitorStart[], onStarted: (m: MonitorStart, pid: number) => void): Promise<void> {
+  if (list.length === 1 || !hasPerl()) {
+    for (const m of list) onStarted(m, startMonitor(m));
+    return;
+  }
+  const input = list
+    .map((m) => {
+      const { argv, env } = prepareStart(m);
+      const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+      return [m.log, timesPath(m.log), String(vars.length), ...vars, String(argv.length), ...argv].map((f) => `${f}\0`).join('');
+    })
+    .join('');
+  const r = await run('perl', [LAUNCH_SCRIPT], { input, allowFail: true });
+  const pids = r.stdout.split('\n').filter(Boolean).map(Number);
+  pids.forEach((pid, i) => onStarted(list[i]!, started(list[i]!, pid)));
+  if (r.exitCode !== 0 || pids.length !== list.length) throw new KernelError(`starting the monitor of ${list[pids.length]?.ns ?? 'a container'}: ${r.stderr.trim() || `perl exited with ${r.exitCode}`}`, `perl ${LAUNCH_SCRIPT}`);
+}
+
+const LAUNCH_SCRIPT = fileURLToPath(new URL('../../assets/launch.pl', import.meta.url));
+let perl: boolean | undefined;
+/** Perl is Debian's (perl-base is essential); elsewhere it may be missing. */
+const hasPerl = () => (perl ??= HOST_PATH.split(':').some((d) => existsSync(join(d, 'perl'))));
 
 /** Docker's StartedAt (RFC 3339, nanoseconds, UTC) and the epoch second, for the monitor's first start. */
 export function startedNow(ms = performance.timeOrigin + performance.now()): string {
@@ -123,7 +162,8 @@ export function readMonitorState(dir: string): MonitorState | undefined {
   try {
     return JSON.parse(readFileSync(join(dir, 'state'), 'utf8')) as MonitorState;
   } catch (e) {
-    // The monitor writes it by rename: absent, never half-written.
+    // The monitor replaces it by rename, but writes its first in place: empty for a moment, as if not yet written.
+    if (e instanceof SyntaxError) return undefined;
     return ifErrno(e, ABSENT, undefined);
   }
 }

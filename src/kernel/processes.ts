@@ -76,7 +76,7 @@ function ancestors(pid: number): number[] {
 }
 
 /** The PATH netlab started with (or a fixed safe list): it finds the host programs netlab runs, never a container's. */
-const HOST_PATH = process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const HOST_PATH = process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
  * The argv that runs `argv` inside a container, as `explain` also prints it: in its network,

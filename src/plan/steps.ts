@@ -74,7 +74,7 @@ export const KINDS: Record<OpKind, KindRule> = {
   'firewall.apply': { passable: true, besideLinks: 'serial' },
   'firewall.remove': { passable: true, besideLinks: 'serial' },
   'conntrack.flush': {},
-  'process.start': {},
+  'process.start': { group: 'kind' },
   'process.stop': { group: 'stop' },
   'ovs.bridge.add': { group: 'ovs', passable: true },
   'ovs.bridge.del': { group: 'ovs', passable: true },

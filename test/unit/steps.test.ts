@@ -30,8 +30,7 @@ describe('the step graph', () => {
       '2 thread:file.write,uts.add×4 after [] beside 0',
       '3 each:mnt.add×2 after [1,2]',
       '4 each:firewall.apply×1 after [3]',
-      '5 each:process.start×1 after [4]',
-      '6 each:process.start×1 after [5]',
+      '5 each:process.start×2 after [4]',
     ]);
   });
 
@@ -43,8 +42,7 @@ describe('the step graph', () => {
       '2 thread:file.write×2 after [] beside 0',
       '3 each:uts.add×2 after [1]',
       '4 serial:firewall.apply×1 after [] beside 0',
-      '5 each:process.start×1 after [3,2,4]',
-      '6 each:process.start×1 after [5]',
+      '5 each:process.start×2 after [3,2,4]',
     ]);
   });
 
