@@ -109,8 +109,9 @@ export async function startMonitors(list: MonitorStart[], onStarted: (m: Monitor
     .join('');
   const r = await run('perl', [LAUNCH_SCRIPT], { input, allowFail: true });
   const pids = r.stdout.split('\n').filter(Boolean).map(Number);
-  pids.forEach((pid, i) => onStarted(list[i]!, started(list[i]!, pid)));
-  if (r.exitCode !== 0 || pids.length !== list.length) throw new KernelError(`starting the monitor of ${list[pids.length]?.ns ?? 'a container'}: ${r.stderr.trim() || `perl exited with ${r.exitCode}`}`, `perl ${LAUNCH_SCRIPT}`);
+  for (const [i, pid] of pids.entries()) onStarted(list[i]!, started(list[i]!, pid));
+  if (r.exitCode !== 0 || pids.length !== list.length)
+    throw new KernelError(`starting the monitor of ${list[pids.length]?.ns ?? 'a container'}: ${r.stderr.trim() || `perl exited with ${r.exitCode}`}`, `perl ${LAUNCH_SCRIPT}`);
 }
 
 const LAUNCH_SCRIPT = fileURLToPath(new URL('../../assets/launch.pl', import.meta.url));
