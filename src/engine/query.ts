@@ -9,7 +9,6 @@ import { eachPort, forwardedBy, portKey, type PortProto } from '../model/ports.j
 import { exposeRuns, formatExposeRun, formatRun, portRuns } from '../model/port-runs.js';
 import { ctrDir, NETNS_DIR, labDir, logPath } from '../paths.js';
 import { readText } from '../kernel/host.js';
-import { isAlive } from '../kernel/processes.js';
 import { dockerStatus } from '../model/humanize.js';
 import { containerEnvOf } from '../plan/desired.js';
 import { monitorPid, readHealth, readMonitorState, type MonitorState } from '../kernel/monitor.js';
@@ -100,7 +99,8 @@ export async function statuses(s: StateFile): Promise<Map<string, ContainerState
     // A monitor that has not yet recorded its first start.
     else if (monitor !== undefined && state === undefined)
       out.set(c.name, { status: 'running', state: { Status: 'running', Pid: 0, ExitCode: 0, StartedAt: new Date().toISOString(), FinishedAt: '0001-01-01T00:00:00Z', RestartCount: 0 } });
-    else if (watched && state.Status === 'running' && isAlive(state.Pid)) {
+    // Running as the monitor last recorded: a command that has just exited is recorded as such by its monitor in a moment, with its code and time.
+    else if (watched && state.Status === 'running') {
       const health = c.runtime?.health ? (readHealth(dir) ?? { Status: 'starting', FailingStreak: 0 }) : undefined;
       out.set(c.name, { status: 'running', pid: state.Pid, state, ...(health ? { health } : {}) });
     } else if (watched && state.Status === 'restarting') out.set(c.name, { status: 'restarting', state });
