@@ -245,17 +245,22 @@ const NFPROTO: Record<string, number> = { inet: 1, ip: 2, arp: 3, netdev: 5, bri
 
 /** Whether nftables has table `family name` here: a netfilter dump of the table list, no `nft` process. */
 export function nftTableExists(family: string, name: string): boolean {
+  return nftTableNames(family).includes(name);
+}
+
+/** The names of nftables' tables of `family` here (`nft list tables`, without the process). */
+export function nftTableNames(family: string): string[] {
   return withSocket(
     undefined,
     (sock) => {
-      let found = false;
+      const names: string[] = [];
       sock.dump(NFT_MSG_GETTABLE, Buffer.alloc(4), NFT_MSG_NEWTABLE, (m) => {
         if (m[0] !== NFPROTO[family]) return;
         attrs(m, 4, m.length, (t, st, e) => {
-          if (t === NFTA_TABLE_NAME && cstr(m, st, e) === name) found = true;
+          if (t === NFTA_TABLE_NAME) names.push(cstr(m, st, e));
         });
       });
-      return found;
+      return names;
     },
     NETLINK_NETFILTER,
   );

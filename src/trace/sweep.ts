@@ -8,7 +8,6 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../kernel/run.js';
 import { NETNS_DIR } from '../paths.js';
-import { removeOutside, removeTable } from './kernel.js';
 import { alive, outsideVeth, TRACE_PREFIX } from './marks.js';
 
 const TRACE_NAME = new RegExp('^' + TRACE_PREFIX + '-(.+)-(\\d+)$');
@@ -23,10 +22,12 @@ function deadTrace(name: string): { lab: string; pid: number } | undefined {
 
 /** Removes the unrecorded leftovers of dead traces: tables in the host and in their lab's namespaces, outside namespaces. */
 export async function sweepByMark(): Promise<void> {
-  const listed = await run('nft', ['list', 'tables'], { allowFail: true });
-  for (const name of listed.stdout.split('\n').flatMap((l) => /^table ip (\S+)$/.exec(l.trim())?.[1] ?? [])) {
+  // The remover (trace/kernel.ts) is loaded only when there is something to remove: almost never.
+  const kernel = () => import('./kernel.js');
+  for (const name of await ipTables()) {
     const dead = deadTrace(name);
     if (!dead || !(await tableMarked(name, dead.lab))) continue;
+    const { removeTable } = await kernel();
     await removeTable(undefined, name);
     const nss = existsSync(NETNS_DIR) ? readdirSync(NETNS_DIR).filter((n) => n.startsWith(`netlab-${dead.lab}-`)) : [];
     for (const ns of nss) await removeTable(ns, name);
@@ -34,7 +35,22 @@ export async function sweepByMark(): Promise<void> {
   for (const ns of existsSync(NETNS_DIR) ? readdirSync(NETNS_DIR) : []) {
     const dead = deadTrace(ns);
     const veth = dead && outsideVeth(dead.pid);
-    if (dead && veth && aliasOf(veth) === `netlab:${dead.lab}:trace:outside`) await removeOutside({ netns: ns, veth });
+    if (dead && veth && aliasOf(veth) === `netlab:${dead.lab}:trace:outside`) await (await kernel()).removeOutside({ netns: ns, veth });
+  }
+}
+
+/**
+ * The names of the host's nftables tables of family ip: one netfilter dump in-process (every
+ * `up` and `down` sweeps, and an `nft` process cost each a serial 30 ms), else `nft list tables`.
+ */
+async function ipTables(): Promise<string[]> {
+  try {
+    const { nftTableNames } = await import('../kernel/nldump.js');
+    return nftTableNames('ip');
+  } catch {
+    // Not askable in-process (no koffi, no nf_tables netlink here): `nft` answers instead, so nothing is missed.
+    const listed = await run('nft', ['list', 'tables'], { allowFail: true });
+    return listed.stdout.split('\n').flatMap((l) => /^table ip (\S+)$/.exec(l.trim())?.[1] ?? []);
   }
 }
 
