@@ -2,17 +2,13 @@
  * Link impairments, live: `netlab impair NAME [--network N] --delay 20ms --loss 1% --rate 10mbit
  * | --clear | --reset`. A change is applied at once and kept in /run/netlab/<lab>/impair.json, so
  * that the next `up` keeps it and `status` does not call it drift, until `--reset` (back to the
- * topology file's) or `down`. `up` applies the same overrides (withOverrides) and refuses netem
- * where the kernel has none (requireNetem), before any change.
+ * topology file's) or `down`; `up` applies the same overrides (impairoverrides.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { InputError, type InputProblem } from '../errors.js';
-import { ImpairError, isEmpty, needsNetem, parseImpairment, type Impairment, type ImpairInput } from '../model/impair.js';
+import { InputError } from '../errors.js';
+import { ImpairError, needsNetem, parseImpairment, type Impairment, type ImpairInput } from '../model/impair.js';
 import type { Lab, LabContainer, LabInterface } from '../model/lab.js';
 import { impairOp } from '../plan/diff.js';
 import type { Op } from '../plan/ops.js';
-import { labDir } from '../paths.js';
 import { writeOwnAtomic } from '../kernel/ownfs.js';
 import { kernelHasNetem, readImpairments } from '../kernel/tc.js';
 import { applyOps } from '../kernel/apply.js';
@@ -23,49 +19,9 @@ import { withHostLock } from './lock.js';
 import { requireRoot } from './root.js';
 import { requireContainer } from './query.js';
 import { writeState } from './state.js';
+import { keyOf, NO_NETEM, overridesFile, readOverrides, requireNetem, withOverrides } from './impairoverrides.js';
 
-/** `container/network` → the impairment `netlab impair` set (empty: cleared). */
-export type Overrides = Record<string, Impairment>;
-
-const overridesFile = (lab: string) => join(labDir(lab), 'impair.json');
-const keyOf = (container: string, network: string) => `${container}/${network}`;
-
-export function readOverrides(lab: string): Overrides {
-  const file = overridesFile(lab);
-  if (!existsSync(file)) return {};
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Overrides;
-  } catch {
-    return {};
-  }
-}
-
-/** The lab with the impairments `netlab impair` set in place of the file's. */
-export function withOverrides(lab: Lab, overrides: Overrides): Lab {
-  if (Object.keys(overrides).length === 0) return lab;
-  const iface = (c: LabContainer, i: LabInterface): LabInterface => {
-    const o = overrides[keyOf(c.name, i.network)];
-    if (o === undefined) return i;
-    const { impair: _file, impairAt: _at, ...rest } = i;
-    return isEmpty(o) ? rest : { ...rest, impair: o, impairAt: { path: 'netlab impair' } };
-  };
-  return { ...lab, containers: lab.containers.map((c) => ({ ...c, interfaces: c.interfaces.map((i) => iface(c, i)) })) };
-}
-
-export const hasImpairment = (lab: Lab) => lab.containers.some((c) => c.interfaces.some((i) => !isEmpty(i.impair)));
-
-/** Refuses delay, jitter and loss on this host's containers where the kernel has no netem; rate alone (tbf) goes. */
-export async function requireNetem(lab: Lab, source?: string): Promise<void> {
-  const local = lab.containers.filter((c) => lab.hosts.length === 0 || c.host === lab.host);
-  const wanting = local.flatMap((c) => c.interfaces.filter((i) => needsNetem(i.impair)));
-  if (wanting.length === 0 || (await kernelHasNetem())) return;
-  const places = new Map(wanting.map((i) => [`${i.impairAt?.path}:${i.impairAt?.line}`, i.impairAt]));
-  const problems: InputProblem[] = [...places.values()].map((at) => ({ path: at?.path ?? 'impair', line: at?.line, message: NO_NETEM }));
-  throw new InputError(problems, source);
-}
-
-export const NO_NETEM =
-  'delay, jitter and loss need the kernel\'s netem (sch_netem), which this kernel does not have (a tc netem qdisc cannot be made here; "netlab doctor" says so too): nothing was changed. rate works without it (tbf)';
+export { NO_NETEM } from './impairoverrides.js';
 
 export interface ImpairRequest {
   lab: string;

@@ -31,7 +31,7 @@ import { ensureResolver, releaseNamespaces, startResolverEarly, type EnsureResul
 import { syncProxy } from '../proxy/sync.js';
 import type { ProxyResult } from '../proxy/lifecycle.js';
 import { portHolder } from './portholder.js';
-import { hasImpairment, readOverrides, requireNetem, withOverrides } from './impair.js';
+import { hasImpairment, readOverrides, requireNetem, withOverrides } from './impairoverrides.js';
 
 export interface UpOptions extends LoadOptions {
   /** A topology already loaded (the library API); otherwise it is read from `file`. */
