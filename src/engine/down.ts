@@ -9,7 +9,6 @@ import { diff } from '../plan/diff.js';
 import { emptyState } from '../plan/state.js';
 import type { Op } from '../plan/ops.js';
 import { labsOnHost, observe, readFirewalls } from '../kernel/observe.js';
-import { applyOps, ApplyInterrupted } from '../kernel/apply.js';
 import { selectBackend, type BackendName, type KernelBackend } from '../kernel/backend.js';
 import { hostNetnsId, readSysctl } from '../kernel/host.js';
 import { mountedUts } from '../kernel/uts.js';
@@ -125,21 +124,27 @@ async function downLocked(name: string, host: string | undefined, opts: DownOpti
   // First the resolver: its sockets would keep the containers' namespaces alive.
   await stopResolver(name, host);
   await stopProxy(name, host);
-  try {
-    await applyOps(ops, { onStep: opts.onStep, signal: opts.signal }, backend);
-  } catch (e) {
-    if (!(e instanceof ApplyInterrupted)) throw e;
-    throw new InterruptedError(`${e.message}: lab ${name} is partly down. Run "netlab down" to finish removing it, or "netlab up" to restore it.`);
-  }
+  if (ops.length > 0) await removeObjects(name, ops, opts, backend);
   // The folder of the mount namespaces is bound on itself: unbound once it holds none.
   await releasePrivateDir(join(labDir(name), 'mnt'));
   // A symbolic link planted in the folder's place is left (observe named it): never removed behind.
   if (!notOwn(shareDir(name, host), 'folder')) await rm(shareDir(name, host), { recursive: true, force: true });
   // The lab's folder goes with its last share (uts and logs of its containers are in it).
   if ((!host || !(await otherHostsLeft(name, host))) && !notOwn(labDir(name), 'folder')) await rm(labDir(name), { recursive: true, force: true });
-  if (restore.length > 0) await applyOps(restore, { onStep: opts.onStep }, backend);
+  if (restore.length > 0) await (await import('../kernel/apply.js')).applyOps(restore, { onStep: opts.onStep }, backend);
   if (last) await writeHostRecord({ version: 1, sysctls: {} });
   return { lab: name, ops: all, ms: performance.now() - started, foreign: seen.foreign };
+}
+
+/** Applies the removal; interrupted, says what state the lab is in. The executors load only here: a `down` of nothing never pays for them. */
+async function removeObjects(name: string, ops: Op[], opts: DownOptions, backend: KernelBackend): Promise<void> {
+  const { applyOps, ApplyInterrupted } = await import('../kernel/apply.js');
+  try {
+    await applyOps(ops, { onStep: opts.onStep, signal: opts.signal }, backend);
+  } catch (e) {
+    if (!(e instanceof ApplyInterrupted)) throw e;
+    throw new InterruptedError(`${e.message}: lab ${name} is partly down. Run "netlab down" to finish removing it, or "netlab up" to restore it.`);
+  }
 }
 
 /**

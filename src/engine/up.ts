@@ -11,7 +11,6 @@ import { diff } from '../plan/diff.js';
 import type { Op } from '../plan/ops.js';
 import type { LabState } from '../plan/state.js';
 import { observe, readFirewalls, type FirewallReads, type Observation } from '../kernel/observe.js';
-import { applyOps, ApplyInterrupted } from '../kernel/apply.js';
 import { selectBackend, type BackendName, type KernelBackend } from '../kernel/backend.js';
 import { hostNetnsId } from '../kernel/host.js';
 import type { IpLink } from '../kernel/linkview.js';
@@ -251,6 +250,8 @@ function startedProcesses(want: LabState, seen: Observation, before: StateFile['
 async function applyRecorded(plan: UpPlan, state: StateFile, opts: UpOptions, backend: KernelBackend): Promise<void> {
   const { lab, host, ops, want } = plan;
   opts.onPlan?.(ops, lab.name);
+  // Loaded only for a change: a converged `up` (and a dry run) never pays for the executors.
+  const { applyOps, ApplyInterrupted } = await import('../kernel/apply.js');
   const written: Stamps = {};
   try {
     await applyOps(

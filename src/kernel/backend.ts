@@ -6,10 +6,8 @@
 import { InputError, KernelError } from '../errors.js';
 import { log } from '../log.js';
 import type { LinkOp } from '../plan/ops.js';
-import { applyWithIproute2 } from './iproute2.js';
 import type { IpLink, IpRoute, NamespaceView } from './linkview.js';
 import { addUts, readUtsHostname, removeUts, setUtsHostname } from './namespaces.js';
-import { applyWithNetlink, loadNetlink } from './rtnetlink.js';
 import { dumpHostLinks, dumpLoopback, dumpNamespace } from './nldump.js';
 import { libc } from '../native/libc.js';
 import { createRequire } from 'node:module';
@@ -47,6 +45,9 @@ export interface KernelBackend {
 
 /** Prints `<path> <value>` for every interface's disable_ipv6, with shell builtins only (a read of a /proc/sys file reports failure but fills `v`). */
 const READ_DISABLE_IPV6 = 'for f in /proc/sys/net/ipv6/conf/*/disable_ipv6; do read -r v < "$f"; echo "$f $v"; done';
+
+// The executors load when there is something to apply: a run that changes nothing only reads.
+const applyWithIproute2 = async (ops: LinkOp[]) => (await import('./iproute2.js')).applyWithIproute2(ops);
 
 const iproute2: KernelBackend = {
   name: 'iproute2',
@@ -86,6 +87,7 @@ const iproute2: KernelBackend = {
 
 /** Applies with the netlink package, or, when it cannot be loaded and was not asked for by name, with iproute2. */
 async function netlinkOrIproute2(ops: LinkOp[], strict: boolean): Promise<void> {
+  const { applyWithNetlink, loadNetlink } = await import('./rtnetlink.js');
   try {
     loadNetlink();
   } catch (e) {

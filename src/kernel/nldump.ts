@@ -9,7 +9,7 @@
  */
 import type { IpLink, IpRoute, NamespaceView } from './linkview.js';
 import { inNetns } from './namespaces.js';
-import { formatIp6 } from '../model/ipv6.js';
+import { formatIp6Groups } from '../model/ipv6.js';
 import { NETLINK_NETFILTER, NETLINK_ROUTE, NetlinkSocket, forEachAttribute as attrs } from '../native/netlink.js';
 
 const RTM_GETLINK = 18;
@@ -53,7 +53,8 @@ const cstr = (b: Buffer, s: number, e: number) => {
   return b.toString('utf8', s, z < 0 || z > e ? e : z);
 };
 const ipv4 = (b: Buffer, s: number) => `${b[s]}.${b[s + 1]}.${b[s + 2]}.${b[s + 3]}`;
-const ipv6 = (b: Buffer, s: number) => formatIp6((b.readBigUInt64BE(s) << 64n) | b.readBigUInt64BE(s + 8));
+/** An IPv6 address of a dump: read as eight 16-bit groups (BigInts cost a host's hundreds of link-local routes a few ms). */
+export const ipv6 = (b: Buffer, s: number) => formatIp6Groups([0, 2, 4, 6, 8, 10, 12, 14].map((i) => b.readUInt16BE(s + i)));
 const SCOPES: Record<number, string> = { 0: 'global', 200: 'site', 253: 'link', 254: 'host' };
 const hex = (n: number) => (n < 16 ? '0' : '') + n.toString(16);
 
@@ -130,8 +131,8 @@ function readAll(sock: NetlinkSocket, withRoutes: boolean, names?: Map<number, s
       if (r.gateway) route.gateway = r.gateway;
       routes.push(route);
     };
-    dumpRoutes(sock, onRoute);
-    dumpRoutes(sock, onRoute, AF_INET6);
+    dumpRoutes(sock, onRoute, AF_INET, RT_TABLE_MAIN);
+    dumpRoutes(sock, onRoute, AF_INET6, RT_TABLE_MAIN);
   }
   return { links, routes };
 }
@@ -146,21 +147,32 @@ interface RawRoute {
   type: number;
 }
 
-/** Every route of `family` (IPv4 by default) of every table in the socket's namespace. */
-function dumpRoutes(sock: NetlinkSocket, onRoute: (r: RawRoute) => void, family = AF_INET): void {
+/**
+ * Every route of `family` (IPv4 by default) of every table in the socket's namespace, or of
+ * `table` only: the others' addresses are not even formatted (a namespace's local table holds
+ * most of its routes).
+ */
+function dumpRoutes(sock: NetlinkSocket, onRoute: (r: RawRoute) => void, family = AF_INET, table?: number): void {
   const rtmsg = Buffer.alloc(12);
   rtmsg[0] = family;
   const [read, full] = family === AF_INET ? [ipv4, 32] : [ipv6, 128];
   sock.dump(RTM_GETROUTE, rtmsg, RTM_NEWROUTE, (m) => {
     if (m[0] !== family) return;
-    const dstLen = m[1]!;
-    const r: RawRoute = { dst: 'default', table: m[4]!, protocol: m[5]!, type: m[7]! };
+    let rtTable = m[4]!;
+    let oif: number | undefined;
+    let dstAt = -1;
+    let gatewayAt = -1;
     attrs(m, 12, m.length, (t, st) => {
-      if (t === RTA_TABLE) r.table = m.readUInt32LE(st);
-      else if (t === RTA_OIF) r.oif = m.readUInt32LE(st);
-      else if (t === RTA_DST) r.dst = read(m, st) + (dstLen === full ? '' : `/${dstLen}`);
-      else if (t === RTA_GATEWAY) r.gateway = read(m, st);
+      if (t === RTA_TABLE) rtTable = m.readUInt32LE(st);
+      else if (t === RTA_OIF) oif = m.readUInt32LE(st);
+      else if (t === RTA_DST) dstAt = st;
+      else if (t === RTA_GATEWAY) gatewayAt = st;
     });
+    if (table !== undefined && rtTable !== table) return;
+    const dstLen = m[1]!;
+    const r: RawRoute = { dst: dstAt < 0 ? 'default' : read(m, dstAt) + (dstLen === full ? '' : `/${dstLen}`), table: rtTable, protocol: m[5]!, type: m[7]! };
+    if (oif !== undefined) r.oif = oif;
+    if (gatewayAt >= 0) r.gateway = read(m, gatewayAt);
     onRoute(r);
   });
 }

@@ -29,7 +29,11 @@ export function parseIp6(text: string): bigint | undefined {
 
 /** RFC 5952 text: lower case, no leading zeros, the longest run of two or more zero groups as `::`. */
 export function formatIp6(n: bigint): string {
-  const groups = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(112 - 16 * i)) & 0xffffn));
+  return formatIp6Groups(Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(112 - 16 * i)) & 0xffffn)));
+}
+
+/** formatIp6 of the eight 16-bit groups, first first (a netlink dump's 16 bytes need no BigInt). */
+export function formatIp6Groups(groups: number[]): string {
   let best = { at: -1, len: 1 };
   for (let i = 0; i < 8; ) {
     let j = i;
