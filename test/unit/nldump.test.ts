@@ -7,7 +7,7 @@ import { formatIp6, parseIp6 } from '../../src/model/ipv6.js';
 const group = fc.oneof(fc.constant(0), fc.constant(0), fc.constant(1), fc.constant(0xffff), fc.integer({ min: 0, max: 0xffff }));
 const address = fc.array(group, { minLength: 8, maxLength: 8 }).map((groups) => {
   const b = Buffer.alloc(20);
-  groups.forEach((g, i) => b.writeUInt16BE(g, 2 + 2 * i));
+  for (const [i, g] of groups.entries()) b.writeUInt16BE(g, 2 + 2 * i);
   return b;
 });
 

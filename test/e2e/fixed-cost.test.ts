@@ -1,0 +1,83 @@
+/**
+ * What a CLI run costs before it knows it must do anything (issue 21): a `down` of a lab that is
+ * not up and a converged `up` start no program but the two firewall reads, and the sweep for a
+ * killed trace's leftovers (every up and down runs it) still finds and removes them by their marks.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, cli, uniqueLab } from '../helpers/kernel.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'netlab-fixed-'));
+const labs: string[] = [];
+afterAll(async () => {
+  for (const lab of labs) await cli(['down', '--lab', lab]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Every program netlab may start, each behind a script that notes its name and runs the real one. */
+const PROGRAMS = ['nft', 'iptables', 'iptables-save', 'iptables-restore', 'ip6tables', 'ip6tables-save', 'ip6tables-restore', 'ip', 'bridge', 'tc', 'sysctl', 'conntrack'];
+const PROGRAMS_MORE = ['ovs-vsctl', 'ovs-ofctl', 'nsenter', 'unshare', 'mount', 'umount', 'ss', 'modprobe', 'bash', 'sh', 'perl', 'env'];
+
+function shimmedPath(log: string): string {
+  const shims = join(dir, 'shims');
+  mkdirSync(shims, { recursive: true });
+  const real = process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin';
+  for (const p of [...PROGRAMS, ...PROGRAMS_MORE]) {
+    writeFileSync(join(shims, p), `#!/bin/sh\necho "${p}" >> '${log}'\nPATH='${real}' exec ${p} "$@"\n`);
+    chmodSync(join(shims, p), 0o755);
+  }
+  return `${shims}:${real}`;
+}
+
+/** The programs one CLI run started, by name, in order. */
+async function programsOf(args: string[]): Promise<string[]> {
+  const log = join(dir, `${uniqueLab()}.log`);
+  writeFileSync(log, '');
+  const r = await execa(process.execPath, [CLI, ...args], { reject: false, all: true, env: { NETLAB_LOG_LEVEL: 'warn', PATH: shimmedPath(log) } });
+  if (r.exitCode !== 0) throw new Error(r.all);
+  return readFileSync(log, 'utf8').split('\n').filter(Boolean);
+}
+
+describe("a run's fixed cost", () => {
+  it('a down of a lab that is not up starts nothing but iptables-save and ip6tables-save (the trace sweep asks nftables in-process)', async () => {
+    const started = await programsOf(['down', '--lab', uniqueLab()]);
+    expect([...new Set(started)].sort()).toEqual(['ip6tables-save', 'iptables-save']);
+  });
+
+  it('a second up of an unchanged lab starts nothing but the two firewall reads', async () => {
+    const lab = uniqueLab();
+    labs.push(lab);
+    const file = join(dir, `${lab}.yaml`);
+    writeFileSync(file, `name: ${lab}\nnetworks:\n  n: { subnet: 10.121.8.0/24 }\ncontainers:\n  a: { publish: ["41021:80"] }\n  b: {}\n`);
+    const first = await cli(['up', '-f', file]);
+    expect(first.exitCode, first.all).toBe(0);
+    const started = await programsOf(['up', '-f', file]);
+    expect([...new Set(started)].sort()).toEqual(['ip6tables-save', 'iptables-save']);
+    expect(started.length).toBe(2);
+  });
+
+  it("removes a killed trace's table by its marks on the next down, and leaves an unmarked one of that name alone", async () => {
+    const lab = uniqueLab();
+    // A pid no process has any more: the trace's netlab is gone.
+    const gone = spawnSync('true').pid;
+    const marked = `nltrace-${lab}-${gone}`;
+    const unmarked = `nltrace-${lab}-${gone + 1}`;
+    const alive = async () => (await execa('nft', ['list', 'tables'])).stdout;
+    try {
+      await execa('nft', ['-f', '-'], { input: `table ip ${marked} {\n  comment "netlab:${lab}:trace"\n}\ntable ip ${unmarked} {\n}\n` });
+      expect(await alive()).toContain(`table ip ${marked}`);
+      const r = await cli(['down', '--lab', lab]);
+      expect(r.exitCode, r.all).toBe(0);
+      const left = await alive();
+      expect(left).not.toContain(`table ip ${marked}`);
+      expect(left).toContain(`table ip ${unmarked}`);
+    } finally {
+      await execa('nft', ['delete', 'table', 'ip', marked], { reject: false });
+      await execa('nft', ['delete', 'table', 'ip', unmarked], { reject: false });
+    }
+  });
+});
