@@ -57,6 +57,17 @@ const ipv4 = (b: Buffer, s: number) => `${b[s]}.${b[s + 1]}.${b[s + 2]}.${b[s + 
 export const ipv6 = (b: Buffer, s: number) => formatIp6Groups([0, 2, 4, 6, 8, 10, 12, 14].map((i) => b.readUInt16BE(s + i)));
 const SCOPES: Record<number, string> = { 0: 'global', 200: 'site', 253: 'link', 254: 'host' };
 const hex = (n: number) => (n < 16 ? '0' : '') + n.toString(16);
+const IFLA_EXT_MASK = 29;
+const RTEXT_FILTER_SKIP_STATS = 1 << 3;
+
+/** A link dump's request: an ifinfomsg asking for no statistics (the observer reads none, and they are most of each answer). */
+function linkRequest(): Buffer {
+  const b = Buffer.alloc(16 + 8);
+  b.writeUInt16LE(8, 16);
+  b.writeUInt16LE(IFLA_EXT_MASK, 18);
+  b.writeUInt32LE(RTEXT_FILTER_SKIP_STATS, 20);
+  return b;
+}
 
 function parseLink(m: Buffer): { index: number; link: IpLink; master?: number } {
   const index = m.readInt32LE(4);
@@ -94,13 +105,12 @@ function parseLink(m: Buffer): { index: number; link: IpLink; master?: number } 
   return { index, link, master };
 }
 
-/** Links (with their IPv4 addresses) and, when asked, main-table IPv4 routes of the namespace the socket is in. */
+/** Links (with their addresses) and, when asked, main-table routes of both families of the namespace the socket is in. */
 function readAll(sock: NetlinkSocket, withRoutes: boolean, names?: Map<number, string>): NamespaceView {
-  const ifinfo = Buffer.alloc(16);
   const byIndex = new Map<number, IpLink>();
   const masters: [IpLink, number][] = [];
   const links: IpLink[] = [];
-  sock.dump(RTM_GETLINK, ifinfo, RTM_NEWLINK, (m) => {
+  sock.dump(RTM_GETLINK, linkRequest(), RTM_NEWLINK, (m) => {
     const { index, link, master } = parseLink(m);
     byIndex.set(index, link);
     links.push(link);
@@ -131,13 +141,12 @@ function readAll(sock: NetlinkSocket, withRoutes: boolean, names?: Map<number, s
       if (r.gateway) route.gateway = r.gateway;
       routes.push(route);
     };
-    dumpRoutes(sock, onRoute, AF_INET, RT_TABLE_MAIN);
-    dumpRoutes(sock, onRoute, AF_INET6, RT_TABLE_MAIN);
+    dumpRoutes(sock, onRoute, RT_TABLE_MAIN);
   }
   return { links, routes };
 }
 
-/** An IPv4 route as the kernel dumps it: `dst` as ip prints it (`default`, an address, or a prefix). */
+/** A route as the kernel dumps it: `dst` as ip prints it (`default`, an address, or a prefix). */
 interface RawRoute {
   dst: string;
   table: number;
@@ -148,16 +157,14 @@ interface RawRoute {
 }
 
 /**
- * Every route of `family` (IPv4 by default) of every table in the socket's namespace, or of
- * `table` only: the others' addresses are not even formatted (a namespace's local table holds
- * most of its routes).
+ * Every IPv4 and IPv6 route (in that order: one dump of both families) of every table in the
+ * socket's namespace, or of `table` only: the others' addresses are not even formatted (a
+ * namespace's local table holds most of its routes).
  */
-function dumpRoutes(sock: NetlinkSocket, onRoute: (r: RawRoute) => void, family = AF_INET, table?: number): void {
-  const rtmsg = Buffer.alloc(12);
-  rtmsg[0] = family;
-  const [read, full] = family === AF_INET ? [ipv4, 32] : [ipv6, 128];
-  sock.dump(RTM_GETROUTE, rtmsg, RTM_NEWROUTE, (m) => {
-    if (m[0] !== family) return;
+function dumpRoutes(sock: NetlinkSocket, onRoute: (r: RawRoute) => void, table?: number): void {
+  sock.dump(RTM_GETROUTE, Buffer.alloc(12), RTM_NEWROUTE, (m) => {
+    const family = m[0];
+    if (family !== AF_INET && family !== AF_INET6) return;
     let rtTable = m[4]!;
     let oif: number | undefined;
     let dstAt = -1;
@@ -169,6 +176,7 @@ function dumpRoutes(sock: NetlinkSocket, onRoute: (r: RawRoute) => void, family 
       else if (t === RTA_GATEWAY) gatewayAt = st;
     });
     if (table !== undefined && rtTable !== table) return;
+    const [read, full] = family === AF_INET ? [ipv4, 32] : [ipv6, 128];
     const dstLen = m[1]!;
     const r: RawRoute = { dst: dstAt < 0 ? 'default' : read(m, dstAt) + (dstLen === full ? '' : `/${dstLen}`), table: rtTable, protocol: m[5]!, type: m[7]! };
     if (oif !== undefined) r.oif = oif;
@@ -219,7 +227,7 @@ export function dumpNamespace(ns: string): NamespaceView | undefined {
 export function dumpLoopback(ns: string): NamespaceView | undefined {
   return withSocket(ns, (sock) => {
     const links: IpLink[] = [];
-    sock.dump(RTM_GETLINK, Buffer.alloc(16), RTM_NEWLINK, (m) => {
+    sock.dump(RTM_GETLINK, linkRequest(), RTM_NEWLINK, (m) => {
       const { link } = parseLink(m);
       if (link.ifname === 'lo') links.push(link);
     });
@@ -245,7 +253,6 @@ export function dumpHostLinksAndRoutes(): { links: IpLink[]; routes: { dst: stri
       routes.push(r);
     };
     dumpRoutes(sock, onRoute);
-    dumpRoutes(sock, onRoute, AF_INET6);
     return { links, routes };
   });
 }
