@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { contains6, formatCidr6, formatIp6, lastIp6, overlaps6, parseCidr6, parseIp6 } from '../../src/model/ipv6.js';
+import fc from 'fast-check';
+import { isIPv6 } from 'node:net';
+import { contains6, formatCidr6, formatIp6, isIp6Text, lastIp6, overlaps6, parseCidr6, parseIp6 } from '../../src/model/ipv6.js';
 import { allocateAddresses6, pickSubnet6 } from '../../src/model/ipam6.js';
 import { PoolExhaustedError } from '../../src/model/ipam.js';
 import { resolveLab, SubnetTakenError, allocationOf } from '../../src/model/lab.js';
@@ -119,5 +121,27 @@ describe('ipv6 keys', () => {
     expect(problems(lab('  n: { ipv4: false, ipv6: true }\n', '  a: { ip: 10.231.0.5 }\n'))[0]).toMatch(/containers.a.ip: network "n" has "ipv4: false"/);
     const two = problems(lab('  n: { ipv6: true, subnet6: "fd31::/48" }\n  m: { ipv6: true, subnet6: "fd31:0:0:5::/64" }\n', '  a: { networks: [n, m] }\n'));
     expect(two[0]).toMatch(/^netlab.yaml:3: networks.m.subnet6: fd31:0:0:5::\/64 overlaps fd31::\/48, the subnet6 of network "n" \(netlab.yaml:2\)/);
+  });
+});
+
+describe('isIp6Text', () => {
+  const hex = fc.constantFrom('0', '1', 'a', 'F', 'ffff', '0db8', '12345', 'g', '', '1.2.3.4', '255.255.255.255', '01.2.3.4', '256.1.1.1', '1.2.3', '%eth0', '1%2');
+  const text = fc.tuple(fc.array(hex, { maxLength: 10 }), fc.integer({ min: -1, max: 10 }), fc.constantFrom(':', '::', ':::')).map(([gs, at, sep]) => {
+    if (at < 0 || at > gs.length) return gs.join(':');
+    return `${gs.slice(0, at).join(':')}${sep}${gs.slice(at).join(':')}`;
+  });
+
+  it("says what node's isIPv6 says of any text without a zone", () => {
+    fc.assert(
+      fc.property(fc.oneof(text, fc.string({ maxLength: 45 })), (t) => {
+        expect(isIp6Text(t)).toBe(isIPv6(t) && !t.includes('%'));
+      }),
+      { numRuns: 20000 },
+    );
+  });
+
+  it('takes the forms of RFC 4291 and refuses the near misses', () => {
+    for (const t of ['::', '::1', '1::', '1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8', '::ffff:1.2.3.4', '1:2:3:4:5:6:1.2.3.4', 'FD31::1']) expect(isIp6Text(t), t).toBe(true);
+    for (const t of ['', ':', ':1', '1:', '1:::2', '1::2::3', '1:2:3:4:5:6:7:8:9', '1::2:3:4:5:6:7:8', '1.2.3.4::', '::01.2.3.4', '::1.2.3', '12345::', 'fe80::1%eth0']) expect(isIp6Text(t), t).toBe(false);
   });
 });
