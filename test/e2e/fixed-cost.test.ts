@@ -42,22 +42,29 @@ async function programsOf(args: string[]): Promise<string[]> {
   return readFileSync(log, 'utf8').split('\n').filter(Boolean);
 }
 
+/**
+ * The programs a run that changes nothing may start: the firewall reads; with the iproute2
+ * backend also the programs it reads links and namespaces with (the netlink backend does that in-process).
+ */
+function expectOnlyReads(started: string[]): void {
+  expect(started).not.toContain('nft');
+  if (process.env.NETLAB_BACKEND === 'iproute2') return expect(started).toEqual(expect.arrayContaining(['iptables-save', 'ip6tables-save']));
+  expect([...started].sort()).toEqual(['ip6tables-save', 'iptables-save']);
+}
+
 describe("a run's fixed cost", () => {
-  it('a down of a lab that is not up starts nothing but iptables-save and ip6tables-save (the trace sweep asks nftables in-process)', async () => {
-    const started = await programsOf(['down', '--lab', uniqueLab()]);
-    expect([...new Set(started)].sort()).toEqual(['ip6tables-save', 'iptables-save']);
+  it('a down of a lab that is not up starts nothing but the reads (no nft: the trace sweep asks nftables in-process)', async () => {
+    expectOnlyReads(await programsOf(['down', '--lab', uniqueLab()]));
   });
 
-  it('a second up of an unchanged lab starts nothing but the two firewall reads', async () => {
+  it('a second up of an unchanged lab starts nothing but the reads', async () => {
     const lab = uniqueLab();
     labs.push(lab);
     const file = join(dir, `${lab}.yaml`);
     writeFileSync(file, `name: ${lab}\nnetworks:\n  n: { subnet: 10.121.8.0/24 }\ncontainers:\n  a: { publish: ["41021:80"] }\n  b: {}\n`);
     const first = await cli(['up', '-f', file]);
     expect(first.exitCode, first.all).toBe(0);
-    const started = await programsOf(['up', '-f', file]);
-    expect([...new Set(started)].sort()).toEqual(['ip6tables-save', 'iptables-save']);
-    expect(started.length).toBe(2);
+    expectOnlyReads(await programsOf(['up', '-f', file]));
   });
 
   it("removes a killed trace's table by its marks on the next down, and leaves an unmarked one of that name alone", async () => {
