@@ -1,5 +1,5 @@
 /** What every command module shares: the common options, the lab a command acts on, plan and progress printing. */
-import { type Command, Option } from 'commander';
+import { type Command, Option } from './commander.js';
 import { log, type LogFormat } from '../log.js';
 import type { SimulateResult } from '../engine/simulate.js';
 import type { Op } from '../plan/ops.js';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The netlab command line: builds the program from the command modules, runs it, maps errors to exit codes. */
 import { existsSync, readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from './commander.js';
 import { EXIT_BAD_INPUT, EXIT_FAILED, NetlabError } from '../errors.js';
 import { configureLogging, log } from '../log.js';
 import { RUN_DIR } from '../paths.js';

@@ -87,4 +87,14 @@ describe("a run's fixed cost", () => {
       await execa('nft', ['delete', 'table', 'ip', unmarked], { reject: false });
     }
   });
+
+  it('loads no scanner of CommonJS exports (commander is required as the CommonJS package it is): 15 ms of every run', async () => {
+    const probe = join(dir, 'lexer.mjs');
+    writeFileSync(probe, "process.on('exit', () => process.stderr.write(`lexer ${process.moduleLoadList.some((m) => m.includes('cjs-module-lexer'))}\\n`));\n");
+    for (const args of [['--version'], ['down', '--lab', uniqueLab()]]) {
+      const r = await execa(process.execPath, ['--import', probe, CLI, ...args], { reject: false, all: true, env: { NETLAB_LOG_LEVEL: 'warn' } });
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.stderr).toContain('lexer false');
+    }
+  });
 });

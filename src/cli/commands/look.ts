@@ -1,6 +1,6 @@
 /** The commands that show a lab without changing it: explain, graph, ui, doctor. */
 import { spawn } from 'node:child_process';
-import { type Command, Option } from 'commander';
+import { type Command, Option } from '../commander.js';
 import { EXIT_FAILED, InputError } from '../../errors.js';
 import { log } from '../../log.js';
 import type { ExplainSection } from '../../plan/explain.js';
