@@ -61,7 +61,7 @@ function buildProgram(): Command {
   return program;
 }
 
-/** The commands that also look for a killed trace's leftovers by their kernel marks (one `nft list tables`). */
+/** The commands that also look for a killed trace's leftovers by their kernel marks (one netfilter dump of the table names). */
 const MARK_SWEEPERS = new Set(['up', 'down', 'trace']);
 
 /** What a trace killed by SIGKILL left (its record in /run/netlab/.traces, or its marks): removed by the next run. */
