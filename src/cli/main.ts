@@ -5,7 +5,7 @@ import { Command, CommanderError } from './commander.js';
 import { EXIT_BAD_INPUT, EXIT_FAILED, NetlabError } from '../errors.js';
 import { configureLogging, log } from '../log.js';
 import { RUN_DIR } from '../paths.js';
-import { type GlobalOpts, withCommonOptions } from './common.js';
+import { engineDown, engineUp, type GlobalOpts, withCommonOptions } from './common.js';
 import { dnsCommand, execCommand, impairCommand, inspectCommand, lifecycleCommands, logsCommand, portCommand, psCommand, shellCommand } from './commands/containers.js';
 import { downCommand, lsCommand, statusCommand, upCommand } from './commands/lab.js';
 import { doctorCommand, explainCommand, graphCommand, uiCommand } from './commands/look.js';
@@ -54,12 +54,16 @@ function buildProgram(): Command {
     .hook('preAction', (_program, action) => {
       const o = action.optsWithGlobals() as Partial<GlobalOpts>;
       configureLogging(o.logLevel ?? 'warn', o.logFormat ?? 'pretty');
+      // The engine's modules load beside the sweep (their files are read while it works); a failure surfaces where they are used.
+      ENGINES[action.name()]?.().catch(() => undefined);
       // Not from a container's server or a simulated machine's netlab: another namespace than the trace's.
       if (action.name() !== 'serve' && process.env.NETLAB_SIMULATED_HOST !== '1') return sweepTraces(MARK_SWEEPERS.has(action.name()));
     });
   for (const add of COMMANDS) add(program);
   return program;
 }
+
+const ENGINES: Record<string, () => Promise<unknown>> = { up: engineUp, down: engineDown };
 
 /** The commands that also look for a killed trace's leftovers by their kernel marks (one netfilter dump of the table names). */
 const MARK_SWEEPERS = new Set(['up', 'down', 'trace']);
