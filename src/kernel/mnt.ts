@@ -4,13 +4,13 @@
  * a mount namespace only on a mount that is not shared (unshare(1), "--mount=file").
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { removePath } from './host.js';
 import { run } from './run.js';
 import { KernelError } from '../errors.js';
 import { NETNS_DIR } from '../paths.js';
-import { ABSENT, onErrno } from './errno.js';
+import { ABSENT, ifErrno } from './errno.js';
 
 /** Mount points in /proc/self/mountinfo: [target, fstype]. */
 function mountTable(): [string, string][] {
@@ -42,8 +42,13 @@ export const specFileOf = (path: string) => `${path}.spec`;
 /** The container's fstab, beside its namespace. */
 export const fstabFileOf = (path: string) => `${path}.fstab`;
 
-export async function readMntHash(path: string): Promise<string> {
-  return (await readFile(specFileOf(path), 'utf8').catch(onErrno(ABSENT, ''))).trim();
+/** Read synchronously: a no-op `up` reads one per container, and an await each cost more than the reads. */
+export function readMntHash(path: string): string {
+  try {
+    return readFileSync(specFileOf(path), 'utf8').trim();
+  } catch (e) {
+    return ifErrno(e, ABSENT, '');
+  }
 }
 
 const privateDirs = new Map<string, Promise<void>>();

@@ -80,7 +80,7 @@ export async function readUtsNamespaces(r: Reading, mine: Set<string> | undefine
 export async function readMntNamespaces(r: Reading, mine: Set<string> | undefined): Promise<void> {
   for (const path of mountedMnt(join(labDir(r.lab), 'mnt'))) {
     if (mine && !mine.has(basename(path))) continue;
-    r.s.mnts[path] = { ns: '', hash: r.want.mnts[path] ? await readMntHash(path) : '' };
+    r.s.mnts[path] = { ns: '', hash: r.want.mnts[path] ? readMntHash(path) : '' };
   }
 }
 
