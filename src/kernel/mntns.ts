@@ -39,10 +39,11 @@ export interface MntToMake {
 /** Makes each namespace and binds it on its file; a failure removes that one's files and stops there. */
 export async function addMntsInProcess(list: MntToMake[]): Promise<void> {
   if (list.length === 0) return;
-  for (const dir of new Set(list.map((m) => dirname(m.path)))) bindPrivate(dir);
+  const dirs = new Set(list.map((m) => dirname(m.path)));
+  for (const dir of dirs) bindPrivate(dir);
   // Each namespace's file and the hash beside it, made side by side on libuv's threads (a file made here takes a few tenths of a millisecond).
   await Promise.all(list.map((m) => Promise.all([makeOwnFile(m.path, '', 0o600), makeOwnFile(specFileOf(m.path), `${m.hash}\n`, 0o644)])));
-  const template = makeTemplate();
+  const template = makeTemplate(dirs);
   try {
     for (const [i, m] of list.entries()) {
       try {
@@ -91,13 +92,13 @@ function bindPrivate(dir: string): void {
   libc().mount('', dir, 'none', MS_PRIVATE);
 }
 
-/** A copy of the host's mounts, all private, without namespace files; an fd that keeps it. */
-function makeTemplate(): number {
+/** A copy of the host's mounts, all private, without namespace files (nor `dirs`, where the new ones are bound: the kernel refuses a namespace that holds its own file's folder); an fd that keeps it. */
+function makeTemplate(dirs: Set<string>): number {
   const host = homeFd('mnt');
   libc().unshare(CLONE_NEWNS);
   try {
     libc().mount('', '/', 'none', MS_REC | MS_PRIVATE);
-    for (const target of namespaceHolders(readFileSync('/proc/thread-self/mountinfo', 'utf8'))) {
+    for (const target of namespaceHolders(readFileSync('/proc/thread-self/mountinfo', 'utf8'), dirs)) {
       try {
         libc().umount2(target, MNT_DETACH);
       } catch (e) {
@@ -116,7 +117,7 @@ function makeTemplate(): number {
  * namespace file (the script drops /run wholesale where it is a mount; here the rest of /run
  * stays, hidden by the container's own, so a volume from under /run can still be bound).
  */
-export function namespaceHolders(mountinfo: string): string[] {
+export function namespaceHolders(mountinfo: string, dirs: Set<string> = new Set()): string[] {
   const labMnt = (target: string) => basename(target) === 'mnt' && dirname(dirname(target)) === RUN_DIR;
   const holders = mountinfo
     .split('\n')
@@ -125,7 +126,7 @@ export function namespaceHolders(mountinfo: string): string[] {
       const f = line.split(' ');
       return { target: f[4]!.replace(/\\040/g, ' '), fstype: f[f.indexOf('-') + 1] ?? '' };
     })
-    .filter(({ target, fstype }) => target === NETNS_DIR || labMnt(target) || fstype === 'nsfs')
+    .filter(({ target, fstype }) => target === NETNS_DIR || labMnt(target) || dirs.has(target) || fstype === 'nsfs')
     .map(({ target }) => target);
   return [...new Set(holders)].sort((a, b) => a.length - b.length);
 }

@@ -19,9 +19,11 @@ import { mountedUts } from './uts.js';
  */
 export async function readEtcFiles(r: Reading, nsNames: string[], hints: ObserveHints): Promise<Stamps> {
   const named = new Set(nsNames);
+  // The lab's: its namespaces, and the empty files an interrupted add left under its names (observe.ts claims them).
+  const claimed = new Set([...Object.keys(r.s.namespaces), ...(r.s.unboundNetns ?? [])]);
   const dirs: string[] = [];
   for (const e of await listEntries(ETC_NETNS_DIR)) {
-    if (!r.s.namespaces[e.name] && (named.has(e.name) || !(r.want.namespaces[e.name] || r.planned.netns.has(e.name)))) continue;
+    if (!claimed.has(e.name) && (named.has(e.name) || !(r.want.namespaces[e.name] || r.planned.netns.has(e.name)))) continue;
     if (e.isDirectory()) dirs.push(e.name);
     else r.foreign.push(`${join(ETC_NETNS_DIR, e.name)} (${e.isSymbolicLink() ? 'a symbolic link' : 'not a folder'} where netlab keeps its own folder)`);
   }

@@ -59,4 +59,9 @@ describe('the template drops the mounts that hold namespaces', () => {
     ].join('\n');
     expect(namespaceHolders(info)).toEqual(['/run/netns', '/run/netlab/x/mnt', '/run/netlab/x/mnt/a', '/run/netlab/x/uts/a', '/run/netns/netlab-x-a', '/run/docker/netns/abc def']);
   });
+
+  it('drops the folder the new namespaces are bound in, wherever it is (a namespace may not hold its own file)', () => {
+    const info = [line(1, '/', 'ext4'), line(2, '/srv/labs/x/mnt', 'ext4'), line(3, '/srv/other', 'ext4')].join('\n');
+    expect(namespaceHolders(info, new Set(['/srv/labs/x/mnt']))).toEqual(['/srv/labs/x/mnt']);
+  });
 });
