@@ -6,8 +6,7 @@
  * Copying the template, not the host, keeps a container's cost flat: the host's table grows
  * with every container that is up.
  */
-import { closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { KernelError } from '../errors.js';
@@ -16,7 +15,7 @@ import { NETNS_DIR, RUN_DIR } from '../paths.js';
 import { type FstabMount, parseFstab } from './fstab.js';
 import { mntAddArgv, mountsUnder, removeMnt, specFileOf } from './mnt.js';
 import { homeFd, removeUts } from './namespaces.js';
-import { NotOwnPathError, ownDir } from './ownfs.js';
+import { ownDir, writeOwnAsync } from './ownfs.js';
 
 /** O_PATH: an fd that names a file (a volume's source) without opening it for reading. */
 const O_PATH = 0o10000000;
@@ -42,7 +41,7 @@ export async function addMntsInProcess(list: MntToMake[]): Promise<void> {
   const dirs = new Set(list.map((m) => dirname(m.path)));
   for (const dir of dirs) bindPrivate(dir);
   // Each namespace's file and the hash beside it, made side by side on libuv's threads (a file made here takes a few tenths of a millisecond).
-  await Promise.all(list.map((m) => Promise.all([makeOwnFile(m.path, '', 0o600), makeOwnFile(specFileOf(m.path), `${m.hash}\n`, 0o644)])));
+  await Promise.all(list.map((m) => Promise.all([writeOwnAsync(m.path, '', 0o600), writeOwnAsync(specFileOf(m.path), `${m.hash}\n`)])));
   const template = makeTemplate(dirs);
   try {
     for (const [i, m] of list.entries()) {
@@ -69,18 +68,6 @@ async function addOne(template: number, m: MntToMake): Promise<void> {
   } catch (e) {
     await removeMnt(m.path, async (p) => removeUts(p));
     throw new KernelError(`the mount namespace ${m.path} of ${m.ns}: ${(e as Error).message}`, `${mntAddArgv(m.path, m.ns).join(' ')} <<'EOF'\n${m.script.join('\n')}\nEOF`);
-  }
-}
-
-/** netlab's own file, written whole, never through a symbolic link (its folder was checked by bindPrivate's ownDir). */
-async function makeOwnFile(path: string, content: string, mode: number): Promise<void> {
-  const file = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, mode).catch((e: NodeJS.ErrnoException) => {
-    throw e.code === 'ELOOP' ? new NotOwnPathError(path, 'file') : e;
-  });
-  try {
-    if (content) await file.writeFile(content);
-  } finally {
-    await file.close();
   }
 }
 

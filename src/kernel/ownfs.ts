@@ -4,6 +4,7 @@
  * have it write through it, or remove what is behind it. Such a link is refused, naming it.
  */
 import { closeSync, constants, lstatSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ConflictError } from '../errors.js';
 import { ETC_NETNS_DIR, RUN_DIR } from '../paths.js';
@@ -60,8 +61,22 @@ function openNoFollow(path: string, flags: number, mode: number): number {
   try {
     return openSync(path, flags | constants.O_NOFOLLOW, mode);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new NotOwnPathError(path, 'file');
-    throw e;
+    throw refusedLink(path, e);
+  }
+}
+
+/** O_NOFOLLOW's ELOOP: a symbolic link where netlab keeps its own file. */
+const refusedLink = (path: string, e: unknown) => ((e as NodeJS.ErrnoException).code === 'ELOOP' ? new NotOwnPathError(path, 'file') : e);
+
+/** Writes netlab's own file whole, on libuv's threads, never through a symbolic link (its folder checked by the caller, ownDir). */
+export async function writeOwnAsync(path: string, content: string, mode = 0o644): Promise<void> {
+  const file = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, mode).catch((e: unknown) => {
+    throw refusedLink(path, e);
+  });
+  try {
+    if (content) await file.writeFile(content);
+  } finally {
+    await file.close();
   }
 }
 
