@@ -11,6 +11,7 @@ import { run } from './run.js';
 import { KernelError } from '../errors.js';
 import { NETNS_DIR } from '../paths.js';
 import { ABSENT, ifErrno } from './errno.js';
+import { onlineCpus, REFUSED_BIND } from './mntorder.js';
 
 /** Mount points in /proc/self/mountinfo: [target, fstype]. */
 function mountTable(): [string, string][] {
@@ -79,12 +80,24 @@ export async function addMnt(path: string, ns: string, script: string[], fstab: 
   await ensurePrivateDir(dirname(path));
   await (await open(path, 'a', 0o600)).close();
   await writeFile(fstabFileOf(path), fstab, { mode: 0o644 });
-  const r = await run(mntAddArgv(path, ns)[0]!, mntAddArgv(path, ns).slice(1), { input: `${script.join('\n')}\n`, allowFail: true });
+  const r = await runUnshare(path, ns, script);
   if (r.exitCode !== 0) {
     await removeMnt(path);
     throw new KernelError(`the mount namespace ${path} of ${ns}: ${(r.stderr || r.stdout).trim()}`, `${mntAddArgv(path, ns).join(' ')} <<'EOF'\n${script.join('\n')}\nEOF`);
   }
   await writeFile(specFileOf(path), `${hash}\n`, { mode: 0o644 });
+}
+
+/** The script under unshare(1); where the kernel refused the bind for the new namespace's id (kernel/mntorder.ts), again on each CPU in turn. */
+async function runUnshare(path: string, ns: string, script: string[]) {
+  const argv = mntAddArgv(path, ns);
+  const input = `${script.join('\n')}\n`;
+  let r = await run(argv[0]!, argv.slice(1), { input, allowFail: true });
+  for (const cpu of REFUSED_BIND.test(r.stderr) ? onlineCpus() : []) {
+    r = await run('taskset', ['-c', String(cpu), ...argv], { input, allowFail: true });
+    if (!REFUSED_BIND.test(r.stderr)) break;
+  }
+  return r;
 }
 
 /** Removes the namespace bound on `path` and its files; `removeNsFile` unbinds and removes the namespace file (the backend's way). */

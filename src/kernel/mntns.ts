@@ -14,6 +14,7 @@ import { CLONE_NEWNET, CLONE_NEWNS, LibcError, MNT_DETACH, MS_BIND, MS_PRIVATE, 
 import { NETNS_DIR, RUN_DIR } from '../paths.js';
 import { type FstabMount, parseFstab } from './fstab.js';
 import { mntAddArgv, mountsUnder, removeMnt, specFileOf } from './mnt.js';
+import { unshareBindable } from './mntorder.js';
 import { homeFd, removeUts } from './namespaces.js';
 import { ownDir, writeOwnAsync } from './ownfs.js';
 
@@ -43,10 +44,11 @@ export async function addMntsInProcess(list: MntToMake[]): Promise<void> {
   // Each namespace's file and the hash beside it, made side by side on libuv's threads (a file made here takes a few tenths of a millisecond).
   await Promise.all(list.map((m) => Promise.all([writeOwnAsync(m.path, '', 0o600), writeOwnAsync(specFileOf(m.path), `${m.hash}\n`)])));
   const template = makeTemplate(dirs);
+  const binderId = libc().mntNsId(homeFd('mnt'));
   try {
     for (const [i, m] of list.entries()) {
       try {
-        await addOne(template, m);
+        await addOne(template, m, binderId);
       } catch (e) {
         for (const rest of list.slice(i + 1)) await removeMnt(rest.path, async (p) => removeUts(p));
         throw e;
@@ -62,9 +64,9 @@ export async function addMntsInProcess(list: MntToMake[]): Promise<void> {
  * The hash is written before the namespace is made: the observer reads the hash of a namespace
  * file only where a namespace is bound on it, and a failure removes both.
  */
-async function addOne(template: number, m: MntToMake): Promise<void> {
+async function addOne(template: number, m: MntToMake, binderId: bigint | undefined): Promise<void> {
   try {
-    bindCopy(template, m);
+    bindCopy(template, m, binderId);
   } catch (e) {
     await removeMnt(m.path, async (p) => removeUts(p));
     throw new KernelError(`the mount namespace ${m.path} of ${m.ns}: ${(e as Error).message}`, `${mntAddArgv(m.path, m.ns).join(' ')} <<'EOF'\n${m.script.join('\n')}\nEOF`);
@@ -119,15 +121,14 @@ export function namespaceHolders(mountinfo: string, dirs: Set<string> = new Set(
 }
 
 /** Enters a fresh copy of the template, makes the container's mounts there, and binds that namespace on its file. */
-function bindCopy(template: number, m: MntToMake): void {
+function bindCopy(template: number, m: MntToMake, binderId: bigint | undefined): void {
   const host = homeFd('mnt');
   const net = openSync(join(NETNS_DIR, m.ns), 'r');
   const volumes: number[] = [];
   let own: number | undefined;
   try {
-    libc().setns(template, CLONE_NEWNS);
     try {
-      libc().unshare(CLONE_NEWNS);
+      unshareBindable(template, binderId);
       // Opened here, before a tmpfs hides them: the kernel binds only a mount of the caller's own namespace.
       for (const v of m.volumes) volumes.push(openSync(v, O_PATH));
       mountAll(parseFstab(m.fstab), net, volumes);

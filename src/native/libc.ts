@@ -19,6 +19,10 @@ export const MS_REC = 0x4000;
 export const MS_PRIVATE = 1 << 18;
 export const MS_SHARED = 1 << 20;
 export const MNT_DETACH = 2;
+/** _IOR(0xb7, 0x5, __u64) of linux/nsfs.h. */
+const NS_GET_MNTNS_ID = 0x8008b705;
+/** The size of glibc's cpu_set_t: 1,024 CPUs. */
+const CPU_SET_BYTES = 128;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const EWOULDBLOCK = 11;
@@ -50,6 +54,12 @@ export interface Libc {
   listen(fd: number, backlog: number): void;
   setsockopt(fd: number, level: number, name: number, value: Buffer): void;
   errno(): number;
+  /** The id the kernel numbers a mount namespace with (NS_GET_MNTNS_ID on its fd), or undefined where the kernel has no such ioctl. */
+  mntNsId(fd: number): bigint | undefined;
+  /** The CPUs the calling thread may run on (sched_getaffinity). */
+  allowedCpus(): number[];
+  /** Lets the calling thread run on these CPUs only (sched_setaffinity). */
+  pinThread(cpus: number[]): void;
 }
 
 export class LibcError extends Error {
@@ -115,6 +125,9 @@ function bind(): Libc {
   const bindFn = lib.func('int bind(int fd, const void *addr, uint32_t len)');
   const listen = lib.func('int listen(int fd, int backlog)');
   const setsockopt = lib.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)');
+  const ioctl = lib.func('int ioctl(int fd, unsigned long request, ...)');
+  const getAffinity = lib.func('int sched_getaffinity(int pid, size_t size, _Out_ uint8_t *mask)');
+  const setAffinity = lib.func('int sched_setaffinity(int pid, size_t size, const uint8_t *mask)');
   return {
     setns: (fd, nstype) => void check('setns', setns(fd, nstype)),
     unshare: (flags) => void check('unshare', unshare(flags)),
@@ -148,5 +161,19 @@ function bind(): Libc {
     listen: (fd, backlog) => void check('listen', listen(fd, backlog)),
     setsockopt: (fd, level, name, value) => void check('setsockopt', setsockopt(fd, level, name, value, value.length)),
     errno: () => koffi.errno(),
+    mntNsId: (fd) => {
+      const id = Buffer.alloc(8);
+      return ioctl(fd, NS_GET_MNTNS_ID, 'void *', id) === 0 ? id.readBigUInt64LE() : undefined;
+    },
+    allowedCpus: () => {
+      const mask = Buffer.alloc(CPU_SET_BYTES);
+      check('sched_getaffinity', getAffinity(0, mask.length, mask));
+      return [...Array(CPU_SET_BYTES * 8).keys()].filter((cpu) => (mask[cpu >> 3]! >> (cpu & 7)) & 1);
+    },
+    pinThread: (cpus) => {
+      const mask = Buffer.alloc(CPU_SET_BYTES);
+      for (const cpu of cpus) mask[cpu >> 3]! |= 1 << (cpu & 7);
+      check('sched_setaffinity', setAffinity(0, mask.length, mask));
+    },
   };
 }
