@@ -47,7 +47,8 @@ describe('a mount namespace made in a throwaway host', () => {
       // A host of its own in throwaway mount namespaces: /run and /etc tmpfs, resolv.conf a symlink into /run, a network namespace bound there.
       const host = [
         // The host's namespace files this throwaway copied (other labs up meanwhile), dropped before a tmpfs hides them from the template's clean-up (no real host hides them).
-        `for m in $(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "nsfs") print $5; break } }' /proc/self/mountinfo); do umount -l "$m"; done`,
+        // One a lab's `down` unlinks on the host meanwhile is detached here by the kernel, between awk's read and its umount.
+        `for m in $(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "nsfs") print $5; break } }' /proc/self/mountinfo); do umount -l "$m" 2>/dev/null || true; done`,
         'mount -t tmpfs netlab-test /run && mount -t tmpfs netlab-test /etc',
         'ln -s /run/systemd/resolve/stub-resolv.conf /etc/resolv.conf && echo host > /etc/hosts && echo host > /etc/hostname',
         'mkdir -p /etc/netns/netlab-test && for f in hosts resolv.conf hostname; do echo mine-$f > /etc/netns/netlab-test/$f; done',
