@@ -5,7 +5,7 @@ export default defineConfig({
     projects: [
       {
         // Property tests run hundreds of cases: room for a busy machine, since speed is the bench's business.
-        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 30_000 },
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 30_000, globalSetup: ['test/helpers/temp-check.ts'] },
       },
       {
         test: {

@@ -1,11 +1,12 @@
 /**
  * Runs once around the kernel tests: refuses to start without root, and at the end fails the
- * run if anything named netlab appeared in the kernel that was not there before.
+ * run if anything named netlab appeared in the kernel, or in the temp folders, that was not there before.
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, existsSync, readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { markedProcesses } from './marks.js';
+import { runId } from './run-id.js';
+import { tempLeftovers } from './temp-leaks.js';
 
 export function netlabObjects(): string[] {
   const out: string[] = [];
@@ -42,6 +43,8 @@ export function netlabObjects(): string[] {
     if (target?.startsWith('/run/netlab/') || target?.startsWith('/run/netlab-test-host-')) out.push(`mount ${target}`);
   }
   out.push(...resolverProcesses());
+  // Temp files and folders only by this run's id in their names: other runs' are theirs to judge.
+  out.push(...tempLeftovers(runId()));
   return out;
 }
 
@@ -60,7 +63,7 @@ let before = new Set<string>();
  * a run judges only its own objects even while another run shares the machine; the demo lab's
  * objects are judged too.
  */
-const RUN_ID = `t${randomBytes(2).toString('hex')}`;
+const RUN_ID = runId();
 const ours = (o: string) => o.includes(RUN_ID) || isDemoLabs(o);
 
 /**
@@ -73,13 +76,12 @@ export function isDemoLabs(o: string): boolean {
 
 export function setup(): void {
   if (process.getuid?.() !== 0) throw new Error('the kernel tests create namespaces and firewall rules: run them as root (sudo npm test)');
-  process.env.NETLAB_TEST_RUN = RUN_ID;
   before = new Set(netlabObjects());
   if (before.size > 0) console.warn(`netlab objects existed before the tests (left alone):\n  ${[...before].join('\n  ')}`);
 }
 
 export function teardown(): void {
   const left = netlabObjects().filter((o) => !before.has(o) && ours(o));
-  if (left.length > 0) throw new Error(`the tests left netlab objects in the kernel:\n  ${left.join('\n  ')}`);
-  console.log('leak check: nothing named netlab was left in the kernel');
+  if (left.length > 0) throw new Error(`the tests left netlab objects in the kernel or temp files:\n  ${left.join('\n  ')}`);
+  console.log('leak check: nothing named netlab was left in the kernel or the temp folders');
 }
