@@ -7,21 +7,21 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CLI, uniqueLab } from '../helpers/kernel.js';
 import { freePorts } from '../helpers/ports.js';
 import { defaultBridgeName } from '../../src/model/names.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 const base = uniqueLab();
 const other = `${base}o`;
 /** The port the other lab publishes, which a case then asks for again. */
 const OTHER_PORT = await freePorts();
 const hostNs = `test-host-${randomBytes(3).toString('hex')}`;
-const dir = mkdtempSync(join(tmpdir(), 'netlab-bad-'));
+const dir = tempDir('bad');
 let counter = 0;
 
 const inHost = (cmd: string, ...args: string[]) => execa('ip', ['netns', 'exec', hostNs, cmd, ...args], { reject: false, all: true });
@@ -349,7 +349,7 @@ afterAll(async () => {
   socketServer?.close();
   await netlab(['down', '--lab', other]);
   await execa('ip', ['netns', 'del', hostNs], { reject: false });
-  rmSync(dir, { recursive: true, force: true });
+  removeTempDir(dir);
 });
 
 describe(`bad input: ${cases.length} cases, each refused with exit code 2, its place named, the kernel unchanged`, () => {

@@ -6,14 +6,14 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, cli, httpGet, uniqueLab } from '../helpers/kernel.js';
 import { netlabObjects } from '../helpers/leak-check.js';
 import { overlaps, parseCidr } from '../../src/model/ipv4.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'netlab-conc-'));
+const dir = tempDir('conc');
 const labs: string[] = [];
 
 function labFile(lab: string, port: number, subnet?: string): string {
@@ -28,7 +28,7 @@ const netlab = (args: string[]) => execa(process.execPath, [CLI, ...args], { rej
 
 afterAll(async () => {
   for (const lab of labs) await cli(['down', '--lab', lab]);
-  rmSync(dir, { recursive: true, force: true });
+  removeTempDir(dir);
 });
 
 describe('concurrent runs', () => {

@@ -6,22 +6,22 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, uniqueLab } from '../helpers/kernel.js';
 import { logPath, timesPath } from '../../src/paths.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 const dirs: { dir: string; lab: string }[] = [];
 afterEach(async () => {
   for (const { dir, lab } of dirs.splice(0)) {
     await netlab(dir, ['down', '--lab', lab]);
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   }
 });
 
 function labFile(body: string): { dir: string; lab: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'netlab-cli-'));
+  const dir = tempDir('cli');
   const lab = uniqueLab();
   writeFileSync(join(dir, 'netlab.yaml'), `name: ${lab}\n${body}`);
   dirs.push({ dir, lab });

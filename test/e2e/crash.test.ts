@@ -7,14 +7,14 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { down, up, parseTopology, type Op } from '../../src/index.js';
 import { stateFile } from '../../src/paths.js';
 import { CLI, cli, curlIn, httpGet, uniqueLab } from '../helpers/kernel.js';
 import { netlabObjects } from '../helpers/leak-check.js';
 import { freePorts } from '../helpers/ports.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 const lab = uniqueLab();
 const PORT = await freePorts();
@@ -29,13 +29,13 @@ containers:
     links: ["web:w"]
     command: "exec sleep 600"
 `;
-const dir = mkdtempSync(join(tmpdir(), 'netlab-crash-'));
+const dir = tempDir('crash');
 const file = join(dir, 'netlab.yaml');
 writeFileSync(file, yaml);
 
 afterAll(async () => {
   await cli(['down', '--lab', lab]);
-  rmSync(dir, { recursive: true, force: true });
+  removeTempDir(dir);
 });
 
 /** (kind, n): after the first and after the last Op of each kind. */

@@ -3,13 +3,11 @@
  * in a folder without netlab.yaml brings up the demo lab.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { cli, curlIn, httpGet, sh, withLanPeer } from '../helpers/kernel.js';
 import { netlabObjects } from '../helpers/leak-check.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'netlab-e2e-'));
+const dir = tempDir('e2e');
 const exec = (...args: string[]) => cli(['exec', ...args], { cwd: dir });
 
 describe('the demo lab, as the README shows it', () => {
@@ -23,7 +21,7 @@ describe('the demo lab, as the README shows it', () => {
 
   afterAll(async () => {
     await cli(['down'], { cwd: dir });
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   });
 
   it("serves the welcome page on the host's localhost:8080", async () => {

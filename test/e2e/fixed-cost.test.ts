@@ -6,16 +6,16 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, cli, uniqueLab } from '../helpers/kernel.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'netlab-fixed-'));
+const dir = tempDir('fixed');
 const labs: string[] = [];
 afterAll(async () => {
   for (const lab of labs) await cli(['down', '--lab', lab]);
-  rmSync(dir, { recursive: true, force: true });
+  removeTempDir(dir);
 });
 
 /** Every program netlab may start, each behind a script that notes its name and runs the real one. */

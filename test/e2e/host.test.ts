@@ -6,15 +6,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, curlIn, sh, uniqueLab } from '../helpers/kernel.js';
 import { iptablesSave, nftRuleset, withoutLabIptables, withoutLabNft, withTestHost, type TestHost } from '../helpers/testhost.js';
 import { netlabObjects } from '../helpers/leak-check.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 function labFile(lab: string, body: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'netlab-host-'));
+  const dir = tempDir('host');
   const file = join(dir, 'netlab.yaml');
   writeFileSync(file, `name: ${lab}\n${body}`);
   return file;
@@ -278,7 +278,7 @@ describe('host-wide settings', () => {
 describe('state files', () => {
   it('are root-owned and not world-writable; netlab refuses a run folder it does not own and tightens a loose one', async () => {
     const lab = uniqueLab();
-    const runDir = mkdtempSync(join(tmpdir(), 'netlab-run-'));
+    const runDir = tempDir('run');
     const env = { NETLAB_RUN_DIR: runDir };
     await withTestHost(async (h) => {
       try {
@@ -303,7 +303,7 @@ describe('state files', () => {
         expect(refused.stderr).toContain('is not a folder owned by root');
       } finally {
         await h.netlab(['down', '--lab', lab], { env });
-        rmSync(runDir, { recursive: true, force: true });
+        removeTempDir(runDir);
       }
     });
   });

@@ -3,17 +3,17 @@
  * the host programs netlab runs to enter it (ip, nsenter, env), which would run as root on the host.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, uniqueLab } from '../helpers/kernel.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'netlab-hostenv-'));
+const dir = tempDir('hostenv');
 const labs: string[] = [];
 
 afterAll(async () => {
   for (const lab of labs) await cli(['down', '--lab', lab]);
-  rmSync(dir, { recursive: true, force: true });
+  removeTempDir(dir);
 });
 
 describe("a container's PATH", () => {

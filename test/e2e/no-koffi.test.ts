@@ -3,13 +3,13 @@
  * and flock(1), as the README promises: a copy of the build whose node_modules lacks koffi brings
  * up the demo lab's shape, serves through the published port, resolves the link, and comes down.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { execa } from 'execa';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { httpGet, uniqueLab } from '../helpers/kernel.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const PORT = 49101;
@@ -21,7 +21,7 @@ let copy: string;
  * by a symlink where the copy is on another file system.
  */
 function buildWithoutKoffi(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'netlab-nokoffi-'));
+  const dir = tempDir('nokoffi');
   for (const part of ['dist', 'assets', 'package.json']) cpSync(join(ROOT, part), join(dir, part), { recursive: true });
   mkdirSync(join(dir, 'node_modules'));
   for (const pkg of readdirSync(join(ROOT, 'node_modules'))) {
@@ -38,7 +38,6 @@ describe('without koffi', () => {
   beforeAll(() => {
     copy = buildWithoutKoffi();
   });
-  afterAll(() => rmSync(copy, { recursive: true, force: true }));
 
   it('brings up the demo lab with iproute2 and flock(1), saying why, and takes it down', async () => {
     const lab = uniqueLab();

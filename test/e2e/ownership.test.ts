@@ -9,7 +9,6 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { etcNetnsDir, labDir, logPath, ovsRunDir, stateFile, utsPath } from '../../src/paths.js';
@@ -17,6 +16,7 @@ import { ovsName } from '../../src/model/names.js';
 import { CLI, uniqueLab } from '../helpers/kernel.js';
 import { netlabObjects } from '../helpers/leak-check.js';
 import { markedProcesses } from '../helpers/marks.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 const lab = uniqueLab();
 const bridge = `xb${randomBytes(3).toString('hex')}`;
@@ -28,7 +28,7 @@ containers:
   c:
     command: "${command}"
 `;
-const dir = mkdtempSync(join(tmpdir(), 'netlab-own-'));
+const dir = tempDir('own');
 const file = join(dir, 'netlab.yaml');
 
 const run = (args: string[]) => execa(process.execPath, [CLI, ...args, '-f', file], { reject: false, all: true, env: { NETLAB_LOG_LEVEL: 'warn' } });
@@ -52,7 +52,7 @@ afterAll(async () => {
   for (const p of planted) rmSync(p, { force: true });
   await ip('link', 'del', bridge);
   await run(['down']);
-  rmSync(dir, { recursive: true, force: true });
+  removeTempDir(dir);
 });
 
 async function downClean(): Promise<void> {

@@ -4,14 +4,14 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLI, cli, httpGet, uniqueLab } from '../helpers/kernel.js';
 import { onPath, PROGRAMS } from '../../src/kernel/probe.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'netlab-see-'));
+const dir = tempDir('see');
 chmodSync(dir, 0o755); // explain and graph run as a user in it
 const lab = uniqueLab();
 writeFileSync(
@@ -27,12 +27,12 @@ containers:
 
 afterAll(async () => {
   await cli(['down', '-q'], { cwd: dir });
-  rmSync(dir, { recursive: true, force: true });
+  removeTempDir(dir);
 });
 
 describe('doctor', () => {
   it('reports a program missing from PATH with the package that provides it, and exits 1', async () => {
-    const bin = mkdtempSync(join(tmpdir(), 'netlab-path-'));
+    const bin = tempDir('path');
     try {
       for (const p of PROGRAMS) {
         const path = await onPath(p);
@@ -47,7 +47,7 @@ describe('doctor', () => {
       const text = await execa(process.execPath, [CLI, 'doctor'], { cwd: dir, reject: false, env, extendEnv: false });
       expect(text.stdout).toMatch(/FAIL {2}iptables is not on PATH.*\n {6}fix: apt-get install iptables/);
     } finally {
-      rmSync(bin, { recursive: true, force: true });
+      removeTempDir(bin);
     }
   });
 

@@ -6,17 +6,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, cli, sh, uniqueLab } from '../helpers/kernel.js';
 import { stateFile } from '../../src/paths.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'netlab-state-'));
+const dir = tempDir('state');
 const labs: string[] = [];
 afterAll(async () => {
   for (const lab of labs) await cli(['down', '--lab', lab]);
-  rmSync(dir, { recursive: true, force: true });
+  removeTempDir(dir);
 });
 
 /** A lab file in a folder of its own; `name` none: the lab is named by the folder. */

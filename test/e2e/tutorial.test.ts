@@ -6,10 +6,10 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, uniqueLab } from '../helpers/kernel.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 const TUTORIAL = new URL('../../docs/tutorial.md', import.meta.url);
 
@@ -57,8 +57,8 @@ const probePortAsN = (lines: string[]) => {
 };
 
 const lab = uniqueLab();
-const dir = mkdtempSync(join(tmpdir(), 'netlab-tutorial-'));
-const bin = mkdtempSync(join(tmpdir(), 'netlab-bin-'));
+const dir = tempDir('tutorial');
+const bin = tempDir('bin');
 writeFileSync(join(bin, 'netlab'), `#!/bin/sh\nexec ${process.execPath} ${CLI} "$@"\n`);
 chmodSync(join(bin, 'netlab'), 0o755);
 const blocks = shellBlocks(readFileSync(TUTORIAL, 'utf8').replace(/\bseedlab\b/g, lab));
@@ -69,8 +69,8 @@ afterAll(async () => {
   await execa(join(bin, 'netlab'), ['down', '-q', '-l', `${lab}-mh`], { cwd: dir, reject: false });
   // Step 12's IPv6 lab, likewise.
   await execa(join(bin, 'netlab'), ['down', '-q', '-l', `${lab}-v6`], { cwd: dir, reject: false });
-  rmSync(dir, { recursive: true, force: true });
-  rmSync(bin, { recursive: true, force: true });
+  removeTempDir(dir);
+  removeTempDir(bin);
 });
 
 describe('docs/tutorial.md', () => {

@@ -12,10 +12,11 @@
 import { execa } from 'execa';
 import { afterAll } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, testHostId } from './kernel.js';
+import { mountsUnder } from './temp-leaks.js';
+import { removeTempDir, tempDir } from './tmp.js';
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 /** The command that runs the test servers in a container: `tcp:80 udp:53 ...`. */
@@ -33,6 +34,8 @@ export interface VirtualHost {
   runIn(ns: string, args: string[]): Promise<{ exitCode: number; all: string; stdout: string }>;
   /** Writes the topology to a file and runs `netlab up` for it as lab `lab`. */
   up(lab: string, yaml: string): Promise<{ exitCode: number; all: string; stdout: string }>;
+  /** The file `up` wrote lab `lab`'s topology to (in a temp folder removed with the host). */
+  labFile(lab: string): string;
   /** Labs brought up here, taken down at the end. */
   labs: Set<string>;
 }
@@ -57,6 +60,7 @@ export async function withVirtualHost<T>(lanIndex: number, fn: (h: VirtualHost) 
   };
   const inHost = ['nsenter', `--net=/run/netns/${ns}`];
   const runDir = `/run/netlab-${ns}`;
+  const files = tempDir('vhost');
   const h: VirtualHost = {
     ns,
     lan: { ns: lanNs, hostAddr, peerAddr, ...(opts.ipv6 ? { hostAddr6: `fd32:ff:${lanIndex}::1`, peerAddr6: `fd32:ff:${lanIndex}::2` } : {}) },
@@ -67,14 +71,14 @@ export async function withVirtualHost<T>(lanIndex: number, fn: (h: VirtualHost) 
       return result(await execa(inHost[0]!, [...inHost.slice(1), process.execPath, CLI, ...args], { reject: false, all: true, env: { NETLAB_LOG_LEVEL: 'warn', NETLAB_RUN_DIR: runDir } }));
     },
     up: async (lab, yaml) => {
-      const file = join(tmpdir(), `netlab-${lab}.yaml`);
-      writeFileSync(file, yaml);
-      return h.netlab(['up', '-f', file, '--lab', lab]);
+      writeFileSync(h.labFile(lab), yaml);
+      return h.netlab(['up', '-f', h.labFile(lab), '--lab', lab]);
     },
+    labFile: (lab) => join(files, `${lab}.yaml`),
     run: async (args, input) => result(await execa(inHost[0]!, [...inHost.slice(1), ...args], { reject: false, all: true, input })),
     runIn: async (other, args) => result(await execa('ip', ['netns', 'exec', other, ...args], { reject: false, all: true })),
   };
-  const close = closer(h, runDir);
+  const close = closer(h, runDir, files);
   try {
     await must('ip', ['netns', 'add', ns]);
     await must('ip', ['netns', 'add', lanNs]);
@@ -108,10 +112,10 @@ afterAll(async () => {
 
 /**
  * Removes a virtual host: its labs (`down` inside it, so before the host namespace goes), then the
- * namespaces and its run folder. A mount `down` left there (a lab's mount or UTS namespace, which
- * would keep the network namespaces it saw alive) is unmounted, and reported as a failure.
+ * namespaces, its run folder and its lab files. A mount `down` left there (a lab's mount or UTS
+ * namespace, which would keep the network namespaces it saw alive) is unmounted, and reported as a failure.
  */
-function closer(h: VirtualHost, runDir: string): () => Promise<void> {
+function closer(h: VirtualHost, runDir: string, files: string): () => Promise<void> {
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
@@ -121,18 +125,12 @@ function closer(h: VirtualHost, runDir: string): () => Promise<void> {
       const left = mountsUnder(runDir);
       for (const target of left.reverse()) await execa('umount', ['-l', target], { reject: false });
       rmSync(runDir, { recursive: true, force: true });
+      removeTempDir(files);
       open.delete(close);
       if (left.length > 0) throw new Error(`netlab down left mounts in ${runDir} (now unmounted):\n  ${left.join('\n  ')}`);
     })());
   open.add(close);
   return close;
-}
-
-function mountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((t) => t === dir || t.startsWith(`${dir}/`));
 }
 
 /** curl from namespace `ns` of the virtual host (its own when undefined); the body, or undefined when it fails within the retries. */

@@ -4,9 +4,8 @@
  * Real namespaces, real mounts; run under both link backends (NETLAB_BACKEND=iproute2).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { up, down, execIn, parseTopology, InputError } from '../../src/index.js';
@@ -14,17 +13,18 @@ import { uniqueLab } from '../helpers/kernel.js';
 import { MONITOR_SCRIPT } from '../../src/kernel/monitor.js';
 import { parseStamps } from '../../src/model/logtime.js';
 import { containerFstab, mountScript } from '../../src/model/mounts.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 const labs: string[] = [];
 const dirs: string[] = [];
 afterEach(async () => {
   for (const lab of labs.splice(0)) await down({ lab }).catch(() => undefined);
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  for (const d of dirs.splice(0)) removeTempDir(d);
 });
 
 /** A folder for a topology file and its volumes, removed after the test. */
 function labDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'netlab-ctr-'));
+  const d = tempDir('ctr');
   dirs.push(d);
   return d;
 }
@@ -117,7 +117,7 @@ containers:
     const lab = uniqueLab();
     const dir = labDir();
     // Outside /tmp, /var/tmp and /run, which the new namespaces cover before they run their last mount.
-    const bin = mkdtempSync('/var/lib/netlab-test-path-');
+    const bin = tempDir('path', '/var/lib');
     const calls = join(bin, 'calls');
     try {
       for (const tool of ['unshare', 'umount', 'mount']) {
@@ -141,12 +141,12 @@ containers:
       if (!iproute2) expect(lines.filter((l) => /^(unshare|mount|umount) /.test(l))).toEqual([]);
       expect(await run(lab, 'b', 'cat /etc/hostname; findmnt -no FSTYPE /tmp')).toBe('b\ntmpfs');
     } finally {
-      rmSync(bin, { recursive: true, force: true });
+      removeTempDir(bin);
     }
   });
 
   it("binds the /etc files over a host's resolv.conf that links into /run (systemd-resolved) in a second pass", () => {
-    const dir = mkdtempSync('/var/lib/netlab-test-etc-');
+    const dir = tempDir('etc', '/var/lib');
     try {
       mkdirSync(join(dir, 'netns'));
       for (const f of ['hosts', 'resolv.conf', 'hostname']) writeFileSync(join(dir, 'netns', f), `mine-${f}\n`);
@@ -162,7 +162,7 @@ containers:
       expect(r.stderr).toBe('');
       expect(r.stdout).toBe('mine-resolv.conf\nmine-hosts\nmine-hostname\n');
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     }
   });
 

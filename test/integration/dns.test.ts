@@ -5,8 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { up, down, execIn, status } from '../../src/index.js';
@@ -15,6 +14,7 @@ import { labDir } from '../../src/paths.js';
 import { cli, uniqueLab } from '../helpers/kernel.js';
 import { labsUndoneAfterEach } from '../helpers/api-labs.js';
 import { markedProcesses } from '../helpers/marks.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const UPSTREAM = fileURLToPath(new URL('../fixtures/dns-upstream.mjs', import.meta.url));
 const { topology, cleanups } = labsUndoneAfterEach();
@@ -189,7 +189,7 @@ containers:
 
   it("resolves across the hosts of a multi-host lab (--simulate): each host's resolver knows the whole lab", async () => {
     const lab = uniqueLab();
-    const dir = mkdtempSync(join(tmpdir(), 'netlab-dns-'));
+    const dir = tempDir('dns');
     const file = join(dir, 'netlab.yaml');
     writeFileSync(
       file,

@@ -3,13 +3,13 @@
  * convergence, edits applied in place, a lost state file, foreign objects, repair.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { up, down, ps, execIn, parseTopology, ConflictError } from '../../src/index.js';
 import { stateFile } from '../../src/paths.js';
 import { curlIn, httpGet, sh, uniqueLab } from '../helpers/kernel.js';
 import { freePorts } from '../helpers/ports.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 /** The tests' host ports, P to P + 11: a free range, as fixed ports collided when two runs shared a machine. */
 const P = await freePorts(12);
@@ -218,7 +218,7 @@ describe('engine on the kernel', () => {
   it('a converged up reads little but still sees drift: a file edited in place with its times put back, a deleted address, a flushed chain, an edited topology', async () => {
     const lab = uniqueLab();
     labs.push(lab);
-    const dir = mkdtempSync(join(tmpdir(), 'netlab-drift-'));
+    const dir = tempDir('drift');
     const file = join(dir, 'netlab.yaml');
     const body = (extra: string) => `name: ${lab}\nnetworks:\n  n: { subnet: 10.106.30.0/24 }\ncontainers:\n  a: { publish: ["22301:80"] }\n  b: {}\n${extra}`;
     try {
@@ -259,7 +259,7 @@ describe('engine on the kernel', () => {
       writeFileSync(file, body('  d: { publish: ["99999:80"] }\n'));
       for (let i = 0; i < 2; i++) await expect(up({ file })).rejects.toThrow(/out of range/);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     }
   });
 });

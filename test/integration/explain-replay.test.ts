@@ -12,14 +12,14 @@
  * (NETLAB_RUN_DIR), as a separate machine would: its own lock and state, and no other lab's
  * ports (the real host's demo lab holds 8080 only in the real host).
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CLI, curlIn, sh, uniqueLab } from '../helpers/kernel.js';
 import { netlabObjects } from '../helpers/leak-check.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 interface LabCase {
   name: string;
@@ -106,7 +106,7 @@ containers:
   },
 ];
 
-const RUN_DIR = mkdtempSync(join(tmpdir(), 'netlab-run-'));
+const RUN_DIR = tempDir('run');
 const nsenter = (hostNs: string, args: string[]) => execa('nsenter', [`--net=/run/netns/${hostNs}`, ...args], { reject: false, all: true, env: { NETLAB_LOG_LEVEL: 'warn', NETLAB_RUN_DIR: RUN_DIR } });
 const netlab = (hostNs: string, args: string[]) => nsenter(hostNs, [process.execPath, CLI, ...args]);
 
@@ -115,7 +115,6 @@ afterEach(async () => {
   // netlab down waits for the xtables lock, which other runs on this machine may hold a while.
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 }, 240_000);
-afterAll(() => rmSync(RUN_DIR, { recursive: true, force: true }));
 
 /** A fresh simulated host with its loopback up; removed after the test, with the lab. */
 async function simulatedHost(lab: string, topoArgs: string[]): Promise<string> {
@@ -272,8 +271,8 @@ describe('explain, replayed by a shell in a simulated host', () => {
   for (const c of LABS) {
     it(`builds ${c.name} exactly as netlab up does, and it works`, { timeout: 240_000 }, async () => {
       const lab = uniqueLab();
-      const dir = mkdtempSync(join(tmpdir(), 'netlab-explain-'));
-      cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+      const dir = tempDir('explain');
+      cleanups.push(async () => removeTempDir(dir));
       const topoArgs = c.yaml ? ['-f', join(dir, 'lab.yaml')] : [];
       if (c.yaml) writeFileSync(join(dir, 'lab.yaml'), c.yaml);
 
@@ -304,7 +303,7 @@ describe('explain, replayed by a shell in a simulated host', () => {
 describe('explain --simulate, replayed by a shell', () => {
   it.skipIf(!haveOvs)('builds the multi-host example (Linux VXLAN and Open vSwitch) exactly as netlab up --simulate does, and traffic crosses the tunnels', { timeout: 300_000 }, async () => {
     const lab = uniqueLab();
-    const dir = mkdtempSync(join(tmpdir(), 'netlab-explain-'));
+    const dir = tempDir('explain');
     const file = join(dir, 'lab.yaml');
     writeFileSync(file, multiHostExample(lab));
     const hosts: string[] = [];
@@ -331,7 +330,7 @@ describe('explain --simulate, replayed by a shell', () => {
         await takeDown(h);
         await execa('ip', ['netns', 'del', h], { reject: false });
       }
-      rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     });
     const b = `netlab-${lab}-b`;
     const works = async () => {

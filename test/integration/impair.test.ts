@@ -3,9 +3,8 @@
  * netem refused before any change where the kernel has none, explain and inspect, drift and its
  * repair, `netlab impair` live and kept, and nothing left by `down`.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { afterEach, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { up, down, parseTopology } from '../../src/index.js';
@@ -13,13 +12,13 @@ import type { BackendName } from '../../src/index.js';
 import { kernelHasNetem } from '../../src/kernel/tc.js';
 import { NO_NETEM } from '../../src/engine/impair.js';
 import { cli, uniqueLab } from '../helpers/kernel.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const labs: string[] = [];
 afterEach(async () => {
   for (const lab of labs.splice(0)) await down({ lab }).catch(() => undefined);
 });
-const dir = mkdtempSync(join(tmpdir(), 'netlab-impair-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('impair');
 
 const BYTES = 3_000_000;
 /** srv sends BYTES to whoever connects; its eth0 (network n) is held to `rate`. */

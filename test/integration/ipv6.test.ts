@@ -4,16 +4,15 @@
  * DNS (AAAA), drift of an IPv6 address repaired by `up`, `down` leaving no IPv6 address or
  * route; an automatic ULA /64 kept across `up`s; IPv6 across simulated hosts over VXLAN.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { CLI, uniqueLab } from '../helpers/kernel.js';
 import { netnsName } from '../../src/model/names.js';
+import { tempDir } from '../helpers/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'netlab-ipv6-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('ipv6');
 
 const RUN_MS = 60_000;
 

@@ -156,7 +156,7 @@ describe('the shared isolation rules of an nftables lab beside an iptables lab',
         [a, ya],
         [b, yb],
       ]) {
-        const file = `/tmp/netlab-${lab}.yaml`;
+        const file = h.labFile(lab!);
         expect(yaml).toBeDefined();
         expect((await h.netlab(['up', '--dry-run', '-f', file, '--lab', lab!])).stdout.trim()).toBe('# nothing to change');
       }

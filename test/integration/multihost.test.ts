@@ -2,17 +2,16 @@
  * Multi-host labs simulated on this machine: every host a namespace on one underlay bridge,
  * each running its own share (and its own Open vSwitch). Real packets cross real tunnels.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { cli, sh, uniqueLab } from '../helpers/kernel.js';
 import { netlabObjects } from '../helpers/leak-check.js';
 import { simName } from '../../src/model/names.js';
+import { tempDir } from '../helpers/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'netlab-multihost-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('multihost');
 
 const haveOvs = (await sh('ovs-vsctl', ['--version'])).exitCode === 0;
 

@@ -162,7 +162,7 @@ containers:
       let answer = '';
       for (let i = 0; i < 20 && !answer; i++) answer = (await send()).stdout.trim();
       expect(answer).toBe(`dns ${h.lan.peerAddr}`);
-      const dry = await h.netlab(['up', '--dry-run', '-f', `/tmp/netlab-${lab}.yaml`, '--lab', lab]);
+      const dry = await h.netlab(['up', '--dry-run', '-f', h.labFile(lab), '--lab', lab]);
       expect(dry.stdout).toContain('# nothing to change');
     });
   });
@@ -322,7 +322,7 @@ containers:
         expect(afterF.stdout).toContain('missing rule: -A NL-ISOLATION-1 ');
         expect(await curlVia(h, h.lan.ns, url, READY)).toBe(`web ${h.lan.peerAddr}`);
       }
-      expect((await h.netlab(['up', '-f', `/tmp/netlab-${lab}.yaml`, '--lab', lab])).exitCode).toBe(0);
+      expect((await h.netlab(['up', '-f', h.labFile(lab), '--lab', lab])).exitCode).toBe(0);
       expect((await h.netlab(['status', '--lab', lab])).exitCode).toBe(0);
       expect(await curlVia(h, h.lan.ns, url, READY)).toBe(`web ${h.lan.peerAddr}`);
 
@@ -332,7 +332,7 @@ containers:
       expect(drift.exitCode).toBe(3);
       expect(drift.stdout).toMatch(/drifted: "netlab up" would make \d+ changes? \(.*firewall update/);
       expect(await curlVia(h, h.lan.ns, url, { timeoutS: 1 })).toBeUndefined();
-      const repair = await h.netlab(['up', '-f', `/tmp/netlab-${lab}.yaml`, '--lab', lab]);
+      const repair = await h.netlab(['up', '-f', h.labFile(lab), '--lab', lab]);
       expect(repair.exitCode, repair.all).toBe(0);
       expect(await curlVia(h, h.lan.ns, url, READY)).toBe(`web ${h.lan.peerAddr}`);
       expect((await h.netlab(['status', '--lab', lab])).exitCode).toBe(0);

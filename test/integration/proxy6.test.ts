@@ -8,8 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { up, down, parseTopology } from '../../src/index.js';
@@ -17,6 +16,7 @@ import { isProxyOf, PROXY_SCRIPT, proxyPid, socketInodes } from '../../src/proxy
 import { parsePublish } from '../../src/model/ports.js';
 import { cli, uniqueLab } from '../helpers/kernel.js';
 import { labsUndoneAfterEach } from '../helpers/api-labs.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 const SERVERS = fileURLToPath(new URL('../fixtures/servers.mjs', import.meta.url));
 const ECHO = fileURLToPath(new URL('../fixtures/echo.mjs', import.meta.url));
@@ -227,8 +227,8 @@ describe('the IPv6 loopback proxy', () => {
   });
 
   it("forgets a UDP flow after conntrack's idle times: the short one until the server answered, the long one after", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'netlab-proxy6-'));
-    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir('proxy6');
+    cleanups.push(async () => removeTempDir(dir));
     const server = dgram.createSocket('udp4');
     server.on('message', (m, from) => m.toString() === 'answer me' && server.send('answer', from.port, from.address));
     await new Promise<void>((res) => server.bind(21271, '127.0.0.1', res));

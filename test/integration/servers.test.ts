@@ -5,24 +5,24 @@
  * Run under both link backends (NETLAB_BACKEND=iproute2).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { up, down, execIn, ps, inspect, parseTopology, stopContainers, startContainers } from '../../src/index.js';
 import { ctrDir } from '../../src/paths.js';
 import { monitorPid } from '../../src/kernel/monitor.js';
 import { isAlive } from '../../src/kernel/processes.js';
 import { httpGet, uniqueLab } from '../helpers/kernel.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 const labs: string[] = [];
 const dirs: string[] = [];
 afterEach(async () => {
   for (const lab of labs.splice(0)) await down({ lab }).catch(() => undefined);
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  for (const d of dirs.splice(0)) removeTempDir(d);
 });
 
 function topology(lab: string, body: string, sites: string[] = []) {
-  const dir = mkdtempSync(join(tmpdir(), 'netlab-srv-'));
+  const dir = tempDir('srv');
   dirs.push(dir);
   for (const s of sites) {
     mkdirSync(join(dir, s));

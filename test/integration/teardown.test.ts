@@ -2,15 +2,14 @@
  * `down` with the netlink backend removes each container's mount namespace in-process (umount2),
  * as it does the UTS ones: a umount process per container made a `down` of 200 take seconds.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { CLI, cli, uniqueLab } from '../helpers/kernel.js';
+import { tempDir } from '../helpers/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'netlab-teardown-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('teardown');
 
 /** A `umount` first in PATH that writes its arguments to `log`, then runs the real one. */
 async function recordingUmount(log: string): Promise<string> {

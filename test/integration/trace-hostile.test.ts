@@ -5,13 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { up, down, parseTopology } from '../../src/index.js';
 import { CLI, cli, uniqueLab } from '../helpers/kernel.js';
 import { labStatsSchema } from '../../src/trace/schema.js';
 import { traceLeftovers } from '../helpers/trace-leftovers.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 const topology = (lab: string) =>
   parseTopology(
@@ -54,13 +54,13 @@ const NOTHING = ['udp port 9'];
 describe('trace, capture, stats against hostile use', () => {
   const lab = uniqueLab();
   const web = `netlab-${lab}-web`;
-  const dir = mkdtempSync(join(tmpdir(), 'netlab-hostile-'));
+  const dir = tempDir('hostile');
   beforeAll(async () => {
     await up({ topology: topology(lab) });
   });
   afterAll(async () => {
     await down({ lab });
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   });
 
   it('a capture whose filter matches nothing stops cleanly on Ctrl-C: exit 0, an empty pcap tcpdump reads, no tcpdump left', async () => {

@@ -3,12 +3,12 @@
  * and over the VXLAN tunnel between them, under both firewall backends.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, uniqueLab } from '../helpers/kernel.js';
 import { traceResultSchema } from '../../src/trace/schema.js';
 import type { TraceResult } from '../../src/trace/model.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 const RUN_MS = 60_000;
 
@@ -17,7 +17,7 @@ describe.each([
   { firewall: 'nftables', net: 84 },
 ])('netlab trace over VXLAN between simulated hosts, firewall $firewall', ({ firewall, net }) => {
   const lab = uniqueLab();
-  const dir = mkdtempSync(join(tmpdir(), 'netlab-trace-mh-'));
+  const dir = tempDir('trace-mh');
   const file = join(dir, 'netlab.yaml');
   writeFileSync(
     file,
@@ -44,7 +44,7 @@ containers:
   }, 90_000);
   afterAll(async () => {
     await cli(['down', '-q', '-f', file], { timeoutMs: RUN_MS });
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   }, 90_000);
 
   it('b → a:80 crosses vm2, the tunnel (its VNI, the underlay addresses) and vm1, and is delivered; the answer comes back the same way', async () => {

@@ -5,8 +5,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { up, down, parseTopology } from '../../src/index.js';
 import { CLI, cli, curlIn, httpGet, uniqueLab } from '../helpers/kernel.js';
@@ -14,6 +12,7 @@ import { servers } from '../helpers/vhost.js';
 import type { TraceResult } from '../../src/trace/model.js';
 import { traceResultSchema } from '../../src/trace/schema.js';
 import { traceLeftovers } from '../helpers/trace-leftovers.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const BACKENDS = [
   { firewall: 'iptables', net: 11, port: 21401, loopPort: 21411 },
@@ -182,27 +181,23 @@ describe.each(BACKENDS)('netlab trace, firewall $firewall', (b) => {
   });
 
   it('capture: writes a pcap that tcpdump reads, with the packets asked for; text mode names the containers', async () => {
-    const file = join(tmpdir(), `netlab-capture-${lab}.pcap`);
-    try {
-      const cap = cli(['capture', '-l', lab, 'web', '-c', '2', '-w', file, ...SYNS], { timeoutMs: 20_000 });
-      const text = cli(['capture', '-l', lab, 'web:eth0', '-c', '1', ...SYNS], { timeoutMs: 20_000 });
-      // Connections until both captures have what they asked for (tcpdump takes a moment to start).
-      let done = false;
-      void Promise.all([cap, text]).finally(() => (done = true));
-      while (!done) {
-        await curlIn(`netlab-${lab}-client`, 'http://www/');
-        await new Promise((r) => setTimeout(r, 300));
-      }
-      expect((await cap).exitCode).toBe(0);
-      expect((await text).stdout).toMatch(/IP client\.\d+ > web\.80: Flags \[S\]/);
-      const read = await execa('tcpdump', ['-n', '-r', file], { reject: false });
-      const lines = read.stdout.trim().split('\n');
-      expect(lines).toHaveLength(2);
-      expect(lines[0]).toMatch(new RegExp(`10\\.235\\.${b.net}\\.3\\.\\d+ > 10\\.235\\.${b.net}\\.2\\.80: Flags \\[S\\]`));
-      expect(lines[1]).toMatch(/Flags \[S\.\]/);
-    } finally {
-      rmSync(file, { force: true });
+    const file = join(tempDir('capture'), 'capture.pcap');
+    const cap = cli(['capture', '-l', lab, 'web', '-c', '2', '-w', file, ...SYNS], { timeoutMs: 20_000 });
+    const text = cli(['capture', '-l', lab, 'web:eth0', '-c', '1', ...SYNS], { timeoutMs: 20_000 });
+    // Connections until both captures have what they asked for (tcpdump takes a moment to start).
+    let done = false;
+    void Promise.all([cap, text]).finally(() => (done = true));
+    while (!done) {
+      await curlIn(`netlab-${lab}-client`, 'http://www/');
+      await new Promise((r) => setTimeout(r, 300));
     }
+    expect((await cap).exitCode).toBe(0);
+    expect((await text).stdout).toMatch(/IP client\.\d+ > web\.80: Flags \[S\]/);
+    const read = await execa('tcpdump', ['-n', '-r', file], { reject: false });
+    const lines = read.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(new RegExp(`10\\.235\\.${b.net}\\.3\\.\\d+ > 10\\.235\\.${b.net}\\.2\\.80: Flags \\[S\\]`));
+    expect(lines[1]).toMatch(/Flags \[S\.\]/);
   });
 
   it('an interrupted trace (Ctrl-C) leaves nothing; a killed one is cleared by the next netlab run', async () => {

@@ -1,15 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 // The thread runs the build's JavaScript (npm test builds first).
 import { doWork, pack, runBeside } from '../../src/kernel/beside.js';
 import { contentHash, readStamped, statKey } from '../../src/kernel/stamps.js';
 import { joinPieces, type TextPiece } from '../../src/model/etcfiles.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 let dir: string | undefined;
 afterEach(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (dir) removeTempDir(dir);
   dir = undefined;
 });
 
@@ -19,7 +19,7 @@ const files = (root: string, n: number) =>
 
 describe('writing /etc files (beside a link step)', () => {
   it('writes each file atomically and stamps it as the next run will find it', () => {
-    dir = mkdtempSync(join(tmpdir(), 'netlab-fw-'));
+    dir = tempDir('fw');
     const want = files(dir, 5);
     const r = doWork(pack({ files: want, uts: [] }));
     expect(r.failure).toBeUndefined();
@@ -33,7 +33,7 @@ describe('writing /etc files (beside a link step)', () => {
   });
 
   it('writes a file given as pieces (slices of a shared text) with exactly its text, the shared text encoded once', () => {
-    dir = mkdtempSync(join(tmpdir(), 'netlab-fw-'));
+    dir = tempDir('fw');
     const peers = Array.from({ length: 50 }, (_, i) => `10.0.0.${i}\tc${i}\n`).join('');
     // Not ASCII: its slices' offsets are not byte offsets, so a file with one goes whole.
     const accented = 'caf\u00e9 \u00e9t\u00e9\n';
@@ -59,7 +59,7 @@ describe('writing /etc files (beside a link step)', () => {
   });
 
   it('on a worker thread, gives the same files and stamps, and names the file it could not write', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'netlab-fw-'));
+    dir = tempDir('fw');
     const want = files(dir, 40);
     // A plain file where a folder should be: the write of the 4th file fails, the rest are not written.
     writeFileSync(join(dir, 'ns3'), 'in the way');

@@ -1,14 +1,13 @@
 /** netlab's own files and folders are never written through, or created behind, a symbolic link. */
-import { afterAll, describe, expect, it } from 'vitest';
-import { constants, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { constants, existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from '../helpers/tmp.js';
 
 // A run folder of the test's own: its parent is the trusted root, every folder below is checked.
-const base = mkdtempSync(join(tmpdir(), 'netlab-ownfs-'));
+const base = tempDir('ownfs');
 process.env.NETLAB_RUN_DIR = join(base, 'run');
 const { NotOwnPathError, openOwn, ownDir, writeOwnAtomic } = await import('../../src/kernel/ownfs.js');
-afterAll(() => rmSync(base, { recursive: true, force: true }));
 
 /** A folder outside netlab's, with one file, for links to point at. */
 function target(): string {

@@ -1,7 +1,6 @@
 /** The state file's text (stamped, or checked by the schema), the identity of a lab's file, and the words status and progress use. */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseTopology, DEMO_FILE } from '../../src/topology/load.js';
 import { allocationOf, fillHostsFiles, resolveLab } from '../../src/model/lab.js';
@@ -15,6 +14,7 @@ import { changeWords } from '../../src/engine/status.js';
 import { describeStep } from '../../src/cli/progress.js';
 import { emptyHostContext } from '../helpers/context.js';
 import { readFileSync } from 'node:fs';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 const demo = () => resolveLab(parseTopology(readFileSync(DEMO_FILE, 'utf8'), { source: '<demo>', defaultName: 'demo' }), emptyHostContext);
 const stateOf = (): StateFile => {
@@ -72,7 +72,7 @@ describe('the state file', () => {
 
 describe("a lab's file", () => {
   it('is known by its real path; the demo by <demo>; an older state that kept a relative path stops nothing', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'netlab-src-'));
+    const dir = tempDir('src');
     try {
       mkdirSync(join(dir, 'a'));
       writeFileSync(join(dir, 'a', 'netlab.yaml'), 'containers: { a: {} }\n');
@@ -86,7 +86,7 @@ describe("a lab's file", () => {
       expect(sameSource('/elsewhere/netlab.yaml', viaLink)).toBe(false);
       expect(sameSource('<demo>', viaLink)).toBe(false);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     }
   });
 });

@@ -1,12 +1,12 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseTopology, loadTopology, DEMO_FILE } from '../../src/topology/load.js';
 import { MAX_ARG_STRLEN, MAX_RULES } from '../../src/topology/limits.js';
 import { InputError } from '../../src/errors.js';
 import { parse, problems } from '../helpers/topology.js';
+import { tempDir } from '../helpers/tmp.js';
 
 describe('topology loading', () => {
   it('loads the built-in demo lab like any other file', () => {
@@ -213,8 +213,7 @@ describe('what the kernel would refuse once the lab is half built', () => {
 });
 
 describe('reading -f', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'netlab-read-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('read');
   const refused = (file: string) => {
     try {
       loadTopology({ file });

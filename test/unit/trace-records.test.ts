@@ -1,12 +1,11 @@
 /** The records a trace leaves for the next netlab run: which ones it may act on. */
-import { afterAll, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { expect, it } from 'vitest';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from '../helpers/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'netlab-records-'));
+const dir = tempDir('records');
 process.env.NETLAB_RUN_DIR = dir;
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 it('only the records of dead netlab runs in this network namespace are stale', async () => {
   const { staleRecords, ownNetns, tracesDir } = await import('../../src/trace/marks.js');
