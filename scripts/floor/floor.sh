@@ -77,10 +77,10 @@ our_netns() { ip netns list | awk '{print $1}' | grep -E "$OURNS" || true; }
 
 TMP=
 cleanup() {
-	local rc=$? f
+	local rc=$? f batch
 	trap - EXIT INT TERM
 	set +e
-	f=$(mktemp /tmp/$NAME-clean.XXXXXX)
+	batch=$(mktemp /tmp/$NAME-clean.XXXXXX)
 	nft delete table ip "$NFT_TABLE" 2>/dev/null || true
 	if [[ -d $UTSDIR ]]; then
 		for f in "$UTSDIR"/*; do [[ -e $f ]] && { umount -l "$f" 2>/dev/null; rm -f "$f"; }; done
@@ -94,11 +94,11 @@ cleanup() {
 	for d in /etc/netns/"$NAME"-*; do [[ -d $d && ${d##*/} =~ $OURNS ]] && rm -rf "$d"; done
 	{ our_links | grep -v "^$BR\$" | sed 's/^/link del /'
 	  our_links | grep "^$BR\$" | sed 's/^/link del /'
-	  our_netns | sed 's/^/netns del /'; } >"$f"
-	if [[ -s $f ]]; then
-		ip -force -batch "$f" >/dev/null 2>&1 || true
+	  our_netns | sed 's/^/netns del /'; } >"$batch"
+	if [[ -s $batch ]]; then
+		ip -force -batch "$batch" >/dev/null 2>&1 || true
 	fi
-	rm -f "$f"
+	rm -f "$batch"
 	[[ -n $TMP ]] && rm -rf "$TMP"
 	# Report (to stderr) anything of ours still present, e.g. if cleanup raced.
 	if [[ -n $(our_links)$(our_netns) ]] || nft list table ip "$NFT_TABLE" >/dev/null 2>&1; then
