@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { netlabObjects } from '../helpers/leak-check.js';
 import { testHostId } from '../helpers/kernel.js';
 import { runId } from '../helpers/run-id.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 /** Binds a new UTS namespace on `file` (made empty), as netlab keeps a container's. */
 async function bindUts(file: string): Promise<void> {
@@ -56,5 +57,19 @@ describe('leak check', () => {
       for (const p of [left, lab, otherRun, runDir]) rmSync(p, { recursive: true, force: true });
     }
     expect(netlabObjects().filter((o) => o.startsWith('temp ') || o.includes(tmpdir()))).toEqual([]);
+  });
+
+  it('the temp helper unmounts a namespace left bound in its folder, removes the folder and reports the mount', async () => {
+    const dir = tempDir('mounted');
+    const file = join(dir, 'lab', 'uts');
+    mkdirSync(join(dir, 'lab'));
+    try {
+      await bindUts(file);
+      expect(() => removeTempDir(dir)).toThrow(`mounts were left in ${dir} (now unmounted):\n  ${file}`);
+      expect(netlabObjects().filter((o) => o.includes(dir))).toEqual([]);
+    } finally {
+      await execa('umount', [file], { reject: false });
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
