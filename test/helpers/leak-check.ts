@@ -82,6 +82,10 @@ export function setup(): void {
 
 export function teardown(): void {
   const left = netlabObjects().filter((o) => !before.has(o) && ours(o));
-  if (left.length > 0) throw new Error(`the tests left netlab objects in the kernel or temp files:\n  ${left.join('\n  ')}`);
+  if (left.length > 0) {
+    // vitest only logs an error of a global teardown ("error during close"): the exit code says it.
+    process.exitCode = 1;
+    throw new Error(`the tests left netlab objects in the kernel or temp files:\n  ${left.join('\n  ')}`);
+  }
   console.log('leak check: nothing named netlab was left in the kernel or the temp folders');
 }

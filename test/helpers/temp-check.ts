@@ -11,5 +11,9 @@ export function setup(): void {
 
 export function teardown(): void {
   const left = tempLeftovers(runId());
-  if (left.length > 0) throw new Error(`the tests left temp files:\n  ${left.join('\n  ')}`);
+  if (left.length > 0) {
+    // vitest only logs an error of a global teardown ("error during close"): the exit code says it.
+    process.exitCode = 1;
+    throw new Error(`the tests left temp files:\n  ${left.join('\n  ')}`);
+  }
 }
