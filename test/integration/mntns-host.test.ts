@@ -6,13 +6,14 @@
  * (kernel/mntorder.ts). A file of its own: it runs in a fresh worker, apart from other labs.
  */
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { fstabFileOf } from '../../src/kernel/mnt.js';
 import { containerFstab, mountScript } from '../../src/model/mounts.js';
+import { removeTempDir, tempDir } from '../helpers/tmp.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -35,7 +36,7 @@ function maker(how: 'in-process' | 'iproute2', m: { path: string; ns: string; fs
 
 describe('a mount namespace made in a throwaway host', () => {
   it.each(CASES)("%s: over a host's resolv.conf that links into /run, with a volume from under /tmp read-only (host on CPU %s, netlab on CPU %s)", (how, hostCpu, netlabCpu) => {
-    const dir = mkdtempSync('/var/lib/netlab-test-etc-');
+    const dir = tempDir('etc', '/var/lib');
     try {
       const vol = join(dir, 'vol');
       mkdirSync(vol);
@@ -62,7 +63,7 @@ describe('a mount namespace made in a throwaway host', () => {
       expect(r.stderr).toBe('');
       expect(r.stdout).toBe('mine-resolv.conf\nmine-hosts\nmine-hostname\nvol\nro\nnetlab-tmpfs\n');
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     }
   });
 });
