@@ -127,8 +127,12 @@ export async function iptablesSaveAll(family: Family = 4): Promise<Map<string, s
 
 /** Where the IPv6 dump starts in the output of SAVE_BOTH: a line neither program prints. */
 const IPV6_FOLLOWS = '# netlab: ip6tables-save follows';
-/** Both dumps from one process; ip6tables-save's failure (a kernel without IPv6) leaves its part empty, as iptablesSaveAll(6) does. */
-const SAVE_BOTH = `iptables-save || exit $?\necho '${IPV6_FOLLOWS}'\nout=$(ip6tables-save 2>/dev/null) && printf '%s\\n' "$out"\nexit 0\n`;
+/**
+ * Both dumps from one process, running at once: ip6tables-save writes into the pipe while
+ * iptables-save runs, and is read after it. A failing ip6tables-save (a kernel without IPv6)
+ * prints nothing, which reads as no rules, as iptablesSaveAll(6) has it.
+ */
+const SAVE_BOTH = `ip6tables-save 2>/dev/null | { iptables-save || exit $?; echo '${IPV6_FOLLOWS}'; cat; }`;
 
 /**
  * iptablesSaveAll() and iptablesSaveAll(6) from one process: starting a program blocks this
