@@ -14,8 +14,10 @@ export const stateFile = (lab: string, host?: string) => join(shareDir(lab, host
 export const ovsRunDir = (lab: string, host: string) => join(labDir(lab), 'ovs', host);
 export const simulateFile = (lab: string) => join(labDir(lab), 'simulate.json');
 export const utsPath = (lab: string, container: string) => join(labDir(lab), 'uts', container);
+/** The folders of the containers that run a command. */
+export const containersDir = (lab: string) => join(labDir(lab), 'containers');
 /** A container's monitor: its pid file, the state it records, the stop flag. */
-export const ctrDir = (lab: string, container: string) => join(labDir(lab), 'containers', container);
+export const ctrDir = (lab: string, container: string) => join(containersDir(lab), container);
 export const mntPath = (lab: string, container: string) => join(labDir(lab), 'mnt', container);
 export const logPath = (lab: string, container: string) => join(labDir(lab), 'logs', `${container}.log`);
 /** Beside a container's log, the time each chunk of it came (assets/stamp.pl): `logs -t`, `--since`, `--until`. */

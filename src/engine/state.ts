@@ -48,7 +48,9 @@ export const RENDERER = buildId(['./model/etcfiles.js', './model/lab.js', './mod
  * in each container's file: 21 MB at 1000 containers, against 0.4 MB for everything else).
  */
 export function labJson(lab: Lab): string {
-  return JSON.stringify(lab, (key, value) => ((key === 'hosts' && typeof value === 'string') || key === 'hostsPieces' ? undefined : value));
+  // A copy without them, not a replacer: a replacer is a call per value (thousands in a large lab), and would drop any key named `hosts` (an env variable's).
+  const containers = lab.containers.map((c) => ({ ...c, files: { ...c.files, hosts: undefined }, hostsPieces: undefined }));
+  return JSON.stringify({ ...lab, containers });
 }
 
 /**
@@ -78,14 +80,18 @@ export interface StateRead {
   state?: StateFile;
   trusted?: boolean;
   problem?: string;
+  /** The lab as the file has it (labJson's text), when this build stamped it: what `up` compares the lab with, without writing it anew. */
+  resolvedJson?: string;
 }
+
+const RESOLVED_LINE = '\n  "resolved": ';
 
 /** The state's text. Its first line stamps the rest with this build, so the next read can trust it without loading the schema. */
 export function stateText(s: StateFile, now = new Date()): string {
   const { resolved, ...rest } = s;
   // The lab on one line (it is most of the file); the rest indented for a reader.
   const head = JSON.stringify({ ...rest, check: undefined, updatedAt: now.toISOString() }, null, 2);
-  const body = `${head.slice(0, -2)},\n  "resolved": ${labJson(resolved)}\n}\n`;
+  const body = `${head.slice(0, -2)},${RESOLVED_LINE}${labJson(resolved)}\n}\n`;
   return `{\n  "check": "${checkOf(body)}",\n${body.slice(2)}`;
 }
 
@@ -100,7 +106,9 @@ export async function parseStateText(text: string): Promise<Omit<StateRead, 'pat
   const stamp = CHECK_LINE.exec(text);
   if (stamp && checkOf(`{\n${text.slice(stamp[0].length)}`) === stamp[1]) {
     delete data.check;
-    return { state: data as unknown as StateFile, trusted: true };
+    // Stamped, it ends as stateText wrote it: the lab on its last line but one.
+    const resolvedJson = text.slice(text.lastIndexOf(RESOLVED_LINE) + RESOLVED_LINE.length, -'\n}\n'.length);
+    return { state: data as unknown as StateFile, trusted: true, resolvedJson };
   }
   if (data && typeof data === 'object' && 'version' in data && data.version !== 1)
     return { problem: `it is of another version of netlab (state version ${JSON.stringify(data.version)}; this netlab reads 1)` };

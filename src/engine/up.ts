@@ -119,7 +119,7 @@ async function planUp(topo: Topology, opts: UpOptions, backend: KernelBackend): 
   mark('desired');
   const planned = { netns: Object.keys(want.namespaces), links: Object.keys(want.hostLinks) };
   // The same lab (same resolved JSON, same build of the file renderers) wants the same files.
-  const sameWant = !!prev && prev.hostsIpv6 === ctx.ipv6 && prev.renderer === RENDERER && labJson(prev.resolved) === labJson(lab);
+  const sameWant = !!prev && prev.hostsIpv6 === ctx.ipv6 && prev.renderer === RENDERER && (read.resolvedJson ?? labJson(prev.resolved)) === labJson(lab);
   const hostLinks = hostView.inProcess && backend.hostInProcess ? hostView.links : undefined;
   // A lab that had impairments reads its qdiscs, to remove those the file no longer has.
   const qdiscs = hasImpairment(lab) || (!!prev && hasImpairment(prev.resolved));

@@ -9,6 +9,7 @@ import type { FirewallState, FirewallTable } from '../plan/state.js';
 import { chainOf, IPTABLES_TABLES, SHARED_IPTABLES_CHAIN, tableKey, type Family } from '../model/iptables-rules.js';
 import { mark } from '../model/names.js';
 import { run } from './run.js';
+import { KernelError } from '../errors.js';
 
 const ROLES = ['dnat', 'post', 'fwd', 'ports', 'raw'] as const;
 const SHARED = Object.values(SHARED_IPTABLES_CHAIN);
@@ -65,7 +66,7 @@ function disownForeignChains(lab: string, table: string, t: FirewallTable, known
  */
 export async function observeIptables(lab: string, known = false): Promise<FirewallState & { foreign: string[]; labs: Set<string> }> {
   const state: FirewallState & { foreign: string[] } = { backend: 'iptables', tables: {}, foreign: [] };
-  const [saved, saved6] = await Promise.all([iptablesSaveAll(), iptablesSaveAll(6)]);
+  const [saved, saved6] = await iptablesSaveBoth();
   const labs = new Set([...labsInIptables(saved), ...labsInIptables(saved6)]);
   for (const [family, dump] of [
     [4, saved],
@@ -122,6 +123,29 @@ export async function iptablesSaveAll(family: Family = 4): Promise<Map<string, s
   // A kernel without IPv6 has no ip6tables: then no lab has rules there.
   const r = await run('ip6tables-save', [], { allowFail: true });
   return splitIptablesSave(r.exitCode === 0 ? r.stdout : '');
+}
+
+/** Where the IPv6 dump starts in the output of SAVE_BOTH: a line neither program prints. */
+const IPV6_FOLLOWS = '# netlab: ip6tables-save follows';
+/**
+ * Both dumps from one process, running at once: ip6tables-save writes into the pipe while
+ * iptables-save runs, and is read after it. A failing ip6tables-save (a kernel without IPv6)
+ * prints nothing, which reads as no rules, as iptablesSaveAll(6) has it.
+ */
+const SAVE_BOTH = `ip6tables-save 2>/dev/null | { iptables-save || exit $?; echo '${IPV6_FOLLOWS}'; cat; }`;
+
+/**
+ * iptablesSaveAll() and iptablesSaveAll(6) from one process: starting a program blocks this
+ * process while the kernel copies it (fork), the most a converged `up` spends on the firewall.
+ */
+export async function iptablesSaveBoth(): Promise<[Map<string, string>, Map<string, string>]> {
+  const r = await run('sh', ['-c', SAVE_BOTH], { allowFail: true });
+  const at = r.stdout.indexOf(`${IPV6_FOLLOWS}\n`);
+  if (r.exitCode !== 0 || at < 0 || (at > 0 && r.stdout[at - 1] !== '\n')) {
+    const reason = r.exitCode === 127 ? 'iptables-save is not installed (see "netlab doctor")' : (r.stderr || r.stdout).trim();
+    throw new KernelError(`iptables-save: ${reason}`, 'iptables-save');
+  }
+  return [splitIptablesSave(r.stdout.slice(0, at)), splitIptablesSave(r.stdout.slice(at + IPV6_FOLLOWS.length + 1))];
 }
 
 function isBuiltin(chain: string): boolean {

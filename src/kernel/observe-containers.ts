@@ -2,9 +2,9 @@
 import { basename, join } from 'node:path';
 import { readdirSync, type Dirent } from 'node:fs';
 import { netnsName, netnsPrefix } from '../model/names.js';
-import { ctrDir, ETC_NETNS_DIR, labDir } from '../paths.js';
+import { containersDir, ctrDir, ETC_NETNS_DIR, labDir } from '../paths.js';
 import type { KernelBackend } from './backend.js';
-import { listEntries } from './host.js';
+import { listDir, listEntries } from './host.js';
 import { mountedMnt, readMntHash } from './mnt.js';
 import { monitorPid, readMonitorState } from './monitor.js';
 import type { ObserveHints, Reading } from './observe-input.js';
@@ -94,11 +94,13 @@ export async function readMntNamespaces(r: Reading, mine: Set<string> | undefine
 export async function readProcesses(r: Reading): Promise<void> {
   const { lab, want, s } = r;
   const { inside: pids, strays, nested } = await pidsByNamespace(Object.keys(s.namespaces), { lab, host: r.host });
+  // A container that never ran a command has no folder, hence no monitor: one listing, not a failed open each.
+  const withFolder = new Set(await listDir(containersDir(lab)));
   for (const [ns, list] of pids) {
     const name = ns.slice(netnsPrefix(lab).length);
     const w = want.processes[name];
     const dir = ctrDir(lab, name);
-    const monitor = monitorPid(dir);
+    const monitor = withFolder.has(name) ? monitorPid(dir) : undefined;
     if (list.length === 0 && !w && !monitor) continue;
     const state = monitor ? readMonitorState(dir) : undefined;
     const running = monitor !== undefined && state?.Status !== 'exited';

@@ -24,7 +24,7 @@ export function containerFstab(etcDir: string, runtime: ContainerRuntime | undef
   }));
   const all = (runtime?.volumes ?? []).map((v, i) => ({ v, i }));
   const volumes = all.filter(({ v }) => !v.file).map(({ v, i }) => ({ target: v.target, line: `/proc/self/fd/${10 + i} ${fs(v.target)} none bind,X-mount.mkdir${v.readOnly ? ',ro' : ''} 0 0` }));
-  const mounts = [...tmpfs, ...volumes].map((m, i) => ({ ...m, i })).sort((a, b) => depth(a.target) - depth(b.target) || a.i - b.i);
+  const mounts = [...tmpfs, ...volumes].map((m, i) => ({ ...m, i, depth: depth(m.target) })).sort((a, b) => a.depth - b.depth || a.i - b.i);
   // Files last, in a second pass (X-netlab.etc): a file's mount point, or a symlink's target, may have to be made in a new tmpfs first.
   const files = all.filter(({ v }) => v.file).map(({ v, i }) => `/proc/self/fd/${10 + i} ${fs(v.target)} none bind,X-netlab.etc${v.readOnly ? ',ro' : ''} 0 0`);
   const etc = ETC_FILES.map((f) => `${fs(`${etcDir}/${f}`)} /etc/${f} none bind,X-netlab.etc 0 0`);

@@ -37,7 +37,8 @@ export function desiredState(lab: Lab, opts: DesiredOptions): LabState {
   const self = lab.hosts.find((h) => h.name === lab.host);
   for (const net of networks) addNetwork(s, lab, net, self, opts);
   const internal = new Set(lab.networks.filter((n) => n.internal).map((n) => n.name));
-  for (const c of local) addContainer(s, lab, c, internal, opts);
+  const own = netlabPaths(opts.selfArgv);
+  for (const c of local) addContainer(s, lab, c, internal, opts, own);
   const rs = labRuleset({ ...lab, networks }, local);
   s.firewall = lab.firewall === 'nftables' ? { backend: 'nftables', tables: renderNft(rs) } : { backend: 'iptables', tables: renderIptables(rs).tables };
   const udpDnat = udpDnatRules(lab, rs, local, s.firewall.tables);
@@ -77,7 +78,7 @@ function addNetwork(s: LabState, lab: Lab, net: LabNetwork, self: LabHost | unde
 }
 
 /** A container: its namespace and veth pairs, /etc files, UTS and mount namespaces, and its command. */
-function addContainer(s: LabState, lab: Lab, c: LabContainer, internal: Set<string>, opts: DesiredOptions): void {
+function addContainer(s: LabState, lab: Lab, c: LabContainer, internal: Set<string>, opts: DesiredOptions, own: string[]): void {
   const multi = lab.hosts.length > 0;
   s.namespaces[c.netns] = {
     mark: mark.netns(lab.name, c.name, multi ? c.host : undefined),
@@ -103,7 +104,7 @@ function addContainer(s: LabState, lab: Lab, c: LabContainer, internal: Set<stri
   const uts = utsPath(lab.name, c.name);
   s.uts[uts] = c.hostname;
   const mnt = mntPath(lab.name, c.name);
-  const mntHash = addMountNamespace(s, c, etc, mnt, opts);
+  const mntHash = addMountNamespace(s, c, etc, mnt, own);
   if (c.command !== undefined) {
     const spec = processSpec(c.command, containerEnvOf(c), opts.selfArgv, c.runtime);
     // Other mounts restart the command too: it runs in the namespace made anew.
@@ -120,8 +121,8 @@ function addEtcFiles(s: LabState, c: LabContainer, etc: string): void {
 }
 
 /** The container's mount namespace (fstab and mount script); returns its hash, which the command's spec hash includes. */
-function addMountNamespace(s: LabState, c: LabContainer, etc: string, mnt: string, opts: DesiredOptions): string {
-  const runtime = withNetlabVisible(c.runtime, opts.selfArgv);
+function addMountNamespace(s: LabState, c: LabContainer, etc: string, mnt: string, own: string[]): string {
+  const runtime = withNetlabVisible(c.runtime, own);
   const fstab = containerFstab(etc, runtime);
   const script = mountScript(fstabFileOf(mnt), runtime);
   const mntHash = createHash('sha256')
@@ -253,16 +254,22 @@ function udpDnatRules(lab: Lab, rs: Ruleset, local: Lab['containers'], tables: R
     }));
 }
 
+/** netlab's own folder (the clone's) and node's, each once: the same for every container of the lab. */
+function netlabPaths(selfArgv: string[]): string[] {
+  if (selfArgv.length < 2) return [];
+  return [dirname(dirname(dirname(selfArgv[1]!))), dirname(selfArgv[0]!)].filter((p, i, all) => all.indexOf(p) === i);
+}
+
 /**
  * netlab's own folder and node's stay visible in every container (`command: [netlab, serve]`,
  * a tool of the clone's): where a private tmpfs would hide them (a clone in /tmp), they are bound
  * back read-only at the same path.
  */
-function withNetlabVisible(runtime: ContainerRuntime | undefined, selfArgv: string[]): ContainerRuntime | undefined {
-  if (selfArgv.length < 2) return runtime;
+function withNetlabVisible(runtime: ContainerRuntime | undefined, netlab: string[]): ContainerRuntime | undefined {
+  if (netlab.length === 0) return runtime;
   const hidden = [...DEFAULT_TMPFS, ...(runtime?.tmpfs ?? [])].map((t) => t.target);
   const under = (p: string) => hidden.some((h) => p === h || p.startsWith(`${h}/`));
-  const own = [dirname(dirname(dirname(selfArgv[1]!))), dirname(selfArgv[0]!)].filter((p, i, all) => under(p) && all.indexOf(p) === i);
+  const own = netlab.filter(under);
   if (own.length === 0) return runtime;
   const base: ContainerRuntime = runtime ?? { tmpfs: [], volumes: [], restart: { policy: 'no' } };
   return { ...base, volumes: [...base.volumes, ...own.map((p) => ({ source: p, target: p, readOnly: true, at: { path: 'netlab itself' } }))] };

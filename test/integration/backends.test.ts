@@ -185,6 +185,24 @@ describe('the netlink and iproute2 executors', () => {
     expect(views.netlink).toEqual(views.iproute2);
   });
 
+  it("read the host's routes as ip lists them, but for those no subnet is taken from: local, broadcast, IPv6 multicast and link-local", async () => {
+    const { dumpHostLinksAndRoutes } = await import('../../src/kernel/nldump.js');
+    const leftOut = (r: { dst: string; type?: string }, six: boolean) => r.type === 'local' || r.type === 'broadcast' || (six && (r.type === 'multicast' || /^fe[89ab][0-9a-f]:/.test(r.dst)));
+    const text = (r: { dst: string; dev?: string; type?: string }) => `${r.type ?? 'unicast'} ${r.dst} dev ${r.dev ?? '-'}`;
+    // Other runs' labs change the host's routes meanwhile: the two reads agree on one of a few tries.
+    let last: [string[], string[]] = [[], []];
+    for (let i = 0; i < 5; i++) {
+      const ip = async (family: string) =>
+        (JSON.parse((await execa('ip', ['-j', family, 'route', 'show', 'table', 'all'])).stdout) as { dst: string; dev?: string; type?: string }[]).filter((r) => !leftOut(r, family === '-6'));
+      const want = [...(await ip('-4')), ...(await ip('-6'))].map(text).sort();
+      const got = dumpHostLinksAndRoutes().routes.map(text).sort();
+      last = [got, want];
+      if (JSON.stringify(got) === JSON.stringify(want)) break;
+    }
+    expect(last[0]).toEqual(last[1]);
+    expect(last[0].some((r) => / fe80:/.test(r) || r.startsWith('local '))).toBe(false);
+  });
+
   it('say which commands a failed request carried and what the kernel answered', async () => {
     const { selectBackend } = await import('../../src/kernel/backend.js');
     const name = `nlt${uniqueLab().slice(-8)}`;

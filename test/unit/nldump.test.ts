@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ipv6 } from '../../src/kernel/nldump.js';
+import { forEachAttribute, indexAttributes } from '../../src/native/netlink.js';
 import { formatIp6, parseIp6 } from '../../src/model/ipv6.js';
 
 /** 16 bytes as a dump carries an IPv6 address, with long zero runs as often as not (what `::` is for). */
@@ -36,5 +37,39 @@ describe("a dump's IPv6 address", () => {
     expect(of('::1')).toBe('::1');
     expect(of('::')).toBe('::');
     expect(of('2001:db8:0:0:1:0:0:1')).toBe('2001:db8::1:0:0:1');
+  });
+});
+
+/** Netlink attributes (type-length-value, padded to 4 bytes) of the given types and payload sizes, then `tail` stray bytes. */
+const attributeStream = fc
+  .record({
+    attrs: fc.array(fc.record({ type: fc.integer({ min: 0, max: 0x7fff }), size: fc.integer({ min: 0, max: 9 }) }), { maxLength: 30 }),
+    tail: fc.integer({ min: 0, max: 3 }),
+  })
+  .map(({ attrs, tail }) => {
+    const parts = attrs.map(({ type, size }) => {
+      const b = Buffer.alloc(4 + ((size + 3) & ~3), 0xab);
+      b.writeUInt16LE(4 + size, 0);
+      b.writeUInt16LE(type, 2);
+      return b;
+    });
+    return Buffer.concat([...parts, Buffer.alloc(tail, 0xcd)]);
+  });
+
+describe("a message's attributes by type", () => {
+  it('are where forEachAttribute finds them (the last of a repeated type), and -1 for the absent', () => {
+    fc.assert(
+      fc.property(attributeStream, fc.integer({ min: 1, max: 40 }), (b, types) => {
+        const want = new Map<number, [number, number]>();
+        forEachAttribute(b, 0, b.length, (t, s, e) => {
+          if (t < types) want.set(t, [s, e]);
+        });
+        const at = new Int32Array(types).fill(7);
+        const end = new Int32Array(types);
+        indexAttributes(b, 0, b.length, at, end);
+        for (let t = 0; t < types; t++) expect([at[t], at[t]! < 0 ? -1 : end[t]]).toEqual(want.get(t) ?? [-1, -1]);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

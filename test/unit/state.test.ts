@@ -8,7 +8,7 @@ import { joinPieces } from '../../src/model/etcfiles.js';
 import { desiredState } from '../../src/plan/desired.js';
 import { diff } from '../../src/plan/diff.js';
 import { emptyState } from '../../src/plan/state.js';
-import { parseStateText, stateText, type StateFile } from '../../src/engine/state.js';
+import { labJson, parseStateText, stateText, type StateFile } from '../../src/engine/state.js';
 import { labSource, sameSource } from '../../src/engine/labsource.js';
 import { changeWords } from '../../src/engine/status.js';
 import { describeStep } from '../../src/cli/progress.js';
@@ -54,6 +54,19 @@ describe('the state file', () => {
     fillHostsFiles(read.resolved.containers, emptyHostContext.ipv6);
     expect(read.resolved.containers.map((c) => c.files.hosts)).toEqual(s.resolved.containers.map((c) => c.files.hosts));
     expect(read.resolved.containers.map((c) => joinPieces(c.hostsPieces!))).toEqual(s.resolved.containers.map((c) => c.files.hosts));
+  });
+
+  it("gives a stamped file's lab as labJson wrote it, and keeps an env variable named hosts", async () => {
+    const s = stateOf();
+    const web = s.resolved.containers.find((c) => c.name === 'web')!;
+    web.ownEnv = { hosts: 'a b', HOSTS: 'c' };
+    web.env = [...web.env, ['hosts', 'a b']];
+    const read = await parseStateText(stateText(s));
+    expect(read.resolvedJson).toBe(labJson(s.resolved));
+    expect(labJson(read.state!.resolved)).toBe(read.resolvedJson);
+    expect(read.state!.resolved.containers.find((c) => c.name === 'web')!.ownEnv).toEqual({ hosts: 'a b', HOSTS: 'c' });
+    // Edited (not stamped), the lab is compared as written anew.
+    expect((await parseStateText(stateText(s).replace('"pid": 42', '"pid": 43'))).resolvedJson).toBeUndefined();
   });
 
   it.each([
