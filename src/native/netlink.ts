@@ -116,16 +116,6 @@ export function forEachMessage(buf: Buffer, n: number, fn: (type: number, seq: n
   }
 }
 
-/** Calls `fn(type, start, end)` for each attribute in buf[from, to) (the nested flag masked off). */
-export function forEachAttribute(buf: Buffer, from: number, to: number, fn: (type: number, start: number, end: number) => void): void {
-  for (let off = from; off + 4 <= to; ) {
-    const len = buf.readUInt16LE(off);
-    if (len < 4) break;
-    fn(buf.readUInt16LE(off + 2) & 0x3fff, off + 4, Math.min(off + len, to));
-    off += (len + 3) & ~3;
-  }
-}
-
 /**
  * Where each attribute of buf[from, to) is, by type: `at[type]` its start, `end[type]` its end,
  * -1 for a type that is absent (types from at.length on are passed over). One loop and no call

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ipv6 } from '../../src/kernel/nldump.js';
-import { forEachAttribute, indexAttributes } from '../../src/native/netlink.js';
+import { indexAttributes } from '../../src/native/netlink.js';
 import { formatIp6, parseIp6 } from '../../src/model/ipv6.js';
 
 /** 16 bytes as a dump carries an IPv6 address, with long zero runs as often as not (what `::` is for). */
@@ -55,6 +55,16 @@ const attributeStream = fc
     });
     return Buffer.concat([...parts, Buffer.alloc(tail, 0xcd)]);
   });
+
+/** The plain walk of attributes (rtnetlink's layout, the nested flag masked off): the reference indexAttributes must agree with. */
+function forEachAttribute(buf: Buffer, from: number, to: number, fn: (type: number, start: number, end: number) => void): void {
+  for (let off = from; off + 4 <= to; ) {
+    const len = buf.readUInt16LE(off);
+    if (len < 4) break;
+    fn(buf.readUInt16LE(off + 2) & 0x3fff, off + 4, Math.min(off + len, to));
+    off += (len + 3) & ~3;
+  }
+}
 
 describe("a message's attributes by type", () => {
   it('are where forEachAttribute finds them (the last of a repeated type), and -1 for the absent', () => {
