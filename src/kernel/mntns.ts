@@ -128,11 +128,10 @@ function bindCopy(template: number, m: MntToMake, binderId: bigint | undefined):
   let own: number | undefined;
   try {
     try {
-      unshareBindable(template, binderId);
+      own = unshareBindable(template, binderId);
       // Opened here, before a tmpfs hides them: the kernel binds only a mount of the caller's own namespace.
       for (const v of m.volumes) volumes.push(openSync(v, O_PATH));
       mountAll(parseFstab(m.fstab), net, volumes);
-      own = openSync('/proc/thread-self/ns/mnt', 'r');
     } finally {
       libc().setns(host, CLONE_NEWNS);
     }

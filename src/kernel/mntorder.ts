@@ -12,36 +12,37 @@ import { CLONE_NEWNS, libc } from '../native/libc.js';
 const IDS_PER_BATCH = 4096;
 
 /**
- * Unshares a copy of `template` in the calling thread, and, where its id is not above `binderId`,
- * makes it anew on each CPU the thread may use in turn (the CPU that numbered the binder's is
- * always far enough), as snapd does; on one CPU alone, until its batch runs out.
+ * Unshares a copy of `template` in the calling thread and returns an fd of it; where its id is not
+ * above `binderId`, makes it anew on each CPU the thread may use in turn (the CPU that numbered
+ * the binder's is always far enough), as snapd does; on one CPU alone, until its batch runs out.
  */
-export function unshareBindable(template: number, binderId: bigint | undefined): void {
-  libc().setns(template, CLONE_NEWNS);
-  libc().unshare(CLONE_NEWNS);
-  if (binderId === undefined || isAbove(threadMntNsId(), binderId)) return;
+export function unshareBindable(template: number, binderId: bigint | undefined): number {
+  let own = unshareCopy(template);
+  if (binderId === undefined || isAbove(own, binderId)) return own;
   const cpus = libc().allowedCpus();
   try {
     for (let i = 0; i < (IDS_PER_BATCH + 1) * cpus.length; i++) {
+      closeSync(own);
       libc().pinThread([cpus[i % cpus.length]!]);
-      libc().setns(template, CLONE_NEWNS);
-      libc().unshare(CLONE_NEWNS);
-      if (isAbove(threadMntNsId(), binderId)) return;
+      own = unshareCopy(template);
+      if (isAbove(own, binderId)) return own;
     }
+    return own;
   } finally {
     libc().pinThread(cpus);
   }
 }
 
-const isAbove = (id: bigint | undefined, binderId: bigint) => id === undefined || id > binderId;
+function unshareCopy(template: number): number {
+  libc().setns(template, CLONE_NEWNS);
+  libc().unshare(CLONE_NEWNS);
+  return openSync('/proc/thread-self/ns/mnt', 'r');
+}
 
-function threadMntNsId(): bigint | undefined {
-  const fd = openSync('/proc/thread-self/ns/mnt', 'r');
-  try {
-    return libc().mntNsId(fd);
-  } finally {
-    closeSync(fd);
-  }
+/** Whether the namespace of `fd` is numbered above the binder's (or the kernel does not say: then ids are global and always are). */
+function isAbove(fd: number, binderId: bigint): boolean {
+  const id = libc().mntNsId(fd);
+  return id === undefined || id > binderId;
 }
 
 /** unshare(1)'s words where the kernel refused to bind the namespace it made (as above). */
